@@ -1,0 +1,53 @@
+// buildApp() assembles an un-started Fastify instance; server.ts makes it listen. Tests drive
+// the same instance with inject().
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.ts';
+import healthRoutes from './modules/health/index.ts';
+import dbPlugin from './plugins/db.ts';
+import errorsPlugin from './plugins/errors.ts';
+
+export interface AppConfig extends Pick<Config, 'env' | 'logLevel'> {
+  database: { authenticatorUrl: string; poolSize: number };
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Logs are JSON with the request id and without PHI: no bodies, no query strings (they may hold
+ * names or phone numbers), no credentials.
+ */
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.token'],
+      censor: '[redacted]',
+    },
+    serializers: {
+      req: (req) => ({ method: req.method, url: req.url.split('?')[0], remoteAddress: req.ip }),
+    },
+  };
+}
+
+export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config.logLevel),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // Accept a caller's correlation id when it is well-formed; otherwise mint one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(errorsPlugin);
+  await app.register(dbPlugin, { url: config.database.authenticatorUrl, poolSize: config.database.poolSize });
+  await app.register(healthRoutes);
+  return app;
+}

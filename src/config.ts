@@ -1,0 +1,118 @@
+// The only file that reads process.env. Everything else receives a frozen Config.
+import path from 'node:path';
+import { z } from 'zod';
+
+const postgresUrl = z
+  .string()
+  .url()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL');
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DATA_DIR: z.string().min(1).default('.data'),
+    // A superuser (or a role with CREATEROLE + CREATEDB) on a development server: setup creates roles, schemas, migrations.
+    DATABASE_URL: postgresUrl.optional(),
+    // Narrower URLs for production: the migration owner and the request-serving authenticator.
+    DATABASE_OWNER_URL: postgresUrl.optional(),
+    DATABASE_AUTHENTICATOR_URL: postgresUrl.optional(),
+    // Password that setup gives the login roles and that derived URLs use (development convenience).
+    DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
+    EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    if (!env.DATABASE_AUTHENTICATOR_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_AUTHENTICATOR_URL'],
+        message: 'required in production (embedded Postgres and derived role URLs are development conveniences)',
+      });
+    }
+  });
+
+export type Env = z.input<typeof envSchema>;
+
+export interface DatabaseConfig {
+  /** Superuser URL used by setup; undefined when the embedded cluster supplies it at start. */
+  adminUrl: string | undefined;
+  ownerUrl: string | undefined;
+  authenticatorUrl: string | undefined;
+  /** Password for the login roles; undefined in production unless DATABASE_ROLE_PASSWORD is given. */
+  rolePassword: string | undefined;
+  poolSize: number;
+  embedded: { port: number; dataDir: string } | undefined;
+}
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  logLevel: string;
+  dataDir: string;
+  database: DatabaseConfig;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const DEV_ROLE_PASSWORD = 'clinicbase-dev-only';
+
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(pickKnown(source));
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const dataDir = path.resolve(env.DATA_DIR);
+  const useEmbedded = !env.DATABASE_URL && !env.DATABASE_AUTHENTICATOR_URL;
+  const rolePassword = env.DATABASE_ROLE_PASSWORD ?? (env.NODE_ENV === 'production' ? undefined : DEV_ROLE_PASSWORD);
+  return Object.freeze({
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    dataDir,
+    database: Object.freeze({
+      adminUrl: env.DATABASE_URL,
+      ownerUrl: env.DATABASE_OWNER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_owner', rolePassword),
+      authenticatorUrl:
+        env.DATABASE_AUTHENTICATOR_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_authenticator', rolePassword),
+      rolePassword,
+      poolSize: env.DATABASE_POOL_SIZE,
+      embedded: useEmbedded ? { port: env.EMBEDDED_PG_PORT, dataDir: path.join(dataDir, 'pg') } : undefined,
+    }),
+  });
+}
+
+/** The same server and database as `url`, logged in as one of the application roles. */
+export function roleUrl(url: string, role: string, password: string): string {
+  const parsed = new URL(url);
+  parsed.username = role;
+  parsed.password = password;
+  return parsed.toString();
+}
+
+function derivedRoleUrl(adminUrl: string | undefined, role: string, password: string | undefined): string | undefined {
+  return adminUrl && password ? roleUrl(adminUrl, role, password) : undefined;
+}
+
+function pickKnown(source: Record<string, string | undefined>): Record<string, string | undefined> {
+  const known: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = source[key];
+    // An empty variable means "unset": shells and compose files produce them routinely.
+    known[key] = value === '' ? undefined : value;
+  }
+  return known;
+}

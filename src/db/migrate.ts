@@ -1,0 +1,21 @@
+// graphile-migrate owns the schema: committed migrations in migrations/committed, run as app_owner.
+import path from 'node:path';
+import { Logger } from '@graphile/logger';
+import { migrate, type Settings } from 'graphile-migrate';
+
+export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../migrations');
+
+export function migrationSettings(ownerUrl: string, log: (message: string) => void, extra: Settings = {}): Settings {
+  return {
+    connectionString: ownerUrl,
+    migrationsFolder: MIGRATIONS_DIR,
+    logger: new Logger(() => (level, message) => {
+      if (level !== 'debug') log(`migrate ${level}: ${message}`);
+    }),
+    ...extra,
+  };
+}
+
+export async function runMigrations(ownerUrl: string, log: (message: string) => void = () => {}): Promise<void> {
+  await migrate(migrationSettings(ownerUrl, log));
+}

@@ -1,0 +1,128 @@
+// Cluster-wide and database-wide objects that migrations must not own: roles, database grants.
+// Idempotent: run it as often as you like with a superuser URL (`npm run db:setup`).
+import pg from 'pg';
+import { runMigrations } from './migrate.ts';
+import { roleUrl } from '../config.ts';
+
+export const APP_ROLES = ['app_owner', 'app_authenticator', 'app_user', 'app_platform', 'app_worker'] as const;
+
+export interface SetupOptions {
+  /** Superuser URL naming the target database; the database is created when missing. */
+  adminUrl: string;
+  /** Password given to the login roles; undefined leaves existing passwords alone. */
+  rolePassword: string | undefined;
+  /** Roles and grants only (graphile-migrate's commit builds its own shadow database). */
+  skipMigrations?: boolean;
+  log?: (message: string) => void;
+}
+
+export interface SetupResult {
+  ownerUrl: string | undefined;
+  authenticatorUrl: string | undefined;
+}
+
+export async function setupDatabase(options: SetupOptions): Promise<SetupResult> {
+  const log = options.log ?? (() => {});
+  const database = databaseName(options.adminUrl);
+  await ensureDatabase(options.adminUrl, database, log);
+  await withClient(options.adminUrl, async (client) => {
+    log('creating roles (idempotent)');
+    await client.query(rolesSql(options.rolePassword));
+    await client.query(databaseGrantsSql(database));
+  });
+  const ownerUrl = options.rolePassword ? roleUrl(options.adminUrl, 'app_owner', options.rolePassword) : undefined;
+  if (options.skipMigrations) {
+    // nothing more to do
+  } else if (ownerUrl) {
+    log('running migrations as app_owner');
+    await runMigrations(ownerUrl, log);
+  } else {
+    log('no role password given: run `npm run db:migrate` with DATABASE_OWNER_URL to migrate');
+  }
+  return {
+    ownerUrl,
+    authenticatorUrl: options.rolePassword
+      ? roleUrl(options.adminUrl, 'app_authenticator', options.rolePassword)
+      : undefined,
+  };
+}
+
+/**
+ * None of the roles may be SUPERUSER, CREATEROLE or BYPASSRLS (the policy audit checks it).
+ * app_authenticator logs in with no privileges of its own (NOINHERIT) and may only become
+ * app_user or app_platform for the length of one transaction. app_worker is graphile-worker's
+ * login; its tasks become app_user the same way.
+ */
+function rolesSql(password: string | undefined): string {
+  const login = (role: string) => `
+    alter role ${role} with login nosuperuser nocreaterole nocreatedb nobypassrls noreplication
+      ${password === undefined ? '' : `password ${pg.escapeLiteral(password)}`};`;
+  return `
+    do $$
+    declare role_name text;
+    begin
+      foreach role_name in array array[${APP_ROLES.map((r) => pg.escapeLiteral(r)).join(', ')}] loop
+        if not exists (select 1 from pg_catalog.pg_roles where rolname = role_name) then
+          execute format('create role %I', role_name);
+        end if;
+      end loop;
+    end
+    $$;
+    ${login('app_owner')} alter role app_owner inherit;
+    ${login('app_authenticator')} alter role app_authenticator noinherit;
+    ${login('app_worker')} alter role app_worker noinherit;
+    alter role app_user with nologin nosuperuser nocreaterole nocreatedb nobypassrls noreplication noinherit;
+    alter role app_platform with nologin nosuperuser nocreaterole nocreatedb nobypassrls noreplication noinherit;
+    grant app_user, app_platform to app_authenticator;
+    grant app_user to app_worker;
+  `;
+}
+
+function databaseGrantsSql(database: string): string {
+  const db = pg.escapeIdentifier(database);
+  return `
+    revoke all on database ${db} from public;
+    grant connect, create, temporary on database ${db} to app_owner;
+    grant connect on database ${db} to app_authenticator, app_worker;
+    revoke create on schema public from public;
+  `;
+}
+
+async function ensureDatabase(adminUrl: string, database: string, log: (m: string) => void): Promise<void> {
+  const maintenanceUrl = withDatabase(adminUrl, 'postgres');
+  await withClient(maintenanceUrl, async (client) => {
+    const { rowCount } = await client.query('select 1 from pg_catalog.pg_database where datname = $1', [database]);
+    if (rowCount === 0) {
+      log(`creating database ${database}`);
+      await client.query(`create database ${pg.escapeIdentifier(database)}`);
+    }
+  });
+}
+
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`The database URL names no database: ${redactUrl(url)}`);
+  return name;
+}
+
+export function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

@@ -1,0 +1,121 @@
+// One error catalogue: stable codes, their HTTP status and title. Clients branch on `code`.
+// Every error leaves the API as RFC 9457 application/problem+json (see plugins/errors.ts).
+export const ERROR_CATALOGUE = {
+  VALIDATION_FAILED: { status: 400, title: 'The request is invalid' },
+  MALFORMED_BODY: { status: 400, title: 'The request body could not be parsed' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
+  FORBIDDEN: { status: 403, title: 'This action is not allowed' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  CONFLICT: { status: 409, title: 'The request conflicts with existing data' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  CONSTRAINT_VIOLATION: { status: 422, title: 'The data breaks a rule' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service temporarily unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface FieldError {
+  /** Dotted path of the offending field, e.g. `body.name` or `params.slug`. */
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly errors: FieldError[];
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, detail?: string, options: { errors?: FieldError[]; headers?: Record<string, string>; cause?: unknown } = {}) {
+    super(detail ?? ERROR_CATALOGUE[code].title, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.errors = options.errors ?? [];
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** Our own SQLSTATEs, raised by database functions and triggers (catalogue: migrations/README.md). */
+const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
+  CBAUD: { code: 'FORBIDDEN', detail: 'The audit log is append-only.' },
+};
+
+interface PgError {
+  code: string;
+  column?: string;
+  constraint?: string;
+  table?: string;
+}
+
+function isPgError(error: unknown): error is PgError {
+  return (
+    typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' &&
+    /^[0-9A-Z]{5}$/.test((error as { code: string }).code) && 'severity' in error
+  );
+}
+
+/**
+ * Maps a database error to an AppError. Details of the database message are never echoed: they
+ * may quote values. Field names come from our constraint naming rule `<table>_<column>_<rule>`.
+ */
+export function fromDatabaseError(error: unknown): AppError | undefined {
+  if (!isPgError(error)) return undefined;
+  const own = APP_SQLSTATES[error.code];
+  if (own) return new AppError(own.code, own.detail, { cause: error });
+  const field = fieldOf(error);
+  const errors = field ? [{ path: field, message: messageFor(error.code) }] : [];
+  switch (error.code) {
+    case '42501': // insufficient privilege, including "new row violates row-level security policy"
+      return new AppError('FORBIDDEN', undefined, { cause: error });
+    case '23505':
+    case '23P01':
+      return new AppError('CONFLICT', messageFor(error.code), { errors, cause: error });
+    case '23503':
+    case '23502':
+    case '23514':
+      return new AppError('CONSTRAINT_VIOLATION', messageFor(error.code), { errors, cause: error });
+    case '22P02':
+    case '22001':
+    case '22003':
+    case '22007':
+    case '22008':
+      return new AppError('VALIDATION_FAILED', messageFor(error.code), { errors, cause: error });
+    case '40001':
+    case '40P01':
+    case '55P03':
+    case '57014':
+      return new AppError('SERVICE_UNAVAILABLE', 'Please retry.', { headers: { 'retry-after': '1' }, cause: error });
+    default:
+      return undefined;
+  }
+}
+
+function fieldOf(error: PgError): string | undefined {
+  if (error.column) return error.column;
+  if (!error.constraint || !error.table) return undefined;
+  const rest = error.constraint.startsWith(`${error.table}_`) ? error.constraint.slice(error.table.length + 1) : '';
+  const column = rest.replace(/_(key|fkey|check|format|length|valid|excl)$/, '');
+  return column || undefined;
+}
+
+function messageFor(sqlstate: string): string {
+  switch (sqlstate) {
+    case '23505':
+      return 'is already taken';
+    case '23P01':
+      return 'overlaps an existing entry';
+    case '23503':
+      return 'refers to something that does not exist';
+    case '23502':
+      return 'is required';
+    case '23514':
+      return 'is not allowed';
+    default:
+      return 'has an invalid value';
+  }
+}

@@ -1,0 +1,35 @@
+// The database plugin: one pool for the request-serving role and the caller-bound door to it.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type pg from 'pg';
+import { createPool } from '../db/pool.ts';
+import { withContext, type DbRole, type TenantContext, type TenantDb } from '../db/tenant.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Pool of app_authenticator connections. Use withTenant/withPlatform, never raw queries on tenant tables. */
+    pool: pg.Pool;
+    withTenant<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>): Promise<T>;
+    withPlatform<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>): Promise<T>;
+  }
+}
+
+export interface DbPluginOptions {
+  url: string;
+  poolSize: number;
+}
+
+async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise<void> {
+  const pool = createPool({ url: options.url, size: options.poolSize });
+  // An idle client's socket error must not crash the process; the pool discards that client.
+  pool.on('error', (error) => app.log.warn({ err: error }, 'idle database connection failed'));
+  const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>) => withContext(pool, role, ctx, fn);
+  app.decorate('pool', pool);
+  app.decorate('withTenant', run('app_user'));
+  app.decorate('withPlatform', run('app_platform'));
+  app.addHook('onClose', async () => {
+    await pool.end();
+  });
+}
+
+export default fp(dbPlugin, { name: 'db' });

@@ -1,0 +1,78 @@
+// The one error handler: every failure becomes RFC 9457 application/problem+json with a stable
+// `code`, the field paths at fault and the request id. 5xx bodies never carry internals.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError, ERROR_CATALOGUE, fromDatabaseError, type FieldError } from '../errors.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  errors: FieldError[];
+  requestId: string;
+}
+
+function toAppError(error: FastifyError | AppError | Error): AppError {
+  if (error instanceof AppError) return error;
+  const fromDb = fromDatabaseError(error);
+  if (fromDb) return fromDb;
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) {
+    const context = fastifyError.validationContext ?? 'request';
+    const errors = fastifyError.validation.map((issue) => ({
+      path: [context, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+      message: issue.message ?? 'is invalid',
+    }));
+    return new AppError('VALIDATION_FAILED', undefined, { errors, cause: error });
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', undefined, { cause: error });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', undefined, { cause: error });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError('MALFORMED_BODY', undefined, { cause: error });
+  }
+  if (fastifyError.statusCode === 400) return new AppError('MALFORMED_BODY', undefined, { cause: error });
+  if (fastifyError.statusCode === 429) return new AppError('RATE_LIMITED', undefined, { cause: error });
+  if (isConnectionFailure(error)) return new AppError('SERVICE_UNAVAILABLE', undefined, { cause: error });
+  return new AppError('INTERNAL', undefined, { cause: error });
+}
+
+function isConnectionFailure(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03'].includes(code)) ||
+    /timeout exceeded when trying to connect|Connection terminated/.test(error.message)
+  );
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  const problem: Problem = {
+    type: `https://clinicbase.dev/problems/${error.code.toLowerCase().replaceAll('_', '-')}`,
+    title: ERROR_CATALOGUE[error.code].title,
+    status: error.status,
+    code: error.code,
+    detail: error.status >= 500 ? ERROR_CATALOGUE[error.code].title : error.message,
+    errors: error.errors,
+    requestId: request.id,
+  };
+  return reply.code(error.status).headers(error.headers).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: appError.code, status: appError.status }, 'request refused');
+    return sendProblem(request, reply, appError);
+  });
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new AppError('NOT_FOUND')));
+}
+
+export default fp(errorsPlugin, { name: 'errors' });

@@ -1,0 +1,32 @@
+// `npm start`: prepare the database (embedded by default), build the app, listen, and shut down
+// gracefully on SIGTERM/SIGINT: stop accepting, drain in-flight requests, close pools, stop Postgres.
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { prepareDatabase } from './db/prepare.ts';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = (message: string) => console.log(JSON.stringify({ level: 30, time: Date.now(), msg: message }));
+  const database = await prepareDatabase(config, log);
+  const app = await buildApp({
+    env: config.env,
+    logLevel: config.logLevel,
+    database: { authenticatorUrl: database.authenticatorUrl, poolSize: config.database.poolSize },
+  });
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an unexpected error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+    await database.stop();
+  });
+  await app.listen({ port: config.port, host: config.host });
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message);
+  else console.error(error);
+  process.exit(1);
+});
