@@ -2,6 +2,9 @@
 import path from 'node:path';
 import { Logger } from '@graphile/logger';
 import { migrate, type Settings } from 'graphile-migrate';
+// graphile-migrate keeps a pool per URL alive for a moment after each command and exits the
+// process if one of its idle connections is terminated; close them as soon as we are done.
+import { clearAllPools } from 'graphile-migrate/dist/pgReal.js';
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../migrations');
 
@@ -17,5 +20,9 @@ export function migrationSettings(ownerUrl: string, log: (message: string) => vo
 }
 
 export async function runMigrations(ownerUrl: string, log: (message: string) => void = () => {}): Promise<void> {
-  await migrate(migrationSettings(ownerUrl, log));
+  try {
+    await migrate(migrationSettings(ownerUrl, log));
+  } finally {
+    clearAllPools();
+  }
 }

@@ -1,0 +1,267 @@
+// Isolation checks generated from the catalog: for every tenant table, what a clinic-A member
+// (through withTenant, as the app does it) can see and change of clinic B, and what a
+// context-free transaction can do. Each check returns violations instead of asserting, so the
+// same checks prove the policies hold (no violations) and that loosening any policy is
+// caught (some violation): see test/db/policy-mutation.test.ts.
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
+import type { TestDatabase } from './db.ts';
+import { FIXTURES, WRITTEN_BY_DATABASE } from './fixtures.ts';
+import { PERMISSIONS, type Command } from './matrix.ts';
+
+export interface TenantTable {
+  schema: string;
+  name: string;
+  qualified: string;
+  privileges: Set<Command>;
+  /** Columns app_user may update. */
+  updatable: string[];
+  /** Composite references to other tenant tables: local columns besides clinic_id → target table. */
+  references: { columns: string[]; targetColumns: string[]; target: string }[];
+}
+
+export interface Clinics {
+  a: string;
+  b: string;
+}
+
+export type Rows = Record<string, { a: string; b: string }>;
+
+class Rollback {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
+
+/** Runs fn as the app does, then rolls everything back. */
+async function attempt(db: TestDatabase, ctx: TenantContext, fn: (trx: TenantDb) => Promise<unknown>): Promise<Outcome> {
+  try {
+    await withTenant(db.pool, ctx, async (trx) => {
+      throw new Rollback(await fn(trx));
+    });
+    return { ok: false, code: 'unreachable' };
+  } catch (error) {
+    if (error instanceof Rollback) return { ok: true, value: error.value };
+    return { ok: false, code: (error as { code?: string }).code ?? String(error) };
+  }
+}
+
+export async function tenantTables(db: TestDatabase): Promise<TenantTable[]> {
+  const { rows } = await db.admin.query<{
+    schema: string;
+    name: string;
+    privileges: Command[];
+    updatable: string[];
+    refs: { columns: string[]; targetColumns: string[]; target: string }[] | null;
+  }>(`
+    select n.nspname as schema, c.relname as name,
+      array(select lower(p) from unnest(array['SELECT','INSERT','UPDATE','DELETE']) p
+            where has_table_privilege('app_user', c.oid, p) or (p <> 'DELETE' and has_any_column_privilege('app_user', c.oid, p))) as privileges,
+      array(select a.attname::text from pg_attribute a
+            where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+              and a.attname <> 'clinic_id' and has_column_privilege('app_user', c.oid, a.attnum, 'UPDATE')) as updatable,
+      (select json_agg(json_build_object(
+          'columns', array(select a.attname from unnest(con.conkey) k join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k where a.attname <> 'clinic_id'),
+          'targetColumns', array(select a.attname from unnest(con.confkey) k join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k where a.attname <> 'clinic_id'),
+          'target', con.confrelid::regclass::text))
+       from pg_constraint con
+       where con.conrelid = c.oid and con.contype = 'f'
+         and exists (select 1 from pg_attribute a where a.attrelid = con.confrelid and a.attname = 'clinic_id')) as refs
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'p') and n.nspname like 'app\\_%'
+      and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'clinic_id' and not a.attisdropped)
+    order by 1, 2`);
+  return rows.map((r) => ({
+    schema: r.schema,
+    name: r.name,
+    qualified: `${r.schema}.${r.name}`,
+    privileges: new Set(r.privileges),
+    updatable: r.updatable,
+    references: r.refs ?? [],
+  }));
+}
+
+/** Inserts one fixture row per table in each clinic, as superuser, in dependency order. */
+export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[], clinics: Clinics): Promise<Rows> {
+  const rows: Rows = {};
+  const pending = tables.filter((t) => FIXTURES[t.qualified]);
+  while (pending.length > 0) {
+    const index = pending.findIndex((t) => t.references.every((ref) => rows[ref.target] || ref.target === t.qualified));
+    if (index < 0) throw new Error(`fixtures have a reference cycle: ${pending.map((t) => t.qualified).join(', ')}`);
+    const [table] = pending.splice(index, 1) as [TenantTable];
+    const ids = { a: '', b: '' };
+    for (const clinic of ['a', 'b'] as const) {
+      const values = { ...FIXTURES[table.qualified]!((target) => rows[target]![clinic]), clinic_id: clinics[clinic] };
+      const columns = Object.keys(values);
+      const { rows: inserted } = await db.admin.query<{ id: string }>(
+        `insert into ${table.qualified} (${columns.map((c) => `"${c}"`).join(', ')})
+         values (${columns.map((_, i) => `$${i + 1}`).join(', ')}) returning id`,
+        Object.values(values),
+      );
+      ids[clinic] = inserted[0]!.id;
+    }
+    rows[table.qualified] = ids;
+  }
+  return rows;
+}
+
+const table = (t: TenantTable) => sql.table(t.qualified);
+
+function insertRow(t: TenantTable, values: Record<string, unknown>) {
+  return (trx: TenantDb) =>
+    sql`insert into ${table(t)} (${sql.join(Object.keys(values).map((c) => sql.ref(c)))})
+        values (${sql.join(Object.values(values))}) returning clinic_id`.execute(trx);
+}
+
+const countWhere = (t: TenantTable, condition: ReturnType<typeof sql>) => (trx: TenantDb) =>
+  sql<{ n: number }>`select count(*)::int as n from ${table(t)} where ${condition}`.execute(trx).then((r) => r.rows[0]!.n);
+
+const touch = (t: TenantTable, id: string) => (trx: TenantDb) =>
+  sql`update ${table(t)} set ${sql.ref(t.updatable[0]!)} = ${sql.ref(t.updatable[0]!)} where id = ${id}`
+    .execute(trx)
+    .then((r) => Number(r.numAffectedRows ?? 0));
+
+const remove = (t: TenantTable, id: string) => (trx: TenantDb) =>
+  sql`delete from ${table(t)} where id = ${id}`.execute(trx).then((r) => Number(r.numAffectedRows ?? 0));
+
+/**
+ * Cross-clinic and no-context checks for one table. `role` is the clinic role of the actor in
+ * clinic A; the most privileged role (clinic_admin) is what the sweep uses.
+ */
+export async function isolationViolations(
+  db: TestDatabase,
+  t: TenantTable,
+  clinics: Clinics,
+  rows: Rows,
+  role: ClinicRole = 'clinic_admin',
+): Promise<string[]> {
+  const violations: string[] = [];
+  const asA: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role };
+  const noClinic: TenantContext = { clinicId: null, userId: randomUUID(), role };
+  const own = rows[t.qualified];
+  const fixture = FIXTURES[t.qualified];
+  const idsOf = (clinic: 'a' | 'b') => (target: string) => rows[target]![clinic];
+
+  if (t.privileges.size === 0) {
+    const read = await attempt(db, asA, countWhere(t, sql`true`));
+    if (read.ok) violations.push('app_user can read a table it holds no grant on');
+    return violations;
+  }
+  if (!own || !fixture) {
+    return [`${t.qualified} is a tenant table without a fixture in test/helpers/fixtures.ts`];
+  }
+
+  if (t.privileges.has('select')) {
+    const foreign = await attempt(db, asA, countWhere(t, sql`clinic_id <> ${clinics.a} or id = ${own.b}`));
+    if (!foreign.ok || foreign.value !== 0) violations.push('clinic A sees rows of clinic B');
+    const mine = await attempt(db, asA, countWhere(t, sql`id = ${own.a}`));
+    if (!mine.ok || mine.value !== 1) violations.push('clinic A cannot see its own row (the check would prove nothing)');
+    const blind = await attempt(db, noClinic, countWhere(t, sql`true`));
+    if (!blind.ok || blind.value !== 0) violations.push('without a clinic in context, rows are visible');
+  }
+
+  if (t.privileges.has('insert')) {
+    const intoB = await attempt(db, asA, insertRow(t, { ...fixture(idsOf('a')), clinic_id: clinics.b }));
+    if (intoB.ok) violations.push('clinic A inserted a row into clinic B');
+    const intoA = await attempt(db, asA, insertRow(t, fixture(idsOf('a'))));
+    if (!intoA.ok) violations.push(`clinic A cannot insert its own row (${intoA.code}): the check would prove nothing`);
+    const blind = await attempt(db, noClinic, insertRow(t, fixture(idsOf('a'))));
+    if (blind.ok) violations.push('without a clinic in context, an insert succeeded');
+    for (const ref of t.references) {
+      const foreignRef = Object.fromEntries(ref.columns.map((c, i) => [c, rowValue(rows, ref.target, 'b', ref.targetColumns[i]!)]));
+      const pointing = await attempt(db, asA, insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
+      if (pointing.ok) violations.push(`clinic A referenced clinic B's ${ref.target} row`);
+    }
+  }
+
+  if (t.privileges.has('update') && t.updatable.length > 0) {
+    const theirs = await attempt(db, asA, touch(t, own.b));
+    if (!theirs.ok || theirs.value !== 0) violations.push(theirs.ok ? 'clinic A updated a row of clinic B' : `updating B's row raised ${theirs.code} (must be invisible: 0 rows)`);
+    const mine = await attempt(db, asA, touch(t, own.a));
+    if (!mine.ok || mine.value !== 1) violations.push('clinic A cannot update its own row (the check would prove nothing)');
+    const move = await attempt(db, asA, (trx) =>
+      sql`update ${table(t)} set clinic_id = ${clinics.b} where id = ${own.a}`.execute(trx).then((r) => Number(r.numAffectedRows ?? 0)),
+    );
+    if (move.ok && move.value !== 0) violations.push('clinic A moved a row to clinic B');
+    const blind = await attempt(db, noClinic, touch(t, own.a));
+    if (!blind.ok || blind.value !== 0) violations.push(blind.ok ? 'without a clinic in context, an update succeeded' : `context-free update raised ${blind.code} (expected 0 rows)`);
+  }
+
+  if (t.privileges.has('delete')) {
+    const theirs = await attempt(db, asA, remove(t, own.b));
+    if (!theirs.ok || theirs.value !== 0) violations.push('clinic A deleted a row of clinic B');
+    const mine = await attempt(db, asA, remove(t, own.a));
+    if (!mine.ok || mine.value !== 1) violations.push('clinic A cannot delete its own row (the check would prove nothing)');
+    const blind = await attempt(db, noClinic, remove(t, own.a));
+    if (!blind.ok || blind.value !== 0) violations.push('without a clinic in context, a delete succeeded');
+  }
+  return violations;
+}
+
+function rowValue(rows: Rows, table: string, clinic: 'a' | 'b', column: string): string {
+  if (column !== 'id') throw new Error(`references to ${table}.${column}: only (clinic_id, id) references are supported`);
+  return rows[table]![clinic];
+}
+
+/** What each clinic role may do in its own clinic, against PERMISSIONS (test/helpers/matrix.ts). */
+export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics: Clinics, rows: Rows): Promise<string[]> {
+  const expected = PERMISSIONS[t.qualified];
+  if (!expected) return WRITTEN_BY_DATABASE.has(t.qualified) ? [] : [`${t.qualified} has no entry in test/helpers/matrix.ts`];
+  const violations: string[] = [];
+  const own = rows[t.qualified]!;
+  const fixture = FIXTURES[t.qualified]!;
+  const { CLINIC_ROLES } = await import('../../src/db/tenant.ts');
+  for (const role of CLINIC_ROLES) {
+    const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role };
+    const allowed = (command: Command) => (expected[command] ?? []).includes(role);
+    const outcomes: Record<Command, Outcome> = {
+      select: await attempt(db, ctx, countWhere(t, sql`id = ${own.a}`)),
+      insert: await attempt(db, ctx, insertRow(t, fixture((target) => rows[target]!.a))),
+      update: await attempt(db, ctx, touch(t, own.a)),
+      delete: await attempt(db, ctx, remove(t, own.a)),
+    };
+    for (const command of ['select', 'insert', 'update', 'delete'] as const) {
+      const outcome = outcomes[command];
+      const succeeded = outcome.ok && (command === 'insert' || outcome.value === 1);
+      if (succeeded !== allowed(command)) {
+        violations.push(`${role} ${succeeded ? 'could' : 'could not'} ${command} (expected ${allowed(command) ? 'allowed' : 'refused'})`);
+      }
+    }
+  }
+  return violations;
+}
+
+/** The tenant root: a member sees their own clinic only; without a context, none. */
+export async function clinicsViolations(db: TestDatabase, clinics: Clinics): Promise<string[]> {
+  const violations: string[] = [];
+  const count = (trx: TenantDb) =>
+    sql<{ own: number; other: number }>`select count(*) filter (where id = ${clinics.a})::int as own,
+      count(*) filter (where id <> ${clinics.a})::int as other from app_public.clinics`
+      .execute(trx)
+      .then((r) => r.rows[0]!);
+  const asA = await attempt(db, { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' }, count);
+  if (!asA.ok) return [`clinic A cannot read app_public.clinics (${asA.code})`];
+  const seen = asA.value as { own: number; other: number };
+  if (seen.other !== 0) violations.push('clinic A sees other clinics');
+  if (seen.own !== 1) violations.push('clinic A cannot see itself (the check would prove nothing)');
+  const blind = await attempt(db, { clinicId: null, userId: null, role: null }, count);
+  if (!blind.ok || (blind.value as { own: number; other: number }).other !== 0) violations.push('without a clinic in context, clinics are visible');
+  return violations;
+}
+
+/** Every check over every tenant table, keyed by table. */
+export async function allViolations(db: TestDatabase, tables: TenantTable[], clinics: Clinics, rows: Rows): Promise<Record<string, string[]>> {
+  const result: Record<string, string[]> = { 'app_public.clinics': await clinicsViolations(db, clinics) };
+  for (const t of tables) {
+    result[t.qualified] = [
+      ...(await isolationViolations(db, t, clinics, rows)),
+      ...(await matrixViolations(db, t, clinics, rows)),
+    ];
+  }
+  return result;
+}
