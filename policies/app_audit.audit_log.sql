@@ -1,0 +1,13 @@
+-- Generated from the database by `npm run policies:generate` after migrating; do not edit.
+-- The source of truth is migrations/; this file is what Postgres enforces for the table.
+
+-- app_audit.audit_log: Append-only audit trail: who changed which row of which table, when, in which request, before/after values of the changed columns.
+
+alter table app_audit.audit_log enable row level security;
+alter table app_audit.audit_log force row level security;
+
+create policy append_by_owner on app_audit.audit_log
+  for insert to app_owner
+  with check (true);
+
+-- no grants: no application role can read or write this table directly
