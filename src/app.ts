@@ -17,9 +17,10 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
  * Logs are JSON with the request id and without PHI: no bodies, no query strings (they may hold
  * names or phone numbers), no credentials.
  */
-export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+export function loggerOptions(level: string, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
   return {
     level,
+    ...(stream ? { stream } : {}),
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.token'],
       censor: '[redacted]',
@@ -30,9 +31,14 @@ export function loggerOptions(level: string): FastifyServerOptions['logger'] {
   };
 }
 
-export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
+export interface BuildOptions {
+  /** Where logs go (default stdout); tests read them to prove what is never logged. */
+  logStream?: NodeJS.WritableStream;
+}
+
+export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions(config.logLevel),
+    logger: loggerOptions(config.logLevel, options.logStream),
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     // Accept a caller's correlation id when it is well-formed; otherwise mint one.
     genReqId: (req) => {

@@ -23,17 +23,15 @@ const envSchema = z
     DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
     EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
-  })
-  .superRefine((env, ctx) => {
-    if (env.NODE_ENV !== 'production') return;
-    if (!env.DATABASE_AUTHENTICATOR_URL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['DATABASE_AUTHENTICATOR_URL'],
-        message: 'required in production (embedded Postgres and derived role URLs are development conveniences)',
-      });
-    }
   });
+
+/** Rules across variables; checked on the raw input so they are reported alongside field errors. */
+function crossFieldProblems(env: Record<string, string | undefined>): string[] {
+  if (env.NODE_ENV === 'production' && !env.DATABASE_AUTHENTICATOR_URL) {
+    return ['DATABASE_AUTHENTICATOR_URL: required in production (embedded Postgres and derived role URLs are development conveniences)'];
+  }
+  return [];
+}
 
 export type Env = z.input<typeof envSchema>;
 
@@ -69,10 +67,13 @@ export class ConfigError extends Error {
 const DEV_ROLE_PASSWORD = 'clinicbase-dev-only';
 
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(pickKnown(source));
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
-  }
+  const known = pickKnown(source);
+  const parsed = envSchema.safeParse(known);
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`)),
+    ...crossFieldProblems(known),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const env = parsed.data;
   const dataDir = path.resolve(env.DATA_DIR);
   const useEmbedded = !env.DATABASE_URL && !env.DATABASE_AUTHENTICATOR_URL;

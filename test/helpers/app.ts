@@ -1,0 +1,14 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { Test } from 'tap';
+import { buildApp } from '../../src/app.ts';
+
+/** The real app on a test database, not listening; `logs()` returns every JSON log line so far. */
+export async function buildTestApp(t: Test, authenticatorUrl: string): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[] }> {
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const app = await buildApp({ env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2 } }, { logStream: stream });
+  t.teardown(() => app.close());
+  return { app, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
