@@ -63,6 +63,12 @@ async function seed(url: string): Promise<Target[]> {
     insert into app_public.departments (clinic_id, code, name)
       select c.id, 'D' || g, 'Department ' || g from app_public.clinics c, generate_series(1, ${DEPARTMENTS_PER_CLINIC}) g;
     analyze;`);
+  // Bench cluster only: let the context procedure switch to the exempt role too, so `where`
+  // differs from `rls` in nothing but the policy.
+  const { rows: [definition] } = await admin.query<{ sql: string }>(
+    "select pg_get_functiondef('app_hidden.set_request_context'::regproc) as sql",
+  );
+  await admin.query(definition!.sql.replace("('app_user', 'app_platform')", `('app_user', 'app_platform', '${EXEMPT_ROLE}')`));
   const { rows } = await admin.query<{ clinic_id: string; id: string }>('select clinic_id, id from app_public.departments');
   await admin.end();
   return rows.map((r) => ({ clinicId: r.clinic_id, id: r.id }));

@@ -1,18 +1,25 @@
 // The one door to tenant data. Every HTTP request, job and script that touches a tenant table
-// goes through withTenant(): one transaction whose first statement sets the caller's identity
-// with set_config(..., true) and switches to an unprivileged role, so Postgres row-level
-// security decides every row, and everything set is gone when the transaction ends.
+// goes through withTenant(): its statements run with the caller's identity set by
+// app_hidden.set_request_context() (set_config(..., true) of app.clinic_id, app.user_id,
+// app.role, app.request_id and the role app_user), so Postgres row-level security decides every
+// row, and everything set is gone when the transaction ends.
 //
-// Round trips: the context statement ("begin; select set_config(...)") is not sent on its own.
-// It is written to the socket together with the first query of `fn` (pg pipeline mode), so a
-// request with one query costs two round trips: [begin + context + query] and [commit].
+// Round trips. The context call never travels alone: it is written in the same protocol
+// message as the statement it serves (see ContextQuery).
+//  - A SELECT before any write runs as its own read-only implicit transaction:
+//    [context, query, Sync]: one round trip, no BEGIN, no COMMIT. Under READ COMMITTED every
+//    statement takes a fresh snapshot anyway, so this reads exactly what an explicit
+//    transaction would; a write hidden in a function called by the SELECT is refused by the
+//    read-only mode (25006) and the statement is re-run in an explicit transaction.
+//  - The first write (or raw SQL) opens an explicit transaction: [BEGIN, context, query, Sync];
+//    every later statement runs inside it, and COMMIT (or ROLLBACK) ends it.
 import {
-  CompiledQuery,
   DefaultQueryExecutor,
   Kysely,
   PostgresAdapter,
   PostgresQueryCompiler,
   SingleConnectionProvider,
+  type CompiledQuery,
   type DatabaseConnection,
   type Dialect,
   type Driver,
@@ -40,33 +47,21 @@ export type TenantDb = Kysely<DB>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/**
- * The statement that opens the transaction and sets the context. It is a simple-protocol
- * message (no parameters, so BEGIN and the SELECT travel as one), hence every value is
- * validated against a strict pattern before it is quoted as a literal.
- */
-export function contextStatement(ctx: TenantContext, dbRole: DbRole): string {
-  const literal = (value: string | null | undefined, pattern: RegExp, name: string): string => {
-    if (value == null) return "''";
-    if (!pattern.test(value)) throw new TypeError(`invalid tenant context: ${name}`);
-    return pg.escapeLiteral(value);
+function validated(ctx: TenantContext): TenantContext {
+  const check = (value: string | null | undefined, pattern: RegExp, name: string) => {
+    if (value != null && !pattern.test(value)) throw new TypeError(`invalid tenant context: ${name}`);
   };
-  const role = ctx.role == null ? "''" : literal(ctx.role, /^[a-z_]+$/, 'role');
+  check(ctx.clinicId, UUID, 'clinicId');
+  check(ctx.userId, UUID, 'userId');
+  check(ctx.requestId, REQUEST_ID, 'requestId');
   if (ctx.role != null && !CLINIC_ROLES.includes(ctx.role)) throw new TypeError('invalid tenant context: role');
-  return (
-    'begin; select ' +
-    `set_config('app.clinic_id', ${literal(ctx.clinicId, UUID, 'clinicId')}, true), ` +
-    `set_config('app.user_id', ${literal(ctx.userId, UUID, 'userId')}, true), ` +
-    `set_config('app.role', ${role}, true), ` +
-    `set_config('app.request_id', ${literal(ctx.requestId, REQUEST_ID, 'requestId')}, true), ` +
-    `set_config('role', '${dbRole}', true)`
-  );
+  return ctx;
 }
 
 /**
- * Runs `fn` in one transaction as `dbRole` with the given context, commits when `fn` resolves,
- * rolls back when it throws. The connection goes back to the pool carrying nothing: all
- * settings and the role are transaction-local.
+ * Runs `fn` as `dbRole` with the given context. Its writes form one transaction, committed when
+ * `fn` resolves and rolled back when it throws. The connection goes back to the pool carrying
+ * nothing: all settings and the role are transaction-local.
  */
 export async function withContext<T>(
   pool: pg.Pool,
@@ -74,9 +69,9 @@ export async function withContext<T>(
   ctx: TenantContext,
   fn: (db: TenantDb) => Promise<T>,
 ): Promise<T> {
-  const setup = contextStatement(ctx, dbRole);
+  const context = contextValues(validated(ctx), dbRole);
   const client = await pool.connect();
-  const connection = new ContextConnection(client, setup);
+  const connection = new ContextConnection(client, context);
   let broken: Error | undefined;
   try {
     const result = await fn(kyselyOn(connection));
@@ -96,17 +91,84 @@ export function withTenant<T>(pool: pg.Pool, ctx: TenantContext, fn: (db: Tenant
   return withContext(pool, 'app_user', ctx, fn);
 }
 
+/**
+ * The two statements a context message starts with, prepared once per connection: parsing and
+ * planning even a trivial statement on every request cost a third of a primary-key read.
+ */
+const STATEMENTS = {
+  begin: { name: 'clinicbase_begin', text: 'begin' },
+  context: { name: 'clinicbase_context', text: 'call app_hidden.set_request_context($1, $2, $3, $4, $5, $6)' },
+} as const;
+const preparedOn = new WeakSet<object>();
+
+type ContextValues = (string | null)[];
+
+function contextValues(ctx: TenantContext, dbRole: DbRole): (readOnly: boolean) => ContextValues {
+  const values = [ctx.clinicId, ctx.userId, ctx.role, ctx.requestId ?? null, dbRole];
+  return (readOnly) => [...values, String(readOnly)];
+}
+
+/** The parts of pg's internal Connection that a query writes its messages with. */
+interface WireConnection {
+  stream: { cork?: () => void; uncork?: () => void };
+  parse(message: { name: string; text: string; types: unknown[] }): void;
+  bind(message: { statement: string; values: ContextValues }): void;
+  execute(message: Record<string, never>): void;
+}
+
+interface Prefix {
+  statement: keyof typeof STATEMENTS;
+  values: ContextValues;
+}
+
+/**
+ * A pg query whose protocol message carries other statements before its own: Parse/Bind/Execute
+ * for each prefix statement, then the query's Parse/Bind/Describe/Execute and one Sync. They
+ * run in order in one implicit transaction (or in the one the BEGIN prefix opens), and an error
+ * in any of them skips the rest. The callback receives one result per statement.
+ */
+function contextQuery(
+  prefix: Prefix[],
+  text: string,
+  values: unknown[],
+  callback: (error: Error | null, results?: unknown) => void,
+): pg.Query {
+  const query = new pg.Query({ text, values, queryMode: 'extended', callback } as pg.QueryConfig);
+  const submitOwn = query.submit.bind(query) as unknown as (connection: pg.Connection) => Error | null;
+  query.submit = ((connection: pg.Connection) => {
+    const wire = connection as unknown as WireConnection;
+    wire.stream.cork?.();
+    try {
+      if (!preparedOn.has(connection)) {
+        for (const { name, text } of Object.values(STATEMENTS)) wire.parse({ name, text, types: [] });
+        preparedOn.add(connection);
+      }
+      for (const { statement, values } of prefix) {
+        wire.bind({ statement: STATEMENTS[statement].name, values });
+        wire.execute({});
+      }
+      return submitOwn(connection);
+    } finally {
+      wire.stream.uncork?.();
+    }
+  }) as pg.Query['submit'];
+  return query;
+}
+
+type State = 'idle' | 'transaction';
+
 class ContextConnection implements DatabaseConnection {
   readonly #client: pg.PoolClient;
-  #pendingSetup: string | null;
+  readonly #context: (readOnly: boolean) => ContextValues;
+  #state: State = 'idle';
 
-  constructor(client: pg.PoolClient, setup: string) {
+  constructor(client: pg.PoolClient, context: (readOnly: boolean) => ContextValues) {
     this.#client = client;
-    this.#pendingSetup = setup;
+    this.#context = context;
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.#send(compiled.sql, compiled.parameters as unknown[]);
+    const result = await this.#run(compiled);
     const affects = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command);
     return {
       rows: (result.rows ?? []) as R[],
@@ -120,7 +182,7 @@ class ContextConnection implements DatabaseConnection {
   }
 
   async commit(): Promise<void> {
-    if (this.#pendingSetup !== null) return; // nothing was sent: no transaction to end
+    if (this.#state !== 'transaction') return;
     const result = await this.#client.query('commit');
     // COMMIT answers ROLLBACK when an earlier statement failed and fn swallowed the error.
     if (result.command === 'ROLLBACK') throw new Error('transaction was aborted by an earlier error');
@@ -128,7 +190,7 @@ class ContextConnection implements DatabaseConnection {
 
   /** Returns the error to destroy the connection with when it cannot be rolled back. */
   async rollback(): Promise<Error | undefined> {
-    if (this.#pendingSetup !== null) return undefined;
+    if (this.#state !== 'transaction') return undefined;
     try {
       await this.#client.query('rollback');
       return undefined;
@@ -137,15 +199,38 @@ class ContextConnection implements DatabaseConnection {
     }
   }
 
-  async #send(sql: string, parameters: unknown[]): Promise<pg.QueryResult> {
-    const setup = this.#pendingSetup;
-    if (setup === null) return this.#client.query(sql, parameters);
-    this.#pendingSetup = null;
-    // Both go on the wire now; if the setup fails, the query fails too and we report the setup error.
-    const [, result] = await Promise.all([this.#client.query(setup), this.#client.query(sql, parameters)]);
-    return result;
+  async #run(compiled: CompiledQuery): Promise<pg.QueryResult> {
+    const parameters = compiled.parameters as unknown[];
+    // Always the extended protocol: one statement per message, so stacked statements are refused.
+    if (this.#state === 'transaction') return this.#client.query({ text: compiled.sql, values: parameters, queryMode: 'extended' } as pg.QueryConfig);
+    if (compiled.query.kind === 'SelectQueryNode') {
+      try {
+        return await this.#send([{ statement: 'context', values: this.#context(true) }], compiled.sql, parameters);
+      } catch (error) {
+        if ((error as { code?: string }).code !== READ_ONLY_VIOLATION) throw error;
+      }
+    }
+    this.#state = 'transaction';
+    return this.#send([{ statement: 'begin', values: [] }, { statement: 'context', values: this.#context(false) }], compiled.sql, parameters);
+  }
+
+  #send(prefix: Prefix[], text: string, values: unknown[]): Promise<pg.QueryResult> {
+    return new Promise((resolve, reject) => {
+      const connection = (this.#client as unknown as { connection: object }).connection;
+      const query = contextQuery(prefix, text, values, (error, results) => {
+        // The prepared statements are gone (their Parse failed): prepare them again next time.
+        if ((error as { code?: string } | null)?.code === UNDEFINED_PREPARED_STATEMENT) preparedOn.delete(connection);
+        if (error) reject(error);
+        else resolve((Array.isArray(results) ? results.at(-1) : results) as pg.QueryResult);
+      });
+      this.#client.query(query as unknown as pg.QueryConfig);
+    });
   }
 }
+
+/** read_only_sql_transaction: a write attempted in a read-only transaction. */
+const READ_ONLY_VIOLATION = '25006';
+const UNDEFINED_PREPARED_STATEMENT = '26000';
 
 const adapter = new PostgresAdapter();
 const compiler = new PostgresQueryCompiler();

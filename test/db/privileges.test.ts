@@ -24,7 +24,12 @@ t.test('app_user cannot escape its role or its policies', async (t) => {
   t.equal(await sqlstateOf(inRequest('truncate app_audit.audit_log')), '42501', 'cannot truncate the audit log');
 
   // RESET ROLE lands on app_authenticator, which holds no privileges on any table.
-  t.equal(await sqlstateOf(inRequest('reset role; select * from app_public.departments')), '42501', 'RESET ROLE then read: refused');
+  t.equal(await sqlstateOf(inRequest('reset role; select * from app_public.departments')), '42601', 'stacked statements are refused');
+  const stackedLater = withTenant(db.pool, asA, async (trx) => {
+    await sql`update app_public.departments set name = name`.execute(trx);
+    return sql.raw('reset role; select * from app_public.departments').execute(trx);
+  });
+  t.equal(await sqlstateOf(stackedLater), '42601', 'stacked statements are refused inside a transaction too');
   const afterReset = await sqlstateOf(
     withTenant(db.pool, asA, async (trx) => {
       await sql`reset role`.execute(trx);
