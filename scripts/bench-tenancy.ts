@@ -5,6 +5,7 @@
 //   where     same transaction shape, but a role exempt from RLS and an explicit clinic filter
 //   single    one statement with an explicit WHERE clinic_id = $1, role exempt from RLS (Kysely)
 //   raw       the same single statement on the bare pg driver
+//   prepared  the same single statement, prepared once per connection (bare pg driver)
 //
 // Options: BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (16).
 import { randomUUID } from 'node:crypto';
@@ -63,12 +64,6 @@ async function seed(url: string): Promise<Target[]> {
     insert into app_public.departments (clinic_id, code, name)
       select c.id, 'D' || g, 'Department ' || g from app_public.clinics c, generate_series(1, ${DEPARTMENTS_PER_CLINIC}) g;
     analyze;`);
-  // Bench cluster only: let the context procedure switch to the exempt role too, so `where`
-  // differs from `rls` in nothing but the policy.
-  const { rows: [definition] } = await admin.query<{ sql: string }>(
-    "select pg_get_functiondef('app_hidden.set_request_context'::regproc) as sql",
-  );
-  await admin.query(definition!.sql.replace("('app_user', 'app_platform')", `('app_user', 'app_platform', '${EXEMPT_ROLE}')`));
   const { rows } = await admin.query<{ clinic_id: string; id: string }>('select clinic_id, id from app_public.departments');
   await admin.end();
   return rows.map((r) => ({ clinicId: r.clinic_id, id: r.id }));
@@ -91,6 +86,8 @@ async function measure(url: string, targets: Target[]): Promise<Record<string, n
       ),
     single: (t) => exemptDb.selectFrom('app_public.departments').selectAll().where('clinic_id', '=', t.clinicId).where('id', '=', t.id).executeTakeFirst(),
     raw: (t) => exemptPool.query('select * from app_public.departments where clinic_id = $1 and id = $2', [t.clinicId, t.id]),
+    prepared: (t) =>
+      exemptPool.query({ name: 'bench_read', text: 'select * from app_public.departments where clinic_id = $1 and id = $2', values: [t.clinicId, t.id] }),
   };
 
   // Correctness first: every variant returns the row.
@@ -140,10 +137,11 @@ function report(results: Record<string, number[]>): void {
   console.log(`
 | variant | reads/s (median of ${ROUNDS}) | round trips per read |
 |---|---|---|
-| rls: withTenant, RLS policy | ${Math.round(m.rls!)} | 2 ([begin + context + query] pipelined, commit) |
-| where: same transaction, explicit WHERE, no RLS | ${Math.round(m.where!)} | 2 |
+| rls: withTenant, RLS policy | ${Math.round(m.rls!)} | 1 ([context + query] in one message, implicit read-only transaction) |
+| where: same path, explicit WHERE, role exempt from RLS | ${Math.round(m.where!)} | 1 |
 | single: one statement, explicit WHERE, no RLS (Kysely) | ${Math.round(m.single!)} | 1 |
 | raw: one statement on the bare pg driver | ${Math.round(m.raw!)} | 1 |
+| prepared: one prepared statement on the bare pg driver | ${Math.round(m.prepared!)} | 1 |
 
 | ratio | value | target |
 |---|---|---|
@@ -151,6 +149,7 @@ function report(results: Record<string, number[]>): void {
 | rls / where (RLS itself, same round trips) | ${ratio('rls', 'where')} | ≥ 0.95 |
 | single / raw (Kysely overhead) | ${ratio('single', 'raw')} | |
 | rls / raw | ${ratio('rls', 'raw')} | |
+| rls / prepared (against the best single statement) | ${ratio('rls', 'prepared')} | |
 
 Postgres: embedded 18, pool ${POOL_SIZE}, ${CONCURRENCY} concurrent callers, ${ROUNDS} interleaved rounds of ${SECONDS}s.`);
 }

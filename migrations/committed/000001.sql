@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:760ecb92e1fe1fa33069cf616cacc5c3aef33546
+--! Hash: sha1:a4dd46d3d45e213710bcdd6dbc6f4f972499e715
 
 --! split: 0010-schemas-and-defaults
 -- Schemas by audience. app_public is what GraphQL will expose, app_hidden is used by the
@@ -23,24 +23,33 @@ alter default privileges in schema app_public, app_hidden, app_private, app_audi
 -- `(select app_public.current_clinic_id())` so the planner evaluates them once per statement.
 -- nullif(...) matters: a setting set by an earlier transaction on the same pooled connection
 -- reads back as '' (not NULL), and an unset context must mean "no clinic", never a cast error.
--- Plain SQL bodies without a SET clause, so the planner inlines them into the policy's InitPlan
--- (a SET clause, or a SQL-standard body, measured 10-25% slower per read: docs/performance.md).
--- pg_catalog is always searched first, and every name used is a pg_catalog one.
+-- SQL-standard bodies (begin atomic) are parsed once, when created: no search_path is involved
+-- at run time, and planning a policy does not re-parse a function body on every statement
+-- (a plain SQL body is re-parsed to inline it; a SET clause costs a setting save/restore per
+-- call: both measured slower, docs/performance.md).
 create function app_public.current_clinic_id() returns uuid
   language sql stable parallel safe
-as $$ select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::uuid $$;
+begin atomic
+  select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::uuid;
+end;
 
 create function app_public.current_user_id() returns uuid
   language sql stable parallel safe
-as $$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid $$;
+begin atomic
+  select nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid;
+end;
 
 create function app_public.current_app_role() returns text
   language sql stable parallel safe
-as $$ select nullif(pg_catalog.current_setting('app.role', true), '') $$;
+begin atomic
+  select nullif(pg_catalog.current_setting('app.role', true), '');
+end;
 
 create function app_public.current_role_is(variadic roles text[]) returns boolean
   language sql stable parallel safe
-as $$ select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false) $$;
+begin atomic
+  select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false);
+end;
 
 grant execute on function
   app_public.current_clinic_id(),
@@ -53,35 +62,6 @@ comment on function app_public.current_clinic_id() is 'The clinic of the current
 comment on function app_public.current_user_id() is 'The user of the current request (app.user_id), or NULL when none is set.';
 comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';
 comment on function app_public.current_role_is(text[]) is 'True when the current request''s clinic role is one of the given roles.';
-
---! split: 0025-request-context
--- The first statement of every request's transaction (withTenant): sets the whole context and
--- switches to the unprivileged role, all transaction-local. One CALL instead of a SELECT of
--- several set_config() so it returns no row and travels in the same protocol message as the
--- request's first query. Only the login roles may call it; the role switch itself is checked
--- by Postgres (app_authenticator can only become app_user or app_platform). When read_only,
--- the transaction refuses every write, even one hidden inside a function called by a SELECT.
-create procedure app_hidden.set_request_context(
-  clinic_id uuid, user_id uuid, app_role text, request_id text, db_role text, read_only boolean
-)
-  language plpgsql
-as $$
-begin
-  if db_role not in ('app_user', 'app_platform') then
-    raise exception 'unknown database role %', db_role using errcode = '22023';
-  end if;
-  perform pg_catalog.set_config('app.clinic_id', coalesce(clinic_id::text, ''), true),
-          pg_catalog.set_config('app.user_id', coalesce(user_id::text, ''), true),
-          pg_catalog.set_config('app.role', coalesce(app_role, ''), true),
-          pg_catalog.set_config('app.request_id', coalesce(request_id, ''), true),
-          pg_catalog.set_config('role', db_role, true);
-  if read_only then
-    perform pg_catalog.set_config('transaction_read_only', 'on', true);
-  end if;
-end;
-$$;
-grant usage on schema app_hidden to app_authenticator, app_worker;
-grant execute on procedure app_hidden.set_request_context(uuid, uuid, text, text, text, boolean) to app_authenticator, app_worker;
 
 --! split: 0030-shared-triggers
 create function app_hidden.is_valid_timezone(tz text) returns boolean

@@ -1,8 +1,8 @@
 // The one door to tenant data. Every HTTP request, job and script that touches a tenant table
 // goes through withTenant(): its statements run with the caller's identity set by
-// app_hidden.set_request_context() (set_config(..., true) of app.clinic_id, app.user_id,
-// app.role, app.request_id and the role app_user), so Postgres row-level security decides every
-// row, and everything set is gone when the transaction ends.
+// set_config(..., true) of app.clinic_id, app.user_id, app.role, app.request_id and the role
+// (app_user), so Postgres row-level security decides every row, and everything set is gone
+// when the transaction ends.
 //
 // Round trips. The context call never travels alone: it is written in the same protocol
 // message as the statement it serves (see ContextQuery).
@@ -25,6 +25,7 @@ import {
   type Driver,
   type QueryResult,
 } from 'kysely';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { DB } from './types.ts';
 
@@ -81,8 +82,9 @@ export async function withContext<T>(
     broken = await connection.rollback();
     throw error;
   } finally {
-    // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
-    client.release(broken ?? false);
+    // A connection whose rollback failed is in an unknown state, and one holding stale prepared
+    // statements would fail again: destroy it rather than reuse it.
+    client.release(broken ?? (connection.staleStatements ? new Error('stale prepared statements') : false));
   }
 }
 
@@ -97,15 +99,24 @@ export function withTenant<T>(pool: pg.Pool, ctx: TenantContext, fn: (db: Tenant
  */
 const STATEMENTS = {
   begin: { name: 'clinicbase_begin', text: 'begin' },
-  context: { name: 'clinicbase_context', text: 'call app_hidden.set_request_context($1, $2, $3, $4, $5, $6)' },
+  // Zero columns: its row carries nothing for the client to decode. Postgres itself refuses a
+  // role the login role is not a member of (app_authenticator: app_user or app_platform only).
+  context: {
+    name: 'clinicbase_context',
+    text:
+      'select from (select ' +
+      "pg_catalog.set_config('app.clinic_id', $1, true), pg_catalog.set_config('app.user_id', $2, true), " +
+      "pg_catalog.set_config('app.role', $3, true), pg_catalog.set_config('app.request_id', $4, true), " +
+      "pg_catalog.set_config('role', $5, true), pg_catalog.set_config('transaction_read_only', $6, true)) as context",
+  },
 } as const;
 const preparedOn = new WeakSet<object>();
 
-type ContextValues = (string | null)[];
+type ContextValues = string[];
 
 function contextValues(ctx: TenantContext, dbRole: DbRole): (readOnly: boolean) => ContextValues {
-  const values = [ctx.clinicId, ctx.userId, ctx.role, ctx.requestId ?? null, dbRole];
-  return (readOnly) => [...values, String(readOnly)];
+  const values = [ctx.clinicId ?? '', ctx.userId ?? '', ctx.role ?? '', ctx.requestId ?? '', dbRole];
+  return (readOnly) => [...values, readOnly ? 'on' : 'off'];
 }
 
 /** The parts of pg's internal Connection that a query writes its messages with. */
@@ -129,11 +140,10 @@ interface Prefix {
  */
 function contextQuery(
   prefix: Prefix[],
-  text: string,
-  values: unknown[],
+  statement: Statement,
   callback: (error: Error | null, results?: unknown) => void,
 ): pg.Query {
-  const query = new pg.Query({ text, values, queryMode: 'extended', callback } as pg.QueryConfig);
+  const query = new pg.Query({ ...statement, queryMode: 'extended', callback } as pg.QueryConfig);
   const submitOwn = query.submit.bind(query) as unknown as (connection: pg.Connection) => Error | null;
   query.submit = ((connection: pg.Connection) => {
     const wire = connection as unknown as WireConnection;
@@ -161,6 +171,8 @@ class ContextConnection implements DatabaseConnection {
   readonly #client: pg.PoolClient;
   readonly #context: (readOnly: boolean) => ContextValues;
   #state: State = 'idle';
+  /** Set when a prepared statement went stale (a migration changed its result type). */
+  staleStatements = false;
 
   constructor(client: pg.PoolClient, context: (readOnly: boolean) => ContextValues) {
     this.#client = client;
@@ -200,26 +212,45 @@ class ContextConnection implements DatabaseConnection {
   }
 
   async #run(compiled: CompiledQuery): Promise<pg.QueryResult> {
-    const parameters = compiled.parameters as unknown[];
+    const statement = this.#statement(compiled);
     // Always the extended protocol: one statement per message, so stacked statements are refused.
-    if (this.#state === 'transaction') return this.#client.query({ text: compiled.sql, values: parameters, queryMode: 'extended' } as pg.QueryConfig);
+    if (this.#state === 'transaction') return this.#send([], statement);
     if (compiled.query.kind === 'SelectQueryNode') {
+      const read = (s: Statement) => this.#send([{ statement: 'context', values: this.#context(true) }], s);
       try {
-        return await this.#send([{ statement: 'context', values: this.#context(true) }], compiled.sql, parameters);
+        return await read(statement);
       } catch (error) {
-        if ((error as { code?: string }).code !== READ_ONLY_VIOLATION) throw error;
+        const code = (error as { code?: string }).code;
+        // Nothing was done yet, so a read whose prepared plan went stale is simply re-sent unnamed.
+        if (code === FEATURE_NOT_SUPPORTED && statement.name) return read({ text: statement.text, values: statement.values });
+        if (code !== READ_ONLY_VIOLATION) throw error;
       }
     }
     this.#state = 'transaction';
-    return this.#send([{ statement: 'begin', values: [] }, { statement: 'context', values: this.#context(false) }], compiled.sql, parameters);
+    return this.#send([{ statement: 'begin', values: [] }, { statement: 'context', values: this.#context(false) }], statement);
   }
 
-  #send(prefix: Prefix[], text: string, values: unknown[]): Promise<pg.QueryResult> {
+  /**
+   * Kysely's queries come from a bounded set of shapes, so each is prepared once per connection
+   * (pg keeps the parse; Postgres caches the plan): a policy is planned once, not per request.
+   * Past PREPARED_PER_CONNECTION distinct texts, the rest run unnamed.
+   */
+  #statement(compiled: CompiledQuery): Statement {
+    const values = compiled.parameters as unknown[];
+    const prepared = (this.#client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection.parsedStatements;
+    const name = statementName(compiled.sql);
+    if (name in prepared || Object.keys(prepared).length < PREPARED_PER_CONNECTION) return { name, text: compiled.sql, values };
+    return { text: compiled.sql, values };
+  }
+
+  #send(prefix: Prefix[], statement: Statement): Promise<pg.QueryResult> {
     return new Promise((resolve, reject) => {
       const connection = (this.#client as unknown as { connection: object }).connection;
-      const query = contextQuery(prefix, text, values, (error, results) => {
+      const query = contextQuery(prefix, statement, (error, results) => {
         // The prepared statements are gone (their Parse failed): prepare them again next time.
-        if ((error as { code?: string } | null)?.code === UNDEFINED_PREPARED_STATEMENT) preparedOn.delete(connection);
+        const code = (error as { code?: string } | null)?.code;
+        if (code === UNDEFINED_PREPARED_STATEMENT) preparedOn.delete(connection);
+        if (code === FEATURE_NOT_SUPPORTED && statement.name) this.staleStatements = true;
         if (error) reject(error);
         else resolve((Array.isArray(results) ? results.at(-1) : results) as pg.QueryResult);
       });
@@ -228,9 +259,29 @@ class ContextConnection implements DatabaseConnection {
   }
 }
 
+interface Statement {
+  name?: string;
+  text: string;
+  values: unknown[];
+}
+
+const PREPARED_PER_CONNECTION = 500;
+const statementNames = new Map<string, string>();
+
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `cb_${createHash('sha1').update(sql).digest('base64url').slice(0, 22)}`;
+    if (statementNames.size < 10_000) statementNames.set(sql, name);
+  }
+  return name;
+}
+
 /** read_only_sql_transaction: a write attempted in a read-only transaction. */
 const READ_ONLY_VIOLATION = '25006';
 const UNDEFINED_PREPARED_STATEMENT = '26000';
+/** Raised as "cached plan must not change result type" after a migration altered a table. */
+const FEATURE_NOT_SUPPORTED = '0A000';
 
 const adapter = new PostgresAdapter();
 const compiler = new PostgresQueryCompiler();
