@@ -25,12 +25,22 @@ const envSchema = z
     EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
   });
 
+export interface LoadOptions {
+  /** The HTTP server needs a request-serving URL; ops commands (setup, migrate, audit) do not. */
+  serving?: boolean;
+}
+
 /** Rules across variables; checked on the raw input so they are reported alongside field errors. */
-function crossFieldProblems(env: Record<string, string | undefined>): string[] {
-  if (env.NODE_ENV === 'production' && !env.DATABASE_AUTHENTICATOR_URL) {
-    return ['DATABASE_AUTHENTICATOR_URL: required in production (embedded Postgres and derived role URLs are development conveniences)'];
+function crossFieldProblems(env: Record<string, string | undefined>, options: LoadOptions): string[] {
+  const problems: string[] = [];
+  if (options.serving && env.NODE_ENV === 'production' && !env.DATABASE_AUTHENTICATOR_URL) {
+    problems.push('DATABASE_AUTHENTICATOR_URL: required in production (embedded Postgres and derived role URLs are development conveniences)');
   }
-  return [];
+  if (options.serving && env.DATABASE_URL && !env.DATABASE_ROLE_PASSWORD && !env.DATABASE_AUTHENTICATOR_URL) {
+    // A built-in password never reaches a real server's roles: with DATABASE_URL, the caller names one.
+    problems.push('DATABASE_ROLE_PASSWORD: required with DATABASE_URL (setup gives it to the login roles)');
+  }
+  return problems;
 }
 
 export type Env = z.input<typeof envSchema>;
@@ -40,7 +50,7 @@ export interface DatabaseConfig {
   adminUrl: string | undefined;
   ownerUrl: string | undefined;
   authenticatorUrl: string | undefined;
-  /** Password for the login roles; undefined in production unless DATABASE_ROLE_PASSWORD is given. */
+  /** Password for the login roles: DATABASE_ROLE_PASSWORD, a built-in one for the embedded cluster only. */
   rolePassword: string | undefined;
   poolSize: number;
   embedded: { port: number; dataDir: string } | undefined;
@@ -64,20 +74,21 @@ export class ConfigError extends Error {
   }
 }
 
-const DEV_ROLE_PASSWORD = 'clinicbase-dev-only';
+/** Only ever given to the roles of the embedded cluster, which listens on 127.0.0.1 only. */
+const EMBEDDED_ROLE_PASSWORD = 'clinicbase-embedded-only';
 
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(source: Record<string, string | undefined> = process.env, options: LoadOptions = {}): Config {
   const known = pickKnown(source);
   const parsed = envSchema.safeParse(known);
   const problems = [
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`)),
-    ...crossFieldProblems(known),
+    ...crossFieldProblems(known, options),
   ];
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const env = parsed.data;
   const dataDir = path.resolve(env.DATA_DIR);
   const useEmbedded = !env.DATABASE_URL && !env.DATABASE_AUTHENTICATOR_URL;
-  const rolePassword = env.DATABASE_ROLE_PASSWORD ?? (env.NODE_ENV === 'production' ? undefined : DEV_ROLE_PASSWORD);
+  const rolePassword = env.DATABASE_ROLE_PASSWORD ?? (useEmbedded ? EMBEDDED_ROLE_PASSWORD : undefined);
   return Object.freeze({
     env: env.NODE_ENV,
     port: env.PORT,

@@ -100,7 +100,8 @@ function fieldOf(error: PgError): string | undefined {
   if (!error.constraint || !error.table) return undefined;
   const rest = error.constraint.startsWith(`${error.table}_`) ? error.constraint.slice(error.table.length + 1) : '';
   const column = rest.replace(/_(key|fkey|check|format|length|valid|excl)$/, '');
-  return column || undefined;
+  // A primary key names no field a client wrote (ids come from the database).
+  return column && column !== 'pkey' ? column : undefined;
 }
 
 function messageFor(sqlstate: string): string {

@@ -17,16 +17,25 @@ t.test('DATABASE_URL derives the role URLs on the same server', async (t) => {
 t.test('one message lists every invalid or missing variable', async (t) => {
   const error = (() => {
     try {
-      loadConfig({ NODE_ENV: 'production', PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', DATABASE_POOL_SIZE: '0' });
+      loadConfig({ NODE_ENV: 'production', PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', DATABASE_POOL_SIZE: '0' }, { serving: true });
     } catch (e) {
       return e;
     }
   })();
   t.type(error, ConfigError);
   const message = (error as ConfigError).message;
-  for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'DATABASE_POOL_SIZE', 'DATABASE_AUTHENTICATOR_URL']) {
+  for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'DATABASE_POOL_SIZE', 'DATABASE_AUTHENTICATOR_URL', 'DATABASE_ROLE_PASSWORD']) {
     t.match(message, new RegExp(`^  - ${name}: `, 'm'), `names ${name}`);
   }
+});
+
+t.test('ops commands in production need no serving URL; a built-in password never reaches a real server', async (t) => {
+  const ops = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://root@db:5432/c', DATABASE_ROLE_PASSWORD: 'a-long-password' });
+  t.equal(ops.database.authenticatorUrl, 'postgres://app_authenticator:a-long-password@db:5432/c');
+  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://root@db:5432/c' }, { serving: true }), /DATABASE_ROLE_PASSWORD: required with DATABASE_URL/);
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://root@db:5432/c' }).database.rolePassword, undefined, 'ops commands leave role passwords alone');
+  t.equal(loadConfig({}).database.rolePassword, 'clinicbase-embedded-only', 'the built-in password is for the embedded cluster');
+  t.equal(loadConfig({ NODE_ENV: 'production', DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c' }).database.rolePassword, undefined);
 });
 
 t.test('empty variables count as unset', async (t) => {

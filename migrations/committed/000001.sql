@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:a4dd46d3d45e213710bcdd6dbc6f4f972499e715
+--! Hash: sha1:f23a2ec4f874dd3421daea0d2ff354a9aac30613
 
 --! split: 0010-schemas-and-defaults
 -- Schemas by audience. app_public is what GraphQL will expose, app_hidden is used by the
@@ -213,7 +213,7 @@ create trigger _900_audit after insert or update or delete on app_public.clinics
 comment on table app_public.clinics is 'A clinic (tenant). Every tenant row belongs to exactly one clinic.';
 comment on column app_public.clinics.slug is 'URL name of the clinic: /api/v1/clinics/{slug}/...';
 comment on column app_public.clinics.timezone is 'IANA time zone used for the clinic''s schedules and reports.';
-comment on column app_public.clinics.status is 'active, or suspended (members are refused on every call).';
+comment on column app_public.clinics.status is 'active, or suspended (a suspended clinic''s members are refused: enforced with identity and access).';
 
 --! split: 0200-departments
 -- The first tenant table, following the template in migrations/README.md.
@@ -290,7 +290,8 @@ privileges as (
      or (p.privilege in ('SELECT', 'INSERT', 'UPDATE')
          and pg_catalog.has_any_column_privilege(r.oid, rel.oid, p.privilege))
 ),
--- Tables that hold clinic rows: every table with a clinic_id column except the tenant root.
+-- Tables that hold clinic rows: every table with a clinic_id column (the tenant root, clinics,
+-- has none: its own id is the clinic).
 tenant_tables as (
   select rel.oid, a.attnum as clinic_attnum, a.attnotnull as clinic_not_null
   from user_relations rel

@@ -20,7 +20,7 @@ export interface AppPublicClinics {
    */
   slug: string;
   /**
-   * active, or suspended (members are refused on every call).
+   * active, or suspended (a suspended clinic's members are refused: enforced with identity and access).
    */
   status: Generated<string>;
   /**

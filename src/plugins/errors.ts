@@ -65,10 +65,21 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   return reply.code(error.status).headers(error.headers).type(PROBLEM_CONTENT_TYPE).send(problem);
 }
 
+/**
+ * What a failure may put in the logs. A database error's message and detail can quote the values
+ * of a row (PHI): keep its code and the names of the objects involved, never the text.
+ */
+function loggable(error: Error): Record<string, unknown> {
+  const pgError = error as Error & { code?: string; severity?: string; table?: string; column?: string; constraint?: string; routine?: string };
+  if (typeof pgError.severity !== 'string') return { err: error };
+  const { code, severity, table, column, constraint, routine } = pgError;
+  return { db: { code, severity, table, column, constraint, routine }, stack: error.stack?.split('\n').slice(1).join('\n') };
+}
+
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const appError = toAppError(error);
-    if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (appError.status >= 500) request.log.error(loggable(error), 'request failed');
     else request.log.info({ code: appError.code, status: appError.status }, 'request refused');
     return sendProblem(request, reply, appError);
   });

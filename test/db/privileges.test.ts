@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import t from 'tap';
-import { withTenant, type TenantContext } from '../../src/db/tenant.ts';
+import { withContext, withTenant, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { createClinics, createTestDatabase, sqlstateOf } from '../helpers/db.ts';
 
 t.test('app_user cannot escape its role or its policies', async (t) => {
@@ -61,4 +61,17 @@ t.test('the audit log is append-only even past RLS', async (t) => {
   t.equal(await sqlstateOf(db.admin.query('delete from app_audit.audit_log')), 'CBAUD', 'superuser delete refused');
   const { rows } = await db.admin.query('select count(*)::int as n from app_audit.audit_log');
   t.same(rows, [{ n: 2 }], 'the two clinic inserts are still recorded');
+});
+
+t.test('platform operators see every clinic and no tenant table', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const withPlatform = <T>(fn: (trx: TenantDb) => Promise<T>) =>
+    withContext(db.pool, 'app_platform', { clinicId: null, userId: randomUUID(), role: null }, fn);
+  const seen = await withPlatform((trx) => trx.selectFrom('app_public.clinics').select('id').execute());
+  t.same(seen.map((r) => r.id).sort(), [clinics.a, clinics.b].sort(), 'all clinics are visible');
+  const updated = await withPlatform((trx) => trx.updateTable('app_public.clinics').set({ status: 'suspended' }).where('id', '=', clinics.b).execute());
+  t.equal(Number(updated[0]?.numUpdatedRows), 1, 'an operator can suspend a clinic');
+  t.equal(await sqlstateOf(withPlatform((trx) => trx.selectFrom('app_public.departments').selectAll().execute())), '42501', 'departments are out of reach');
+  t.equal(await sqlstateOf(withPlatform((trx) => trx.deleteFrom('app_public.clinics').execute())), '42501', 'clinics cannot be deleted');
 });

@@ -80,6 +80,22 @@ t.test('database errors map to stable codes without leaking values', async (t) =
   t.notMatch(crash.body, /nope|column/, 'a 500 carries no internals');
 });
 
+t.test('a failed database statement is logged by code, never by its text', async (t) => {
+  const db = await createTestDatabase(t);
+  const { app, logs } = await buildTestApp(t, db.authenticatorUrl);
+  app.get('/test/leak', async () =>
+    app.withTenant({ clinicId: null, userId: null, role: null }, async (trx) => {
+      const { sql } = await import('kysely');
+      return sql`select 'jane_doe_5550100'::regclass`.execute(trx);
+    }),
+  );
+  const response = await app.inject({ method: 'GET', url: '/test/leak' });
+  t.equal(response.statusCode, 500);
+  const text = JSON.stringify(logs());
+  t.match(text, /"code":"42P01"/, 'the SQLSTATE is logged');
+  t.notMatch(text, /jane_doe|5550100/, 'the values quoted by the database message are not');
+});
+
 t.test('logs are JSON with the request id and without secrets or query strings', async (t) => {
   const db = await createTestDatabase(t);
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl);

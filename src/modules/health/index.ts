@@ -11,7 +11,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     try {
       await withTimeout(app.pool.query('select 1'), READY_TIMEOUT_MS);
     } catch (error) {
-      throw new AppError('SERVICE_UNAVAILABLE', 'The database is not reachable.', { cause: error });
+      throw new AppError('SERVICE_UNAVAILABLE', undefined, { cause: error });
     }
     return { status: 'ok', checks: { database: 'ok' } };
   });
