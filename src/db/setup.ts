@@ -30,21 +30,15 @@ export async function setupDatabase(options: SetupOptions): Promise<SetupResult>
     await client.query(rolesSql(options.rolePassword));
     await client.query(databaseGrantsSql(database));
   });
-  const ownerUrl = options.rolePassword ? roleUrl(options.adminUrl, 'app_owner', options.rolePassword) : undefined;
-  if (options.skipMigrations) {
-    // nothing more to do
-  } else if (ownerUrl) {
+  const login = (role: string) => (options.rolePassword ? roleUrl(options.adminUrl, role, options.rolePassword) : undefined);
+  const ownerUrl = login('app_owner');
+  if (!ownerUrl) {
+    log('no role password given: run `npm run db:migrate` with DATABASE_OWNER_URL to migrate');
+  } else if (!options.skipMigrations) {
     log('running migrations as app_owner');
     await runMigrations(ownerUrl, log);
-  } else {
-    log('no role password given: run `npm run db:migrate` with DATABASE_OWNER_URL to migrate');
   }
-  return {
-    ownerUrl,
-    authenticatorUrl: options.rolePassword
-      ? roleUrl(options.adminUrl, 'app_authenticator', options.rolePassword)
-      : undefined,
-  };
+  return { ownerUrl, authenticatorUrl: login('app_authenticator') };
 }
 
 /**

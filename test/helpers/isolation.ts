@@ -5,7 +5,7 @@
 // caught (some violation): see test/db/policy-mutation.test.ts.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
+import { CLINIC_ROLES, withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import type { TestDatabase } from './db.ts';
 import { FIXTURES, WRITTEN_BY_DATABASE } from './fixtures.ts';
 import { PERMISSIONS, type Command } from './matrix.ts';
@@ -215,7 +215,6 @@ export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics
   const violations: string[] = [];
   const own = rows[t.qualified]!;
   const fixture = FIXTURES[t.qualified]!;
-  const { CLINIC_ROLES } = await import('../../src/db/tenant.ts');
   for (const role of CLINIC_ROLES) {
     const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role };
     const allowed = (command: Command) => (expected[command] ?? []).includes(role);
