@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:f23a2ec4f874dd3421daea0d2ff354a9aac30613
+--! Hash: sha1:8fff55adc6a47a29afa01867b04f29f392577660
 
 --! split: 0010-schemas-and-defaults
 -- Schemas by audience. app_public is what GraphQL will expose, app_hidden is used by the
@@ -23,10 +23,10 @@ alter default privileges in schema app_public, app_hidden, app_private, app_audi
 -- `(select app_public.current_clinic_id())` so the planner evaluates them once per statement.
 -- nullif(...) matters: a setting set by an earlier transaction on the same pooled connection
 -- reads back as '' (not NULL), and an unset context must mean "no clinic", never a cast error.
--- SQL-standard bodies (begin atomic) are parsed once, when created: no search_path is involved
--- at run time, and planning a policy does not re-parse a function body on every statement
--- (a plain SQL body is re-parsed to inline it; a SET clause costs a setting save/restore per
--- call: both measured slower, docs/performance.md).
+-- SQL-standard bodies (begin atomic) are parsed once, when created, and every name in them is
+-- bound then: search_path plays no part at run time, which pins it more firmly than a SET clause
+-- would. A SET clause would also cost a setting save/restore on every call, and a plain SQL body
+-- is re-parsed each time a policy is planned: both measured slower (docs/performance.md).
 create function app_public.current_clinic_id() returns uuid
   language sql stable parallel safe
 begin atomic
