@@ -22,7 +22,12 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
     level,
     ...(stream ? { stream } : {}),
     redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.token'],
+      // Defence in depth for objects someone logs on purpose: credentials and the usual PHI fields.
+      paths: [
+        'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
+        '*.password', '*.token', '*.accessToken', '*.refreshToken',
+        '*.name', '*.firstName', '*.lastName', '*.email', '*.phone', '*.dateOfBirth', '*.address',
+      ],
       censor: '[redacted]',
     },
     serializers: {

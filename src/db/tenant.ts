@@ -4,8 +4,8 @@
 // (app_user), so Postgres row-level security decides every row, and everything set is gone
 // when the transaction ends.
 //
-// Round trips. The context call never travels alone: it is written in the same protocol
-// message as the statement it serves (see ContextQuery).
+// Round trips. The context statement never travels alone: it is written in the same protocol
+// message as the statement it serves (see contextQuery()).
 //  - A SELECT before any write runs as its own read-only implicit transaction:
 //    [context, query, Sync]: one round trip, no BEGIN, no COMMIT. Under READ COMMITTED every
 //    statement takes a fresh snapshot anyway, so this reads exactly what an explicit

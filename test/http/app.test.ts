@@ -110,4 +110,8 @@ t.test('logs are JSON with the request id and without secrets or query strings',
     t.notMatch(text, secret, `${secret} is not logged`);
   }
   t.match(lines[0], { req: { method: 'GET', url: '/health/live' } });
+
+  app.log.info({ patient: { name: 'Jane Doe', phone: '5550100', email: 'jane@example.test' } }, 'an object logged on purpose');
+  const onPurpose = JSON.stringify(logs().find((line) => line.msg === 'an object logged on purpose'));
+  t.notMatch(onPurpose, /Jane|5550100|jane@/, 'names, phones and e-mails inside logged objects are redacted');
 });
