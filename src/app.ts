@@ -3,12 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import departmentRoutes from './modules/departments/index.ts';
 import healthRoutes from './modules/health/index.ts';
+import apiDocsPlugin from './plugins/api-docs.ts';
+import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
 
 export interface AppConfig extends Pick<Config, 'env' | 'logLevel'> {
   database: { authenticatorUrl: string; poolSize: number };
+  auth: AuthPluginOptions;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -58,7 +62,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
 
   await app.register(errorsPlugin);
+  await app.register(apiDocsPlugin);
   await app.register(dbPlugin, { url: config.database.authenticatorUrl, poolSize: config.database.poolSize });
+  await app.register(authPlugin, config.auth);
   await app.register(healthRoutes);
+  await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   return app;
 }

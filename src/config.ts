@@ -23,6 +23,22 @@ const envSchema = z
     DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
     EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+    // Access tokens: EdDSA (Ed25519). The current signing key and its id; earlier public keys stay
+    // valid for verification until the tokens they signed have expired (rotation).
+    JWT_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
+    JWT_KEY_ID: z.string().regex(/^[\w.-]{1,64}$/).optional(),
+    JWT_PREVIOUS_PUBLIC_KEYS: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return z.record(z.string().regex(/^[\w.-]{1,64}$/), z.string().includes('PUBLIC KEY')).parse(JSON.parse(text));
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key id → PEM public key' });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   });
 
 export interface LoadOptions {
@@ -35,6 +51,12 @@ function crossFieldProblems(env: Record<string, string | undefined>, options: Lo
   const problems: string[] = [];
   if (options.serving && env.NODE_ENV === 'production' && !env.DATABASE_AUTHENTICATOR_URL) {
     problems.push('DATABASE_AUTHENTICATOR_URL: required in production (embedded Postgres and derived role URLs are development conveniences)');
+  }
+  if (options.serving && env.NODE_ENV === 'production' && !(env.JWT_PRIVATE_KEY && env.JWT_KEY_ID)) {
+    problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: required in production (development generates a key under DATA_DIR)');
+  }
+  if (Boolean(env.JWT_PRIVATE_KEY) !== Boolean(env.JWT_KEY_ID)) {
+    problems.push('JWT_KEY_ID: JWT_PRIVATE_KEY and JWT_KEY_ID go together');
   }
   if (options.serving && env.DATABASE_URL && !env.DATABASE_ROLE_PASSWORD && !env.DATABASE_AUTHENTICATOR_URL) {
     // A built-in password never reaches a real server's roles: with DATABASE_URL, the caller names one.
@@ -56,6 +78,13 @@ export interface DatabaseConfig {
   embedded: { port: number; dataDir: string } | undefined;
 }
 
+export interface JwtConfig {
+  /** The current signing key; undefined in development, where one is generated under DATA_DIR. */
+  signingKey: { keyId: string; privateKeyPem: string } | undefined;
+  previousPublicKeys: Record<string, string>;
+  accessTokenTtlSeconds: number;
+}
+
 export interface Config {
   env: 'development' | 'test' | 'production';
   port: number;
@@ -63,6 +92,7 @@ export interface Config {
   logLevel: string;
   dataDir: string;
   database: DatabaseConfig;
+  jwt: JwtConfig;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +133,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       rolePassword,
       poolSize: env.DATABASE_POOL_SIZE,
       embedded: useEmbedded ? { port: env.EMBEDDED_PG_PORT, dataDir: path.join(dataDir, 'pg') } : undefined,
+    }),
+    jwt: Object.freeze({
+      signingKey:
+        env.JWT_PRIVATE_KEY && env.JWT_KEY_ID ? { keyId: env.JWT_KEY_ID, privateKeyPem: env.JWT_PRIVATE_KEY } : undefined,
+      previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? {},
+      accessTokenTtlSeconds: env.JWT_ACCESS_TOKEN_TTL_SECONDS,
     }),
   });
 }

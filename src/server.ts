@@ -2,6 +2,7 @@
 // gracefully on SIGTERM/SIGINT: stop accepting, drain in-flight requests, close pools, stop Postgres.
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
+import { loadSigningKeys } from './auth/keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { prepareDatabase } from './db/prepare.ts';
 
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
     env: config.env,
     logLevel: config.logLevel,
     database: { authenticatorUrl: database.authenticatorUrl, poolSize: config.database.poolSize },
+    auth: { keys: await loadSigningKeys(config.jwt, config.dataDir), accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds },
   });
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');

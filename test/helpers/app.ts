@@ -2,13 +2,24 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/app.ts';
+import { generateSigningKey, signingKeys, type SigningKeys } from '../../src/auth/keys.ts';
 
 /** The real app on a test database, not listening; `logs()` returns every JSON log line so far. */
-export async function buildTestApp(t: Test, authenticatorUrl: string): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[] }> {
+/** One signing key for the whole test process (generating keys is cheap, but tokens must verify). */
+export const TEST_KEYS: SigningKeys = signingKeys(generateSigningKey());
+
+export async function buildTestApp(
+  t: Test,
+  authenticatorUrl: string,
+  keys: SigningKeys = TEST_KEYS,
+): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[] }> {
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const app = await buildApp({ env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2 } }, { logStream: stream });
+  const app = await buildApp(
+    { env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2 }, auth: { keys, accessTokenTtlSeconds: 300 } },
+    { logStream: stream },
+  );
   t.teardown(() => app.close());
   return { app, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
 }

@@ -1,0 +1,43 @@
+// A clinic's departments: every member reads them, clinic admins create them.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { AppError } from '../../errors.ts';
+import { findDepartment, insertDepartment, listDepartments } from './queries.ts';
+import { clinicParams, department, departmentInput, departmentPage, departmentParams, encodeCursor, listQuery } from './schemas.ts';
+
+const RESOURCE = 'app_public.departments';
+
+export default async function departmentRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const tags = ['departments'];
+  const security = [{ bearer: [] }];
+
+  app.get('/', {
+    schema: { tags, security, params: clinicParams, querystring: listQuery, response: { 200: departmentPage } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
+  }, async (request) => {
+    const { limit, after } = request.query;
+    // One extra row tells whether there is a next page.
+    const rows = await app.withTenant(request.tenant!, (db) => listDepartments(db, limit + 1, after));
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.code, last.id) : null };
+  });
+
+  app.get('/:id', {
+    schema: { tags, security, params: departmentParams, response: { 200: department } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
+  }, async (request) => {
+    const found = await app.withTenant(request.tenant!, (db) => findDepartment(db, request.params.id));
+    if (!found) throw new AppError('NOT_FOUND');
+    return found;
+  });
+
+  app.post('/', {
+    schema: { tags, security, params: clinicParams, body: departmentInput, response: { 201: department } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'insert')],
+  }, async (request, reply) => {
+    const created = await app.withTenant(request.tenant!, (db) => insertDepartment(db, request.body));
+    return reply.code(201).send(created);
+  });
+}

@@ -1,0 +1,90 @@
+// Access tokens and the clinic guard. The tenant context of a request comes from the verified
+// token only, never from the URL, a header or a body; the URL's slug must name the token's
+// clinic, else the clinic "does not exist" (404), exactly as an unknown slug.
+import fastifyJwt from '@fastify/jwt';
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import { z } from 'zod';
+import { jwks, type SigningKeys } from '../auth/keys.ts';
+import { isAllowed, type Action } from '../auth/permissions.ts';
+import { CLINIC_ROLES, type TenantContext } from '../db/tenant.ts';
+import { AppError } from '../errors.ts';
+
+const ISSUER = 'clinicbase';
+const AUDIENCE = 'clinicbase-api';
+
+export const accessClaims = z.object({
+  sub: z.uuid(),
+  clinic_id: z.uuid(),
+  clinic_slug: z.string().min(1),
+  role: z.enum(CLINIC_ROLES),
+  jti: z.uuid(),
+});
+export type AccessClaims = z.infer<typeof accessClaims>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Signs an access token with the current key (EdDSA, `kid` in the header). */
+    signAccessToken(claims: AccessClaims): Promise<string>;
+    /** preHandler: a valid access token for the clinic named by the `slug` route parameter. */
+    requireClinicMember: preHandlerAsyncHookHandler;
+    /** preHandler: the member's role may perform `action` on `resource` (src/auth/permissions.ts). */
+    allow(resource: string, action: Action): preHandlerAsyncHookHandler;
+  }
+  interface FastifyRequest {
+    /** Set by requireClinicMember; what withTenant runs with. */
+    tenant: TenantContext | null;
+  }
+}
+
+export interface AuthPluginOptions {
+  keys: SigningKeys;
+  accessTokenTtlSeconds: number;
+}
+
+const unauthenticated = (cause?: unknown) =>
+  new AppError('UNAUTHENTICATED', 'A valid access token is required.', { headers: { 'www-authenticate': 'Bearer' }, cause });
+
+async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Promise<void> {
+  const { keys } = options;
+  await app.register(fastifyJwt, {
+    secret: {
+      private: keys.privateKeyPem,
+      // Verification picks the key by the token's `kid`; an unknown kid has no key and fails.
+      public: async (_request: FastifyRequest, token: unknown) => {
+        const kid = (token as { header?: { kid?: unknown } }).header?.kid;
+        const pem = typeof kid === 'string' ? keys.publicKeys.get(kid) : undefined;
+        if (!pem) throw unauthenticated();
+        return pem;
+      },
+    },
+    decode: { complete: true },
+    sign: { algorithm: 'EdDSA', kid: keys.keyId, iss: ISSUER, aud: AUDIENCE, expiresIn: options.accessTokenTtlSeconds },
+    verify: { algorithms: ['EdDSA'], allowedIss: ISSUER, allowedAud: AUDIENCE, requiredClaims: ['exp', 'jti', 'sub'] },
+  });
+
+  app.decorate('signAccessToken', async (claims: AccessClaims) => app.jwt.sign(accessClaims.parse(claims)));
+  app.decorateRequest('tenant', null);
+
+  app.decorate('requireClinicMember', async function requireClinicMember(request: FastifyRequest) {
+    let claims: AccessClaims;
+    try {
+      claims = accessClaims.parse(await request.jwtVerify());
+    } catch (error) {
+      throw error instanceof AppError ? error : unauthenticated(error);
+    }
+    const { slug } = request.params as { slug?: string };
+    if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
+    request.tenant = { clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id };
+  });
+
+  app.decorate('allow', (resource: string, action: Action) =>
+    async function allow(request: FastifyRequest) {
+      if (!isAllowed(resource, action, request.tenant?.role ?? null)) throw new AppError('FORBIDDEN');
+    },
+  );
+
+  app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => jwks(keys));
+}
+
+export default fp(authPlugin, { name: 'auth', dependencies: ['errors'] });

@@ -1,0 +1,81 @@
+// The first clinic resource over REST: the guard and the SQL policies agree, other clinics'
+// ids are 404, bad input is a 400 naming the field, and nothing is written by a refused call.
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { CLINIC_ROLES, type ClinicRole } from '../../src/db/tenant.ts';
+import { isAllowed } from '../../src/auth/permissions.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+
+t.test('departments over REST', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const token = (role: ClinicRole, clinic: 'a' | 'b' = 'a') =>
+    app.signAccessToken({ sub: randomUUID(), clinic_id: clinics[clinic], clinic_slug: `clinic-${clinic}`, role, jti: randomUUID() });
+  const call = async (method: 'GET' | 'POST', url: string, role: ClinicRole, payload?: object, clinic: 'a' | 'b' = 'a') =>
+    app.inject({ method, url: `/api/v1/clinics/clinic-${clinic}/departments${url}`, headers: { authorization: `Bearer ${await token(role, clinic)}` }, ...(payload ? { payload } : {}) });
+  const count = async () => (await db.admin.query('select count(*)::int as n from app_public.departments')).rows[0].n as number;
+
+  const created = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Cardiology', description: 'Heart' });
+  t.equal(created.statusCode, 201);
+  t.match(created.json(), { id: String, code: 'CARD', name: 'Cardiology', description: 'Heart', isActive: true, createdAt: String });
+  const id = created.json().id as string;
+  for (const code of ['ENT', 'LAB', 'OPD']) await call('POST', '', 'clinic_admin', { code, name: `Dept ${code}` });
+  const theirs = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Their cardiology' }, 'b');
+  t.equal(theirs.statusCode, 201, 'clinic B may use the same code');
+
+  for (const role of CLINIC_ROLES) {
+    const listed = await call('GET', '?limit=10', role);
+    t.equal(listed.statusCode, isAllowed('app_public.departments', 'select', role) ? 200 : 403, `${role} lists per the matrix`);
+    const before = await count();
+    const attempt = await call('POST', '', role, { code: `X${role.length}`, name: `By ${role}` });
+    const allowed = isAllowed('app_public.departments', 'insert', role);
+    t.equal(attempt.statusCode, allowed ? 201 : 403, `${role} creates per the matrix`);
+    if (!allowed) t.equal(await count(), before, `${role}: nothing written`);
+  }
+
+  const page1 = await call('GET', '?limit=2', 'nurse');
+  t.same(page1.json().items.map((d: { code: string }) => d.code), ['CARD', 'ENT']);
+  const page2 = await call('GET', `?limit=2&after=${page1.json().nextCursor}`, 'nurse');
+  t.same(page2.json().items.map((d: { code: string }) => d.code), ['LAB', 'OPD'], 'the cursor continues where the page ended');
+  t.ok(page2.json().items.every((d: { name: string }) => d.name !== 'Their cardiology'), "clinic B's rows never appear");
+
+  t.equal((await call('GET', `/${id}`, 'receptionist')).statusCode, 200);
+  const foreign = await call('GET', `/${theirs.json().id}`, 'clinic_admin');
+  const unknown = await call('GET', `/${randomUUID()}`, 'clinic_admin');
+  t.equal(foreign.statusCode, 404, "clinic B's department is 404 for clinic A");
+  t.same({ ...foreign.json(), requestId: null }, { ...unknown.json(), requestId: null }, 'indistinguishable from an id that does not exist');
+
+  const before = await count();
+  const cases: [string, object, string][] = [
+    ['lower-case code', { code: 'card', name: 'X' }, 'body.code'],
+    ['missing name', { code: 'NEW' }, 'body.name'],
+    ['name too long', { code: 'NEW', name: 'x'.repeat(121) }, 'body.name'],
+  ];
+  for (const [name, payload, path] of cases) {
+    const response = await call('POST', '', 'clinic_admin', payload);
+    t.equal(response.statusCode, 400, `${name}: 400`);
+    t.match(response.json(), { code: 'VALIDATION_FAILED', errors: [{ path }] }, `${name}: names ${path}`);
+  }
+  const unknownField = await call('POST', '', 'clinic_admin', { code: 'NEW', name: 'X', clinicId: clinics.b });
+  t.equal(unknownField.statusCode, 400, 'unknown fields are refused (no clinic from the body)');
+  t.match(unknownField.json().errors[0].message, /clinicId/);
+  const duplicate = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Again' });
+  t.equal(duplicate.statusCode, 409);
+  t.match(duplicate.json(), { code: 'CONFLICT', errors: [{ path: 'code' }] });
+  t.equal((await call('GET', '?limit=500', 'nurse')).statusCode, 400, 'limit is bounded');
+  t.equal((await call('GET', '?after=bm9wZQ', 'nurse')).statusCode, 400, 'a forged cursor is refused');
+  t.equal(await count(), before, 'no refused call wrote anything');
+});
+
+t.test('the OpenAPI document comes from the same schemas', async (t) => {
+  const db = await createTestDatabase(t);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const doc = (await app.inject({ url: '/openapi.json' })).json();
+  t.equal(doc.openapi, '3.1.0');
+  const path = doc.paths['/api/v1/clinics/{slug}/departments/'] ?? doc.paths['/api/v1/clinics/{slug}/departments'];
+  t.ok(path?.get && path?.post, 'list and create are documented');
+  t.match(JSON.stringify(path.post.requestBody), /"code"/, 'the request body schema is the zod schema');
+  t.ok((await app.inject({ url: '/docs/' })).statusCode < 400, '/docs serves the UI');
+});
