@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
 import healthRoutes from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
@@ -66,6 +67,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(dbPlugin, { url: config.database.authenticatorUrl, poolSize: config.database.poolSize });
   await app.register(authPlugin, config.auth);
   await app.register(healthRoutes);
+  await app.register(authRoutes, { prefix: '/api/v1/auth', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   return app;
 }

@@ -15,6 +15,13 @@ export const PERMISSIONS: Record<string, Partial<Record<Action, Allowed>>> = {
     update: ['clinic_admin'],
     delete: ['clinic_admin'],
   },
+  // Patients see the staff and themselves, never other patients (the SQL policy filters rows).
+  'app_public.clinic_members': {
+    select: ALL_ROLES,
+    insert: ['clinic_admin'],
+    update: ['clinic_admin'],
+    delete: ['clinic_admin'],
+  },
 };
 
 export function isAllowed(resource: string, action: Action, role: ClinicRole | null): boolean {

@@ -9,7 +9,33 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export type Numeric = ColumnType<string, number | string, number | string>;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface AppPublicClinicMembers {
+  account_id: string;
+  clinic_id: Generated<string>;
+  consultation_fee: Numeric | null;
+  created_at: Generated<Timestamp>;
+  display_name: string;
+  id: Generated<string>;
+  /**
+   * Professional licence number, unique within the clinic.
+   */
+  licence_number: string | null;
+  qualification: string | null;
+  /**
+   * clinic_admin, doctor, nurse, receptionist, lab_technician or patient.
+   */
+  role: string;
+  specialisation: string | null;
+  /**
+   * active, or deactivated (cannot log in or refresh).
+   */
+  status: Generated<string>;
+  updated_at: Generated<Timestamp>;
+}
 
 export interface AppPublicClinics {
   created_at: Generated<Timestamp>;
@@ -45,6 +71,7 @@ export interface AppPublicDepartments {
 }
 
 export interface DB {
+  "app_public.clinic_members": AppPublicClinicMembers;
   "app_public.clinics": AppPublicClinics;
   "app_public.departments": AppPublicDepartments;
 }

@@ -26,14 +26,17 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Signs an access token with the current key (EdDSA, `kid` in the header). */
     signAccessToken(claims: AccessClaims): Promise<string>;
+    /** preHandler: a valid access token; sets request.tenant and request.claims. */
+    authenticate: preHandlerAsyncHookHandler;
     /** preHandler: a valid access token for the clinic named by the `slug` route parameter. */
     requireClinicMember: preHandlerAsyncHookHandler;
     /** preHandler: the member's role may perform `action` on `resource` (src/auth/permissions.ts). */
     allow(resource: string, action: Action): preHandlerAsyncHookHandler;
   }
   interface FastifyRequest {
-    /** Set by requireClinicMember; what withTenant runs with. */
+    /** Set by authenticate; what withTenant runs with. */
     tenant: TenantContext | null;
+    claims: AccessClaims | null;
   }
 }
 
@@ -65,17 +68,28 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
 
   app.decorate('signAccessToken', async (claims: AccessClaims) => app.jwt.sign(accessClaims.parse(claims)));
   app.decorateRequest('tenant', null);
+  app.decorateRequest('claims', null);
 
-  app.decorate('requireClinicMember', async function requireClinicMember(request: FastifyRequest) {
+  async function authenticate(request: FastifyRequest): Promise<AccessClaims> {
     let claims: AccessClaims;
     try {
       claims = accessClaims.parse(await request.jwtVerify());
     } catch (error) {
       throw error instanceof AppError ? error : unauthenticated(error);
     }
+    request.claims = claims;
+    request.tenant = { clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id };
+    return claims;
+  }
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    await authenticate(request);
+  });
+
+  app.decorate('requireClinicMember', async function requireClinicMember(request: FastifyRequest) {
+    const claims = await authenticate(request);
     const { slug } = request.params as { slug?: string };
     if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
-    request.tenant = { clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id };
   });
 
   app.decorate('allow', (resource: string, action: Action) =>

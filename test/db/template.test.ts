@@ -22,7 +22,7 @@ async function templateSql(): Promise<string> {
 
 let serial = 0;
 function register(table: string): void {
-  FIXTURES[table] = (idOf) => ({ code: `R${++serial}`, name: `Room ${serial}`, department_id: idOf('app_public.departments') });
+  FIXTURES[table] = ({ idOf }) => ({ code: `R${++serial}`, name: `Room ${serial}`, department_id: idOf('app_public.departments') });
   PERMISSIONS[table] = PERMISSIONS['app_public.departments']!;
 }
 

@@ -1,17 +1,30 @@
 // One valid row per tenant table, as the columns a client may write (never clinic_id or id).
 // The catalog sweep refuses to pass while a tenant table has no entry here: adding a table
 // means adding its fixture, and with it the isolation tests for that table.
-//
-// `idOf(table)` returns the id of that table's fixture row in the clinic being filled, for
-// references between tenant tables.
-export type Fixture = (idOf: (table: string) => string) => Record<string, unknown>;
+export interface FixtureRefs {
+  /** The id of that tenant table's fixture row in the clinic being filled. */
+  idOf(table: string): string;
+  /** A login account no fixture row of this clinic uses yet. */
+  freshAccount(): string;
+}
+
+export type Fixture = (refs: FixtureRefs) => Record<string, unknown>;
 
 let counter = 0;
 const unique = (prefix: string) => `${prefix}${++counter}`;
 
 export const FIXTURES: Record<string, Fixture> = {
   'app_public.departments': () => ({ code: unique('D'), name: unique('Department '), description: 'fixture' }),
+  'app_public.clinic_members': ({ freshAccount }) => ({
+    account_id: freshAccount(),
+    role: 'doctor',
+    display_name: unique('Dr Fixture '),
+    licence_number: unique('LIC-'),
+  }),
 };
 
-/** Tables whose rows only the database itself writes (app roles hold no write grant). */
-export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log']);
+/** Tenant tables no app role may touch: the database writes them (triggers, SECURITY DEFINER functions). */
+export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log', 'app_private.refresh_tokens']);
+
+/** Login accounts the fixtures draw on, created once per test database. */
+export const FIXTURE_ACCOUNTS = 200;

@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { CLINIC_ROLES, withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import type { TestDatabase } from './db.ts';
-import { FIXTURES, WRITTEN_BY_DATABASE } from './fixtures.ts';
+import { FIXTURE_ACCOUNTS, FIXTURES, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
 import { PERMISSIONS, type Command } from './matrix.ts';
+import { ROW_RULES } from './row-rules.ts';
 
 export interface TenantTable {
   schema: string;
@@ -36,6 +37,30 @@ class Rollback {
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
+
+const accountPools = new WeakMap<TestDatabase, string[]>();
+let accountCursor = 0;
+
+/** References for fixtures of one clinic: rows of other tables, and accounts taken round-robin. */
+function fixtureRefs(db: TestDatabase, rows: Rows, clinic: 'a' | 'b'): FixtureRefs {
+  return {
+    idOf: (table) => rows[table]![clinic],
+    freshAccount: () => {
+      const pool = accountPools.get(db)!;
+      return pool[accountCursor++ % pool.length]!;
+    },
+  };
+}
+
+async function createFixtureAccounts(db: TestDatabase): Promise<void> {
+  if (accountPools.has(db)) return;
+  const { rows } = await db.admin.query<{ id: string }>(
+    `insert into app_private.accounts (email, password_hash)
+     select 'fixture-' || g || '@example.test', '$argon2id$v=19$fixture' from generate_series(1, $1::int) g returning id`,
+    [FIXTURE_ACCOUNTS],
+  );
+  accountPools.set(db, rows.map((r) => r.id));
+}
 
 /** Runs fn as the app does, then rolls everything back. */
 async function attempt(db: TestDatabase, ctx: TenantContext, fn: (trx: TenantDb) => Promise<unknown>): Promise<Outcome> {
@@ -88,6 +113,7 @@ export async function tenantTables(db: TestDatabase): Promise<TenantTable[]> {
 
 /** Inserts one fixture row per table in each clinic, as superuser, in dependency order. */
 export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[], clinics: Clinics): Promise<Rows> {
+  await createFixtureAccounts(db);
   const rows: Rows = {};
   const pending = tables.filter((t) => FIXTURES[t.qualified]);
   while (pending.length > 0) {
@@ -96,7 +122,7 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
     const [table] = pending.splice(index, 1) as [TenantTable];
     const ids = { a: '', b: '' };
     for (const clinic of ['a', 'b'] as const) {
-      const values = { ...FIXTURES[table.qualified]!((target) => rows[target]![clinic]), clinic_id: clinics[clinic] };
+      const values = { ...FIXTURES[table.qualified]!(fixtureRefs(db, rows, clinic)), clinic_id: clinics[clinic] };
       const columns = Object.keys(values);
       const { rows: inserted } = await db.admin.query<{ id: string }>(
         `insert into ${table.qualified} (${columns.map((c) => `"${c}"`).join(', ')})
@@ -145,7 +171,7 @@ export async function isolationViolations(
   const noClinic: TenantContext = { clinicId: null, userId: randomUUID(), role };
   const own = rows[t.qualified];
   const fixture = FIXTURES[t.qualified];
-  const idsOf = (clinic: 'a' | 'b') => (target: string) => rows[target]![clinic];
+  const idsOf = (clinic: 'a' | 'b') => fixtureRefs(db, rows, clinic);
 
   if (t.privileges.size === 0) {
     const read = await attempt(db, asA, countWhere(t, sql`true`));
@@ -220,7 +246,7 @@ export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics
     const allowed = (command: Command) => (expected[command] ?? []).includes(role);
     const outcomes: Record<Command, Outcome> = {
       select: await attempt(db, ctx, countWhere(t, sql`id = ${own.a}`)),
-      insert: await attempt(db, ctx, insertRow(t, fixture((target) => rows[target]!.a))),
+      insert: await attempt(db, ctx, insertRow(t, fixture(fixtureRefs(db, rows, 'a')))),
       update: await attempt(db, ctx, touch(t, own.a)),
       delete: await attempt(db, ctx, remove(t, own.a)),
     };
@@ -260,6 +286,7 @@ export async function allViolations(db: TestDatabase, tables: TenantTable[], cli
     result[t.qualified] = [
       ...(await isolationViolations(db, t, clinics, rows)),
       ...(await matrixViolations(db, t, clinics, rows)),
+      ...((await ROW_RULES[t.qualified]?.(db, clinics)) ?? []),
     ];
   }
   return result;

@@ -1,0 +1,204 @@
+--! Previous: sha1:8fff55adc6a47a29afa01867b04f29f392577660
+--! Hash: sha1:d7409631bfca62b7dbdebea3bab7cd4b613c225d
+--! Message: identity accounts members sessions
+
+--! split: 0300-accounts
+-- One login per person, platform-wide: the e-mail and the argon2id hash (computed and verified
+-- by the application; Postgres never sees a password). Secrets: no grants to any app role;
+-- reached only through the SECURITY DEFINER functions of 0330-login. No audit trigger: the
+-- generic trigger would copy the hash into the audit log; login events are audited on purpose.
+create table app_private.accounts (
+  id uuid primary key default gen_random_uuid(),
+  email text not null
+    constraint accounts_email_format check (char_length(email) <= 254 and email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'),
+  password_hash text not null constraint accounts_password_hash_format check (password_hash like '$argon2id$%'),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create unique index accounts_email_key on app_private.accounts (lower(email));
+
+create trigger _100_updated_at before update on app_private.accounts
+  for each row execute function app_private.tg_set_updated_at();
+
+comment on table app_private.accounts is 'A person''s login: e-mail and argon2id password hash. One per person, platform-wide.';
+
+--! split: 0310-clinic-members
+-- A person's membership of one clinic: their role there and their staff profile. A person may
+-- belong to several clinics with different roles; every token is scoped to exactly one.
+-- Staff see every member of their clinic; a patient sees the staff and their own membership,
+-- never other patients. Only clinic admins change memberships.
+create table app_public.clinic_members (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  account_id uuid not null references app_private.accounts (id),
+  role text not null
+    constraint clinic_members_role_valid
+    check (role in ('clinic_admin', 'doctor', 'nurse', 'receptionist', 'lab_technician', 'patient')),
+  display_name text not null constraint clinic_members_display_name_length check (char_length(display_name) between 1 and 120),
+  status text not null default 'active' constraint clinic_members_status_valid check (status in ('active', 'deactivated')),
+  specialisation text constraint clinic_members_specialisation_length check (char_length(specialisation) <= 120),
+  licence_number text constraint clinic_members_licence_number_length check (char_length(licence_number) between 1 and 64),
+  qualification text constraint clinic_members_qualification_length check (char_length(qualification) <= 200),
+  consultation_fee numeric(12, 2) constraint clinic_members_consultation_fee_valid check (consultation_fee >= 0),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint clinic_members_account_id_key unique (clinic_id, account_id),
+  constraint clinic_members_licence_number_key unique (clinic_id, licence_number)
+);
+alter table app_public.clinic_members enable row level security;
+alter table app_public.clinic_members force row level security;
+
+create policy tenant_isolation on app_public.clinic_members as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+create policy select_staff_all_patients_staff_and_self on app_public.clinic_members for select to app_user
+  using (
+    not (select app_public.current_role_is('patient'))
+    or role <> 'patient'
+    or account_id = (select app_public.current_user_id())
+  );
+create policy insert_admins on app_public.clinic_members for insert to app_user
+  with check ((select app_public.current_role_is('clinic_admin')));
+create policy update_admins on app_public.clinic_members for update to app_user
+  using ((select app_public.current_role_is('clinic_admin')))
+  with check ((select app_public.current_role_is('clinic_admin')));
+create policy delete_admins on app_public.clinic_members for delete to app_user
+  using ((select app_public.current_role_is('clinic_admin')));
+
+grant select, delete on app_public.clinic_members to app_user;
+grant insert (account_id, role, display_name, status, specialisation, licence_number, qualification, consultation_fee),
+  update (role, display_name, status, specialisation, licence_number, qualification, consultation_fee)
+  on app_public.clinic_members to app_user;
+
+create trigger _100_updated_at before update on app_public.clinic_members
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.clinic_members
+  for each row execute function app_private.tg_audit_row('id');
+
+comment on table app_public.clinic_members is 'A person''s membership of a clinic: role, status and staff profile.';
+comment on column app_public.clinic_members.role is 'clinic_admin, doctor, nurse, receptionist, lab_technician or patient.';
+comment on column app_public.clinic_members.status is 'active, or deactivated (cannot log in or refresh).';
+comment on column app_public.clinic_members.licence_number is 'Professional licence number, unique within the clinic.';
+
+--! split: 0320-refresh-tokens
+-- Refresh tokens: opaque to the client, stored as SHA-256 hashes, rotated on every use. All the
+-- tokens descending from one login form a family; presenting a token that was already rotated
+-- (a stolen copy, or the real one after the thief used it) revokes the whole family.
+create table app_private.refresh_tokens (
+  token_hash bytea primary key constraint refresh_tokens_token_hash_length check (octet_length(token_hash) = 32),
+  family_id uuid not null,
+  account_id uuid not null references app_private.accounts (id),
+  clinic_id uuid not null references app_public.clinics (id),
+  created_at timestamptz not null default now(),
+  idle_expires_at timestamptz not null,
+  absolute_expires_at timestamptz not null,
+  rotated_at timestamptz,
+  revoked_at timestamptz
+);
+create index refresh_tokens_family_idx on app_private.refresh_tokens (family_id);
+create index refresh_tokens_account_idx on app_private.refresh_tokens (account_id);
+
+comment on table app_private.refresh_tokens is 'Hashed refresh tokens, one family per login; rotated on use, the family revoked on reuse.';
+
+--! split: 0330-login
+-- The login path runs before anybody is known, so these functions check their arguments, not a
+-- caller; they are granted to app_user only (withContext without a clinic). Each does one
+-- step; the application verifies the password hash in between.
+
+-- RLS is forced, so even the owner's SECURITY DEFINER functions see no rows without a policy of
+-- their own. These policies let such functions read clinics and memberships across clinics
+-- (the application never connects as app_owner; migrations do); each function says why it may.
+create policy read_by_definer_functions on app_public.clinics for select to app_owner using (true);
+create policy read_by_definer_functions on app_public.clinic_members for select to app_owner using (true);
+
+-- The account for an e-mail (NULL row when there is none): the application verifies the hash.
+create function app_hidden.login_account(email text)
+  returns table (account_id uuid, password_hash text)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select a.id, a.password_hash from app_private.accounts a where lower(a.email) = lower(login_account.email);
+end;
+
+-- The clinics an account may enter: active memberships of active clinics.
+create function app_hidden.account_clinics(account_id uuid)
+  returns table (clinic_id uuid, clinic_slug text, clinic_name text, member_id uuid, role text, display_name text)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select c.id, c.slug, c.name, m.id, m.role, m.display_name
+  from app_public.clinic_members m
+  join app_public.clinics c on c.id = m.clinic_id
+  where m.account_id = account_clinics.account_id and m.status = 'active' and c.status = 'active'
+  order by c.name, c.slug;
+end;
+
+-- Starts a family (family_id NULL) or continues one.
+create function app_hidden.store_refresh_token(
+  token_hash bytea, account_id uuid, clinic_id uuid, idle_timeout interval, lifetime interval, family_id uuid default null
+) returns void
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  insert into app_private.refresh_tokens (token_hash, family_id, account_id, clinic_id, idle_expires_at, absolute_expires_at)
+  values (
+    store_refresh_token.token_hash, coalesce(store_refresh_token.family_id, gen_random_uuid()),
+    store_refresh_token.account_id, store_refresh_token.clinic_id,
+    now() + store_refresh_token.idle_timeout, now() + store_refresh_token.lifetime
+  );
+end;
+
+-- Uses a refresh token: returns its family and the membership it grants, and marks it rotated;
+-- the caller stores the successor in the same family. Returns no row when the token is unknown,
+-- expired, revoked, or its membership or clinic is no longer active. A token already rotated is
+-- a reuse: the whole family is revoked (reused = true, no membership returned).
+create function app_hidden.use_refresh_token(token_hash bytea)
+  returns table (family_id uuid, account_id uuid, clinic_id uuid, clinic_slug text, role text, absolute_expires_at timestamptz, reused boolean)
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  presented app_private.refresh_tokens;
+begin
+  select * into presented from app_private.refresh_tokens t where t.token_hash = use_refresh_token.token_hash for update;
+  if presented.token_hash is null then
+    return;
+  end if;
+  if presented.rotated_at is not null and presented.revoked_at is null then
+    update app_private.refresh_tokens t set revoked_at = now()
+    where t.family_id = presented.family_id and t.revoked_at is null;
+    return query select presented.family_id, presented.account_id, presented.clinic_id, null::text, null::text, null::timestamptz, true;
+    return;
+  end if;
+  if presented.revoked_at is not null or presented.idle_expires_at <= now() or presented.absolute_expires_at <= now() then
+    return;
+  end if;
+  update app_private.refresh_tokens t set rotated_at = now() where t.token_hash = presented.token_hash;
+  return query
+    select presented.family_id, presented.account_id, presented.clinic_id, c.slug, m.role, presented.absolute_expires_at, false
+    from app_public.clinic_members m
+    join app_public.clinics c on c.id = m.clinic_id
+    where m.clinic_id = presented.clinic_id and m.account_id = presented.account_id
+      and m.status = 'active' and c.status = 'active';
+end;
+$$;
+
+-- Logout: the token's whole family ends.
+create function app_hidden.revoke_refresh_family(token_hash bytea) returns void
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  update app_private.refresh_tokens t set revoked_at = now()
+  where t.revoked_at is null
+    and t.family_id = (select r.family_id from app_private.refresh_tokens r where r.token_hash = revoke_refresh_family.token_hash);
+end;
+
+grant usage on schema app_hidden to app_user;
+grant execute on function
+  app_hidden.login_account(text),
+  app_hidden.account_clinics(uuid),
+  app_hidden.store_refresh_token(bytea, uuid, uuid, interval, interval, uuid),
+  app_hidden.use_refresh_token(bytea),
+  app_hidden.revoke_refresh_family(bytea)
+to app_user;

@@ -1,0 +1,18 @@
+// Refresh tokens are 256 random bits, shown to the client once; the database keeps only their
+// SHA-256 (a fast hash is right here: the input is random, not a password).
+import { createHash, randomBytes } from 'node:crypto';
+
+export function newRefreshToken(): { token: string; hash: Buffer } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashRefreshToken(token) };
+}
+
+export function hashRefreshToken(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Session lengths. The idle timeout is the product's default for medical data; a per-clinic
+ * setting replaces it when clinic settings exist.
+ */
+export const SESSION = { idleTimeout: '15 minutes', lifetime: '12 hours' } as const;

@@ -1,0 +1,53 @@
+// The login path's database steps, each a SECURITY DEFINER function (migrations, 0330-login).
+import { sql } from 'kysely';
+import type { TenantDb } from '../../db/tenant.ts';
+import type { Membership } from './schemas.ts';
+
+export async function findAccount(db: TenantDb, email: string): Promise<{ accountId: string; passwordHash: string } | undefined> {
+  const { rows } = await sql<{ accountId: string; passwordHash: string }>`
+    select account_id as "accountId", password_hash as "passwordHash" from app_hidden.login_account(${email})`.execute(db);
+  return rows[0];
+}
+
+export async function accountClinics(db: TenantDb, accountId: string): Promise<Membership[]> {
+  return db
+    .selectFrom(sql<Record<string, unknown>>`app_hidden.account_clinics(${accountId})`.as('m'))
+    .select([
+      sql<string>`clinic_id`.as('clinicId'),
+      sql<string>`clinic_slug`.as('clinicSlug'),
+      sql<string>`clinic_name`.as('clinicName'),
+      sql<string>`member_id`.as('memberId'),
+      sql<string>`role`.as('role'),
+      sql<string>`display_name`.as('displayName'),
+    ])
+    .execute();
+}
+
+export async function storeRefreshToken(
+  db: TenantDb,
+  token: { hash: Buffer; accountId: string; clinicId: string; idleTimeout: string; lifetime: string; familyId?: string },
+): Promise<void> {
+  await sql`select app_hidden.store_refresh_token(${token.hash}, ${token.accountId}, ${token.clinicId},
+    ${token.idleTimeout}::interval, ${token.lifetime}::interval, ${token.familyId ?? null})`.execute(db);
+}
+
+export interface UsedRefreshToken {
+  familyId: string;
+  accountId: string;
+  clinicId: string;
+  clinicSlug: string | null;
+  role: string | null;
+  reused: boolean;
+}
+
+export async function useRefreshToken(db: TenantDb, hash: Buffer): Promise<UsedRefreshToken | undefined> {
+  const { rows } = await sql<UsedRefreshToken>`
+    select family_id as "familyId", account_id as "accountId", clinic_id as "clinicId", clinic_slug as "clinicSlug",
+           role, reused
+    from app_hidden.use_refresh_token(${hash})`.execute(db);
+  return rows[0];
+}
+
+export async function revokeRefreshFamily(db: TenantDb, hash: Buffer): Promise<void> {
+  await sql`select app_hidden.revoke_refresh_family(${hash})`.execute(db);
+}

@@ -1,0 +1,48 @@
+// Policies that decide per row, not per command: which rows of its own clinic a role sees.
+// Part of allViolations(), so the mutation test also proves these policies are tested.
+import { sql } from 'kysely';
+import { withTenant, type TenantDb } from '../../src/db/tenant.ts';
+import type { TestDatabase } from './db.ts';
+
+type Clinics = { a: string; b: string };
+type RowRule = (db: TestDatabase, clinics: Clinics) => Promise<string[]>;
+
+const seeded = new WeakMap<TestDatabase, { patient: string; otherPatient: string }>();
+
+async function seedPatients(db: TestDatabase, clinicId: string) {
+  const known = seeded.get(db);
+  if (known) return known;
+  const { rows } = await db.admin.query<{ id: string }>(
+    `insert into app_private.accounts (email, password_hash)
+     values ('patient-one@example.test', '$argon2id$rule'), ('patient-two@example.test', '$argon2id$rule') returning id`,
+  );
+  const [patient, otherPatient] = rows.map((r) => r.id) as [string, string];
+  await db.admin.query(
+    `insert into app_public.clinic_members (clinic_id, account_id, role, display_name)
+     values ($1, $2, 'patient', 'Patient One'), ($1, $3, 'patient', 'Patient Two')`,
+    [clinicId, patient, otherPatient],
+  );
+  const ids = { patient, otherPatient };
+  seeded.set(db, ids);
+  return ids;
+}
+
+const visibleRoles = (trx: TenantDb) =>
+  sql<{ role: string; own: boolean }>`select role, account_id = app_public.current_user_id() as own from app_public.clinic_members`
+    .execute(trx)
+    .then((r) => r.rows);
+
+export const ROW_RULES: Record<string, RowRule> = {
+  'app_public.clinic_members': async (db, clinics) => {
+    const { patient } = await seedPatients(db, clinics.a);
+    const violations: string[] = [];
+    const asPatient = await withTenant(db.pool, { clinicId: clinics.a, userId: patient, role: 'patient' }, visibleRoles);
+    if (asPatient.filter((m) => m.role === 'patient').length !== 1 || !asPatient.some((m) => m.own)) {
+      violations.push('a patient sees other patients (or not themselves)');
+    }
+    if (!asPatient.some((m) => m.role !== 'patient')) violations.push('a patient cannot see the staff');
+    const asNurse = await withTenant(db.pool, { clinicId: clinics.a, userId: null, role: 'nurse' }, visibleRoles);
+    if (asNurse.filter((m) => m.role === 'patient').length < 2) violations.push('staff cannot see the clinic\'s patients');
+    return violations;
+  },
+};

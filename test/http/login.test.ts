@@ -1,0 +1,112 @@
+// Logging in, refreshing, switching clinics and logging out, against real accounts and memberships.
+import t from 'tap';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+const PASSWORD = 'a long and correct password';
+
+async function person(db: TestDatabase, email: string, memberships: [string, string][]): Promise<string> {
+  const { rows } = await db.admin.query<{ id: string }>(
+    'insert into app_private.accounts (email, password_hash) values ($1, $2) returning id', [email, await hashPassword(PASSWORD)],
+  );
+  const id = rows[0]!.id;
+  for (const [clinicId, role] of memberships) {
+    await db.admin.query(
+      `insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, $3, $4)`,
+      [clinicId, id, role, `${email} as ${role}`],
+    );
+  }
+  return id;
+}
+
+t.test('login, refresh, switch, logout', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const { rows: [c] } = await db.admin.query<{ id: string }>(`insert into app_public.clinics (slug, name) values ('clinic-c', 'Clinic C') returning id`);
+  const accountId = await person(db, 'Pat@Example.test', [[clinics.a, 'clinic_admin'], [clinics.b, 'doctor']]);
+  await person(db, 'nurse@example.test', [[clinics.a, 'nurse']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object, token?: string) =>
+    app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const get = (url: string, token: string) => app.inject({ url, headers: { authorization: `Bearer ${token}` } });
+
+  const choice = await post('/login', { email: 'pat@example.test', password: PASSWORD });
+  t.equal(choice.statusCode, 200);
+  t.same(choice.json(), { clinics: [
+    { clinicSlug: 'clinic-a', clinicName: 'Clinic A', role: 'clinic_admin' },
+    { clinicSlug: 'clinic-b', clinicName: 'Clinic B', role: 'doctor' },
+  ] }, 'without a clinic: the clinics to choose from, e-mail case-insensitive, no tokens');
+
+  const login = await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-a' });
+  t.equal(login.statusCode, 200);
+  const session = login.json();
+  t.match(session, { tokenType: 'Bearer', expiresIn: 300, accessToken: String, refreshToken: String, membership: { clinicSlug: 'clinic-a', role: 'clinic_admin' } });
+  const claims = app.jwt.decode<{ payload: Record<string, unknown>; header: Record<string, unknown> }>(session.accessToken)!;
+  t.match(claims.payload, { sub: accountId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: String });
+  t.equal(claims.header.alg, 'EdDSA');
+  t.equal((await get('/api/v1/clinics/clinic-a/departments', session.accessToken)).statusCode, 200);
+  t.equal((await get('/api/v1/clinics/clinic-b/departments', session.accessToken)).statusCode, 404, 'clinic B is invisible from a clinic-A token');
+  t.match((await get('/api/v1/auth/me', session.accessToken)).json(), { accountId, membership: { clinicSlug: 'clinic-a' } });
+
+  const refused = [
+    await post('/login', { email: 'pat@example.test', password: 'a wrong password entirely', clinicSlug: 'clinic-a' }),
+    await post('/login', { email: 'nobody@example.test', password: PASSWORD, clinicSlug: 'clinic-a' }),
+    await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-c' }),
+    await post('/login', { email: 'nurse@example.test', password: PASSWORD, clinicSlug: 'clinic-b' }),
+  ];
+  const bodies = refused.map((r) => ({ status: r.statusCode, ...r.json(), requestId: null }));
+  t.equal(bodies[0]!.status, 401);
+  t.ok(bodies.every((b) => JSON.stringify(b) === JSON.stringify(bodies[0])), 'wrong password, unknown e-mail and foreign clinic answer alike');
+  t.ok(c, 'clinic C exists, Pat is just not a member');
+
+  const bad = await post('/login', { email: 'pat@example.test' });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json(), { code: 'VALIDATION_FAILED', errors: [{ path: 'body.password' }] });
+
+  const refreshed = await post('/refresh', { refreshToken: session.refreshToken });
+  t.equal(refreshed.statusCode, 200, 'a refresh token rotates');
+  t.not(refreshed.json().refreshToken, session.refreshToken);
+  const reused = await post('/refresh', { refreshToken: session.refreshToken });
+  t.equal(reused.statusCode, 401, 'the old token is refused');
+  t.equal((await post('/refresh', { refreshToken: refreshed.json().refreshToken })).statusCode, 401, 'and its reuse revoked the whole family');
+
+  const switched = await post('/switch', { clinicSlug: 'clinic-b' }, session.accessToken);
+  t.equal(switched.statusCode, 200);
+  t.match(switched.json().membership, { clinicSlug: 'clinic-b', role: 'doctor' });
+  t.equal((await get('/api/v1/clinics/clinic-b/departments', switched.json().accessToken)).statusCode, 200, 'the new token opens clinic B');
+  t.equal((await get('/api/v1/clinics/clinic-a/departments', switched.json().accessToken)).statusCode, 404, 'and only clinic B');
+  t.equal((await post('/switch', { clinicSlug: 'clinic-c' }, session.accessToken)).statusCode, 404, 'no switching into a clinic one does not belong to');
+
+  t.equal((await post('/logout', { refreshToken: switched.json().refreshToken })).statusCode, 204);
+  t.equal((await post('/refresh', { refreshToken: switched.json().refreshToken })).statusCode, 401, 'after logout the refresh token is dead');
+
+  const again = (await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-a' })).json();
+  await db.admin.query(`update app_public.clinic_members set status = 'deactivated' where clinic_id = $1 and account_id = $2`, [clinics.a, accountId]);
+  t.equal((await post('/refresh', { refreshToken: again.refreshToken })).statusCode, 401, 'a deactivated membership cannot refresh');
+  t.equal((await get('/api/v1/auth/me', again.accessToken)).statusCode, 401, 'and /me refuses its token');
+  t.equal((await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-a' })).statusCode, 401, 'nor log in there');
+
+  await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.b]);
+  t.equal((await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-b' })).statusCode, 401, 'a suspended clinic cannot be entered');
+});
+
+t.test('an unknown e-mail costs about what a wrong password costs', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await person(db, 'timed@example.test', [[clinics.a, 'nurse']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const timed = async (email: string) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'not the password at all', clinicSlug: 'clinic-a' } });
+      samples.push(performance.now() - started);
+    }
+    return samples.sort((a, b) => a - b)[2]!;
+  };
+  await timed('timed@example.test');
+  const [wrong, unknown] = [await timed('timed@example.test'), await timed('nobody@example.test')];
+  // Without the dummy hash an unknown e-mail would skip argon2 and answer an order of magnitude faster.
+  t.ok(unknown > wrong / 3, `unknown ${unknown.toFixed(1)} ms vs wrong password ${wrong.toFixed(1)} ms`);
+});
