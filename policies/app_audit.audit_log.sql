@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_audit.audit_log: Append-only audit trail: who changed which row of which table, when, in which request, before/after values of the changed columns.
+-- app_audit.audit_log: Append-only audit trail: who changed which row of which table, when, from where, in which request, before/after values of the changed columns; and security events.
 
 alter table app_audit.audit_log enable row level security;
 alter table app_audit.audit_log force row level security;

@@ -13,7 +13,7 @@ import errorsPlugin from './plugins/errors.ts';
 
 export interface AppConfig extends Pick<Config, 'env' | 'logLevel'> {
   database: { authenticatorUrl: string; poolSize: number };
-  auth: AuthPluginOptions;
+  auth: AuthPluginOptions & { loginAttemptsPerMinute: number };
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -67,7 +67,11 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(dbPlugin, { url: config.database.authenticatorUrl, poolSize: config.database.poolSize });
   await app.register(authPlugin, config.auth);
   await app.register(healthRoutes);
-  await app.register(authRoutes, { prefix: '/api/v1/auth', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
+  await app.register(authRoutes, {
+    prefix: '/api/v1/auth',
+    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+    loginAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
+  });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   return app;
 }

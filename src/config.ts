@@ -39,6 +39,8 @@ const envSchema = z
       })
       .optional(),
     JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+    // Login and refresh calls per client address per minute (the per-e-mail lockout is in SQL).
+    LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
   });
 
 export interface LoadOptions {
@@ -83,6 +85,7 @@ export interface JwtConfig {
   signingKey: { keyId: string; privateKeyPem: string } | undefined;
   previousPublicKeys: Record<string, string>;
   accessTokenTtlSeconds: number;
+  loginAttemptsPerMinute: number;
 }
 
 export interface Config {
@@ -139,6 +142,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         env.JWT_PRIVATE_KEY && env.JWT_KEY_ID ? { keyId: env.JWT_KEY_ID, privateKeyPem: env.JWT_PRIVATE_KEY } : undefined,
       previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? {},
       accessTokenTtlSeconds: env.JWT_ACCESS_TOKEN_TTL_SECONDS,
+      loginAttemptsPerMinute: env.LOGIN_ATTEMPTS_PER_MINUTE,
     }),
   });
 }

@@ -16,7 +16,11 @@ async function main(): Promise<void> {
     env: config.env,
     logLevel: config.logLevel,
     database: { authenticatorUrl: database.authenticatorUrl, poolSize: config.database.poolSize },
-    auth: { keys: await loadSigningKeys(config.jwt, config.dataDir), accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds },
+    auth: {
+      keys: await loadSigningKeys(config.jwt, config.dataDir),
+      accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+      loginAttemptsPerMinute: config.jwt.loginAttemptsPerMinute,
+    },
   });
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');

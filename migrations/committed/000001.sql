@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:8fff55adc6a47a29afa01867b04f29f392577660
+--! Hash: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
 
 --! split: 0010-schemas-and-defaults
 -- Schemas by audience. app_public is what GraphQL will expose, app_hidden is used by the
@@ -88,10 +88,11 @@ end;
 $$;
 
 --! split: 0040-audit-log
--- Append-only record of every change to every tenant table. Rows are written only by the
--- generic trigger below (SECURITY DEFINER, running as the owner); app roles hold no grant on
--- the table, and a trigger refuses UPDATE, DELETE and TRUNCATE even for the owner.
--- clinic_id is NULL only for platform-level events that belong to no clinic.
+-- Append-only record of every change to every tenant table, and of security events (logins,
+-- failures, lockouts, token reuse). Rows are written only by SECURITY DEFINER functions running
+-- as the owner (the generic row trigger below, app_hidden.record_auth_event); app roles hold no
+-- grant on the table, and a trigger refuses UPDATE, DELETE and TRUNCATE even for the owner.
+-- clinic_id is NULL only for events that belong to no clinic (a failed login, say).
 create table app_audit.audit_log (
   id bigint generated always as identity primary key,
   clinic_id uuid,
@@ -100,12 +101,18 @@ create table app_audit.audit_log (
   actor_role text,
   db_role text not null default current_user,
   request_id text,
-  table_name text not null,
-  row_key jsonb not null,
-  action text not null check (action in ('INSERT', 'UPDATE', 'DELETE')),
+  client_ip inet,
+  -- INSERT/UPDATE/DELETE for row changes; dotted names such as auth.login.failed for events.
+  action text not null
+    constraint audit_log_action_valid check (action in ('INSERT', 'UPDATE', 'DELETE') or action ~ '^[a-z]+(\.[a-z_]+)+$'),
+  table_name text,
+  row_key jsonb,
   changed_columns text[],
   before jsonb,
-  after jsonb
+  after jsonb,
+  details jsonb,
+  constraint audit_log_row_change_names_row
+    check (action not in ('INSERT', 'UPDATE', 'DELETE') or (table_name is not null and row_key is not null))
 );
 alter table app_audit.audit_log enable row level security;
 alter table app_audit.audit_log force row level security;
@@ -156,7 +163,7 @@ begin
   end if;
 
   insert into app_audit.audit_log
-    (clinic_id, actor_user_id, actor_role, db_role, request_id, table_name, row_key, action, changed_columns, before, after)
+    (clinic_id, actor_user_id, actor_role, db_role, request_id, client_ip, table_name, row_key, action, changed_columns, before, after)
   values (
     coalesce(
       current_row ->> 'clinic_id',
@@ -166,6 +173,7 @@ begin
     nullif(current_setting('app.role', true), ''),
     session_user || '/' || current_setting('role'),
     nullif(current_setting('app.request_id', true), ''),
+    nullif(current_setting('app.client_ip', true), '')::inet,
     tg_table_schema || '.' || tg_table_name,
     (select jsonb_object_agg(k, current_row -> k) from unnest(key_columns) k),
     tg_op,
@@ -177,7 +185,7 @@ begin
 end;
 $$;
 
-comment on table app_audit.audit_log is 'Append-only audit trail: who changed which row of which table, when, in which request, before/after values of the changed columns.';
+comment on table app_audit.audit_log is 'Append-only audit trail: who changed which row of which table, when, from where, in which request, before/after values of the changed columns; and security events.';
 
 --! split: 0100-clinics
 -- The tenant root. Not a tenant table itself: a clinic member sees only their own clinic row;

@@ -1,5 +1,5 @@
---! Previous: sha1:8fff55adc6a47a29afa01867b04f29f392577660
---! Hash: sha1:d7409631bfca62b7dbdebea3bab7cd4b613c225d
+--! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
+--! Hash: sha1:1cd4332f6306697287a29cdef1bfa73b890ecaba
 --! Message: identity accounts members sessions
 
 --! split: 0300-accounts
@@ -194,8 +194,77 @@ begin atomic
     and t.family_id = (select r.family_id from app_private.refresh_tokens r where r.token_hash = revoke_refresh_family.token_hash);
 end;
 
+--! split: 0340-login-throttle
+-- Lockout after repeated failures, keyed by the e-mail as typed (lower-cased) whether or not an
+-- account has it: an unknown e-mail locks exactly like a real one, so a lockout says nothing
+-- about who has an account. 5 failures within 15 minutes lock the e-mail for 15 minutes.
+create table app_private.login_throttle (
+  email_key text primary key constraint login_throttle_email_key_length check (char_length(email_key) <= 254),
+  failures integer not null default 0,
+  window_started_at timestamptz not null default now(),
+  locked_until timestamptz
+);
+
+create function app_hidden.login_locked_until(email text) returns timestamptz
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select t.locked_until from app_private.login_throttle t
+  where t.email_key = lower(login_locked_until.email) and t.locked_until > now();
+end;
+
+-- Records a failure; returns the lock's end when this failure locked the e-mail.
+create function app_hidden.login_failed(email text) returns timestamptz
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  insert into app_private.login_throttle as t (email_key, failures)
+  values (lower(login_failed.email), 1)
+  on conflict (email_key) do update set
+    failures = case when t.window_started_at < now() - interval '15 minutes' then 1 else t.failures + 1 end,
+    window_started_at = case when t.window_started_at < now() - interval '15 minutes' then now() else t.window_started_at end,
+    locked_until = case
+      when t.window_started_at >= now() - interval '15 minutes' and t.failures + 1 >= 5 then now() + interval '15 minutes'
+    end
+  returning t.locked_until;
+end;
+
+create function app_hidden.login_succeeded(email text) returns void
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  delete from app_private.login_throttle t where t.email_key = lower(login_succeeded.email);
+end;
+
+--! split: 0350-auth-events
+-- Security events into the audit log: who (account), where (clinic, when known), from which
+-- address and request (the context), what (auth.*), with details that never hold a secret.
+create function app_hidden.record_auth_event(action text, account_id uuid, clinic_id uuid, details jsonb default null)
+  returns void
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if record_auth_event.action not in (
+    'auth.login.succeeded', 'auth.login.failed', 'auth.login.locked', 'auth.refresh.reused', 'auth.logout', 'auth.switch'
+  ) then
+    raise exception 'unknown auth event %', record_auth_event.action using errcode = '22023';
+  end if;
+  insert into app_audit.audit_log (clinic_id, actor_user_id, db_role, request_id, client_ip, action, details)
+  values (
+    record_auth_event.clinic_id, record_auth_event.account_id, session_user || '/' || current_setting('role'),
+    nullif(current_setting('app.request_id', true), ''), nullif(current_setting('app.client_ip', true), '')::inet,
+    record_auth_event.action, record_auth_event.details
+  );
+end;
+$$;
+
 grant usage on schema app_hidden to app_user;
 grant execute on function
+  app_hidden.login_locked_until(text),
+  app_hidden.login_failed(text),
+  app_hidden.login_succeeded(text),
+  app_hidden.record_auth_event(text, uuid, uuid, jsonb),
   app_hidden.login_account(text),
   app_hidden.account_clinics(uuid),
   app_hidden.store_refresh_token(bytea, uuid, uuid, interval, interval, uuid),

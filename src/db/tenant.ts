@@ -1,7 +1,7 @@
 // The one door to tenant data. Every HTTP request, job and script that touches a tenant table
 // goes through withTenant(): its statements run with the caller's identity set by
-// set_config(..., true) of app.clinic_id, app.user_id, app.role, app.request_id and the role
-// (app_user), so Postgres row-level security decides every row, and everything set is gone
+// set_config(..., true) of app.clinic_id, app.user_id, app.role, app.request_id, app.client_ip
+// and the role (app_user), so Postgres row-level security decides every row, and everything set is gone
 // when the transaction ends.
 //
 // Round trips. The context statement never travels alone: it is written in the same protocol
@@ -26,6 +26,7 @@ import {
   type QueryResult,
 } from 'kysely';
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import pg from 'pg';
 import type { DB } from './types.ts';
 
@@ -38,6 +39,8 @@ export interface TenantContext {
   userId: string | null;
   role: ClinicRole | null;
   requestId?: string | null;
+  /** The caller's address, for the audit log. */
+  clientIp?: string | null;
 }
 
 /** The database role a transaction runs as: clinic members, or platform operators (clinic metadata only). */
@@ -55,6 +58,7 @@ function validated(ctx: TenantContext): TenantContext {
   check(ctx.clinicId, UUID, 'clinicId');
   check(ctx.userId, UUID, 'userId');
   check(ctx.requestId, REQUEST_ID, 'requestId');
+  if (ctx.clientIp != null && isIP(ctx.clientIp) === 0) throw new TypeError('invalid tenant context: clientIp');
   if (ctx.role != null && !CLINIC_ROLES.includes(ctx.role)) throw new TypeError('invalid tenant context: role');
   return ctx;
 }
@@ -107,7 +111,8 @@ const STATEMENTS = {
       'select from (select ' +
       "pg_catalog.set_config('app.clinic_id', $1, true), pg_catalog.set_config('app.user_id', $2, true), " +
       "pg_catalog.set_config('app.role', $3, true), pg_catalog.set_config('app.request_id', $4, true), " +
-      "pg_catalog.set_config('role', $5, true), pg_catalog.set_config('transaction_read_only', $6, true)) as context",
+      "pg_catalog.set_config('role', $5, true), pg_catalog.set_config('transaction_read_only', $6, true), " +
+      "pg_catalog.set_config('app.client_ip', $7, true)) as context",
   },
 } as const;
 const preparedOn = new WeakSet<object>();
@@ -115,8 +120,8 @@ const preparedOn = new WeakSet<object>();
 type ContextValues = string[];
 
 function contextValues(ctx: TenantContext, dbRole: DbRole): (readOnly: boolean) => ContextValues {
-  const values = [ctx.clinicId ?? '', ctx.userId ?? '', ctx.role ?? '', ctx.requestId ?? '', dbRole];
-  return (readOnly) => [...values, readOnly ? 'on' : 'off'];
+  const [head, tail] = [[ctx.clinicId ?? '', ctx.userId ?? '', ctx.role ?? '', ctx.requestId ?? '', dbRole], [ctx.clientIp ?? '']];
+  return (readOnly) => [...head, readOnly ? 'on' : 'off', ...tail];
 }
 
 /** The parts of pg's internal Connection that a query writes its messages with. */

@@ -78,7 +78,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       throw error instanceof AppError ? error : unauthenticated(error);
     }
     request.claims = claims;
-    request.tenant = { clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id };
+    request.tenant = { clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id, clientIp: request.ip };
     return claims;
   }
 

@@ -12,12 +12,13 @@ export async function buildTestApp(
   t: Test,
   authenticatorUrl: string,
   keys: SigningKeys = TEST_KEYS,
+  loginAttemptsPerMinute = 1000,
 ): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[] }> {
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   const app = await buildApp(
-    { env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2 }, auth: { keys, accessTokenTtlSeconds: 300 } },
+    { env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2 }, auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute } },
     { logStream: stream },
   );
   t.teardown(() => app.close());

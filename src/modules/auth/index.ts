@@ -2,12 +2,18 @@
 // switch clinic.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import { AppError } from '../../errors.ts';
 import { clinicChoice, loginBody, me, refreshBody, session, switchBody } from './schemas.ts';
-import { AuthService } from './service.ts';
+import { AuthService, type Caller } from './service.ts';
+
+const caller = (request: FastifyRequest): Caller => ({ requestId: request.id, clientIp: request.ip });
 
 export interface AuthRoutesOptions {
   accessTokenTtlSeconds: number;
+  /** Login and refresh calls allowed per client address per minute. */
+  loginAttemptsPerMinute: number;
 }
 
 export default async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
@@ -15,19 +21,24 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   const service = new AuthService(fastify, options.accessTokenTtlSeconds);
   const tags = ['auth'];
   const security = [{ bearer: [] }];
+  // Per address, on top of the per-e-mail lockout: guessing across many e-mails from one place.
+  await fastify.register(rateLimit, { global: false });
+  const perAddress = { rateLimit: { max: options.loginAttemptsPerMinute, timeWindow: '1 minute' } };
 
   app.post('/login', {
+    config: perAddress,
     schema: { tags, body: loginBody, response: { 200: session.or(clinicChoice) } },
-  }, async (request) => service.login(request.body, request.id));
+  }, async (request) => service.login(request.body, caller(request)));
 
   app.post('/refresh', {
+    config: perAddress,
     schema: { tags, body: refreshBody, response: { 200: session } },
-  }, async (request) => service.refresh(request.body.refreshToken, request.id));
+  }, async (request) => service.refresh(request.body.refreshToken, caller(request)));
 
   app.post('/logout', {
     schema: { tags, body: refreshBody },
   }, async (request, reply) => {
-    await service.logout(request.body.refreshToken, request.id);
+    await service.logout(request.body.refreshToken, caller(request));
     return reply.code(204).send();
   });
 
@@ -36,7 +47,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     preHandler: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
-    const membership = (await service.memberships(claims.sub, request.id)).find((m) => m.clinicId === claims.clinic_id);
+    const membership = (await service.memberships(claims.sub, caller(request))).find((m) => m.clinicId === claims.clinic_id);
     // A membership deactivated after the token was issued: the token outlives it by minutes at most.
     if (!membership) throw new AppError('UNAUTHENTICATED', 'The membership of this token has ended.');
     return { accountId: claims.sub, membership };
@@ -45,5 +56,5 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   app.post('/switch', {
     schema: { tags, security, body: switchBody, response: { 200: session } },
     preHandler: app.authenticate,
-  }, async (request) => service.switchClinic(request.claims!.sub, request.body.clinicSlug, request.id));
+  }, async (request) => service.switchClinic(request.claims!.sub, request.body.clinicSlug, caller(request)));
 }

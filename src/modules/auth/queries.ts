@@ -51,3 +51,28 @@ export async function useRefreshToken(db: TenantDb, hash: Buffer): Promise<UsedR
 export async function revokeRefreshFamily(db: TenantDb, hash: Buffer): Promise<void> {
   await sql`select app_hidden.revoke_refresh_family(${hash})`.execute(db);
 }
+
+export async function lockedUntil(db: TenantDb, email: string): Promise<Date | null> {
+  const row = await db.selectNoFrom(sql<Date | null>`app_hidden.login_locked_until(${email})`.as('until')).executeTakeFirst();
+  return row?.until ?? null;
+}
+
+/** Counts a failure; returns the end of the lock this failure started, if it did. */
+export async function recordLoginFailure(db: TenantDb, email: string): Promise<Date | null> {
+  const { rows } = await sql<{ until: Date | null }>`select app_hidden.login_failed(${email}) as until`.execute(db);
+  return rows[0]?.until ?? null;
+}
+
+export async function clearLoginFailures(db: TenantDb, email: string): Promise<void> {
+  await sql`select app_hidden.login_succeeded(${email})`.execute(db);
+}
+
+export type AuthEvent = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.locked' | 'auth.refresh.reused' | 'auth.logout' | 'auth.switch';
+
+export async function recordAuthEvent(
+  db: TenantDb,
+  event: { action: AuthEvent; accountId?: string | null; clinicId?: string | null; details?: Record<string, unknown> },
+): Promise<void> {
+  await sql`select app_hidden.record_auth_event(${event.action}, ${event.accountId ?? null}, ${event.clinicId ?? null},
+    ${event.details ? JSON.stringify(event.details) : null}::jsonb)`.execute(db);
+}

@@ -6,13 +6,33 @@ import { verifyPassword } from '../../auth/passwords.ts';
 import { newRefreshToken, hashRefreshToken, SESSION } from '../../auth/refresh-tokens.ts';
 import type { ClinicRole, TenantContext } from '../../db/tenant.ts';
 import { AppError } from '../../errors.ts';
-import { accountClinics, findAccount, revokeRefreshFamily, storeRefreshToken, useRefreshToken } from './queries.ts';
+import {
+  accountClinics,
+  clearLoginFailures,
+  findAccount,
+  lockedUntil,
+  recordAuthEvent,
+  recordLoginFailure,
+  revokeRefreshFamily,
+  storeRefreshToken,
+  useRefreshToken,
+} from './queries.ts';
 import type { Membership, Session } from './schemas.ts';
 
-const anonymous = (requestId: string): TenantContext => ({ clinicId: null, userId: null, role: null, requestId });
+/** Where a call comes from: the request id and address that the audit log records. */
+export interface Caller {
+  requestId: string;
+  clientIp: string;
+}
+
+const anonymous = (caller: Caller): TenantContext => ({ clinicId: null, userId: null, role: null, ...caller });
 
 const invalidCredentials = () => new AppError('UNAUTHENTICATED', 'The e-mail, password or clinic is not right.');
 const invalidRefreshToken = () => new AppError('UNAUTHENTICATED', 'The refresh token is not valid; log in again.');
+const locked = (until: Date) =>
+  new AppError('RATE_LIMITED', 'Too many failed logins for this e-mail; try again later.', {
+    headers: { 'retry-after': String(Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))) },
+  });
 
 export class AuthService {
   readonly #app: FastifyInstance;
@@ -23,52 +43,83 @@ export class AuthService {
     this.#accessTokenTtlSeconds = accessTokenTtlSeconds;
   }
 
-  async login(input: { email: string; password: string; clinicSlug?: string | undefined }, requestId: string): Promise<Session | { clinics: Pick<Membership, 'clinicSlug' | 'clinicName' | 'role'>[] }> {
-    const account = await this.#app.withTenant(anonymous(requestId), (db) => findAccount(db, input.email));
-    if (!(await verifyPassword(account?.passwordHash, input.password)) || !account) throw invalidCredentials();
-    const clinics = await this.#app.withTenant(anonymous(requestId), (db) => accountClinics(db, account.accountId));
-    if (input.clinicSlug === undefined) {
-      return { clinics: clinics.map(({ clinicSlug, clinicName, role }) => ({ clinicSlug, clinicName, role })) };
-    }
+  async login(
+    input: { email: string; password: string; clinicSlug?: string | undefined },
+    caller: Caller,
+  ): Promise<Session | { clinics: Pick<Membership, 'clinicSlug' | 'clinicName' | 'role'>[] }> {
+    const { account, until } = await this.#app.withTenant(anonymous(caller), async (db) => ({
+      until: await lockedUntil(db, input.email),
+      account: await findAccount(db, input.email),
+    }));
+    if (until) throw locked(until);
+    const verified = (await verifyPassword(account?.passwordHash, input.password)) && account !== undefined;
+    const clinics = verified ? await this.memberships(account.accountId, caller) : [];
     const membership = clinics.find((m) => m.clinicSlug === input.clinicSlug);
-    if (!membership) throw invalidCredentials();
-    return this.#startSession(account.accountId, membership, requestId);
+    if (!verified || (input.clinicSlug !== undefined && !membership)) {
+      await this.#refuseLogin(input.email, account?.accountId ?? null, verified ? 'clinic' : 'credentials', caller);
+    }
+    await this.#app.withTenant(anonymous(caller), async (db) => {
+      await clearLoginFailures(db, input.email);
+      if (membership) await recordAuthEvent(db, { action: 'auth.login.succeeded', accountId: account!.accountId, clinicId: membership.clinicId });
+    });
+    if (!membership) return { clinics: clinics.map(({ clinicSlug, clinicName, role }) => ({ clinicSlug, clinicName, role })) };
+    return this.#startSession(account!.accountId, membership, caller);
+  }
+
+  /** Counts the failure and records it (committed), then refuses: 401, or 429 when this one locked. */
+  async #refuseLogin(email: string, accountId: string | null, reason: 'credentials' | 'clinic', caller: Caller): Promise<never> {
+    const until = await this.#app.withTenant(anonymous(caller), async (db) => {
+      const lockEnds = await recordLoginFailure(db, email);
+      await recordAuthEvent(db, { action: 'auth.login.failed', accountId, details: { reason } });
+      if (lockEnds) await recordAuthEvent(db, { action: 'auth.login.locked', accountId, details: { until: lockEnds } });
+      return lockEnds;
+    });
+    throw until ? locked(until) : invalidCredentials();
   }
 
   /** Rotates the refresh token; a reused one has revoked its whole family by the time this throws. */
-  async refresh(refreshToken: string, requestId: string): Promise<Session> {
+  async refresh(refreshToken: string, caller: Caller): Promise<Session> {
     const successor = newRefreshToken();
-    const used = await this.#app.withTenant(anonymous(requestId), async (db) => {
+    const used = await this.#app.withTenant(anonymous(caller), async (db) => {
       const found = await useRefreshToken(db, hashRefreshToken(refreshToken));
-      if (found && !found.reused && found.clinicSlug) {
+      if (found?.reused) {
+        await recordAuthEvent(db, { action: 'auth.refresh.reused', accountId: found.accountId, clinicId: found.clinicId, details: { family: found.familyId } });
+      } else if (found?.clinicSlug) {
         await storeRefreshToken(db, { hash: successor.hash, accountId: found.accountId, clinicId: found.clinicId, familyId: found.familyId, ...SESSION });
       }
       return found;
     });
     if (!used || used.reused || !used.clinicSlug || !used.role) throw invalidRefreshToken();
-    const membership = (await this.memberships(used.accountId, requestId)).find((m) => m.clinicId === used.clinicId);
+    const membership = (await this.memberships(used.accountId, caller)).find((m) => m.clinicId === used.clinicId);
     if (!membership) throw invalidRefreshToken();
     return this.#session(used.accountId, membership, successor.token);
   }
 
-  async logout(refreshToken: string, requestId: string): Promise<void> {
-    await this.#app.withTenant(anonymous(requestId), (db) => revokeRefreshFamily(db, hashRefreshToken(refreshToken)));
+  async logout(refreshToken: string, caller: Caller): Promise<void> {
+    await this.#app.withTenant(anonymous(caller), async (db) => {
+      await revokeRefreshFamily(db, hashRefreshToken(refreshToken));
+      await recordAuthEvent(db, { action: 'auth.logout' });
+    });
   }
 
   /** A new session in another clinic of the same person (the token proves who they are). */
-  async switchClinic(accountId: string, clinicSlug: string, requestId: string): Promise<Session> {
-    const membership = (await this.memberships(accountId, requestId)).find((m) => m.clinicSlug === clinicSlug);
+  async switchClinic(accountId: string, clinicSlug: string, caller: Caller): Promise<Session> {
+    const membership = (await this.memberships(accountId, caller)).find((m) => m.clinicSlug === clinicSlug);
     if (!membership) throw new AppError('NOT_FOUND');
-    return this.#startSession(accountId, membership, requestId);
+    const session = await this.#startSession(accountId, membership, caller);
+    await this.#app.withTenant(anonymous(caller), (db) =>
+      recordAuthEvent(db, { action: 'auth.switch', accountId, clinicId: membership.clinicId }),
+    );
+    return session;
   }
 
-  memberships(accountId: string, requestId: string): Promise<Membership[]> {
-    return this.#app.withTenant(anonymous(requestId), (db) => accountClinics(db, accountId));
+  memberships(accountId: string, caller: Caller): Promise<Membership[]> {
+    return this.#app.withTenant(anonymous(caller), (db) => accountClinics(db, accountId));
   }
 
-  async #startSession(accountId: string, membership: Membership, requestId: string): Promise<Session> {
+  async #startSession(accountId: string, membership: Membership, caller: Caller): Promise<Session> {
     const refresh = newRefreshToken();
-    await this.#app.withTenant(anonymous(requestId), (db) =>
+    await this.#app.withTenant(anonymous(caller), (db) =>
       storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId: membership.clinicId, ...SESSION }),
     );
     return this.#session(accountId, membership, refresh.token);
