@@ -75,6 +75,7 @@ async function measure(url: string, targets: Target[]): Promise<Record<string, n
   const authenticator = createPool({ url: roleUrl(url, 'app_authenticator', PASSWORD), size: POOL_SIZE });
   // The single-statement baselines log in as the exempt role itself: no policies, one round trip.
   const exemptPool = new pg.Pool({ connectionString: roleUrl(url, EXEMPT_ROLE, PASSWORD), max: POOL_SIZE, idleTimeoutMillis: 0 });
+  exemptPool.on('error', () => {}); // connections still closing when the cluster stops
   const exemptDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: exemptPool }) });
   const ctx = (t: Target): TenantContext => ({ clinicId: t.clinicId, userId: USER_ID, role: 'doctor', requestId: 'bench' });
 

@@ -4,6 +4,11 @@ export interface PoolOptions {
   url: string;
   size: number;
   applicationName?: string;
+  /**
+   * An idle connection that fails (server restart, failover, shutdown racing pool.end()) is
+   * discarded by the pool; this hears about it. Without a listener the error would crash the process.
+   */
+  onIdleError?: (error: Error) => void;
 }
 
 /**
@@ -20,5 +25,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     application_name: options.applicationName ?? 'clinicbase',
     pipeline: true,
   };
-  return new pg.Pool(config);
+  const pool = new pg.Pool(config);
+  pool.on('error', options.onIdleError ?? (() => {}));
+  return pool;
 }

@@ -20,9 +20,11 @@ export interface DbPluginOptions {
 }
 
 async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise<void> {
-  const pool = createPool({ url: options.url, size: options.poolSize });
-  // An idle client's socket error must not crash the process; the pool discards that client.
-  pool.on('error', (error) => app.log.warn({ err: error }, 'idle database connection failed'));
+  const pool = createPool({
+    url: options.url,
+    size: options.poolSize,
+    onIdleError: (error) => app.log.warn({ err: error }, 'idle database connection failed'),
+  });
   const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>) => withContext(pool, role, ctx, fn);
   app.decorate('pool', pool);
   app.decorate('withTenant', run('app_user'));

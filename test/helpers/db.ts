@@ -39,7 +39,7 @@ export async function createTestDatabase(t: Test, options: { poolSize?: number }
     adminUrl,
     ownerUrl: roleUrl(adminUrl, 'app_owner', TEST_ROLE_PASSWORD),
     authenticatorUrl: roleUrl(adminUrl, 'app_authenticator', TEST_ROLE_PASSWORD),
-    admin: new pg.Pool({ connectionString: adminUrl, max: 2 }),
+    admin: new pg.Pool({ connectionString: adminUrl, max: 2 }).on('error', () => {}),
     pool: createPool({ url: roleUrl(adminUrl, 'app_authenticator', TEST_ROLE_PASSWORD), size: options.poolSize ?? 2 }),
   };
   t.teardown(async () => {
