@@ -14,6 +14,10 @@ create policy insert_admins on app_public.clinic_members
   for insert to app_user
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
 
+create policy insert_by_definer_functions on app_public.clinic_members
+  for insert to app_owner
+  with check (true);
+
 create policy read_by_definer_functions on app_public.clinic_members
   for select to app_owner
   using (true);
@@ -32,6 +36,11 @@ create policy update_admins on app_public.clinic_members
   for update to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is))
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+
+create policy update_by_definer_functions on app_public.clinic_members
+  for update to app_owner
+  using (true)
+  with check (true);
 
 grant delete, select on app_public.clinic_members to app_user;
 grant insert (account_id, consultation_fee, display_name, licence_number, qualification, role, specialisation, status) on app_public.clinic_members to app_user;

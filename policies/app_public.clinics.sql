@@ -10,6 +10,10 @@ create policy insert_any on app_public.clinics
   for insert to app_platform
   with check (true);
 
+create policy insert_by_definer_functions on app_public.clinics
+  for insert to app_owner
+  with check (true);
+
 create policy read_by_definer_functions on app_public.clinics
   for select to app_owner
   using (true);

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Config } from './config.ts';
 import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
+import platformRoutes from './modules/platform/index.ts';
 import healthRoutes from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
 import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
@@ -72,6 +73,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
     loginAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
   });
+  await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   return app;
 }

@@ -1,6 +1,7 @@
 // The only file that reads process.env. Everything else receives a frozen Config.
 import path from 'node:path';
 import { z } from 'zod';
+import { passwordProblem } from './auth/password-policy.ts';
 
 const postgresUrl = z
   .string()
@@ -41,6 +42,9 @@ const envSchema = z
     JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
     // Login and refresh calls per client address per minute (the per-e-mail lockout is in SQL).
     LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+    // The first platform operator, created at start when there is none yet.
+    PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
+    PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
   });
 
 export interface LoadOptions {
@@ -57,6 +61,11 @@ function crossFieldProblems(env: Record<string, string | undefined>, options: Lo
   if (options.serving && env.NODE_ENV === 'production' && !(env.JWT_PRIVATE_KEY && env.JWT_KEY_ID)) {
     problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: required in production (development generates a key under DATA_DIR)');
   }
+  if (Boolean(env.PLATFORM_BOOTSTRAP_EMAIL) !== Boolean(env.PLATFORM_BOOTSTRAP_PASSWORD)) {
+    problems.push('PLATFORM_BOOTSTRAP_PASSWORD: PLATFORM_BOOTSTRAP_EMAIL and PLATFORM_BOOTSTRAP_PASSWORD go together');
+  }
+  const bootstrapProblem = env.PLATFORM_BOOTSTRAP_PASSWORD ? passwordProblem(env.PLATFORM_BOOTSTRAP_PASSWORD) : undefined;
+  if (bootstrapProblem) problems.push(`PLATFORM_BOOTSTRAP_PASSWORD: ${bootstrapProblem}`);
   if (Boolean(env.JWT_PRIVATE_KEY) !== Boolean(env.JWT_KEY_ID)) {
     problems.push('JWT_KEY_ID: JWT_PRIVATE_KEY and JWT_KEY_ID go together');
   }
@@ -89,6 +98,8 @@ export interface JwtConfig {
 }
 
 export interface Config {
+  /** The first platform operator, created at start when none exists. */
+  platformBootstrap: { email: string; password: string } | undefined;
   env: 'development' | 'test' | 'production';
   port: number;
   host: string;
@@ -123,6 +134,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const useEmbedded = !env.DATABASE_URL && !env.DATABASE_AUTHENTICATOR_URL;
   const rolePassword = env.DATABASE_ROLE_PASSWORD ?? (useEmbedded ? EMBEDDED_ROLE_PASSWORD : undefined);
   return Object.freeze({
+    platformBootstrap:
+      env.PLATFORM_BOOTSTRAP_EMAIL && env.PLATFORM_BOOTSTRAP_PASSWORD
+        ? { email: env.PLATFORM_BOOTSTRAP_EMAIL, password: env.PLATFORM_BOOTSTRAP_PASSWORD }
+        : undefined,
     env: env.NODE_ENV,
     port: env.PORT,
     host: env.HOST,

@@ -1,7 +1,10 @@
 // `npm start`: prepare the database (embedded by default), build the app, listen, and shut down
 // gracefully on SIGTERM/SIGINT: stop accepting, drain in-flight requests, close pools, stop Postgres.
 import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
+import { hashPassword } from './auth/passwords.ts';
+import { bootstrapOperator } from './modules/platform/queries.ts';
 import { loadSigningKeys } from './auth/keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { prepareDatabase } from './db/prepare.ts';
@@ -22,6 +25,7 @@ async function main(): Promise<void> {
       loginAttemptsPerMinute: config.jwt.loginAttemptsPerMinute,
     },
   });
+  if (config.platformBootstrap) await bootstrapPlatformOperator(app, config.platformBootstrap);
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');
     else app.log.info({ signal }, 'shutting down');
@@ -29,6 +33,13 @@ async function main(): Promise<void> {
     await database.stop();
   });
   await app.listen({ port: config.port, host: config.host });
+}
+
+/** PLATFORM_BOOTSTRAP_*: the first operator, only while there is none (the database decides). */
+async function bootstrapPlatformOperator(app: FastifyInstance, operator: { email: string; password: string }): Promise<void> {
+  const hash = await hashPassword(operator.password);
+  const created = await app.withPlatform({ clinicId: null, userId: null, role: null }, (db) => bootstrapOperator(db, operator.email, hash));
+  app.log.info({ created }, created ? 'first platform operator created' : 'platform operators exist: bootstrap skipped');
 }
 
 main().catch((error: unknown) => {

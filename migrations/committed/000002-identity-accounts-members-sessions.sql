@@ -1,5 +1,5 @@
 --! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
---! Hash: sha1:1cd4332f6306697287a29cdef1bfa73b890ecaba
+--! Hash: sha1:1704f9108d20bfea87ced75aa6f227960127d5cb
 --! Message: identity accounts members sessions
 
 --! split: 0300-accounts
@@ -35,7 +35,8 @@ create table app_public.clinic_members (
     constraint clinic_members_role_valid
     check (role in ('clinic_admin', 'doctor', 'nurse', 'receptionist', 'lab_technician', 'patient')),
   display_name text not null constraint clinic_members_display_name_length check (char_length(display_name) between 1 and 120),
-  status text not null default 'active' constraint clinic_members_status_valid check (status in ('active', 'deactivated')),
+  status text not null default 'active'
+    constraint clinic_members_status_valid check (status in ('invited', 'active', 'deactivated')),
   specialisation text constraint clinic_members_specialisation_length check (char_length(specialisation) <= 120),
   licence_number text constraint clinic_members_licence_number_length check (char_length(licence_number) between 1 and 64),
   qualification text constraint clinic_members_qualification_length check (char_length(qualification) <= 200),
@@ -78,7 +79,7 @@ create trigger _900_audit after insert or update or delete on app_public.clinic_
 
 comment on table app_public.clinic_members is 'A person''s membership of a clinic: role, status and staff profile.';
 comment on column app_public.clinic_members.role is 'clinic_admin, doctor, nurse, receptionist, lab_technician or patient.';
-comment on column app_public.clinic_members.status is 'active, or deactivated (cannot log in or refresh).';
+comment on column app_public.clinic_members.status is 'invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).';
 comment on column app_public.clinic_members.licence_number is 'Professional licence number, unique within the clinic.';
 
 --! split: 0320-refresh-tokens
@@ -111,6 +112,11 @@ comment on table app_private.refresh_tokens is 'Hashed refresh tokens, one famil
 -- (the application never connects as app_owner; migrations do); each function says why it may.
 create policy read_by_definer_functions on app_public.clinics for select to app_owner using (true);
 create policy read_by_definer_functions on app_public.clinic_members for select to app_owner using (true);
+-- Onboarding (0370) creates a clinic and its first admin; accepting an invitation activates a
+-- membership.
+create policy insert_by_definer_functions on app_public.clinics for insert to app_owner with check (true);
+create policy insert_by_definer_functions on app_public.clinic_members for insert to app_owner with check (true);
+create policy update_by_definer_functions on app_public.clinic_members for update to app_owner using (true) with check (true);
 
 -- The account for an e-mail (NULL row when there is none): the application verifies the hash.
 create function app_hidden.login_account(email text)
@@ -259,8 +265,167 @@ begin
 end;
 $$;
 
+--! split: 0360-platform-operators
+-- Platform operators onboard and manage clinics. They see clinic metadata and counts, never
+-- patient data: app_platform holds no grant on any tenant table.
+create table app_private.platform_operators (
+  account_id uuid primary key references app_private.accounts (id),
+  created_at timestamptz not null default now()
+);
+
+-- A new account that is an operator. Not SECURITY DEFINER and granted to nobody: only the owner
+-- (the ops command `npm run cli -- operator:create`, and the bootstrap below) makes operators.
+create function app_private.create_platform_operator(email text, password_hash text) returns uuid
+  language sql volatile
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  with account as (
+    insert into app_private.accounts (email, password_hash)
+    values (create_platform_operator.email, create_platform_operator.password_hash)
+    returning id
+  )
+  insert into app_private.platform_operators (account_id) select id from account returning account_id;
+end;
+
+-- The first operator, from PLATFORM_BOOTSTRAP_* at start: only while there is none at all.
+create function app_hidden.bootstrap_platform_operator(email text, password_hash text) returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  lock table app_private.platform_operators in exclusive mode;
+  if exists (select 1 from app_private.platform_operators) then
+    return false;
+  end if;
+  perform app_private.create_platform_operator(bootstrap_platform_operator.email, bootstrap_platform_operator.password_hash);
+  return true;
+end;
+$$;
+
+create function app_hidden.is_platform_operator(account_id uuid) returns boolean
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select exists (select 1 from app_private.platform_operators o where o.account_id = is_platform_operator.account_id);
+end;
+
+--! split: 0370-invitations-and-onboarding
+-- Invitations: a single-use, expiring token (stored as SHA-256) that lets a person set their
+-- password (new account) or confirm it (existing account) and so activate an invited membership.
+create table app_private.invitations (
+  token_hash bytea primary key constraint invitations_token_hash_length check (octet_length(token_hash) = 32),
+  clinic_id uuid not null references app_public.clinics (id),
+  account_id uuid not null references app_private.accounts (id),
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null,
+  accepted_at timestamptz
+);
+create index invitations_account_idx on app_private.invitations (account_id);
+
+-- The hash of an account that has no password yet: argon2 can never verify it.
+create function app_private.unset_password_hash() returns text
+  language sql immutable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select '$argon2id$unset';
+end;
+
+-- A clinic and its first admin, in one transaction. Caller: a platform operator (app.user_id).
+-- The admin's membership is 'invited' until they accept the invitation whose hash is given.
+create function app_hidden.onboard_clinic(
+  slug text, name text, timezone text, admin_email text, admin_display_name text,
+  invitation_hash bytea, invitation_ttl interval
+) returns uuid
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  operator_id uuid := app_public.current_user_id();
+  new_clinic uuid;
+  admin_account uuid;
+begin
+  if operator_id is null or not exists (select 1 from app_private.platform_operators o where o.account_id = operator_id) then
+    raise exception 'only platform operators onboard clinics' using errcode = '42501';
+  end if;
+  insert into app_public.clinics (slug, name, timezone)
+  values (onboard_clinic.slug, onboard_clinic.name, onboard_clinic.timezone)
+  returning id into new_clinic;
+  insert into app_private.accounts (email, password_hash)
+  values (onboard_clinic.admin_email, app_private.unset_password_hash())
+  on conflict ((lower(email))) do nothing;
+  select a.id into admin_account from app_private.accounts a where lower(a.email) = lower(onboard_clinic.admin_email);
+  insert into app_public.clinic_members (clinic_id, account_id, role, display_name, status)
+  values (new_clinic, admin_account, 'clinic_admin', onboard_clinic.admin_display_name, 'invited');
+  insert into app_private.invitations (token_hash, clinic_id, account_id, expires_at)
+  values (onboard_clinic.invitation_hash, new_clinic, admin_account, now() + onboard_clinic.invitation_ttl);
+  return new_clinic;
+end;
+$$;
+
+-- What accepting an invitation needs to know: the account, and its hash when it already has a
+-- password (the person proves it is theirs). No row when the token is unknown, used or expired.
+create function app_hidden.invitation_account(token_hash bytea)
+  returns table (account_id uuid, email text, password_hash text)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select a.id, a.email, nullif(a.password_hash, app_private.unset_password_hash())
+  from app_private.invitations i
+  join app_private.accounts a on a.id = i.account_id
+  where i.token_hash = invitation_account.token_hash and i.accepted_at is null and i.expires_at > now();
+end;
+
+-- Uses the invitation once: sets the password of a new account (new_password_hash), activates
+-- the membership, returns the clinic's slug. No row when the token is unknown, used or expired.
+create function app_hidden.accept_invitation(token_hash bytea, new_password_hash text)
+  returns table (clinic_slug text)
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  invitation app_private.invitations;
+begin
+  update app_private.invitations i set accepted_at = now()
+  where i.token_hash = accept_invitation.token_hash and i.accepted_at is null and i.expires_at > now()
+  returning * into invitation;
+  if invitation.token_hash is null then
+    return;
+  end if;
+  if accept_invitation.new_password_hash is not null then
+    update app_private.accounts a set password_hash = accept_invitation.new_password_hash
+    where a.id = invitation.account_id and a.password_hash = app_private.unset_password_hash();
+  end if;
+  update app_public.clinic_members m set status = 'active'
+  where m.clinic_id = invitation.clinic_id and m.account_id = invitation.account_id and m.status = 'invited';
+  return query select c.slug from app_public.clinics c where c.id = invitation.clinic_id;
+end;
+$$;
+
+-- Platform view of clinics: metadata and counts, never patient data.
+create function app_hidden.platform_clinic_overview()
+  returns table (id uuid, slug text, name text, timezone text, status text, created_at timestamptz, members bigint)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select c.id, c.slug, c.name, c.timezone, c.status, c.created_at,
+         (select count(*) from app_public.clinic_members m where m.clinic_id = c.id and m.status <> 'deactivated')
+  from app_public.clinics c
+  where exists (select 1 from app_private.platform_operators o where o.account_id = app_public.current_user_id())
+  order by c.created_at, c.slug;
+end;
+
+grant execute on function
+  app_hidden.bootstrap_platform_operator(text, text),
+  app_hidden.onboard_clinic(text, text, text, text, text, bytea, interval),
+  app_hidden.platform_clinic_overview()
+to app_platform;
+grant usage on schema app_hidden to app_platform;
+
 grant usage on schema app_hidden to app_user;
 grant execute on function
+  app_hidden.is_platform_operator(uuid),
+  app_hidden.invitation_account(bytea),
+  app_hidden.accept_invitation(bytea, text),
   app_hidden.login_locked_until(text),
   app_hidden.login_failed(text),
   app_hidden.login_succeeded(text),

@@ -31,7 +31,7 @@ export interface AppPublicClinicMembers {
   role: string;
   specialisation: string | null;
   /**
-   * active, or deactivated (cannot log in or refresh).
+   * invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).
    */
   status: Generated<string>;
   updated_at: Generated<Timestamp>;

@@ -1,6 +1,7 @@
 // Access tokens and the clinic guard. The tenant context of a request comes from the verified
 // token only, never from the URL, a header or a body; the URL's slug must name the token's
 // clinic, else the clinic "does not exist" (404), exactly as an unknown slug.
+import { randomUUID } from 'node:crypto';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
@@ -12,6 +13,8 @@ import { AppError } from '../errors.ts';
 
 const ISSUER = 'clinicbase';
 const AUDIENCE = 'clinicbase-api';
+/** Platform-operator tokens have an audience of their own: neither kind opens the other's routes. */
+const PLATFORM_AUDIENCE = 'clinicbase-platform';
 
 export const accessClaims = z.object({
   sub: z.uuid(),
@@ -22,10 +25,16 @@ export const accessClaims = z.object({
 });
 export type AccessClaims = z.infer<typeof accessClaims>;
 
+export const platformClaims = z.object({ sub: z.uuid(), scope: z.literal('platform'), jti: z.uuid() });
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** Signs an access token with the current key (EdDSA, `kid` in the header). */
     signAccessToken(claims: AccessClaims): Promise<string>;
+    /** Signs a platform-operator token (its own audience). */
+    signPlatformToken(accountId: string): Promise<string>;
+    /** preHandler: a valid platform-operator token; sets request.tenant (no clinic, the operator as user). */
+    requirePlatformOperator: preHandlerAsyncHookHandler;
     /** preHandler: a valid access token; sets request.tenant and request.claims. */
     authenticate: preHandlerAsyncHookHandler;
     /** preHandler: a valid access token for the clinic named by the `slug` route parameter. */
@@ -90,6 +99,20 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     const claims = await authenticate(request);
     const { slug } = request.params as { slug?: string };
     if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
+  });
+
+  app.decorate('signPlatformToken', async (accountId: string) =>
+    app.jwt.sign({ sub: accountId, scope: 'platform', jti: randomUUID() }, { aud: PLATFORM_AUDIENCE }),
+  );
+
+  app.decorate('requirePlatformOperator', async function requirePlatformOperator(request: FastifyRequest) {
+    let claims: z.infer<typeof platformClaims>;
+    try {
+      claims = platformClaims.parse(await request.jwtVerify({ decode: { complete: true }, verify: { allowedAud: PLATFORM_AUDIENCE } }));
+    } catch (error) {
+      throw error instanceof AppError ? error : unauthenticated(error);
+    }
+    request.tenant = { clinicId: null, userId: claims.sub, role: null, requestId: request.id, clientIp: request.ip };
   });
 
   app.decorate('allow', (resource: string, action: Action) =>

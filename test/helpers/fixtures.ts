@@ -24,7 +24,7 @@ export const FIXTURES: Record<string, Fixture> = {
 };
 
 /** Tenant tables no app role may touch: the database writes them (triggers, SECURITY DEFINER functions). */
-export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log', 'app_private.refresh_tokens']);
+export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log', 'app_private.refresh_tokens', 'app_private.invitations']);
 
 /** Login accounts the fixtures draw on, created once per test database. */
 export const FIXTURE_ACCOUNTS = 200;

@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { AppError } from '../../errors.ts';
-import { clinicChoice, loginBody, me, refreshBody, session, switchBody } from './schemas.ts';
+import { acceptInvitationBody, clinicChoice, loginBody, me, refreshBody, session, switchBody } from './schemas.ts';
 import { AuthService, type Caller } from './service.ts';
 
 const caller = (request: FastifyRequest): Caller => ({ requestId: request.id, clientIp: request.ip });
@@ -52,6 +52,11 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     if (!membership) throw new AppError('UNAUTHENTICATED', 'The membership of this token has ended.');
     return { accountId: claims.sub, membership };
   });
+
+  app.post('/invitations/accept', {
+    config: perAddress,
+    schema: { tags, body: acceptInvitationBody, response: { 200: session } },
+  }, async (request) => service.acceptInvitation(request.body.token, request.body.password, caller(request)));
 
   app.post('/switch', {
     schema: { tags, security, body: switchBody, response: { 200: session } },

@@ -76,3 +76,24 @@ export async function recordAuthEvent(
   await sql`select app_hidden.record_auth_event(${event.action}, ${event.accountId ?? null}, ${event.clinicId ?? null},
     ${event.details ? JSON.stringify(event.details) : null}::jsonb)`.execute(db);
 }
+
+export async function invitationAccount(
+  db: TenantDb,
+  hash: Buffer,
+): Promise<{ accountId: string; email: string; passwordHash: string | null } | undefined> {
+  return db
+    .selectFrom(sql<Record<string, unknown>>`app_hidden.invitation_account(${hash})`.as('i'))
+    .select([sql<string>`account_id`.as('accountId'), sql<string>`email`.as('email'), sql<string | null>`password_hash`.as('passwordHash')])
+    .executeTakeFirst();
+}
+
+/** Uses the invitation; returns the clinic's slug, or undefined when it was unknown, used or expired. */
+export async function acceptInvitation(db: TenantDb, hash: Buffer, newPasswordHash: string | null): Promise<string | undefined> {
+  const { rows } = await sql<{ slug: string }>`select clinic_slug as slug from app_hidden.accept_invitation(${hash}, ${newPasswordHash})`.execute(db);
+  return rows[0]?.slug;
+}
+
+export async function isPlatformOperator(db: TenantDb, accountId: string): Promise<boolean> {
+  const row = await db.selectNoFrom(sql<boolean>`app_hidden.is_platform_operator(${accountId})`.as('operator')).executeTakeFirst();
+  return row?.operator === true;
+}

@@ -2,12 +2,15 @@
 // unknown e-mail, a wrong password and a clinic the person does not belong to are one 401.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { verifyPassword } from '../../auth/passwords.ts';
+import { passwordProblem } from '../../auth/password-policy.ts';
+import { hashPassword, verifyPassword } from '../../auth/passwords.ts';
 import { newRefreshToken, hashRefreshToken, SESSION } from '../../auth/refresh-tokens.ts';
 import type { ClinicRole, TenantContext } from '../../db/tenant.ts';
 import { AppError } from '../../errors.ts';
 import {
+  acceptInvitation,
   accountClinics,
+  invitationAccount,
   clearLoginFailures,
   findAccount,
   lockedUntil,
@@ -47,27 +50,41 @@ export class AuthService {
     input: { email: string; password: string; clinicSlug?: string | undefined },
     caller: Caller,
   ): Promise<Session | { clinics: Pick<Membership, 'clinicSlug' | 'clinicName' | 'role'>[] }> {
-    const { account, until } = await this.#app.withTenant(anonymous(caller), async (db) => ({
-      until: await lockedUntil(db, input.email),
-      account: await findAccount(db, input.email),
-    }));
-    if (until) throw locked(until);
-    const verified = (await verifyPassword(account?.passwordHash, input.password)) && account !== undefined;
-    const clinics = verified ? await this.memberships(account.accountId, caller) : [];
-    const membership = clinics.find((m) => m.clinicSlug === input.clinicSlug);
-    if (!verified || (input.clinicSlug !== undefined && !membership)) {
-      await this.#refuseLogin(input.email, account?.accountId ?? null, verified ? 'clinic' : 'credentials', caller);
-    }
-    await this.#app.withTenant(anonymous(caller), async (db) => {
-      await clearLoginFailures(db, input.email);
-      if (membership) await recordAuthEvent(db, { action: 'auth.login.succeeded', accountId: account!.accountId, clinicId: membership.clinicId });
+    let membership: Membership | undefined;
+    let clinics: Membership[] = [];
+    const accountId = await this.verifyCredentials(input.email, input.password, caller, async (id) => {
+      clinics = await this.memberships(id, caller);
+      membership = clinics.find((m) => m.clinicSlug === input.clinicSlug);
+      return input.clinicSlug === undefined || membership !== undefined;
     });
     if (!membership) return { clinics: clinics.map(({ clinicSlug, clinicName, role }) => ({ clinicSlug, clinicName, role })) };
-    return this.#startSession(account!.accountId, membership, caller);
+    await this.#app.withTenant(anonymous(caller), (db) =>
+      recordAuthEvent(db, { action: 'auth.login.succeeded', accountId, clinicId: membership!.clinicId }),
+    );
+    return this.#startSession(accountId, membership, caller);
+  }
+
+  /**
+   * The shared front half of every login: the e-mail must not be locked, the password must match,
+   * and `admits(accountId)` must agree (a clinic membership, operator status). Any failure counts
+   * towards the lock and answers like every other. Returns the account.
+   */
+  async verifyCredentials(email: string, password: string, caller: Caller, admits: (accountId: string) => Promise<boolean>): Promise<string> {
+    const { account, until } = await this.#app.withTenant(anonymous(caller), async (db) => ({
+      until: await lockedUntil(db, email),
+      account: await findAccount(db, email),
+    }));
+    if (until) throw locked(until);
+    const verified = (await verifyPassword(account?.passwordHash, password)) && account !== undefined;
+    if (!verified || !(await admits(account.accountId))) {
+      await this.#refuseLogin(email, account?.accountId ?? null, verified ? 'not_admitted' : 'credentials', caller);
+    }
+    await this.#app.withTenant(anonymous(caller), (db) => clearLoginFailures(db, email));
+    return account!.accountId;
   }
 
   /** Counts the failure and records it (committed), then refuses: 401, or 429 when this one locked. */
-  async #refuseLogin(email: string, accountId: string | null, reason: 'credentials' | 'clinic', caller: Caller): Promise<never> {
+  async #refuseLogin(email: string, accountId: string | null, reason: 'credentials' | 'not_admitted', caller: Caller): Promise<never> {
     const until = await this.#app.withTenant(anonymous(caller), async (db) => {
       const lockEnds = await recordLoginFailure(db, email);
       await recordAuthEvent(db, { action: 'auth.login.failed', accountId, details: { reason } });
@@ -115,6 +132,28 @@ export class AuthService {
 
   memberships(accountId: string, caller: Caller): Promise<Membership[]> {
     return this.#app.withTenant(anonymous(caller), (db) => accountClinics(db, accountId));
+  }
+
+  /**
+   * Accepts an invitation: a new account sets its password (the password rule applies), an
+   * existing one proves it with its current password. Then a session in the invitation's clinic.
+   */
+  async acceptInvitation(token: string, password: string, caller: Caller): Promise<Session> {
+    const hash = hashRefreshToken(token);
+    const invited = await this.#app.withTenant(anonymous(caller), (db) => invitationAccount(db, hash));
+    if (!invited) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
+    let newHash: string | null = null;
+    if (invited.passwordHash === null) {
+      const problem = passwordProblem(password);
+      if (problem) throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.password', message: problem }] });
+      newHash = await hashPassword(password);
+    } else if (!(await verifyPassword(invited.passwordHash, password))) {
+      throw new AppError('UNAUTHENTICATED', 'Confirm the invitation with your current password.');
+    }
+    const slug = await this.#app.withTenant(anonymous(caller), (db) => acceptInvitation(db, hash, newHash));
+    const membership = slug && (await this.memberships(invited.accountId, caller)).find((m) => m.clinicSlug === slug);
+    if (!membership) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
+    return this.#startSession(invited.accountId, membership, caller);
   }
 
   async #startSession(accountId: string, membership: Membership, caller: Caller): Promise<Session> {

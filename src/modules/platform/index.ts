@@ -1,0 +1,58 @@
+// /api/v1/platform: operators log in, list clinics with counts, onboard a clinic with its first
+// admin, suspend and reactivate. Never patient data.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { newRefreshToken } from '../../auth/refresh-tokens.ts';
+import { AppError } from '../../errors.ts';
+import { isPlatformOperator } from '../auth/queries.ts';
+import { AuthService } from '../auth/service.ts';
+import { listClinics, onboardClinic, setClinicStatus } from './queries.ts';
+import { clinicOverview, clinicParams, onboardBody, onboarded, platformLoginBody, platformSession } from './schemas.ts';
+
+export interface PlatformRoutesOptions {
+  accessTokenTtlSeconds: number;
+}
+
+const INVITATION_TTL_HOURS = 7 * 24;
+const anonymous = (request: { id: string; ip: string }) => ({ clinicId: null, userId: null, role: null, requestId: request.id, clientIp: request.ip });
+
+export default async function platformRoutes(fastify: FastifyInstance, options: PlatformRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const auth = new AuthService(fastify, options.accessTokenTtlSeconds);
+  const tags = ['platform'];
+  const security = [{ bearer: [] }];
+  const operator = { preHandler: app.requirePlatformOperator };
+
+  app.post('/auth/login', { schema: { tags, body: platformLoginBody, response: { 200: platformSession } } }, async (request) => {
+    const accountId = await auth.verifyCredentials(request.body.email, request.body.password, { requestId: request.id, clientIp: request.ip }, (id) =>
+      app.withTenant(anonymous(request), (db) => isPlatformOperator(db, id)),
+    );
+    return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(accountId), expiresIn: options.accessTokenTtlSeconds };
+  });
+
+  app.get('/clinics', { ...operator, schema: { tags, security, response: { 200: clinicOverview.array() } } }, async (request) =>
+    app.withPlatform(request.tenant!, listClinics),
+  );
+
+  app.post('/clinics', { ...operator, schema: { tags, security, body: onboardBody, response: { 201: onboarded } } }, async (request, reply) => {
+    const invitation = newRefreshToken();
+    const { body } = request;
+    const clinic = await app.withPlatform(request.tenant!, async (db) => {
+      const id = await onboardClinic(db, {
+        slug: body.slug, name: body.name, timezone: body.timezone, adminEmail: body.admin.email,
+        adminDisplayName: body.admin.displayName, invitationHash: invitation.hash, invitationTtl: `${INVITATION_TTL_HOURS} hours`,
+      });
+      return (await listClinics(db)).find((c) => c.id === id)!;
+    });
+    const expiresAt = new Date(Date.now() + INVITATION_TTL_HOURS * 3_600_000);
+    return reply.code(201).send({ clinic, invitation: { token: invitation.token, expiresAt } });
+  });
+
+  for (const [action, status] of [['suspend', 'suspended'], ['reactivate', 'active']] as const) {
+    app.post(`/clinics/:slug/${action}`, { ...operator, schema: { tags, security, params: clinicParams } }, async (request, reply) => {
+      const changed = await app.withPlatform(request.tenant!, (db) => setClinicStatus(db, request.params.slug, status));
+      if (!changed) throw new AppError('NOT_FOUND');
+      return reply.code(204).send();
+    });
+  }
+}

@@ -1,0 +1,105 @@
+// Platform operators: created only with the owner's rights (CLI) or by the one-time bootstrap;
+// they log in with tokens of their own audience, onboard a clinic with its first admin, and
+// suspend it. The admin's invitation works once.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import t from 'tap';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import { withContext } from '../../src/db/tenant.ts';
+import { bootstrapOperator } from '../../src/modules/platform/queries.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
+
+const CLI = path.resolve(import.meta.dirname, '../../src/cli/cli.ts');
+const OPERATOR_PASSWORD = 'operators keep the lights on';
+const ADMIN_PASSWORD = 'clinic admin night shift';
+
+function cli(db: TestDatabase, args: string[], stdin: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: db.adminUrl, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code) : 0, output: stdout + stderr }),
+    );
+    child.stdin!.end(stdin);
+  });
+}
+
+t.test('operators, onboarding, invitations, suspension', async (t) => {
+  const db = await createTestDatabase(t);
+  t.equal((await cli(db, ['operator:create', '--email', 'ops@example.test'], 'password123\n')).code, 2, 'a weak password is refused');
+  t.equal((await cli(db, ['operator:create'], OPERATOR_PASSWORD)).code, 2, 'the e-mail is required');
+  const created = await cli(db, ['operator:create', '--email', 'ops@example.test'], `${OPERATOR_PASSWORD}\n`);
+  t.equal(created.code, 0, created.output);
+
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload?: object, token?: string) =>
+    app.inject({ method: 'POST', url, ...(payload ? { payload } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const get = (url: string, token: string) => app.inject({ url, headers: { authorization: `Bearer ${token}` } });
+
+  const login = await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: OPERATOR_PASSWORD });
+  t.equal(login.statusCode, 200);
+  const operatorToken = login.json().accessToken as string;
+  t.equal((await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: 'not the operator password' })).statusCode, 401);
+
+  const onboarded = await post('/api/v1/platform/clinics', {
+    slug: 'sunrise', name: 'Sunrise Clinic', timezone: 'Asia/Kolkata', admin: { email: 'Admin@Sunrise.test', displayName: 'Dr Admin' },
+  }, operatorToken);
+  t.equal(onboarded.statusCode, 201);
+  t.match(onboarded.json(), { clinic: { slug: 'sunrise', status: 'active', members: 1, timezone: 'Asia/Kolkata' }, invitation: { token: String } });
+  const invitation = onboarded.json().invitation.token as string;
+  t.equal((await post('/api/v1/platform/clinics', { slug: 'sunrise', name: 'Again', admin: { email: 'x@sunrise.test', displayName: 'X' } }, operatorToken)).statusCode, 409, 'slugs are unique');
+  t.equal((await post('/api/v1/platform/clinics', { slug: 'x', name: 'Bad', admin: { email: 'x@y.test', displayName: 'X' } }, operatorToken)).statusCode, 400);
+
+  t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 401, 'no login before the invitation is accepted');
+  const weak = await post('/api/v1/auth/invitations/accept', { token: invitation, password: 'sunrise12345' });
+  t.equal(weak.statusCode, 400);
+  t.match(weak.json(), { errors: [{ path: 'body.password' }] });
+  const accepted = await post('/api/v1/auth/invitations/accept', { token: invitation, password: ADMIN_PASSWORD });
+  t.equal(accepted.statusCode, 200);
+  t.match(accepted.json().membership, { clinicSlug: 'sunrise', role: 'clinic_admin' });
+  t.equal((await post('/api/v1/auth/invitations/accept', { token: invitation, password: ADMIN_PASSWORD })).statusCode, 404, 'an invitation works once');
+  const adminToken = accepted.json().accessToken as string;
+  t.equal((await post('/api/v1/clinics/sunrise/departments', { code: 'OPD', name: 'Outpatients' }, adminToken)).statusCode, 201, 'the admin works in the clinic');
+
+  t.equal((await get('/api/v1/platform/clinics', adminToken)).statusCode, 401, 'a clinic token does not open platform routes');
+  t.equal((await get('/api/v1/clinics/sunrise/departments', operatorToken)).statusCode, 401, 'an operator token does not open clinic routes');
+  const overview = await get('/api/v1/platform/clinics', operatorToken);
+  t.same(overview.json().map((c: { slug: string; members: number }) => [c.slug, c.members]), [['sunrise', 1]], 'operators see metadata and counts');
+  t.notMatch(overview.body, /Outpatients|Dr Admin/, 'and nothing of the clinic\'s data');
+
+  t.equal((await post('/api/v1/platform/clinics/sunrise/suspend', undefined, operatorToken)).statusCode, 204);
+  t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 401, 'a suspended clinic cannot be entered');
+  t.equal((await post('/api/v1/auth/refresh', { refreshToken: accepted.json().refreshToken })).statusCode, 401, 'nor refreshed');
+  t.equal((await post('/api/v1/platform/clinics/sunrise/reactivate', undefined, operatorToken)).statusCode, 204);
+  t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 200, 'reactivated');
+  t.equal((await post('/api/v1/platform/clinics/nowhere/suspend', undefined, operatorToken)).statusCode, 404);
+  t.equal((await post('/api/v1/platform/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD })).statusCode, 401, 'a clinic admin is not an operator');
+});
+
+t.test('an invitation to a person who already has an account asks for their password', async (t) => {
+  const db = await createTestDatabase(t);
+  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('ops@example.test', $1)`, [await hashPassword(OPERATOR_PASSWORD)]);
+  await db.admin.query(`insert into app_private.platform_operators (account_id) select id from app_private.accounts`);
+  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('doc@example.test', $1)`, [await hashPassword(ADMIN_PASSWORD)]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const operatorToken = (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })).json().accessToken;
+  const onboarded = await app.inject({
+    method: 'POST', url: '/api/v1/platform/clinics', headers: { authorization: `Bearer ${operatorToken}` },
+    payload: { slug: 'second', name: 'Second', admin: { email: 'doc@example.test', displayName: 'Dr Doc' } },
+  });
+  const token = onboarded.json().invitation.token;
+  const accept = (password: string) => app.inject({ method: 'POST', url: '/api/v1/auth/invitations/accept', payload: { token, password } });
+  t.equal((await accept('a different but strong passphrase')).statusCode, 401, 'not with another password');
+  t.equal((await accept(ADMIN_PASSWORD)).statusCode, 200, 'with their own');
+});
+
+t.test('the bootstrap creates the first operator only', async (t) => {
+  const db = await createTestDatabase(t);
+  const hash = await hashPassword(OPERATOR_PASSWORD);
+  const bootstrap = (email: string) =>
+    withContext(db.pool, 'app_platform', { clinicId: null, userId: null, role: null }, (trx) => bootstrapOperator(trx, email, hash));
+  t.equal(await bootstrap('first@example.test'), true);
+  t.equal(await bootstrap('second@example.test'), false);
+  const { rows } = await db.admin.query('select a.email from app_private.platform_operators o join app_private.accounts a on a.id = o.account_id');
+  t.same(rows, [{ email: 'first@example.test' }]);
+});
