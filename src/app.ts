@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Config } from './config.ts';
 import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
+import memberRoutes from './modules/members/index.ts';
 import platformRoutes from './modules/platform/index.ts';
 import healthRoutes from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
@@ -75,5 +76,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
+  await app.register(memberRoutes, { prefix: '/api/v1/clinics/:slug/members' });
   return app;
 }

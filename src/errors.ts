@@ -43,6 +43,7 @@ export class AppError extends Error {
 /** Our own SQLSTATEs, raised by database functions and triggers (catalogue: migrations/README.md). */
 const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBAUD: { code: 'FORBIDDEN', detail: 'The audit log is append-only.' },
+  CBADM: { code: 'CONFLICT', detail: 'A clinic keeps at least one active admin.' },
 };
 
 interface PgError {

@@ -1,5 +1,5 @@
 --! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
---! Hash: sha1:1704f9108d20bfea87ced75aa6f227960127d5cb
+--! Hash: sha1:cea021104e95208cb53e8f217ece82f1590b1756
 --! Message: identity accounts members sessions
 
 --! split: 0300-accounts
@@ -413,6 +413,60 @@ begin atomic
   where exists (select 1 from app_private.platform_operators o where o.account_id = app_public.current_user_id())
   order by c.created_at, c.slug;
 end;
+
+--! split: 0380-staff
+-- A clinic keeps at least one active admin: no update or delete may take the last one away.
+-- (Two admins demoting each other at the same instant could both pass; admins are few and this
+-- is a guard rail, not a lock.)
+create function app_private.tg_keep_an_active_admin() returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if old.role = 'clinic_admin' and old.status = 'active'
+     and not exists (
+       select 1 from app_public.clinic_members m
+       where m.clinic_id = old.clinic_id and m.role = 'clinic_admin' and m.status = 'active'
+     ) then
+    raise exception 'a clinic keeps at least one active admin' using errcode = 'CBADM';
+  end if;
+  return null;
+end;
+$$;
+create trigger _200_keep_an_active_admin after update or delete on app_public.clinic_members
+  for each row execute function app_private.tg_keep_an_active_admin();
+
+-- A clinic admin invites a person (by e-mail) into their clinic with a role: the account is
+-- created without a usable password when new, the membership is 'invited', and the invitation
+-- (hash given) lets the person in once.
+create function app_hidden.invite_member(
+  email text, role text, display_name text, invitation_hash bytea, invitation_ttl interval
+) returns uuid
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  clinic uuid := app_public.current_clinic_id();
+  invited_account uuid;
+  member uuid;
+begin
+  if clinic is null or not app_public.current_role_is('clinic_admin') then
+    raise exception 'only clinic admins invite members' using errcode = '42501';
+  end if;
+  insert into app_private.accounts (email, password_hash)
+  values (invite_member.email, app_private.unset_password_hash())
+  on conflict ((lower(email))) do nothing;
+  select a.id into invited_account from app_private.accounts a where lower(a.email) = lower(invite_member.email);
+  insert into app_public.clinic_members (clinic_id, account_id, role, display_name, status)
+  values (clinic, invited_account, invite_member.role, invite_member.display_name, 'invited')
+  returning id into member;
+  insert into app_private.invitations (token_hash, clinic_id, account_id, expires_at)
+  values (invite_member.invitation_hash, clinic, invited_account, now() + invite_member.invitation_ttl);
+  return member;
+end;
+$$;
+grant execute on function app_hidden.invite_member(text, text, text, bytea, interval) to app_user;
 
 grant execute on function
   app_hidden.bootstrap_platform_operator(text, text),

@@ -82,6 +82,8 @@ t.test('login, refresh, switch, logout', async (t) => {
   t.equal((await post('/refresh', { refreshToken: switched.json().refreshToken })).statusCode, 401, 'after logout the refresh token is dead');
 
   const again = (await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-a' })).json();
+  // Another admin first: a clinic keeps at least one active admin.
+  await db.admin.query(`update app_public.clinic_members set role = 'clinic_admin' where clinic_id = $1 and role = 'nurse'`, [clinics.a]);
   await db.admin.query(`update app_public.clinic_members set status = 'deactivated' where clinic_id = $1 and account_id = $2`, [clinics.a, accountId]);
   t.equal((await post('/refresh', { refreshToken: again.refreshToken })).statusCode, 401, 'a deactivated membership cannot refresh');
   t.equal((await get('/api/v1/auth/me', again.accessToken)).statusCode, 401, 'and /me refuses its token');

@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { clinicSlug as slug, email } from '../../http/params.ts';
 
-const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/);
 
 export const loginBody = z
   .object({
-    email: z.string().trim().max(254).email(),
+    email,
     // No length rule at login: the policy applies when a password is set, not when it is tried.
     password: z.string().min(1).max(1024),
     clinicSlug: slug.optional(),

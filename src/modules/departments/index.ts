@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../errors.ts';
 import { findDepartment, insertDepartment, listDepartments } from './queries.ts';
-import { clinicParams, department, departmentInput, departmentPage, departmentParams, encodeCursor, listQuery } from './schemas.ts';
+import { toPage } from '../../http/pagination.ts';
+import { clinicParams } from '../../http/params.ts';
+import { department, departmentInput, departmentPage, departmentParams, listQuery } from './schemas.ts';
 
 const RESOURCE = 'app_public.departments';
 
@@ -19,9 +21,7 @@ export default async function departmentRoutes(fastify: FastifyInstance): Promis
     const { limit, after } = request.query;
     // One extra row tells whether there is a next page.
     const rows = await app.withTenant(request.tenant!, (db) => listDepartments(db, limit + 1, after));
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.code, last.id) : null };
+    return toPage(rows, limit, (d) => [d.code, d.id]);
   });
 
   app.get('/:id', {

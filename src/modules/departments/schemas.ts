@@ -1,6 +1,6 @@
 import { z } from 'zod';
-
-export const clinicParams = z.object({ slug: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/) }).strict();
+import { page, pageQuery } from '../../http/pagination.ts';
+import { clinicParams } from '../../http/params.ts';
 
 export const departmentParams = clinicParams.extend({ id: z.uuid() }).strict();
 
@@ -13,29 +13,7 @@ export const departmentInput = z
   })
   .strict();
 
-/** Opaque keyset cursor: the (code, id) of the last item of the previous page. */
-const cursor = z
-  .string()
-  .max(200)
-  .transform((value, ctx) => {
-    try {
-      return z.tuple([z.string(), z.uuid()]).parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
-      return z.NEVER;
-    }
-  });
-
-export const listQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    after: cursor.optional(),
-  })
-  .strict();
-
-export function encodeCursor(code: string, id: string): string {
-  return Buffer.from(JSON.stringify([code, id])).toString('base64url');
-}
+export const listQuery = pageQuery(z.tuple([z.string(), z.uuid()]));
 
 export const department = z.object({
   id: z.uuid(),
@@ -47,7 +25,7 @@ export const department = z.object({
   updatedAt: z.date(),
 });
 
-export const departmentPage = z.object({ items: z.array(department), nextCursor: z.string().nullable() });
+export const departmentPage = page(department);
 
 export type DepartmentInput = z.infer<typeof departmentInput>;
 export type Department = z.infer<typeof department>;

@@ -2,18 +2,19 @@
 // admin, suspend and reactivate. Never patient data.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { INVITATION_TTL_HOURS } from '../../auth/invitations.ts';
 import { newRefreshToken } from '../../auth/refresh-tokens.ts';
 import { AppError } from '../../errors.ts';
 import { isPlatformOperator } from '../auth/queries.ts';
 import { AuthService } from '../auth/service.ts';
 import { listClinics, onboardClinic, setClinicStatus } from './queries.ts';
-import { clinicOverview, clinicParams, onboardBody, onboarded, platformLoginBody, platformSession } from './schemas.ts';
+import { clinicParams } from '../../http/params.ts';
+import { clinicOverview, onboardBody, onboarded, platformLoginBody, platformSession } from './schemas.ts';
 
 export interface PlatformRoutesOptions {
   accessTokenTtlSeconds: number;
 }
 
-const INVITATION_TTL_HOURS = 7 * 24;
 const anonymous = (request: { id: string; ip: string }) => ({ clinicId: null, userId: null, role: null, requestId: request.id, clientIp: request.ip });
 
 export default async function platformRoutes(fastify: FastifyInstance, options: PlatformRoutesOptions): Promise<void> {

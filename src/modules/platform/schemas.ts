@@ -1,19 +1,17 @@
 import { z } from 'zod';
+import { clinicSlug as slug, email } from '../../http/params.ts';
 
-const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be 3–63 lower-case letters, digits and -');
 
-export const platformLoginBody = z.object({ email: z.string().trim().max(254).email(), password: z.string().min(1).max(1024) }).strict();
+export const platformLoginBody = z.object({ email: email, password: z.string().min(1).max(1024) }).strict();
 
 export const platformSession = z.object({ tokenType: z.literal('Bearer'), accessToken: z.string(), expiresIn: z.number().int() });
-
-export const clinicParams = z.object({ slug }).strict();
 
 export const onboardBody = z
   .object({
     slug,
     name: z.string().trim().min(1).max(200),
     timezone: z.string().min(1).max(64).default('UTC'),
-    admin: z.object({ email: z.string().trim().max(254).email(), displayName: z.string().trim().min(1).max(120) }).strict(),
+    admin: z.object({ email: email, displayName: z.string().trim().min(1).max(120) }).strict(),
   })
   .strict();
 

@@ -1,0 +1,8 @@
+import { z } from 'zod';
+
+/** A clinic's URL name (the same rule as clinics_slug_format in the database). */
+export const clinicSlug = z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be 3–63 lower-case letters, digits and -');
+
+export const clinicParams = z.object({ slug: clinicSlug }).strict();
+
+export const email = z.string().trim().max(254).email();

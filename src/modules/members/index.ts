@@ -1,0 +1,50 @@
+// A clinic's staff and patients' memberships: every member lists (RLS hides other patients from
+// patients), clinic admins invite, change roles and profiles, and deactivate.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { INVITATION_TTL_HOURS } from '../../auth/invitations.ts';
+import { newRefreshToken } from '../../auth/refresh-tokens.ts';
+import { AppError } from '../../errors.ts';
+import { toPage } from '../../http/pagination.ts';
+import { clinicParams } from '../../http/params.ts';
+import { findMember, inviteMember, listMembers, updateMember } from './queries.ts';
+import { invited, inviteBody, listQuery, member, memberPage, memberParams, updateBody, type Member } from './schemas.ts';
+
+const RESOURCE = 'app_public.clinic_members';
+
+export default async function memberRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const tags = ['members'];
+  const security = [{ bearer: [] }];
+
+  app.get('/', {
+    schema: { tags, security, params: clinicParams, querystring: listQuery, response: { 200: memberPage } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
+  }, async (request) => {
+    const { limit, after } = request.query;
+    const rows = await app.withTenant(request.tenant!, (db) => listMembers(db, limit + 1, after));
+    return toPage(rows as Member[], limit, (m) => [m.displayName, m.id]);
+  });
+
+  app.post('/invitations', {
+    schema: { tags, security, params: clinicParams, body: inviteBody, response: { 201: invited } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'insert')],
+  }, async (request, reply) => {
+    const invitation = newRefreshToken();
+    const created = await app.withTenant(request.tenant!, async (db) => {
+      const id = await inviteMember(db, { ...request.body, invitationHash: invitation.hash, invitationTtl: `${INVITATION_TTL_HOURS} hours` });
+      return findMember(db, id);
+    });
+    const expiresAt = new Date(Date.now() + INVITATION_TTL_HOURS * 3_600_000);
+    return reply.code(201).send({ member: created as Member, invitation: { token: invitation.token, expiresAt } });
+  });
+
+  app.patch('/:id', {
+    schema: { tags, security, params: memberParams, body: updateBody, response: { 200: member } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'update')],
+  }, async (request) => {
+    const updated = await app.withTenant(request.tenant!, (db) => updateMember(db, request.params.id, request.body));
+    if (!updated) throw new AppError('NOT_FOUND');
+    return updated as Member;
+  });
+}

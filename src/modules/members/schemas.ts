@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { page, pageQuery } from '../../http/pagination.ts';
+import { clinicParams, email } from '../../http/params.ts';
+import { CLINIC_ROLES } from '../../db/tenant.ts';
+
+export const memberParams = clinicParams.extend({ id: z.uuid() }).strict();
+
+export const listQuery = pageQuery(z.tuple([z.string(), z.uuid()]));
+
+const profile = {
+  displayName: z.string().trim().min(1).max(120),
+  specialisation: z.string().trim().max(120).nullable(),
+  licenceNumber: z.string().trim().min(1).max(64).nullable(),
+  qualification: z.string().trim().max(200).nullable(),
+  consultationFee: z.number().nonnegative().max(1e9).nullable(),
+};
+
+export const inviteBody = z.object({ email, role: z.enum(CLINIC_ROLES), displayName: profile.displayName }).strict();
+
+export const updateBody = z
+  .object({ role: z.enum(CLINIC_ROLES), status: z.enum(['active', 'deactivated']), ...profile })
+  .partial()
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, 'nothing to change');
+
+export const member = z.object({
+  id: z.uuid(),
+  role: z.enum(CLINIC_ROLES),
+  status: z.enum(['invited', 'active', 'deactivated']),
+  displayName: z.string(),
+  specialisation: z.string().nullable(),
+  licenceNumber: z.string().nullable(),
+  qualification: z.string().nullable(),
+  consultationFee: z.number().nullable(),
+  createdAt: z.date(),
+});
+
+export const memberPage = page(member);
+
+export const invited = z.object({ member, invitation: z.object({ token: z.string(), expiresAt: z.date() }) });
+
+export type Member = z.infer<typeof member>;
+export type MemberUpdate = z.infer<typeof updateBody>;

@@ -1,0 +1,63 @@
+// Staff management: an admin invites, the invited person joins, the admin changes roles and
+// deactivates; the last active admin stays; patients never see other patients.
+import t from 'tap';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+
+const PASSWORD = 'a long and correct password';
+
+t.test('inviting, joining, changing and deactivating members', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const { rows: [admin] } = await db.admin.query<{ id: string }>(
+    `insert into app_private.accounts (email, password_hash) values ('admin@a.test', $1) returning id`, [await hashPassword(PASSWORD)],
+  );
+  await db.admin.query(`insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, 'clinic_admin', 'Admin A')`, [clinics.a, admin!.id]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, token: string, payload?: object) =>
+    app.inject({ method, url: `/api/v1/clinics/clinic-a/members${url}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+  const login = async (email: string) =>
+    (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD, clinicSlug: 'clinic-a' } })).json();
+  const accept = (token: string) => app.inject({ method: 'POST', url: '/api/v1/auth/invitations/accept', payload: { token, password: PASSWORD } });
+  const adminToken = (await login('admin@a.test')).accessToken as string;
+
+  const invitedDoctor = await call('POST', '/invitations', adminToken, { email: 'doc@a.test', role: 'doctor', displayName: 'Dr Doc' });
+  t.equal(invitedDoctor.statusCode, 201);
+  t.match(invitedDoctor.json(), { member: { role: 'doctor', status: 'invited', displayName: 'Dr Doc' }, invitation: { token: String } });
+  t.equal((await call('POST', '/invitations', adminToken, { email: 'doc@a.test', role: 'nurse', displayName: 'Again' })).statusCode, 409, 'one membership per person and clinic');
+  const doctor = (await accept(invitedDoctor.json().invitation.token)).json();
+  t.match(doctor.membership, { role: 'doctor', clinicSlug: 'clinic-a' }, 'the doctor joins');
+
+  for (const [email, role] of [['p1@a.test', 'patient'], ['p2@a.test', 'patient']] as const) {
+    const invitation = (await call('POST', '/invitations', adminToken, { email, role, displayName: email })).json().invitation.token;
+    await accept(invitation);
+  }
+  const patientToken = (await login('p1@a.test')).accessToken as string;
+  const seenByPatient = (await call('GET', '?limit=50', patientToken)).json().items.map((m: { displayName: string }) => m.displayName);
+  t.same(seenByPatient.sort(), ['Admin A', 'Dr Doc', 'p1@a.test'].sort(), 'a patient sees the staff and themselves');
+  const seenByDoctor = (await call('GET', '?limit=50', doctor.accessToken)).json().items.length;
+  t.equal(seenByDoctor, 4, 'staff see everyone');
+  const firstPage = (await call('GET', '?limit=2', doctor.accessToken)).json();
+  const secondPage = (await call('GET', `?limit=2&after=${firstPage.nextCursor}`, doctor.accessToken)).json();
+  t.equal(new Set([...firstPage.items, ...secondPage.items].map((m: { id: string }) => m.id)).size, 4, 'pages cover the list once');
+
+  t.equal((await call('POST', '/invitations', doctor.accessToken, { email: 'x@a.test', role: 'nurse', displayName: 'X' })).statusCode, 403, 'only admins invite');
+  const doctorId = invitedDoctor.json().member.id as string;
+  t.equal((await call('PATCH', `/${doctorId}`, doctor.accessToken, { role: 'clinic_admin' })).statusCode, 403, 'nobody promotes themselves');
+  const changed = await call('PATCH', `/${doctorId}`, adminToken, { specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500 });
+  t.equal(changed.statusCode, 200);
+  t.match(changed.json(), { specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500 });
+  t.equal((await call('PATCH', `/${doctorId}`, adminToken, {})).statusCode, 400, 'an empty change is refused');
+
+  t.equal((await call('PATCH', `/${doctorId}`, adminToken, { status: 'deactivated' })).statusCode, 200);
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: doctor.refreshToken } })).statusCode, 401, 'a deactivated member cannot refresh');
+
+  const adminMemberId = (await call('GET', '?limit=50', adminToken)).json().items.find((m: { role: string }) => m.role === 'clinic_admin').id;
+  const demote = await call('PATCH', `/${adminMemberId}`, adminToken, { role: 'doctor' });
+  t.equal(demote.statusCode, 409, 'the last active admin stays');
+  t.match(demote.json(), { code: 'CONFLICT', detail: /at least one active admin/ });
+
+  const { rows } = await db.admin.query(`select action, actor_role, changed_columns from app_audit.audit_log where table_name = 'app_public.clinic_members' and action = 'UPDATE' order by id`);
+  t.ok(rows.some((r) => r.changed_columns.includes('status') && r.actor_role === 'clinic_admin'), 'the deactivation is audited');
+});
