@@ -7,6 +7,7 @@ import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import platformRoutes from './modules/platform/index.ts';
+import settingsRoutes from './modules/settings/index.ts';
 import healthRoutes from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
 import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
@@ -77,5 +78,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   await app.register(memberRoutes, { prefix: '/api/v1/clinics/:slug/members' });
+  await app.register(settingsRoutes, { prefix: '/api/v1/clinics/:slug/settings' });
   return app;
 }

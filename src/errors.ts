@@ -44,6 +44,7 @@ export class AppError extends Error {
 const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBAUD: { code: 'FORBIDDEN', detail: 'The audit log is append-only.' },
   CBADM: { code: 'CONFLICT', detail: 'A clinic keeps at least one active admin.' },
+  CBLIM: { code: 'CONFLICT', detail: "The clinic's plan allows no more members in this role." },
 };
 
 interface PgError {

@@ -1,6 +1,81 @@
 --! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
---! Hash: sha1:cea021104e95208cb53e8f217ece82f1590b1756
+--! Hash: sha1:16a42d636a2d64baa5a8c48ab3dc24e26c909398
 --! Message: identity accounts members sessions
+
+--! split: 0290-plans-and-settings
+-- Subscription plans: reference data the platform maintains. Private: a clinic meets its plan
+-- through the limits below, operators through their clinic list. NULL limit = unlimited.
+create table app_private.plans (
+  code text primary key constraint plans_code_format check (code ~ '^[a-z][a-z0-9_]{1,31}$'),
+  name text not null,
+  max_doctors integer constraint plans_max_doctors_valid check (max_doctors >= 0),
+  max_receptionists integer constraint plans_max_receptionists_valid check (max_receptionists >= 0),
+  max_patients integer constraint plans_max_patients_valid check (max_patients >= 0),
+  max_storage_mb integer constraint plans_max_storage_mb_valid check (max_storage_mb >= 0)
+);
+insert into app_private.plans (code, name, max_doctors, max_receptionists, max_patients, max_storage_mb) values
+  ('trial', 'Trial', 2, 1, 100, 1024),
+  ('basic', 'Basic', 5, 3, 2000, 10240),
+  ('professional', 'Professional', 25, 10, 50000, 102400),
+  ('enterprise', 'Enterprise', null, null, null, null);
+
+alter table app_public.clinics
+  add column plan text not null default 'trial' constraint clinics_plan_fkey references app_private.plans (code),
+  add column plan_status text not null default 'trial'
+    constraint clinics_plan_status_valid check (plan_status in ('trial', 'active', 'expired', 'suspended'));
+grant update (plan, plan_status) on app_public.clinics to app_platform;
+comment on column app_public.clinics.plan is 'Subscription plan: trial, basic, professional or enterprise (limits per plan).';
+comment on column app_public.clinics.plan_status is 'trial, active, expired or suspended.';
+
+-- A clinic's settings: one row per clinic, created at onboarding. Every member reads them; only
+-- clinic admins change them. session_idle_minutes is the refresh tokens' idle timeout.
+create table app_public.clinic_settings (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  currency text not null default 'USD' constraint clinic_settings_currency_format check (currency ~ '^[A-Z]{3}$'),
+  tax_rate numeric(5, 2) not null default 0 constraint clinic_settings_tax_rate_valid check (tax_rate between 0 and 100),
+  appointment_slot_minutes integer not null default 15
+    constraint clinic_settings_appointment_slot_minutes_valid check (appointment_slot_minutes between 5 and 240),
+  session_idle_minutes integer not null default 15
+    constraint clinic_settings_session_idle_minutes_valid check (session_idle_minutes between 5 and 720),
+  require_two_factor boolean not null default false,
+  operating_hours jsonb not null default '{}'
+    constraint clinic_settings_operating_hours_valid check (jsonb_typeof(operating_hours) = 'object'),
+  retention_days integer not null default 3650
+    constraint clinic_settings_retention_days_valid check (retention_days between 365 and 36500),
+  brand_primary_colour text constraint clinic_settings_brand_primary_colour_format check (brand_primary_colour ~ '^#[0-9a-f]{6}$'),
+  brand_secondary_colour text constraint clinic_settings_brand_secondary_colour_format check (brand_secondary_colour ~ '^#[0-9a-f]{6}$'),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint clinic_settings_clinic_id_key unique (clinic_id)
+);
+alter table app_public.clinic_settings enable row level security;
+alter table app_public.clinic_settings force row level security;
+
+create policy tenant_isolation on app_public.clinic_settings as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+create policy select_members on app_public.clinic_settings for select to app_user using (true);
+create policy update_admins on app_public.clinic_settings for update to app_user
+  using ((select app_public.current_role_is('clinic_admin')))
+  with check ((select app_public.current_role_is('clinic_admin')));
+-- Onboarding creates the row; refresh tokens read the idle timeout (SECURITY DEFINER functions).
+create policy read_by_definer_functions on app_public.clinic_settings for select to app_owner using (true);
+create policy insert_by_definer_functions on app_public.clinic_settings for insert to app_owner with check (true);
+
+grant select on app_public.clinic_settings to app_user;
+grant update (currency, tax_rate, appointment_slot_minutes, session_idle_minutes, require_two_factor, operating_hours,
+  retention_days, brand_primary_colour, brand_secondary_colour) on app_public.clinic_settings to app_user;
+
+create trigger _100_updated_at before update on app_public.clinic_settings
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.clinic_settings
+  for each row execute function app_private.tg_audit_row('clinic_id');
+
+comment on table app_public.clinic_settings is 'A clinic''s settings: currency, tax, scheduling, session timeout, 2FA, retention, branding.';
+comment on column app_public.clinic_settings.session_idle_minutes is 'Minutes of inactivity after which a session''s refresh token expires.';
+comment on column app_public.clinic_settings.operating_hours is 'Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.';
 
 --! split: 0300-accounts
 -- One login per person, platform-wide: the e-mail and the argon2id hash (computed and verified
@@ -140,9 +215,10 @@ begin atomic
   order by c.name, c.slug;
 end;
 
--- Starts a family (family_id NULL) or continues one.
+-- Starts a family (family_id NULL) or continues one. The idle timeout is the clinic's setting
+-- (15 minutes when the clinic has no settings row).
 create function app_hidden.store_refresh_token(
-  token_hash bytea, account_id uuid, clinic_id uuid, idle_timeout interval, lifetime interval, family_id uuid default null
+  token_hash bytea, account_id uuid, clinic_id uuid, lifetime interval, family_id uuid default null
 ) returns void
   language sql volatile security definer
   set search_path = pg_catalog, pg_temp
@@ -151,7 +227,9 @@ begin atomic
   values (
     store_refresh_token.token_hash, coalesce(store_refresh_token.family_id, gen_random_uuid()),
     store_refresh_token.account_id, store_refresh_token.clinic_id,
-    now() + store_refresh_token.idle_timeout, now() + store_refresh_token.lifetime
+    now() + make_interval(mins => coalesce(
+      (select s.session_idle_minutes from app_public.clinic_settings s where s.clinic_id = store_refresh_token.clinic_id), 15)),
+    now() + store_refresh_token.lifetime
   );
 end;
 
@@ -333,7 +411,7 @@ end;
 -- A clinic and its first admin, in one transaction. Caller: a platform operator (app.user_id).
 -- The admin's membership is 'invited' until they accept the invitation whose hash is given.
 create function app_hidden.onboard_clinic(
-  slug text, name text, timezone text, admin_email text, admin_display_name text,
+  slug text, name text, timezone text, plan text, admin_email text, admin_display_name text,
   invitation_hash bytea, invitation_ttl interval
 ) returns uuid
   language plpgsql volatile security definer
@@ -347,9 +425,10 @@ begin
   if operator_id is null or not exists (select 1 from app_private.platform_operators o where o.account_id = operator_id) then
     raise exception 'only platform operators onboard clinics' using errcode = '42501';
   end if;
-  insert into app_public.clinics (slug, name, timezone)
-  values (onboard_clinic.slug, onboard_clinic.name, onboard_clinic.timezone)
+  insert into app_public.clinics (slug, name, timezone, plan)
+  values (onboard_clinic.slug, onboard_clinic.name, onboard_clinic.timezone, onboard_clinic.plan)
   returning id into new_clinic;
+  insert into app_public.clinic_settings (clinic_id) values (new_clinic);
   insert into app_private.accounts (email, password_hash)
   values (onboard_clinic.admin_email, app_private.unset_password_hash())
   on conflict ((lower(email))) do nothing;
@@ -403,16 +482,48 @@ $$;
 
 -- Platform view of clinics: metadata and counts, never patient data.
 create function app_hidden.platform_clinic_overview()
-  returns table (id uuid, slug text, name text, timezone text, status text, created_at timestamptz, members bigint)
+  returns table (id uuid, slug text, name text, timezone text, status text, plan text, plan_status text,
+                 created_at timestamptz, members bigint)
   language sql stable security definer
   set search_path = pg_catalog, pg_temp
 begin atomic
-  select c.id, c.slug, c.name, c.timezone, c.status, c.created_at,
+  select c.id, c.slug, c.name, c.timezone, c.status, c.plan, c.plan_status, c.created_at,
          (select count(*) from app_public.clinic_members m where m.clinic_id = c.id and m.status <> 'deactivated')
   from app_public.clinics c
   where exists (select 1 from app_private.platform_operators o where o.account_id = app_public.current_user_id())
   order by c.created_at, c.slug;
 end;
+
+--! split: 0375-plan-limits
+-- Plan limits on memberships: invited and active doctors and receptionists count; a deactivated
+-- one frees a seat. Serialised per clinic so two concurrent invitations cannot both take the
+-- last seat. (The patient and storage limits apply to the patients and files that later issues
+-- add.)
+create function app_private.tg_enforce_plan_limits() returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  seat_limit integer;
+begin
+  if new.status = 'deactivated' or new.role not in ('doctor', 'receptionist') then
+    return new;
+  end if;
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(new.clinic_id::text, 0));
+  select case new.role when 'doctor' then p.max_doctors else p.max_receptionists end into seat_limit
+  from app_public.clinics c join app_private.plans p on p.code = c.plan
+  where c.id = new.clinic_id;
+  if seat_limit is not null and seat_limit <= (
+    select count(*) from app_public.clinic_members m
+    where m.clinic_id = new.clinic_id and m.role = new.role and m.status <> 'deactivated' and m.id <> new.id
+  ) then
+    raise exception 'the clinic''s plan allows % %s', seat_limit, new.role using errcode = 'CBLIM';
+  end if;
+  return new;
+end;
+$$;
+create trigger _150_enforce_plan_limits before insert or update of role, status on app_public.clinic_members
+  for each row execute function app_private.tg_enforce_plan_limits();
 
 --! split: 0380-staff
 -- A clinic keeps at least one active admin: no update or delete may take the last one away.
@@ -470,7 +581,7 @@ grant execute on function app_hidden.invite_member(text, text, text, bytea, inte
 
 grant execute on function
   app_hidden.bootstrap_platform_operator(text, text),
-  app_hidden.onboard_clinic(text, text, text, text, text, bytea, interval),
+  app_hidden.onboard_clinic(text, text, text, text, text, text, bytea, interval),
   app_hidden.platform_clinic_overview()
 to app_platform;
 grant usage on schema app_hidden to app_platform;
@@ -486,7 +597,7 @@ grant execute on function
   app_hidden.record_auth_event(text, uuid, uuid, jsonb),
   app_hidden.login_account(text),
   app_hidden.account_clinics(uuid),
-  app_hidden.store_refresh_token(bytea, uuid, uuid, interval, interval, uuid),
+  app_hidden.store_refresh_token(bytea, uuid, uuid, interval, uuid),
   app_hidden.use_refresh_token(bytea),
   app_hidden.revoke_refresh_family(bytea)
 to app_user;

@@ -15,6 +15,10 @@ export const PERMISSIONS: Record<string, Partial<Record<Action, Allowed>>> = {
     update: ['clinic_admin'],
     delete: ['clinic_admin'],
   },
+  'app_public.clinic_settings': {
+    select: ALL_ROLES,
+    update: ['clinic_admin'],
+  },
   // Patients see the staff and themselves, never other patients (the SQL policy filters rows).
   'app_public.clinic_members': {
     select: ALL_ROLES,

@@ -9,6 +9,18 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export type Json = JsonValue;
+
+export type JsonArray = JsonValue[];
+
+export type JsonObject = {
+  [x: string]: JsonValue | undefined;
+};
+
+export type JsonPrimitive = boolean | number | string | null;
+
+export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
+
 export type Numeric = ColumnType<string, number | string, number | string>;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -42,6 +54,14 @@ export interface AppPublicClinics {
   id: Generated<string>;
   name: string;
   /**
+   * Subscription plan: trial, basic, professional or enterprise (limits per plan).
+   */
+  plan: Generated<string>;
+  /**
+   * trial, active, expired or suspended.
+   */
+  plan_status: Generated<string>;
+  /**
    * URL name of the clinic: /api/v1/clinics/{slug}/...
    */
   slug: string;
@@ -53,6 +73,28 @@ export interface AppPublicClinics {
    * IANA time zone used for the clinic's schedules and reports.
    */
   timezone: Generated<string>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AppPublicClinicSettings {
+  appointment_slot_minutes: Generated<number>;
+  brand_primary_colour: string | null;
+  brand_secondary_colour: string | null;
+  clinic_id: Generated<string>;
+  created_at: Generated<Timestamp>;
+  currency: Generated<string>;
+  id: Generated<string>;
+  /**
+   * Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.
+   */
+  operating_hours: Generated<Json>;
+  require_two_factor: Generated<boolean>;
+  retention_days: Generated<number>;
+  /**
+   * Minutes of inactivity after which a session's refresh token expires.
+   */
+  session_idle_minutes: Generated<number>;
+  tax_rate: Generated<Numeric>;
   updated_at: Generated<Timestamp>;
 }
 
@@ -72,6 +114,7 @@ export interface AppPublicDepartments {
 
 export interface DB {
   "app_public.clinic_members": AppPublicClinicMembers;
+  "app_public.clinic_settings": AppPublicClinicSettings;
   "app_public.clinics": AppPublicClinics;
   "app_public.departments": AppPublicDepartments;
 }

@@ -15,6 +15,8 @@ const unique = (prefix: string) => `${prefix}${++counter}`;
 
 export const FIXTURES: Record<string, Fixture> = {
   'app_public.departments': () => ({ code: unique('D'), name: unique('Department '), description: 'fixture' }),
+  // One row per clinic; updates only, through the API (onboarding inserts it).
+  'app_public.clinic_settings': () => ({ currency: 'EUR', session_idle_minutes: 30 }),
   'app_public.clinic_members': ({ freshAccount }) => ({
     account_id: freshAccount(),
     role: 'doctor',

@@ -25,10 +25,10 @@ export async function accountClinics(db: TenantDb, accountId: string): Promise<M
 
 export async function storeRefreshToken(
   db: TenantDb,
-  token: { hash: Buffer; accountId: string; clinicId: string; idleTimeout: string; lifetime: string; familyId?: string },
+  token: { hash: Buffer; accountId: string; clinicId: string; lifetime: string; familyId?: string },
 ): Promise<void> {
   await sql`select app_hidden.store_refresh_token(${token.hash}, ${token.accountId}, ${token.clinicId},
-    ${token.idleTimeout}::interval, ${token.lifetime}::interval, ${token.familyId ?? null})`.execute(db);
+    ${token.lifetime}::interval, ${token.familyId ?? null})`.execute(db);
 }
 
 export interface UsedRefreshToken {

@@ -7,9 +7,9 @@ import { newRefreshToken } from '../../auth/refresh-tokens.ts';
 import { AppError } from '../../errors.ts';
 import { isPlatformOperator } from '../auth/queries.ts';
 import { AuthService } from '../auth/service.ts';
-import { listClinics, onboardClinic, setClinicStatus } from './queries.ts';
 import { clinicParams } from '../../http/params.ts';
-import { clinicOverview, onboardBody, onboarded, platformLoginBody, platformSession } from './schemas.ts';
+import { listClinics, onboardClinic, updateClinic } from './queries.ts';
+import { clinicOverview, onboardBody, onboarded, planBody, platformLoginBody, platformSession } from './schemas.ts';
 
 export interface PlatformRoutesOptions {
   accessTokenTtlSeconds: number;
@@ -40,7 +40,7 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     const { body } = request;
     const clinic = await app.withPlatform(request.tenant!, async (db) => {
       const id = await onboardClinic(db, {
-        slug: body.slug, name: body.name, timezone: body.timezone, adminEmail: body.admin.email,
+        slug: body.slug, name: body.name, timezone: body.timezone, plan: body.plan, adminEmail: body.admin.email,
         adminDisplayName: body.admin.displayName, invitationHash: invitation.hash, invitationTtl: `${INVITATION_TTL_HOURS} hours`,
       });
       return (await listClinics(db)).find((c) => c.id === id)!;
@@ -51,9 +51,15 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
 
   for (const [action, status] of [['suspend', 'suspended'], ['reactivate', 'active']] as const) {
     app.post(`/clinics/:slug/${action}`, { ...operator, schema: { tags, security, params: clinicParams } }, async (request, reply) => {
-      const changed = await app.withPlatform(request.tenant!, (db) => setClinicStatus(db, request.params.slug, status));
+      const changed = await app.withPlatform(request.tenant!, (db) => updateClinic(db, request.params.slug, { status }));
       if (!changed) throw new AppError('NOT_FOUND');
       return reply.code(204).send();
     });
   }
+
+  app.patch('/clinics/:slug/plan', { ...operator, schema: { tags, security, params: clinicParams, body: planBody } }, async (request, reply) => {
+    const changed = await app.withPlatform(request.tenant!, (db) => updateClinic(db, request.params.slug, request.body));
+    if (!changed) throw new AppError('NOT_FOUND');
+    return reply.code(204).send();
+  });
 }

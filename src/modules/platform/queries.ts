@@ -13,6 +13,7 @@ export async function listClinics(db: TenantDb): Promise<ClinicOverview[]> {
     .select([
       sql<string>`id`.as('id'), sql<string>`slug`.as('slug'), sql<string>`name`.as('name'),
       sql<string>`timezone`.as('timezone'), sql<'active' | 'suspended'>`status`.as('status'),
+      sql<ClinicOverview['plan']>`plan`.as('plan'), sql<ClinicOverview['planStatus']>`plan_status`.as('planStatus'),
       sql<Date>`created_at`.as('createdAt'), sql<number>`members::int`.as('members'),
     ])
     .execute();
@@ -21,15 +22,27 @@ export async function listClinics(db: TenantDb): Promise<ClinicOverview[]> {
 
 export async function onboardClinic(
   db: TenantDb,
-  input: { slug: string; name: string; timezone: string; adminEmail: string; adminDisplayName: string; invitationHash: Buffer; invitationTtl: string },
+  input: { slug: string; name: string; timezone: string; plan: string; adminEmail: string; adminDisplayName: string; invitationHash: Buffer; invitationTtl: string },
 ): Promise<string> {
-  const { rows } = await sql<{ id: string }>`select app_hidden.onboard_clinic(${input.slug}, ${input.name}, ${input.timezone},
+  const { rows } = await sql<{ id: string }>`select app_hidden.onboard_clinic(${input.slug}, ${input.name}, ${input.timezone}, ${input.plan},
     ${input.adminEmail}, ${input.adminDisplayName}, ${input.invitationHash}, ${input.invitationTtl}::interval) as id`.execute(db);
   return rows[0]!.id;
 }
 
-export async function setClinicStatus(db: TenantDb, slug: string, status: 'active' | 'suspended'): Promise<boolean> {
-  const result = await db.updateTable('app_public.clinics').set({ status }).where('slug', '=', slug).executeTakeFirst();
+export async function updateClinic(
+  db: TenantDb,
+  slug: string,
+  change: { status?: 'active' | 'suspended'; plan?: string; planStatus?: string },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('app_public.clinics')
+    .set({
+      ...(change.status !== undefined && { status: change.status }),
+      ...(change.plan !== undefined && { plan: change.plan }),
+      ...(change.planStatus !== undefined && { plan_status: change.planStatus }),
+    })
+    .where('slug', '=', slug)
+    .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }
 

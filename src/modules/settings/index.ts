@@ -1,0 +1,33 @@
+// A clinic's settings: every member reads them, clinic admins change them.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { AppError } from '../../errors.ts';
+import { clinicParams } from '../../http/params.ts';
+import { findSettings, updateSettings } from './queries.ts';
+import { settings, settingsChange } from './schemas.ts';
+
+const RESOURCE = 'app_public.clinic_settings';
+
+export default async function settingsRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const tags = ['settings'];
+  const security = [{ bearer: [] }];
+
+  app.get('/', {
+    schema: { tags, security, params: clinicParams, response: { 200: settings } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
+  }, async (request) => {
+    const found = await app.withTenant(request.tenant!, findSettings);
+    if (!found) throw new AppError('NOT_FOUND', 'This clinic has no settings yet.');
+    return found;
+  });
+
+  app.patch('/', {
+    schema: { tags, security, params: clinicParams, body: settingsChange, response: { 200: settings } },
+    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'update')],
+  }, async (request) => {
+    const updated = await app.withTenant(request.tenant!, (db) => updateSettings(db, request.body));
+    if (!updated) throw new AppError('NOT_FOUND', 'This clinic has no settings yet.');
+    return updated;
+  });
+}

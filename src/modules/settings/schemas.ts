@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+const colour = z.string().regex(/^#[0-9a-f]{6}$/, 'must be a colour like #1a2b3c');
+const time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
+
+const editable = {
+  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code like USD'),
+  taxRate: z.number().min(0).max(100),
+  appointmentSlotMinutes: z.number().int().min(5).max(240),
+  sessionIdleMinutes: z.number().int().min(5).max(720),
+  requireTwoFactor: z.boolean(),
+  operatingHours: z.partialRecord(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']), z.array(z.tuple([time, time])).max(4)),
+  retentionDays: z.number().int().min(365).max(36500),
+  brandPrimaryColour: colour.nullable(),
+  brandSecondaryColour: colour.nullable(),
+};
+
+export const settings = z.object({ ...editable, updatedAt: z.date() });
+
+export const settingsChange = z
+  .object(editable)
+  .partial()
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, 'nothing to change');
+
+export type Settings = z.infer<typeof settings>;
+export type SettingsChange = z.infer<typeof settingsChange>;

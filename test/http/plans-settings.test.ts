@@ -1,0 +1,64 @@
+// Plans limit the staff a clinic may have (in the database), operators change plans, and each
+// clinic's settings belong to its admins, with the idle timeout applied to refresh tokens.
+import t from 'tap';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+
+const PASSWORD = 'a long and correct password';
+
+t.test('plans, limits and settings', async (t) => {
+  const db = await createTestDatabase(t);
+  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('ops@example.test', $1)`, [await hashPassword(PASSWORD)]);
+  await db.admin.query(`insert into app_private.platform_operators (account_id) select id from app_private.accounts`);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, token?: string, payload?: object) =>
+    app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });
+  const ops = (await call('POST', '/api/v1/platform/auth/login', undefined, { email: 'ops@example.test', password: PASSWORD })).json().accessToken;
+  const onboarded = (await call('POST', '/api/v1/platform/clinics', ops, { slug: 'alpha', name: 'Alpha', admin: { email: 'admin@alpha.test', displayName: 'Admin' } })).json();
+  t.match(onboarded.clinic, { plan: 'trial', planStatus: 'trial' }, 'a new clinic starts on the trial plan');
+  const admin = (await call('POST', '/api/v1/auth/invitations/accept', undefined, { token: onboarded.invitation.token, password: PASSWORD })).json();
+  const invite = (email: string, role: string) => call('POST', '/api/v1/clinics/alpha/members/invitations', admin.accessToken, { email, role, displayName: email });
+
+  const defaults = await call('GET', '/api/v1/clinics/alpha/settings', admin.accessToken);
+  t.equal(defaults.statusCode, 200);
+  t.match(defaults.json(), { currency: 'USD', sessionIdleMinutes: 15, requireTwoFactor: false, taxRate: 0 });
+
+  t.same([(await invite('d1@alpha.test', 'doctor')).statusCode, (await invite('d2@alpha.test', 'doctor')).statusCode], [201, 201]);
+  const third = await invite('d3@alpha.test', 'doctor');
+  t.equal(third.statusCode, 409, 'the trial plan allows two doctors');
+  t.match(third.json(), { code: 'CONFLICT', detail: /plan allows no more/ });
+  t.equal((await invite('r1@alpha.test', 'receptionist')).statusCode, 201);
+  t.equal((await invite('r2@alpha.test', 'receptionist')).statusCode, 409, 'and one receptionist');
+  t.equal((await invite('n1@alpha.test', 'nurse')).statusCode, 201, 'nurses are not limited');
+
+  const members = (await call('GET', '/api/v1/clinics/alpha/members?limit=50', admin.accessToken)).json().items;
+  const d1 = members.find((m: { displayName: string }) => m.displayName === 'd1@alpha.test');
+  t.equal((await call('PATCH', `/api/v1/clinics/alpha/members/${d1.id}`, admin.accessToken, { status: 'deactivated' })).statusCode, 200);
+  t.equal((await invite('d3@alpha.test', 'doctor')).statusCode, 201, 'a deactivated doctor frees the seat');
+  t.equal((await call('PATCH', `/api/v1/clinics/alpha/members/${d1.id}`, admin.accessToken, { status: 'active' })).statusCode, 409, 'and cannot come back over the limit');
+
+  t.equal((await call('PATCH', '/api/v1/platform/clinics/alpha/plan', ops, { plan: 'gold' })).statusCode, 400);
+  t.equal((await call('PATCH', '/api/v1/platform/clinics/alpha/plan', admin.accessToken, { plan: 'basic' })).statusCode, 401, 'only operators change plans');
+  t.equal((await call('PATCH', '/api/v1/platform/clinics/alpha/plan', ops, { plan: 'basic', planStatus: 'active' })).statusCode, 204);
+  t.equal((await call('PATCH', `/api/v1/clinics/alpha/members/${d1.id}`, admin.accessToken, { status: 'active' })).statusCode, 200, 'the basic plan has room');
+  const listed = (await call('GET', '/api/v1/platform/clinics', ops)).json();
+  t.match(listed[0], { slug: 'alpha', plan: 'basic', planStatus: 'active' });
+
+  const changed = await call('PATCH', '/api/v1/clinics/alpha/settings', admin.accessToken, {
+    currency: 'INR', taxRate: 18, sessionIdleMinutes: 5, operatingHours: { mon: [['09:00', '17:00']] }, brandPrimaryColour: '#0a7cff',
+  });
+  t.equal(changed.statusCode, 200);
+  t.match(changed.json(), { currency: 'INR', taxRate: 18, sessionIdleMinutes: 5, operatingHours: { mon: [['09:00', '17:00']] } });
+  const bad = await call('PATCH', '/api/v1/clinics/alpha/settings', admin.accessToken, { currency: 'rupees' });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json(), { errors: [{ path: 'body.currency' }] });
+
+  const nurseToken = await app.signAccessToken({ sub: crypto.randomUUID(), clinic_id: admin.membership.clinicId, clinic_slug: 'alpha', role: 'nurse', jti: crypto.randomUUID() });
+  t.equal((await call('PATCH', '/api/v1/clinics/alpha/settings', nurseToken, { currency: 'EUR' })).statusCode, 403, 'only admins change settings');
+  t.equal((await call('GET', '/api/v1/clinics/alpha/settings', nurseToken)).statusCode, 200, 'every member reads them');
+
+  await call('POST', '/api/v1/auth/login', undefined, { email: 'admin@alpha.test', password: PASSWORD, clinicSlug: 'alpha' });
+  const { rows } = await db.admin.query(`select extract(epoch from idle_expires_at - created_at)::int as idle from app_private.refresh_tokens order by created_at desc limit 1`);
+  t.equal(rows[0].idle, 300, "the clinic's idle timeout applies to new sessions");
+});
