@@ -13,6 +13,8 @@ import { AppError } from '../errors.ts';
 
 const ISSUER = 'clinicbase';
 const AUDIENCE = 'clinicbase-api';
+/** How often every process re-reads which clinics are suspended. */
+export const SUSPENSION_REFRESH_MS = 5_000;
 /** Platform-operator tokens have an audience of their own: neither kind opens the other's routes. */
 const PLATFORM_AUDIENCE = 'clinicbase-platform';
 
@@ -41,6 +43,8 @@ declare module 'fastify' {
     requireClinicMember: preHandlerAsyncHookHandler;
     /** preHandler: the member's role may perform `action` on `resource` (src/auth/permissions.ts). */
     allow(resource: string, action: Action): preHandlerAsyncHookHandler;
+    /** Re-reads which clinics are suspended (also every SUSPENSION_REFRESH_MS on its own). */
+    refreshSuspendedClinics(): Promise<void>;
   }
   interface FastifyRequest {
     /** Set by authenticate; what withTenant runs with. */
@@ -95,10 +99,31 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     await authenticate(request);
   });
 
+  // A suspended clinic's members are refused on every call, also with tokens issued before the
+  // suspension. The set is re-read every few seconds (and at once after a suspension through this
+  // process), so the guard costs no query per request.
+  let suspended = new Set<string>();
+  app.decorate('refreshSuspendedClinics', async () => {
+    const rows = await app.withPlatform({ clinicId: null, userId: null, role: null }, (db) =>
+      db.selectFrom('app_public.clinics').select('id').where('status', '=', 'suspended').execute(),
+    );
+    suspended = new Set(rows.map((row) => row.id));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const refreshQuietly = () =>
+    app.refreshSuspendedClinics().catch((error: unknown) => app.log.warn({ err: error }, 'could not re-read suspended clinics'));
+  app.addHook('onReady', async () => {
+    // The app starts without its database too (liveness up, readiness down): no throw here.
+    await refreshQuietly();
+    timer = setInterval(refreshQuietly, SUSPENSION_REFRESH_MS).unref();
+  });
+  app.addHook('onClose', async () => clearInterval(timer));
+
   app.decorate('requireClinicMember', async function requireClinicMember(request: FastifyRequest) {
     const claims = await authenticate(request);
     const { slug } = request.params as { slug?: string };
     if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
+    if (suspended.has(claims.clinic_id)) throw new AppError('FORBIDDEN', 'This clinic is suspended.');
   });
 
   app.decorate('signPlatformToken', async (accountId: string) =>
@@ -124,4 +149,4 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => jwks(keys));
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['errors'] });
+export default fp(authPlugin, { name: 'auth', dependencies: ['errors', 'db'] });

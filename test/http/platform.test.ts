@@ -68,10 +68,20 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   t.notMatch(overview.body, /Outpatients|Dr Admin/, 'and nothing of the clinic\'s data');
 
   t.equal((await post('/api/v1/platform/clinics/sunrise/suspend', undefined, operatorToken)).statusCode, 204);
+  const refused = await get('/api/v1/clinics/sunrise/departments', adminToken);
+  t.equal(refused.statusCode, 403, 'a token issued before the suspension is refused at once');
+  t.match(refused.json(), { code: 'FORBIDDEN', detail: 'This clinic is suspended.' });
   t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 401, 'a suspended clinic cannot be entered');
   t.equal((await post('/api/v1/auth/refresh', { refreshToken: accepted.json().refreshToken })).statusCode, 401, 'nor refreshed');
   t.equal((await post('/api/v1/platform/clinics/sunrise/reactivate', undefined, operatorToken)).statusCode, 204);
   t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 200, 'reactivated');
+  t.equal((await get('/api/v1/clinics/sunrise/departments', adminToken)).statusCode, 200, 'and its tokens work again');
+
+  // A suspension made elsewhere (another process, or SQL) reaches this process on its next re-read.
+  await db.admin.query(`update app_public.clinics set status = 'suspended' where slug = 'sunrise'`);
+  await app.refreshSuspendedClinics();
+  t.equal((await get('/api/v1/clinics/sunrise/departments', adminToken)).statusCode, 403, 'after the periodic re-read');
+  await db.admin.query(`update app_public.clinics set status = 'active' where slug = 'sunrise'`);
   t.equal((await post('/api/v1/platform/clinics/nowhere/suspend', undefined, operatorToken)).statusCode, 404);
   t.equal((await post('/api/v1/platform/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD })).statusCode, 401, 'a clinic admin is not an operator');
 });
