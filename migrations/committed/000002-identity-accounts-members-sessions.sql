@@ -1,5 +1,5 @@
 --! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
---! Hash: sha1:16a42d636a2d64baa5a8c48ab3dc24e26c909398
+--! Hash: sha1:2f119f67ba87b515e68d19f424503d5c1a3da06f
 --! Message: identity accounts members sessions
 
 --! split: 0290-plans-and-settings
@@ -330,7 +330,8 @@ create function app_hidden.record_auth_event(action text, account_id uuid, clini
 as $$
 begin
   if record_auth_event.action not in (
-    'auth.login.succeeded', 'auth.login.failed', 'auth.login.locked', 'auth.refresh.reused', 'auth.logout', 'auth.switch'
+    'auth.login.succeeded', 'auth.login.failed', 'auth.login.locked', 'auth.refresh.reused', 'auth.logout', 'auth.switch',
+    'auth.password.changed', 'auth.password.reset'
   ) then
     raise exception 'unknown auth event %', record_auth_event.action using errcode = '22023';
   end if;
@@ -578,6 +579,106 @@ begin
 end;
 $$;
 grant execute on function app_hidden.invite_member(text, text, text, bytea, interval) to app_user;
+
+--! split: 0390-passwords
+-- Messages waiting to be delivered (e-mail, SMS) by the notification jobs of a later issue. A
+-- row is written in the same transaction as what it announces, so nothing is announced that
+-- did not happen. Private: it holds tokens.
+create table app_private.notification_outbox (
+  id bigint generated always as identity primary key,
+  kind text not null constraint notification_outbox_kind_format check (kind ~ '^[a-z_]+$'),
+  recipient text not null,
+  payload jsonb not null,
+  created_at timestamptz not null default now(),
+  sent_at timestamptz
+);
+create index notification_outbox_unsent_idx on app_private.notification_outbox (created_at) where sent_at is null;
+
+-- Password reset tokens: single use, expiring, stored as SHA-256.
+create table app_private.password_resets (
+  token_hash bytea primary key constraint password_resets_token_hash_length check (octet_length(token_hash) = 32),
+  account_id uuid not null references app_private.accounts (id),
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null,
+  used_at timestamptz
+);
+create index password_resets_account_idx on app_private.password_resets (account_id);
+
+-- Starts a reset: when the e-mail has an account, a token (hash given) and an outbox message
+-- carrying the token itself. Says nothing either way: the caller answers the same for any e-mail.
+create function app_hidden.request_password_reset(email text, token_hash bytea, token text, ttl interval) returns void
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  account app_private.accounts;
+begin
+  select * into account from app_private.accounts a where lower(a.email) = lower(request_password_reset.email);
+  if account.id is null then
+    return;
+  end if;
+  insert into app_private.password_resets (token_hash, account_id, expires_at)
+  values (request_password_reset.token_hash, account.id, now() + request_password_reset.ttl);
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  values ('password_reset', account.email, jsonb_build_object('token', request_password_reset.token, 'expires_in', request_password_reset.ttl::text));
+end;
+$$;
+
+-- Sets a new password for an account and ends all its sessions (every refresh token family).
+create function app_private.set_password(account_id uuid, password_hash text) returns void
+  language sql volatile
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  update app_private.accounts a set password_hash = set_password.password_hash where a.id = set_password.account_id;
+  update app_private.refresh_tokens t set revoked_at = now() where t.account_id = set_password.account_id and t.revoked_at is null;
+end;
+
+-- Completes a reset: uses the token once; returns the account, or no row when the token is
+-- unknown, used or expired.
+create function app_hidden.reset_password(token_hash bytea, password_hash text) returns uuid
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  reset_account uuid;
+begin
+  update app_private.password_resets r set used_at = now()
+  where r.token_hash = reset_password.token_hash and r.used_at is null and r.expires_at > now()
+  returning r.account_id into reset_account;
+  if reset_account is not null then
+    perform app_private.set_password(reset_account, reset_password.password_hash);
+  end if;
+  return reset_account;
+end;
+$$;
+
+-- A logged-in person changes their password (the application verified the current one).
+create function app_hidden.change_password(password_hash text) returns void
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if app_public.current_user_id() is null then
+    raise exception 'no user in the context' using errcode = '42501';
+  end if;
+  perform app_private.set_password(app_public.current_user_id(), change_password.password_hash);
+end;
+$$;
+
+-- The current password hash of the context's user, to verify before a change.
+create function app_hidden.current_password_hash() returns text
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select a.password_hash from app_private.accounts a where a.id = app_public.current_user_id();
+end;
+
+grant execute on function
+  app_hidden.request_password_reset(text, bytea, text, interval),
+  app_hidden.reset_password(bytea, text),
+  app_hidden.change_password(text),
+  app_hidden.current_password_hash()
+to app_user;
 
 grant execute on function
   app_hidden.bootstrap_platform_operator(text, text),

@@ -5,7 +5,18 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { AppError } from '../../errors.ts';
-import { acceptInvitationBody, clinicChoice, loginBody, me, refreshBody, session, switchBody } from './schemas.ts';
+import {
+  acceptInvitationBody,
+  changePasswordBody,
+  clinicChoice,
+  loginBody,
+  me,
+  refreshBody,
+  resetBody,
+  resetRequestBody,
+  session,
+  switchBody,
+} from './schemas.ts';
 import { AuthService, type Caller } from './service.ts';
 
 const caller = (request: FastifyRequest): Caller => ({ requestId: request.id, clientIp: request.ip });
@@ -57,6 +68,25 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     config: perAddress,
     schema: { tags, body: acceptInvitationBody, response: { 200: session } },
   }, async (request) => service.acceptInvitation(request.body.token, request.body.password, caller(request)));
+
+  app.post('/password/reset-request', { config: perAddress, schema: { tags, body: resetRequestBody } }, async (request, reply) => {
+    await service.requestPasswordReset(request.body.email, caller(request));
+    return reply.code(202).send();
+  });
+
+  app.post('/password/reset', { config: perAddress, schema: { tags, body: resetBody } }, async (request, reply) => {
+    await service.resetPassword(request.body.token, request.body.password, caller(request));
+    return reply.code(204).send();
+  });
+
+  app.post('/password', {
+    config: perAddress,
+    schema: { tags, security, body: changePasswordBody },
+    preHandler: app.authenticate,
+  }, async (request, reply) => {
+    await service.changePassword(request.tenant!, request.body.currentPassword, request.body.newPassword);
+    return reply.code(204).send();
+  });
 
   app.post('/switch', {
     schema: { tags, security, body: switchBody, response: { 200: session } },

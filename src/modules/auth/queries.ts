@@ -67,7 +67,9 @@ export async function clearLoginFailures(db: TenantDb, email: string): Promise<v
   await sql`select app_hidden.login_succeeded(${email})`.execute(db);
 }
 
-export type AuthEvent = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.locked' | 'auth.refresh.reused' | 'auth.logout' | 'auth.switch';
+export type AuthEvent =
+  | 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.locked' | 'auth.refresh.reused' | 'auth.logout' | 'auth.switch'
+  | 'auth.password.changed' | 'auth.password.reset';
 
 export async function recordAuthEvent(
   db: TenantDb,
@@ -96,4 +98,23 @@ export async function acceptInvitation(db: TenantDb, hash: Buffer, newPasswordHa
 export async function isPlatformOperator(db: TenantDb, accountId: string): Promise<boolean> {
   const row = await db.selectNoFrom(sql<boolean>`app_hidden.is_platform_operator(${accountId})`.as('operator')).executeTakeFirst();
   return row?.operator === true;
+}
+
+export async function requestPasswordReset(db: TenantDb, email: string, token: { token: string; hash: Buffer }, ttl: string): Promise<void> {
+  await sql`select app_hidden.request_password_reset(${email}, ${token.hash}, ${token.token}, ${ttl}::interval)`.execute(db);
+}
+
+/** Sets the password and ends every session; returns the account, or undefined for a bad token. */
+export async function resetPassword(db: TenantDb, hash: Buffer, passwordHash: string): Promise<string | undefined> {
+  const { rows } = await sql<{ account: string | null }>`select app_hidden.reset_password(${hash}, ${passwordHash}) as account`.execute(db);
+  return rows[0]?.account ?? undefined;
+}
+
+export async function currentPasswordHash(db: TenantDb): Promise<string | undefined> {
+  const row = await db.selectNoFrom(sql<string | null>`app_hidden.current_password_hash()`.as('hash')).executeTakeFirst();
+  return row?.hash ?? undefined;
+}
+
+export async function changePassword(db: TenantDb, passwordHash: string): Promise<void> {
+  await sql`select app_hidden.change_password(${passwordHash})`.execute(db);
 }

@@ -15,6 +15,10 @@ export const refreshBody = z.object({ refreshToken: z.string().min(16).max(128) 
 
 export const switchBody = z.object({ clinicSlug: slug }).strict();
 
+export const resetRequestBody = z.object({ email }).strict();
+export const resetBody = z.object({ token: z.string().min(16).max(128), password: z.string().min(1).max(1024) }).strict();
+export const changePasswordBody = z.object({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(1).max(1024) }).strict();
+
 export const acceptInvitationBody = z.object({ token: z.string().min(16).max(128), password: z.string().min(1).max(1024) }).strict();
 
 export const membership = z.object({

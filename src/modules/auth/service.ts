@@ -10,7 +10,11 @@ import { AppError } from '../../errors.ts';
 import {
   acceptInvitation,
   accountClinics,
+  changePassword,
+  currentPasswordHash,
   invitationAccount,
+  requestPasswordReset,
+  resetPassword,
   clearLoginFailures,
   findAccount,
   lockedUntil,
@@ -27,6 +31,9 @@ export interface Caller {
   requestId: string;
   clientIp: string;
 }
+
+/** How long a password-reset token stays usable. */
+const PASSWORD_RESET_TTL = '30 minutes';
 
 const anonymous = (caller: Caller): TenantContext => ({ clinicId: null, userId: null, role: null, ...caller });
 
@@ -144,9 +151,7 @@ export class AuthService {
     if (!invited) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
     let newHash: string | null = null;
     if (invited.passwordHash === null) {
-      const problem = passwordProblem(password);
-      if (problem) throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.password', message: problem }] });
-      newHash = await hashPassword(password);
+      newHash = await this.#newPasswordHash(password, 'body.password');
     } else if (!(await verifyPassword(invited.passwordHash, password))) {
       throw new AppError('UNAUTHENTICATED', 'Confirm the invitation with your current password.');
     }
@@ -154,6 +159,41 @@ export class AuthService {
     const membership = slug && (await this.memberships(invited.accountId, caller)).find((m) => m.clinicSlug === slug);
     if (!membership) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
     return this.#startSession(invited.accountId, membership, caller);
+  }
+
+  /** Always the same answer, whether or not the e-mail has an account: the message goes to the outbox. */
+  async requestPasswordReset(email: string, caller: Caller): Promise<void> {
+    await this.#app.withTenant(anonymous(caller), (db) => requestPasswordReset(db, email, newRefreshToken(), PASSWORD_RESET_TTL));
+  }
+
+  /** Uses a reset token once: the new password must pass the rule; every session of the account ends. */
+  async resetPassword(token: string, password: string, caller: Caller): Promise<void> {
+    const newHash = await this.#newPasswordHash(password, 'body.password');
+    const accountId = await this.#app.withTenant(anonymous(caller), async (db) => {
+      const account = await resetPassword(db, hashRefreshToken(token), newHash);
+      if (account) await recordAuthEvent(db, { action: 'auth.password.reset', accountId: account });
+      return account;
+    });
+    if (!accountId) throw new AppError('NOT_FOUND', 'The reset token is unknown, used or expired.');
+  }
+
+  /** A logged-in person changes their password; every session of the account ends, this one too. */
+  async changePassword(tenant: TenantContext, currentPassword: string, password: string): Promise<void> {
+    const currentHash = await this.#app.withTenant(tenant, currentPasswordHash);
+    if (!(await verifyPassword(currentHash, currentPassword))) {
+      throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.currentPassword', message: 'is not your current password' }] });
+    }
+    const newHash = await this.#newPasswordHash(password, 'body.newPassword');
+    await this.#app.withTenant(tenant, async (db) => {
+      await changePassword(db, newHash);
+      await recordAuthEvent(db, { action: 'auth.password.changed', accountId: tenant.userId, clinicId: tenant.clinicId });
+    });
+  }
+
+  async #newPasswordHash(password: string, path: string): Promise<string> {
+    const problem = passwordProblem(password);
+    if (problem) throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path, message: problem }] });
+    return hashPassword(password);
   }
 
   async #startSession(accountId: string, membership: Membership, caller: Caller): Promise<Session> {

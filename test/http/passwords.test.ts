@@ -1,0 +1,54 @@
+// Password reset (a single-use, expiring token through the notification outbox) and change; both
+// end every session of the account.
+import t from 'tap';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+
+const OLD = 'the old and long password';
+const NEW = 'a brand new long passphrase';
+
+t.test('reset and change', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const { rows: [account] } = await db.admin.query<{ id: string }>(
+    `insert into app_private.accounts (email, password_hash) values ('pat@example.test', $1) returning id`, [await hashPassword(OLD)],
+  );
+  await db.admin.query(`insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, 'doctor', 'Dr Pat')`, [clinics.a, account!.id]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object, token?: string) =>
+    app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const login = (password: string) => post('/login', { email: 'pat@example.test', password, clinicSlug: 'clinic-a' });
+  const outbox = async () => (await db.admin.query(`select kind, recipient, payload from app_private.notification_outbox order by id`)).rows;
+
+  const session = (await login(OLD)).json();
+  t.equal((await post('/password/reset-request', { email: 'Pat@Example.test' })).statusCode, 202);
+  t.equal((await post('/password/reset-request', { email: 'nobody@example.test' })).statusCode, 202, 'the same answer for an unknown e-mail');
+  const messages = await outbox();
+  t.equal(messages.length, 1, 'only a real account gets a message');
+  t.match(messages[0], { kind: 'password_reset', recipient: 'pat@example.test', payload: { token: String } });
+  const token = messages[0].payload.token as string;
+
+  const weak = await post('/password/reset', { token, password: 'password1234' });
+  t.equal(weak.statusCode, 400);
+  t.match(weak.json(), { errors: [{ path: 'body.password' }] });
+  t.equal((await post('/password/reset', { token, password: NEW })).statusCode, 204);
+  t.equal((await post('/password/reset', { token, password: NEW })).statusCode, 404, 'a reset token works once');
+  t.equal((await post('/refresh', { refreshToken: session.refreshToken })).statusCode, 401, 'the reset ended the sessions');
+  t.equal((await login(OLD)).statusCode, 401, 'the old password is gone');
+  const fresh = (await login(NEW)).json();
+  t.ok(fresh.accessToken, 'the new one works');
+
+  const wrongCurrent = await post('/password', { currentPassword: OLD, newPassword: 'yet another long passphrase' }, fresh.accessToken);
+  t.equal(wrongCurrent.statusCode, 400);
+  t.match(wrongCurrent.json(), { errors: [{ path: 'body.currentPassword' }] });
+  const weakNew = await post('/password', { currentPassword: NEW, newPassword: 'qwerty123456' }, fresh.accessToken);
+  t.match(weakNew.json(), { errors: [{ path: 'body.newPassword' }] });
+  t.equal((await post('/password', { currentPassword: NEW, newPassword: 'yet another long passphrase' }, fresh.accessToken)).statusCode, 204);
+  t.equal((await post('/refresh', { refreshToken: fresh.refreshToken })).statusCode, 401, 'a change ends the sessions too');
+  t.equal((await login('yet another long passphrase')).statusCode, 200);
+
+  const { rows: events } = await db.admin.query(`select action from app_audit.audit_log where action like 'auth.password.%' order by id`);
+  t.same(events.map((e) => e.action), ['auth.password.reset', 'auth.password.changed']);
+  t.notMatch(JSON.stringify(await db.admin.query(`select * from app_audit.audit_log`).then((r) => r.rows)), /passphrase|\$argon2id/, 'no password or hash in the audit log');
+});
