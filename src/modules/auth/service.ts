@@ -13,6 +13,7 @@ import {
   changePassword,
   currentPasswordHash,
   invitationAccount,
+  isPlatformOperator,
   requestPasswordReset,
   resetPassword,
   clearLoginFailures,
@@ -135,6 +136,10 @@ export class AuthService {
       recordAuthEvent(db, { action: 'auth.switch', accountId, clinicId: membership.clinicId }),
     );
     return session;
+  }
+
+  isPlatformOperator(accountId: string, caller: Caller): Promise<boolean> {
+    return this.#app.withTenant(anonymous(caller), (db) => isPlatformOperator(db, accountId));
   }
 
   memberships(accountId: string, caller: Caller): Promise<Membership[]> {

@@ -5,7 +5,6 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { INVITATION_TTL_HOURS } from '../../auth/invitations.ts';
 import { newRefreshToken } from '../../auth/refresh-tokens.ts';
 import { AppError } from '../../errors.ts';
-import { isPlatformOperator } from '../auth/queries.ts';
 import { AuthService } from '../auth/service.ts';
 import { clinicParams } from '../../http/params.ts';
 import { listClinics, onboardClinic, updateClinic } from './queries.ts';
@@ -15,7 +14,6 @@ export interface PlatformRoutesOptions {
   accessTokenTtlSeconds: number;
 }
 
-const anonymous = (request: { id: string; ip: string }) => ({ clinicId: null, userId: null, role: null, requestId: request.id, clientIp: request.ip });
 
 export default async function platformRoutes(fastify: FastifyInstance, options: PlatformRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -25,9 +23,8 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
   const operator = { preHandler: app.requirePlatformOperator };
 
   app.post('/auth/login', { schema: { tags, body: platformLoginBody, response: { 200: platformSession } } }, async (request) => {
-    const accountId = await auth.verifyCredentials(request.body.email, request.body.password, { requestId: request.id, clientIp: request.ip }, (id) =>
-      app.withTenant(anonymous(request), (db) => isPlatformOperator(db, id)),
-    );
+    const caller = { requestId: request.id, clientIp: request.ip };
+    const accountId = await auth.verifyCredentials(request.body.email, request.body.password, caller, (id) => auth.isPlatformOperator(id, caller));
     return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(accountId), expiresIn: options.accessTokenTtlSeconds };
   });
 
