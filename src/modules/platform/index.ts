@@ -1,5 +1,5 @@
-// /api/v1/platform: operators log in, list clinics with counts, onboard a clinic with its first
-// admin, suspend and reactivate. Never patient data.
+// /api/v1/platform: operators log in, list clinics with plans and counts, onboard a clinic with its
+// first admin, suspend and reactivate, change plans. Never patient data.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { INVITATION_TTL_HOURS } from '../../auth/invitations.ts';
@@ -13,7 +13,6 @@ import { clinicOverview, onboardBody, onboarded, planBody, platformLoginBody, pl
 export interface PlatformRoutesOptions {
   accessTokenTtlSeconds: number;
 }
-
 
 export default async function platformRoutes(fastify: FastifyInstance, options: PlatformRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
