@@ -1,5 +1,5 @@
 --! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
---! Hash: sha1:2f119f67ba87b515e68d19f424503d5c1a3da06f
+--! Hash: sha1:3ca55d1e1924023b7c5209ad1839184cfbdba068
 --! Message: identity accounts members sessions
 
 --! split: 0290-plans-and-settings
@@ -679,6 +679,21 @@ grant execute on function
   app_hidden.change_password(text),
   app_hidden.current_password_hash()
 to app_user;
+
+--! split: 0398-blocked-access
+-- What the API refuses although a token still verifies: suspended clinics, and memberships that
+-- were deactivated after the token was issued. Every API process re-reads it every few seconds
+-- (as app_platform: ids only, no patient data).
+create function app_hidden.blocked_access()
+  returns table (clinic_id uuid, account_id uuid)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select c.id, null::uuid from app_public.clinics c where c.status = 'suspended'
+  union all
+  select m.clinic_id, m.account_id from app_public.clinic_members m where m.status = 'deactivated';
+end;
+grant execute on function app_hidden.blocked_access() to app_platform;
 
 grant execute on function
   app_hidden.bootstrap_platform_operator(text, text),

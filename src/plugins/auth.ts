@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { jwks, type SigningKeys } from '../auth/keys.ts';
 import { isAllowed, type Action } from '../auth/permissions.ts';
@@ -13,8 +14,8 @@ import { AppError } from '../errors.ts';
 
 const ISSUER = 'clinicbase';
 const AUDIENCE = 'clinicbase-api';
-/** How often every process re-reads which clinics are suspended. */
-export const SUSPENSION_REFRESH_MS = 5_000;
+/** How often every process re-reads suspended clinics and deactivated memberships. */
+export const BLOCKED_REFRESH_MS = 5_000;
 /** Platform-operator tokens have an audience of their own: neither kind opens the other's routes. */
 const PLATFORM_AUDIENCE = 'clinicbase-platform';
 
@@ -43,8 +44,8 @@ declare module 'fastify' {
     requireClinicMember: preHandlerAsyncHookHandler;
     /** preHandler: the member's role may perform `action` on `resource` (src/auth/permissions.ts). */
     allow(resource: string, action: Action): preHandlerAsyncHookHandler;
-    /** Re-reads which clinics are suspended (also every SUSPENSION_REFRESH_MS on its own). */
-    refreshSuspendedClinics(): Promise<void>;
+    /** Re-reads suspended clinics and deactivated memberships (also every BLOCKED_REFRESH_MS on its own). */
+    refreshBlockedAccess(): Promise<void>;
   }
   interface FastifyRequest {
     /** Set by authenticate; what withTenant runs with. */
@@ -99,23 +100,25 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     await authenticate(request);
   });
 
-  // A suspended clinic's members are refused on every call, also with tokens issued before the
-  // suspension. The set is re-read every few seconds (and at once after a suspension through this
-  // process), so the guard costs no query per request.
+  // Tokens that still verify are refused when their clinic is suspended or their membership was
+  // deactivated since they were issued. The sets are re-read every few seconds (and at once after
+  // such a change through this process), so the guard costs no query per request.
   let suspended = new Set<string>();
-  app.decorate('refreshSuspendedClinics', async () => {
-    const rows = await app.withPlatform({ clinicId: null, userId: null, role: null }, (db) =>
-      db.selectFrom('app_public.clinics').select('id').where('status', '=', 'suspended').execute(),
+  let deactivated = new Set<string>();
+  app.decorate('refreshBlockedAccess', async () => {
+    const { rows } = await app.withPlatform({ clinicId: null, userId: null, role: null }, (db) =>
+      sql<{ clinic_id: string; account_id: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db),
     );
-    suspended = new Set(rows.map((row) => row.id));
+    suspended = new Set(rows.filter((r) => r.account_id === null).map((r) => r.clinic_id));
+    deactivated = new Set(rows.filter((r) => r.account_id !== null).map((r) => `${r.clinic_id}/${r.account_id}`));
   });
   let timer: NodeJS.Timeout | undefined;
   const refreshQuietly = () =>
-    app.refreshSuspendedClinics().catch((error: unknown) => app.log.warn({ err: error }, 'could not re-read suspended clinics'));
+    app.refreshBlockedAccess().catch((error: unknown) => app.log.warn({ err: error }, 'could not re-read blocked access'));
   app.addHook('onReady', async () => {
     // The app starts without its database too (liveness up, readiness down): no throw here.
     await refreshQuietly();
-    timer = setInterval(refreshQuietly, SUSPENSION_REFRESH_MS).unref();
+    timer = setInterval(refreshQuietly, BLOCKED_REFRESH_MS).unref();
   });
   app.addHook('onClose', async () => clearInterval(timer));
 
@@ -124,6 +127,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     const { slug } = request.params as { slug?: string };
     if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
     if (suspended.has(claims.clinic_id)) throw new AppError('FORBIDDEN', 'This clinic is suspended.');
+    if (deactivated.has(`${claims.clinic_id}/${claims.sub}`)) throw unauthenticated();
   });
 
   app.decorate('signPlatformToken', async (accountId: string) =>

@@ -50,7 +50,9 @@ t.test('inviting, joining, changing and deactivating members', async (t) => {
   t.match(changed.json(), { specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500 });
   t.equal((await call('PATCH', `/${doctorId}`, adminToken, {})).statusCode, 400, 'an empty change is refused');
 
+  t.equal((await call('GET', '', doctor.accessToken)).statusCode, 200, 'the doctor works');
   t.equal((await call('PATCH', `/${doctorId}`, adminToken, { status: 'deactivated' })).statusCode, 200);
+  t.equal((await call('GET', '', doctor.accessToken)).statusCode, 401, "a deactivated member's unexpired access token is refused at once");
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: doctor.refreshToken } })).statusCode, 401, 'a deactivated member cannot refresh');
 
   const adminMemberId = (await call('GET', '?limit=50', adminToken)).json().items.find((m: { role: string }) => m.role === 'clinic_admin').id;

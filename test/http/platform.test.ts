@@ -79,7 +79,7 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
 
   // A suspension made elsewhere (another process, or SQL) reaches this process on its next re-read.
   await db.admin.query(`update app_public.clinics set status = 'suspended' where slug = 'sunrise'`);
-  await app.refreshSuspendedClinics();
+  await app.refreshBlockedAccess();
   t.equal((await get('/api/v1/clinics/sunrise/departments', adminToken)).statusCode, 403, 'after the periodic re-read');
   await db.admin.query(`update app_public.clinics set status = 'active' where slug = 'sunrise'`);
   t.equal((await post('/api/v1/platform/clinics/nowhere/suspend', undefined, operatorToken)).statusCode, 404);

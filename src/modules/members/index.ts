@@ -45,6 +45,7 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
   }, async (request) => {
     const updated = await app.withTenant(request.tenant!, (db) => updateMember(db, request.params.id, request.body));
     if (!updated) throw new AppError('NOT_FOUND');
+    if (request.body.status !== undefined) await app.refreshBlockedAccess();
     return updated as Member;
   });
 }

@@ -49,7 +49,7 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     app.post(`/clinics/:slug/${action}`, { ...operator, schema: { tags, security, params: clinicParams } }, async (request, reply) => {
       const changed = await app.withPlatform(request.tenant!, (db) => updateClinic(db, request.params.slug, { status }));
       if (!changed) throw new AppError('NOT_FOUND');
-      await app.refreshSuspendedClinics();
+      await app.refreshBlockedAccess();
       return reply.code(204).send();
     });
   }
