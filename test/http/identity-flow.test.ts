@@ -1,0 +1,58 @@
+// The identity issue's end-to-end flow: an operator onboards a clinic; its admin invites a
+// doctor, a receptionist and a lab technician; each gets what the matrix allows; a person in two
+// clinics switches between them and never sees one from the other.
+import t from 'tap';
+import { isAllowed } from '../../src/auth/permissions.ts';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import type { ClinicRole } from '../../src/db/tenant.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+
+const PASSWORD = 'a long and correct password';
+
+t.test('onboard, invite, work, switch', async (t) => {
+  const db = await createTestDatabase(t);
+  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('ops@example.test', $1)`, [await hashPassword(PASSWORD)]);
+  await db.admin.query(`insert into app_private.platform_operators (account_id) select id from app_private.accounts`);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
+    app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });
+  const ops = (await call('POST', '/api/v1/platform/auth/login', undefined, { email: 'ops@example.test', password: PASSWORD })).json().accessToken;
+  const onboard = async (slug: string, adminEmail: string) =>
+    (await call('POST', '/api/v1/platform/clinics', ops, { slug, name: slug, plan: 'basic', admin: { email: adminEmail, displayName: 'Admin' } })).json();
+  const accept = async (token: string) => (await call('POST', '/api/v1/auth/invitations/accept', undefined, { token, password: PASSWORD })).json();
+
+  const north = await onboard('north', 'admin@north.test');
+  const admin = await accept(north.invitation.token);
+  const staff: Partial<Record<ClinicRole, string>> = { clinic_admin: admin.accessToken };
+  for (const role of ['doctor', 'receptionist', 'lab_technician'] as const) {
+    const invited = await call('POST', '/api/v1/clinics/north/members/invitations', admin.accessToken, { email: `${role}@north.test`, role, displayName: role });
+    t.equal(invited.statusCode, 201, `the admin invites a ${role}`);
+    await accept(invited.json().invitation.token);
+    const login = await call('POST', '/api/v1/auth/login', undefined, { email: `${role}@north.test`, password: PASSWORD, clinicSlug: 'north' });
+    t.equal(login.statusCode, 200, `the ${role} logs in`);
+    staff[role] = login.json().accessToken;
+  }
+  for (const [role, token] of Object.entries(staff) as [ClinicRole, string][]) {
+    const list = await call('GET', '/api/v1/clinics/north/departments', token);
+    t.equal(list.statusCode, isAllowed('app_public.departments', 'select', role) ? 200 : 403, `${role} reads departments per the matrix`);
+    const create = await call('POST', '/api/v1/clinics/north/departments', token, { code: `D${role.length}`, name: `By ${role}` });
+    t.equal(create.statusCode, isAllowed('app_public.departments', 'insert', role) ? 201 : 403, `${role} creates per the matrix`);
+  }
+
+  const south = await onboard('south', 'doctor@north.test');
+  const southAdmin = await accept(south.invitation.token);
+  t.match(southAdmin.membership, { clinicSlug: 'south', role: 'clinic_admin' }, 'the doctor of north is the admin of south');
+  await call('POST', '/api/v1/clinics/south/departments', southAdmin.accessToken, { code: 'SOUTH', name: 'Southern ward' });
+  const choices = await call('POST', '/api/v1/auth/login', undefined, { email: 'doctor@north.test', password: PASSWORD });
+  t.same(choices.json().clinics.map((c: { clinicSlug: string; role: string }) => [c.clinicSlug, c.role]), [['north', 'doctor'], ['south', 'clinic_admin']]);
+
+  const inNorth = staff.doctor!;
+  const switched = (await call('POST', '/api/v1/auth/switch', inNorth, { clinicSlug: 'south' })).json();
+  const southNames = (await call('GET', '/api/v1/clinics/south/departments', switched.accessToken)).json().items.map((d: { name: string }) => d.name);
+  const northNames = (await call('GET', '/api/v1/clinics/north/departments', inNorth)).json().items.map((d: { name: string }) => d.name);
+  t.same(southNames, ['Southern ward'], 'in south: only south');
+  t.notOk(northNames.includes('Southern ward'), 'in north: nothing of south');
+  t.equal((await call('GET', '/api/v1/clinics/north/departments', switched.accessToken)).statusCode, 404, 'a south token cannot open north');
+  t.equal((await call('GET', '/api/v1/clinics/south/departments', inNorth)).statusCode, 404, 'a north token cannot open south');
+});
