@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
+--! Hash: sha1:ee59c0f29dba47eb9879382c078818b120413383
 
 --! split: 0010-schemas-and-defaults
 -- Schemas by audience. app_public is what GraphQL will expose, app_hidden is used by the
@@ -23,33 +23,26 @@ alter default privileges in schema app_public, app_hidden, app_private, app_audi
 -- `(select app_public.current_clinic_id())` so the planner evaluates them once per statement.
 -- nullif(...) matters: a setting set by an earlier transaction on the same pooled connection
 -- reads back as '' (not NULL), and an unset context must mean "no clinic", never a cast error.
--- SQL-standard bodies (begin atomic) are parsed once, when created, and every name in them is
--- bound then: search_path plays no part at run time, which pins it more firmly than a SET clause
--- would. A SET clause would also cost a setting save/restore on every call, and a plain SQL body
--- is re-parsed each time a policy is planned: both measured slower (docs/performance.md).
+-- Plain SQL bodies, so the planner inlines them into the policy's InitPlan once per prepared
+-- plan (withTenant prepares its statements); a SQL-standard body or a SET clause is executed as a
+-- function call on every statement instead, measured slower (docs/performance.md). The names are
+-- schema-qualified, and no role the application runs as may create objects in any schema (nor
+-- temporary ones), so no search_path can slip another function, type or operator in.
 create function app_public.current_clinic_id() returns uuid
   language sql stable parallel safe
-begin atomic
-  select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::uuid;
-end;
+as $$ select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::pg_catalog.uuid $$;
 
 create function app_public.current_user_id() returns uuid
   language sql stable parallel safe
-begin atomic
-  select nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid;
-end;
+as $$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::pg_catalog.uuid $$;
 
 create function app_public.current_app_role() returns text
   language sql stable parallel safe
-begin atomic
-  select nullif(pg_catalog.current_setting('app.role', true), '');
-end;
+as $$ select nullif(pg_catalog.current_setting('app.role', true), '') $$;
 
 create function app_public.current_role_is(variadic roles text[]) returns boolean
   language sql stable parallel safe
-begin atomic
-  select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false);
-end;
+as $$ select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false) $$;
 
 grant execute on function
   app_public.current_clinic_id(),

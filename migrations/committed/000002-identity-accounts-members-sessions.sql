@@ -1,5 +1,5 @@
---! Previous: sha1:7128a2f47b0ef279aa195f24a067be5070f37b15
---! Hash: sha1:3ca55d1e1924023b7c5209ad1839184cfbdba068
+--! Previous: sha1:ee59c0f29dba47eb9879382c078818b120413383
+--! Hash: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
 --! Message: identity accounts members sessions
 
 --! split: 0290-plans-and-settings
