@@ -3,17 +3,16 @@
 // clinics switches between them and never sees one from the other.
 import t from 'tap';
 import { isAllowed } from '../../src/auth/permissions.ts';
-import { hashPassword } from '../../src/auth/passwords.ts';
 import type { ClinicRole } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { createOperator } from '../helpers/people.ts';
 
 const PASSWORD = 'a long and correct password';
 
 t.test('onboard, invite, work, switch', async (t) => {
   const db = await createTestDatabase(t);
-  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('ops@example.test', $1)`, [await hashPassword(PASSWORD)]);
-  await db.admin.query(`insert into app_private.platform_operators (account_id) select id from app_private.accounts`);
+  await createOperator(db, 'ops@example.test', PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
     app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });

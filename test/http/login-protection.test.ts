@@ -1,19 +1,13 @@
 // Lockout per e-mail (known or not), the per-address limit, and the security events that logins
 // leave in the audit log.
 import t from 'tap';
-import { hashPassword } from '../../src/auth/passwords.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createPerson } from '../helpers/people.ts';
 
 const PASSWORD = 'a long and correct password';
 
-async function member(db: TestDatabase, email: string, clinicId: string): Promise<string> {
-  const { rows } = await db.admin.query<{ id: string }>(
-    'insert into app_private.accounts (email, password_hash) values ($1, $2) returning id', [email, await hashPassword(PASSWORD)],
-  );
-  await db.admin.query(`insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, 'doctor', 'Dr Who')`, [clinicId, rows[0]!.id]);
-  return rows[0]!.id;
-}
+const member = (db: TestDatabase, email: string, clinicId: string) => createPerson(db, email, PASSWORD, [[clinicId, 'doctor']]);
 
 t.test('five failures lock an e-mail, whether or not it has an account', async (t) => {
   const db = await createTestDatabase(t);

@@ -1,24 +1,13 @@
 // Logging in, refreshing, switching clinics and logging out, against real accounts and memberships.
 import t from 'tap';
-import { hashPassword } from '../../src/auth/passwords.ts';
+import type { ClinicRole } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createPerson } from '../helpers/people.ts';
 
 const PASSWORD = 'a long and correct password';
 
-async function person(db: TestDatabase, email: string, memberships: [string, string][]): Promise<string> {
-  const { rows } = await db.admin.query<{ id: string }>(
-    'insert into app_private.accounts (email, password_hash) values ($1, $2) returning id', [email, await hashPassword(PASSWORD)],
-  );
-  const id = rows[0]!.id;
-  for (const [clinicId, role] of memberships) {
-    await db.admin.query(
-      `insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, $3, $4)`,
-      [clinicId, id, role, `${email} as ${role}`],
-    );
-  }
-  return id;
-}
+const person = (db: TestDatabase, email: string, memberships: [string, ClinicRole][]) => createPerson(db, email, PASSWORD, memberships);
 
 t.test('login, refresh, switch, logout', async (t) => {
   const db = await createTestDatabase(t);

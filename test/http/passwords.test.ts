@@ -1,9 +1,9 @@
 // Password reset (a single-use, expiring token through the notification outbox) and change; both
 // end every session of the account.
 import t from 'tap';
-import { hashPassword } from '../../src/auth/passwords.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createPerson } from '../helpers/people.ts';
 
 const OLD = 'the old and long password';
 const NEW = 'a brand new long passphrase';
@@ -11,10 +11,7 @@ const NEW = 'a brand new long passphrase';
 t.test('reset and change', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  const { rows: [account] } = await db.admin.query<{ id: string }>(
-    `insert into app_private.accounts (email, password_hash) values ('pat@example.test', $1) returning id`, [await hashPassword(OLD)],
-  );
-  await db.admin.query(`insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, 'doctor', 'Dr Pat')`, [clinics.a, account!.id]);
+  await createPerson(db, 'pat@example.test', OLD, [[clinics.a, 'doctor']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const post = (url: string, payload: object, token?: string) =>
     app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });

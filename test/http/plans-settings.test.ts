@@ -1,16 +1,15 @@
 // Plans limit the staff a clinic may have (in the database), operators change plans, and each
 // clinic's settings belong to its admins, with the idle timeout applied to refresh tokens.
 import t from 'tap';
-import { hashPassword } from '../../src/auth/passwords.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { createOperator } from '../helpers/people.ts';
 
 const PASSWORD = 'a long and correct password';
 
 t.test('plans, limits and settings', async (t) => {
   const db = await createTestDatabase(t);
-  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('ops@example.test', $1)`, [await hashPassword(PASSWORD)]);
-  await db.admin.query(`insert into app_private.platform_operators (account_id) select id from app_private.accounts`);
+  await createOperator(db, 'ops@example.test', PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const call = (method: 'GET' | 'POST' | 'PATCH', url: string, token?: string, payload?: object) =>
     app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });

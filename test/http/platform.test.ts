@@ -9,6 +9,7 @@ import { withContext } from '../../src/db/tenant.ts';
 import { bootstrapOperator } from '../../src/modules/platform/queries.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createOperator, createPerson } from '../helpers/people.ts';
 import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/cli/cli.ts');
@@ -88,9 +89,8 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
 
 t.test('an invitation to a person who already has an account asks for their password', async (t) => {
   const db = await createTestDatabase(t);
-  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('ops@example.test', $1)`, [await hashPassword(OPERATOR_PASSWORD)]);
-  await db.admin.query(`insert into app_private.platform_operators (account_id) select id from app_private.accounts`);
-  await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('doc@example.test', $1)`, [await hashPassword(ADMIN_PASSWORD)]);
+  await createOperator(db, 'ops@example.test', OPERATOR_PASSWORD);
+  await createPerson(db, 'doc@example.test', ADMIN_PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const operatorToken = (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })).json().accessToken;
   const onboarded = await app.inject({
