@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { passwordProblem } from '../../auth/password-policy.ts';
 import { hashPassword, verifyPassword } from '../../auth/passwords.ts';
-import { newRefreshToken, hashRefreshToken, SESSION } from '../../auth/refresh-tokens.ts';
+import { hashSecretToken, newSecretToken, SESSION } from '../../auth/tokens.ts';
 import type { ClinicRole, TenantContext } from '../../db/tenant.ts';
 import { AppError } from '../../errors.ts';
 import {
@@ -104,9 +104,9 @@ export class AuthService {
 
   /** Rotates the refresh token; a reused one has revoked its whole family by the time this throws. */
   async refresh(refreshToken: string, caller: Caller): Promise<Session> {
-    const successor = newRefreshToken();
+    const successor = newSecretToken();
     const used = await this.#app.withTenant(anonymous(caller), async (db) => {
-      const found = await useRefreshToken(db, hashRefreshToken(refreshToken));
+      const found = await useRefreshToken(db, hashSecretToken(refreshToken));
       if (found?.reused) {
         await recordAuthEvent(db, { action: 'auth.refresh.reused', accountId: found.accountId, clinicId: found.clinicId, details: { family: found.familyId } });
       } else if (found?.clinicSlug) {
@@ -122,7 +122,7 @@ export class AuthService {
 
   async logout(refreshToken: string, caller: Caller): Promise<void> {
     await this.#app.withTenant(anonymous(caller), async (db) => {
-      await revokeRefreshFamily(db, hashRefreshToken(refreshToken));
+      await revokeRefreshFamily(db, hashSecretToken(refreshToken));
       await recordAuthEvent(db, { action: 'auth.logout' });
     });
   }
@@ -151,7 +151,7 @@ export class AuthService {
    * existing one proves it with its current password. Then a session in the invitation's clinic.
    */
   async acceptInvitation(token: string, password: string, caller: Caller): Promise<Session> {
-    const hash = hashRefreshToken(token);
+    const hash = hashSecretToken(token);
     const invited = await this.#app.withTenant(anonymous(caller), (db) => invitationAccount(db, hash));
     if (!invited) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
     let newHash: string | null = null;
@@ -168,14 +168,14 @@ export class AuthService {
 
   /** Always the same answer, whether or not the e-mail has an account: the message goes to the outbox. */
   async requestPasswordReset(email: string, caller: Caller): Promise<void> {
-    await this.#app.withTenant(anonymous(caller), (db) => requestPasswordReset(db, email, newRefreshToken(), PASSWORD_RESET_TTL));
+    await this.#app.withTenant(anonymous(caller), (db) => requestPasswordReset(db, email, newSecretToken(), PASSWORD_RESET_TTL));
   }
 
   /** Uses a reset token once: the new password must pass the rule; every session of the account ends. */
   async resetPassword(token: string, password: string, caller: Caller): Promise<void> {
     const newHash = await this.#newPasswordHash(password, 'body.password');
     const accountId = await this.#app.withTenant(anonymous(caller), async (db) => {
-      const account = await resetPassword(db, hashRefreshToken(token), newHash);
+      const account = await resetPassword(db, hashSecretToken(token), newHash);
       if (account) await recordAuthEvent(db, { action: 'auth.password.reset', accountId: account });
       return account;
     });
@@ -202,7 +202,7 @@ export class AuthService {
   }
 
   async #startSession(accountId: string, membership: Membership, caller: Caller): Promise<Session> {
-    const refresh = newRefreshToken();
+    const refresh = newSecretToken();
     await this.#app.withTenant(anonymous(caller), (db) =>
       storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId: membership.clinicId, ...SESSION }),
     );

@@ -2,8 +2,7 @@
 // patients), clinic admins invite, change roles and profiles, and deactivate.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { INVITATION_TTL_HOURS } from '../../auth/invitations.ts';
-import { newRefreshToken } from '../../auth/refresh-tokens.ts';
+import { newInvitation } from '../../auth/invitations.ts';
 import { AppError } from '../../errors.ts';
 import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
@@ -30,13 +29,12 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
     schema: { tags, security, params: clinicParams, body: inviteBody, response: { 201: invited } },
     preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'insert')],
   }, async (request, reply) => {
-    const invitation = newRefreshToken();
+    const invitation = newInvitation();
     const created = await app.withTenant(request.tenant!, async (db) => {
-      const id = await inviteMember(db, { ...request.body, invitationHash: invitation.hash, invitationTtl: `${INVITATION_TTL_HOURS} hours` });
+      const id = await inviteMember(db, { ...request.body, invitationHash: invitation.hash, invitationTtl: invitation.ttl });
       return findMember(db, id);
     });
-    const expiresAt = new Date(Date.now() + INVITATION_TTL_HOURS * 3_600_000);
-    return reply.code(201).send({ member: created as Member, invitation: { token: invitation.token, expiresAt } });
+    return reply.code(201).send({ member: created as Member, invitation: { token: invitation.token, expiresAt: invitation.expiresAt } });
   });
 
   app.patch('/:id', {

@@ -2,8 +2,7 @@
 // first admin, suspend and reactivate, change plans. Never patient data.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { INVITATION_TTL_HOURS } from '../../auth/invitations.ts';
-import { newRefreshToken } from '../../auth/refresh-tokens.ts';
+import { newInvitation } from '../../auth/invitations.ts';
 import { AppError } from '../../errors.ts';
 import { AuthService } from '../auth/service.ts';
 import { clinicParams } from '../../http/params.ts';
@@ -32,17 +31,16 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
   );
 
   app.post('/clinics', { ...operator, schema: { tags, security, body: onboardBody, response: { 201: onboarded } } }, async (request, reply) => {
-    const invitation = newRefreshToken();
+    const invitation = newInvitation();
     const { body } = request;
     const clinic = await app.withPlatform(request.tenant!, async (db) => {
       const id = await onboardClinic(db, {
         slug: body.slug, name: body.name, timezone: body.timezone, plan: body.plan, adminEmail: body.admin.email,
-        adminDisplayName: body.admin.displayName, invitationHash: invitation.hash, invitationTtl: `${INVITATION_TTL_HOURS} hours`,
+        adminDisplayName: body.admin.displayName, invitationHash: invitation.hash, invitationTtl: invitation.ttl,
       });
       return (await listClinics(db)).find((c) => c.id === id)!;
     });
-    const expiresAt = new Date(Date.now() + INVITATION_TTL_HOURS * 3_600_000);
-    return reply.code(201).send({ clinic, invitation: { token: invitation.token, expiresAt } });
+    return reply.code(201).send({ clinic, invitation: { token: invitation.token, expiresAt: invitation.expiresAt } });
   });
 
   for (const [action, status] of [['suspend', 'suspended'], ['reactivate', 'active']] as const) {

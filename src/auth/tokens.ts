@@ -1,13 +1,14 @@
-// Refresh tokens are 256 random bits, shown to the client once; the database keeps only their
-// SHA-256 (a fast hash is right here: the input is random, not a password).
+// Opaque secret tokens (refresh tokens, invitations, password resets): 256 random bits, shown to
+// their holder once; the database keeps only their SHA-256 (a fast hash is right here: the input
+// is random, not a password).
 import { createHash, randomBytes } from 'node:crypto';
 
-export function newRefreshToken(): { token: string; hash: Buffer } {
+export function newSecretToken(): { token: string; hash: Buffer } {
   const token = randomBytes(32).toString('base64url');
-  return { token, hash: hashRefreshToken(token) };
+  return { token, hash: hashSecretToken(token) };
 }
 
-export function hashRefreshToken(token: string): Buffer {
+export function hashSecretToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
