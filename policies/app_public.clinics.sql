@@ -33,5 +33,5 @@ create policy update_any on app_public.clinics
 
 grant select on app_public.clinics to app_platform;
 grant insert (name, slug, status, timezone) on app_public.clinics to app_platform;
-grant update (name, plan, plan_status, status, timezone) on app_public.clinics to app_platform;
+grant update (address, contact_email, contact_phone, name, plan, plan_status, registration_number, status, tax_id, timezone) on app_public.clinics to app_platform;
 grant select on app_public.clinics to app_user;

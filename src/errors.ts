@@ -5,6 +5,8 @@ export const ERROR_CATALOGUE = {
   MALFORMED_BODY: { status: 400, title: 'The request body could not be parsed' },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   FORBIDDEN: { status: 403, title: 'This action is not allowed' },
+  ONE_TIME_CODE_REQUIRED: { status: 401, title: 'A one-time code is required' },
+  TWO_FACTOR_REQUIRED: { status: 403, title: 'This clinic requires two-factor authentication' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   CONFLICT: { status: 409, title: 'The request conflicts with existing data' },
@@ -74,6 +76,8 @@ export function fromDatabaseError(error: unknown): AppError | undefined {
   switch (error.code) {
     case '42501': // insufficient privilege, including "new row violates row-level security policy"
       return new AppError('FORBIDDEN', undefined, { cause: error });
+    case '25006': // a write in a read-only context (support access)
+      return new AppError('FORBIDDEN', 'This session is read-only.', { cause: error });
     case '23505':
     case '23P01':
       return new AppError('CONFLICT', messageFor(error.code), { errors, cause: error });

@@ -26,6 +26,12 @@ export const PERMISSIONS: Record<string, Partial<Record<Action, Allowed>>> = {
     update: ['clinic_admin'],
     delete: ['clinic_admin'],
   },
+  // Break-glass support: only admins grant, see and revoke (revocation is the only update).
+  'app_public.support_access_grants': {
+    select: ['clinic_admin'],
+    insert: ['clinic_admin'],
+    update: ['clinic_admin'],
+  },
 };
 
 export function isAllowed(resource: string, action: Action, role: ClinicRole | null): boolean {

@@ -41,6 +41,8 @@ export interface TenantContext {
   requestId?: string | null;
   /** The caller's address, for the audit log. */
   clientIp?: string | null;
+  /** Every transaction read-only (transaction_read_only): a write fails in the database (25006). */
+  readOnly?: boolean;
 }
 
 /** The database role a transaction runs as: clinic members, or platform operators (clinic metadata only). */
@@ -76,7 +78,7 @@ export async function withContext<T>(
 ): Promise<T> {
   const context = contextValues(validated(ctx), dbRole);
   const client = await pool.connect();
-  const connection = new ContextConnection(client, context);
+  const connection = new ContextConnection(client, context, ctx.readOnly === true);
   let broken: Error | undefined;
   try {
     const result = await fn(kyselyOn(connection));
@@ -121,7 +123,7 @@ type ContextValues = string[];
 
 function contextValues(ctx: TenantContext, dbRole: DbRole): (readOnly: boolean) => ContextValues {
   const [head, tail] = [[ctx.clinicId ?? '', ctx.userId ?? '', ctx.role ?? '', ctx.requestId ?? '', dbRole], [ctx.clientIp ?? '']];
-  return (readOnly) => [...head, readOnly ? 'on' : 'off', ...tail];
+  return (readOnly) => [...head, readOnly || ctx.readOnly === true ? 'on' : 'off', ...tail];
 }
 
 /** The parts of pg's internal Connection that a query writes its messages with. */
@@ -175,13 +177,16 @@ type State = 'idle' | 'transaction';
 class ContextConnection implements DatabaseConnection {
   readonly #client: pg.PoolClient;
   readonly #context: (readOnly: boolean) => ContextValues;
+  /** A read-only context: a refused write is final, not a reason to re-run in a transaction. */
+  readonly #alwaysReadOnly: boolean;
   #state: State = 'idle';
   /** Set when a prepared statement went stale (a migration changed its result type). */
   staleStatements = false;
 
-  constructor(client: pg.PoolClient, context: (readOnly: boolean) => ContextValues) {
+  constructor(client: pg.PoolClient, context: (readOnly: boolean) => ContextValues, alwaysReadOnly: boolean) {
     this.#client = client;
     this.#context = context;
+    this.#alwaysReadOnly = alwaysReadOnly;
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
@@ -228,7 +233,7 @@ class ContextConnection implements DatabaseConnection {
         const code = (error as { code?: string }).code;
         // Nothing was done yet, so a read whose prepared plan went stale is simply re-sent unnamed.
         if (code === FEATURE_NOT_SUPPORTED && statement.name) return read({ text: statement.text, values: statement.values });
-        if (code !== READ_ONLY_VIOLATION) throw error;
+        if (code !== READ_ONLY_VIOLATION || this.#alwaysReadOnly) throw error;
       }
     }
     this.#state = 'transaction';

@@ -50,6 +50,9 @@ export interface AppPublicClinicMembers {
 }
 
 export interface AppPublicClinics {
+  address: string | null;
+  contact_email: string | null;
+  contact_phone: string | null;
   created_at: Generated<Timestamp>;
   id: Generated<string>;
   name: string;
@@ -61,6 +64,7 @@ export interface AppPublicClinics {
    * trial, active, expired or suspended.
    */
   plan_status: Generated<string>;
+  registration_number: string | null;
   /**
    * URL name of the clinic: /api/v1/clinics/{slug}/...
    */
@@ -69,6 +73,7 @@ export interface AppPublicClinics {
    * active, or suspended (a suspended clinic's members are refused: enforced with identity and access).
    */
   status: Generated<string>;
+  tax_id: string | null;
   /**
    * IANA time zone used for the clinic's schedules and reports.
    */
@@ -78,6 +83,7 @@ export interface AppPublicClinics {
 
 export interface AppPublicClinicSettings {
   appointment_slot_minutes: Generated<number>;
+  brand_logo_url: string | null;
   brand_primary_colour: string | null;
   brand_secondary_colour: string | null;
   clinic_id: Generated<string>;
@@ -112,9 +118,23 @@ export interface AppPublicDepartments {
   updated_at: Generated<Timestamp>;
 }
 
+export interface AppPublicSupportAccessGrants {
+  clinic_id: Generated<string>;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  granted_by: Generated<string>;
+  id: Generated<string>;
+  operator_account_id: string;
+  reason: string;
+  revoked_at: Timestamp | null;
+  revoked_by: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface DB {
   "app_public.clinic_members": AppPublicClinicMembers;
   "app_public.clinic_settings": AppPublicClinicSettings;
   "app_public.clinics": AppPublicClinics;
   "app_public.departments": AppPublicDepartments;
+  "app_public.support_access_grants": AppPublicSupportAccessGrants;
 }

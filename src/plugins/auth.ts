@@ -11,6 +11,7 @@ import { jwks, type SigningKeys } from '../auth/keys.ts';
 import { isAllowed, type Action } from '../auth/permissions.ts';
 import { CLINIC_ROLES, type TenantContext } from '../db/tenant.ts';
 import { AppError } from '../errors.ts';
+import { useSupportAccess } from '../modules/support-access/queries.ts';
 
 const ISSUER = 'clinicbase';
 const AUDIENCE = 'clinicbase-api';
@@ -25,6 +26,10 @@ export const accessClaims = z.object({
   clinic_slug: z.string().min(1),
   role: z.enum(CLINIC_ROLES),
   jti: z.uuid(),
+  /** How the person proved who they are (RFC 8176): the password, and a one-time code when asked. */
+  amr: z.array(z.enum(['pwd', 'otp'])).min(1),
+  /** Support access: a platform operator's read-only token under this grant (support_access_grants). */
+  support_grant: z.uuid().optional(),
 });
 export type AccessClaims = z.infer<typeof accessClaims>;
 
@@ -33,12 +38,12 @@ export const platformClaims = z.object({ sub: z.uuid(), scope: z.literal('platfo
 declare module 'fastify' {
   interface FastifyInstance {
     /** Signs an access token with the current key (EdDSA, `kid` in the header). */
-    signAccessToken(claims: AccessClaims): Promise<string>;
+    signAccessToken(claims: AccessClaims, expiresInSeconds?: number): Promise<string>;
     /** Signs a platform-operator token (its own audience). */
     signPlatformToken(accountId: string): Promise<string>;
     /** preHandler: a valid platform-operator token; sets request.tenant (no clinic, the operator as user). */
     requirePlatformOperator: preHandlerAsyncHookHandler;
-    /** preHandler: a valid access token; sets request.tenant and request.claims. */
+    /** preHandler: a valid access token of a clinic member (not support access); sets request.tenant and request.claims. */
     authenticate: preHandlerAsyncHookHandler;
     /** preHandler: a valid access token for the clinic named by the `slug` route parameter. */
     requireClinicMember: preHandlerAsyncHookHandler;
@@ -80,7 +85,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     verify: { algorithms: ['EdDSA'], allowedIss: ISSUER, allowedAud: AUDIENCE, requiredClaims: ['exp', 'jti', 'sub'] },
   });
 
-  app.decorate('signAccessToken', async (claims: AccessClaims) => app.jwt.sign(accessClaims.parse(claims)));
+  app.decorate('signAccessToken', async (claims: AccessClaims, expiresInSeconds?: number) =>
+    app.jwt.sign(accessClaims.parse(claims), expiresInSeconds === undefined ? {} : { expiresIn: expiresInSeconds }),
+  );
   app.decorateRequest('tenant', null);
   app.decorateRequest('claims', null);
 
@@ -92,13 +99,25 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       throw error instanceof AppError ? error : unauthenticated(error);
     }
     request.claims = claims;
-    request.tenant = { clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id, clientIp: request.ip };
+    request.tenant = {
+      clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: request.id, clientIp: request.ip,
+      readOnly: claims.support_grant !== undefined,
+    };
     return claims;
   }
 
+  // Support tokens open a clinic's routes only: no sessions, passwords or clinic switches.
   app.decorate('authenticate', async (request: FastifyRequest) => {
-    await authenticate(request);
+    if ((await authenticate(request)).support_grant) throw unauthenticated();
   });
+
+  /** Every request under a support grant is checked against the grant (revocation is immediate) and audited. */
+  async function checkSupportAccess(request: FastifyRequest, claims: AccessClaims): Promise<boolean> {
+    const details = { method: request.method, route: request.routeOptions.url, path: request.url };
+    return app.withPlatform({ clinicId: null, userId: claims.sub, role: null, requestId: request.id, clientIp: request.ip }, (db) =>
+      useSupportAccess(db, { grantId: claims.support_grant!, clinicId: claims.clinic_id, what: 'used', details }),
+    );
+  }
 
   // Tokens that still verify are refused when their clinic is suspended or their membership was
   // deactivated since they were issued. The sets are re-read every few seconds (and at once after
@@ -127,7 +146,11 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     const { slug } = request.params as { slug?: string };
     if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
     if (suspended.has(claims.clinic_id)) throw new AppError('FORBIDDEN', 'This clinic is suspended.');
-    if (deactivated.has(`${claims.clinic_id}/${claims.sub}`)) throw unauthenticated();
+    if (claims.support_grant) {
+      if (!(await checkSupportAccess(request, claims))) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
+    } else if (deactivated.has(`${claims.clinic_id}/${claims.sub}`)) {
+      throw unauthenticated();
+    }
   });
 
   app.decorate('signPlatformToken', async (accountId: string) =>
@@ -147,6 +170,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   app.decorate('allow', (resource: string, action: Action) =>
     async function allow(request: FastifyRequest) {
       if (!isAllowed(resource, action, request.tenant?.role ?? null)) throw new AppError('FORBIDDEN');
+      if (request.tenant?.readOnly && action !== 'select') throw new AppError('FORBIDDEN', 'Support access is read-only.');
     },
   );
 

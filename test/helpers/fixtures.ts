@@ -6,6 +6,8 @@ export interface FixtureRefs {
   idOf(table: string): string;
   /** A login account no fixture row of this clinic uses yet. */
   freshAccount(): string;
+  /** A platform operator's account. */
+  operator(): string;
 }
 
 export type Fixture = (refs: FixtureRefs) => Record<string, unknown>;
@@ -22,6 +24,11 @@ export const FIXTURES: Record<string, Fixture> = {
     role: 'doctor',
     display_name: unique('Dr Fixture '),
     licence_number: unique('LIC-'),
+  }),
+  'app_public.support_access_grants': ({ operator }) => ({
+    operator_account_id: operator(),
+    reason: 'fixture',
+    expires_at: new Date(Date.now() + 3_600_000),
   }),
 };
 

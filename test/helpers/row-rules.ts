@@ -32,7 +32,26 @@ const visibleRoles = (trx: TenantDb) =>
     .execute(trx)
     .then((r) => r.rows);
 
+/** Revoking again would rewrite who revoked it and when: it must change nothing. */
+const revokeAgain = (grantId: string) => (trx: TenantDb) =>
+  sql`update app_public.support_access_grants set revoked_at = now() where id = ${grantId}`
+    .execute(trx)
+    .then((r) => Number(r.numAffectedRows ?? 0));
+
 export const ROW_RULES: Record<string, RowRule> = {
+  // Revocation is final: a revoked grant cannot be changed (a check constraint keeps it from being reopened).
+  'app_public.support_access_grants': async (db, clinics) => {
+    const { rows } = await db.admin.query<{ id: string; admin: string }>(
+      `with operator as (select account_id from app_private.platform_operators limit 1)
+       insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at, revoked_at, revoked_by)
+       select $1, account_id, account_id, 'revoked fixture', now() + interval '1 hour', now(), account_id from operator
+       returning id, granted_by as admin`,
+      [clinics.a],
+    );
+    const { id, admin } = rows[0]!;
+    const changed = await withTenant(db.pool, { clinicId: clinics.a, userId: admin, role: 'clinic_admin' }, revokeAgain(id));
+    return changed === 0 ? [] : ['a revoked support grant was changed'];
+  },
   'app_public.clinic_members': async (db, clinics) => {
     const { patient } = await seedPatients(db, clinics.a);
     const violations: string[] = [];

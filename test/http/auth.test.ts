@@ -13,7 +13,7 @@ t.test('access tokens and the clinic guard', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const claims: AccessClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'nurse', jti: randomUUID() };
+  const claims: AccessClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'nurse', jti: randomUUID(), amr: ['pwd'] };
   const get = (url: string, token?: string) =>
     app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const list = '/api/v1/clinics/clinic-a/departments';
@@ -62,7 +62,7 @@ t.test('access tokens and the clinic guard', async (t) => {
 t.test('key rotation keeps earlier tokens valid while their key is listed', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  const claims: AccessClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'doctor', jti: randomUUID() };
+  const claims: AccessClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'doctor', jti: randomUUID(), amr: ['pwd'] };
   const old = generateSigningKey();
   const before = await buildTestApp(t, db.authenticatorUrl, signingKeys(old));
   const issuedBefore = await before.app.signAccessToken(claims);

@@ -12,7 +12,7 @@ t.test('departments over REST', async (t) => {
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const token = (role: ClinicRole, clinic: 'a' | 'b' = 'a') =>
-    app.signAccessToken({ sub: randomUUID(), clinic_id: clinics[clinic], clinic_slug: `clinic-${clinic}`, role, jti: randomUUID() });
+    app.signAccessToken({ sub: randomUUID(), clinic_id: clinics[clinic], clinic_slug: `clinic-${clinic}`, role, jti: randomUUID(), amr: ['pwd'] });
   const call = async (method: 'GET' | 'POST', url: string, role: ClinicRole, payload?: object, clinic: 'a' | 'b' = 'a') =>
     app.inject({ method, url: `/api/v1/clinics/clinic-${clinic}/departments${url}`, headers: { authorization: `Bearer ${await token(role, clinic)}` }, ...(payload ? { payload } : {}) });
   const count = async () => (await db.admin.query('select count(*)::int as n from app_public.departments')).rows[0].n as number;

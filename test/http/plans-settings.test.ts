@@ -53,7 +53,7 @@ t.test('plans, limits and settings', async (t) => {
   t.equal(bad.statusCode, 400);
   t.match(bad.json(), { errors: [{ path: 'body.currency' }] });
 
-  const nurseToken = await app.signAccessToken({ sub: crypto.randomUUID(), clinic_id: admin.membership.clinicId, clinic_slug: 'alpha', role: 'nurse', jti: crypto.randomUUID() });
+  const nurseToken = await app.signAccessToken({ sub: crypto.randomUUID(), clinic_id: admin.membership.clinicId, clinic_slug: 'alpha', role: 'nurse', jti: crypto.randomUUID(), amr: ['pwd'] });
   t.equal((await call('PATCH', '/api/v1/clinics/alpha/settings', nurseToken, { currency: 'EUR' })).statusCode, 403, 'only admins change settings');
   t.equal((await call('GET', '/api/v1/clinics/alpha/settings', nurseToken)).statusCode, 200, 'every member reads them');
 

@@ -11,11 +11,16 @@ import {
   clinicChoice,
   loginBody,
   me,
+  recoveryCodes,
   refreshBody,
   resetBody,
   resetRequestBody,
   session,
   switchBody,
+  twoFactorChangeBody,
+  twoFactorEnableBody,
+  twoFactorSetup,
+  twoFactorSetupBody,
 } from './schemas.ts';
 import { AuthService, type Caller } from './service.ts';
 
@@ -91,5 +96,34 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   app.post('/switch', {
     schema: { tags, security, body: switchBody, response: { 200: session } },
     preHandler: app.authenticate,
-  }, async (request) => service.switchClinic(request.claims!.sub, request.body.clinicSlug, caller(request)));
+  }, async (request) => {
+    const claims = request.claims!;
+    return service.switchClinic({ accountId: claims.sub, twoFactor: claims.amr.includes('otp') }, request.body.clinicSlug, caller(request));
+  });
+
+  // Two-factor authentication (TOTP). Each call proves the password (so a person can set it up
+  // before a clinic that requires it lets them in); failures count towards the login lock.
+  const twoFactorTags = ['two-factor'];
+  app.post('/two-factor/setup', {
+    config: perAddress,
+    schema: { tags: twoFactorTags, body: twoFactorSetupBody, response: { 200: twoFactorSetup } },
+  }, async (request) => service.startTwoFactorSetup(request.body.email, request.body.password, caller(request)));
+
+  app.post('/two-factor/enable', {
+    config: perAddress,
+    schema: { tags: twoFactorTags, body: twoFactorEnableBody, response: { 200: recoveryCodes } },
+  }, async (request) => service.enableTwoFactor(request.body.email, request.body.password, request.body.code, caller(request)));
+
+  app.post('/two-factor/disable', {
+    config: perAddress,
+    schema: { tags: twoFactorTags, body: twoFactorChangeBody },
+  }, async (request, reply) => {
+    await service.disableTwoFactor(request.body.email, request.body.password, request.body.otp, caller(request));
+    return reply.code(204).send();
+  });
+
+  app.post('/two-factor/recovery-codes', {
+    config: perAddress,
+    schema: { tags: twoFactorTags, body: twoFactorChangeBody, response: { 200: recoveryCodes } },
+  }, async (request) => service.replaceRecoveryCodes(request.body.email, request.body.password, request.body.otp, caller(request)));
 }

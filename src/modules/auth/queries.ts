@@ -25,10 +25,10 @@ export async function accountClinics(db: TenantDb, accountId: string): Promise<M
 
 export async function storeRefreshToken(
   db: TenantDb,
-  token: { hash: Buffer; accountId: string; clinicId: string; lifetime: string; familyId?: string },
+  token: { hash: Buffer; accountId: string; clinicId: string; lifetime: string; twoFactor: boolean; familyId?: string },
 ): Promise<void> {
   await sql`select app_hidden.store_refresh_token(${token.hash}, ${token.accountId}, ${token.clinicId},
-    ${token.lifetime}::interval, ${token.familyId ?? null})`.execute(db);
+    ${token.lifetime}::interval, ${token.twoFactor}, ${token.familyId ?? null})`.execute(db);
 }
 
 export interface UsedRefreshToken {
@@ -38,12 +38,14 @@ export interface UsedRefreshToken {
   clinicSlug: string | null;
   role: string | null;
   reused: boolean;
+  /** The login of this session passed a second factor. */
+  twoFactor: boolean;
 }
 
 export async function useRefreshToken(db: TenantDb, hash: Buffer): Promise<UsedRefreshToken | undefined> {
   const { rows } = await sql<UsedRefreshToken>`
     select family_id as "familyId", account_id as "accountId", clinic_id as "clinicId", clinic_slug as "clinicSlug",
-           role, reused
+           role, reused, two_factor as "twoFactor"
     from app_hidden.use_refresh_token(${hash})`.execute(db);
   return rows[0];
 }
@@ -69,7 +71,9 @@ export async function clearLoginFailures(db: TenantDb, email: string): Promise<v
 
 export type AuthEvent =
   | 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.locked' | 'auth.refresh.reused' | 'auth.logout' | 'auth.switch'
-  | 'auth.password.changed' | 'auth.password.reset';
+  | 'auth.password.changed' | 'auth.password.reset'
+  | 'auth.two_factor.enabled' | 'auth.two_factor.disabled' | 'auth.two_factor.recovery_codes_replaced'
+  | 'auth.two_factor.recovery_code_used';
 
 export async function recordAuthEvent(
   db: TenantDb,
@@ -117,4 +121,46 @@ export async function currentPasswordHash(db: TenantDb): Promise<string | undefi
 
 export async function changePassword(db: TenantDb, passwordHash: string): Promise<void> {
   await sql`select app_hidden.change_password(${passwordHash})`.execute(db);
+}
+
+// The second factor of the context's user (app.user_id): migrations, 0420-two-factor.
+
+export async function myTwoFactor(db: TenantDb): Promise<{ secret: string; enabled: boolean } | undefined> {
+  const { rows } = await sql<{ secret: string; enabled: boolean }>`select secret, enabled from app_hidden.my_two_factor()`.execute(db);
+  return rows[0];
+}
+
+/** False when a second factor is already on. */
+export async function startTwoFactorSetup(db: TenantDb, secret: string): Promise<boolean> {
+  return booleanOf(db, sql`app_hidden.start_two_factor_setup(${secret})`);
+}
+
+export async function enableTwoFactor(db: TenantDb, step: number, recoveryCodeHashes: Buffer[]): Promise<boolean> {
+  return booleanOf(db, sql`app_hidden.enable_two_factor(${step}, ${recoveryCodeHashes}::bytea[])`);
+}
+
+/** False when the step was used already (a replayed code) or no second factor is on. */
+export async function useTwoFactorStep(db: TenantDb, step: number): Promise<boolean> {
+  return booleanOf(db, sql`app_hidden.use_two_factor_step(${step})`);
+}
+
+export async function useRecoveryCode(db: TenantDb, hash: Buffer): Promise<boolean> {
+  return booleanOf(db, sql`app_hidden.use_recovery_code(${hash})`);
+}
+
+export async function replaceRecoveryCodes(db: TenantDb, hashes: Buffer[]): Promise<void> {
+  await sql`select app_hidden.replace_recovery_codes(${hashes}::bytea[])`.execute(db);
+}
+
+export async function disableTwoFactor(db: TenantDb): Promise<void> {
+  await sql`select app_hidden.disable_two_factor()`.execute(db);
+}
+
+export async function clinicRequiresTwoFactor(db: TenantDb, clinicId: string): Promise<boolean> {
+  return booleanOf(db, sql`app_hidden.clinic_requires_two_factor(${clinicId})`);
+}
+
+async function booleanOf(db: TenantDb, call: ReturnType<typeof sql>): Promise<boolean> {
+  const row = await db.selectNoFrom(sql<boolean>`${call}`.as('result')).executeTakeFirst();
+  return row?.result === true;
 }

@@ -8,8 +8,17 @@ export const loginBody = z
     // No length rule at login: the policy applies when a password is set, not when it is tried.
     password: z.string().min(1).max(1024),
     clinicSlug: slug.optional(),
+    otp: z.string().trim().min(6).max(32).optional().describe('One-time code (6 digits) or a recovery code; required once two-factor authentication is on'),
   })
   .strict();
+
+/** Managing the second factor proves the password again (and, once it is on, a one-time code). */
+const credentials = { email, password: z.string().min(1).max(1024) };
+export const twoFactorSetupBody = z.object(credentials).strict();
+export const twoFactorEnableBody = z.object({ ...credentials, code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict();
+export const twoFactorChangeBody = z.object({ ...credentials, otp: z.string().trim().min(6).max(32) }).strict();
+export const twoFactorSetup = z.object({ secret: z.string(), otpauthUri: z.string() });
+export const recoveryCodes = z.object({ recoveryCodes: z.array(z.string()) });
 
 export const refreshBody = z.object({ refreshToken: z.string().min(16).max(128) }).strict();
 

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { passwordProblem } from '../../auth/password-policy.ts';
 import { hashPassword, verifyPassword } from '../../auth/passwords.ts';
 import { hashSecretToken, newSecretToken, SESSION } from '../../auth/tokens.ts';
+import { hashRecoveryCode, newRecoveryCodes, newTotpSecret, TOTP_CODE, totpStep } from '../../auth/two-factor.ts';
 import type { ClinicRole, TenantContext } from '../../db/tenant.ts';
 import { AppError } from '../../errors.ts';
 import {
@@ -17,7 +18,15 @@ import {
   requestPasswordReset,
   resetPassword,
   clearLoginFailures,
+  clinicRequiresTwoFactor,
+  disableTwoFactor,
+  enableTwoFactor,
   findAccount,
+  myTwoFactor,
+  replaceRecoveryCodes,
+  startTwoFactorSetup,
+  useRecoveryCode,
+  useTwoFactorStep,
   lockedUntil,
   recordAuthEvent,
   recordLoginFailure,
@@ -37,9 +46,28 @@ export interface Caller {
 const PASSWORD_RESET_TTL = '30 minutes';
 
 const anonymous = (caller: Caller): TenantContext => ({ clinicId: null, userId: null, role: null, ...caller });
+/** After the password is verified: the account's own second-factor functions act on app.user_id. */
+const asAccount = (caller: Caller, accountId: string): TenantContext => ({ ...anonymous(caller), userId: accountId });
+
+/** What a verified login proved: the account, and whether a one-time code was given too. */
+export interface Verified {
+  accountId: string;
+  twoFactor: boolean;
+}
+
+export interface CredentialCheck {
+  /** The second factor: a TOTP code or a recovery code; required when the account has one. */
+  otp?: string | undefined;
+  /** Must agree after the password matched (a clinic membership, operator status). */
+  admits?: (accountId: string) => Promise<boolean>;
+  /** Set-up of a second factor proves the password only. */
+  passwordOnly?: boolean;
+}
 
 const invalidCredentials = () => new AppError('UNAUTHENTICATED', 'The e-mail, password or clinic is not right.');
 const invalidRefreshToken = () => new AppError('UNAUTHENTICATED', 'The refresh token is not valid; log in again.');
+const twoFactorRequired = () =>
+  new AppError('TWO_FACTOR_REQUIRED', 'Set up two-factor authentication (POST /api/v1/auth/two-factor/setup), then log in with a one-time code.');
 const locked = (until: Date) =>
   new AppError('RATE_LIMITED', 'Too many failed logins for this e-mail; try again later.', {
     headers: { 'retry-after': String(Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))) },
@@ -55,44 +83,71 @@ export class AuthService {
   }
 
   async login(
-    input: { email: string; password: string; clinicSlug?: string | undefined },
+    input: { email: string; password: string; clinicSlug?: string | undefined; otp?: string | undefined },
     caller: Caller,
   ): Promise<Session | { clinics: Pick<Membership, 'clinicSlug' | 'clinicName' | 'role'>[] }> {
     let membership: Membership | undefined;
     let clinics: Membership[] = [];
-    const accountId = await this.verifyCredentials(input.email, input.password, caller, async (id) => {
-      clinics = await this.memberships(id, caller);
-      membership = clinics.find((m) => m.clinicSlug === input.clinicSlug);
-      return input.clinicSlug === undefined || membership !== undefined;
+    const verified = await this.verifyCredentials(input.email, input.password, caller, {
+      otp: input.otp,
+      admits: async (id) => {
+        clinics = await this.memberships(id, caller);
+        membership = clinics.find((m) => m.clinicSlug === input.clinicSlug);
+        return input.clinicSlug === undefined || membership !== undefined;
+      },
     });
     if (!membership) return { clinics: clinics.map(({ clinicSlug, clinicName, role }) => ({ clinicSlug, clinicName, role })) };
+    const session = await this.#startSession(verified, membership, caller);
     await this.#app.withTenant(anonymous(caller), (db) =>
-      recordAuthEvent(db, { action: 'auth.login.succeeded', accountId, clinicId: membership!.clinicId }),
+      recordAuthEvent(db, { action: 'auth.login.succeeded', accountId: verified.accountId, clinicId: membership!.clinicId, details: { twoFactor: verified.twoFactor } }),
     );
-    return this.#startSession(accountId, membership, caller);
+    return session;
   }
 
   /**
    * The shared front half of every login: the e-mail must not be locked, the password must match,
-   * and `admits(accountId)` must agree (a clinic membership, operator status). Any failure counts
-   * towards the lock and answers like every other. Returns the account.
+   * `admits(accountId)` must agree, and an account with a second factor must give a valid
+   * one-time code. Any failure counts towards the lock and answers like every other (a missing
+   * code, once the password is right, asks for one).
    */
-  async verifyCredentials(email: string, password: string, caller: Caller, admits: (accountId: string) => Promise<boolean>): Promise<string> {
+  async verifyCredentials(email: string, password: string, caller: Caller, check: CredentialCheck = {}): Promise<Verified> {
     const { account, until } = await this.#app.withTenant(anonymous(caller), async (db) => ({
       until: await lockedUntil(db, email),
       account: await findAccount(db, email),
     }));
     if (until) throw locked(until);
     const verified = (await verifyPassword(account?.passwordHash, password)) && account !== undefined;
-    if (!verified || !(await admits(account.accountId))) {
+    if (!verified || (check.admits && !(await check.admits(account.accountId)))) {
       await this.#refuseLogin(email, account?.accountId ?? null, verified ? 'not_admitted' : 'credentials', caller);
     }
+    const accountId = account!.accountId;
+    const secondFactor = check.passwordOnly ? 'none' : await this.#secondFactor(accountId, check.otp, caller);
+    if (secondFactor === 'missing') {
+      throw new AppError('ONE_TIME_CODE_REQUIRED', 'Send the one-time code from your authenticator app (or a recovery code) as otp.');
+    }
+    if (secondFactor === 'wrong') await this.#refuseLogin(email, accountId, 'second_factor', caller);
     await this.#app.withTenant(anonymous(caller), (db) => clearLoginFailures(db, email));
-    return account!.accountId;
+    return { accountId, twoFactor: secondFactor === 'passed' };
+  }
+
+  /** Checks the one-time code of an account that has a second factor; each code works once. */
+  async #secondFactor(accountId: string, otp: string | undefined, caller: Caller): Promise<'none' | 'missing' | 'wrong' | 'passed'> {
+    return this.#app.withTenant(asAccount(caller, accountId), async (db) => {
+      const state = await myTwoFactor(db);
+      if (!state?.enabled) return 'none';
+      if (otp === undefined) return 'missing';
+      if (TOTP_CODE.test(otp)) {
+        const step = totpStep(state.secret, otp);
+        return step !== null && (await useTwoFactorStep(db, step)) ? 'passed' : 'wrong';
+      }
+      if (!(await useRecoveryCode(db, hashRecoveryCode(otp)))) return 'wrong';
+      await recordAuthEvent(db, { action: 'auth.two_factor.recovery_code_used', accountId });
+      return 'passed';
+    });
   }
 
   /** Counts the failure and records it (committed), then refuses: 401, or 429 when this one locked. */
-  async #refuseLogin(email: string, accountId: string | null, reason: 'credentials' | 'not_admitted', caller: Caller): Promise<never> {
+  async #refuseLogin(email: string, accountId: string | null, reason: 'credentials' | 'not_admitted' | 'second_factor', caller: Caller): Promise<never> {
     const until = await this.#app.withTenant(anonymous(caller), async (db) => {
       const lockEnds = await recordLoginFailure(db, email);
       await recordAuthEvent(db, { action: 'auth.login.failed', accountId, details: { reason } });
@@ -110,14 +165,17 @@ export class AuthService {
       if (found?.reused) {
         await recordAuthEvent(db, { action: 'auth.refresh.reused', accountId: found.accountId, clinicId: found.clinicId, details: { family: found.familyId } });
       } else if (found?.clinicSlug) {
-        await storeRefreshToken(db, { hash: successor.hash, accountId: found.accountId, clinicId: found.clinicId, familyId: found.familyId, ...SESSION });
+        await storeRefreshToken(db, {
+          hash: successor.hash, accountId: found.accountId, clinicId: found.clinicId, familyId: found.familyId,
+          twoFactor: found.twoFactor, ...SESSION,
+        });
       }
       return found;
     });
     if (!used || used.reused || !used.clinicSlug || !used.role) throw invalidRefreshToken();
     const membership = (await this.memberships(used.accountId, caller)).find((m) => m.clinicId === used.clinicId);
     if (!membership) throw invalidRefreshToken();
-    return this.#session(used.accountId, membership, successor.token);
+    return this.#session({ accountId: used.accountId, twoFactor: used.twoFactor }, membership, successor.token);
   }
 
   async logout(refreshToken: string, caller: Caller): Promise<void> {
@@ -127,11 +185,12 @@ export class AuthService {
     });
   }
 
-  /** A new session in another clinic of the same person (the token proves who they are). */
-  async switchClinic(accountId: string, clinicSlug: string, caller: Caller): Promise<Session> {
+  /** A new session in another clinic of the same person (the token proves who they are, and how). */
+  async switchClinic(from: Verified, clinicSlug: string, caller: Caller): Promise<Session> {
+    const { accountId } = from;
     const membership = (await this.memberships(accountId, caller)).find((m) => m.clinicSlug === clinicSlug);
     if (!membership) throw new AppError('NOT_FOUND');
-    const session = await this.#startSession(accountId, membership, caller);
+    const session = await this.#startSession(from, membership, caller);
     await this.#app.withTenant(anonymous(caller), (db) =>
       recordAuthEvent(db, { action: 'auth.switch', accountId, clinicId: membership.clinicId }),
     );
@@ -163,7 +222,7 @@ export class AuthService {
     const slug = await this.#app.withTenant(anonymous(caller), (db) => acceptInvitation(db, hash, newHash));
     const membership = slug && (await this.memberships(invited.accountId, caller)).find((m) => m.clinicSlug === slug);
     if (!membership) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
-    return this.#startSession(invited.accountId, membership, caller);
+    return this.#startSession({ accountId: invited.accountId, twoFactor: false }, membership, caller);
   }
 
   /** Always the same answer, whether or not the e-mail has an account: the message goes to the outbox. */
@@ -195,27 +254,82 @@ export class AuthService {
     });
   }
 
+  /** Step 1 of set-up (password proven): a new secret to scan; refused while a second factor is on. */
+  async startTwoFactorSetup(email: string, password: string, caller: Caller): Promise<{ secret: string; otpauthUri: string }> {
+    const { accountId } = await this.verifyCredentials(email, password, caller, { passwordOnly: true });
+    const setup = newTotpSecret(email);
+    const started = await this.#app.withTenant(asAccount(caller, accountId), (db) => startTwoFactorSetup(db, setup.secret));
+    if (!started) throw new AppError('CONFLICT', 'Two-factor authentication is already on; turn it off first to change it.');
+    return setup;
+  }
+
+  /** Step 2: a code from the app confirms the secret; the recovery codes are shown this once. */
+  async enableTwoFactor(email: string, password: string, code: string, caller: Caller): Promise<{ recoveryCodes: string[] }> {
+    const { accountId } = await this.verifyCredentials(email, password, caller, { passwordOnly: true });
+    const recovery = newRecoveryCodes();
+    await this.#app.withTenant(asAccount(caller, accountId), async (db) => {
+      const state = await myTwoFactor(db);
+      if (!state || state.enabled) throw new AppError('CONFLICT', 'Start the set-up first (POST /api/v1/auth/two-factor/setup).');
+      const step = totpStep(state.secret, code);
+      if (step === null || !(await enableTwoFactor(db, step, recovery.hashes))) {
+        throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.code', message: 'is not a current code of this set-up' }] });
+      }
+      await recordAuthEvent(db, { action: 'auth.two_factor.enabled', accountId });
+    });
+    return { recoveryCodes: recovery.codes };
+  }
+
+  /** Turns the second factor off (password and a one-time code). */
+  async disableTwoFactor(email: string, password: string, otp: string, caller: Caller): Promise<void> {
+    const { accountId } = await this.#verifiedWithCode(email, password, otp, caller);
+    await this.#app.withTenant(asAccount(caller, accountId), async (db) => {
+      await disableTwoFactor(db);
+      await recordAuthEvent(db, { action: 'auth.two_factor.disabled', accountId });
+    });
+  }
+
+  /** New recovery codes (password and a one-time code); the old ones stop working. */
+  async replaceRecoveryCodes(email: string, password: string, otp: string, caller: Caller): Promise<{ recoveryCodes: string[] }> {
+    const { accountId } = await this.#verifiedWithCode(email, password, otp, caller);
+    const recovery = newRecoveryCodes();
+    await this.#app.withTenant(asAccount(caller, accountId), async (db) => {
+      await replaceRecoveryCodes(db, recovery.hashes);
+      await recordAuthEvent(db, { action: 'auth.two_factor.recovery_codes_replaced', accountId });
+    });
+    return { recoveryCodes: recovery.codes };
+  }
+
+  async #verifiedWithCode(email: string, password: string, otp: string, caller: Caller): Promise<Verified> {
+    const verified = await this.verifyCredentials(email, password, caller, { otp });
+    if (!verified.twoFactor) throw new AppError('CONFLICT', 'Two-factor authentication is not on.');
+    return verified;
+  }
+
   async #newPasswordHash(password: string, path: string): Promise<string> {
     const problem = passwordProblem(password);
     if (problem) throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path, message: problem }] });
     return hashPassword(password);
   }
 
-  async #startSession(accountId: string, membership: Membership, caller: Caller): Promise<Session> {
+  /** A clinic that requires a second factor gets no session from a login without one. */
+  async #startSession(verified: Verified, membership: Membership, caller: Caller): Promise<Session> {
+    const { accountId, twoFactor } = verified;
     const refresh = newSecretToken();
-    await this.#app.withTenant(anonymous(caller), (db) =>
-      storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId: membership.clinicId, ...SESSION }),
-    );
-    return this.#session(accountId, membership, refresh.token);
+    await this.#app.withTenant(anonymous(caller), async (db) => {
+      if (!twoFactor && (await clinicRequiresTwoFactor(db, membership.clinicId))) throw twoFactorRequired();
+      await storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId: membership.clinicId, twoFactor, ...SESSION });
+    });
+    return this.#session(verified, membership, refresh.token);
   }
 
-  async #session(accountId: string, membership: Membership, refreshToken: string): Promise<Session> {
+  async #session(verified: Verified, membership: Membership, refreshToken: string): Promise<Session> {
     const accessToken = await this.#app.signAccessToken({
-      sub: accountId,
+      sub: verified.accountId,
       clinic_id: membership.clinicId,
       clinic_slug: membership.clinicSlug,
       role: membership.role as ClinicRole,
       jti: randomUUID(),
+      amr: verified.twoFactor ? ['pwd', 'otp'] : ['pwd'],
     });
     return { tokenType: 'Bearer', accessToken, expiresIn: this.#accessTokenTtlSeconds, refreshToken, membership };
   }

@@ -1,5 +1,5 @@
 // /api/v1/platform: operators log in, list clinics with plans and counts, onboard a clinic with its
-// first admin, suspend and reactivate, change plans. Never patient data.
+// first admin, edit its profile, suspend and reactivate, change plans. Never patient data.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { newInvitation } from '../../auth/invitations.ts';
@@ -7,7 +7,7 @@ import { AppError } from '../../errors.ts';
 import { AuthService } from '../auth/service.ts';
 import { clinicParams } from '../../http/params.ts';
 import { listClinics, onboardClinic, updateClinic } from './queries.ts';
-import { clinicOverview, onboardBody, onboarded, planBody, platformLoginBody, platformSession } from './schemas.ts';
+import { clinicOverview, onboardBody, onboarded, planBody, platformLoginBody, platformSession, profileChange } from './schemas.ts';
 
 export interface PlatformRoutesOptions {
   accessTokenTtlSeconds: number;
@@ -22,7 +22,10 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
 
   app.post('/auth/login', { schema: { tags, body: platformLoginBody, response: { 200: platformSession } } }, async (request) => {
     const caller = { requestId: request.id, clientIp: request.ip };
-    const accountId = await auth.verifyCredentials(request.body.email, request.body.password, caller, (id) => auth.isPlatformOperator(id, caller));
+    const { accountId } = await auth.verifyCredentials(request.body.email, request.body.password, caller, {
+      otp: request.body.otp,
+      admits: (id) => auth.isPlatformOperator(id, caller),
+    });
     return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(accountId), expiresIn: options.accessTokenTtlSeconds };
   });
 
@@ -32,12 +35,14 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
 
   app.post('/clinics', { ...operator, schema: { tags, security, body: onboardBody, response: { 201: onboarded } } }, async (request, reply) => {
     const invitation = newInvitation();
-    const { body } = request;
+    const { slug, plan, admin, ...profile } = request.body;
+    // One transaction: the clinic, its settings, its first admin's invitation, its profile.
     const clinic = await app.withPlatform(request.tenant!, async (db) => {
       const id = await onboardClinic(db, {
-        slug: body.slug, name: body.name, timezone: body.timezone, plan: body.plan, adminEmail: body.admin.email,
-        adminDisplayName: body.admin.displayName, invitationHash: invitation.hash, invitationTtl: invitation.ttl,
+        slug, name: profile.name, timezone: profile.timezone, plan, adminEmail: admin.email,
+        adminDisplayName: admin.displayName, invitationHash: invitation.hash, invitationTtl: invitation.ttl,
       });
+      await updateClinic(db, slug, profile);
       return (await listClinics(db)).find((c) => c.id === id)!;
     });
     return reply.code(201).send({ clinic, invitation: { token: invitation.token, expiresAt: invitation.expiresAt } });
@@ -51,6 +56,17 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
       return reply.code(204).send();
     });
   }
+
+  app.patch('/clinics/:slug', {
+    ...operator,
+    schema: { tags, security, params: clinicParams, body: profileChange, response: { 200: clinicOverview } },
+  }, async (request) => {
+    const clinic = await app.withPlatform(request.tenant!, async (db) =>
+      (await updateClinic(db, request.params.slug, request.body)) ? (await listClinics(db)).find((c) => c.slug === request.params.slug) : undefined,
+    );
+    if (!clinic) throw new AppError('NOT_FOUND');
+    return clinic;
+  });
 
   app.patch('/clinics/:slug/plan', { ...operator, schema: { tags, security, params: clinicParams, body: planBody } }, async (request, reply) => {
     const changed = await app.withPlatform(request.tenant!, (db) => updateClinic(db, request.params.slug, request.body));

@@ -3,19 +3,24 @@
 import { sql } from 'kysely';
 import type { TenantDb } from '../../db/tenant.ts';
 import type { z } from 'zod';
-import type { clinicOverview } from './schemas.ts';
+import type { ClinicProfile, clinicOverview } from './schemas.ts';
 
 type ClinicOverview = z.infer<typeof clinicOverview>;
 
+/** Every clinic with its plan and member count (the overview) and its profile (the clinics row). */
 export async function listClinics(db: TenantDb): Promise<ClinicOverview[]> {
   const rows = await db
-    .selectFrom(sql<Record<string, unknown>>`app_hidden.platform_clinic_overview()`.as('c'))
+    .selectFrom(sql<Record<string, unknown>>`app_hidden.platform_clinic_overview()`.as('o'))
+    .innerJoin('app_public.clinics as c', (join) => join.on(sql<boolean>`c.id = o.id`))
     .select([
-      sql<string>`id`.as('id'), sql<string>`slug`.as('slug'), sql<string>`name`.as('name'),
-      sql<string>`timezone`.as('timezone'), sql<'active' | 'suspended'>`status`.as('status'),
-      sql<ClinicOverview['plan']>`plan`.as('plan'), sql<ClinicOverview['planStatus']>`plan_status`.as('planStatus'),
-      sql<Date>`created_at`.as('createdAt'), sql<number>`members::int`.as('members'),
+      'c.id', 'c.slug', 'c.name', 'c.timezone', sql<'active' | 'suspended'>`c.status`.as('status'),
+      sql<ClinicOverview['plan']>`c.plan`.as('plan'), sql<ClinicOverview['planStatus']>`c.plan_status`.as('planStatus'),
+      'c.address', 'c.contact_email as contactEmail', 'c.contact_phone as contactPhone',
+      'c.registration_number as registrationNumber', 'c.tax_id as taxId',
+      'c.created_at as createdAt', sql<number>`o.members::int`.as('members'),
     ])
+    .orderBy('c.name')
+    .orderBy('c.slug')
     .execute();
   return rows;
 }
@@ -32,7 +37,7 @@ export async function onboardClinic(
 export async function updateClinic(
   db: TenantDb,
   slug: string,
-  change: { status?: 'active' | 'suspended'; plan?: string; planStatus?: string },
+  change: ClinicProfile & { status?: 'active' | 'suspended'; plan?: string; planStatus?: string },
 ): Promise<boolean> {
   const result = await db
     .updateTable('app_public.clinics')
@@ -40,6 +45,13 @@ export async function updateClinic(
       ...(change.status !== undefined && { status: change.status }),
       ...(change.plan !== undefined && { plan: change.plan }),
       ...(change.planStatus !== undefined && { plan_status: change.planStatus }),
+      ...(change.name !== undefined && { name: change.name }),
+      ...(change.timezone !== undefined && { timezone: change.timezone }),
+      ...(change.address !== undefined && { address: change.address }),
+      ...(change.contactEmail !== undefined && { contact_email: change.contactEmail }),
+      ...(change.contactPhone !== undefined && { contact_phone: change.contactPhone }),
+      ...(change.registrationNumber !== undefined && { registration_number: change.registrationNumber }),
+      ...(change.taxId !== undefined && { tax_id: change.taxId }),
     })
     .where('slug', '=', slug)
     .executeTakeFirst();
@@ -50,3 +62,4 @@ export async function bootstrapOperator(db: TenantDb, email: string, passwordHas
   const { rows } = await sql<{ created: boolean }>`select app_hidden.bootstrap_platform_operator(${email}, ${passwordHash}) as created`.execute(db);
   return rows[0]?.created === true;
 }
+

@@ -5,15 +5,39 @@ import { clinicSlug as slug, email } from '../../http/params.ts';
 const plan = z.enum(['trial', 'basic', 'professional', 'enterprise']);
 const planStatus = z.enum(['trial', 'active', 'expired', 'suspended']);
 
-export const platformLoginBody = z.object({ email: email, password: z.string().min(1).max(1024) }).strict();
+export const platformLoginBody = z.object({
+  email: email,
+  password: z.string().min(1).max(1024),
+  otp: z.string().trim().min(6).max(32).optional().describe('One-time code or recovery code, once two-factor authentication is on'),
+}).strict();
 
 export const platformSession = z.object({ tokenType: z.literal('Bearer'), accessToken: z.string(), expiresIn: z.number().int() });
+
+/** The clinic's registration profile (clinics_* checks in the database say the same). */
+const profile = {
+  name: z.string().trim().min(1).max(200),
+  timezone: z.string().min(1).max(64),
+  address: z.string().trim().min(1).max(500).nullable(),
+  contactEmail: email.nullable(),
+  contactPhone: z.string().trim().regex(/^\+?[0-9][0-9 ()-]{4,31}$/, 'must be a phone number like +44 20 7946 0000').nullable(),
+  registrationNumber: z.string().trim().min(1).max(64).nullable(),
+  taxId: z.string().trim().min(1).max(64).nullable(),
+};
+export type ClinicProfile = Partial<{ [K in keyof typeof profile]: z.infer<(typeof profile)[K]> }>;
+
+export const profileChange = z.object(profile).partial().strict()
+  .refine((body) => Object.keys(body).length > 0, 'nothing to change');
 
 export const onboardBody = z
   .object({
     slug,
-    name: z.string().trim().min(1).max(200),
-    timezone: z.string().min(1).max(64).default('UTC'),
+    ...profile,
+    timezone: profile.timezone.default('UTC'),
+    address: profile.address.optional(),
+    contactEmail: profile.contactEmail.optional(),
+    contactPhone: profile.contactPhone.optional(),
+    registrationNumber: profile.registrationNumber.optional(),
+    taxId: profile.taxId.optional(),
     plan: plan.default('trial'),
     admin: z.object({ email: email, displayName: z.string().trim().min(1).max(120) }).strict(),
   })
@@ -30,9 +54,15 @@ export const clinicOverview = z.object({
   status: z.enum(['active', 'suspended']),
   plan,
   planStatus,
+  address: z.string().nullable(),
+  contactEmail: z.string().nullable(),
+  contactPhone: z.string().nullable(),
+  registrationNumber: z.string().nullable(),
+  taxId: z.string().nullable(),
   createdAt: z.date(),
   members: z.number().int(),
 });
+
 
 export const onboarded = z.object({
   clinic: clinicOverview,

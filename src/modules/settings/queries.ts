@@ -7,7 +7,7 @@ const columns = [
   'currency', sql<number>`tax_rate::float8`.as('taxRate'), 'appointment_slot_minutes as appointmentSlotMinutes',
   'session_idle_minutes as sessionIdleMinutes', 'require_two_factor as requireTwoFactor', 'operating_hours as operatingHours',
   'retention_days as retentionDays', 'brand_primary_colour as brandPrimaryColour', 'brand_secondary_colour as brandSecondaryColour',
-  'updated_at as updatedAt',
+  'brand_logo_url as brandLogoUrl', 'updated_at as updatedAt',
 ] as const;
 
 export function findSettings(db: TenantDb): Promise<Settings | undefined> {
@@ -27,6 +27,7 @@ export function updateSettings(db: TenantDb, change: SettingsChange): Promise<Se
       ...(change.retentionDays !== undefined && { retention_days: change.retentionDays }),
       ...(change.brandPrimaryColour !== undefined && { brand_primary_colour: change.brandPrimaryColour }),
       ...(change.brandSecondaryColour !== undefined && { brand_secondary_colour: change.brandSecondaryColour }),
+      ...(change.brandLogoUrl !== undefined && { brand_logo_url: change.brandLogoUrl }),
     })
     .returning(columns)
     .executeTakeFirst() as Promise<Settings | undefined>;

@@ -13,6 +13,7 @@ const editable = {
   retentionDays: z.number().int().min(365).max(36500),
   brandPrimaryColour: colour.nullable(),
   brandSecondaryColour: colour.nullable(),
+  brandLogoUrl: z.url({ protocol: /^https$/ }).max(2048).nullable(),
 };
 
 export const settings = z.object({ ...editable, updatedAt: z.date() });

@@ -1,0 +1,365 @@
+--! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
+--! Hash: sha1:e1493462a6f6f5dae36fe740c2fc37b14da09d1c
+--! Message: two factor, support access, clinic profile
+
+--! split: 0400-clinic-profile
+-- The clinic's registration profile (set by operators at onboarding and later), and the logo of
+-- its white-label branding (set by its admins). Members read their own clinic's row as before.
+alter table app_public.clinics
+  add column address text constraint clinics_address_length check (char_length(address) between 1 and 500),
+  add column contact_email text
+    constraint clinics_contact_email_format check (char_length(contact_email) <= 254 and contact_email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'),
+  add column contact_phone text constraint clinics_contact_phone_format check (contact_phone ~ '^\+?[0-9][0-9 ()-]{4,31}$'),
+  add column registration_number text
+    constraint clinics_registration_number_length check (char_length(registration_number) between 1 and 64),
+  add column tax_id text constraint clinics_tax_id_length check (char_length(tax_id) between 1 and 64);
+grant update (address, contact_email, contact_phone, registration_number, tax_id) on app_public.clinics to app_platform;
+
+alter table app_public.clinic_settings
+  add column brand_logo_url text
+    constraint clinic_settings_brand_logo_url_format check (char_length(brand_logo_url) <= 2048 and brand_logo_url ~ '^https://');
+grant update (brand_logo_url) on app_public.clinic_settings to app_user;
+
+--! split: 0410-audit-events
+-- One writer of event rows (the audit trigger writes row changes): who from the context, plus
+-- what the caller says. Private: the public functions below decide which events exist.
+create function app_private.write_audit_event(action text, account_id uuid, clinic_id uuid, details jsonb)
+  returns void
+  language sql volatile
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  insert into app_audit.audit_log (clinic_id, actor_user_id, actor_role, db_role, request_id, client_ip, action, details)
+  values (
+    write_audit_event.clinic_id, write_audit_event.account_id, nullif(current_setting('app.role', true), ''),
+    session_user || '/' || current_setting('role'),
+    nullif(current_setting('app.request_id', true), ''), nullif(current_setting('app.client_ip', true), '')::inet,
+    write_audit_event.action, write_audit_event.details
+  );
+end;
+
+create or replace function app_hidden.record_auth_event(action text, account_id uuid, clinic_id uuid, details jsonb default null)
+  returns void
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if record_auth_event.action not in (
+    'auth.login.succeeded', 'auth.login.failed', 'auth.login.locked', 'auth.refresh.reused', 'auth.logout', 'auth.switch',
+    'auth.password.changed', 'auth.password.reset',
+    'auth.two_factor.enabled', 'auth.two_factor.disabled', 'auth.two_factor.recovery_codes_replaced',
+    'auth.two_factor.recovery_code_used'
+  ) then
+    raise exception 'unknown auth event %', record_auth_event.action using errcode = '22023';
+  end if;
+  perform app_private.write_audit_event(record_auth_event.action, record_auth_event.account_id, record_auth_event.clinic_id,
+    record_auth_event.details);
+end;
+$$;
+
+--! split: 0420-two-factor
+-- TOTP second factor (RFC 6238) with single-use recovery codes. The application computes codes
+-- (it holds no secret of its own: it reads the account's through the functions below); the
+-- database keeps the secret, the last time step used (a code works once) and the codes' SHA-256
+-- (they are random, not chosen). Every function acts on the context's user only
+-- (app.user_id), which the application sets once the password is verified: no caller can read or
+-- change another account's second factor.
+create table app_private.two_factor (
+  account_id uuid primary key references app_private.accounts (id),
+  secret text not null constraint two_factor_secret_format check (secret ~ '^[A-Z2-7]{32}$'),
+  enabled_at timestamptz,
+  last_used_step bigint,
+  created_at timestamptz not null default now()
+);
+comment on table app_private.two_factor is 'TOTP secrets (base32, 160 bits); enabled_at is NULL while set-up is unconfirmed.';
+
+create table app_private.recovery_codes (
+  account_id uuid not null references app_private.accounts (id),
+  code_hash bytea not null constraint recovery_codes_code_hash_length check (octet_length(code_hash) = 32),
+  used_at timestamptz,
+  primary key (account_id, code_hash)
+);
+comment on table app_private.recovery_codes is 'SHA-256 of single-use recovery codes, shown to their owner once.';
+
+-- The context user's secret and whether it is on (no row: no second factor).
+create function app_hidden.my_two_factor()
+  returns table (secret text, enabled boolean)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select t.secret, t.enabled_at is not null from app_private.two_factor t where t.account_id = app_public.current_user_id();
+end;
+
+-- Starts (or restarts) set-up with a new secret; false when the second factor is already on.
+create function app_hidden.start_two_factor_setup(secret text) returns boolean
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  with saved as (
+    insert into app_private.two_factor as t (account_id, secret)
+    select app_public.current_user_id(), start_two_factor_setup.secret where app_public.current_user_id() is not null
+    on conflict (account_id) do update set secret = excluded.secret, created_at = now(), last_used_step = null
+      where t.enabled_at is null
+    returning 1
+  )
+  select exists (select from saved);
+end;
+
+-- Confirms set-up with the time step of a valid code and stores the recovery codes; false when
+-- there is no pending set-up.
+create function app_hidden.enable_two_factor(step bigint, recovery_code_hashes bytea[]) returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app_private.two_factor t set enabled_at = now(), last_used_step = enable_two_factor.step
+  where t.account_id = app_public.current_user_id() and t.enabled_at is null;
+  if not found then
+    return false;
+  end if;
+  perform app_hidden.replace_recovery_codes(enable_two_factor.recovery_code_hashes);
+  return true;
+end;
+$$;
+
+-- A code's time step is accepted once: a later step than any used before (no replay).
+create function app_hidden.use_two_factor_step(step bigint) returns boolean
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  with used as (
+    update app_private.two_factor t set last_used_step = use_two_factor_step.step
+    where t.account_id = app_public.current_user_id() and t.enabled_at is not null
+      and (t.last_used_step is null or t.last_used_step < use_two_factor_step.step)
+    returning 1
+  )
+  select exists (select from used);
+end;
+
+create function app_hidden.use_recovery_code(code_hash bytea) returns boolean
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  with used as (
+    update app_private.recovery_codes r set used_at = now()
+    where r.account_id = app_public.current_user_id() and r.code_hash = use_recovery_code.code_hash and r.used_at is null
+    returning 1
+  )
+  select exists (select from used);
+end;
+
+create function app_hidden.replace_recovery_codes(recovery_code_hashes bytea[]) returns void
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  delete from app_private.recovery_codes r where r.account_id = app_public.current_user_id();
+  insert into app_private.recovery_codes (account_id, code_hash)
+  select app_public.current_user_id(), h from unnest(replace_recovery_codes.recovery_code_hashes) as h
+  where app_public.current_user_id() is not null;
+end;
+
+create function app_hidden.disable_two_factor() returns void
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  delete from app_private.recovery_codes r where r.account_id = app_public.current_user_id();
+  delete from app_private.two_factor t where t.account_id = app_public.current_user_id();
+end;
+
+create function app_hidden.clinic_requires_two_factor(clinic_id uuid) returns boolean
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select coalesce((select s.require_two_factor from app_public.clinic_settings s where s.clinic_id = clinic_requires_two_factor.clinic_id), false);
+end;
+
+-- A session remembers whether its login passed the second factor; a clinic that requires one
+-- stops refreshing the sessions that did not, from the moment it turns the setting on.
+alter table app_private.refresh_tokens add column two_factor boolean not null default false;
+
+drop function app_hidden.store_refresh_token(bytea, uuid, uuid, interval, uuid);
+create function app_hidden.store_refresh_token(
+  token_hash bytea, account_id uuid, clinic_id uuid, lifetime interval, two_factor boolean, family_id uuid default null
+) returns void
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  insert into app_private.refresh_tokens (token_hash, family_id, account_id, clinic_id, idle_expires_at, absolute_expires_at, two_factor)
+  values (
+    store_refresh_token.token_hash, coalesce(store_refresh_token.family_id, gen_random_uuid()),
+    store_refresh_token.account_id, store_refresh_token.clinic_id,
+    now() + make_interval(mins => coalesce(
+      (select s.session_idle_minutes from app_public.clinic_settings s where s.clinic_id = store_refresh_token.clinic_id), 15)),
+    now() + store_refresh_token.lifetime,
+    store_refresh_token.two_factor
+  );
+end;
+
+drop function app_hidden.use_refresh_token(bytea);
+-- As in 0330, and: no row when the clinic requires a second factor the session's login lacked.
+create function app_hidden.use_refresh_token(token_hash bytea)
+  returns table (
+    family_id uuid, account_id uuid, clinic_id uuid, clinic_slug text, role text, absolute_expires_at timestamptz,
+    reused boolean, two_factor boolean
+  )
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  presented app_private.refresh_tokens;
+begin
+  select * into presented from app_private.refresh_tokens t where t.token_hash = use_refresh_token.token_hash for update;
+  if presented.token_hash is null then
+    return;
+  end if;
+  if presented.rotated_at is not null and presented.revoked_at is null then
+    update app_private.refresh_tokens t set revoked_at = now()
+    where t.family_id = presented.family_id and t.revoked_at is null;
+    return query select presented.family_id, presented.account_id, presented.clinic_id, null::text, null::text, null::timestamptz,
+      true, presented.two_factor;
+    return;
+  end if;
+  if presented.revoked_at is not null or presented.idle_expires_at <= now() or presented.absolute_expires_at <= now()
+    or (not presented.two_factor and app_hidden.clinic_requires_two_factor(presented.clinic_id)) then
+    return;
+  end if;
+  update app_private.refresh_tokens t set rotated_at = now() where t.token_hash = presented.token_hash;
+  return query
+    select presented.family_id, presented.account_id, presented.clinic_id, c.slug, m.role, presented.absolute_expires_at,
+      false, presented.two_factor
+    from app_public.clinic_members m
+    join app_public.clinics c on c.id = m.clinic_id
+    where m.clinic_id = presented.clinic_id and m.account_id = presented.account_id
+      and m.status = 'active' and c.status = 'active';
+end;
+$$;
+
+grant execute on function
+  app_hidden.my_two_factor(),
+  app_hidden.start_two_factor_setup(text),
+  app_hidden.enable_two_factor(bigint, bytea[]),
+  app_hidden.use_two_factor_step(bigint),
+  app_hidden.use_recovery_code(bytea),
+  app_hidden.replace_recovery_codes(bytea[]),
+  app_hidden.disable_two_factor(),
+  app_hidden.clinic_requires_two_factor(uuid),
+  app_hidden.store_refresh_token(bytea, uuid, uuid, interval, boolean, uuid),
+  app_hidden.use_refresh_token(bytea)
+to app_user;
+
+--! split: 0430-support-access
+-- Break-glass support, consented: a clinic admin grants one platform operator read access to
+-- the clinic until a time of the admin's choosing (at most 7 days), and may revoke it sooner.
+-- The operator's token for the clinic is read-only (transaction_read_only), and every request
+-- made with it is checked against the grant and audited (app_hidden.use_support_access).
+create table app_public.support_access_grants (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  operator_account_id uuid not null references app_private.platform_operators (account_id),
+  granted_by uuid not null default app_public.current_user_id() references app_private.accounts (id),
+  reason text not null constraint support_access_grants_reason_length check (char_length(reason) between 1 and 500),
+  expires_at timestamptz not null,
+  revoked_at timestamptz,
+  revoked_by uuid references app_private.accounts (id),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint support_access_grants_expires_at_valid
+    check (expires_at > created_at and expires_at <= created_at + interval '7 days'),
+  constraint support_access_grants_revoked_by_valid check ((revoked_at is null) = (revoked_by is null))
+);
+create index support_access_grants_operator_idx on app_public.support_access_grants (clinic_id, operator_account_id);
+alter table app_public.support_access_grants enable row level security;
+alter table app_public.support_access_grants force row level security;
+
+create policy tenant_isolation on app_public.support_access_grants as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+create policy select_admins on app_public.support_access_grants for select to app_user
+  using ((select app_public.current_role_is('clinic_admin')));
+create policy insert_admins on app_public.support_access_grants for insert to app_user
+  with check ((select app_public.current_role_is('clinic_admin')) and granted_by = (select app_public.current_user_id())
+    and revoked_at is null);
+-- Revocation is the only change, and it is final: only an unrevoked grant can be updated, and
+-- the trigger below stamps who revoked it and when.
+create policy update_admins on app_public.support_access_grants for update to app_user
+  using ((select app_public.current_role_is('clinic_admin')) and revoked_at is null)
+  with check ((select app_public.current_role_is('clinic_admin')));
+-- The operator's side reads grants through the SECURITY DEFINER functions below.
+create policy read_by_definer_functions on app_public.support_access_grants for select to app_owner using (true);
+
+grant select on app_public.support_access_grants to app_user;
+grant insert (operator_account_id, reason, expires_at) on app_public.support_access_grants to app_user;
+grant update (revoked_at) on app_public.support_access_grants to app_user;
+
+-- Whatever time the client sends, a revocation takes effect now and names the context's user.
+create function app_private.tg_stamp_revocation() returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if new.revoked_at is not null then
+    new.revoked_at := now();
+    new.revoked_by := app_public.current_user_id();
+  end if;
+  return new;
+end;
+$$;
+
+create trigger _100_updated_at before update on app_public.support_access_grants
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _110_stamp_revocation before update of revoked_at on app_public.support_access_grants
+  for each row execute function app_private.tg_stamp_revocation();
+create trigger _900_audit after insert or update or delete on app_public.support_access_grants
+  for each row execute function app_private.tg_audit_row('clinic_id', 'id');
+
+comment on table app_public.support_access_grants is 'Consented, time-limited read access of a platform operator to the clinic (break-glass support).';
+
+-- A clinic admin names the operator by e-mail; NULL when no operator has it.
+create function app_hidden.platform_operator_id(email text) returns uuid
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select o.account_id from app_private.platform_operators o join app_private.accounts a on a.id = o.account_id
+  where lower(a.email) = lower(platform_operator_id.email)
+    and app_public.current_clinic_id() is not null and app_public.current_role_is('clinic_admin');
+end;
+
+-- The context operator's grants that are in force, with their clinics.
+create function app_hidden.my_support_grants()
+  returns table (grant_id uuid, clinic_id uuid, clinic_slug text, clinic_name text, reason text, expires_at timestamptz)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select g.id, g.clinic_id, c.slug, c.name, g.reason, g.expires_at
+  from app_public.support_access_grants g join app_public.clinics c on c.id = g.clinic_id
+  where g.operator_account_id = app_public.current_user_id() and g.revoked_at is null and g.expires_at > now()
+    and c.status = 'active'
+  order by g.expires_at;
+end;
+
+-- Checks that the context operator holds the grant in the context clinic, in force, and audits
+-- the use (`what`: the token's issue, or the request made with it). False: refuse.
+create function app_hidden.use_support_access(grant_id uuid, clinic_id uuid, what text, details jsonb) returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if use_support_access.what not in ('token_issued', 'used') then
+    raise exception 'unknown support access event %', use_support_access.what using errcode = '22023';
+  end if;
+  if not exists (
+    select from app_public.support_access_grants g join app_public.clinics c on c.id = g.clinic_id
+    where g.id = use_support_access.grant_id and g.clinic_id = use_support_access.clinic_id
+      and g.operator_account_id = app_public.current_user_id() and g.revoked_at is null and g.expires_at > now()
+      and c.status = 'active'
+  ) then
+    return false;
+  end if;
+  perform app_private.write_audit_event('support.access.' || use_support_access.what, app_public.current_user_id(),
+    use_support_access.clinic_id, jsonb_build_object('grant', use_support_access.grant_id) || coalesce(use_support_access.details, '{}'));
+  return true;
+end;
+$$;
+
+grant execute on function app_hidden.platform_operator_id(text) to app_user;
+grant execute on function app_hidden.my_support_grants(), app_hidden.use_support_access(uuid, uuid, text, jsonb) to app_platform;
