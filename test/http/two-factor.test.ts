@@ -1,0 +1,141 @@
+// TOTP second factor: set-up, login with a code or a recovery code (each works once), recovery
+// codes replaced, turned off; and a clinic that requires it.
+import t from 'tap';
+import { currentTotp } from '../../src/auth/two-factor.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createOperator, createPerson } from '../helpers/people.ts';
+
+const PASSWORD = 'a long and correct password';
+const EMAIL = 'two.factor@example.test';
+
+t.test('set up, log in with codes, replace recovery codes, turn off', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const accountId = await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
+  const credentials = { email: EMAIL, password: PASSWORD };
+  const login = (otp?: string) => post('/login', { ...credentials, clinicSlug: 'clinic-a', ...(otp && { otp }) });
+
+  t.equal((await post('/two-factor/setup', { ...credentials, password: 'not the right password' })).statusCode, 401, 'set-up proves the password');
+  const setup = await post('/two-factor/setup', credentials);
+  t.equal(setup.statusCode, 200);
+  const { secret, otpauthUri } = setup.json();
+  t.match(secret, /^[A-Z2-7]{32}$/);
+  t.match(otpauthUri, /^otpauth:\/\/totp\/clinicbase:two\.factor%40example\.test\?/, 'an otpauth URI for authenticator apps');
+  t.equal((await login()).statusCode, 200, 'an unconfirmed set-up changes nothing yet');
+
+  const wrong = await post('/two-factor/enable', { ...credentials, code: '000000' === currentTotp(secret) ? '111111' : '000000' });
+  t.equal(wrong.statusCode, 400);
+  t.match(wrong.json(), { errors: [{ path: 'body.code' }] });
+  const enableCode = currentTotp(secret);
+  const enabled = await post('/two-factor/enable', { ...credentials, code: enableCode });
+  t.equal(enabled.statusCode, 200);
+  const { recoveryCodes } = enabled.json() as { recoveryCodes: string[] };
+  t.equal(recoveryCodes.length, 10);
+  t.equal(new Set(recoveryCodes).size, 10);
+  t.match(recoveryCodes[0], /^[0-9a-v]{4}-[0-9a-v]{4}-[0-9a-v]{4}$/);
+  t.equal((await post('/two-factor/setup', credentials)).statusCode, 409, 'no second set-up while it is on');
+
+  const missing = await login();
+  t.equal(missing.statusCode, 401);
+  t.match(missing.json(), { code: 'ONE_TIME_CODE_REQUIRED' }, 'the right password alone asks for a code');
+  t.equal((await login(enableCode)).statusCode, 401, 'the code that confirmed the set-up cannot be used again');
+  const nextCode = currentTotp(secret, Date.now() + 30_000);
+  const withCode = await login(nextCode);
+  t.equal(withCode.statusCode, 200, "the next period's code is accepted (clock drift)");
+  const claims = app.jwt.decode<{ payload: { amr: string[] } }>(withCode.json().accessToken)!.payload;
+  t.same(claims.amr, ['pwd', 'otp'], 'the token says a second factor was used');
+  t.equal((await login(nextCode)).statusCode, 401, 'a code works once');
+
+  t.equal((await login(recoveryCodes[0]!.toUpperCase())).statusCode, 200, 'a recovery code logs in (case does not matter)');
+  t.equal((await login(recoveryCodes[0])).statusCode, 401, 'once');
+
+  const replaced = await post('/two-factor/recovery-codes', { ...credentials, otp: recoveryCodes[1] });
+  t.equal(replaced.statusCode, 200);
+  const fresh = (replaced.json() as { recoveryCodes: string[] }).recoveryCodes;
+  t.equal((await login(recoveryCodes[2])).statusCode, 401, 'replaced recovery codes stop working');
+  t.equal((await login(fresh[0])).statusCode, 200, 'the new ones work');
+
+  t.equal((await post('/two-factor/disable', { ...credentials, otp: 'zzzz-zzzz-zzzz' })).statusCode, 401, 'turning it off needs a valid code');
+  t.equal((await post('/two-factor/disable', { ...credentials, otp: fresh[1] })).statusCode, 204);
+  const plain = await login();
+  t.equal(plain.statusCode, 200, 'off: the password alone logs in again');
+  t.same(app.jwt.decode<{ payload: { amr: string[] } }>(plain.json().accessToken)!.payload.amr, ['pwd']);
+  t.equal((await post('/two-factor/disable', { ...credentials, otp: fresh[2] })).statusCode, 409, 'nothing to turn off');
+
+  const { rows } = await db.admin.query<{ action: string }>(
+    `select action from app_audit.audit_log where actor_user_id = $1 and action like 'auth.two_factor.%' order by id`, [accountId],
+  );
+  t.same(rows.map((r) => r.action), [
+    'auth.two_factor.enabled', 'auth.two_factor.recovery_code_used', 'auth.two_factor.recovery_code_used',
+    'auth.two_factor.recovery_codes_replaced', 'auth.two_factor.recovery_code_used', 'auth.two_factor.recovery_code_used',
+    'auth.two_factor.disabled',
+  ], 'every change and every recovery code used is audited');
+  const failures = await db.admin.query(`select 1 from app_audit.audit_log where actor_user_id = $1 and action = 'auth.login.failed'
+    and details ->> 'reason' = 'second_factor'`, [accountId]);
+  t.ok(failures.rowCount! >= 4, 'wrong codes count as failed logins (and towards the lock)');
+  const stored = await db.admin.query(`select count(*)::int as n from app_private.two_factor where account_id = $1`, [accountId]);
+  t.equal(stored.rows[0].n, 0, 'turning it off deletes the secret');
+});
+
+t.test('wrong codes lock the e-mail like wrong passwords', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'nurse']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
+  const { secret } = (await post('/two-factor/setup', { email: EMAIL, password: PASSWORD })).json();
+  t.equal((await post('/two-factor/enable', { email: EMAIL, password: PASSWORD, code: currentTotp(secret) })).statusCode, 200);
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push((await post('/login', { email: EMAIL, password: PASSWORD, clinicSlug: 'clinic-a', otp: 'aaaa-bbbb-cccc' })).statusCode);
+  t.same(statuses, [401, 401, 401, 401, 429, 429], 'five wrong codes lock the e-mail, even with the right password');
+});
+
+t.test('a clinic that requires two-factor authentication', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createPerson(db, 'admin.b@example.test', PASSWORD, [[clinics.b, 'clinic_admin']]);
+  await createPerson(db, 'plain@example.test', PASSWORD, [[clinics.a, 'nurse'], [clinics.b, 'nurse']]);
+  await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor'], [clinics.b, 'doctor']]);
+  await createOperator(db, 'operator@example.test', PASSWORD);
+  await db.admin.query('insert into app_public.clinic_settings (clinic_id) values ($1)', [clinics.b]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object, token?: string) =>
+    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const login = (email: string, clinicSlug: string, otp?: string) => post('/auth/login', { email, password: PASSWORD, clinicSlug, ...(otp && { otp }) });
+
+  const plainInB = (await login('plain@example.test', 'clinic-b')).json();
+  const plainInA = (await login('plain@example.test', 'clinic-a')).json();
+  const { secret } = (await post('/auth/two-factor/setup', { email: EMAIL, password: PASSWORD })).json();
+  t.equal((await post('/auth/two-factor/enable', { email: EMAIL, password: PASSWORD, code: currentTotp(secret) })).statusCode, 200);
+  const secureInA = (await login(EMAIL, 'clinic-a', currentTotp(secret, Date.now() + 30_000))).json();
+
+  const admin = (await login('admin.b@example.test', 'clinic-b')).json();
+  const turnedOn = await app.inject({
+    method: 'PATCH', url: '/api/v1/clinics/clinic-b/settings', payload: { requireTwoFactor: true },
+    headers: { authorization: `Bearer ${admin.accessToken}` },
+  });
+  t.equal(turnedOn.statusCode, 200);
+
+  const refused = await login('plain@example.test', 'clinic-b');
+  t.equal(refused.statusCode, 403);
+  t.match(refused.json(), { code: 'TWO_FACTOR_REQUIRED', detail: /two-factor\/setup/ }, 'a login without a second factor is told to set one up');
+  t.equal((await login('plain@example.test', 'clinic-a')).statusCode, 200, 'clinic A does not require it');
+  t.equal((await post('/auth/refresh', { refreshToken: plainInB.refreshToken })).statusCode, 401, "sessions without a second factor stop refreshing at once");
+  t.equal((await post('/auth/switch', { clinicSlug: 'clinic-b' }, plainInA.accessToken)).statusCode, 403, 'nor can they switch in');
+
+  const switched = await post('/auth/switch', { clinicSlug: 'clinic-b' }, secureInA.accessToken);
+  t.equal(switched.statusCode, 200, 'a session that passed a second factor switches in');
+  const refreshed = await post('/auth/refresh', { refreshToken: switched.json().refreshToken });
+  t.equal(refreshed.statusCode, 200, 'and refreshes, keeping its second factor');
+  t.same(app.jwt.decode<{ payload: { amr: string[] } }>(refreshed.json().accessToken)!.payload.amr, ['pwd', 'otp']);
+
+  // Operators too: once they turn it on, platform login asks for a code.
+  const operatorSetup = (await post('/auth/two-factor/setup', { email: 'operator@example.test', password: PASSWORD })).json();
+  await post('/auth/two-factor/enable', { email: 'operator@example.test', password: PASSWORD, code: currentTotp(operatorSetup.secret) });
+  const platform = (otp?: string) => post('/platform/auth/login', { email: 'operator@example.test', password: PASSWORD, ...(otp && { otp }) });
+  t.match((await platform()).json(), { status: 401, code: 'ONE_TIME_CODE_REQUIRED' });
+  t.equal((await platform(currentTotp(operatorSetup.secret, Date.now() + 30_000))).statusCode, 200);
+});
