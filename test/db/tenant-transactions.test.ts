@@ -69,3 +69,31 @@ t.test('prepared statements survive a migration that changes a table', async (t)
   });
   t.equal((await writeAfterMigration).length, 1, 'statements inside a transaction are prepared afresh on the new connection');
 });
+
+t.test('a read-only context (support access) cannot write, whatever the code does', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const support: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin', readOnly: true };
+  const seen = await withTenant(db.pool, support, (trx) => trx.selectFrom('app_public.departments').select('id').execute());
+  t.same(seen, [], 'it reads');
+  await t.rejects(
+    withTenant(db.pool, support, (trx) => trx.insertInto('app_public.departments').values({ code: 'RO', name: 'Refused' }).execute()),
+    { code: '25006' },
+    'a write as the first statement is refused by Postgres',
+  );
+  await t.rejects(
+    withTenant(db.pool, support, async (trx) => {
+      await sql`select app_public.current_clinic_id()`.execute(trx);
+      await trx.updateTable('app_public.departments').set({ name: 'x' }).execute();
+    }),
+    { code: '25006' },
+    'so is one after raw SQL opened the transaction',
+  );
+  await t.rejects(
+    withTenant(db.pool, support, (trx) => sql`set transaction read write`.execute(trx)),
+    { code: '25001' },
+    'and the mode cannot be switched back inside the transaction',
+  );
+  const { rows } = await db.admin.query('select count(*)::int as n from app_public.departments');
+  t.equal(rows[0].n, 0, 'nothing was written');
+});

@@ -46,9 +46,14 @@ t.test('plans, limits and settings', async (t) => {
 
   const changed = await call('PATCH', '/api/v1/clinics/alpha/settings', admin.accessToken, {
     currency: 'INR', taxRate: 18, sessionIdleMinutes: 5, operatingHours: { mon: [['09:00', '17:00']] }, brandPrimaryColour: '#0a7cff',
+    brandLogoUrl: 'https://cdn.alpha.test/logo.svg',
   });
   t.equal(changed.statusCode, 200);
-  t.match(changed.json(), { currency: 'INR', taxRate: 18, sessionIdleMinutes: 5, operatingHours: { mon: [['09:00', '17:00']] } });
+  t.match(changed.json(), {
+    currency: 'INR', taxRate: 18, sessionIdleMinutes: 5, operatingHours: { mon: [['09:00', '17:00']] }, brandLogoUrl: 'https://cdn.alpha.test/logo.svg',
+  });
+  const insecureLogo = await call('PATCH', '/api/v1/clinics/alpha/settings', admin.accessToken, { brandLogoUrl: 'http://cdn.alpha.test/logo.svg' });
+  t.match(insecureLogo.json(), { status: 400, errors: [{ path: 'body.brandLogoUrl' }] }, 'the logo is served over HTTPS only');
   const bad = await call('PATCH', '/api/v1/clinics/alpha/settings', admin.accessToken, { currency: 'rupees' });
   t.equal(bad.statusCode, 400);
   t.match(bad.json(), { errors: [{ path: 'body.currency' }] });

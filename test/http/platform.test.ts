@@ -113,3 +113,32 @@ t.test('the bootstrap creates the first operator only', async (t) => {
   const { rows } = await db.admin.query('select a.email from app_private.platform_operators o join app_private.accounts a on a.id = o.account_id');
   t.same(rows, [{ email: 'first@example.test' }]);
 });
+
+t.test("a clinic's registration profile: set at onboarding, edited by operators", async (t) => {
+  const db = await createTestDatabase(t);
+  await createOperator(db, 'ops@example.test', OPERATOR_PASSWORD);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const operatorToken = (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })).json().accessToken;
+  const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
+    app.inject({ method, url: `/api/v1/platform${url}`, payload, headers: { authorization: `Bearer ${operatorToken}` } });
+  const profile = {
+    address: '12 Harbour Road, Kochi 682001', contactEmail: 'front.desk@harbour.test', contactPhone: '+91 484 123 4567',
+    registrationNumber: 'KL/CE/2024/0042', taxId: '32ABCDE1234F1Z5',
+  };
+
+  const onboarded = await call('POST', '/clinics', { slug: 'harbour', name: 'Harbour Clinic', plan: 'basic', ...profile, admin: { email: 'a@harbour.test', displayName: 'Dr A' } });
+  t.equal(onboarded.statusCode, 201);
+  t.match(onboarded.json().clinic, { slug: 'harbour', plan: 'basic', ...profile });
+
+  const bad = await call('PATCH', '/clinics/harbour', { contactPhone: 'call us', contactEmail: 'nope' });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json().errors, [{ path: 'body.contactEmail' }, { path: 'body.contactPhone' }], 'every wrong field is named');
+  t.equal((await call('PATCH', '/clinics/harbour', { slug: 'renamed' })).statusCode, 400, 'the slug is for good');
+
+  const edited = await call('PATCH', '/clinics/harbour', { name: 'Harbour Family Clinic', taxId: null });
+  t.equal(edited.statusCode, 200);
+  t.match(edited.json(), { name: 'Harbour Family Clinic', taxId: null, address: profile.address });
+  t.equal((await call('PATCH', '/clinics/nowhere', { name: 'Ghost' })).statusCode, 404);
+  const { rows } = await db.admin.query(`select changed_columns from app_audit.audit_log where table_name = 'app_public.clinics' and action = 'UPDATE' order by id desc limit 1`);
+  t.same(rows[0].changed_columns, ['name', 'tax_id', 'updated_at'], 'the edit is audited');
+});

@@ -1,0 +1,88 @@
+// Break-glass support, consented: a clinic admin grants an operator time-limited read access;
+// the operator's clinic token reads but never writes, every use is audited, and the access ends
+// at revocation or expiry, at once.
+import t from 'tap';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createOperator, createPerson } from '../helpers/people.ts';
+
+const PASSWORD = 'a long and correct password';
+
+t.test('grant, use read-only, audit, revoke, expire', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const adminId = await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
+  await createPerson(db, 'nurse@example.test', PASSWORD, [[clinics.a, 'nurse']]);
+  const operatorId = await createOperator(db, 'ops@example.test', PASSWORD);
+  await createOperator(db, 'other.ops@example.test', PASSWORD);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: object) =>
+    app.inject({ method, url, ...(payload && { payload }), headers: { authorization: `Bearer ${token}` } });
+  const clinicLogin = async (email: string) =>
+    (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD, clinicSlug: 'clinic-a' } })).json().accessToken as string;
+  const platformLogin = async (email: string) =>
+    (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email, password: PASSWORD } })).json().accessToken as string;
+  const [admin, nurse, operator, otherOperator] = [
+    await clinicLogin('admin@example.test'), await clinicLogin('nurse@example.test'),
+    await platformLogin('ops@example.test'), await platformLogin('other.ops@example.test'),
+  ];
+  const grants = '/api/v1/clinics/clinic-a/support-access';
+  const request = { operatorEmail: 'ops@example.test', reason: 'Ticket 4711: appointments do not load', hours: 2 };
+
+  t.same((await call('GET', '/api/v1/platform/support-access', operator)).json(), [], 'no grant, nothing to use');
+  t.equal((await call('POST', grants, nurse, request)).statusCode, 403, 'only clinic admins grant');
+  t.equal((await call('GET', grants, nurse)).statusCode, 403, 'or see grants');
+  const unknown = await call('POST', grants, admin, { ...request, operatorEmail: 'nurse@example.test' });
+  t.equal(unknown.statusCode, 400);
+  t.match(unknown.json(), { errors: [{ path: 'body.operatorEmail', message: 'is not a platform operator' }] });
+  t.equal((await call('POST', grants, admin, { ...request, hours: 169 })).statusCode, 400, 'a week at most');
+
+  const granted = await call('POST', grants, admin, request);
+  t.equal(granted.statusCode, 201);
+  const grant = granted.json();
+  t.match(grant, { operatorAccountId: operatorId, grantedBy: adminId, reason: request.reason, revokedAt: null });
+  t.ok(Math.abs(new Date(grant.expiresAt).getTime() - Date.now() - 2 * 3_600_000) < 60_000, 'expires in two hours');
+  t.match((await call('GET', grants, admin)).json(), [{ id: grant.id }]);
+
+  const held = (await call('GET', '/api/v1/platform/support-access', operator)).json();
+  t.match(held, [{ grantId: grant.id, clinicSlug: 'clinic-a', clinicName: 'Clinic A', reason: request.reason }]);
+  t.equal((await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, otherOperator)).statusCode, 404, "another operator cannot use the grant");
+  const issued = await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, operator);
+  t.equal(issued.statusCode, 200);
+  t.match(issued.json(), { tokenType: 'Bearer', clinicSlug: 'clinic-a', readOnly: true, expiresIn: 300 });
+  const support = issued.json().accessToken as string;
+
+  t.equal((await call('GET', '/api/v1/clinics/clinic-a/departments', support)).statusCode, 200, 'the support token reads the clinic');
+  t.equal((await call('GET', '/api/v1/clinics/clinic-a/members', support)).statusCode, 200);
+  const write = await call('POST', '/api/v1/clinics/clinic-a/departments', support, { code: 'SUP', name: 'Support was here' });
+  t.equal(write.statusCode, 403);
+  t.match(write.json(), { detail: 'Support access is read-only.' });
+  t.equal((await call('POST', grants, support, request)).statusCode, 403, 'nor grant itself more');
+  t.equal((await call('GET', '/api/v1/clinics/clinic-b/departments', support)).statusCode, 404, 'only the granting clinic');
+  t.equal((await call('GET', '/api/v1/auth/me', support)).statusCode, 401, 'no session routes: it is not a membership');
+  t.equal((await call('POST', '/api/v1/auth/switch', support, { clinicSlug: 'clinic-b' })).statusCode, 401);
+
+  const { rows: audit } = await db.admin.query<{ action: string; clinic_id: string; actor_user_id: string; request_id: string; details: Record<string, string> }>(
+    `select action, clinic_id, actor_user_id, request_id, details from app_audit.audit_log where action like 'support.access.%' order by id`,
+  );
+  // Four requests reached clinic A's routes (two reads, two refused writes); the clinic-B one
+  // stopped at the slug, before any use.
+  t.same(audit.map((r) => r.action), ['support.access.token_issued', ...Array(4).fill('support.access.used')],
+    'the token and every request made with it in the clinic are audited, refused writes too');
+  t.match(audit[1], { clinic_id: clinics.a, actor_user_id: operatorId, request_id: String, details: { grant: grant.id, method: 'GET', route: '/api/v1/clinics/:slug/departments' } });
+  const created = await db.admin.query(`select 1 from app_audit.audit_log where table_name = 'app_public.support_access_grants' and action = 'INSERT' and actor_user_id = $1`, [adminId]);
+  t.equal(created.rowCount, 1, 'the grant itself is audited as a row change by the admin');
+
+  const revoked = await call('POST', `${grants}/${grant.id}/revoke`, admin);
+  t.equal(revoked.statusCode, 200);
+  t.match(revoked.json(), { revokedBy: adminId, revokedAt: String });
+  t.equal((await call('GET', '/api/v1/clinics/clinic-a/departments', support)).statusCode, 401, 'revocation ends the token at once');
+  t.equal((await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, operator)).statusCode, 404, 'and no new token');
+  t.same((await call('GET', '/api/v1/platform/support-access', operator)).json(), []);
+  t.equal((await call('POST', `${grants}/${grant.id}/revoke`, admin)).statusCode, 404, 'a revoked grant stays revoked');
+
+  const second = (await call('POST', grants, admin, request)).json();
+  const secondToken = (await call('POST', `/api/v1/platform/support-access/${second.id}/token`, operator)).json().accessToken as string;
+  await db.admin.query(`update app_public.support_access_grants set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where id = $1`, [second.id]);
+  t.equal((await call('GET', '/api/v1/clinics/clinic-a/departments', secondToken)).statusCode, 401, 'expiry ends the token at once');
+});
