@@ -1,5 +1,5 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:e1493462a6f6f5dae36fe740c2fc37b14da09d1c
+--! Hash: sha1:f361b92a04c687a8aa7c962a060f51e88dfd3e07
 --! Message: two factor, support access, clinic profile
 
 --! split: 0400-clinic-profile
@@ -363,3 +363,26 @@ $$;
 
 grant execute on function app_hidden.platform_operator_id(text) to app_user;
 grant execute on function app_hidden.my_support_grants(), app_hidden.use_support_access(uuid, uuid, text, jsonb) to app_platform;
+
+--! split: 0440-two-factor-reset
+-- A person who lost both their device and their recovery codes: after checking who they are out
+-- of band, an operator with the owner's rights turns their second factor off
+-- (`npm run cli -- account:two-factor-off`). Granted to nobody. Returns the account, or NULL.
+create function app_private.turn_off_two_factor(email text, reason text) returns uuid
+  language plpgsql volatile
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  account uuid;
+begin
+  select a.id into account from app_private.accounts a where lower(a.email) = lower(turn_off_two_factor.email);
+  if account is null then
+    return null;
+  end if;
+  delete from app_private.recovery_codes r where r.account_id = account;
+  delete from app_private.two_factor t where t.account_id = account;
+  perform app_private.write_audit_event('auth.two_factor.turned_off_by_operator', account, null,
+    jsonb_build_object('reason', turn_off_two_factor.reason));
+  return account;
+end;
+$$;

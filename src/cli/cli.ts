@@ -1,6 +1,10 @@
-// `npm run cli -- <command>`: operator and ops commands.
-//   operator:create --email <e-mail>   a platform operator; the password is read from standard
-//                                      input (never from the command line, where ps shows it)
+// `npm run cli -- <command>`: operator and ops commands, run with the database owner's rights.
+//   operator:create --email <e-mail>
+//       a platform operator; the password is read from standard input (never from the command
+//       line, where ps shows it)
+//   account:two-factor-off --email <e-mail> --reason <text>
+//       turns off a person's second factor (lost device and recovery codes), once their identity
+//       was checked out of band; audited with the reason
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
@@ -8,33 +12,63 @@ import { hashPassword } from '../auth/passwords.ts';
 import { loadConfig } from '../config.ts';
 import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
+import type pg from 'pg';
 import { runCli } from './database.ts';
 
-const USAGE = 'usage: npm run cli -- operator:create --email <e-mail>   (password on standard input)';
+const USAGE = [
+  'usage: npm run cli -- operator:create --email <e-mail>   (password on standard input)',
+  '       npm run cli -- account:two-factor-off --email <e-mail> --reason <text>',
+].join('\n');
+
+type Options = { email?: string | undefined; reason?: string | undefined };
+/** A command: checks its options (exit code 2 when they are wrong), then works as the owner. */
+type Command = (options: Options) => Promise<number | ((owner: pg.Client) => Promise<number>)>;
+
+const COMMANDS: Record<string, Command> = {
+  'operator:create': async ({ email }) => {
+    if (!email) return 2;
+    const password = (await text(process.stdin)).replace(/\r?\n$/, '');
+    const problem = passwordProblem(password);
+    if (problem) {
+      console.error(`password ${problem}`);
+      return 2;
+    }
+    const hash = await hashPassword(password);
+    return async (owner) => {
+      const { rows } = await owner.query<{ id: string }>('select app_private.create_platform_operator($1, $2) as id', [email, hash]);
+      console.log(`platform operator ${email} created (${rows[0]!.id})`);
+      return 0;
+    };
+  },
+  'account:two-factor-off': async ({ email, reason }) => {
+    if (!email || !reason?.trim()) return 2;
+    return async (owner) => {
+      const { rows } = await owner.query<{ id: string | null }>('select app_private.turn_off_two_factor($1, $2) as id', [email, reason]);
+      if (!rows[0]?.id) {
+        console.error(`no account has the e-mail ${email}`);
+        return 1;
+      }
+      console.log(`second factor of ${email} turned off (${rows[0].id}); they log in with their password and may set it up again`);
+      return 0;
+    };
+  },
+};
 
 runCli(async () => {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { email: { type: 'string' } } });
-  if (positionals[0] !== 'operator:create' || !values.email) {
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { email: { type: 'string' }, reason: { type: 'string' } } });
+  const command = COMMANDS[positionals[0] ?? ''];
+  const work = command ? await command(values) : 2;
+  if (typeof work === 'number') {
     console.error(USAGE);
-    return 2;
+    return work;
   }
-  const password = (await text(process.stdin)).replace(/\r?\n$/, '');
-  const problem = passwordProblem(password);
-  if (problem) {
-    console.error(`password ${problem}`);
-    return 2;
-  }
-  const hash = await hashPassword(password);
   const config = loadConfig();
-  // Operators are made with the owner's rights: no application role can create one.
+  // No application role can do these: they need the owner's rights.
   const database = config.database.ownerUrl ? undefined : await prepareDatabase(config, () => {});
   const ownerUrl = config.database.ownerUrl ?? database?.ownerUrl;
-  if (!ownerUrl) throw new Error('operator:create needs DATABASE_OWNER_URL (or DATABASE_URL with DATABASE_ROLE_PASSWORD)');
+  if (!ownerUrl) throw new Error(`${positionals[0]} needs DATABASE_OWNER_URL (or DATABASE_URL with DATABASE_ROLE_PASSWORD)`);
   try {
-    const id = await withClient(ownerUrl, async (client) =>
-      (await client.query<{ id: string }>('select app_private.create_platform_operator($1, $2) as id', [values.email, hash])).rows[0]!.id,
-    );
-    console.log(`platform operator ${values.email} created (${id})`);
+    return await withClient(ownerUrl, work);
   } finally {
     await database?.stop();
   }

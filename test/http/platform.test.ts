@@ -1,8 +1,6 @@
 // Platform operators: created only with the owner's rights (CLI) or by the one-time bootstrap;
 // they log in with tokens of their own audience, onboard a clinic with its first admin, and
 // suspend it. The admin's invitation works once.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import t from 'tap';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { withContext } from '../../src/db/tenant.ts';
@@ -10,20 +8,10 @@ import { bootstrapOperator } from '../../src/modules/platform/queries.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
-import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
+import { cli } from '../helpers/cli.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../src/cli/cli.ts');
 const OPERATOR_PASSWORD = 'operators keep the lights on';
 const ADMIN_PASSWORD = 'clinic admin night shift';
-
-function cli(db: TestDatabase, args: string[], stdin: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: db.adminUrl, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code) : 0, output: stdout + stderr }),
-    );
-    child.stdin!.end(stdin);
-  });
-}
 
 t.test('operators, onboarding, invitations, suspension', async (t) => {
   const db = await createTestDatabase(t);

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { currentTotp } from '../../src/auth/two-factor.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { cli } from '../helpers/cli.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
 
@@ -138,4 +139,27 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   const platform = (otp?: string) => post('/platform/auth/login', { email: 'operator@example.test', password: PASSWORD, ...(otp && { otp }) });
   t.match((await platform()).json(), { status: 401, code: 'ONE_TIME_CODE_REQUIRED' });
   t.equal((await platform(currentTotp(operatorSetup.secret, Date.now() + 30_000))).statusCode, 200);
+});
+
+t.test('an operator turns off the second factor of a person who lost it (owner rights, audited)', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const accountId = await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'nurse']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
+  const { secret } = (await post('/two-factor/setup', { email: EMAIL, password: PASSWORD })).json();
+  await post('/two-factor/enable', { email: EMAIL, password: PASSWORD, code: currentTotp(secret) });
+  const login = () => post('/login', { email: EMAIL, password: PASSWORD, clinicSlug: 'clinic-a' });
+  t.equal((await login()).statusCode, 401);
+
+  t.equal((await cli(db, ['account:two-factor-off', '--email', EMAIL])).code, 2, 'a reason is required');
+  t.equal((await cli(db, ['account:two-factor-off', '--email', 'nobody@example.test', '--reason', 'x'])).code, 1, 'an unknown e-mail is an error');
+  const off = await cli(db, ['account:two-factor-off', '--email', EMAIL.toUpperCase(), '--reason', 'Ticket 88: phone lost, ID checked at the desk']);
+  t.equal(off.code, 0, off.output);
+  t.equal((await login()).statusCode, 200, 'the password alone logs in again');
+  const { rows } = await db.admin.query(
+    `select details ->> 'reason' as reason, db_role from app_audit.audit_log where actor_user_id = $1 and action = 'auth.two_factor.turned_off_by_operator'`,
+    [accountId],
+  );
+  t.match(rows, [{ reason: 'Ticket 88: phone lost, ID checked at the desk', db_role: /app_owner/ }]);
 });
