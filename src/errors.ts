@@ -47,6 +47,7 @@ const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBAUD: { code: 'FORBIDDEN', detail: 'The audit log is append-only.' },
   CBADM: { code: 'CONFLICT', detail: 'A clinic keeps at least one active admin.' },
   CBLIM: { code: 'CONFLICT', detail: "The clinic's plan allows no more members in this role." },
+  CBQTA: { code: 'CONFLICT', detail: "The clinic's plan limit is reached (patients or storage)." },
 };
 
 interface PgError {

@@ -1,6 +1,6 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:f361b92a04c687a8aa7c962a060f51e88dfd3e07
---! Message: two factor, support access, clinic profile
+--! Hash: sha1:f14040fba019a5e26f6746e0bb130e0a2fe73717
+--! Message: two factor, support access, clinic profile, plan quotas
 
 --! split: 0400-clinic-profile
 -- The clinic's registration profile (set by operators at onboarding and later), and the logo of
@@ -384,5 +384,51 @@ begin
   perform app_private.write_audit_event('auth.two_factor.turned_off_by_operator', account, null,
     jsonb_build_object('reason', turn_off_two_factor.reason));
   return account;
+end;
+$$;
+
+--! split: 0450-plan-quotas
+-- Plan limits on what a clinic accumulates: a count of rows (max_patients) or a sum of sizes
+-- (max_storage_mb). The patients and files tables of later issues attach it:
+--   create trigger _150_enforce_plan_quota before insert on app_public.patients
+--     for each row execute function app_private.tg_enforce_plan_quota('max_patients');
+--   create trigger _150_enforce_plan_quota before insert or update of size_bytes on app_public.files
+--     for each row execute function app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');
+-- It counts every row of the clinic whatever the caller may see, as the owner: the table needs
+-- the owner's `read_by_definer_functions` select policy. Serialised per clinic and table, so two
+-- inserts cannot both take the last unit. NULL limit = unlimited.
+create function app_private.tg_enforce_plan_quota() returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  plan_column text := tg_argv[0];
+  size_column text := tg_argv[1];
+  quota bigint;
+  used bigint;
+  adding bigint := 1;
+begin
+  if plan_column is null or plan_column not in ('max_patients', 'max_storage_mb') then
+    raise exception 'unknown plan limit %', plan_column using errcode = '22023';
+  end if;
+  execute format('select p.%I from app_public.clinics c join app_private.plans p on p.code = c.plan where c.id = $1', plan_column)
+    into quota using new.clinic_id;
+  if quota is null then
+    return new;
+  end if;
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(new.clinic_id::text || '/' || tg_relid::text, 0));
+  if size_column is null then
+    execute format('select count(*) from %I.%I where clinic_id = $1', tg_table_schema, tg_table_name)
+      into used using new.clinic_id;
+  else
+    quota := quota * 1024 * 1024;
+    execute format('select coalesce(sum(%I), 0) from %I.%I where clinic_id = $1 and id <> $2', size_column, tg_table_schema, tg_table_name)
+      into used using new.clinic_id, new.id;
+    adding := coalesce((pg_catalog.to_jsonb(new) ->> size_column)::bigint, 0);
+  end if;
+  if used + adding > quota then
+    raise exception 'the clinic''s plan allows % (%)', quota, plan_column using errcode = 'CBQTA';
+  end if;
+  return new;
 end;
 $$;

@@ -1,0 +1,85 @@
+// Plan quotas (app_private.tg_enforce_plan_quota) on a table built the way the patients and
+// files tables will attach them: a row count against max_patients, a sum of sizes against
+// max_storage_mb. Over the limit: CBQTA (409), nothing written; other clinics unaffected.
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import t from 'tap';
+import { fromDatabaseError } from '../../src/errors.ts';
+import { withTenant, type TenantContext } from '../../src/db/tenant.ts';
+import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+/** A tenant table as a migration would make it (owned by app_owner), with the quota triggers attached. */
+async function createQuotaTable(db: TestDatabase, { storage }: { storage: boolean }): Promise<void> {
+  await db.admin.query(`
+    begin;
+    set local role app_owner;
+    create table app_public.quota_records (
+      clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+      id uuid not null default gen_random_uuid(),
+      size_bytes bigint not null default 0,
+      primary key (clinic_id, id)
+    );
+    alter table app_public.quota_records enable row level security;
+    alter table app_public.quota_records force row level security;
+    create policy own_clinic on app_public.quota_records to app_user
+      using (clinic_id = (select app_public.current_clinic_id())) with check (clinic_id = (select app_public.current_clinic_id()));
+    create policy read_by_definer_functions on app_public.quota_records for select to app_owner using (true);
+    grant select, insert, update (size_bytes) on app_public.quota_records to app_user;
+    create trigger _150_count_quota before insert on app_public.quota_records
+      for each row execute function app_private.tg_enforce_plan_quota('max_patients');
+    ${storage ? `create trigger _151_storage_quota before insert or update of size_bytes on app_public.quota_records
+      for each row execute function app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');` : ''}
+    commit;`);
+}
+
+t.test('row and storage quotas from the clinic plan', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createQuotaTable(db, { storage: true });
+  await db.admin.query(`
+    insert into app_private.plans (code, name, max_patients, max_storage_mb) values ('tiny', 'Tiny', 3, 1);`);
+  await db.admin.query(`update app_public.clinics set plan = 'tiny' where id = $1`, [clinics.a]);
+  const asA: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'receptionist' };
+  const asB: TenantContext = { clinicId: clinics.b, userId: randomUUID(), role: 'receptionist' };
+  const insert = (ctx: TenantContext, sizes: number[]) =>
+    withTenant(db.pool, ctx, async (trx) => {
+      for (const size of sizes) await sql`insert into app_public.quota_records (size_bytes) values (${size})`.execute(trx);
+    });
+  const rowsOf = async (clinicId: string) =>
+    (await db.admin.query('select count(*)::int as n from app_public.quota_records where clinic_id = $1', [clinicId])).rows[0].n as number;
+  const MB = 1024 * 1024;
+
+  await insert(asA, [MB / 2, MB / 4]);
+  await t.rejects(insert(asA, [MB / 4 + 1]), { code: 'CBQTA' }, 'one byte over the storage limit is refused');
+  await insert(asA, [MB / 4]);
+  t.equal(await rowsOf(clinics.a), 3, 'exactly the storage limit fits');
+  const overCount = await insert(asA, [0]).catch((error: unknown) => error);
+  t.match(overCount, { code: 'CBQTA' }, 'the fourth row is over max_patients');
+  t.match(fromDatabaseError(overCount), { status: 409, code: 'CONFLICT', message: /plan limit/ }, 'and reaches the API as a clear 409');
+  await t.rejects(
+    withTenant(db.pool, asA, (trx) => sql`update app_public.quota_records set size_bytes = size_bytes + 1`.execute(trx)),
+    { code: 'CBQTA' },
+    'growing a stored size counts too',
+  );
+  t.equal(await rowsOf(clinics.a), 3, 'nothing over the limit was written');
+
+  await insert(asB, [0, 0, 0, 0, 5 * MB]);
+  t.equal(await rowsOf(clinics.b), 5, "another clinic's plan (trial: 100 patients, 1 GB) is its own");
+  await db.admin.query(`update app_public.clinics set plan = 'enterprise' where id = $1`, [clinics.a]);
+  await insert(asA, [10 * MB]);
+  t.equal(await rowsOf(clinics.a), 4, 'an unlimited plan has no quota');
+});
+
+t.test('concurrent inserts cannot both take the last unit', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createQuotaTable(db, { storage: false });
+  await db.admin.query(`
+    insert into app_private.plans (code, name, max_patients) values ('one', 'One', 1);`);
+  await db.admin.query(`update app_public.clinics set plan = 'one' where id = $1`, [clinics.a]);
+  const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'receptionist' };
+  const results = await Promise.allSettled([1, 2].map(() =>
+    withTenant(db.pool, ctx, (trx) => sql`insert into app_public.quota_records default values`.execute(trx)),
+  ));
+  t.same(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'], 'one insert wins, the other is refused');
+});
