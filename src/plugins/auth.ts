@@ -45,18 +45,32 @@ declare module 'fastify' {
     requirePlatformOperator: preHandlerAsyncHookHandler;
     /** preHandler: a valid access token of a clinic member (not support access); sets request.tenant and request.claims. */
     authenticate: preHandlerAsyncHookHandler;
-    /** preHandler: a valid access token for the clinic named by the `slug` route parameter. */
-    requireClinicMember: preHandlerAsyncHookHandler;
-    /** preHandler: the member's role may perform `action` on `resource` (src/auth/permissions.ts). */
-    allow(resource: string, action: Action): preHandlerAsyncHookHandler;
+    /**
+     * Route options for a clinic route: a valid access token for the clinic named by the `slug`
+     * parameter, whose role may perform `action` on `resource` (src/auth/permissions.ts). Checked
+     * before the request is validated, so a caller without the right learns nothing of the
+     * route's input. Every /api/v1/clinics route must declare one (checked at start-up).
+     */
+    permission(resource: string, action: Action): { preValidation: preHandlerAsyncHookHandler[]; config: { permission: RoutePermission } };
+    /** Every clinic route and the permission it requires, as registered. */
+    readonly clinicRoutes: (RoutePermission & { method: string; url: string })[];
     /** Re-reads suspended clinics and deactivated memberships (also every BLOCKED_REFRESH_MS on its own). */
     refreshBlockedAccess(): Promise<void>;
+  }
+  interface FastifyContextConfig {
+    /** Set by app.permission(): what the route requires. */
+    permission?: RoutePermission;
   }
   interface FastifyRequest {
     /** Set by authenticate; what withTenant runs with. */
     tenant: TenantContext | null;
     claims: AccessClaims | null;
   }
+}
+
+export interface RoutePermission {
+  resource: string;
+  action: Action;
 }
 
 export interface AuthPluginOptions {
@@ -141,7 +155,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   });
   app.addHook('onClose', async () => clearInterval(timer));
 
-  app.decorate('requireClinicMember', async function requireClinicMember(request: FastifyRequest) {
+  async function requireClinicMember(request: FastifyRequest) {
     const claims = await authenticate(request);
     const { slug } = request.params as { slug?: string };
     if (slug !== claims.clinic_slug) throw new AppError('NOT_FOUND');
@@ -151,7 +165,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     } else if (deactivated.has(`${claims.clinic_id}/${claims.sub}`)) {
       throw unauthenticated();
     }
-  });
+  }
 
   app.decorate('signPlatformToken', async (accountId: string) =>
     app.jwt.sign({ sub: accountId, scope: 'platform', jti: randomUUID() }, { aud: PLATFORM_AUDIENCE }),
@@ -167,12 +181,26 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     request.tenant = { clinicId: null, userId: claims.sub, role: null, requestId: request.id, clientIp: request.ip };
   });
 
-  app.decorate('allow', (resource: string, action: Action) =>
+  const allow = (resource: string, action: Action) =>
     async function allow(request: FastifyRequest) {
       if (!isAllowed(resource, action, request.tenant?.role ?? null)) throw new AppError('FORBIDDEN');
       if (request.tenant?.readOnly && action !== 'select') throw new AppError('FORBIDDEN', 'Support access is read-only.');
-    },
-  );
+    };
+
+  app.decorate('permission', (resource: string, action: Action) => ({
+    preValidation: [requireClinicMember, allow(resource, action)],
+    config: { permission: { resource, action } },
+  }));
+
+  // A clinic route without a declared permission would be open to every member: refuse to start.
+  const clinicRoutes: (RoutePermission & { method: string; url: string })[] = [];
+  app.decorate('clinicRoutes', clinicRoutes);
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/v1/clinics/')) return;
+    const permission = route.config?.permission;
+    if (!permission) throw new Error(`${route.method} ${route.url} declares no permission (app.permission(resource, action))`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') clinicRoutes.push({ method, url: route.url, ...permission });
+  });
 
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => jwks(keys));
 }

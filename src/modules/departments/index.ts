@@ -15,8 +15,8 @@ export default async function departmentRoutes(fastify: FastifyInstance): Promis
   const security = [{ bearer: [] }];
 
   app.get('/', {
+    ...app.permission(RESOURCE, 'select'),
     schema: { tags, security, params: clinicParams, querystring: listQuery, response: { 200: departmentPage } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
   }, async (request) => {
     const { limit, after } = request.query;
     // One extra row tells whether there is a next page.
@@ -25,8 +25,8 @@ export default async function departmentRoutes(fastify: FastifyInstance): Promis
   });
 
   app.get('/:id', {
+    ...app.permission(RESOURCE, 'select'),
     schema: { tags, security, params: departmentParams, response: { 200: department } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
   }, async (request) => {
     const found = await app.withTenant(request.tenant!, (db) => findDepartment(db, request.params.id));
     if (!found) throw new AppError('NOT_FOUND');
@@ -34,8 +34,8 @@ export default async function departmentRoutes(fastify: FastifyInstance): Promis
   });
 
   app.post('/', {
+    ...app.permission(RESOURCE, 'insert'),
     schema: { tags, security, params: clinicParams, body: departmentInput, response: { 201: department } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'insert')],
   }, async (request, reply) => {
     const created = await app.withTenant(request.tenant!, (db) => insertDepartment(db, request.body));
     return reply.code(201).send(created);

@@ -17,8 +17,8 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
   const security = [{ bearer: [] }];
 
   app.get('/', {
+    ...app.permission(RESOURCE, 'select'),
     schema: { tags, security, params: clinicParams, querystring: listQuery, response: { 200: memberPage } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
   }, async (request) => {
     const { limit, after } = request.query;
     const rows = await app.withTenant(request.tenant!, (db) => listMembers(db, limit + 1, after));
@@ -26,8 +26,8 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
   });
 
   app.post('/invitations', {
+    ...app.permission(RESOURCE, 'insert'),
     schema: { tags, security, params: clinicParams, body: inviteBody, response: { 201: invited } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'insert')],
   }, async (request, reply) => {
     const invitation = newInvitation();
     const created = await app.withTenant(request.tenant!, async (db) => {
@@ -38,8 +38,8 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
   });
 
   app.patch('/:id', {
+    ...app.permission(RESOURCE, 'update'),
     schema: { tags, security, params: memberParams, body: updateBody, response: { 200: member } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'update')],
   }, async (request) => {
     const updated = await app.withTenant(request.tenant!, (db) => updateMember(db, request.params.id, request.body));
     if (!updated) throw new AppError('NOT_FOUND');

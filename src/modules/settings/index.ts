@@ -14,8 +14,8 @@ export default async function settingsRoutes(fastify: FastifyInstance): Promise<
   const security = [{ bearer: [] }];
 
   app.get('/', {
+    ...app.permission(RESOURCE, 'select'),
     schema: { tags, security, params: clinicParams, response: { 200: settings } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
   }, async (request) => {
     const found = await app.withTenant(request.tenant!, findSettings);
     if (!found) throw new AppError('NOT_FOUND', 'This clinic has no settings yet.');
@@ -23,8 +23,8 @@ export default async function settingsRoutes(fastify: FastifyInstance): Promise<
   });
 
   app.patch('/', {
+    ...app.permission(RESOURCE, 'update'),
     schema: { tags, security, params: clinicParams, body: settingsChange, response: { 200: settings } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'update')],
   }, async (request) => {
     const updated = await app.withTenant(request.tenant!, (db) => updateSettings(db, request.body));
     if (!updated) throw new AppError('NOT_FOUND', 'This clinic has no settings yet.');

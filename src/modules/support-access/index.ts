@@ -19,13 +19,13 @@ export async function clinicSupportAccessRoutes(fastify: FastifyInstance): Promi
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get('/', {
+    ...app.permission(RESOURCE, 'select'),
     schema: { tags, security, params: clinicParams, response: { 200: grant.array() } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'select')],
   }, async (request) => app.withTenant(request.tenant!, listGrants));
 
   app.post('/', {
+    ...app.permission(RESOURCE, 'insert'),
     schema: { tags, security, params: clinicParams, body: grantBody, response: { 201: grant } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'insert')],
   }, async (request, reply) => {
     const { operatorEmail, reason, hours } = request.body;
     const created = await app.withTenant(request.tenant!, async (db) => {
@@ -39,8 +39,8 @@ export async function clinicSupportAccessRoutes(fastify: FastifyInstance): Promi
   });
 
   app.post('/:id/revoke', {
+    ...app.permission(RESOURCE, 'update'),
     schema: { tags, security, params: grantParams, response: { 200: grant } },
-    preHandler: [app.requireClinicMember, app.allow(RESOURCE, 'update')],
   }, async (request) => {
     const revoked = await app.withTenant(request.tenant!, (db) => revokeGrant(db, request.params.id));
     if (!revoked) throw new AppError('NOT_FOUND', 'No grant in force has this id.');
