@@ -133,6 +133,20 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   t.equal(refreshed.statusCode, 200, 'and refreshes, keeping its second factor');
   t.same(app.jwt.decode<{ payload: { amr: string[] } }>(refreshed.json().accessToken)!.payload.amr, ['pwd', 'otp']);
 
+  // A newcomer accepts an invitation into clinic B: the membership is active, the session waits
+  // for a second factor.
+  const invited = await app.inject({
+    method: 'POST', url: '/api/v1/clinics/clinic-b/members/invitations', payload: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' },
+    headers: { authorization: `Bearer ${admin.accessToken}` },
+  });
+  t.equal(invited.statusCode, 201);
+  const accepted = await post('/auth/invitations/accept', { token: invited.json().invitation.token, password: PASSWORD });
+  t.match(accepted.json(), { status: 403, code: 'TWO_FACTOR_REQUIRED' }, 'accepting gives no session without a second factor');
+  t.equal((await post('/auth/invitations/accept', { token: invited.json().invitation.token, password: PASSWORD })).statusCode, 404, 'the invitation is used');
+  const newcomer = (await post('/auth/two-factor/setup', { email: 'new@example.test', password: PASSWORD })).json();
+  await post('/auth/two-factor/enable', { email: 'new@example.test', password: PASSWORD, code: currentTotp(newcomer.secret) });
+  t.equal((await login('new@example.test', 'clinic-b', currentTotp(newcomer.secret, Date.now() + 30_000))).statusCode, 200, 'set up, the newcomer logs in');
+
   // Operators too: once they turn it on, platform login asks for a code.
   const operatorSetup = (await post('/auth/two-factor/setup', { email: 'operator@example.test', password: PASSWORD })).json();
   await post('/auth/two-factor/enable', { email: 'operator@example.test', password: PASSWORD, code: currentTotp(operatorSetup.secret) });
