@@ -43,5 +43,5 @@ create policy update_by_definer_functions on app_public.clinic_members
   with check (true);
 
 grant delete, select on app_public.clinic_members to app_user;
-grant insert (account_id, consultation_fee, display_name, licence_number, qualification, role, specialisation, status) on app_public.clinic_members to app_user;
-grant update (consultation_fee, display_name, licence_number, qualification, role, specialisation, status) on app_public.clinic_members to app_user;
+grant insert (account_id, consultation_fee, display_name, licence_number, office_hours, qualification, role, specialisation, status) on app_public.clinic_members to app_user;
+grant update (consultation_fee, display_name, licence_number, office_hours, qualification, role, specialisation, status) on app_public.clinic_members to app_user;

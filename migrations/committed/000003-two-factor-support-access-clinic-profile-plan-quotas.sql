@@ -1,10 +1,11 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:f14040fba019a5e26f6746e0bb130e0a2fe73717
+--! Hash: sha1:a82c5e0617bbb633d28d7ee9f4edf70d5827484f
 --! Message: two factor, support access, clinic profile, plan quotas
 
 --! split: 0400-clinic-profile
--- The clinic's registration profile (set by operators at onboarding and later), and the logo of
--- its white-label branding (set by its admins). Members read their own clinic's row as before.
+-- The clinic's registration profile (set by operators at onboarding and later), the logo of its
+-- white-label branding (set by its admins), and staff office hours. Members read their own
+-- clinic's row as before.
 alter table app_public.clinics
   add column address text constraint clinics_address_length check (char_length(address) between 1 and 500),
   add column contact_email text
@@ -19,6 +20,13 @@ alter table app_public.clinic_settings
   add column brand_logo_url text
     constraint clinic_settings_brand_logo_url_format check (char_length(brand_logo_url) <= 2048 and brand_logo_url ~ '^https://');
 grant update (brand_logo_url) on app_public.clinic_settings to app_user;
+
+-- A staff member's office hours, in the shape of the clinic's operating hours.
+alter table app_public.clinic_members
+  add column office_hours jsonb not null default '{}'
+    constraint clinic_members_office_hours_valid check (jsonb_typeof(office_hours) = 'object');
+grant insert (office_hours), update (office_hours) on app_public.clinic_members to app_user;
+comment on column app_public.clinic_members.office_hours is 'Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.';
 
 --! split: 0410-audit-events
 -- One writer of event rows (the audit trigger writes row changes): who from the context, plus

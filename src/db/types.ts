@@ -36,6 +36,10 @@ export interface AppPublicClinicMembers {
    * Professional licence number, unique within the clinic.
    */
   licence_number: string | null;
+  /**
+   * Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.
+   */
+  office_hours: Generated<Json>;
   qualification: string | null;
   /**
    * clinic_admin, doctor, nurse, receptionist, lab_technician or patient.

@@ -42,9 +42,13 @@ t.test('inviting, joining, changing and deactivating members', async (t) => {
   t.equal((await call('POST', '/invitations', doctor.accessToken, { email: 'x@a.test', role: 'nurse', displayName: 'X' })).statusCode, 403, 'only admins invite');
   const doctorId = invitedDoctor.json().member.id as string;
   t.equal((await call('PATCH', `/${doctorId}`, doctor.accessToken, { role: 'clinic_admin' })).statusCode, 403, 'nobody promotes themselves');
-  const changed = await call('PATCH', `/${doctorId}`, adminToken, { specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500 });
+  const changed = await call('PATCH', `/${doctorId}`, adminToken, {
+    specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500, officeHours: { mon: [['09:00', '13:00']], thu: [['14:00', '18:00']] },
+  });
   t.equal(changed.statusCode, 200);
-  t.match(changed.json(), { specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500 });
+  t.match(changed.json(), { specialisation: 'Cardiology', licenceNumber: 'MC-1', consultationFee: 500, officeHours: { mon: [['09:00', '13:00']] } });
+  const badHours = await call('PATCH', `/${doctorId}`, adminToken, { officeHours: { mon: [['9am', '1pm']] } });
+  t.match(badHours.json(), { status: 400, errors: [{ path: 'body.officeHours.mon.0.0' }] }, 'office hours are HH:MM ranges');
   t.equal((await call('PATCH', `/${doctorId}`, adminToken, {})).statusCode, 400, 'an empty change is refused');
 
   t.equal((await call('GET', '', doctor.accessToken)).statusCode, 200, 'the doctor works');

@@ -2,11 +2,13 @@
 // and themselves only).
 import { sql } from 'kysely';
 import type { TenantDb } from '../../db/tenant.ts';
+import type { WeeklyHours } from '../../http/params.ts';
 import type { Member, MemberUpdate } from './schemas.ts';
 
 const columns = [
   'id', 'role', 'status', 'display_name as displayName', 'specialisation', 'licence_number as licenceNumber',
-  'qualification', sql<number | null>`consultation_fee::float8`.as('consultationFee'), 'created_at as createdAt',
+  'qualification', sql<number | null>`consultation_fee::float8`.as('consultationFee'), sql<WeeklyHours>`office_hours`.as('officeHours'),
+  'created_at as createdAt',
 ] as const;
 
 type Row = Omit<Member, 'role' | 'status'> & { role: string; status: string };
@@ -41,6 +43,7 @@ export function updateMember(db: TenantDb, id: string, change: MemberUpdate): Pr
       ...(change.licenceNumber !== undefined && { licence_number: change.licenceNumber }),
       ...(change.qualification !== undefined && { qualification: change.qualification }),
       ...(change.consultationFee !== undefined && { consultation_fee: change.consultationFee === null ? null : String(change.consultationFee) }),
+      ...(change.officeHours !== undefined && { office_hours: JSON.stringify(change.officeHours) }),
     })
     .where('id', '=', id)
     .returning(columns)

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { page, pageQuery } from '../../http/pagination.ts';
-import { clinicParams, email } from '../../http/params.ts';
+import { clinicParams, email, weeklyHours } from '../../http/params.ts';
 import { CLINIC_ROLES } from '../../db/tenant.ts';
 
 export const memberParams = clinicParams.extend({ id: z.uuid() }).strict();
@@ -13,6 +13,7 @@ const profile = {
   licenceNumber: z.string().trim().min(1).max(64).nullable(),
   qualification: z.string().trim().max(200).nullable(),
   consultationFee: z.number().nonnegative().max(1e9).nullable(),
+  officeHours: weeklyHours,
 };
 
 export const inviteBody = z.object({ email, role: z.enum(CLINIC_ROLES), displayName: profile.displayName }).strict();
@@ -32,6 +33,7 @@ export const member = z.object({
   licenceNumber: z.string().nullable(),
   qualification: z.string().nullable(),
   consultationFee: z.number().nullable(),
+  officeHours: weeklyHours,
   createdAt: z.date(),
 });
 

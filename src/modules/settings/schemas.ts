@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { weeklyHours } from '../../http/params.ts';
 
 const colour = z.string().regex(/^#[0-9a-f]{6}$/, 'must be a colour like #1a2b3c');
-const time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
 
 const editable = {
   currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code like USD'),
@@ -9,7 +9,7 @@ const editable = {
   appointmentSlotMinutes: z.number().int().min(5).max(240),
   sessionIdleMinutes: z.number().int().min(5).max(720),
   requireTwoFactor: z.boolean(),
-  operatingHours: z.partialRecord(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']), z.array(z.tuple([time, time])).max(4)),
+  operatingHours: weeklyHours,
   retentionDays: z.number().int().min(365).max(36500),
   brandPrimaryColour: colour.nullable(),
   brandSecondaryColour: colour.nullable(),
