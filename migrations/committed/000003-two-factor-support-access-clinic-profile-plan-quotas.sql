@@ -1,5 +1,5 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:a82c5e0617bbb633d28d7ee9f4edf70d5827484f
+--! Hash: sha1:f5d1e6b4c1a795b0fe8f7b9ed4382d07c2a70057
 --! Message: two factor, support access, clinic profile, plan quotas
 
 --! split: 0400-clinic-profile
@@ -440,3 +440,64 @@ begin
   return new;
 end;
 $$;
+
+--! split: 0460-address-lockout
+-- Lockout per client address too (app.client_ip of the login's context), shared by every API
+-- process: 30 failed logins from one address within 15 minutes, whatever the e-mails, lock the
+-- address for 15 minutes. Generous, because a clinic's staff often share one address; the
+-- per-e-mail lock (5 failures) stays the tight one. A success does not clear the address.
+create table app_private.address_throttle (
+  address inet primary key,
+  failures integer not null default 0,
+  window_started_at timestamptz not null default now(),
+  locked_until timestamptz
+);
+comment on table app_private.address_throttle is 'Failed logins per client address; 30 within 15 minutes lock the address for 15 minutes.';
+
+create or replace function app_hidden.login_locked_until(email text) returns timestamptz
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select max(lock.until) from (
+    select t.locked_until as until from app_private.login_throttle t
+    where t.email_key = lower(login_locked_until.email) and t.locked_until > now()
+    union all
+    select a.locked_until from app_private.address_throttle a
+    where a.address = nullif(current_setting('app.client_ip', true), '')::inet and a.locked_until > now()
+  ) lock;
+end;
+
+-- Records a failure against the e-mail and the address; returns the end of a lock this failure
+-- started (either).
+create or replace function app_hidden.login_failed(email text) returns timestamptz
+  language sql volatile security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  with by_email as (
+    insert into app_private.login_throttle as t (email_key, failures)
+    values (lower(login_failed.email), 1)
+    on conflict (email_key) do update set
+      failures = case when t.window_started_at < now() - interval '15 minutes' then 1 else t.failures + 1 end,
+      window_started_at = case when t.window_started_at < now() - interval '15 minutes' then now() else t.window_started_at end,
+      locked_until = case
+        when t.window_started_at >= now() - interval '15 minutes' and t.failures + 1 >= 5 then now() + interval '15 minutes'
+      end
+    returning t.locked_until
+  ), by_address as (
+    insert into app_private.address_throttle as a (address, failures)
+    select c.address, 1 from (select nullif(current_setting('app.client_ip', true), '')::inet as address) c where c.address is not null
+    on conflict (address) do update set
+      failures = case when a.window_started_at < now() - interval '15 minutes' then 1 else a.failures + 1 end,
+      window_started_at = case when a.window_started_at < now() - interval '15 minutes' then now() else a.window_started_at end,
+      locked_until = case
+        when a.window_started_at >= now() - interval '15 minutes' and a.failures + 1 >= 30 then now() + interval '15 minutes'
+        else a.locked_until
+      end
+    returning a.locked_until
+  )
+  select max(lock.until) from (
+    select e.locked_until as until from by_email e
+    union all
+    select d.locked_until from by_address d where d.locked_until > now()
+  ) lock;
+end;

@@ -45,6 +45,25 @@ t.test('five failures lock an e-mail, whether or not it has an account', async (
   t.same(throttle, [{ email_key: 'nobody@example.test' }], 'a success clears the e-mail\'s failures');
 });
 
+t.test('thirty failures from one address lock the address, whatever the e-mails', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await member(db, 'innocent@example.test', clinics.a);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const login = (email: string, password: string, remoteAddress = '203.0.113.7') =>
+    app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress, payload: { email, password, clinicSlug: 'clinic-a' } });
+
+  const statuses: number[] = [];
+  for (let i = 0; i < 30; i++) statuses.push((await login(`guess${i % 10}@example.test`, 'a guessed password')).statusCode);
+  t.same(statuses, [...Array(29).fill(401), 429], 'spread over ten e-mails (three each, none locked), the thirtieth locks the address');
+  const locked = await login('innocent@example.test', PASSWORD);
+  t.equal(locked.statusCode, 429, 'from that address even a right password waits');
+  t.ok(Number(locked.headers['retry-after']) > 800, 'about 15 minutes');
+  t.equal((await login('innocent@example.test', PASSWORD, '198.51.100.20')).statusCode, 200, 'other addresses are not affected');
+  const { rows } = await db.admin.query(`select host(address) as address, failures from app_private.address_throttle order by address`);
+  t.same(rows, [{ address: '203.0.113.7', failures: 30 }], 'counted per address, in the database every API process shares');
+});
+
 t.test('per client address, login is rate limited', async (t) => {
   const db = await createTestDatabase(t);
   await createClinics(db);
