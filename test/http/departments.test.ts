@@ -77,5 +77,8 @@ t.test('the OpenAPI document comes from the same schemas', async (t) => {
   const path = doc.paths['/api/v1/clinics/{slug}/departments/'] ?? doc.paths['/api/v1/clinics/{slug}/departments'];
   t.ok(path?.get && path?.post, 'list and create are documented');
   t.match(JSON.stringify(path.post.requestBody), /"code"/, 'the request body schema is the zod schema');
+  for (const documented of ['/api/v1/auth/two-factor/setup', '/api/v1/clinics/{slug}/support-access/{id}/revoke', '/api/v1/platform/support-access/{grantId}/token']) {
+    t.ok(doc.paths[documented], `${documented} is documented`);
+  }
   t.ok((await app.inject({ url: '/docs/' })).statusCode < 400, '/docs serves the UI');
 });
