@@ -1,5 +1,5 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:f5d1e6b4c1a795b0fe8f7b9ed4382d07c2a70057
+--! Hash: sha1:c6f4672a08ddc88353a6b6ac0960879bb352ce40
 --! Message: two factor, support access, clinic profile, plan quotas
 
 --! split: 0400-clinic-profile
@@ -332,22 +332,27 @@ begin atomic
     and app_public.current_clinic_id() is not null and app_public.current_role_is('clinic_admin');
 end;
 
--- The context operator's grants that are in force, with their clinics.
+-- The context operator's grants that are in force, with their clinics (and whether the clinic
+-- requires a second factor, which then applies to the operator's login too).
 create function app_hidden.my_support_grants()
-  returns table (grant_id uuid, clinic_id uuid, clinic_slug text, clinic_name text, reason text, expires_at timestamptz)
+  returns table (
+    grant_id uuid, clinic_id uuid, clinic_slug text, clinic_name text, reason text, expires_at timestamptz, requires_two_factor boolean
+  )
   language sql stable security definer
   set search_path = pg_catalog, pg_temp
 begin atomic
-  select g.id, g.clinic_id, c.slug, c.name, g.reason, g.expires_at
+  select g.id, g.clinic_id, c.slug, c.name, g.reason, g.expires_at, app_hidden.clinic_requires_two_factor(g.clinic_id)
   from app_public.support_access_grants g join app_public.clinics c on c.id = g.clinic_id
   where g.operator_account_id = app_public.current_user_id() and g.revoked_at is null and g.expires_at > now()
     and c.status = 'active'
   order by g.expires_at;
 end;
 
--- Checks that the context operator holds the grant in the context clinic, in force, and audits
--- the use (`what`: the token's issue, or the request made with it). False: refuse.
-create function app_hidden.use_support_access(grant_id uuid, clinic_id uuid, what text, details jsonb) returns boolean
+-- Checks that the context operator holds the grant in the clinic, in force, with a second factor
+-- when the clinic requires one, and audits the use (`what`: the token's issue, or a request made
+-- with it). False: refuse.
+create function app_hidden.use_support_access(grant_id uuid, clinic_id uuid, two_factor boolean, what text, details jsonb)
+  returns boolean
   language plpgsql volatile security definer
   set search_path = pg_catalog, pg_temp
 as $$
@@ -359,7 +364,7 @@ begin
     select from app_public.support_access_grants g join app_public.clinics c on c.id = g.clinic_id
     where g.id = use_support_access.grant_id and g.clinic_id = use_support_access.clinic_id
       and g.operator_account_id = app_public.current_user_id() and g.revoked_at is null and g.expires_at > now()
-      and c.status = 'active'
+      and c.status = 'active' and (use_support_access.two_factor or not app_hidden.clinic_requires_two_factor(g.clinic_id))
   ) then
     return false;
   end if;
@@ -370,7 +375,7 @@ end;
 $$;
 
 grant execute on function app_hidden.platform_operator_id(text) to app_user;
-grant execute on function app_hidden.my_support_grants(), app_hidden.use_support_access(uuid, uuid, text, jsonb) to app_platform;
+grant execute on function app_hidden.my_support_grants(), app_hidden.use_support_access(uuid, uuid, boolean, text, jsonb) to app_platform;
 
 --! split: 0440-two-factor-reset
 -- A person who lost both their device and their recovery codes: after checking who they are out

@@ -33,14 +33,15 @@ export const accessClaims = z.object({
 });
 export type AccessClaims = z.infer<typeof accessClaims>;
 
-export const platformClaims = z.object({ sub: z.uuid(), scope: z.literal('platform'), jti: z.uuid() });
+export const platformClaims = z.object({ sub: z.uuid(), scope: z.literal('platform'), jti: z.uuid(), amr: accessClaims.shape.amr });
+export type PlatformClaims = z.infer<typeof platformClaims>;
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Signs an access token with the current key (EdDSA, `kid` in the header). */
     signAccessToken(claims: AccessClaims, expiresInSeconds?: number): Promise<string>;
-    /** Signs a platform-operator token (its own audience). */
-    signPlatformToken(accountId: string): Promise<string>;
+    /** Signs a platform-operator token (its own audience); `twoFactor`: the login passed a second factor. */
+    signPlatformToken(operator: { accountId: string; twoFactor: boolean }): Promise<string>;
     /** preHandler: a valid platform-operator token; sets request.tenant (no clinic, the operator as user). */
     requirePlatformOperator: preHandlerAsyncHookHandler;
     /** preHandler: a valid access token of a clinic member (not support access); sets request.tenant and request.claims. */
@@ -65,6 +66,8 @@ declare module 'fastify' {
     /** Set by authenticate; what withTenant runs with. */
     tenant: TenantContext | null;
     claims: AccessClaims | null;
+    /** Set by requirePlatformOperator. */
+    operatorClaims: PlatformClaims | null;
   }
 }
 
@@ -104,6 +107,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   );
   app.decorateRequest('tenant', null);
   app.decorateRequest('claims', null);
+  app.decorateRequest('operatorClaims', null);
 
   async function authenticate(request: FastifyRequest): Promise<AccessClaims> {
     let claims: AccessClaims;
@@ -129,7 +133,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   async function checkSupportAccess(request: FastifyRequest, claims: AccessClaims): Promise<boolean> {
     const details = { method: request.method, route: request.routeOptions.url, path: request.url };
     return app.withPlatform({ clinicId: null, userId: claims.sub, role: null, requestId: request.id, clientIp: request.ip }, (db) =>
-      useSupportAccess(db, { grantId: claims.support_grant!, clinicId: claims.clinic_id, what: 'used', details }),
+      useSupportAccess(db, { grantId: claims.support_grant!, clinicId: claims.clinic_id, twoFactor: claims.amr.includes('otp'), what: 'used', details }),
     );
   }
 
@@ -167,17 +171,18 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     }
   }
 
-  app.decorate('signPlatformToken', async (accountId: string) =>
-    app.jwt.sign({ sub: accountId, scope: 'platform', jti: randomUUID() }, { aud: PLATFORM_AUDIENCE }),
+  app.decorate('signPlatformToken', async ({ accountId, twoFactor }: { accountId: string; twoFactor: boolean }) =>
+    app.jwt.sign({ sub: accountId, scope: 'platform', jti: randomUUID(), amr: twoFactor ? ['pwd', 'otp'] : ['pwd'] }, { aud: PLATFORM_AUDIENCE }),
   );
 
   app.decorate('requirePlatformOperator', async function requirePlatformOperator(request: FastifyRequest) {
-    let claims: z.infer<typeof platformClaims>;
+    let claims: PlatformClaims;
     try {
       claims = platformClaims.parse(await request.jwtVerify({ decode: { complete: true }, verify: { allowedAud: PLATFORM_AUDIENCE } }));
     } catch (error) {
       throw error instanceof AppError ? error : unauthenticated(error);
     }
+    request.operatorClaims = claims;
     request.tenant = { clinicId: null, userId: claims.sub, role: null, requestId: request.id, clientIp: request.ip };
   });
 

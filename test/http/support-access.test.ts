@@ -2,6 +2,7 @@
 // the operator's clinic token reads but never writes, every use is audited, and the access ends
 // at revocation or expiry, at once.
 import t from 'tap';
+import { currentTotp } from '../../src/auth/two-factor.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
@@ -85,4 +86,38 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   const secondToken = (await call('POST', `/api/v1/platform/support-access/${second.id}/token`, operator)).json().accessToken as string;
   await db.admin.query(`update app_public.support_access_grants set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where id = $1`, [second.id]);
   t.equal((await call('GET', '/api/v1/clinics/clinic-a/departments', secondToken)).statusCode, 401, 'expiry ends the token at once');
+});
+
+t.test("a clinic that requires a second factor requires it of the operator's login too", async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
+  await createOperator(db, 'ops@example.test', PASSWORD);
+  await db.admin.query('insert into app_public.clinic_settings (clinic_id) values ($1)', [clinics.a]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload?: object, token?: string) =>
+    app.inject({ method: 'POST', url, ...(payload && { payload }), headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const admin = (await post('/api/v1/auth/login', { email: 'admin@example.test', password: PASSWORD, clinicSlug: 'clinic-a' })).json().accessToken;
+  const grant = (await post('/api/v1/clinics/clinic-a/support-access', { operatorEmail: 'ops@example.test', reason: 'Ticket 9', hours: 1 }, admin)).json();
+  const { secret } = (await post('/api/v1/auth/two-factor/setup', { email: 'ops@example.test', password: PASSWORD })).json();
+  await post('/api/v1/auth/two-factor/enable', { email: 'ops@example.test', password: PASSWORD, code: currentTotp(secret) });
+  const withCode = (await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) })).json().accessToken;
+  const recovery = await post('/api/v1/auth/two-factor/recovery-codes', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) });
+  t.equal(recovery.statusCode, 401, 'that code is spent');
+  // The same operator without a code: turned off by the owner, logged in with the password only.
+  await db.admin.query(`select app_private.turn_off_two_factor('ops@example.test', 'test')`);
+  const passwordOnly = (await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD })).json().accessToken;
+  const earlyToken = (await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, passwordOnly)).json().accessToken;
+
+  await db.admin.query('update app_public.clinic_settings set require_two_factor = true where clinic_id = $1', [clinics.a]);
+  const listed = await app.inject({ url: '/api/v1/platform/support-access', headers: { authorization: `Bearer ${passwordOnly}` } });
+  t.match(listed.json(), [{ grantId: grant.id, requiresTwoFactor: true }], 'the operator sees that the clinic requires it');
+  const refused = await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, passwordOnly);
+  t.match(refused.json(), { status: 403, code: 'TWO_FACTOR_REQUIRED' }, 'no token for a password-only platform login');
+  const departments = (token: string) => app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } });
+  t.equal((await departments(earlyToken)).statusCode, 401, 'a password-only token issued before the setting stops at once');
+  const issued = await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, withCode);
+  t.equal(issued.statusCode, 200, 'a platform login with a code gets one');
+  t.same(app.jwt.decode<{ payload: { amr: string[] } }>(issued.json().accessToken)!.payload.amr, ['pwd', 'otp']);
+  t.equal((await departments(issued.json().accessToken)).statusCode, 200);
 });

@@ -22,11 +22,11 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
 
   app.post('/auth/login', { schema: { tags, body: platformLoginBody, response: { 200: platformSession } } }, async (request) => {
     const caller = { requestId: request.id, clientIp: request.ip };
-    const { accountId } = await auth.verifyCredentials(request.body.email, request.body.password, caller, {
+    const verified = await auth.verifyCredentials(request.body.email, request.body.password, caller, {
       otp: request.body.otp,
       admits: (id) => auth.isPlatformOperator(id, caller),
     });
-    return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(accountId), expiresIn: options.accessTokenTtlSeconds };
+    return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(verified), expiresIn: options.accessTokenTtlSeconds };
   });
 
   app.get('/clinics', { ...operator, schema: { tags, security, response: { 200: clinicOverview.array() } } }, async (request) =>

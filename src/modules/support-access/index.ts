@@ -65,9 +65,14 @@ export async function operatorSupportAccessRoutes(fastify: FastifyInstance, opti
     ...operator,
     schema: { tags, security, params: operatorGrantParams, response: { 200: supportSession } },
   }, async (request) => {
+    const amr = request.operatorClaims!.amr;
+    const twoFactor = amr.includes('otp');
     const found = await app.withPlatform(request.tenant!, async (db) => {
       const held = (await mySupportGrants(db)).find((g) => g.grantId === request.params.grantId);
-      const issued = held && (await useSupportAccess(db, { grantId: held.grantId, clinicId: held.clinicId, what: 'token_issued', details: {} }));
+      if (held?.requiresTwoFactor && !twoFactor) {
+        throw new AppError('TWO_FACTOR_REQUIRED', 'This clinic requires two-factor authentication: log in to the platform with a one-time code.');
+      }
+      const issued = held && (await useSupportAccess(db, { grantId: held.grantId, clinicId: held.clinicId, twoFactor, what: 'token_issued', details: {} }));
       return issued ? held : undefined;
     });
     if (!found) throw new AppError('NOT_FOUND', 'No grant in force has this id.');
@@ -76,7 +81,7 @@ export async function operatorSupportAccessRoutes(fastify: FastifyInstance, opti
     const accessToken = await app.signAccessToken(
       {
         sub: request.tenant!.userId!, clinic_id: found.clinicId, clinic_slug: found.clinicSlug, role: 'clinic_admin',
-        jti: randomUUID(), amr: ['pwd'], support_grant: found.grantId,
+        jti: randomUUID(), amr, support_grant: found.grantId,
       },
       expiresIn,
     );

@@ -53,6 +53,7 @@ export async function mySupportGrants(db: TenantDb): Promise<OperatorGrant[]> {
     .select([
       sql<string>`grant_id`.as('grantId'), sql<string>`clinic_id`.as('clinicId'), sql<string>`clinic_slug`.as('clinicSlug'),
       sql<string>`clinic_name`.as('clinicName'), sql<string>`reason`.as('reason'), sql<Date>`expires_at`.as('expiresAt'),
+      sql<boolean>`requires_two_factor`.as('requiresTwoFactor'),
     ])
     .execute();
 }
@@ -60,9 +61,9 @@ export async function mySupportGrants(db: TenantDb): Promise<OperatorGrant[]> {
 /** Checks the grant is in force for this operator and audits the use; false: refused. */
 export async function useSupportAccess(
   db: TenantDb,
-  use: { grantId: string; clinicId: string; what: 'token_issued' | 'used'; details: Record<string, unknown> },
+  use: { grantId: string; clinicId: string; twoFactor: boolean; what: 'token_issued' | 'used'; details: Record<string, unknown> },
 ): Promise<boolean> {
-  const { rows } = await sql<{ allowed: boolean }>`select app_hidden.use_support_access(${use.grantId}, ${use.clinicId}, ${use.what},
-    ${JSON.stringify(use.details)}::jsonb) as allowed`.execute(db);
+  const { rows } = await sql<{ allowed: boolean }>`select app_hidden.use_support_access(${use.grantId}, ${use.clinicId}, ${use.twoFactor},
+    ${use.what}, ${JSON.stringify(use.details)}::jsonb) as allowed`.execute(db);
   return rows[0]?.allowed === true;
 }

@@ -31,6 +31,8 @@ export const operatorGrant = z.object({
   clinicName: z.string(),
   reason: z.string(),
   expiresAt: z.date(),
+  /** The clinic requires a second factor: the operator's platform login must have passed one. */
+  requiresTwoFactor: z.boolean(),
 });
 export const operatorGrantParams = z.object({ grantId: z.uuid() }).strict();
 
