@@ -15,7 +15,7 @@ import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
 
-export interface AppConfig extends Pick<Config, 'env' | 'logLevel'> {
+export interface AppConfig extends Pick<Config, 'env' | 'logLevel'>, Partial<Pick<Config, 'trustProxy'>> {
   database: { authenticatorUrl: string; poolSize: number };
   auth: AuthPluginOptions & { loginAttemptsPerMinute: number };
 }
@@ -61,6 +61,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    trustProxy: config.trustProxy ?? false,
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

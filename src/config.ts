@@ -1,4 +1,5 @@
 // The only file that reads process.env. Everything else receives a frozen Config.
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { passwordProblem } from './auth/password-policy.ts';
@@ -13,6 +14,21 @@ const envSchema = z
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
+    // Behind a reverse proxy: which X-Forwarded-For hops to believe, so that lockouts, rate limits
+    // and the audit log see the client's address, not the proxy's: a comma-separated list of the
+    // proxies' addresses or CIDRs (or `true`: every hop, only when nothing but the proxy can reach
+    // the API). Unset: the socket's address.
+    TRUST_PROXY: z
+      .string()
+      .trim()
+      .transform((text, ctx) => {
+        if (text === 'true' || text === 'false') return text === 'true';
+        const proxies = text.split(',').map((p) => p.trim());
+        if (proxies.every((p) => isIP(p.replace(/\/\d{1,3}$/, '')) !== 0)) return proxies;
+        ctx.addIssue({ code: 'custom', message: 'must be true, false, or a comma-separated list of addresses or CIDRs' });
+        return z.NEVER;
+      })
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DATA_DIR: z.string().min(1).default('.data'),
     // A superuser (or a role with CREATEROLE + CREATEDB) on a development server: setup creates roles, schemas, migrations.
@@ -103,6 +119,8 @@ export interface Config {
   env: 'development' | 'test' | 'production';
   port: number;
   host: string;
+  /** Fastify's trustProxy: which X-Forwarded-For hops name the client. */
+  trustProxy: boolean | string[];
   logLevel: string;
   dataDir: string;
   database: DatabaseConfig;
@@ -141,6 +159,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     env: env.NODE_ENV,
     port: env.PORT,
     host: env.HOST,
+    trustProxy: env.TRUST_PROXY ?? false,
     logLevel: env.LOG_LEVEL,
     dataDir,
     database: Object.freeze({

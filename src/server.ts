@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   const app = await buildApp({
     env: config.env,
     logLevel: config.logLevel,
+    trustProxy: config.trustProxy,
     database: { authenticatorUrl: database.authenticatorUrl, poolSize: config.database.poolSize },
     auth: {
       keys: await loadSigningKeys(config.jwt, config.dataDir),

@@ -1,5 +1,5 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:c6f4672a08ddc88353a6b6ac0960879bb352ce40
+--! Hash: sha1:b7e79af2da8b5745b27a99a4f13f85309ee424c3
 --! Message: two factor, support access, clinic profile, plan quotas
 
 --! split: 0400-clinic-profile
@@ -88,6 +88,15 @@ create table app_private.recovery_codes (
 );
 comment on table app_private.recovery_codes is 'SHA-256 of single-use recovery codes, shown to their owner once.';
 
+-- Turning the second factor on or off ends every session of the account: a session remembers
+-- whether its login passed one, and that must stay true of the account.
+create function app_private.end_sessions(account_id uuid) returns void
+  language sql volatile
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  update app_private.refresh_tokens t set revoked_at = now() where t.account_id = end_sessions.account_id and t.revoked_at is null;
+end;
+
 -- The context user's secret and whether it is on (no row: no second factor).
 create function app_hidden.my_two_factor()
   returns table (secret text, enabled boolean)
@@ -125,6 +134,7 @@ begin
     return false;
   end if;
   perform app_hidden.replace_recovery_codes(enable_two_factor.recovery_code_hashes);
+  perform app_private.end_sessions(app_public.current_user_id());
   return true;
 end;
 $$;
@@ -171,6 +181,7 @@ create function app_hidden.disable_two_factor() returns void
 begin atomic
   delete from app_private.recovery_codes r where r.account_id = app_public.current_user_id();
   delete from app_private.two_factor t where t.account_id = app_public.current_user_id();
+  select app_private.end_sessions(app_public.current_user_id());
 end;
 
 create function app_hidden.clinic_requires_two_factor(clinic_id uuid) returns boolean
@@ -394,6 +405,7 @@ begin
   end if;
   delete from app_private.recovery_codes r where r.account_id = account;
   delete from app_private.two_factor t where t.account_id = account;
+  perform app_private.end_sessions(account);
   perform app_private.write_audit_event('auth.two_factor.turned_off_by_operator', account, null,
     jsonb_build_object('reason', turn_off_two_factor.reason));
   return account;
@@ -423,6 +435,15 @@ declare
 begin
   if plan_column is null or plan_column not in ('max_patients', 'max_storage_mb') then
     raise exception 'unknown plan limit %', plan_column using errcode = '22023';
+  end if;
+  -- Without the owner's read policy, forced RLS would hide every row and the quota never bite.
+  if not exists (
+    select from pg_catalog.pg_policies p
+    where p.schemaname = tg_table_schema and p.tablename = tg_table_name and p.cmd in ('SELECT', 'ALL')
+      and p.permissive = 'PERMISSIVE' and 'app_owner' = any (p.roles)
+  ) then
+    raise exception '%.% has no read policy for app_owner: the plan quota cannot count its rows', tg_table_schema, tg_table_name
+      using errcode = '55000';
   end if;
   execute format('select p.%I from app_public.clinics c join app_private.plans p on p.code = c.plan where c.id = $1', plan_column)
     into quota using new.clinic_id;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import t from 'tap';
 import { fromDatabaseError } from '../../src/errors.ts';
-import { withTenant, type TenantContext } from '../../src/db/tenant.ts';
+import { withTenant, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 /** A tenant table as a migration would make it (owned by app_owner), with the quota triggers attached. */
@@ -78,8 +78,34 @@ t.test('concurrent inserts cannot both take the last unit', async (t) => {
     insert into app_private.plans (code, name, max_patients) values ('one', 'One', 1);`);
   await db.admin.query(`update app_public.clinics set plan = 'one' where id = $1`, [clinics.a]);
   const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'receptionist' };
-  const results = await Promise.allSettled([1, 2].map(() =>
+  const insert = (trx: TenantDb) => sql`insert into app_public.quota_records default values`.execute(trx);
+  const waiting = async () =>
+    (await db.admin.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`)).rows[0].n as number;
+  let second: Promise<unknown> | undefined;
+  let secondWaited = false;
+  // The first insert holds its transaction open until the second is queued behind its lock.
+  await withTenant(db.pool, ctx, async (trx) => {
+    await insert(trx);
+    second = withTenant(db.pool, ctx, insert).then(() => 'inserted', (error: { code?: string }) => error.code);
+    for (let i = 0; i < 100 && !secondWaited; i++) {
+      secondWaited = (await waiting()) === 1;
+      if (!secondWaited) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
+  t.ok(secondWaited, 'the second insert waited for the first one\'s lock');
+  t.equal(await second, 'CBQTA', 'and, once the first committed, was refused');
+  const { rows } = await db.admin.query('select count(*)::int as n from app_public.quota_records');
+  t.equal(rows[0].n, 1, 'one row, as the plan allows');
+});
+
+t.test('a table without the owner\'s read policy cannot use a quota (it would never bite)', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createQuotaTable(db, { storage: false });
+  await db.admin.query('drop policy read_by_definer_functions on app_public.quota_records');
+  const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'receptionist' };
+  await t.rejects(
     withTenant(db.pool, ctx, (trx) => sql`insert into app_public.quota_records default values`.execute(trx)),
-  ));
-  t.same(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'], 'one insert wins, the other is refused');
+    { code: '55000', message: /no read policy for app_owner/ },
+  );
 });

@@ -1,6 +1,7 @@
 // Lockout per e-mail (known or not), the per-address limit, and the security events that logins
 // leave in the audit log.
 import t from 'tap';
+import { buildApp } from '../../src/app.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
@@ -62,6 +63,23 @@ t.test('thirty failures from one address lock the address, whatever the e-mails'
   t.equal((await login('innocent@example.test', PASSWORD, '198.51.100.20')).statusCode, 200, 'other addresses are not affected');
   const { rows } = await db.admin.query(`select host(address) as address, failures from app_private.address_throttle order by address`);
   t.same(rows, [{ address: '203.0.113.7', failures: 30 }], 'counted per address, in the database every API process shares');
+});
+
+t.test('behind a trusted proxy the client address comes from X-Forwarded-For', async (t) => {
+  const db = await createTestDatabase(t);
+  await createClinics(db);
+  const app = await buildApp({
+    env: 'test', logLevel: 'silent', trustProxy: ['127.0.0.1'], database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
+    auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
+  });
+  t.teardown(() => app.close());
+  const fail = (forwardedFor: string) => app.inject({
+    method: 'POST', url: '/api/v1/auth/login', headers: { 'x-forwarded-for': forwardedFor }, payload: { email: 'x@example.test', password: 'wrong' },
+  });
+  await fail('203.0.113.50');
+  await fail('192.0.2.1, 203.0.113.51');
+  const { rows } = await db.admin.query(`select host(address) as address from app_private.address_throttle order by 1`);
+  t.same(rows.map((r) => r.address), ['203.0.113.50', '203.0.113.51'], 'the nearest untrusted hop is the client, not the proxy');
 });
 
 t.test('per client address, login is rate limited', async (t) => {

@@ -177,3 +177,50 @@ t.test('an operator turns off the second factor of a person who lost it (owner r
   );
   t.match(rows, [{ reason: 'Ticket 88: phone lost, ID checked at the desk', db_role: /app_owner/ }]);
 });
+
+t.test('the second factor cannot be sidestepped: invitations, old tokens, set-up calls', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const accountId = await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor']]);
+  await createPerson(db, 'admin.b@example.test', PASSWORD, [[clinics.b, 'clinic_admin']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object, token?: string) =>
+    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const credentials = { email: EMAIL, password: PASSWORD };
+
+  const before = (await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a' })).json();
+  const { secret } = (await post('/auth/two-factor/setup', credentials)).json();
+  const { recoveryCodes } = (await post('/auth/two-factor/enable', { ...credentials, code: currentTotp(secret) })).json();
+  t.equal((await post('/auth/refresh', { refreshToken: before.refreshToken })).statusCode, 401, 'turning it on ends the password-only sessions');
+
+  // Clinic B's admin invites the same person; accepting takes their password and their code.
+  const adminB = (await post('/auth/login', { email: 'admin.b@example.test', password: PASSWORD, clinicSlug: 'clinic-b' })).json().accessToken;
+  const invitation = (await post('/clinics/clinic-b/members/invitations', { email: EMAIL, role: 'nurse', displayName: 'Nurse' }, adminB)).json().invitation.token;
+  const noCode = await post('/auth/invitations/accept', { token: invitation, password: PASSWORD });
+  t.match(noCode.json(), { status: 401, code: 'ONE_TIME_CODE_REQUIRED' }, 'knowing the password is not enough to accept for them');
+  const accepted = await post('/auth/invitations/accept', { token: invitation, password: PASSWORD, otp: recoveryCodes[0] });
+  t.equal(accepted.statusCode, 200, 'with a code it is');
+  t.same(app.jwt.decode<{ payload: { amr: string[] } }>(accepted.json().accessToken)!.payload.amr, ['pwd', 'otp']);
+
+  const switched = await post('/auth/switch', { clinicSlug: 'clinic-b' }, before.accessToken);
+  t.match(switched.json(), { status: 401, code: 'ONE_TIME_CODE_REQUIRED' }, 'a token from before it was on cannot switch clinics');
+
+  // Set-up calls prove the password only, so they must not reset the count of wrong codes.
+  for (let i = 0; i < 4; i++) await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a', otp: 'wrong-code-1' });
+  t.equal((await post('/auth/two-factor/setup', credentials)).statusCode, 409);
+  const fifth = await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a', otp: 'wrong-code-2' });
+  t.equal(fifth.statusCode, 429, 'the fifth wrong code locks the e-mail, set-up call or not');
+
+  await db.admin.query('delete from app_private.login_throttle');
+  const secure = (await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a', otp: recoveryCodes[1] })).json();
+  t.equal((await post('/auth/two-factor/disable', { ...credentials, otp: recoveryCodes[2] })).statusCode, 204);
+  t.equal((await post('/auth/refresh', { refreshToken: secure.refreshToken })).statusCode, 401, 'turning it off ends the sessions that passed it');
+
+  await db.admin.query('insert into app_public.clinic_settings (clinic_id, require_two_factor) values ($1, true)', [clinics.a]);
+  t.equal((await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a' })).statusCode, 403);
+  const { rows } = await db.admin.query(
+    `select details ->> 'reason' as reason from app_audit.audit_log where action = 'auth.login.failed' and actor_user_id = $1 and clinic_id = $2`,
+    [accountId, clinics.a],
+  );
+  t.same(rows, [{ reason: 'two_factor_required' }], 'a login refused for want of a second factor is on record');
+});

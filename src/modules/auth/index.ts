@@ -72,7 +72,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   app.post('/invitations/accept', {
     config: perAddress,
     schema: { tags, body: acceptInvitationBody, response: { 200: session } },
-  }, async (request) => service.acceptInvitation(request.body.token, request.body.password, caller(request)));
+  }, async (request) => service.acceptInvitation(request.body.token, request.body.password, request.body.otp, caller(request)));
 
   app.post('/password/reset-request', { config: perAddress, schema: { tags, body: resetRequestBody } }, async (request, reply) => {
     await service.requestPasswordReset(request.body.email, caller(request));

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
 
+/** A one-time code as typed: six digits from the authenticator app, or a recovery code. */
+export const oneTimeCode = z.string().trim().min(6).max(32);
+
 
 export const loginBody = z
   .object({
@@ -8,7 +11,7 @@ export const loginBody = z
     // No length rule at login: the policy applies when a password is set, not when it is tried.
     password: z.string().min(1).max(1024),
     clinicSlug: slug.optional(),
-    otp: z.string().trim().min(6).max(32).optional().describe('One-time code (6 digits) or a recovery code; required once two-factor authentication is on'),
+    otp: oneTimeCode.optional().describe('One-time code (6 digits) or a recovery code; required once two-factor authentication is on'),
   })
   .strict();
 
@@ -16,7 +19,7 @@ export const loginBody = z
 const credentials = { email, password: z.string().min(1).max(1024) };
 export const twoFactorSetupBody = z.object(credentials).strict();
 export const twoFactorEnableBody = z.object({ ...credentials, code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict();
-export const twoFactorChangeBody = z.object({ ...credentials, otp: z.string().trim().min(6).max(32) }).strict();
+export const twoFactorChangeBody = z.object({ ...credentials, otp: oneTimeCode }).strict();
 export const twoFactorSetup = z.object({ secret: z.string(), otpauthUri: z.string() });
 export const recoveryCodes = z.object({ recoveryCodes: z.array(z.string()) });
 
@@ -28,7 +31,11 @@ export const resetRequestBody = z.object({ email }).strict();
 export const resetBody = z.object({ token: z.string().min(16).max(128), password: z.string().min(1).max(1024) }).strict();
 export const changePasswordBody = z.object({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(1).max(1024) }).strict();
 
-export const acceptInvitationBody = z.object({ token: z.string().min(16).max(128), password: z.string().min(1).max(1024) }).strict();
+export const acceptInvitationBody = z.object({
+  token: z.string().min(16).max(128),
+  password: z.string().min(1).max(1024),
+  otp: oneTimeCode.optional().describe('An existing account with two-factor authentication on confirms with a one-time code'),
+}).strict();
 
 export const membership = z.object({
   clinicId: z.uuid(),

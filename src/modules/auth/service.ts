@@ -69,7 +69,7 @@ const invalidRefreshToken = () => new AppError('UNAUTHENTICATED', 'The refresh t
 const twoFactorRequired = () =>
   new AppError('TWO_FACTOR_REQUIRED', 'Set up two-factor authentication (POST /api/v1/auth/two-factor/setup), then log in with a one-time code.');
 const locked = (until: Date) =>
-  new AppError('RATE_LIMITED', 'Too many failed logins for this e-mail; try again later.', {
+  new AppError('RATE_LIMITED', 'Too many failed logins; try again later.', {
     headers: { 'retry-after': String(Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))) },
   });
 
@@ -97,18 +97,28 @@ export class AuthService {
       },
     });
     if (!membership) return { clinics: clinics.map(({ clinicSlug, clinicName, role }) => ({ clinicSlug, clinicName, role })) };
-    const session = await this.#startSession(verified, membership, caller);
+    const clinicId = membership.clinicId;
+    const session = await this.#startSession(verified, membership, caller).catch(async (error: unknown) => {
+      // The password was right, so this is no failure towards the lock; but it is on record.
+      const reason = error instanceof AppError && error.code === 'TWO_FACTOR_REQUIRED' ? 'two_factor_required' : undefined;
+      if (reason) await this.#app.withTenant(anonymous(caller), (db) =>
+        recordAuthEvent(db, { action: 'auth.login.failed', accountId: verified.accountId, clinicId, details: { reason } }),
+      );
+      throw error;
+    });
     await this.#app.withTenant(anonymous(caller), (db) =>
-      recordAuthEvent(db, { action: 'auth.login.succeeded', accountId: verified.accountId, clinicId: membership!.clinicId, details: { twoFactor: verified.twoFactor } }),
+      recordAuthEvent(db, { action: 'auth.login.succeeded', accountId: verified.accountId, clinicId, details: { twoFactor: verified.twoFactor } }),
     );
     return session;
   }
 
   /**
    * The shared front half of every login: the e-mail must not be locked, the password must match,
-   * `admits(accountId)` must agree, and an account with a second factor must give a valid
-   * one-time code. Any failure counts towards the lock and answers like every other (a missing
-   * code, once the password is right, asks for one).
+   * an account with a second factor must give a valid one-time code, and `admits(accountId)` must
+   * agree (in that order: nothing about the account's clinics is told before its second factor).
+   * Any failure counts towards the lock and answers like every other (a missing code, once the
+   * password is right, asks for one). Only a full success clears the failures: a password-only
+   * check (second-factor set-up) must not reset the count of wrong codes.
    */
   async verifyCredentials(email: string, password: string, caller: Caller, check: CredentialCheck = {}): Promise<Verified> {
     const { account, until } = await this.#app.withTenant(anonymous(caller), async (db) => ({
@@ -116,16 +126,17 @@ export class AuthService {
       account: await findAccount(db, email),
     }));
     if (until) throw locked(until);
-    const verified = (await verifyPassword(account?.passwordHash, password)) && account !== undefined;
-    if (!verified || (check.admits && !(await check.admits(account.accountId)))) {
-      await this.#refuseLogin(email, account?.accountId ?? null, verified ? 'not_admitted' : 'credentials', caller);
+    if (!(await verifyPassword(account?.passwordHash, password)) || account === undefined) {
+      return this.#refuseLogin(email, account?.accountId ?? null, 'credentials', caller);
     }
-    const accountId = account!.accountId;
-    const secondFactor = check.passwordOnly ? 'none' : await this.#secondFactor(accountId, check.otp, caller);
+    const { accountId } = account;
+    if (check.passwordOnly) return { accountId, twoFactor: false };
+    const secondFactor = await this.#secondFactor(accountId, check.otp, caller);
     if (secondFactor === 'missing') {
       throw new AppError('ONE_TIME_CODE_REQUIRED', 'Send the one-time code from your authenticator app (or a recovery code) as otp.');
     }
-    if (secondFactor === 'wrong') await this.#refuseLogin(email, accountId, 'second_factor', caller);
+    if (secondFactor === 'wrong') return this.#refuseLogin(email, accountId, 'second_factor', caller);
+    if (check.admits && !(await check.admits(accountId))) return this.#refuseLogin(email, accountId, 'not_admitted', caller);
     await this.#app.withTenant(anonymous(caller), (db) => clearLoginFailures(db, email));
     return { accountId, twoFactor: secondFactor === 'passed' };
   }
@@ -209,20 +220,22 @@ export class AuthService {
    * Accepts an invitation: a new account sets its password (the password rule applies), an
    * existing one proves it with its current password. Then a session in the invitation's clinic.
    */
-  async acceptInvitation(token: string, password: string, caller: Caller): Promise<Session> {
+  async acceptInvitation(token: string, password: string, otp: string | undefined, caller: Caller): Promise<Session> {
     const hash = hashSecretToken(token);
     const invited = await this.#app.withTenant(anonymous(caller), (db) => invitationAccount(db, hash));
     if (!invited) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
     let newHash: string | null = null;
+    let verified: Verified = { accountId: invited.accountId, twoFactor: false };
     if (invited.passwordHash === null) {
       newHash = await this.#newPasswordHash(password, 'body.password');
-    } else if (!(await verifyPassword(invited.passwordHash, password))) {
-      throw new AppError('UNAUTHENTICATED', 'Confirm the invitation with your current password.');
+    } else {
+      // An existing account proves itself as at login: lockout, and its second factor if it has one.
+      verified = await this.verifyCredentials(invited.email, password, caller, { otp });
     }
     const slug = await this.#app.withTenant(anonymous(caller), (db) => acceptInvitation(db, hash, newHash));
     const membership = slug && (await this.memberships(invited.accountId, caller)).find((m) => m.clinicSlug === slug);
     if (!membership) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
-    return this.#startSession({ accountId: invited.accountId, twoFactor: false }, membership, caller);
+    return this.#startSession(verified, membership, caller);
   }
 
   /** Always the same answer, whether or not the e-mail has an account: the message goes to the outbox. */
@@ -311,11 +324,17 @@ export class AuthService {
     return hashPassword(password);
   }
 
-  /** A clinic that requires a second factor gets no session from a login without one. */
+  /**
+   * No session without a second factor from an account that has one on (a token from before it
+   * was turned on, say), nor in a clinic that requires one.
+   */
   async #startSession(verified: Verified, membership: Membership, caller: Caller): Promise<Session> {
     const { accountId, twoFactor } = verified;
     const refresh = newSecretToken();
-    await this.#app.withTenant(anonymous(caller), async (db) => {
+    await this.#app.withTenant(asAccount(caller, accountId), async (db) => {
+      if (!twoFactor && (await myTwoFactor(db))?.enabled) {
+        throw new AppError('ONE_TIME_CODE_REQUIRED', 'Log in again with your one-time code.');
+      }
       if (!twoFactor && (await clinicRequiresTwoFactor(db, membership.clinicId))) throw twoFactorRequired();
       await storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId: membership.clinicId, twoFactor, ...SESSION });
     });

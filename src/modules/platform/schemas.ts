@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
+import { oneTimeCode } from '../auth/schemas.ts';
 
 
 const plan = z.enum(['trial', 'basic', 'professional', 'enterprise']);
@@ -8,7 +9,7 @@ const planStatus = z.enum(['trial', 'active', 'expired', 'suspended']);
 export const platformLoginBody = z.object({
   email: email,
   password: z.string().min(1).max(1024),
-  otp: z.string().trim().min(6).max(32).optional().describe('One-time code or recovery code, once two-factor authentication is on'),
+  otp: oneTimeCode.optional().describe('One-time code or recovery code, once two-factor authentication is on'),
 }).strict();
 
 export const platformSession = z.object({ tokenType: z.literal('Bearer'), accessToken: z.string(), expiresIn: z.number().int() });
