@@ -9,6 +9,13 @@ const postgresUrl = z
   .url()
   .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL');
 
+function isAddressOrCidr(text: string): boolean {
+  const [address = '', prefix, ...rest] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -16,16 +23,15 @@ const envSchema = z
     HOST: z.string().min(1).default('127.0.0.1'),
     // Behind a reverse proxy: which X-Forwarded-For hops to believe, so that lockouts, rate limits
     // and the audit log see the client's address, not the proxy's: a comma-separated list of the
-    // proxies' addresses or CIDRs (or `true`: every hop, only when nothing but the proxy can reach
-    // the API). Unset: the socket's address.
+    // proxies' addresses or CIDRs. The client is the nearest X-Forwarded-For hop that is not one
+    // of them, so a client cannot name itself by writing the header. Unset: the socket's address.
     TRUST_PROXY: z
       .string()
       .trim()
       .transform((text, ctx) => {
-        if (text === 'true' || text === 'false') return text === 'true';
         const proxies = text.split(',').map((p) => p.trim());
-        if (proxies.every((p) => isIP(p.replace(/\/\d{1,3}$/, '')) !== 0)) return proxies;
-        ctx.addIssue({ code: 'custom', message: 'must be true, false, or a comma-separated list of addresses or CIDRs' });
+        if (proxies.every(isAddressOrCidr)) return proxies;
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of proxy addresses or CIDRs' });
         return z.NEVER;
       })
       .optional(),
@@ -119,8 +125,8 @@ export interface Config {
   env: 'development' | 'test' | 'production';
   port: number;
   host: string;
-  /** Fastify's trustProxy: which X-Forwarded-For hops name the client. */
-  trustProxy: boolean | string[];
+  /** Fastify's trustProxy: the proxies whose X-Forwarded-For hops are believed (false: none). */
+  trustProxy: false | string[];
   logLevel: string;
   dataDir: string;
   database: DatabaseConfig;

@@ -42,9 +42,10 @@ t.test('empty variables count as unset', async (t) => {
   t.equal(loadConfig({ PORT: '', DATABASE_URL: '' }).port, 3000);
 });
 
-t.test('TRUST_PROXY: off by default, true, or the proxies’ addresses', async (t) => {
+t.test('TRUST_PROXY: off by default, or the proxies’ addresses', async (t) => {
   t.equal(loadConfig({}).trustProxy, false, 'unset: the socket address is the client');
-  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
-  t.same(loadConfig({ TRUST_PROXY: '10.0.0.2, 10.1.0.0/16,::1' }).trustProxy, ['10.0.0.2', '10.1.0.0/16', '::1']);
-  t.throws(() => loadConfig({ TRUST_PROXY: 'the load balancer' }), /TRUST_PROXY: must be true, false, or a comma-separated list/);
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.2, 10.1.0.0/16,::1, fd00::/8' }).trustProxy, ['10.0.0.2', '10.1.0.0/16', '::1', 'fd00::/8']);
+  for (const wrong of ['true', 'the load balancer', '10.0.0.0/33', '::/129', '10.0.0.1/8/8']) {
+    t.throws(() => loadConfig({ TRUST_PROXY: wrong }), /TRUST_PROXY: must be a comma-separated list/, `${wrong} is refused`);
+  }
 });

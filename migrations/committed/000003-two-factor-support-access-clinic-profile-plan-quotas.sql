@@ -1,5 +1,5 @@
 --! Previous: sha1:52fcca512a309c38ab908678a98d7ef5149c6572
---! Hash: sha1:b7e79af2da8b5745b27a99a4f13f85309ee424c3
+--! Hash: sha1:164b21134d2718ab7aa5305920be48fa4c8e4180
 --! Message: two factor, support access, clinic profile, plan quotas
 
 --! split: 0400-clinic-profile
@@ -88,14 +88,40 @@ create table app_private.recovery_codes (
 );
 comment on table app_private.recovery_codes is 'SHA-256 of single-use recovery codes, shown to their owner once.';
 
--- Turning the second factor on or off ends every session of the account: a session remembers
--- whether its login passed one, and that must stay true of the account.
+-- Ending every session of an account (a new password; the second factor turned on or off: a
+-- session remembers whether its login passed one, and that must stay true of the account):
+-- every refresh token is revoked at once, and access tokens issued before sessions_ended_at are
+-- refused by every API process within seconds (app_hidden.ended_sessions()).
+alter table app_private.accounts add column sessions_ended_at timestamptz;
+
 create function app_private.end_sessions(account_id uuid) returns void
   language sql volatile
   set search_path = pg_catalog, pg_temp
 begin atomic
   update app_private.refresh_tokens t set revoked_at = now() where t.account_id = end_sessions.account_id and t.revoked_at is null;
+  update app_private.accounts a set sessions_ended_at = now() where a.id = end_sessions.account_id;
 end;
+
+-- As in 0390, and through end_sessions: a new password ends access tokens too.
+create or replace function app_private.set_password(account_id uuid, password_hash text) returns void
+  language sql volatile
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  update app_private.accounts a set password_hash = set_password.password_hash where a.id = set_password.account_id;
+  select app_private.end_sessions(set_password.account_id);
+end;
+
+-- Sessions ended within the longest access-token lifetime (JWT_ACCESS_TOKEN_TTL_SECONDS ≤ 1 hour):
+-- what the API refuses although a token still verifies, like app_hidden.blocked_access().
+create function app_hidden.ended_sessions()
+  returns table (account_id uuid, ended_at timestamptz)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select a.id, a.sessions_ended_at from app_private.accounts a where a.sessions_ended_at > now() - interval '1 hour';
+end;
+grant execute on function app_hidden.ended_sessions() to app_platform;
+create index accounts_sessions_ended_at_idx on app_private.accounts (sessions_ended_at) where sessions_ended_at is not null;
 
 -- The context user's secret and whether it is on (no row: no second factor).
 create function app_hidden.my_two_factor()
@@ -436,11 +462,12 @@ begin
   if plan_column is null or plan_column not in ('max_patients', 'max_storage_mb') then
     raise exception 'unknown plan limit %', plan_column using errcode = '22023';
   end if;
-  -- Without the owner's read policy, forced RLS would hide every row and the quota never bite.
+  -- Without the owner's read policy `using (true)`, forced RLS would hide rows and the quota
+  -- would not bite.
   if not exists (
-    select from pg_catalog.pg_policies p
-    where p.schemaname = tg_table_schema and p.tablename = tg_table_name and p.cmd in ('SELECT', 'ALL')
-      and p.permissive = 'PERMISSIVE' and 'app_owner' = any (p.roles)
+    select from pg_catalog.pg_policy p
+    where p.polrelid = tg_relid and p.polcmd in ('r', '*') and p.polpermissive
+      and 'app_owner'::regrole::oid = any (p.polroles) and pg_catalog.pg_get_expr(p.polqual, p.polrelid) = 'true'
   ) then
     raise exception '%.% has no read policy for app_owner: the plan quota cannot count its rows', tg_table_schema, tg_table_name
       using errcode = '55000';

@@ -33,6 +33,9 @@ export const accessClaims = z.object({
 });
 export type AccessClaims = z.infer<typeof accessClaims>;
 
+/** What every token we sign carries besides its own claims. */
+const issuedClaims = z.object({ sub: z.uuid(), iat: z.number().int() });
+
 export const platformClaims = z.object({ sub: z.uuid(), scope: z.literal('platform'), jti: z.uuid(), amr: accessClaims.shape.amr });
 export type PlatformClaims = z.infer<typeof platformClaims>;
 
@@ -55,7 +58,10 @@ declare module 'fastify' {
     permission(resource: string, action: Action): { preValidation: preHandlerAsyncHookHandler[]; config: { permission: RoutePermission } };
     /** Every clinic route and the permission it requires, as registered. */
     readonly clinicRoutes: (RoutePermission & { method: string; url: string })[];
-    /** Re-reads suspended clinics and deactivated memberships (also every BLOCKED_REFRESH_MS on its own). */
+    /**
+     * Re-reads suspended clinics, deactivated memberships and accounts whose sessions were ended
+     * (also every BLOCKED_REFRESH_MS on its own).
+     */
     refreshBlockedAccess(): Promise<void>;
   }
   interface FastifyContextConfig {
@@ -112,7 +118,10 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   async function authenticate(request: FastifyRequest): Promise<AccessClaims> {
     let claims: AccessClaims;
     try {
-      claims = accessClaims.parse(await request.jwtVerify());
+      const verified = await request.jwtVerify();
+      const { sub, iat } = issuedClaims.parse(verified);
+      refuseEndedSession(sub, iat);
+      claims = accessClaims.parse(verified);
     } catch (error) {
       throw error instanceof AppError ? error : unauthenticated(error);
     }
@@ -142,13 +151,22 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   // such a change through this process), so the guard costs no query per request.
   let suspended = new Set<string>();
   let deactivated = new Set<string>();
+  /** Account → the second its sessions were ended (a new password, the second factor changed). */
+  let endedSessions = new Map<string, number>();
   app.decorate('refreshBlockedAccess', async () => {
-    const { rows } = await app.withPlatform({ clinicId: null, userId: null, role: null }, (db) =>
-      sql<{ clinic_id: string; account_id: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db),
-    );
-    suspended = new Set(rows.filter((r) => r.account_id === null).map((r) => r.clinic_id));
-    deactivated = new Set(rows.filter((r) => r.account_id !== null).map((r) => `${r.clinic_id}/${r.account_id}`));
+    const [blocked, ended] = await app.withPlatform({ clinicId: null, userId: null, role: null }, async (db) => [
+      (await sql<{ clinic_id: string; account_id: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db)).rows,
+      (await sql<{ account_id: string; ended_at: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
+    ] as const);
+    suspended = new Set(blocked.filter((r) => r.account_id === null).map((r) => r.clinic_id));
+    deactivated = new Set(blocked.filter((r) => r.account_id !== null).map((r) => `${r.clinic_id}/${r.account_id}`));
+    endedSessions = new Map(ended.map((r) => [r.account_id, Math.floor(r.ended_at.getTime() / 1000)]));
   });
+  /** A token issued before its account's sessions were ended (at second precision, as `iat`). */
+  function refuseEndedSession(accountId: string, issuedAt: number): void {
+    const endedAt = endedSessions.get(accountId);
+    if (endedAt !== undefined && issuedAt < endedAt) throw unauthenticated();
+  }
   let timer: NodeJS.Timeout | undefined;
   const refreshQuietly = () =>
     app.refreshBlockedAccess().catch((error: unknown) => app.log.warn({ err: error }, 'could not re-read blocked access'));
@@ -178,7 +196,10 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   app.decorate('requirePlatformOperator', async function requirePlatformOperator(request: FastifyRequest) {
     let claims: PlatformClaims;
     try {
-      claims = platformClaims.parse(await request.jwtVerify({ decode: { complete: true }, verify: { allowedAud: PLATFORM_AUDIENCE } }));
+      const verified = await request.jwtVerify({ decode: { complete: true }, verify: { allowedAud: PLATFORM_AUDIENCE } });
+      const { sub, iat } = issuedClaims.parse(verified);
+      refuseEndedSession(sub, iat);
+      claims = platformClaims.parse(verified);
     } catch (error) {
       throw error instanceof AppError ? error : unauthenticated(error);
     }

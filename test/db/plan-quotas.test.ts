@@ -80,7 +80,8 @@ t.test('concurrent inserts cannot both take the last unit', async (t) => {
   const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'receptionist' };
   const insert = (trx: TenantDb) => sql`insert into app_public.quota_records default values`.execute(trx);
   const waiting = async () =>
-    (await db.admin.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`)).rows[0].n as number;
+    (await db.admin.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
+      and database = (select oid from pg_database where datname = current_database())`)).rows[0].n as number;
   let second: Promise<unknown> | undefined;
   let secondWaited = false;
   // The first insert holds its transaction open until the second is queued behind its lock.

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { currentTotp } from '../../src/auth/two-factor.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { nextSecond } from '../helpers/clock.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
 
@@ -97,27 +98,32 @@ t.test("a clinic that requires a second factor requires it of the operator's log
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const post = (url: string, payload?: object, token?: string) =>
     app.inject({ method: 'POST', url, ...(payload && { payload }), headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const departments = (token: string) => app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } });
   const admin = (await post('/api/v1/auth/login', { email: 'admin@example.test', password: PASSWORD, clinicSlug: 'clinic-a' })).json().accessToken;
   const grant = (await post('/api/v1/clinics/clinic-a/support-access', { operatorEmail: 'ops@example.test', reason: 'Ticket 9', hours: 1 }, admin)).json();
-  const { secret } = (await post('/api/v1/auth/two-factor/setup', { email: 'ops@example.test', password: PASSWORD })).json();
-  await post('/api/v1/auth/two-factor/enable', { email: 'ops@example.test', password: PASSWORD, code: currentTotp(secret) });
-  const withCode = (await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) })).json().accessToken;
-  const recovery = await post('/api/v1/auth/two-factor/recovery-codes', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) });
-  t.equal(recovery.statusCode, 401, 'that code is spent');
-  // The same operator without a code: turned off by the owner, logged in with the password only.
-  await db.admin.query(`select app_private.turn_off_two_factor('ops@example.test', 'test')`);
   const passwordOnly = (await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD })).json().accessToken;
   const earlyToken = (await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, passwordOnly)).json().accessToken;
+  t.equal((await departments(earlyToken)).statusCode, 200, 'before the clinic requires it, a password-only login will do');
 
   await db.admin.query('update app_public.clinic_settings set require_two_factor = true where clinic_id = $1', [clinics.a]);
   const listed = await app.inject({ url: '/api/v1/platform/support-access', headers: { authorization: `Bearer ${passwordOnly}` } });
   t.match(listed.json(), [{ grantId: grant.id, requiresTwoFactor: true }], 'the operator sees that the clinic requires it');
   const refused = await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, passwordOnly);
   t.match(refused.json(), { status: 403, code: 'TWO_FACTOR_REQUIRED' }, 'no token for a password-only platform login');
-  const departments = (token: string) => app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } });
   t.equal((await departments(earlyToken)).statusCode, 401, 'a password-only token issued before the setting stops at once');
+
+  const { secret } = (await post('/api/v1/auth/two-factor/setup', { email: 'ops@example.test', password: PASSWORD })).json();
+  await post('/api/v1/auth/two-factor/enable', { email: 'ops@example.test', password: PASSWORD, code: currentTotp(secret) });
+  const withCode = (await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) })).json().accessToken;
   const issued = await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, withCode);
   t.equal(issued.statusCode, 200, 'a platform login with a code gets one');
   t.same(app.jwt.decode<{ payload: { amr: string[] } }>(issued.json().accessToken)!.payload.amr, ['pwd', 'otp']);
   t.equal((await departments(issued.json().accessToken)).statusCode, 200);
+
+  await nextSecond();
+  await db.admin.query(`select app_private.turn_off_two_factor('ops@example.test', 'test')`);
+  await app.refreshBlockedAccess();
+  t.equal((await departments(issued.json().accessToken)).statusCode, 401, 'turning the second factor off ends the tokens that claimed it');
+  t.equal((await app.inject({ url: '/api/v1/platform/support-access', headers: { authorization: `Bearer ${withCode}` } })).statusCode, 401,
+    'the platform token too');
 });

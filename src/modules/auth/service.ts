@@ -98,14 +98,7 @@ export class AuthService {
     });
     if (!membership) return { clinics: clinics.map(({ clinicSlug, clinicName, role }) => ({ clinicSlug, clinicName, role })) };
     const clinicId = membership.clinicId;
-    const session = await this.#startSession(verified, membership, caller).catch(async (error: unknown) => {
-      // The password was right, so this is no failure towards the lock; but it is on record.
-      const reason = error instanceof AppError && error.code === 'TWO_FACTOR_REQUIRED' ? 'two_factor_required' : undefined;
-      if (reason) await this.#app.withTenant(anonymous(caller), (db) =>
-        recordAuthEvent(db, { action: 'auth.login.failed', accountId: verified.accountId, clinicId, details: { reason } }),
-      );
-      throw error;
-    });
+    const session = await this.#startSession(verified, membership, caller);
     await this.#app.withTenant(anonymous(caller), (db) =>
       recordAuthEvent(db, { action: 'auth.login.succeeded', accountId: verified.accountId, clinicId, details: { twoFactor: verified.twoFactor } }),
     );
@@ -252,6 +245,7 @@ export class AuthService {
       return account;
     });
     if (!accountId) throw new AppError('NOT_FOUND', 'The reset token is unknown, used or expired.');
+    await this.#app.refreshBlockedAccess();
   }
 
   /** A logged-in person changes their password; every session of the account ends, this one too. */
@@ -265,6 +259,7 @@ export class AuthService {
       await changePassword(db, newHash);
       await recordAuthEvent(db, { action: 'auth.password.changed', accountId: tenant.userId, clinicId: tenant.clinicId });
     });
+    await this.#app.refreshBlockedAccess();
   }
 
   /** Step 1 of set-up (password proven): a new secret to scan; refused while a second factor is on. */
@@ -289,6 +284,7 @@ export class AuthService {
       }
       await recordAuthEvent(db, { action: 'auth.two_factor.enabled', accountId });
     });
+    await this.#app.refreshBlockedAccess();
     return { recoveryCodes: recovery.codes };
   }
 
@@ -299,6 +295,7 @@ export class AuthService {
       await disableTwoFactor(db);
       await recordAuthEvent(db, { action: 'auth.two_factor.disabled', accountId });
     });
+    await this.#app.refreshBlockedAccess();
   }
 
   /** New recovery codes (password and a one-time code); the old ones stop working. */
@@ -325,19 +322,28 @@ export class AuthService {
   }
 
   /**
-   * No session without a second factor from an account that has one on (a token from before it
-   * was turned on, say), nor in a clinic that requires one.
+   * A session's claim about its second factor must be true of the account now (a token from
+   * before it was turned on or off cannot start one), and a clinic that requires a second factor
+   * gets no session without one: that refusal is on record, though it is no failure towards the
+   * lock (the password was right).
    */
   async #startSession(verified: Verified, membership: Membership, caller: Caller): Promise<Session> {
     const { accountId, twoFactor } = verified;
+    const clinicId = membership.clinicId;
     const refresh = newSecretToken();
-    await this.#app.withTenant(asAccount(caller, accountId), async (db) => {
-      if (!twoFactor && (await myTwoFactor(db))?.enabled) {
-        throw new AppError('ONE_TIME_CODE_REQUIRED', 'Log in again with your one-time code.');
+    const refusal = await this.#app.withTenant(asAccount(caller, accountId), async (db) => {
+      const enabled = (await myTwoFactor(db))?.enabled === true;
+      if (twoFactor !== enabled) return enabled ? 'code' : 'stale';
+      if (!twoFactor && (await clinicRequiresTwoFactor(db, clinicId))) {
+        await recordAuthEvent(db, { action: 'auth.login.failed', accountId, clinicId, details: { reason: 'two_factor_required' } });
+        return 'clinic';
       }
-      if (!twoFactor && (await clinicRequiresTwoFactor(db, membership.clinicId))) throw twoFactorRequired();
-      await storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId: membership.clinicId, twoFactor, ...SESSION });
+      await storeRefreshToken(db, { hash: refresh.hash, accountId, clinicId, twoFactor, ...SESSION });
+      return undefined;
     });
+    if (refusal === 'code') throw new AppError('ONE_TIME_CODE_REQUIRED', 'Log in again with your one-time code.');
+    if (refusal === 'stale') throw new AppError('UNAUTHENTICATED', 'This session has ended; log in again.');
+    if (refusal === 'clinic') throw twoFactorRequired();
     return this.#session(verified, membership, refresh.token);
   }
 
