@@ -132,20 +132,20 @@ export async function myTwoFactor(db: TenantDb): Promise<{ secret: string; enabl
 
 /** False when a second factor is already on. */
 export async function startTwoFactorSetup(db: TenantDb, secret: string): Promise<boolean> {
-  return booleanOf(db, sql`app_hidden.start_two_factor_setup(${secret})`);
+  return changedBoolean(db, sql`app_hidden.start_two_factor_setup(${secret})`);
 }
 
 export async function enableTwoFactor(db: TenantDb, step: number, recoveryCodeHashes: Buffer[]): Promise<boolean> {
-  return booleanOf(db, sql`app_hidden.enable_two_factor(${step}, ${recoveryCodeHashes}::bytea[])`);
+  return changedBoolean(db, sql`app_hidden.enable_two_factor(${step}, ${recoveryCodeHashes}::bytea[])`);
 }
 
 /** False when the step was used already (a replayed code) or no second factor is on. */
 export async function useTwoFactorStep(db: TenantDb, step: number): Promise<boolean> {
-  return booleanOf(db, sql`app_hidden.use_two_factor_step(${step})`);
+  return changedBoolean(db, sql`app_hidden.use_two_factor_step(${step})`);
 }
 
 export async function useRecoveryCode(db: TenantDb, hash: Buffer): Promise<boolean> {
-  return booleanOf(db, sql`app_hidden.use_recovery_code(${hash})`);
+  return changedBoolean(db, sql`app_hidden.use_recovery_code(${hash})`);
 }
 
 export async function replaceRecoveryCodes(db: TenantDb, hashes: Buffer[]): Promise<void> {
@@ -158,6 +158,15 @@ export async function disableTwoFactor(db: TenantDb): Promise<void> {
 
 export async function clinicRequiresTwoFactor(db: TenantDb, clinicId: string): Promise<boolean> {
   return booleanOf(db, sql`app_hidden.clinic_requires_two_factor(${clinicId})`);
+}
+
+/**
+ * A function that writes, called as raw SQL: withTenant sends it straight into a transaction
+ * instead of trying it as a read-only SELECT first (which would fail with 25006 and cost a round trip).
+ */
+async function changedBoolean(db: TenantDb, call: ReturnType<typeof sql>): Promise<boolean> {
+  const { rows } = await sql<{ result: boolean }>`select ${call} as result`.execute(db);
+  return rows[0]?.result === true;
 }
 
 async function booleanOf(db: TenantDb, call: ReturnType<typeof sql>): Promise<boolean> {

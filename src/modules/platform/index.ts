@@ -30,7 +30,7 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
   });
 
   app.get('/clinics', { ...operator, schema: { tags, security, response: { 200: clinicOverview.array() } } }, async (request) =>
-    app.withPlatform(request.tenant!, listClinics),
+    app.withPlatform(request.tenant!, (db) => listClinics(db)),
   );
 
   app.post('/clinics', { ...operator, schema: { tags, security, body: onboardBody, response: { 201: onboarded } } }, async (request, reply) => {
@@ -38,12 +38,12 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     const { slug, plan, admin, ...profile } = request.body;
     // One transaction: the clinic, its settings, its first admin's invitation, its profile.
     const clinic = await app.withPlatform(request.tenant!, async (db) => {
-      const id = await onboardClinic(db, {
+      await onboardClinic(db, {
         slug, name: profile.name, timezone: profile.timezone, plan, adminEmail: admin.email,
         adminDisplayName: admin.displayName, invitationHash: invitation.hash, invitationTtl: invitation.ttl,
       });
       await updateClinic(db, slug, profile);
-      return (await listClinics(db)).find((c) => c.id === id)!;
+      return (await listClinics(db, { slug }))[0]!;
     });
     return reply.code(201).send({ clinic, invitation: { token: invitation.token, expiresAt: invitation.expiresAt } });
   });
@@ -62,7 +62,7 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     schema: { tags, security, params: clinicParams, body: profileChange, response: { 200: clinicOverview } },
   }, async (request) => {
     const clinic = await app.withPlatform(request.tenant!, async (db) =>
-      (await updateClinic(db, request.params.slug, request.body)) ? (await listClinics(db)).find((c) => c.slug === request.params.slug) : undefined,
+      (await updateClinic(db, request.params.slug, request.body)) ? (await listClinics(db, request.params))[0] : undefined,
     );
     if (!clinic) throw new AppError('NOT_FOUND');
     return clinic;

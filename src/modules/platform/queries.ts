@@ -7,9 +7,9 @@ import type { ClinicProfile, clinicOverview } from './schemas.ts';
 
 type ClinicOverview = z.infer<typeof clinicOverview>;
 
-/** Every clinic with its plan and member count (the overview) and its profile (the clinics row). */
-export async function listClinics(db: TenantDb): Promise<ClinicOverview[]> {
-  const rows = await db
+/** Every clinic (or the one named) with its plan and member count (the overview) and its profile. */
+export async function listClinics(db: TenantDb, only?: { slug: string }): Promise<ClinicOverview[]> {
+  let query = db
     .selectFrom(sql<Record<string, unknown>>`app_hidden.platform_clinic_overview()`.as('o'))
     .innerJoin('app_public.clinics as c', (join) => join.on(sql<boolean>`c.id = o.id`))
     .select([
@@ -20,9 +20,9 @@ export async function listClinics(db: TenantDb): Promise<ClinicOverview[]> {
       'c.created_at as createdAt', sql<number>`o.members::int`.as('members'),
     ])
     .orderBy('c.name')
-    .orderBy('c.slug')
-    .execute();
-  return rows;
+    .orderBy('c.slug');
+  if (only) query = query.where('c.slug', '=', only.slug);
+  return query.execute();
 }
 
 export async function onboardClinic(
