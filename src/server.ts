@@ -7,6 +7,7 @@ import { hashPassword } from './auth/passwords.ts';
 import { bootstrapOperator } from './modules/platform/queries.ts';
 import { loadSigningKeys } from './auth/keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { EmbeddedPostgresError } from './db/embedded.ts';
 import { prepareDatabase } from './db/prepare.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -44,7 +45,7 @@ async function bootstrapPlatformOperator(app: FastifyInstance, operator: { email
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) console.error(error.message);
+  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) console.error(error.message);
   else console.error(error);
   process.exit(1);
 });

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { startThrowawayCluster, type EmbeddedCluster } from '../src/db/embedded.ts';
+import { EmbeddedPostgresError, startThrowawayCluster, type EmbeddedCluster } from '../src/db/embedded.ts';
 import { setupDatabase, withClient, withDatabase } from '../src/db/setup.ts';
 import { TEST_ROLE_PASSWORD, TEST_TEMPLATE } from './helpers/env.ts';
 
@@ -25,6 +25,9 @@ try {
   await setupDatabase({ adminUrl: withDatabase(serverUrl, TEST_TEMPLATE), rolePassword: TEST_ROLE_PASSWORD });
   await sealTemplate(serverUrl);
   exitCode = await runTap(serverUrl, process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof EmbeddedPostgresError)) throw error;
+  console.error(error.message);
 } finally {
   await cluster?.stop();
 }

@@ -26,12 +26,15 @@ export async function withFreshDatabase<T>(log: (message: string) => void, fn: (
   }
 }
 
-/** Runs a command's main, printing config errors as one message and exiting non-zero on failure. */
+/** Errors whose message says all (what is wrong, what to do): printed without a stack. */
+const SELF_EXPLAINING_ERRORS = new Set(['ConfigError', 'EmbeddedPostgresError']);
+
+/** Runs a command's main, printing config and start-up errors as one message and exiting non-zero on failure. */
 export function runCli(main: () => Promise<number | void>): void {
   main().then(
     (code) => process.exit(code ?? 0),
     (error: unknown) => {
-      console.error(error instanceof Error && error.name === 'ConfigError' ? error.message : error);
+      console.error(error instanceof Error && SELF_EXPLAINING_ERRORS.has(error.name) ? error.message : error);
       process.exit(1);
     },
   );
