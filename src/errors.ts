@@ -1,5 +1,7 @@
 // One error catalogue: stable codes, their HTTP status and title. Clients branch on `code`.
 // Every error leaves the API as RFC 9457 application/problem+json (see plugins/errors.ts).
+import { ConnectionLostError } from './db/tenant.ts';
+
 export const ERROR_CATALOGUE = {
   VALIDATION_FAILED: { status: 400, title: 'The request is invalid' },
   MALFORMED_BODY: { status: 400, title: 'The request body could not be parsed' },
@@ -69,6 +71,7 @@ function isPgError(error: unknown): error is PgError {
  * may quote values. Field names come from our constraint naming rule `<table>_<column>_<rule>`.
  */
 export function fromDatabaseError(error: unknown): AppError | undefined {
+  if (isConnectionFailure(error)) return serviceUnavailable(error);
   if (!isPgError(error)) return undefined;
   const own = APP_SQLSTATES[error.code];
   if (own) return new AppError(own.code, own.detail, { cause: error });
@@ -96,10 +99,28 @@ export function fromDatabaseError(error: unknown): AppError | undefined {
     case '40P01':
     case '55P03':
     case '57014':
-      return new AppError('SERVICE_UNAVAILABLE', 'Please retry.', { headers: { 'retry-after': '1' }, cause: error });
+      return serviceUnavailable(error);
     default:
       return undefined;
   }
+}
+
+const serviceUnavailable = (cause: unknown) => new AppError('SERVICE_UNAVAILABLE', 'Please retry.', { headers: { 'retry-after': '1' }, cause });
+
+/** Node's socket errors when the database cannot be reached or the connection breaks. */
+const SOCKET_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+/** Class 08 (connection exception), and the server ending sessions: shutdown, crash, cannot connect now. */
+const SESSION_ENDED = /^(08...|57P0[1-3])$/;
+/** How pg reports a connection it lost, or one it could not get in time. */
+const PG_CONNECTION_MESSAGES = /Connection terminated|not queryable|Client was closed|timeout exceeded when trying to connect/;
+
+/** The database could not be reached, or the connection broke: nothing was committed, retry later. */
+export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof ConnectionLostError) return true;
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (SOCKET_FAILURES.has(code) || SESSION_ENDED.test(code))) return true;
+  return PG_CONNECTION_MESSAGES.test(error.message);
 }
 
 function fieldOf(error: PgError): string | undefined {

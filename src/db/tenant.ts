@@ -78,6 +78,15 @@ export async function withContext<T>(
 ): Promise<T> {
   const context = contextValues(validated(ctx), dbRole);
   const client = await pool.connect();
+  // A checked-out client has no 'error' listener of the pool's: a connection lost while this
+  // transaction holds it (a failover, a restart, a reaper's pg_terminate_backend) would be an
+  // unhandled 'error' event, and an unhandled error ends the process. Hear it here instead: the
+  // transaction fails with ConnectionLostError and the client is destroyed, not reused.
+  let lost: Error | undefined;
+  const onLost = (error: Error) => {
+    lost ??= error;
+  };
+  client.on('error', onLost);
   const connection = new ContextConnection(client, context, ctx.readOnly === true);
   let broken: Error | undefined;
   try {
@@ -86,13 +95,27 @@ export async function withContext<T>(
     return result;
   } catch (error) {
     broken = await connection.rollback();
-    throw error;
+    throw lost ? new ConnectionLostError(lost) : error;
   } finally {
+    client.off('error', onLost);
     // A connection whose rollback failed is in an unknown state, and one holding stale prepared
     // statements would fail again: destroy it rather than reuse it.
-    client.release(broken ?? (connection.staleStatements ? new Error('stale prepared statements') : false));
+    client.release(lost ?? broken ?? (connection.staleStatements ? new Error('stale prepared statements') : false));
   }
 }
+
+/**
+ * The transaction's connection was lost before its COMMIT was acknowledged. Postgres rolls back
+ * a transaction whose session ends, so nothing of it was written, unless the connection broke
+ * while the COMMIT itself was in flight (then it may have committed, whole).
+ */
+export class ConnectionLostError extends Error {
+  constructor(cause: Error) {
+    super('the database connection was lost; the transaction did not commit', { cause });
+    this.name = 'ConnectionLostError';
+  }
+}
+
 
 /** A clinic member's transaction (the common case). */
 export function withTenant<T>(pool: pg.Pool, ctx: TenantContext, fn: (db: TenantDb) => Promise<T>): Promise<T> {

@@ -23,7 +23,9 @@ async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise
   const pool = createPool({
     url: options.url,
     size: options.poolSize,
-    onIdleError: (error) => app.log.warn({ err: error }, 'idle database connection failed'),
+    // The code and message only: pg-pool hangs the whole client (its prepared SQL, its buffers) on
+    // the error, and a failover would log kilobytes per connection.
+    onIdleError: (error) => app.log.warn({ db: { code: (error as { code?: string }).code, message: error.message } }, 'idle database connection failed'),
   });
   const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>) => withContext(pool, role, ctx, fn);
   app.decorate('pool', pool);

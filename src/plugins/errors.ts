@@ -40,16 +40,7 @@ function toAppError(error: FastifyError | AppError | Error): AppError {
   }
   if (fastifyError.statusCode === 400) return new AppError('MALFORMED_BODY', undefined, { cause: error });
   if (fastifyError.statusCode === 429) return new AppError('RATE_LIMITED', undefined, { cause: error });
-  if (isConnectionFailure(error)) return new AppError('SERVICE_UNAVAILABLE', undefined, { cause: error });
   return new AppError('INTERNAL', undefined, { cause: error });
-}
-
-function isConnectionFailure(error: Error): boolean {
-  const code = (error as { code?: unknown }).code;
-  return (
-    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03'].includes(code)) ||
-    /timeout exceeded when trying to connect|Connection terminated/.test(error.message)
-  );
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
