@@ -19,6 +19,10 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
 
+# Where docker-compose.yml's `keys` volume is mounted: a new named volume takes this folder's owner
+# and mode, so `node src/cli/jwt-key.ts` (running as node) can write the signing key into it.
+RUN install -d -o node -g node -m 700 /var/lib/clinicbase/keys
+
 USER node
 EXPOSE 3000
 

@@ -1,4 +1,5 @@
 // The only file that reads process.env. Everything else receives a frozen Config.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -81,7 +82,7 @@ function crossFieldProblems(env: Record<string, string | undefined>, options: Lo
     problems.push('DATABASE_AUTHENTICATOR_URL: required in production (embedded Postgres and derived role URLs are development conveniences)');
   }
   if (options.serving && env.NODE_ENV === 'production' && !(env.JWT_PRIVATE_KEY && env.JWT_KEY_ID)) {
-    problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: required in production (development generates a key under DATA_DIR)');
+    problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: required in production, or JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE (development generates a key under DATA_DIR)');
   }
   if (Boolean(env.PLATFORM_BOOTSTRAP_EMAIL) !== Boolean(env.PLATFORM_BOOTSTRAP_PASSWORD)) {
     problems.push('PLATFORM_BOOTSTRAP_PASSWORD: PLATFORM_BOOTSTRAP_EMAIL and PLATFORM_BOOTSTRAP_PASSWORD go together');
@@ -146,9 +147,11 @@ export class ConfigError extends Error {
 const EMBEDDED_ROLE_PASSWORD = 'clinicbase-embedded-only';
 
 export function loadConfig(source: Record<string, string | undefined> = process.env, options: LoadOptions = {}): Config {
-  const known = pickKnown(source);
+  const fileProblems: string[] = [];
+  const known = pickKnown(withFileVariables(source, fileProblems));
   const parsed = envSchema.safeParse(known);
   const problems = [
+    ...fileProblems,
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`)),
     ...crossFieldProblems(known, options),
   ];
@@ -197,6 +200,28 @@ export function roleUrl(url: string, role: string, password: string): string {
 
 function derivedRoleUrl(adminUrl: string | undefined, role: string, password: string | undefined): string | undefined {
   return adminUrl && password ? roleUrl(adminUrl, role, password) : undefined;
+}
+
+/** Secrets that may come from a file instead: X_FILE names it (the Docker secrets convention). */
+const FILE_VARIABLES = ['JWT_PRIVATE_KEY', 'JWT_KEY_ID'] as const;
+
+/** `source` with each X_FILE read into X (trailing whitespace dropped); both set, or a file unread, is a problem. */
+function withFileVariables(source: Record<string, string | undefined>, problems: string[]): Record<string, string | undefined> {
+  const resolved = { ...source };
+  for (const name of FILE_VARIABLES) {
+    const file = source[`${name}_FILE`];
+    if (!file) continue;
+    if (source[name]) {
+      problems.push(`${name}_FILE: set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      resolved[name] = readFileSync(file, 'utf8').trimEnd();
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  }
+  return resolved;
 }
 
 function pickKnown(source: Record<string, string | undefined>): Record<string, string | undefined> {

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -48,4 +51,20 @@ t.test('TRUST_PROXY: off by default, or the proxies’ addresses', async (t) => 
   for (const wrong of ['true', 'the load balancer', '10.0.0.0/33', '::/129', '10.0.0.1/8/8']) {
     t.throws(() => loadConfig({ TRUST_PROXY: wrong }), /TRUST_PROXY: must be a comma-separated list/, `${wrong} is refused`);
   }
+});
+
+t.test('JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE: the value from a file, never both, never a file that cannot be read', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const pem = '-----BEGIN PRIVATE KEY-----\ntest-only\n-----END PRIVATE KEY-----';
+  await writeFile(path.join(dir, 'key.pem'), `${pem}\n`);
+  await writeFile(path.join(dir, 'kid'), 'key-2\n');
+  const files = { JWT_PRIVATE_KEY_FILE: path.join(dir, 'key.pem'), JWT_KEY_ID_FILE: path.join(dir, 'kid') };
+  t.same(loadConfig(files).jwt.signingKey, { keyId: 'key-2', privateKeyPem: pem }, 'the trailing newline is dropped');
+  t.throws(() => loadConfig({ ...files, JWT_KEY_ID: 'key-3' }), /JWT_KEY_ID_FILE: set JWT_KEY_ID or JWT_KEY_ID_FILE, not both/);
+  t.throws(() => loadConfig({ ...files, JWT_PRIVATE_KEY_FILE: path.join(dir, 'missing.pem') }), /JWT_PRIVATE_KEY_FILE: cannot read .*missing\.pem \(ENOENT\)/);
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c' }, { serving: true }),
+    /JWT_PRIVATE_KEY, JWT_KEY_ID: required in production, or JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE/,
+  );
 });

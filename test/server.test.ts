@@ -1,34 +1,17 @@
 // `npm start` on a machine without any database: embedded Postgres under DATA_DIR, migrated,
 // serving /health/ready; SIGTERM drains and stops Postgres; the data survives a restart.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { freePort } from '../src/db/embedded.ts';
+import { startServer, stopServer } from './helpers/server.ts';
 
-const SERVER = path.resolve(import.meta.dirname, '../src/server.ts');
-
-async function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DATABASE_')));
-  const child = spawn(process.execPath, [SERVER], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!output.includes('Server listening')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, output: () => output };
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
+/** `npm start` on this machine: its environment without any database URL, plus `env`. */
+function start(env: Record<string, string>) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => !e[0].startsWith('DATABASE_') && e[1] !== undefined));
+  return startServer({ ...clean, ...env });
 }
 
 t.test('npm start without a database', async (t) => {
@@ -49,7 +32,7 @@ t.test('npm start without a database', async (t) => {
   await admin.query(`insert into app_public.clinics (slug, name) values ('survivor', 'Survives restarts')`);
   await admin.end();
 
-  t.equal(await stop(first.child), 0, 'SIGTERM exits cleanly');
+  t.equal(await stopServer(first.child), 0, 'SIGTERM exits cleanly');
   t.match(first.output(), /"signal":"SIGTERM".*shutting down/s);
   const probe = new pg.Client({ connectionString: adminUrl });
   t.rejects(probe.connect(), 'embedded Postgres was stopped with the server');
@@ -61,5 +44,5 @@ t.test('npm start without a database', async (t) => {
   const { rows } = await again.query(`select name from app_public.clinics where slug = 'survivor'`);
   await again.end();
   t.same(rows, [{ name: 'Survives restarts' }], 'data under DATA_DIR survives a restart');
-  t.equal(await stop(second.child), 0);
+  t.equal(await stopServer(second.child), 0);
 });

