@@ -89,19 +89,16 @@ export function fromDatabaseError(error: unknown): AppError | undefined {
     case '23502':
     case '23514':
       return new AppError('CONSTRAINT_VIOLATION', messageFor(error.code), { errors, cause: error });
-    case '22P02':
-    case '22001':
-    case '22003':
-    case '22007':
-    case '22008':
-      return new AppError('VALIDATION_FAILED', messageFor(error.code), { errors, cause: error });
     case '40001':
     case '40P01':
     case '55P03':
     case '57014':
       return serviceUnavailable(error);
     default:
-      return undefined;
+      // Class 22, data exception: a value the database cannot take (a NUL byte 22021, a bad
+      // escape 22P05, a malformed number or date 22P02/22003/22008, too long 22001). Validation
+      // refuses such input first; this is the last line, so it is a 400 and never a 500.
+      return error.code.startsWith('22') ? new AppError('VALIDATION_FAILED', messageFor(error.code), { errors, cause: error }) : undefined;
   }
 }
 

@@ -1,6 +1,7 @@
 // Keyset pagination for every list: a bounded `limit` and an opaque `after` cursor holding the
 // sort key of the last item of the previous page.
 import { z } from 'zod';
+import { hasControlCharacters } from './text.ts';
 
 export function pageQuery<K extends z.ZodTuple>(key: K) {
   const cursor = z
@@ -8,7 +9,10 @@ export function pageQuery<K extends z.ZodTuple>(key: K) {
     .max(400)
     .transform((value, ctx) => {
       try {
-        return key.parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))) as z.infer<K>;
+        const decoded = key.parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))) as z.infer<K>;
+        // A cursor is decoded client input: its text goes into SQL like any field's.
+        if (decoded.some((part: unknown) => typeof part === 'string' && hasControlCharacters(part))) throw new Error('control characters');
+        return decoded;
       } catch {
         ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
         return z.NEVER;

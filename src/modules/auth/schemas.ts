@@ -1,39 +1,40 @@
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
+import { plainText } from '../../http/text.ts';
 
 /** A one-time code as typed: six digits from the authenticator app, or a recovery code. */
-export const oneTimeCode = z.string().trim().min(6).max(32);
+export const oneTimeCode = plainText.trim().min(6).max(32);
 
 
 export const loginBody = z
   .object({
     email,
     // No length rule at login: the policy applies when a password is set, not when it is tried.
-    password: z.string().min(1).max(1024),
+    password: plainText.min(1).max(1024),
     clinicSlug: slug.optional(),
     otp: oneTimeCode.optional().describe('One-time code (6 digits) or a recovery code; required once two-factor authentication is on'),
   })
   .strict();
 
 /** Managing the second factor proves the password again (and, once it is on, a one-time code). */
-const credentials = { email, password: z.string().min(1).max(1024) };
+const credentials = { email, password: plainText.min(1).max(1024) };
 export const twoFactorSetupBody = z.object(credentials).strict();
-export const twoFactorEnableBody = z.object({ ...credentials, code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict();
+export const twoFactorEnableBody = z.object({ ...credentials, code: plainText.trim().regex(/^\d{6}$/, 'six digits') }).strict();
 export const twoFactorChangeBody = z.object({ ...credentials, otp: oneTimeCode }).strict();
 export const twoFactorSetup = z.object({ secret: z.string(), otpauthUri: z.string() });
 export const recoveryCodes = z.object({ recoveryCodes: z.array(z.string()) });
 
-export const refreshBody = z.object({ refreshToken: z.string().min(16).max(128) }).strict();
+export const refreshBody = z.object({ refreshToken: plainText.min(16).max(128) }).strict();
 
 export const switchBody = z.object({ clinicSlug: slug }).strict();
 
 export const resetRequestBody = z.object({ email }).strict();
-export const resetBody = z.object({ token: z.string().min(16).max(128), password: z.string().min(1).max(1024) }).strict();
-export const changePasswordBody = z.object({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(1).max(1024) }).strict();
+export const resetBody = z.object({ token: plainText.min(16).max(128), password: plainText.min(1).max(1024) }).strict();
+export const changePasswordBody = z.object({ currentPassword: plainText.min(1).max(1024), newPassword: plainText.min(1).max(1024) }).strict();
 
 export const acceptInvitationBody = z.object({
-  token: z.string().min(16).max(128),
-  password: z.string().min(1).max(1024),
+  token: plainText.min(16).max(128),
+  password: plainText.min(1).max(1024),
   otp: oneTimeCode.optional().describe('An existing account with two-factor authentication on confirms with a one-time code'),
 }).strict();
 

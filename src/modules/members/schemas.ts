@@ -2,16 +2,17 @@ import { z } from 'zod';
 import { page, pageQuery } from '../../http/pagination.ts';
 import { clinicParams, email, weeklyHours } from '../../http/params.ts';
 import { CLINIC_ROLES } from '../../db/tenant.ts';
+import { plainText } from '../../http/text.ts';
 
 export const memberParams = clinicParams.extend({ id: z.uuid() }).strict();
 
-export const listQuery = pageQuery(z.tuple([z.string(), z.uuid()]));
+export const listQuery = pageQuery(z.tuple([plainText, z.uuid()]));
 
 const profile = {
-  displayName: z.string().trim().min(1).max(120),
-  specialisation: z.string().trim().max(120).nullable(),
-  licenceNumber: z.string().trim().min(1).max(64).nullable(),
-  qualification: z.string().trim().max(200).nullable(),
+  displayName: plainText.trim().min(1).max(120),
+  specialisation: plainText.trim().max(120).nullable(),
+  licenceNumber: plainText.trim().min(1).max(64).nullable(),
+  qualification: plainText.trim().max(200).nullable(),
   consultationFee: z.number().nonnegative().max(1e9).nullable(),
   officeHours: weeklyHours,
 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
+import { multilineText, plainText } from '../../http/text.ts';
 import { oneTimeCode } from '../auth/schemas.ts';
 
 
@@ -8,7 +9,7 @@ const planStatus = z.enum(['trial', 'active', 'expired', 'suspended']);
 
 export const platformLoginBody = z.object({
   email: email,
-  password: z.string().min(1).max(1024),
+  password: plainText.min(1).max(1024),
   otp: oneTimeCode.optional().describe('One-time code or recovery code, once two-factor authentication is on'),
 }).strict();
 
@@ -16,13 +17,13 @@ export const platformSession = z.object({ tokenType: z.literal('Bearer'), access
 
 /** The clinic's registration profile (clinics_* checks in the database say the same). */
 const profile = {
-  name: z.string().trim().min(1).max(200),
-  timezone: z.string().min(1).max(64),
-  address: z.string().trim().min(1).max(500).nullable(),
+  name: plainText.trim().min(1).max(200),
+  timezone: plainText.min(1).max(64),
+  address: multilineText.trim().min(1).max(500).nullable(),
   contactEmail: email.nullable(),
-  contactPhone: z.string().trim().regex(/^\+?[0-9][0-9 ()-]{4,31}$/, 'must be a phone number like +44 20 7946 0000').nullable(),
-  registrationNumber: z.string().trim().min(1).max(64).nullable(),
-  taxId: z.string().trim().min(1).max(64).nullable(),
+  contactPhone: plainText.trim().regex(/^\+?[0-9][0-9 ()-]{4,31}$/, 'must be a phone number like +44 20 7946 0000').nullable(),
+  registrationNumber: plainText.trim().min(1).max(64).nullable(),
+  taxId: plainText.trim().min(1).max(64).nullable(),
 };
 export type ClinicProfile = Partial<{ [K in keyof typeof profile]: z.infer<(typeof profile)[K]> }>;
 
@@ -40,7 +41,7 @@ export const onboardBody = z
     registrationNumber: profile.registrationNumber.optional(),
     taxId: profile.taxId.optional(),
     plan: plan.default('trial'),
-    admin: z.object({ email: email, displayName: z.string().trim().min(1).max(120) }).strict(),
+    admin: z.object({ email: email, displayName: plainText.trim().min(1).max(120) }).strict(),
   })
   .strict();
 

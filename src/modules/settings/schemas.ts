@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { weeklyHours } from '../../http/params.ts';
+import { plainText, withoutControlCharacters } from '../../http/text.ts';
 
-const colour = z.string().regex(/^#[0-9a-f]{6}$/, 'must be a colour like #1a2b3c');
+const colour = plainText.regex(/^#[0-9a-f]{6}$/, 'must be a colour like #1a2b3c');
 
 const editable = {
-  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code like USD'),
+  currency: plainText.regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code like USD'),
   taxRate: z.number().min(0).max(100),
   appointmentSlotMinutes: z.number().int().min(5).max(240),
   sessionIdleMinutes: z.number().int().min(5).max(720),
@@ -13,7 +14,8 @@ const editable = {
   retentionDays: z.number().int().min(365).max(36500),
   brandPrimaryColour: colour.nullable(),
   brandSecondaryColour: colour.nullable(),
-  brandLogoUrl: z.url({ protocol: /^https$/ }).max(2048).nullable(),
+  // The URL parser drops or escapes control characters; the stored text would keep them.
+  brandLogoUrl: z.url({ protocol: /^https$/ }).check(withoutControlCharacters()).max(2048).nullable(),
 };
 
 export const settings = z.object({ ...editable, updatedAt: z.date() });

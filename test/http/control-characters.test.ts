@@ -1,0 +1,175 @@
+// Control characters in text: Postgres text cannot hold NUL (22021), and no field wants a bell or
+// an escape. Every text field of every route refuses them with a 400 naming the field, cursors too;
+// a value that slips past validation is still a 400, never a 500. Real text (accents, scripts,
+// emoji, line breaks where a field has lines) is untouched.
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { sql } from 'kysely';
+import { fromDatabaseError } from '../../src/errors.ts';
+import { withTenant } from '../../src/db/tenant.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createOperator, createPerson } from '../helpers/people.ts';
+
+const PASSWORD = 'a long and correct password';
+const CONTROLS = ['\u0000', '\u0007', '\u001b', '\u007f'];
+
+type Caller = 'nobody' | 'admin' | 'patient' | 'operator';
+interface Route {
+  method: 'POST' | 'PATCH';
+  url: string;
+  caller: Caller;
+  body: Record<string, unknown>;
+  /** Dotted paths inside the body of every text field the route takes. */
+  fields: string[];
+}
+
+const cursorOf = (key: unknown[]) => Buffer.from(JSON.stringify(key)).toString('base64url');
+
+function withValue(body: Record<string, unknown>, path: string, value: string): Record<string, unknown> {
+  const copy = structuredClone(body);
+  const keys = path.split('.');
+  let target = copy;
+  for (const key of keys.slice(0, -1)) target = target[key] as Record<string, unknown>;
+  target[keys.at(-1)!] = value;
+  return copy;
+}
+
+/** The problem document, or nothing for a success without a body (204). */
+const problemOf = (response: { statusCode: number; body: string }) => (response.body ? (JSON.parse(response.body) as object) : {});
+
+function valueAt(body: Record<string, unknown>, path: string): string {
+  return path.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown>)[key], body) as string;
+}
+
+t.test('every text field refuses control characters with a 400 naming it', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const adminId = await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
+  const patientId = await createPerson(db, 'patient@example.test', PASSWORD, [[clinics.a, 'patient']]);
+  const operatorId = await createOperator(db, 'ops@example.test', PASSWORD);
+  const memberId = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [adminId])).rows[0].id as string;
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const clinicToken = (sub: string, role: 'clinic_admin' | 'patient') =>
+    app.signAccessToken({ sub, clinic_id: clinics.a, clinic_slug: 'clinic-a', role, jti: randomUUID(), amr: ['pwd'] });
+  const tokens: Record<Caller, string | undefined> = {
+    nobody: undefined,
+    admin: await clinicToken(adminId, 'clinic_admin'),
+    patient: await clinicToken(patientId, 'patient'),
+    operator: await app.signPlatformToken({ accountId: operatorId, twoFactor: false }),
+  };
+  const headers = (caller: Caller) => (tokens[caller] ? { authorization: `Bearer ${tokens[caller]}` } : {});
+
+  const credentials = { email: 'someone@example.test', password: 'any password at all' };
+  const profile = {
+    name: 'Clinic', address: '1 High Street', contactEmail: 'desk@example.test', contactPhone: '+44 20 7946 0000',
+    registrationNumber: 'REG-1', taxId: 'TAX-1',
+  };
+  const routes: Route[] = [
+    { method: 'POST', url: '/api/v1/auth/login', caller: 'nobody', body: { ...credentials, clinicSlug: 'clinic-a', otp: '123456' }, fields: ['email', 'password', 'otp'] },
+    { method: 'POST', url: '/api/v1/auth/refresh', caller: 'nobody', body: { refreshToken: 'r'.repeat(43) }, fields: ['refreshToken'] },
+    { method: 'POST', url: '/api/v1/auth/logout', caller: 'nobody', body: { refreshToken: 'r'.repeat(43) }, fields: ['refreshToken'] },
+    { method: 'POST', url: '/api/v1/auth/invitations/accept', caller: 'nobody', body: { token: 't'.repeat(43), password: PASSWORD, otp: '123456' }, fields: ['token', 'password', 'otp'] },
+    { method: 'POST', url: '/api/v1/auth/password/reset-request', caller: 'nobody', body: { email: credentials.email }, fields: ['email'] },
+    { method: 'POST', url: '/api/v1/auth/password/reset', caller: 'nobody', body: { token: 't'.repeat(43), password: PASSWORD }, fields: ['token', 'password'] },
+    { method: 'POST', url: '/api/v1/auth/password', caller: 'admin', body: { currentPassword: 'not the current password', newPassword: `${PASSWORD} anew` }, fields: ['currentPassword', 'newPassword'] },
+    { method: 'POST', url: '/api/v1/auth/two-factor/setup', caller: 'nobody', body: credentials, fields: ['email', 'password'] },
+    { method: 'POST', url: '/api/v1/auth/two-factor/enable', caller: 'nobody', body: { ...credentials, code: '123456' }, fields: ['email', 'password', 'code'] },
+    { method: 'POST', url: '/api/v1/auth/two-factor/disable', caller: 'nobody', body: { ...credentials, otp: '123456' }, fields: ['email', 'password', 'otp'] },
+    { method: 'POST', url: '/api/v1/auth/two-factor/recovery-codes', caller: 'nobody', body: { ...credentials, otp: '123456' }, fields: ['email', 'password', 'otp'] },
+    { method: 'POST', url: '/api/v1/platform/auth/login', caller: 'nobody', body: { ...credentials, otp: '123456' }, fields: ['email', 'password', 'otp'] },
+    {
+      method: 'POST', url: '/api/v1/platform/clinics', caller: 'operator',
+      body: { slug: 'new-clinic', ...profile, timezone: 'UTC', admin: { email: 'first@example.test', displayName: 'First Admin' } },
+      fields: ['name', 'timezone', 'address', 'contactEmail', 'contactPhone', 'registrationNumber', 'taxId', 'admin.email', 'admin.displayName'],
+    },
+    {
+      method: 'PATCH', url: '/api/v1/platform/clinics/clinic-a', caller: 'operator', body: { ...profile, timezone: 'UTC' },
+      fields: ['name', 'timezone', 'address', 'contactEmail', 'contactPhone', 'registrationNumber', 'taxId'],
+    },
+    { method: 'POST', url: '/api/v1/clinics/clinic-a/departments', caller: 'admin', body: { code: 'NEW', name: 'New', description: 'About it' }, fields: ['code', 'name', 'description'] },
+    { method: 'POST', url: '/api/v1/clinics/clinic-a/members/invitations', caller: 'admin', body: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' }, fields: ['email', 'displayName'] },
+    {
+      method: 'PATCH', url: `/api/v1/clinics/clinic-a/members/${memberId}`, caller: 'admin',
+      body: { displayName: 'Dr Admin', specialisation: 'Cardiology', licenceNumber: 'LIC-1', qualification: 'MBBS' },
+      fields: ['displayName', 'specialisation', 'licenceNumber', 'qualification'],
+    },
+    {
+      method: 'PATCH', url: '/api/v1/clinics/clinic-a/settings', caller: 'admin',
+      body: { currency: 'USD', brandPrimaryColour: '#000000', brandLogoUrl: 'https://cdn.example.test/logo.png' },
+      fields: ['currency', 'brandPrimaryColour', 'brandLogoUrl'],
+    },
+    { method: 'POST', url: '/api/v1/clinics/clinic-a/support-access', caller: 'admin', body: { operatorEmail: 'ops@example.test', reason: 'Ticket 42', hours: 1 }, fields: ['operatorEmail', 'reason'] },
+  ];
+
+  for (const route of routes) {
+    for (const field of route.fields) {
+      for (const control of CONTROLS) {
+        const original = valueAt(route.body, field);
+        const value = `${original.slice(0, 3)}${control}${original.slice(3)}`;
+        const response = await app.inject({ method: route.method, url: route.url, headers: headers(route.caller), payload: withValue(route.body, field, value) });
+        const name = `${route.method} ${route.url} ${field} with U+${control.codePointAt(0)!.toString(16).padStart(4, '0')}`;
+        t.equal(response.statusCode, 400, `${name}: 400`);
+        t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: `body.${field}` }] }, `${name}: names body.${field}`);
+      }
+    }
+  }
+
+  for (const [resource, caller] of [['departments', 'admin'], ['members', 'patient']] as const) {
+    for (const control of CONTROLS) {
+      const after = cursorOf([`Z${control}`, randomUUID()]);
+      const response = await app.inject({ url: `/api/v1/clinics/clinic-a/${resource}?after=${after}`, headers: headers(caller) });
+      t.equal(response.statusCode, 400, `${resource} cursor as ${caller}: 400`);
+      t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.after' }] }, `${resource} cursor: names querystring.after`);
+    }
+  }
+  const { rows } = await db.admin.query(`select count(*)::int as n from app_public.departments`);
+  t.same(rows, [{ n: 0 }], 'nothing was written');
+});
+
+t.test('real text passes untouched: accents, scripts, emoji, line breaks in multi-line fields', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const password = 'Ünïcødé pässwörd — 心臓 🔐 with spaces';
+  const adminId = await createPerson(db, 'admin@example.test', password, [[clinics.a, 'clinic_admin']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'admin@example.test', password, clinicSlug: 'clinic-a' } });
+  t.equal(login.statusCode, 200, 'a password of printable Unicode logs in');
+
+  const token = await app.signAccessToken({ sub: adminId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const department = { code: 'CARD', name: 'Cardiología – 心臓 ❤️', description: 'Floor 2\nWard B\r\n\tRoom 12' };
+  const created = await app.inject({ method: 'POST', url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` }, payload: department });
+  t.equal(created.statusCode, 201);
+  t.match(created.json(), department, 'stored and returned exactly');
+  const lineBreakInName = await app.inject({
+    method: 'POST', url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` }, payload: { code: 'X', name: 'Line\nbreak' },
+  });
+  t.equal(lineBreakInName.statusCode, 400, 'a single-line field refuses a line break');
+  t.match(lineBreakInName.json(), { errors: [{ path: 'body.name' }] });
+});
+
+t.test('a NUL byte that reaches Postgres (22021) is a 400, not a 500', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const admin = { clinicId: clinics.a, userId: null, role: 'clinic_admin' as const };
+  let raised: unknown;
+  try {
+    await withTenant(db.pool, admin, (trx) => sql`select ${'a\u0000b'}::text`.execute(trx));
+  } catch (error) {
+    raised = error;
+  }
+  t.equal((raised as { code?: string }).code, '22021', 'Postgres refuses the value: character_not_in_repertoire');
+  t.match(fromDatabaseError(raised), { code: 'VALIDATION_FAILED', status: 400 }, 'mapped to a 400');
+
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  // A route without validation, as a last line of defence: the database error alone decides.
+  app.post('/test/unvalidated', async (request) =>
+    app.withTenant(admin, (trx) =>
+      trx.insertInto('app_public.departments').values(request.body as { code: string; name: string }).returning('id').executeTakeFirstOrThrow(),
+    ),
+  );
+  const response = await app.inject({ method: 'POST', url: '/test/unvalidated', payload: { code: 'NUL', name: 'a\u0000b' } });
+  t.equal(response.statusCode, 400);
+  t.match(response.json(), { code: 'VALIDATION_FAILED' });
+  t.notMatch(response.body, /0x00|byte sequence|UTF8/, 'the database message is not echoed');
+});
