@@ -3,8 +3,16 @@ import { newSecretToken } from './tokens.ts';
 /** How long an invitation (onboarding's first admin, a member invited by an admin) stays valid. */
 const INVITATION_TTL_HOURS = 7 * 24;
 
-/** A new invitation: the token for its holder, the hash and lifetime for the database. */
-export function newInvitation(): { token: string; hash: Buffer; ttl: string; expiresAt: Date } {
+export interface Invitation {
+  /** For the invited e-mail only: the database writes it to the notification outbox. */
+  token: string;
+  hash: Buffer;
+  ttl: string;
+  expiresAt: Date;
+}
+
+/** A new invitation: the token for the invited e-mail, the hash and lifetime for the database. */
+export function newInvitation(): Invitation {
   return {
     ...newSecretToken(),
     ttl: `${INVITATION_TTL_HOURS} hours`,

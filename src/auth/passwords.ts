@@ -1,6 +1,6 @@
 // Passwords: argon2id through the maintained native binding; verification is constant-time
-// inside argon2. An unknown e-mail is verified against a dummy hash so it costs the same time as
-// a wrong password.
+// inside argon2. Every refusal costs the same argon2 work: an unknown e-mail, and an account
+// without a usable hash (invited, no password set yet), are verified against a dummy hash.
 import argon2 from 'argon2';
 
 /** OWASP's argon2id baseline (19 MiB, 2 passes): about 20 ms here, so logins stay cheap to serve. */
@@ -12,8 +12,12 @@ export function hashPassword(password: string): Promise<string> {
 
 const dummyHash = hashPassword('clinicbase-dummy-password-for-unknown-accounts');
 
-/** True only when there is a hash and the password matches it. */
+/** True only when there is a usable hash and the password matches it. */
 export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
-  const matches = await argon2.verify(hash ?? (await dummyHash), password).catch(() => false);
-  return matches && hash !== undefined;
+  // A hash argon2 cannot read (the placeholder of an account without a password) fails at once:
+  // undefined here, so that it costs the dummy's work like an unknown e-mail.
+  const matches = hash === undefined ? undefined : await argon2.verify(hash, password).catch(() => undefined);
+  if (matches !== undefined) return matches;
+  await argon2.verify(await dummyHash, password).catch(() => false);
+  return false;
 }

@@ -5,6 +5,10 @@
 //   account:two-factor-off --email <e-mail> --reason <text>
 //       turns off a person's second factor (lost device and recovery codes), once their identity
 //       was checked out of band; audited with the reason
+//   outbox:pending --email <e-mail>
+//       prints the messages waiting in the notification outbox for that e-mail (invitation and
+//       password-reset tokens), one JSON object a line: until notifications are delivered, how a
+//       developer or an operator gets them to the person
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
@@ -18,6 +22,7 @@ import { runCli } from './database.ts';
 const USAGE = [
   'usage: npm run cli -- operator:create --email <e-mail>   (password on standard input)',
   '       npm run cli -- account:two-factor-off --email <e-mail> --reason <text>',
+  '       npm run cli -- outbox:pending --email <e-mail>',
 ].join('\n');
 
 type Options = { email?: string | undefined; reason?: string | undefined };
@@ -49,6 +54,19 @@ const COMMANDS: Record<string, Command> = {
         return 1;
       }
       console.log(`second factor of ${email} turned off (${rows[0].id}); they log in with their password and may set it up again`);
+      return 0;
+    };
+  },
+  'outbox:pending': async ({ email }) => {
+    if (!email) return 2;
+    return async (owner) => {
+      const { rows } = await owner.query(
+        `select id, kind, recipient, payload, created_at as "createdAt" from app_private.notification_outbox
+         where lower(recipient) = lower($1) and sent_at is null order by id`,
+        [email],
+      );
+      for (const row of rows) console.log(JSON.stringify(row));
+      if (rows.length === 0) console.error(`no pending message for ${email}`);
       return 0;
     };
   },

@@ -45,6 +45,10 @@ export interface AppPublicClinicMembers {
    * clinic_admin, doctor, nurse, receptionist, lab_technician or patient.
    */
   role: string;
+  /**
+   * When the role last changed; NULL when it never did.
+   */
+  role_changed_at: Timestamp | null;
   specialisation: string | null;
   /**
    * invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).

@@ -15,7 +15,7 @@ import { useSupportAccess } from '../modules/support-access/queries.ts';
 
 const ISSUER = 'clinicbase';
 const AUDIENCE = 'clinicbase-api';
-/** How often every process re-reads suspended clinics and deactivated memberships. */
+/** How often every process re-reads suspended clinics, deactivated memberships, changed roles and ended sessions. */
 export const BLOCKED_REFRESH_MS = 5_000;
 /** Platform-operator tokens have an audience of their own: neither kind opens the other's routes. */
 const PLATFORM_AUDIENCE = 'clinicbase-platform';
@@ -59,8 +59,8 @@ declare module 'fastify' {
     /** Every clinic route and the permission it requires, as registered. */
     readonly clinicRoutes: (RoutePermission & { method: string; url: string })[];
     /**
-     * Re-reads suspended clinics, deactivated memberships and accounts whose sessions were ended
-     * (also every BLOCKED_REFRESH_MS on its own).
+     * Re-reads suspended clinics, deactivated memberships, changed roles and accounts whose
+     * sessions were ended (also every BLOCKED_REFRESH_MS on its own).
      */
     refreshBlockedAccess(): Promise<void>;
   }
@@ -87,8 +87,8 @@ export interface AuthPluginOptions {
   accessTokenTtlSeconds: number;
 }
 
-const unauthenticated = (cause?: unknown) =>
-  new AppError('UNAUTHENTICATED', 'A valid access token is required.', { headers: { 'www-authenticate': 'Bearer' }, cause });
+const unauthenticated = (cause?: unknown, detail = 'A valid access token is required.') =>
+  new AppError('UNAUTHENTICATED', detail, { headers: { 'www-authenticate': 'Bearer' }, cause });
 
 async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Promise<void> {
   const { keys } = options;
@@ -146,20 +146,25 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     );
   }
 
-  // Tokens that still verify are refused when their clinic is suspended or their membership was
-  // deactivated since they were issued. The sets are re-read every few seconds (and at once after
-  // such a change through this process), so the guard costs no query per request.
+  // Tokens that still verify are refused when their clinic is suspended, their membership was
+  // deactivated, or their role is no longer the membership's. The sets are re-read every few
+  // seconds (and at once after such a change through this process), so the guard costs no
+  // query per request.
   let suspended = new Set<string>();
   let deactivated = new Set<string>();
+  /** "clinic/account" → the role now, for memberships whose role changed within the longest token lifetime. */
+  let changedRoles = new Map<string, string>();
   /** Account → the second its sessions were ended (a new password, the second factor changed). */
   let endedSessions = new Map<string, number>();
   app.decorate('refreshBlockedAccess', async () => {
-    const [blocked, ended] = await app.withPlatform({ clinicId: null, userId: null, role: null }, async (db) => [
+    const [blocked, roles, ended] = await app.withPlatform({ clinicId: null, userId: null, role: null }, async (db) => [
       (await sql<{ clinic_id: string; account_id: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db)).rows,
+      (await sql<{ clinic_id: string; account_id: string; role: string }>`select clinic_id, account_id, role from app_hidden.changed_roles()`.execute(db)).rows,
       (await sql<{ account_id: string; ended_at: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
     ] as const);
     suspended = new Set(blocked.filter((r) => r.account_id === null).map((r) => r.clinic_id));
     deactivated = new Set(blocked.filter((r) => r.account_id !== null).map((r) => `${r.clinic_id}/${r.account_id}`));
+    changedRoles = new Map(roles.map((r) => [`${r.clinic_id}/${r.account_id}`, r.role]));
     endedSessions = new Map(ended.map((r) => [r.account_id, Math.floor(r.ended_at.getTime() / 1000)]));
   });
   /** A token issued before its account's sessions were ended (at second precision, as `iat`). */
@@ -184,8 +189,14 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     if (suspended.has(claims.clinic_id)) throw new AppError('FORBIDDEN', 'This clinic is suspended.');
     if (claims.support_grant) {
       if (!(await checkSupportAccess(request, claims))) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
-    } else if (deactivated.has(`${claims.clinic_id}/${claims.sub}`)) {
-      throw unauthenticated();
+    } else {
+      const membership = `${claims.clinic_id}/${claims.sub}`;
+      if (deactivated.has(membership)) throw unauthenticated();
+      // A token issued before a role change acts with the old role: refused, the client refreshes.
+      const role = changedRoles.get(membership);
+      if (role !== undefined && role !== claims.role) {
+        throw unauthenticated(undefined, 'Your role in this clinic has changed; refresh the session or log in again.');
+      }
     }
   }
 

@@ -101,3 +101,32 @@ t.test('an unknown e-mail costs about what a wrong password costs', async (t) =>
   // Without the dummy hash an unknown e-mail would skip argon2 and answer an order of magnitude faster.
   t.ok(unknown > wrong / 3, `unknown ${unknown.toFixed(1)} ms vs wrong password ${wrong.toFixed(1)} ms`);
 });
+
+t.test('an invited account without a password costs what an unknown e-mail costs', async (t) => {
+  const db = await createTestDatabase(t);
+  await createClinics(db);
+  // Invited, never activated: the account holds the placeholder that no password matches.
+  const invited = Array.from({ length: 6 }, (_, i) => `invited${i}@example.test`);
+  await db.admin.query(`insert into app_private.accounts (email, password_hash) select e, app_private.unset_password_hash() from unnest($1::text[]) e`, [invited]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  // One e-mail per login, so that no lock cuts a refusal short.
+  const timed = async (email: string) => {
+    const started = performance.now();
+    const response = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'not the password at all', clinicSlug: 'clinic-a' } });
+    const ms = performance.now() - started;
+    t.equal(response.statusCode, 401, email);
+    return ms;
+  };
+  const median = (samples: number[]) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
+  await timed(invited[5]!);
+  await timed('warm-up@example.test');
+  const invitedMs: number[] = [];
+  const unknownMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    invitedMs.push(await timed(invited[i]!));
+    unknownMs.push(await timed(`unknown${i}@example.test`));
+  }
+  // Without the dummy's work for the placeholder hash the ratio is about 0.15.
+  const [a, b] = [median(invitedMs), median(unknownMs)];
+  t.ok(a >= 0.5 * b, `invited ${a.toFixed(1)} ms vs unknown ${b.toFixed(1)} ms (medians of 5)`);
+});

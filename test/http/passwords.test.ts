@@ -49,3 +49,34 @@ t.test('reset and change', async (t) => {
   t.same(events.map((e) => e.action), ['auth.password.reset', 'auth.password.changed']);
   t.notMatch(JSON.stringify(await db.admin.query(`select * from app_audit.audit_log`).then((r) => r.rows)), /passphrase|\$argon2id/, 'no password or hash in the audit log');
 });
+
+t.test('a new password spends every pending reset token of the account', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createPerson(db, 'pat@example.test', OLD, [[clinics.a, 'doctor']]);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const post = (url: string, payload: object, token?: string) =>
+    app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const login = (password: string) => post('/login', { email: 'pat@example.test', password, clinicSlug: 'clinic-a' });
+  const requestReset = async () => {
+    t.equal((await post('/password/reset-request', { email: 'pat@example.test' })).statusCode, 202);
+    const { rows } = await db.admin.query(`select payload ->> 'token' as token from app_private.notification_outbox order by id desc limit 1`);
+    return rows[0].token as string;
+  };
+
+  const older = await requestReset();
+  const newer = await requestReset();
+  t.equal((await post('/password/reset', { token: newer, password: NEW })).statusCode, 204, 'the newer token works');
+  const stale = await post('/password/reset', { token: older, password: 'an attacker would like this one' });
+  t.equal(stale.statusCode, 404, 'the older one is spent with it');
+  t.match(stale.json(), { code: 'NOT_FOUND', detail: 'The reset token is unknown, used or expired.' });
+  t.equal((await login('an attacker would like this one')).statusCode, 401);
+  const session = (await login(NEW)).json();
+  t.ok(session.accessToken, 'the password is the one the newer token set');
+
+  // A password change spends pending tokens too.
+  const pending = await requestReset();
+  t.equal((await post('/password', { currentPassword: NEW, newPassword: 'yet another long passphrase' }, session.accessToken)).statusCode, 204);
+  t.equal((await post('/password/reset', { token: pending, password: 'an attacker would like this one' })).statusCode, 404, 'a change spends it');
+  t.equal((await login('yet another long passphrase')).statusCode, 200);
+});

@@ -9,6 +9,7 @@ import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
 import { cli } from '../helpers/cli.ts';
+import { latestInvitationToken } from '../helpers/outbox.ts';
 
 const OPERATOR_PASSWORD = 'operators keep the lights on';
 const ADMIN_PASSWORD = 'clinic admin night shift';
@@ -34,8 +35,14 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
     slug: 'sunrise', name: 'Sunrise Clinic', timezone: 'Asia/Kolkata', admin: { email: 'Admin@Sunrise.test', displayName: 'Dr Admin' },
   }, operatorToken);
   t.equal(onboarded.statusCode, 201);
-  t.match(onboarded.json(), { clinic: { slug: 'sunrise', status: 'active', members: 1, timezone: 'Asia/Kolkata' }, invitation: { token: String } });
-  const invitation = onboarded.json().invitation.token as string;
+  t.match(onboarded.json(), { clinic: { slug: 'sunrise', status: 'active', members: 1, timezone: 'Asia/Kolkata' }, invitation: { expiresAt: String } });
+  t.same(Object.keys(onboarded.json().invitation), ['expiresAt'], 'the operator gets no token: it goes to the admin\'s e-mail only');
+  const invitation = await latestInvitationToken(db, 'admin@sunrise.test');
+  const { rows: [message] } = await db.admin.query(`select recipient, payload from app_private.notification_outbox where kind = 'invitation'`);
+  t.match(message, { recipient: 'Admin@Sunrise.test', payload: { clinic_slug: 'sunrise', clinic_name: 'Sunrise Clinic', role: 'clinic_admin', sets_password: true, expires_at: String } });
+  const pending = await cli(db, ['outbox:pending', '--email', 'admin@sunrise.test']);
+  t.equal(pending.code, 0, pending.output);
+  t.ok(pending.output.includes(`"token":"${invitation}"`), 'a developer reads the token from the outbox with the CLI');
   t.equal((await post('/api/v1/platform/clinics', { slug: 'sunrise', name: 'Again', admin: { email: 'x@sunrise.test', displayName: 'X' } }, operatorToken)).statusCode, 409, 'slugs are unique');
   t.equal((await post('/api/v1/platform/clinics', { slug: 'x', name: 'Bad', admin: { email: 'x@y.test', displayName: 'X' } }, operatorToken)).statusCode, 400);
 
@@ -85,7 +92,8 @@ t.test('an invitation to a person who already has an account asks for their pass
     method: 'POST', url: '/api/v1/platform/clinics', headers: { authorization: `Bearer ${operatorToken}` },
     payload: { slug: 'second', name: 'Second', admin: { email: 'doc@example.test', displayName: 'Dr Doc' } },
   });
-  const token = onboarded.json().invitation.token;
+  t.equal(onboarded.statusCode, 201);
+  const token = await latestInvitationToken(db, 'doc@example.test');
   const accept = (password: string) => app.inject({ method: 'POST', url: '/api/v1/auth/invitations/accept', payload: { token, password } });
   t.equal((await accept('a different but strong passphrase')).statusCode, 401, 'not with another password');
   t.equal((await accept(ADMIN_PASSWORD)).statusCode, 200, 'with their own');

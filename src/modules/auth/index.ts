@@ -89,7 +89,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     schema: { tags, security, body: changePasswordBody },
     preHandler: app.authenticate,
   }, async (request, reply) => {
-    await service.changePassword(request.tenant!, request.body.currentPassword, request.body.newPassword);
+    await service.changePassword(request.tenant!, caller(request), request.body.currentPassword, request.body.newPassword);
     return reply.code(204).send();
   });
 

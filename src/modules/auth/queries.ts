@@ -83,17 +83,22 @@ export async function recordAuthEvent(
     ${event.details ? JSON.stringify(event.details) : null}::jsonb)`.execute(db);
 }
 
+/** The invited account; `setsPassword`: this invitation created it and it has no password yet. */
 export async function invitationAccount(
   db: TenantDb,
   hash: Buffer,
-): Promise<{ accountId: string; email: string; passwordHash: string | null } | undefined> {
+): Promise<{ accountId: string; email: string; setsPassword: boolean } | undefined> {
   return db
     .selectFrom(sql<Record<string, unknown>>`app_hidden.invitation_account(${hash})`.as('i'))
-    .select([sql<string>`account_id`.as('accountId'), sql<string>`email`.as('email'), sql<string | null>`password_hash`.as('passwordHash')])
+    .select([sql<string>`account_id`.as('accountId'), sql<string>`email`.as('email'), sql<boolean>`sets_password`.as('setsPassword')])
     .executeTakeFirst();
 }
 
-/** Uses the invitation; returns the clinic's slug, or undefined when it was unknown, used or expired. */
+/**
+ * Uses the invitation (setting the first password when given, which only the invitation that
+ * created the account may); returns the clinic's slug, or undefined when it was unknown, used,
+ * expired, or may not set the password.
+ */
 export async function acceptInvitation(db: TenantDb, hash: Buffer, newPasswordHash: string | null): Promise<string | undefined> {
   const { rows } = await sql<{ slug: string }>`select clinic_slug as slug from app_hidden.accept_invitation(${hash}, ${newPasswordHash})`.execute(db);
   return rows[0]?.slug;
@@ -114,9 +119,9 @@ export async function resetPassword(db: TenantDb, hash: Buffer, passwordHash: st
   return rows[0]?.account ?? undefined;
 }
 
-export async function currentPasswordHash(db: TenantDb): Promise<string | undefined> {
-  const row = await db.selectNoFrom(sql<string | null>`app_hidden.current_password_hash()`.as('hash')).executeTakeFirst();
-  return row?.hash ?? undefined;
+export async function currentAccountEmail(db: TenantDb): Promise<string | undefined> {
+  const row = await db.selectNoFrom(sql<string | null>`app_hidden.current_account_email()`.as('email')).executeTakeFirst();
+  return row?.email ?? undefined;
 }
 
 export async function changePassword(db: TenantDb, passwordHash: string): Promise<void> {

@@ -12,7 +12,7 @@ import {
   acceptInvitation,
   accountClinics,
   changePassword,
-  currentPasswordHash,
+  currentAccountEmail,
   invitationAccount,
   isPlatformOperator,
   requestPasswordReset,
@@ -60,11 +60,21 @@ export interface CredentialCheck {
   otp?: string | undefined;
   /** Must agree after the password matched (a clinic membership, operator status). */
   admits?: (accountId: string) => Promise<boolean>;
-  /** Set-up of a second factor proves the password only. */
+  /** Set-up of a second factor, and a password change, prove the password only. */
   passwordOnly?: boolean;
+  /** What a refusal that does not lock answers; by default the login's 401. */
+  refusal?: () => AppError;
 }
 
 const invalidCredentials = () => new AppError('UNAUTHENTICATED', 'The e-mail, password or clinic is not right.');
+const invitationGone = () => new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
+/** Alike whether the account has a password or none yet (then only its first invitation or a reset sets one). */
+const invitationPasswordRefused = () =>
+  new AppError('UNAUTHENTICATED',
+    'The password is not right. If you have not set one yet, accept the invitation that created your account, ' +
+    'or set one with a password reset (POST /api/v1/auth/password/reset-request).');
+const wrongCurrentPassword = () =>
+  new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.currentPassword', message: 'is not your current password' }] });
 const invalidRefreshToken = () => new AppError('UNAUTHENTICATED', 'The refresh token is not valid; log in again.');
 const twoFactorRequired = () =>
   new AppError('TWO_FACTOR_REQUIRED', 'Set up two-factor authentication (POST /api/v1/auth/two-factor/setup), then log in with a one-time code.');
@@ -72,6 +82,14 @@ const locked = (until: Date) =>
   new AppError('RATE_LIMITED', 'Too many failed logins; try again later.', {
     headers: { 'retry-after': String(Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))) },
   });
+
+type FailureReason = 'credentials' | 'not_admitted' | 'second_factor';
+
+/** A password that breaks the rule: 400 naming the field. */
+function checkPasswordRule(password: string, path: string): void {
+  const problem = passwordProblem(password);
+  if (problem) throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path, message: problem }] });
+}
 
 export class AuthService {
   readonly #app: FastifyInstance;
@@ -119,8 +137,9 @@ export class AuthService {
       account: await findAccount(db, email),
     }));
     if (until) throw locked(until);
+    const refuse = (accountId: string | null, reason: FailureReason) => this.#refuseLogin(email, accountId, reason, caller, check.refusal);
     if (!(await verifyPassword(account?.passwordHash, password)) || account === undefined) {
-      return this.#refuseLogin(email, account?.accountId ?? null, 'credentials', caller);
+      return refuse(account?.accountId ?? null, 'credentials');
     }
     const { accountId } = account;
     if (check.passwordOnly) return { accountId, twoFactor: false };
@@ -128,8 +147,8 @@ export class AuthService {
     if (secondFactor === 'missing') {
       throw new AppError('ONE_TIME_CODE_REQUIRED', 'Send the one-time code from your authenticator app (or a recovery code) as otp.');
     }
-    if (secondFactor === 'wrong') return this.#refuseLogin(email, accountId, 'second_factor', caller);
-    if (check.admits && !(await check.admits(accountId))) return this.#refuseLogin(email, accountId, 'not_admitted', caller);
+    if (secondFactor === 'wrong') return refuse(accountId, 'second_factor');
+    if (check.admits && !(await check.admits(accountId))) return refuse(accountId, 'not_admitted');
     await this.#app.withTenant(anonymous(caller), (db) => clearLoginFailures(db, email));
     return { accountId, twoFactor: secondFactor === 'passed' };
   }
@@ -150,15 +169,15 @@ export class AuthService {
     });
   }
 
-  /** Counts the failure and records it (committed), then refuses: 401, or 429 when this one locked. */
-  async #refuseLogin(email: string, accountId: string | null, reason: 'credentials' | 'not_admitted' | 'second_factor', caller: Caller): Promise<never> {
+  /** Counts the failure and records it (committed), then refuses: 401 (or `refusal`), or 429 when this one locked. */
+  async #refuseLogin(email: string, accountId: string | null, reason: FailureReason, caller: Caller, refusal = invalidCredentials): Promise<never> {
     const until = await this.#app.withTenant(anonymous(caller), async (db) => {
       const lockEnds = await recordLoginFailure(db, email);
       await recordAuthEvent(db, { action: 'auth.login.failed', accountId, details: { reason } });
       if (lockEnds) await recordAuthEvent(db, { action: 'auth.login.locked', accountId, details: { until: lockEnds } });
       return lockEnds;
     });
-    throw until ? locked(until) : invalidCredentials();
+    throw until ? locked(until) : refusal();
   }
 
   /** Rotates the refresh token; a reused one has revoked its whole family by the time this throws. */
@@ -210,24 +229,27 @@ export class AuthService {
   }
 
   /**
-   * Accepts an invitation: a new account sets its password (the password rule applies), an
-   * existing one proves it with its current password. Then a session in the invitation's clinic.
+   * Accepts an invitation, then starts a session in its clinic. Only the invitation that created
+   * the account sets its first password; any other proves the account's password as a login
+   * does (lockout, second factor), so no later invitation sets or changes it. Every refusal
+   * answers alike whether or not the e-mail had an account: the password rule first (400), then
+   * a wrong password (401).
    */
   async acceptInvitation(token: string, password: string, otp: string | undefined, caller: Caller): Promise<Session> {
     const hash = hashSecretToken(token);
     const invited = await this.#app.withTenant(anonymous(caller), (db) => invitationAccount(db, hash));
-    if (!invited) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
+    if (!invited) throw invitationGone();
+    checkPasswordRule(password, 'body.password');
     let newHash: string | null = null;
     let verified: Verified = { accountId: invited.accountId, twoFactor: false };
-    if (invited.passwordHash === null) {
-      newHash = await this.#newPasswordHash(password, 'body.password');
+    if (invited.setsPassword) {
+      newHash = await hashPassword(password);
     } else {
-      // An existing account proves itself as at login: lockout, and its second factor if it has one.
-      verified = await this.verifyCredentials(invited.email, password, caller, { otp });
+      verified = await this.verifyCredentials(invited.email, password, caller, { otp, refusal: invitationPasswordRefused });
     }
     const slug = await this.#app.withTenant(anonymous(caller), (db) => acceptInvitation(db, hash, newHash));
     const membership = slug && (await this.memberships(invited.accountId, caller)).find((m) => m.clinicSlug === slug);
-    if (!membership) throw new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
+    if (!membership) throw invitationGone();
     return this.#startSession(verified, membership, caller);
   }
 
@@ -248,12 +270,15 @@ export class AuthService {
     await this.#app.refreshBlockedAccess();
   }
 
-  /** A logged-in person changes their password; every session of the account ends, this one too. */
-  async changePassword(tenant: TenantContext, currentPassword: string, password: string): Promise<void> {
-    const currentHash = await this.#app.withTenant(tenant, currentPasswordHash);
-    if (!(await verifyPassword(currentHash, currentPassword))) {
-      throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.currentPassword', message: 'is not your current password' }] });
-    }
+  /**
+   * A logged-in person changes their password; every session of the account ends, this one too.
+   * The current password is checked like a login's (a stolen access token must not guess it
+   * freely): a wrong one counts towards the lock and is audited as a failed login.
+   */
+  async changePassword(tenant: TenantContext, caller: Caller, currentPassword: string, password: string): Promise<void> {
+    const email = await this.#app.withTenant(tenant, currentAccountEmail);
+    if (email === undefined) throw new AppError('UNAUTHENTICATED');
+    await this.verifyCredentials(email, currentPassword, caller, { passwordOnly: true, refusal: wrongCurrentPassword });
     const newHash = await this.#newPasswordHash(password, 'body.newPassword');
     await this.#app.withTenant(tenant, async (db) => {
       await changePassword(db, newHash);
@@ -316,8 +341,7 @@ export class AuthService {
   }
 
   async #newPasswordHash(password: string, path: string): Promise<string> {
-    const problem = passwordProblem(password);
-    if (problem) throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path, message: problem }] });
+    checkPasswordRule(password, path);
     return hashPassword(password);
   }
 

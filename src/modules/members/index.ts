@@ -29,12 +29,13 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
     ...app.permission(RESOURCE, 'insert'),
     schema: { tags, security, params: clinicParams, body: inviteBody, response: { 201: invited } },
   }, async (request, reply) => {
+    // The token goes to the invited e-mail only (the outbox), never to the admin who invites.
     const invitation = newInvitation();
     const created = await app.withTenant(request.tenant!, async (db) => {
-      const id = await inviteMember(db, { ...request.body, invitationHash: invitation.hash, invitationTtl: invitation.ttl });
+      const id = await inviteMember(db, { ...request.body, invitation });
       return findMember(db, id);
     });
-    return reply.code(201).send({ member: created as Member, invitation: { token: invitation.token, expiresAt: invitation.expiresAt } });
+    return reply.code(201).send({ member: created as Member, invitation: { expiresAt: invitation.expiresAt } });
   });
 
   app.patch('/:id', {
@@ -43,7 +44,8 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
   }, async (request) => {
     const updated = await app.withTenant(request.tenant!, (db) => updateMember(db, request.params.id, request.body));
     if (!updated) throw new AppError('NOT_FOUND');
-    if (request.body.status !== undefined) await app.refreshBlockedAccess();
+    // A deactivation or a role change ends the member's tokens here at once (elsewhere within seconds).
+    if (request.body.status !== undefined || request.body.role !== undefined) await app.refreshBlockedAccess();
     return updated as Member;
   });
 }

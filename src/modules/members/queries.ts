@@ -1,6 +1,7 @@
 // A clinic's members. One query each, no clinic filter: RLS scopes them (patients see the staff
 // and themselves only).
 import { sql } from 'kysely';
+import type { Invitation } from '../../auth/invitations.ts';
 import type { TenantDb } from '../../db/tenant.ts';
 import type { WeeklyHours } from '../../http/params.ts';
 import type { Member, MemberUpdate } from './schemas.ts';
@@ -23,12 +24,14 @@ export function findMember(db: TenantDb, id: string): Promise<Row | undefined> {
   return db.selectFrom('app_public.clinic_members').select(columns).where('id', '=', id).executeTakeFirst();
 }
 
+/** The invited membership; the invitation's token goes to the e-mail through the outbox. */
 export async function inviteMember(
   db: TenantDb,
-  input: { email: string; role: string; displayName: string; invitationHash: Buffer; invitationTtl: string },
+  input: { email: string; role: string; displayName: string; invitation: Invitation },
 ): Promise<string> {
+  const { invitation } = input;
   const { rows } = await sql<{ id: string }>`select app_hidden.invite_member(${input.email}, ${input.role}, ${input.displayName},
-    ${input.invitationHash}, ${input.invitationTtl}::interval) as id`.execute(db);
+    ${invitation.hash}, ${invitation.token}, ${invitation.ttl}::interval) as id`.execute(db);
   return rows[0]!.id;
 }
 

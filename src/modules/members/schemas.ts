@@ -40,7 +40,8 @@ export const member = z.object({
 
 export const memberPage = page(member);
 
-export const invited = z.object({ member, invitation: z.object({ token: z.string(), expiresAt: z.date() }) });
+/** The invitation's token is sent to the invited e-mail only; the admin learns when it expires. */
+export const invited = z.object({ member, invitation: z.object({ expiresAt: z.date() }) });
 
 export type Member = z.infer<typeof member>;
 export type MemberUpdate = z.infer<typeof updateBody>;

@@ -36,16 +36,17 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
   app.post('/clinics', { ...operator, schema: { tags, security, body: onboardBody, response: { 201: onboarded } } }, async (request, reply) => {
     const invitation = newInvitation();
     const { slug, plan, admin, ...profile } = request.body;
-    // One transaction: the clinic, its settings, its first admin's invitation, its profile.
+    // One transaction: the clinic, its settings, its first admin's invitation (whose token goes
+    // to the admin's e-mail only, through the outbox), its profile.
     const clinic = await app.withPlatform(request.tenant!, async (db) => {
       await onboardClinic(db, {
         slug, name: profile.name, timezone: profile.timezone, plan, adminEmail: admin.email,
-        adminDisplayName: admin.displayName, invitationHash: invitation.hash, invitationTtl: invitation.ttl,
+        adminDisplayName: admin.displayName, invitation,
       });
       await updateClinic(db, slug, profile);
       return (await listClinics(db, { slug }))[0]!;
     });
-    return reply.code(201).send({ clinic, invitation: { token: invitation.token, expiresAt: invitation.expiresAt } });
+    return reply.code(201).send({ clinic, invitation: { expiresAt: invitation.expiresAt } });
   });
 
   for (const [action, status] of [['suspend', 'suspended'], ['reactivate', 'active']] as const) {

@@ -1,6 +1,7 @@
 // Platform operators' queries: clinic metadata and counts through SECURITY DEFINER functions
 // that check the caller is an operator (migrations, 0360/0370).
 import { sql } from 'kysely';
+import type { Invitation } from '../../auth/invitations.ts';
 import type { TenantDb } from '../../db/tenant.ts';
 import type { z } from 'zod';
 import type { ClinicProfile, clinicOverview } from './schemas.ts';
@@ -27,10 +28,11 @@ export async function listClinics(db: TenantDb, only?: { slug: string }): Promis
 
 export async function onboardClinic(
   db: TenantDb,
-  input: { slug: string; name: string; timezone: string; plan: string; adminEmail: string; adminDisplayName: string; invitationHash: Buffer; invitationTtl: string },
+  input: { slug: string; name: string; timezone: string; plan: string; adminEmail: string; adminDisplayName: string; invitation: Invitation },
 ): Promise<string> {
+  const { invitation } = input;
   const { rows } = await sql<{ id: string }>`select app_hidden.onboard_clinic(${input.slug}, ${input.name}, ${input.timezone}, ${input.plan},
-    ${input.adminEmail}, ${input.adminDisplayName}, ${input.invitationHash}, ${input.invitationTtl}::interval) as id`.execute(db);
+    ${input.adminEmail}, ${input.adminDisplayName}, ${invitation.hash}, ${invitation.token}, ${invitation.ttl}::interval) as id`.execute(db);
   return rows[0]!.id;
 }
 

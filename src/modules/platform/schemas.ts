@@ -68,6 +68,6 @@ export const clinicOverview = z.object({
 
 export const onboarded = z.object({
   clinic: clinicOverview,
-  // Until notifications exist the operator hands this single-use token to the clinic's admin.
-  invitation: z.object({ token: z.string(), expiresAt: z.date() }),
+  // The invitation's token is sent to the admin's e-mail only (the notification outbox).
+  invitation: z.object({ expiresAt: z.date() }),
 });
