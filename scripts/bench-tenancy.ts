@@ -1,11 +1,13 @@
 // `npm run bench:tenancy`: what tenant isolation costs on a primary-key read, measured in one
 // run with the variants interleaved (so machine noise hits them alike). Not a test: a report.
 //
-//   rls       withTenant(): pipelined [begin + context + query], then commit; RLS filters
-//   where     same transaction shape, but a role exempt from RLS and an explicit clinic filter
-//   single    one statement with an explicit WHERE clinic_id = $1, role exempt from RLS (Kysely)
-//   raw       the same single statement on the bare pg driver
-//   prepared  the same single statement, prepared once per connection (bare pg driver)
+//   rls         withTenant(): pipelined [context + query] in one message; RLS filters
+//   unprepared  the same, with prepared statements off (DATABASE_PREPARED_STATEMENTS=false: every
+//               statement parsed unnamed in its message, as behind PgBouncer < 1.21 in transaction mode)
+//   where       same transaction shape, but a role exempt from RLS and an explicit clinic filter
+//   single      one statement with an explicit WHERE clinic_id = $1, role exempt from RLS (Kysely)
+//   raw         the same single statement on the bare pg driver
+//   prepared    the same single statement, prepared once per connection (bare pg driver)
 //
 // Options: BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (16).
 import { randomUUID } from 'node:crypto';
@@ -15,7 +17,7 @@ import { roleUrl } from '../src/config.ts';
 import { startThrowawayCluster } from '../src/db/embedded.ts';
 import { createPool } from '../src/db/pool.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
-import { withContext, withTenant, type DbRole, type TenantContext } from '../src/db/tenant.ts';
+import { withContext, withTenant, type DbRole, type TenantContext, type TenantDb } from '../src/db/tenant.ts';
 import type { DB } from '../src/db/types.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -71,6 +73,10 @@ async function seed(url: string): Promise<Target[]> {
 
 type Variant = (target: Target) => Promise<unknown>;
 
+function readDepartment(db: TenantDb, t: Target) {
+  return db.selectFrom('app_public.departments').selectAll().where('id', '=', t.id).executeTakeFirst();
+}
+
 async function measure(url: string, targets: Target[]): Promise<Record<string, number[]>> {
   const authenticator = createPool({ url: roleUrl(url, 'app_authenticator', PASSWORD), size: POOL_SIZE });
   // The single-statement baselines log in as the exempt role itself: no policies, one round trip.
@@ -80,7 +86,8 @@ async function measure(url: string, targets: Target[]): Promise<Record<string, n
   const ctx = (t: Target): TenantContext => ({ clinicId: t.clinicId, userId: USER_ID, role: 'doctor', requestId: 'bench' });
 
   const variants: Record<string, Variant> = {
-    rls: (t) => withTenant(authenticator, ctx(t), (db) => db.selectFrom('app_public.departments').selectAll().where('id', '=', t.id).executeTakeFirst()),
+    rls: (t) => withTenant(authenticator, ctx(t), (db) => readDepartment(db, t)),
+    unprepared: (t) => withTenant(authenticator, ctx(t), (db) => readDepartment(db, t), { preparedStatements: false }),
     where: (t) =>
       withContext(authenticator, EXEMPT_ROLE as DbRole, ctx(t), (db) =>
         db.selectFrom('app_public.departments').selectAll().where('clinic_id', '=', t.clinicId).where('id', '=', t.id).executeTakeFirst(),
@@ -144,6 +151,7 @@ function report(results: Record<string, number[]>): void {
 | variant | reads/s (median of ${ROUNDS}) | round trips per read |
 |---|---|---|
 | rls: withTenant, RLS policy | ${Math.round(m.rls!)} | 1 ([context + query] in one message, implicit read-only transaction) |
+| unprepared: the same, prepared statements off | ${Math.round(m.unprepared!)} | 1 (the same message, each statement parsed unnamed) |
 | where: same path, explicit WHERE, role exempt from RLS | ${Math.round(m.where!)} | 1 |
 | single: one statement, explicit WHERE, no RLS (Kysely) | ${Math.round(m.single!)} | 1 |
 | raw: one statement on the bare pg driver | ${Math.round(m.raw!)} | 1 |
@@ -156,6 +164,8 @@ function report(results: Record<string, number[]>): void {
 | single / raw (Kysely overhead) | ${ratio('single', 'raw')} | |
 | rls / raw | ${ratio('rls', 'raw')} | |
 | rls / prepared (against the best single statement) | ${ratio('rls', 'prepared')} | |
+| unprepared / rls (what turning prepared statements off costs) | ${ratio('unprepared', 'rls')} | |
+| unprepared / single (unprepared withTenant vs explicit-WHERE statement) | ${ratio('unprepared', 'single')} | |
 
 Postgres: embedded 18, pool ${POOL_SIZE}, ${CONCURRENCY} concurrent callers, ${ROUNDS} interleaved rounds of ${SECONDS}s.`);
 }

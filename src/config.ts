@@ -4,11 +4,25 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { passwordProblem } from './auth/password-policy.ts';
+import { DEFAULT_TRANSACTION_SETTINGS, type TransactionSettings } from './db/tenant.ts';
 
 const postgresUrl = z
   .string()
   .url()
   .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL');
+
+/** A timeout in milliseconds: at least 1 (0 would turn it off), at most an hour. */
+const timeoutMs = (fallback: number) => z.coerce.number().int().min(1).max(3_600_000).default(fallback);
+
+/** An origin exactly as browsers send it: scheme, host and port only (https://app.example.com). */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return ['http:', 'https:'].includes(url.protocol) && url.origin === text;
+  } catch {
+    return false;
+  }
+}
 
 function isAddressOrCidr(text: string): boolean {
   const [address = '', prefix, ...rest] = text.split('/');
@@ -46,6 +60,12 @@ const envSchema = z
     // Password that setup gives the login roles and that derived URLs use (development convenience).
     DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
+    // Every request transaction's statement, lock and idle-in-transaction timeouts (src/db/tenant.ts).
+    DATABASE_STATEMENT_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.statementTimeoutMs),
+    DATABASE_LOCK_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.lockTimeoutMs),
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.idleInTransactionTimeoutMs),
+    // `false` behind a transaction-mode pooler that does not track prepared statements (PgBouncer < 1.21).
+    DATABASE_PREPARED_STATEMENTS: z.stringbool().default(DEFAULT_TRANSACTION_SETTINGS.preparedStatements),
     EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
     // Access tokens: EdDSA (Ed25519). The current signing key and its id; earlier public keys stay
     // valid for verification until the tokens they signed have expired (rotation).
@@ -63,8 +83,28 @@ const envSchema = z
       })
       .optional(),
     JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
-    // Login and refresh calls per client address per minute (the per-e-mail lockout is in SQL).
+    // Calls per client address per minute on each route that takes a credential (the per-e-mail
+    // and per-address lockouts are in SQL).
     LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+    // Where those counters live when several API processes serve; unset: in each process's memory.
+    REDIS_URL: z
+      .string()
+      .url()
+      .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
+      .optional(),
+    // Browser origins allowed to call the API; unset: no CORS headers, browsers on other origins are refused.
+    CORS_ORIGINS: z
+      .string()
+      .trim()
+      .transform((text, ctx) => {
+        const origins = text.split(',').map((o) => o.trim());
+        if (origins.every(isOrigin)) return origins;
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of origins like https://app.example.com (scheme, host, port; no path)' });
+        return z.NEVER;
+      })
+      .optional(),
+    // Serve /docs and /openapi.json; unset: on outside production, off in production.
+    API_DOCS: z.stringbool().optional(),
     // The first platform operator, created at start when there is none yet.
     PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
     PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
@@ -109,6 +149,8 @@ export interface DatabaseConfig {
   /** Password for the login roles: DATABASE_ROLE_PASSWORD, a built-in one for the embedded cluster only. */
   rolePassword: string | undefined;
   poolSize: number;
+  /** Timeouts and prepared statements of every request transaction. */
+  transactions: TransactionSettings;
   embedded: { port: number; dataDir: string } | undefined;
 }
 
@@ -128,6 +170,12 @@ export interface Config {
   host: string;
   /** Fastify's trustProxy: the proxies whose X-Forwarded-For hops are believed (false: none). */
   trustProxy: false | string[];
+  /** The shared store of the per-minute rate limits; undefined: in memory. */
+  redisUrl: string | undefined;
+  /** Origins allowed by CORS; empty: CORS off. */
+  corsOrigins: string[];
+  /** Serve /docs and /openapi.json; undefined: on outside production. */
+  apiDocs: boolean | undefined;
   logLevel: string;
   dataDir: string;
   database: DatabaseConfig;
@@ -169,6 +217,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     host: env.HOST,
     trustProxy: env.TRUST_PROXY ?? false,
+    redisUrl: env.REDIS_URL,
+    corsOrigins: env.CORS_ORIGINS ?? [],
+    apiDocs: env.API_DOCS,
     logLevel: env.LOG_LEVEL,
     dataDir,
     database: Object.freeze({
@@ -178,6 +229,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         env.DATABASE_AUTHENTICATOR_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_authenticator', rolePassword),
       rolePassword,
       poolSize: env.DATABASE_POOL_SIZE,
+      transactions: Object.freeze({
+        statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+        lockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
+        idleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+        preparedStatements: env.DATABASE_PREPARED_STATEMENTS,
+      }),
       embedded: useEmbedded ? { port: env.EMBEDDED_PG_PORT, dataDir: path.join(dataDir, 'pg') } : undefined,
     }),
     jwt: Object.freeze({

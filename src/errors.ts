@@ -91,8 +91,9 @@ export function fromDatabaseError(error: unknown): AppError | undefined {
       return new AppError('CONSTRAINT_VIOLATION', messageFor(error.code), { errors, cause: error });
     case '40001':
     case '40P01':
-    case '55P03':
-    case '57014':
+    case '55P03': // lock_timeout
+    case '57014': // statement_timeout (or a cancelled statement)
+    case '25P03': // idle_in_transaction_session_timeout: the session ended and its transaction with it
       return serviceUnavailable(error);
     default:
       // Class 22, data exception: a value the database cannot take (a NUL byte 22021, a bad

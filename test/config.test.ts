@@ -68,3 +68,20 @@ t.test('JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE: the value from a file, never both
     /JWT_PRIVATE_KEY, JWT_KEY_ID: required in production, or JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE/,
   );
 });
+
+t.test('request transactions: timeouts and prepared statements', async (t) => {
+  t.same(loadConfig({}).database.transactions, { statementTimeoutMs: 5000, lockTimeoutMs: 2000, idleInTransactionTimeoutMs: 10_000, preparedStatements: true }, 'defaults');
+  const set = loadConfig({
+    DATABASE_STATEMENT_TIMEOUT_MS: '30000', DATABASE_LOCK_TIMEOUT_MS: '500', DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '60000', DATABASE_PREPARED_STATEMENTS: 'false',
+  });
+  t.same(set.database.transactions, { statementTimeoutMs: 30_000, lockTimeoutMs: 500, idleInTransactionTimeoutMs: 60_000, preparedStatements: false });
+  t.ok(Object.isFrozen(set.database.transactions), 'frozen');
+  const refused: [string, string][] = [
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '0'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '5s'],
+    ['DATABASE_LOCK_TIMEOUT_MS', '1.5'],
+    ['DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', '3600001'],
+    ['DATABASE_PREPARED_STATEMENTS', 'maybe'],
+  ];
+  for (const [name, value] of refused) t.throws(() => loadConfig({ [name]: value }), new RegExp(`^  - ${name}: `, 'm'), `${name}=${value} is refused`);
+});

@@ -69,6 +69,11 @@ function rolesSql(password: string | undefined): string {
     alter role app_platform with nologin nosuperuser nocreaterole nocreatedb nobypassrls noreplication noinherit;
     grant app_user, app_platform to app_authenticator;
     grant app_user to app_worker;
+    -- A backstop for sessions that never go through withTenant (the readiness probe, someone's psql
+    -- as the login role). withTenant sets the configured timeouts per transaction, overriding these.
+    alter role app_authenticator set statement_timeout = '30s';
+    alter role app_authenticator set lock_timeout = '10s';
+    alter role app_authenticator set idle_in_transaction_session_timeout = '60s';
   `;
 }
 

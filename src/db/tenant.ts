@@ -1,8 +1,8 @@
 // The one door to tenant data. Every HTTP request, job and script that touches a tenant table
 // goes through withTenant(): its statements run with the caller's identity set by
 // set_config(..., true) of app.clinic_id, app.user_id, app.role, app.request_id, app.client_ip
-// and the role (app_user), so Postgres row-level security decides every row, and everything set is gone
-// when the transaction ends.
+// and the role (app_user), so Postgres row-level security decides every row, with the transaction's
+// statement, lock and idle timeouts, and everything set is gone when the transaction ends.
 //
 // Round trips. The context statement never travels alone: it is written in the same protocol
 // message as the statement it serves (see contextQuery()).
@@ -48,6 +48,29 @@ export interface TenantContext {
 /** The database role a transaction runs as: clinic members, or platform operators (clinic metadata only). */
 export type DbRole = 'app_user' | 'app_platform';
 
+/**
+ * How withContext's transactions run (DATABASE_* in src/config.ts). The timeouts are set with the
+ * context, transaction-local like it, so they hold behind a transaction-mode pooler too and one
+ * transaction can be given its own.
+ */
+export interface TransactionSettings {
+  /** statement_timeout: a statement running longer is cancelled (57014). */
+  statementTimeoutMs: number;
+  /** lock_timeout: a statement waiting longer for a lock gives up (55P03) instead of holding its connection. */
+  lockTimeoutMs: number;
+  /** idle_in_transaction_session_timeout: a transaction idle longer ends with its session (25P03), and its locks with it. */
+  idleInTransactionTimeoutMs: number;
+  /** Named prepared statements. Off behind a transaction-mode pooler that does not track them (PgBouncer < 1.21). */
+  preparedStatements: boolean;
+}
+
+export const DEFAULT_TRANSACTION_SETTINGS: Readonly<TransactionSettings> = Object.freeze({
+  statementTimeoutMs: 5_000,
+  lockTimeoutMs: 2_000,
+  idleInTransactionTimeoutMs: 10_000,
+  preparedStatements: true,
+});
+
 export type TenantDb = Kysely<DB>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -65,18 +88,29 @@ function validated(ctx: TenantContext): TenantContext {
   return ctx;
 }
 
+/** A timeout of 0 would turn it off: refuse anything but a positive whole number of milliseconds. */
+function validSettings(settings: TransactionSettings): TransactionSettings {
+  for (const name of ['statementTimeoutMs', 'lockTimeoutMs', 'idleInTransactionTimeoutMs'] as const) {
+    if (!Number.isSafeInteger(settings[name]) || settings[name] < 1) throw new TypeError(`invalid transaction settings: ${name}`);
+  }
+  return settings;
+}
+
 /**
  * Runs `fn` as `dbRole` with the given context. Its writes form one transaction, committed when
  * `fn` resolves and rolled back when it throws. The connection goes back to the pool carrying
- * nothing: all settings and the role are transaction-local.
+ * nothing: all settings and the role are transaction-local. `settings` default to
+ * DEFAULT_TRANSACTION_SETTINGS, field by field.
  */
 export async function withContext<T>(
   pool: pg.Pool,
   dbRole: DbRole,
   ctx: TenantContext,
   fn: (db: TenantDb) => Promise<T>,
+  settings: Partial<TransactionSettings> = {},
 ): Promise<T> {
-  const context = contextValues(validated(ctx), dbRole);
+  const chosen = validSettings({ ...DEFAULT_TRANSACTION_SETTINGS, ...settings });
+  const context = contextValues(validated(ctx), dbRole, chosen);
   const client = await pool.connect();
   // A checked-out client has no 'error' listener of the pool's: a connection lost while this
   // transaction holds it (a failover, a restart, a reaper's pg_terminate_backend) would be an
@@ -87,7 +121,7 @@ export async function withContext<T>(
     lost ??= error;
   };
   client.on('error', onLost);
-  const connection = new ContextConnection(client, context, ctx.readOnly === true);
+  const connection = new ContextConnection(client, context, ctx.readOnly === true, chosen.preparedStatements);
   let broken: Error | undefined;
   try {
     const result = await fn(kyselyOn(connection));
@@ -116,10 +150,14 @@ export class ConnectionLostError extends Error {
   }
 }
 
-
 /** A clinic member's transaction (the common case). */
-export function withTenant<T>(pool: pg.Pool, ctx: TenantContext, fn: (db: TenantDb) => Promise<T>): Promise<T> {
-  return withContext(pool, 'app_user', ctx, fn);
+export function withTenant<T>(
+  pool: pg.Pool,
+  ctx: TenantContext,
+  fn: (db: TenantDb) => Promise<T>,
+  settings: Partial<TransactionSettings> = {},
+): Promise<T> {
+  return withContext(pool, 'app_user', ctx, fn, settings);
 }
 
 /**
@@ -130,6 +168,8 @@ const STATEMENTS = {
   begin: { name: 'clinicbase_begin', text: 'begin' },
   // Zero columns: its row carries nothing for the client to decode. Postgres itself refuses a
   // role the login role is not a member of (app_authenticator: app_user or app_platform only).
+  // The timeouts it sets govern the statements after it in the same message: Postgres arms
+  // statement_timeout afresh for each Execute.
   context: {
     name: 'clinicbase_context',
     text:
@@ -137,15 +177,18 @@ const STATEMENTS = {
       "pg_catalog.set_config('app.clinic_id', $1, true), pg_catalog.set_config('app.user_id', $2, true), " +
       "pg_catalog.set_config('app.role', $3, true), pg_catalog.set_config('app.request_id', $4, true), " +
       "pg_catalog.set_config('role', $5, true), pg_catalog.set_config('transaction_read_only', $6, true), " +
-      "pg_catalog.set_config('app.client_ip', $7, true)) as context",
+      "pg_catalog.set_config('app.client_ip', $7, true), pg_catalog.set_config('statement_timeout', $8, true), " +
+      "pg_catalog.set_config('lock_timeout', $9, true), " +
+      "pg_catalog.set_config('idle_in_transaction_session_timeout', $10, true)) as context",
   },
 } as const;
 const preparedOn = new WeakSet<object>();
 
 type ContextValues = string[];
 
-function contextValues(ctx: TenantContext, dbRole: DbRole): (readOnly: boolean) => ContextValues {
-  const [head, tail] = [[ctx.clinicId ?? '', ctx.userId ?? '', ctx.role ?? '', ctx.requestId ?? '', dbRole], [ctx.clientIp ?? '']];
+function contextValues(ctx: TenantContext, dbRole: DbRole, settings: TransactionSettings): (readOnly: boolean) => ContextValues {
+  const head = [ctx.clinicId ?? '', ctx.userId ?? '', ctx.role ?? '', ctx.requestId ?? '', dbRole];
+  const tail = [ctx.clientIp ?? '', ...[settings.statementTimeoutMs, settings.lockTimeoutMs, settings.idleInTransactionTimeoutMs].map(String)];
   return (readOnly) => [...head, readOnly || ctx.readOnly === true ? 'on' : 'off', ...tail];
 }
 
@@ -167,10 +210,14 @@ interface Prefix {
  * for each prefix statement, then the query's Parse/Bind/Describe/Execute and one Sync. They
  * run in order in one implicit transaction (or in the one the BEGIN prefix opens), and an error
  * in any of them skips the rest. The callback receives one result per statement.
+ * Unprepared, each prefix statement is parsed unnamed in the message itself, so the message
+ * needs nothing from earlier ones on the connection: a transaction-mode pooler may hand each
+ * transaction to a different server connection.
  */
 function contextQuery(
   prefix: Prefix[],
   statement: Statement,
+  prepared: boolean,
   callback: (error: Error | null, results?: unknown) => void,
 ): pg.Query {
   const query = new pg.Query({ ...statement, queryMode: 'extended', callback } as pg.QueryConfig);
@@ -179,12 +226,14 @@ function contextQuery(
     const wire = connection as unknown as WireConnection;
     wire.stream.cork?.();
     try {
-      if (!preparedOn.has(connection)) {
+      if (prepared && !preparedOn.has(connection)) {
         for (const { name, text } of Object.values(STATEMENTS)) wire.parse({ name, text, types: [] });
         preparedOn.add(connection);
       }
       for (const { statement, values } of prefix) {
-        wire.bind({ statement: STATEMENTS[statement].name, values });
+        const { name, text } = STATEMENTS[statement];
+        if (!prepared) wire.parse({ name: '', text, types: [] });
+        wire.bind({ statement: prepared ? name : '', values });
         wire.execute({});
       }
       return submitOwn(connection);
@@ -202,14 +251,17 @@ class ContextConnection implements DatabaseConnection {
   readonly #context: (readOnly: boolean) => ContextValues;
   /** A read-only context: a refused write is final, not a reason to re-run in a transaction. */
   readonly #alwaysReadOnly: boolean;
+  /** TransactionSettings.preparedStatements: off, every statement is parsed unnamed in its own message. */
+  readonly #prepared: boolean;
   #state: State = 'idle';
   /** Set when a prepared statement went stale (a migration changed its result type). */
   staleStatements = false;
 
-  constructor(client: pg.PoolClient, context: (readOnly: boolean) => ContextValues, alwaysReadOnly: boolean) {
+  constructor(client: pg.PoolClient, context: (readOnly: boolean) => ContextValues, alwaysReadOnly: boolean, prepared: boolean) {
     this.#client = client;
     this.#context = context;
     this.#alwaysReadOnly = alwaysReadOnly;
+    this.#prepared = prepared;
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
@@ -266,10 +318,12 @@ class ContextConnection implements DatabaseConnection {
   /**
    * Kysely's queries come from a bounded set of shapes, so each is prepared once per connection
    * (pg keeps the parse; Postgres caches the plan): a policy is planned once, not per request.
-   * Past PREPARED_PER_CONNECTION distinct texts, the rest run unnamed.
+   * Past PREPARED_PER_CONNECTION distinct texts, the rest run unnamed; all of them do when
+   * prepared statements are off.
    */
   #statement(compiled: CompiledQuery): Statement {
     const values = compiled.parameters as unknown[];
+    if (!this.#prepared) return { text: compiled.sql, values };
     const prepared = (this.#client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection.parsedStatements;
     const name = statementName(compiled.sql);
     if (name in prepared || Object.keys(prepared).length < PREPARED_PER_CONNECTION) return { name, text: compiled.sql, values };
@@ -279,7 +333,7 @@ class ContextConnection implements DatabaseConnection {
   #send(prefix: Prefix[], statement: Statement): Promise<pg.QueryResult> {
     return new Promise((resolve, reject) => {
       const connection = (this.#client as unknown as { connection: object }).connection;
-      const query = contextQuery(prefix, statement, (error, results) => {
+      const query = contextQuery(prefix, statement, this.#prepared, (error, results) => {
         // The prepared statements are gone (their Parse failed): prepare them again next time.
         const code = (error as { code?: string } | null)?.code;
         if (code === UNDEFINED_PREPARED_STATEMENT) preparedOn.delete(connection);

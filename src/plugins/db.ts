@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type pg from 'pg';
 import { createPool } from '../db/pool.ts';
-import { withContext, type DbRole, type TenantContext, type TenantDb } from '../db/tenant.ts';
+import { withContext, type DbRole, type TenantContext, type TenantDb, type TransactionSettings } from '../db/tenant.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,6 +17,8 @@ declare module 'fastify' {
 export interface DbPluginOptions {
   url: string;
   poolSize: number;
+  /** Timeouts and prepared statements of every transaction (config's DATABASE_* settings). */
+  transactions: Partial<TransactionSettings>;
 }
 
 async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise<void> {
@@ -27,7 +29,8 @@ async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise
     // the error, and a failover would log kilobytes per connection.
     onIdleError: (error) => app.log.warn({ db: { code: (error as { code?: string }).code, message: error.message } }, 'idle database connection failed'),
   });
-  const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>) => withContext(pool, role, ctx, fn);
+  const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>) =>
+    withContext(pool, role, ctx, fn, options.transactions);
   app.decorate('pool', pool);
   app.decorate('withTenant', run('app_user'));
   app.decorate('withPlatform', run('app_platform'));

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import t from 'tap';
 import { createPool } from '../../src/db/pool.ts';
-import { withTenant, type TenantContext } from '../../src/db/tenant.ts';
+import { withTenant, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 
 t.test('transaction shapes', async (t) => {
@@ -96,4 +96,25 @@ t.test('a read-only context (support access) cannot write, whatever the code doe
   );
   const { rows } = await db.admin.query('select count(*)::int as n from app_public.departments');
   t.equal(rows[0].n, 0, 'nothing was written');
+});
+
+t.test('prepared statements off: every message stands alone, nothing named stays on the server connection', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const pool = createPool({ url: db.authenticatorUrl, size: 1 });
+  t.teardown(() => pool.end());
+  const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
+  const work = async (trx: TenantDb) => {
+    const before = await trx.selectFrom('app_public.departments').select('code').execute();
+    await trx.insertInto('app_public.departments').values({ code: `P${before.length}`, name: `Department ${before.length}` }).execute();
+    return trx.selectFrom('app_public.departments').select('code').orderBy('code').execute();
+  };
+  const named = async () => (await pool.query('select name from pg_prepared_statements order by name')).rows.map((r) => r.name as string);
+
+  t.same(await withTenant(pool, admin, work, { preparedStatements: false }), [{ code: 'P0' }], 'reads and writes work unprepared');
+  t.same(await named(), [], 'no named statement on the connection: a transaction-mode pooler may hand it to anyone');
+  t.same(await withTenant(pool, admin, work), [{ code: 'P0' }, { code: 'P1' }], 'and prepared, the default');
+  const prepared = await named();
+  t.same(prepared.filter((name) => !name.startsWith('cb_')), ['clinicbase_begin', 'clinicbase_context'], 'which prepares the context statements');
+  t.equal(prepared.filter((name) => name.startsWith('cb_')).length, 3, 'and each Kysely statement on the connection');
 });

@@ -70,3 +70,20 @@ export async function sqlstateOf(promise: Promise<unknown>): Promise<string> {
     return (error as { code?: string }).code ?? String(error);
   }
 }
+
+/**
+ * Holds an access-exclusive lock on `table` in another transaction until the returned function is
+ * called, or for 3 s at most, so that code without a lock timeout waits a bounded time and fails its test.
+ */
+export async function holdLock(admin: pg.Pool, table: string): Promise<() => Promise<void>> {
+  const holder = await admin.connect();
+  await holder.query('begin');
+  await holder.query(`lock table ${table} in access exclusive mode`);
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= holder.query('rollback').then(() => holder.release()));
+  const timer = setTimeout(release, 3000);
+  return () => {
+    clearTimeout(timer);
+    return release();
+  };
+}
