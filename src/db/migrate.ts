@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Logger } from '@graphile/logger';
 import { migrate, type Settings } from 'graphile-migrate';
 // graphile-migrate keeps a pool per URL alive for a moment after each command and exits the
-// process if one of its idle connections is terminated; close them as soon as we are done.
+// process (process.exit(1)) on any error of that pool, an idle connection's included; close them
+// as soon as we are done. clearAllPools starts closing them without waiting: whoever terminates
+// backends of this database right after must first wait until they are gone (test/run.ts does).
 import { clearAllPools } from 'graphile-migrate/dist/pgReal.js';
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../migrations');
