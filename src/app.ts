@@ -13,12 +13,16 @@ import { clinicSupportAccessRoutes, operatorSupportAccessRoutes } from './module
 import healthRoutes from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
 import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
+import corsPlugin from './plugins/cors.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
+import rateLimitPlugin from './plugins/rate-limit.ts';
+import securityHeadersPlugin from './plugins/security-headers.ts';
 
-export interface AppConfig extends Pick<Config, 'env' | 'logLevel'>, Partial<Pick<Config, 'trustProxy'>> {
+export interface AppConfig extends Pick<Config, 'env' | 'logLevel'>, Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
   /** `transactions` unset: DEFAULT_TRANSACTION_SETTINGS (src/db/tenant.ts). */
   database: { authenticatorUrl: string; poolSize: number; transactions?: Partial<TransactionSettings> };
+  /** `loginAttemptsPerMinute`: calls per client address per minute on each credential route (plugins/rate-limit.ts). */
   auth: AuthPluginOptions & { loginAttemptsPerMinute: number };
 }
 
@@ -50,6 +54,8 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
 export interface BuildOptions {
   /** Where logs go (default stdout); tests read them to prove what is never logged. */
   logStream?: NodeJS.WritableStream;
+  /** Prefix of the rate-limit counters in Redis (tests that share one Redis keep apart). */
+  rateLimitNameSpace?: string;
 }
 
 export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -70,7 +76,14 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
 
   await app.register(errorsPlugin);
-  await app.register(apiDocsPlugin);
+  await app.register(securityHeadersPlugin);
+  await app.register(corsPlugin, { origins: config.corsOrigins ?? [] });
+  await app.register(apiDocsPlugin, { serve: config.apiDocs ?? config.env !== 'production' });
+  await app.register(rateLimitPlugin, {
+    credentialAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
+    redisUrl: config.redisUrl,
+    nameSpace: options.rateLimitNameSpace,
+  });
   await app.register(dbPlugin, {
     url: config.database.authenticatorUrl,
     poolSize: config.database.poolSize,
@@ -78,11 +91,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   await app.register(authPlugin, config.auth);
   await app.register(healthRoutes);
-  await app.register(authRoutes, {
-    prefix: '/api/v1/auth',
-    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
-    loginAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
-  });
+  await app.register(authRoutes, { prefix: '/api/v1/auth', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   await app.register(memberRoutes, { prefix: '/api/v1/clinics/:slug/members' });

@@ -14,6 +14,16 @@ const postgresUrl = z
 /** A timeout in milliseconds: at least 1 (0 would turn it off), at most an hour. */
 const timeoutMs = (fallback: number) => z.coerce.number().int().min(1).max(3_600_000).default(fallback);
 
+/** An origin exactly as browsers send it: scheme, host and port only (https://app.example.com). */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return ['http:', 'https:'].includes(url.protocol) && url.origin === text;
+  } catch {
+    return false;
+  }
+}
+
 function isAddressOrCidr(text: string): boolean {
   const [address = '', prefix, ...rest] = text.split('/');
   const family = isIP(address);
@@ -73,8 +83,28 @@ const envSchema = z
       })
       .optional(),
     JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
-    // Login and refresh calls per client address per minute (the per-e-mail lockout is in SQL).
+    // Calls per client address per minute on each route that takes a credential (the per-e-mail
+    // and per-address lockouts are in SQL).
     LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+    // Where those counters live when several API processes serve; unset: in each process's memory.
+    REDIS_URL: z
+      .string()
+      .url()
+      .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
+      .optional(),
+    // Browser origins allowed to call the API; unset: no CORS headers, browsers on other origins are refused.
+    CORS_ORIGINS: z
+      .string()
+      .trim()
+      .transform((text, ctx) => {
+        const origins = text.split(',').map((o) => o.trim());
+        if (origins.every(isOrigin)) return origins;
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of origins like https://app.example.com (scheme, host, port; no path)' });
+        return z.NEVER;
+      })
+      .optional(),
+    // Serve /docs and /openapi.json; unset: on outside production, off in production.
+    API_DOCS: z.stringbool().optional(),
     // The first platform operator, created at start when there is none yet.
     PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
     PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
@@ -140,6 +170,12 @@ export interface Config {
   host: string;
   /** Fastify's trustProxy: the proxies whose X-Forwarded-For hops are believed (false: none). */
   trustProxy: false | string[];
+  /** The shared store of the per-minute rate limits; undefined: in memory. */
+  redisUrl: string | undefined;
+  /** Origins allowed by CORS; empty: CORS off. */
+  corsOrigins: string[];
+  /** Serve /docs and /openapi.json; undefined: on outside production. */
+  apiDocs: boolean | undefined;
   logLevel: string;
   dataDir: string;
   database: DatabaseConfig;
@@ -181,6 +217,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     host: env.HOST,
     trustProxy: env.TRUST_PROXY ?? false,
+    redisUrl: env.REDIS_URL,
+    corsOrigins: env.CORS_ORIGINS ?? [],
+    apiDocs: env.API_DOCS,
     logLevel: env.LOG_LEVEL,
     dataDir,
     database: Object.freeze({

@@ -20,6 +20,9 @@ async function main(): Promise<void> {
     env: config.env,
     logLevel: config.logLevel,
     trustProxy: config.trustProxy,
+    redisUrl: config.redisUrl,
+    corsOrigins: config.corsOrigins,
+    apiDocs: config.apiDocs,
     database: { authenticatorUrl: database.authenticatorUrl, poolSize: config.database.poolSize, transactions: config.database.transactions },
     auth: {
       keys: await loadSigningKeys(config.jwt, config.dataDir),

@@ -85,3 +85,23 @@ t.test('request transactions: timeouts and prepared statements', async (t) => {
   ];
   for (const [name, value] of refused) t.throws(() => loadConfig({ [name]: value }), new RegExp(`^  - ${name}: `, 'm'), `${name}=${value} is refused`);
 });
+
+t.test('REDIS_URL, CORS_ORIGINS, API_DOCS: the HTTP surface', async (t) => {
+  t.match(loadConfig({}), { redisUrl: undefined, corsOrigins: [], apiDocs: undefined }, 'unset: limits in memory, CORS off, docs by NODE_ENV');
+  t.equal(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380/0' }).redisUrl, 'rediss://cache.internal:6380/0');
+  t.same(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).corsOrigins, ['https://app.example.com', 'http://localhost:5173']);
+  t.equal(loadConfig({ API_DOCS: 'true' }).apiDocs, true);
+  t.equal(loadConfig({ API_DOCS: 'false' }).apiDocs, false);
+  const refused: [string, string][] = [
+    ['REDIS_URL', 'http://cache.internal:6379'],
+    ['REDIS_URL', 'cache.internal:6379'],
+    ['CORS_ORIGINS', '*'],
+    ['CORS_ORIGINS', 'https://app.example.com/'],
+    ['CORS_ORIGINS', 'https://app.example.com/path'],
+    ['CORS_ORIGINS', 'app.example.com'],
+    ['CORS_ORIGINS', 'https://App.example.com'],
+    ['CORS_ORIGINS', 'ftp://files.example.com'],
+    ['API_DOCS', 'maybe'],
+  ];
+  for (const [name, value] of refused) t.throws(() => loadConfig({ [name]: value }), new RegExp(`^  - ${name}: `, 'm'), `${name}=${value} is refused`);
+});

@@ -1,12 +1,35 @@
 // zod validates every input and shapes every output; the same schemas become the OpenAPI 3.1
-// document at /openapi.json, browsable at /docs.
+// document at /openapi.json, browsable at /docs. In production the document and the page are
+// not served unless API_DOCS=true: they map every route and field for whoever asks.
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 
-async function apiDocsPlugin(app: FastifyInstance): Promise<void> {
+export interface ApiDocsOptions {
+  /** Serve /openapi.json and /docs. */
+  serve: boolean;
+}
+
+/**
+ * The docs page is the one HTML the app serves: swagger-ui's own scripts and styles from /docs
+ * (it sets inline styles, hence 'unsafe-inline' for styles only), its icons as data: images, and
+ * the document fetched from this origin. No inline script, no other origin, never in a frame.
+ */
+const DOCS_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+async function apiDocsPlugin(app: FastifyInstance, options: ApiDocsOptions): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {
@@ -17,7 +40,8 @@ async function apiDocsPlugin(app: FastifyInstance): Promise<void> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  if (!options.serve) return;
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 

@@ -8,6 +8,11 @@ import { generateSigningKey, signingKeys, type SigningKeys } from '../../src/aut
 /** One signing key for the whole test process (generating keys is cheap, but tokens must verify). */
 export const TEST_KEYS: SigningKeys = signingKeys(generateSigningKey());
 
+/** The HTTP surface other than the test defaults (env `test`: docs on, CORS off, limits in memory). */
+export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
+  rateLimitNameSpace?: string;
+}
+
 export async function buildTestApp(
   t: Test,
   authenticatorUrl: string,
@@ -15,13 +20,17 @@ export async function buildTestApp(
   loginAttemptsPerMinute = 1000,
   /** Pool size and transaction settings other than the test default (a pool of 2, default settings). */
   database: Partial<Omit<AppConfig['database'], 'authenticatorUrl'>> = {},
+  { rateLimitNameSpace, ...surface }: TestAppOptions = {},
 ): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[] }> {
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   const app = await buildApp(
-    { env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2, ...database }, auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute } },
-    { logStream: stream },
+    {
+      env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2, ...database },
+      auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute }, ...surface,
+    },
+    { logStream: stream, rateLimitNameSpace },
   );
   t.teardown(() => app.close());
   return { app, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };

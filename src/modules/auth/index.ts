@@ -3,8 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
 import { AppError } from '../../errors.ts';
+import { credentialLimit } from '../../plugins/rate-limit.ts';
 import {
   acceptInvitationBody,
   changePasswordBody,
@@ -28,8 +28,6 @@ const caller = (request: FastifyRequest): Caller => ({ requestId: request.id, cl
 
 export interface AuthRoutesOptions {
   accessTokenTtlSeconds: number;
-  /** Login and refresh calls allowed per client address per minute. */
-  loginAttemptsPerMinute: number;
 }
 
 export default async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
@@ -37,21 +35,19 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   const service = new AuthService(fastify, options.accessTokenTtlSeconds);
   const tags = ['auth'];
   const security = [{ bearer: [] }];
-  // Per address, on top of the per-e-mail lockout: guessing across many e-mails from one place.
-  await fastify.register(rateLimit, { global: false });
-  const perAddress = { rateLimit: { max: options.loginAttemptsPerMinute, timeWindow: '1 minute' } };
 
   app.post('/login', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags, body: loginBody, response: { 200: session.or(clinicChoice) } },
   }, async (request) => service.login(request.body, caller(request)));
 
   app.post('/refresh', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags, body: refreshBody, response: { 200: session } },
   }, async (request) => service.refresh(request.body.refreshToken, caller(request)));
 
   app.post('/logout', {
+    config: credentialLimit,
     schema: { tags, body: refreshBody },
   }, async (request, reply) => {
     await service.logout(request.body.refreshToken, caller(request));
@@ -60,7 +56,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
 
   app.get('/me', {
     schema: { tags, security, response: { 200: me } },
-    preHandler: app.authenticate,
+    preValidation: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
     const membership = (await service.memberships(claims.sub, caller(request))).find((m) => m.clinicId === claims.clinic_id);
@@ -70,24 +66,24 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   });
 
   app.post('/invitations/accept', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags, body: acceptInvitationBody, response: { 200: session } },
   }, async (request) => service.acceptInvitation(request.body.token, request.body.password, request.body.otp, caller(request)));
 
-  app.post('/password/reset-request', { config: perAddress, schema: { tags, body: resetRequestBody } }, async (request, reply) => {
+  app.post('/password/reset-request', { config: credentialLimit, schema: { tags, body: resetRequestBody } }, async (request, reply) => {
     await service.requestPasswordReset(request.body.email, caller(request));
     return reply.code(202).send();
   });
 
-  app.post('/password/reset', { config: perAddress, schema: { tags, body: resetBody } }, async (request, reply) => {
+  app.post('/password/reset', { config: credentialLimit, schema: { tags, body: resetBody } }, async (request, reply) => {
     await service.resetPassword(request.body.token, request.body.password, caller(request));
     return reply.code(204).send();
   });
 
   app.post('/password', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags, security, body: changePasswordBody },
-    preHandler: app.authenticate,
+    preValidation: app.authenticate,
   }, async (request, reply) => {
     await service.changePassword(request.tenant!, caller(request), request.body.currentPassword, request.body.newPassword);
     return reply.code(204).send();
@@ -95,7 +91,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
 
   app.post('/switch', {
     schema: { tags, security, body: switchBody, response: { 200: session } },
-    preHandler: app.authenticate,
+    preValidation: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
     return service.switchClinic({ accountId: claims.sub, twoFactor: claims.amr.includes('otp') }, request.body.clinicSlug, caller(request));
@@ -105,17 +101,17 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   // before a clinic that requires it lets them in); failures count towards the login lock.
   const twoFactorTags = ['two-factor'];
   app.post('/two-factor/setup', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorSetupBody, response: { 200: twoFactorSetup } },
   }, async (request) => service.startTwoFactorSetup(request.body.email, request.body.password, caller(request)));
 
   app.post('/two-factor/enable', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorEnableBody, response: { 200: recoveryCodes } },
   }, async (request) => service.enableTwoFactor(request.body.email, request.body.password, request.body.code, caller(request)));
 
   app.post('/two-factor/disable', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorChangeBody },
   }, async (request, reply) => {
     await service.disableTwoFactor(request.body.email, request.body.password, request.body.otp, caller(request));
@@ -123,7 +119,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   });
 
   app.post('/two-factor/recovery-codes', {
-    config: perAddress,
+    config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorChangeBody, response: { 200: recoveryCodes } },
   }, async (request) => service.replaceRecoveryCodes(request.body.email, request.body.password, request.body.otp, caller(request)));
 }

@@ -6,6 +6,7 @@ import { newInvitation } from '../../auth/invitations.ts';
 import { AppError } from '../../errors.ts';
 import { AuthService } from '../auth/service.ts';
 import { clinicParams } from '../../http/params.ts';
+import { credentialLimit } from '../../plugins/rate-limit.ts';
 import { listClinics, onboardClinic, updateClinic } from './queries.ts';
 import { clinicOverview, onboardBody, onboarded, planBody, platformLoginBody, platformSession, profileChange } from './schemas.ts';
 
@@ -18,9 +19,13 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
   const auth = new AuthService(fastify, options.accessTokenTtlSeconds);
   const tags = ['platform'];
   const security = [{ bearer: [] }];
-  const operator = { preHandler: app.requirePlatformOperator };
+  // Authenticated before validation: a caller without a token learns nothing of a route's input.
+  const operator = { preValidation: app.requirePlatformOperator };
 
-  app.post('/auth/login', { schema: { tags, body: platformLoginBody, response: { 200: platformSession } } }, async (request) => {
+  app.post('/auth/login', {
+    config: credentialLimit,
+    schema: { tags, body: platformLoginBody, response: { 200: platformSession } },
+  }, async (request) => {
     const caller = { requestId: request.id, clientIp: request.ip };
     const verified = await auth.verifyCredentials(request.body.email, request.body.password, caller, {
       otp: request.body.otp,

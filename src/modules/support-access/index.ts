@@ -54,7 +54,7 @@ export interface OperatorSupportAccessOptions {
 
 export async function operatorSupportAccessRoutes(fastify: FastifyInstance, options: OperatorSupportAccessOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const operator = { preHandler: app.requirePlatformOperator };
+  const operator = { preValidation: app.requirePlatformOperator };
 
   app.get('/', { ...operator, schema: { tags, security, response: { 200: operatorGrant.array() } } }, async (request) =>
     app.withPlatform(request.tenant!, mySupportGrants),
