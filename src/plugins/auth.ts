@@ -45,9 +45,9 @@ declare module 'fastify' {
     signAccessToken(claims: AccessClaims, expiresInSeconds?: number): Promise<string>;
     /** Signs a platform-operator token (its own audience); `twoFactor`: the login passed a second factor. */
     signPlatformToken(operator: { accountId: string; twoFactor: boolean }): Promise<string>;
-    /** preHandler: a valid platform-operator token; sets request.tenant (no clinic, the operator as user). */
+    /** preValidation hook: a valid platform-operator token; sets request.tenant (no clinic, the operator as user). */
     requirePlatformOperator: preHandlerAsyncHookHandler;
-    /** preHandler: a valid access token of a clinic member (not support access); sets request.tenant and request.claims. */
+    /** preValidation hook: a valid access token of a clinic member (not support access); sets request.tenant and request.claims. */
     authenticate: preHandlerAsyncHookHandler;
     /**
      * Route options for a clinic route: a valid access token for the clinic named by the `slug`
