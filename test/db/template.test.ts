@@ -1,5 +1,6 @@
 // The tenant-table template in migrations/README.md is run as written: the audit passes it and
-// the isolation sweep (references included) holds. The same table with a single-column
+// the isolation sweep (references included) holds, on the new table and on the department it
+// references (whose fixture row can no longer be deleted). The same table with a single-column
 // reference is caught by both: the sweep links clinic A's row to clinic B's department.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { readAudit } from '../../src/db/audit.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
 import { allViolations, insertFixtureRows, isolationViolations, tenantTables } from '../helpers/isolation.ts';
-import { PERMISSIONS } from '../helpers/matrix.ts';
+import { MATRIX } from '../helpers/matrix.ts';
 
 const README = path.resolve(import.meta.dirname, '../../migrations/README.md');
 
@@ -23,7 +24,15 @@ async function templateSql(): Promise<string> {
 let serial = 0;
 function register(table: string): void {
   FIXTURES[table] = ({ idOf }) => ({ code: `R${++serial}`, name: `Room ${serial}`, department_id: idOf('app_public.departments') });
-  PERMISSIONS[table] = PERMISSIONS['app_public.departments']!;
+  // The template's comment: every member reads, only clinic admins change.
+  MATRIX[table] = {
+    clinic_admin: 'select insert update delete',
+    doctor: 'select',
+    nurse: 'select',
+    receptionist: 'select',
+    lab_technician: 'select',
+    patient: 'select',
+  };
 }
 
 t.test('the template as written', async (t) => {
@@ -39,6 +48,9 @@ t.test('the template as written', async (t) => {
   t.same(rooms?.references, [{ columns: ['department_id'], targetColumns: ['id'], target: 'app_public.departments' }], 'its reference is found in the catalog');
   const violations = await allViolations(db, tables, clinics, await insertFixtureRows(db, tables, clinics));
   t.same(violations['app_public.rooms'], [], 'isolation, references and the matrix hold');
+  for (const [table, found] of Object.entries(violations)) {
+    t.same(found, [], `${table}: the sweep holds with a table referencing it`);
+  }
 });
 
 t.test('the same table with a single-column reference', async (t) => {
@@ -61,7 +73,7 @@ t.test('the same table with a single-column reference', async (t) => {
   const table = tables.find((candidate) => candidate.qualified === 'app_public.leaky_rooms')!;
   t.same(
     await isolationViolations(db, table, clinics, rows),
-    ["clinic A referenced clinic B's app_public.departments row"],
+    ["insert: clinic A referenced clinic B's app_public.departments row"],
     'the sweep shows the cross-clinic link it allows',
   );
 });

@@ -2,13 +2,14 @@
 // (through withTenant, as the app does it) can see and change of clinic B, and what a
 // context-free transaction can do. Each check returns violations instead of asserting, so the
 // same checks prove the policies hold (no violations) and that loosening any policy is
-// caught (some violation): see test/db/policy-mutation.test.ts.
+// caught (some violation): see test/db/policy-mutation.test.ts. Every violation starts with the
+// command it concerns ("delete: …"), so the mutation test can tell which policy a check caught.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { CLINIC_ROLES, withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
+import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import type { TestDatabase } from './db.ts';
 import { FIXTURE_ACCOUNTS, FIXTURES, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
-import { PERMISSIONS, type Command } from './matrix.ts';
+import { MATRIX, mayRun, ROLES, type Command } from './matrix.ts';
 import { ROW_RULES } from './row-rules.ts';
 
 export interface TenantTable {
@@ -27,7 +28,12 @@ export interface Clinics {
   b: string;
 }
 
-export type Rows = Record<string, { a: string; b: string }>;
+/**
+ * The fixture row of each table in each clinic, and for a table that app_user may delete from and
+ * other fixtures reference, a second row per clinic that nothing references: the delete checks use
+ * it, since deleting a referenced row fails (23503) whatever the policies say.
+ */
+export type Rows = Record<string, { a: string; b: string; unreferenced?: { a: string; b: string } }>;
 
 class Rollback {
   readonly value: unknown;
@@ -116,31 +122,49 @@ export async function tenantTables(db: TestDatabase): Promise<TenantTable[]> {
   }));
 }
 
-/** Inserts one fixture row per table in each clinic, as superuser, in dependency order. */
+/**
+ * Inserts one fixture row per table in each clinic, as superuser, in dependency order; then, for
+ * each table app_user may delete from whose rows other fixtures reference, one more per clinic that
+ * nothing references (only then: a second row can break a plan's limit, such as two doctors).
+ */
 export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[], clinics: Clinics): Promise<Rows> {
   await createFixtureAccounts(db);
   const rows: Rows = {};
+  const inBothClinics = async (table: TenantTable) => ({
+    a: await insertFixtureRow(db, table, rows, clinics, 'a'),
+    b: await insertFixtureRow(db, table, rows, clinics, 'b'),
+  });
   const pending = tables.filter((t) => FIXTURES[t.qualified]);
   while (pending.length > 0) {
     const index = pending.findIndex((t) => t.references.every((ref) => rows[ref.target] || ref.target === t.qualified));
     if (index < 0) throw new Error(`fixtures have a reference cycle: ${pending.map((t) => t.qualified).join(', ')}`);
     const [table] = pending.splice(index, 1) as [TenantTable];
-    const ids = { a: '', b: '' };
-    for (const clinic of ['a', 'b'] as const) {
-      const values = { ...FIXTURES[table.qualified]!(fixtureRefs(db, rows, clinic)), clinic_id: clinics[clinic] };
-      const columns = Object.keys(values);
-      // Defaults such as granted_by read the context's user: a real account, in one transaction.
-      const { rows: inserted } = await db.admin.query<{ id: string }>(
-        `with actor as materialized (select set_config('app.user_id', $1, true))
-         insert into ${table.qualified} (${columns.map((c) => `"${c}"`).join(', ')})
-         select ${columns.map((_, i) => `$${i + 2}`).join(', ')} from actor returning id`,
-        [actor(db), ...Object.values(values)],
-      );
-      ids[clinic] = inserted[0]!.id;
-    }
-    rows[table.qualified] = ids;
+    rows[table.qualified] = await inBothClinics(table);
+  }
+  const referenced = new Set(tables.filter((t) => FIXTURES[t.qualified]).flatMap((t) => t.references.map((ref) => ref.target)));
+  for (const table of tables.filter((t) => FIXTURES[t.qualified] && t.privileges.has('delete') && referenced.has(t.qualified))) {
+    rows[table.qualified]!.unreferenced = await inBothClinics(table);
   }
   return rows;
+}
+
+async function insertFixtureRow(db: TestDatabase, table: TenantTable, rows: Rows, clinics: Clinics, clinic: 'a' | 'b'): Promise<string> {
+  const values = { ...FIXTURES[table.qualified]!(fixtureRefs(db, rows, clinic)), clinic_id: clinics[clinic] };
+  const columns = Object.keys(values);
+  // Defaults such as granted_by read the context's user: a real account, in one transaction.
+  const { rows: inserted } = await db.admin.query<{ id: string }>(
+    `with actor as materialized (select set_config('app.user_id', $1, true))
+     insert into ${table.qualified} (${columns.map((c) => `"${c}"`).join(', ')})
+     select ${columns.map((_, i) => `$${i + 2}`).join(', ')} from actor returning id`,
+    [actor(db), ...Object.values(values)],
+  );
+  return inserted[0]!.id;
+}
+
+/** The row of each clinic the delete checks use: one nothing references. */
+function deletable(rows: Rows, t: TenantTable): { a: string; b: string } {
+  const { a, b, unreferenced } = rows[t.qualified]!;
+  return unreferenced ?? { a, b };
 }
 
 const table = (t: TenantTable) => sql.table(t.qualified);
@@ -184,56 +208,57 @@ export async function isolationViolations(
 
   if (t.privileges.size === 0) {
     const read = await attempt(db, asA, countWhere(t, sql`true`));
-    if (read.ok) violations.push('app_user can read a table it holds no grant on');
+    if (read.ok) violations.push('select: app_user can read a table it holds no grant on');
     return violations;
   }
   if (!own || !fixture) {
-    return [`${t.qualified} is a tenant table without a fixture in test/helpers/fixtures.ts`];
+    return [`table: ${t.qualified} is a tenant table without a fixture in test/helpers/fixtures.ts`];
   }
 
   if (t.privileges.has('select')) {
     const foreign = await attempt(db, asA, countWhere(t, sql`clinic_id <> ${clinics.a} or id = ${own.b}`));
-    if (!foreign.ok || foreign.value !== 0) violations.push('clinic A sees rows of clinic B');
+    if (!foreign.ok || foreign.value !== 0) violations.push('select: clinic A sees rows of clinic B');
     const mine = await attempt(db, asA, countWhere(t, sql`id = ${own.a}`));
-    if (!mine.ok || mine.value !== 1) violations.push('clinic A cannot see its own row (the check would prove nothing)');
+    if (!mine.ok || mine.value !== 1) violations.push('select: clinic A cannot see its own row (the check would prove nothing)');
     const blind = await attempt(db, noClinic, countWhere(t, sql`true`));
-    if (!blind.ok || blind.value !== 0) violations.push('without a clinic in context, rows are visible');
+    if (!blind.ok || blind.value !== 0) violations.push('select: without a clinic in context, rows are visible');
   }
 
   if (t.privileges.has('insert')) {
     const intoB = await attempt(db, asA, insertRow(t, { ...fixture(idsOf('a')), clinic_id: clinics.b }));
-    if (intoB.ok) violations.push('clinic A inserted a row into clinic B');
+    if (intoB.ok) violations.push('insert: clinic A inserted a row into clinic B');
     const intoA = await attempt(db, asA, insertRow(t, fixture(idsOf('a'))));
-    if (!intoA.ok) violations.push(`clinic A cannot insert its own row (${intoA.code}): the check would prove nothing`);
+    if (!intoA.ok) violations.push(`insert: clinic A cannot insert its own row (${intoA.code}): the check would prove nothing`);
     const blind = await attempt(db, noClinic, insertRow(t, fixture(idsOf('a'))));
-    if (blind.ok) violations.push('without a clinic in context, an insert succeeded');
+    if (blind.ok) violations.push('insert: without a clinic in context, an insert succeeded');
     for (const ref of t.references) {
       const foreignRef = Object.fromEntries(ref.columns.map((c, i) => [c, rowValue(rows, ref.target, 'b', ref.targetColumns[i]!)]));
       const pointing = await attempt(db, asA, insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
-      if (pointing.ok) violations.push(`clinic A referenced clinic B's ${ref.target} row`);
+      if (pointing.ok) violations.push(`insert: clinic A referenced clinic B's ${ref.target} row`);
     }
   }
 
   if (t.privileges.has('update') && t.updatable.length > 0) {
     const theirs = await attempt(db, asA, touch(t, own.b));
-    if (!theirs.ok || theirs.value !== 0) violations.push(theirs.ok ? 'clinic A updated a row of clinic B' : `updating B's row raised ${theirs.code} (must be invisible: 0 rows)`);
+    if (!theirs.ok || theirs.value !== 0) violations.push(theirs.ok ? 'update: clinic A updated a row of clinic B' : `update: updating B's row raised ${theirs.code} (must be invisible: 0 rows)`);
     const mine = await attempt(db, asA, touch(t, own.a));
-    if (!mine.ok || mine.value !== 1) violations.push('clinic A cannot update its own row (the check would prove nothing)');
+    if (!mine.ok || mine.value !== 1) violations.push('update: clinic A cannot update its own row (the check would prove nothing)');
     const move = await attempt(db, asA, (trx) =>
       sql`update ${table(t)} set clinic_id = ${clinics.b} where id = ${own.a}`.execute(trx).then((r) => Number(r.numAffectedRows ?? 0)),
     );
-    if (move.ok && move.value !== 0) violations.push('clinic A moved a row to clinic B');
+    if (move.ok && move.value !== 0) violations.push('update: clinic A moved a row to clinic B');
     const blind = await attempt(db, noClinic, touch(t, own.a));
-    if (!blind.ok || blind.value !== 0) violations.push(blind.ok ? 'without a clinic in context, an update succeeded' : `context-free update raised ${blind.code} (expected 0 rows)`);
+    if (!blind.ok || blind.value !== 0) violations.push(blind.ok ? 'update: without a clinic in context, an update succeeded' : `update: context-free update raised ${blind.code} (expected 0 rows)`);
   }
 
   if (t.privileges.has('delete')) {
-    const theirs = await attempt(db, asA, remove(t, own.b));
-    if (!theirs.ok || theirs.value !== 0) violations.push('clinic A deleted a row of clinic B');
-    const mine = await attempt(db, asA, remove(t, own.a));
-    if (!mine.ok || mine.value !== 1) violations.push('clinic A cannot delete its own row (the check would prove nothing)');
-    const blind = await attempt(db, noClinic, remove(t, own.a));
-    if (!blind.ok || blind.value !== 0) violations.push('without a clinic in context, a delete succeeded');
+    const toDelete = deletable(rows, t);
+    const theirs = await attempt(db, asA, remove(t, toDelete.b));
+    if (!theirs.ok || theirs.value !== 0) violations.push(theirs.ok ? 'delete: clinic A deleted a row of clinic B' : `delete: deleting B's row raised ${theirs.code} (must be invisible: 0 rows)`);
+    const mine = await attempt(db, asA, remove(t, toDelete.a));
+    if (!mine.ok || mine.value !== 1) violations.push(`delete: clinic A cannot delete its own row (${mine.ok ? `${mine.value} rows` : mine.code}): the check would prove nothing`);
+    const blind = await attempt(db, noClinic, remove(t, toDelete.a));
+    if (!blind.ok || blind.value !== 0) violations.push('delete: without a clinic in context, a delete succeeded');
   }
   return violations;
 }
@@ -243,27 +268,26 @@ function rowValue(rows: Rows, table: string, clinic: 'a' | 'b', column: string):
   return rows[table]![clinic];
 }
 
-/** What each clinic role may do in its own clinic, against PERMISSIONS (test/helpers/matrix.ts). */
+/** What each clinic role may do in its own clinic, against the literal MATRIX (test/helpers/matrix.ts). */
 export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics: Clinics, rows: Rows): Promise<string[]> {
-  const expected = PERMISSIONS[t.qualified];
-  if (!expected) return WRITTEN_BY_DATABASE.has(t.qualified) ? [] : [`${t.qualified} has no entry in test/helpers/matrix.ts`];
+  if (!MATRIX[t.qualified]) return WRITTEN_BY_DATABASE.has(t.qualified) ? [] : [`table: ${t.qualified} has no entry in test/helpers/matrix.ts`];
   const violations: string[] = [];
   const own = rows[t.qualified]!;
   const fixture = FIXTURES[t.qualified]!;
-  for (const role of CLINIC_ROLES) {
+  for (const role of ROLES) {
     const ctx: TenantContext = { clinicId: clinics.a, userId: actor(db), role };
-    const allowed = (command: Command) => (expected[command] ?? []).includes(role);
     const outcomes: Record<Command, Outcome> = {
       select: await attempt(db, ctx, countWhere(t, sql`id = ${own.a}`)),
       insert: await attempt(db, ctx, insertRow(t, fixture(fixtureRefs(db, rows, 'a')))),
       update: await attempt(db, ctx, touch(t, own.a)),
-      delete: await attempt(db, ctx, remove(t, own.a)),
+      delete: await attempt(db, ctx, remove(t, deletable(rows, t).a)),
     };
     for (const command of ['select', 'insert', 'update', 'delete'] as const) {
       const outcome = outcomes[command];
       const succeeded = outcome.ok && (command === 'insert' || outcome.value === 1);
-      if (succeeded !== allowed(command)) {
-        violations.push(`${role} ${succeeded ? 'could' : 'could not'} ${command} (expected ${allowed(command) ? 'allowed' : 'refused'})`);
+      const allowed = mayRun(t.qualified, role, command);
+      if (succeeded !== allowed) {
+        violations.push(`${command}: ${role} ${succeeded ? 'could' : 'could not'} ${command} (expected ${allowed ? 'allowed' : 'refused'})`);
       }
     }
   }
@@ -279,24 +303,27 @@ export async function clinicsViolations(db: TestDatabase, clinics: Clinics): Pro
       .execute(trx)
       .then((r) => r.rows[0]!);
   const asA = await attempt(db, { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' }, count);
-  if (!asA.ok) return [`clinic A cannot read app_public.clinics (${asA.code})`];
+  if (!asA.ok) return [`select: clinic A cannot read app_public.clinics (${asA.code})`];
   const seen = asA.value as { own: number; other: number };
-  if (seen.other !== 0) violations.push('clinic A sees other clinics');
-  if (seen.own !== 1) violations.push('clinic A cannot see itself (the check would prove nothing)');
+  if (seen.other !== 0) violations.push('select: clinic A sees other clinics');
+  if (seen.own !== 1) violations.push('select: clinic A cannot see itself (the check would prove nothing)');
   const blind = await attempt(db, { clinicId: null, userId: null, role: null }, count);
-  if (!blind.ok || (blind.value as { own: number; other: number }).other !== 0) violations.push('without a clinic in context, clinics are visible');
+  if (!blind.ok || (blind.value as { own: number; other: number }).other !== 0) violations.push('select: without a clinic in context, clinics are visible');
   return violations;
 }
 
-/** Every check over every tenant table, keyed by table. */
+/** Every check of one tenant table: isolation, the role matrix, its row rules. */
+export async function tableViolations(db: TestDatabase, t: TenantTable, clinics: Clinics, rows: Rows): Promise<string[]> {
+  return [
+    ...(await isolationViolations(db, t, clinics, rows)),
+    ...(await matrixViolations(db, t, clinics, rows)),
+    ...((await ROW_RULES[t.qualified]?.(db, clinics)) ?? []),
+  ];
+}
+
+/** Every check over every tenant table (and the tenant root), keyed by table. */
 export async function allViolations(db: TestDatabase, tables: TenantTable[], clinics: Clinics, rows: Rows): Promise<Record<string, string[]>> {
   const result: Record<string, string[]> = { 'app_public.clinics': await clinicsViolations(db, clinics) };
-  for (const t of tables) {
-    result[t.qualified] = [
-      ...(await isolationViolations(db, t, clinics, rows)),
-      ...(await matrixViolations(db, t, clinics, rows)),
-      ...((await ROW_RULES[t.qualified]?.(db, clinics)) ?? []),
-    ];
-  }
+  for (const t of tables) result[t.qualified] = await tableViolations(db, t, clinics, rows);
   return result;
 }

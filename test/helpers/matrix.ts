@@ -1,2 +1,52 @@
-// The tests read the one matrix the routes and docs use (src/auth/permissions.ts).
-export { ALL_ROLES, PERMISSIONS, type Action as Command, type Allowed } from '../../src/auth/permissions.ts';
+// The permission matrix the tests expect, written out by hand from docs/permissions.md: who may run
+// which command on each tenant table in their own clinic. Never derived from
+// src/auth/permissions.ts, the code under test: the SQL sweep (isolation.ts) holds the policies to
+// this table, and test/db/isolation.test.ts holds PERMISSIONS to it. A change to the matrix is
+// therefore made three times on purpose: here, in PERMISSIONS and in the policies (and the docs).
+
+export type Command = 'select' | 'insert' | 'update' | 'delete';
+
+/** The clinic roles, in the docs' order (test/db/isolation.test.ts compares them to CLINIC_ROLES). */
+export const ROLES = ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'lab_technician', 'patient'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** table → role → the commands that role may run, space-separated ('' for none). */
+export const MATRIX: Record<string, Record<Role, string>> = {
+  'app_public.departments': {
+    clinic_admin: 'select insert update delete',
+    doctor: 'select',
+    nurse: 'select',
+    receptionist: 'select',
+    lab_technician: 'select',
+    patient: 'select',
+  },
+  // Patients see the staff and themselves only: a row rule (row-rules.ts), not a command.
+  'app_public.clinic_members': {
+    clinic_admin: 'select insert update delete',
+    doctor: 'select',
+    nurse: 'select',
+    receptionist: 'select',
+    lab_technician: 'select',
+    patient: 'select',
+  },
+  'app_public.clinic_settings': {
+    clinic_admin: 'select update',
+    doctor: 'select',
+    nurse: 'select',
+    receptionist: 'select',
+    lab_technician: 'select',
+    patient: 'select',
+  },
+  'app_public.support_access_grants': {
+    clinic_admin: 'select insert update',
+    doctor: '',
+    nurse: '',
+    receptionist: '',
+    lab_technician: '',
+    patient: '',
+  },
+};
+
+export function mayRun(table: string, role: Role, command: Command): boolean {
+  return MATRIX[table]![role].split(' ').includes(command);
+}

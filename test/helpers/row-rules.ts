@@ -1,5 +1,6 @@
 // Policies that decide per row, not per command: which rows of its own clinic a role sees.
-// Part of allViolations(), so the mutation test also proves these policies are tested.
+// Part of tableViolations(), so the mutation test also proves these policies are tested. Like
+// every violation, each message starts with the command whose policy it concerns.
 import { sql } from 'kysely';
 import { withTenant, type TenantDb } from '../../src/db/tenant.ts';
 import type { TestDatabase } from './db.ts';
@@ -50,18 +51,18 @@ export const ROW_RULES: Record<string, RowRule> = {
     );
     const { id, admin } = rows[0]!;
     const changed = await withTenant(db.pool, { clinicId: clinics.a, userId: admin, role: 'clinic_admin' }, revokeAgain(id));
-    return changed === 0 ? [] : ['a revoked support grant was changed'];
+    return changed === 0 ? [] : ['update: a revoked support grant was changed'];
   },
   'app_public.clinic_members': async (db, clinics) => {
     const { patient } = await seedPatients(db, clinics.a);
     const violations: string[] = [];
     const asPatient = await withTenant(db.pool, { clinicId: clinics.a, userId: patient, role: 'patient' }, visibleRoles);
     if (asPatient.filter((m) => m.role === 'patient').length !== 1 || !asPatient.some((m) => m.own)) {
-      violations.push('a patient sees other patients (or not themselves)');
+      violations.push('select: a patient sees other patients (or not themselves)');
     }
-    if (!asPatient.some((m) => m.role !== 'patient')) violations.push('a patient cannot see the staff');
+    if (!asPatient.some((m) => m.role !== 'patient')) violations.push('select: a patient cannot see the staff');
     const asNurse = await withTenant(db.pool, { clinicId: clinics.a, userId: null, role: 'nurse' }, visibleRoles);
-    if (asNurse.filter((m) => m.role === 'patient').length < 2) violations.push('staff cannot see the clinic\'s patients');
+    if (asNurse.filter((m) => m.role === 'patient').length < 2) violations.push('select: staff cannot see the clinic\'s patients');
     return violations;
   },
 };
