@@ -2,8 +2,7 @@
 // ids are 404, bad input is a 400 naming the field, and nothing is written by a refused call.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { CLINIC_ROLES, type ClinicRole } from '../../src/db/tenant.ts';
-import { isAllowed } from '../../src/auth/permissions.ts';
+import type { ClinicRole } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 
@@ -25,14 +24,22 @@ t.test('departments over REST', async (t) => {
   const theirs = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Their cardiology' }, 'b');
   t.equal(theirs.statusCode, 201, 'clinic B may use the same code');
 
-  for (const role of CLINIC_ROLES) {
+  // docs/permissions.md: every member reads departments, only clinic admins create them.
+  const expected: Record<ClinicRole, { list: number; create: number }> = {
+    clinic_admin: { list: 200, create: 201 },
+    doctor: { list: 200, create: 403 },
+    nurse: { list: 200, create: 403 },
+    receptionist: { list: 200, create: 403 },
+    lab_technician: { list: 200, create: 403 },
+    patient: { list: 200, create: 403 },
+  };
+  for (const [role, { list, create }] of Object.entries(expected) as [ClinicRole, { list: number; create: number }][]) {
     const listed = await call('GET', '?limit=10', role);
-    t.equal(listed.statusCode, isAllowed('app_public.departments', 'select', role) ? 200 : 403, `${role} lists per the matrix`);
+    t.equal(listed.statusCode, list, `${role} lists per the matrix`);
     const before = await count();
     const attempt = await call('POST', '', role, { code: `X${role.length}`, name: `By ${role}` });
-    const allowed = isAllowed('app_public.departments', 'insert', role);
-    t.equal(attempt.statusCode, allowed ? 201 : 403, `${role} creates per the matrix`);
-    if (!allowed) t.equal(await count(), before, `${role}: nothing written`);
+    t.equal(attempt.statusCode, create, `${role} creates per the matrix`);
+    if (create !== 201) t.equal(await count(), before, `${role}: nothing written`);
   }
 
   const page1 = await call('GET', '?limit=2', 'nurse');
@@ -67,6 +74,32 @@ t.test('departments over REST', async (t) => {
   t.equal((await call('GET', '?limit=500', 'nurse')).statusCode, 400, 'limit is bounded');
   t.equal((await call('GET', '?after=bm9wZQ', 'nurse')).statusCode, 400, 'a forged cursor is refused');
   t.equal(await count(), before, 'no refused call wrote anything');
+});
+
+t.test('a page that reaches the end of the list has no next cursor', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const token = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const call = (method: 'GET' | 'POST', query = '', payload?: object) =>
+    app.inject({ method, url: `/api/v1/clinics/clinic-a/departments${query}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+  for (const code of ['ENT', 'LAB', 'OPD', 'RAD']) t.equal((await call('POST', '', { code, name: `Dept ${code}` })).statusCode, 201);
+  const codes = (body: { items: { code: string }[] }) => body.items.map((d) => d.code);
+
+  const whole = (await call('GET', '?limit=4')).json();
+  t.same(codes(whole), ['ENT', 'LAB', 'OPD', 'RAD'], 'limit 4 of 4: every department');
+  t.equal(whole.nextCursor, null, 'limit 4 of 4: exactly the limit is left, so no next page');
+
+  const first = (await call('GET', '?limit=2')).json();
+  t.same(codes(first), ['ENT', 'LAB']);
+  t.type(first.nextCursor, 'string', 'two more after the first page: a cursor');
+  const last = (await call('GET', `?limit=2&after=${first.nextCursor}`)).json();
+  t.same(codes(last), ['OPD', 'RAD'], 'the second page holds the last two');
+  t.equal(last.nextCursor, null, 'a full last page has no next cursor');
+
+  const short = (await call('GET', `?limit=3&after=${first.nextCursor}`)).json();
+  t.same(codes(short), ['OPD', 'RAD']);
+  t.equal(short.nextCursor, null, 'a last page shorter than the limit has no next cursor');
 });
 
 t.test('the OpenAPI document comes from the same schemas', async (t) => {
