@@ -1,11 +1,13 @@
 // Access tokens: only EdDSA tokens signed by a listed key, unexpired, for the URL's clinic, get
 // in; everything else is 401, and another clinic's slug is 404 like a slug that does not exist.
+// Clinic and platform tokens have audiences of their own: neither opens the other's routes.
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { generateSigningKey, signingKeys } from '../../src/auth/keys.ts';
 import type { AccessClaims } from '../../src/plugins/auth.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createOperator } from '../helpers/people.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -83,4 +85,37 @@ t.test('key rotation keeps earlier tokens valid while their key is listed', asyn
 
   const retired = await buildTestApp(t, db.authenticatorUrl, signingKeys(generateSigningKey()));
   t.equal((await retired.app.inject({ url, headers: auth(issuedBefore) })).statusCode, 401, 'once the old key is dropped, its tokens are refused');
+});
+
+t.test('a token of the other audience opens neither kind of route', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const operatorId = await createOperator(db, 'operator@example.test', 'an operator passphrase');
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const { createSigner } = await import('fast-jwt');
+  // Signed with the app's own key and kid, so only the audience differs from a good token.
+  const sign = (audience: string, claims: Record<string, unknown>) =>
+    createSigner({ key: TEST_KEYS.privateKeyPem, algorithm: 'EdDSA', kid: TEST_KEYS.keyId, iss: 'clinicbase', aud: audience, expiresIn: 60_000 })(claims);
+  const clinicClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] };
+  const operatorClaims = { sub: operatorId, scope: 'platform', jti: randomUUID(), amr: ['pwd'] };
+  const get = async (url: string, token: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+  const clinicRoute = '/api/v1/clinics/clinic-a/departments';
+  const platformRoute = '/api/v1/platform/clinics';
+
+  t.equal((await get(clinicRoute, sign('clinicbase-api', clinicClaims))).statusCode, 200, 'control: clinic claims for the clinic audience get in');
+  t.equal((await get(platformRoute, sign('clinicbase-platform', operatorClaims))).statusCode, 200, 'control: operator claims for the platform audience get in');
+
+  const refused: [string, string, string][] = [
+    ['clinic claims, platform audience, on a clinic route', clinicRoute, sign('clinicbase-platform', clinicClaims)],
+    ['clinic and operator claims, platform audience, on a clinic route', clinicRoute, sign('clinicbase-platform', { ...clinicClaims, scope: 'platform' })],
+    ['operator claims, clinic audience, on a platform route', platformRoute, sign('clinicbase-api', operatorClaims)],
+    ['a clinic token with operator claims, on a platform route', platformRoute, sign('clinicbase-api', { ...clinicClaims, sub: operatorId, scope: 'platform' })],
+    ['a token the app signed for a clinic, on a platform route', platformRoute, await app.signAccessToken({ ...clinicClaims, sub: operatorId } as AccessClaims)],
+  ];
+  for (const [name, url, token] of refused) {
+    const response = await get(url, token);
+    t.equal(response.statusCode, 401, `${name}: 401`);
+    t.match(response.json(), { code: 'UNAUTHENTICATED' }, `${name}: problem+json`);
+    t.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8', `${name}: problem+json`);
+  }
 });
