@@ -4,9 +4,10 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { hashPassword } from './auth/passwords.ts';
-import { bootstrapOperator } from './modules/platform/queries.ts';
+import { bootstrapOperator } from './auth/queries.ts';
 import { loadSigningKeys } from './auth/keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { withAnonymous } from './db/contexts.ts';
 import { EmbeddedPostgresError } from './db/embedded.ts';
 import { prepareDatabase } from './db/prepare.ts';
 
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
 /** PLATFORM_BOOTSTRAP_*: the first operator, only while there is none (the database decides). */
 async function bootstrapPlatformOperator(app: FastifyInstance, operator: { email: string; password: string }): Promise<void> {
   const hash = await hashPassword(operator.password);
-  const created = await app.withPlatform({ clinicId: null, userId: null, role: null }, (db) => bootstrapOperator(db, operator.email, hash));
+  const created = await withAnonymous(app.withPlatform, null, (db) => bootstrapOperator(db, operator.email, hash));
   app.log.info({ created }, created ? 'first platform operator created' : 'platform operators exist: bootstrap skipped');
 }
 

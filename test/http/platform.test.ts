@@ -4,7 +4,7 @@
 import t from 'tap';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { withContext } from '../../src/db/tenant.ts';
-import { bootstrapOperator } from '../../src/modules/platform/queries.ts';
+import { bootstrapOperator } from '../../src/auth/queries.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';

@@ -1,8 +1,11 @@
 // /api/v1/auth: log in (to one clinic, or list the person's clinics), refresh, log out, who am I,
-// switch clinic.
+// switch clinic; accept an invitation; reset and change a password; manage the second factor.
+// The routes only translate HTTP to the plain functions of sessions.ts, invitations.ts,
+// passwords.ts and two-factor.ts, which get their dependencies (AuthDeps) built here once.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
+import type { Caller } from '../../db/contexts.ts';
 import { AppError } from '../../errors.ts';
 import { credentialLimit } from '../../plugins/rate-limit.ts';
 import {
@@ -22,7 +25,11 @@ import {
   twoFactorSetup,
   twoFactorSetupBody,
 } from './schemas.ts';
-import { AuthService, type Caller } from './service.ts';
+import type { AuthDeps } from './deps.ts';
+import { acceptInvitation } from './invitations.ts';
+import { changePassword, requestPasswordReset, resetPassword } from './passwords.ts';
+import { login, logout, memberships, refresh, switchClinic } from './sessions.ts';
+import { disableTwoFactor, enableTwoFactor, replaceRecoveryCodes, startTwoFactorSetup } from './two-factor.ts';
 
 const caller = (request: FastifyRequest): Caller => ({ requestId: request.id, clientIp: request.ip });
 
@@ -32,25 +39,30 @@ export interface AuthRoutesOptions {
 
 export default async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const service = new AuthService(fastify, options.accessTokenTtlSeconds);
+  const deps: AuthDeps = {
+    withTenant: fastify.withTenant,
+    signAccessToken: (claims) => fastify.signAccessToken(claims),
+    refreshBlockedAccess: () => fastify.refreshBlockedAccess(),
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+  };
   const tags = ['auth'];
   const security = [{ bearer: [] }];
 
   app.post('/login', {
     config: credentialLimit,
     schema: { tags, body: loginBody, response: { 200: session.or(clinicChoice) } },
-  }, async (request) => service.login(request.body, caller(request)));
+  }, async (request) => login(deps, request.body, caller(request)));
 
   app.post('/refresh', {
     config: credentialLimit,
     schema: { tags, body: refreshBody, response: { 200: session } },
-  }, async (request) => service.refresh(request.body.refreshToken, caller(request)));
+  }, async (request) => refresh(deps, request.body.refreshToken, caller(request)));
 
   app.post('/logout', {
     config: credentialLimit,
     schema: { tags, body: refreshBody },
   }, async (request, reply) => {
-    await service.logout(request.body.refreshToken, caller(request));
+    await logout(deps, request.body.refreshToken, caller(request));
     return reply.code(204).send();
   });
 
@@ -59,7 +71,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     preValidation: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
-    const membership = (await service.memberships(claims.sub, caller(request))).find((m) => m.clinicId === claims.clinic_id);
+    const membership = (await memberships(deps, claims.sub, caller(request))).find((m) => m.clinicId === claims.clinic_id);
     // A membership deactivated after the token was issued: the token outlives it by minutes at most.
     if (!membership) throw new AppError('UNAUTHENTICATED', 'The membership of this token has ended.');
     return { accountId: claims.sub, membership };
@@ -68,15 +80,15 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   app.post('/invitations/accept', {
     config: credentialLimit,
     schema: { tags, body: acceptInvitationBody, response: { 200: session } },
-  }, async (request) => service.acceptInvitation(request.body.token, request.body.password, request.body.otp, caller(request)));
+  }, async (request) => acceptInvitation(deps, request.body, caller(request)));
 
   app.post('/password/reset-request', { config: credentialLimit, schema: { tags, body: resetRequestBody } }, async (request, reply) => {
-    await service.requestPasswordReset(request.body.email, caller(request));
+    await requestPasswordReset(deps, request.body.email, caller(request));
     return reply.code(202).send();
   });
 
   app.post('/password/reset', { config: credentialLimit, schema: { tags, body: resetBody } }, async (request, reply) => {
-    await service.resetPassword(request.body.token, request.body.password, caller(request));
+    await resetPassword(deps, request.body.token, request.body.password, caller(request));
     return reply.code(204).send();
   });
 
@@ -85,7 +97,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     schema: { tags, security, body: changePasswordBody },
     preValidation: app.authenticate,
   }, async (request, reply) => {
-    await service.changePassword(request.tenant!, caller(request), request.body.currentPassword, request.body.newPassword);
+    await changePassword(deps, request.tenant!, caller(request), request.body);
     return reply.code(204).send();
   });
 
@@ -94,7 +106,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     preValidation: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
-    return service.switchClinic({ accountId: claims.sub, twoFactor: claims.amr.includes('otp') }, request.body.clinicSlug, caller(request));
+    return switchClinic(deps, { accountId: claims.sub, twoFactor: claims.amr.includes('otp') }, request.body.clinicSlug, caller(request));
   });
 
   // Two-factor authentication (TOTP). Each call proves the password (so a person can set it up
@@ -103,23 +115,23 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   app.post('/two-factor/setup', {
     config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorSetupBody, response: { 200: twoFactorSetup } },
-  }, async (request) => service.startTwoFactorSetup(request.body.email, request.body.password, caller(request)));
+  }, async (request) => startTwoFactorSetup(deps, request.body, caller(request)));
 
   app.post('/two-factor/enable', {
     config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorEnableBody, response: { 200: recoveryCodes } },
-  }, async (request) => service.enableTwoFactor(request.body.email, request.body.password, request.body.code, caller(request)));
+  }, async (request) => enableTwoFactor(deps, request.body, caller(request)));
 
   app.post('/two-factor/disable', {
     config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorChangeBody },
   }, async (request, reply) => {
-    await service.disableTwoFactor(request.body.email, request.body.password, request.body.otp, caller(request));
+    await disableTwoFactor(deps, request.body, caller(request));
     return reply.code(204).send();
   });
 
   app.post('/two-factor/recovery-codes', {
     config: credentialLimit,
     schema: { tags: twoFactorTags, body: twoFactorChangeBody, response: { 200: recoveryCodes } },
-  }, async (request) => service.replaceRecoveryCodes(request.body.email, request.body.password, request.body.otp, caller(request)));
+  }, async (request) => replaceRecoveryCodes(deps, request.body, caller(request)));
 }

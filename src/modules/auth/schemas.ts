@@ -1,10 +1,7 @@
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
+import { oneTimeCode } from '../../http/credentials.ts';
 import { plainText } from '../../http/text.ts';
-
-/** A one-time code as typed: six digits from the authenticator app, or a recovery code. */
-export const oneTimeCode = plainText.trim().min(6).max(32);
-
 
 export const loginBody = z
   .object({

@@ -2,9 +2,11 @@
 // first admin, edit its profile, suspend and reactivate, change plans. Never patient data.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { verifyCredentials } from '../../auth/credentials.ts';
 import { newInvitation } from '../../auth/invitations.ts';
+import { isPlatformOperator } from '../../auth/queries.ts';
+import { withAnonymous } from '../../db/contexts.ts';
 import { AppError } from '../../errors.ts';
-import { AuthService } from '../auth/service.ts';
 import { clinicParams } from '../../http/params.ts';
 import { credentialLimit } from '../../plugins/rate-limit.ts';
 import { listClinics, onboardClinic, updateClinic } from './queries.ts';
@@ -16,7 +18,6 @@ export interface PlatformRoutesOptions {
 
 export default async function platformRoutes(fastify: FastifyInstance, options: PlatformRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const auth = new AuthService(fastify, options.accessTokenTtlSeconds);
   const tags = ['platform'];
   const security = [{ bearer: [] }];
   // Authenticated before validation: a caller without a token learns nothing of a route's input.
@@ -27,9 +28,9 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     schema: { tags, body: platformLoginBody, response: { 200: platformSession } },
   }, async (request) => {
     const caller = { requestId: request.id, clientIp: request.ip };
-    const verified = await auth.verifyCredentials(request.body.email, request.body.password, caller, {
+    const verified = await verifyCredentials({ withTenant: app.withTenant }, request.body, caller, {
       otp: request.body.otp,
-      admits: (id) => auth.isPlatformOperator(id, caller),
+      admits: (id) => withAnonymous(app.withTenant, caller, (db) => isPlatformOperator(db, id)),
     });
     return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(verified), expiresIn: options.accessTokenTtlSeconds };
   });

@@ -59,9 +59,3 @@ export async function updateClinic(
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }
-
-export async function bootstrapOperator(db: TenantDb, email: string, passwordHash: string): Promise<boolean> {
-  const { rows } = await sql<{ created: boolean }>`select app_hidden.bootstrap_platform_operator(${email}, ${passwordHash}) as created`.execute(db);
-  return rows[0]?.created === true;
-}
-

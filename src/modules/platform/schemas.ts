@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
+import { oneTimeCode } from '../../http/credentials.ts';
 import { multilineText, plainText } from '../../http/text.ts';
-import { oneTimeCode } from '../auth/schemas.ts';
 
 
 const plan = z.enum(['trial', 'basic', 'professional', 'enterprise']);
