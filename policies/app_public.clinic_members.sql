@@ -6,6 +6,12 @@
 alter table app_public.clinic_members enable row level security;
 alter table app_public.clinic_members force row level security;
 
+create policy tenant_isolation on app_public.clinic_members
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy delete_admins on app_public.clinic_members
   for delete to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
@@ -25,12 +31,6 @@ create policy read_by_definer_functions on app_public.clinic_members
 create policy select_staff_all_patients_staff_and_self on app_public.clinic_members
   for select to app_user
   using (((NOT ( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is)) OR (role <> 'patient'::text) OR (account_id = ( SELECT app_public.current_user_id() AS current_user_id))));
-
-create policy tenant_isolation on app_public.clinic_members
-  as restrictive
-  for all to app_user
-  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
-  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 
 create policy update_admins on app_public.clinic_members
   for update to app_user

@@ -6,6 +6,12 @@
 alter table app_public.clinic_settings enable row level security;
 alter table app_public.clinic_settings force row level security;
 
+create policy tenant_isolation on app_public.clinic_settings
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy insert_by_definer_functions on app_public.clinic_settings
   for insert to app_owner
   with check (true);
@@ -17,12 +23,6 @@ create policy read_by_definer_functions on app_public.clinic_settings
 create policy select_members on app_public.clinic_settings
   for select to app_user
   using (true);
-
-create policy tenant_isolation on app_public.clinic_settings
-  as restrictive
-  for all to app_user
-  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
-  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 
 create policy update_admins on app_public.clinic_settings
   for update to app_user

@@ -6,6 +6,12 @@
 alter table app_public.departments enable row level security;
 alter table app_public.departments force row level security;
 
+create policy tenant_isolation on app_public.departments
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy delete_admins on app_public.departments
   for delete to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
@@ -17,12 +23,6 @@ create policy insert_admins on app_public.departments
 create policy select_members on app_public.departments
   for select to app_user
   using (true);
-
-create policy tenant_isolation on app_public.departments
-  as restrictive
-  for all to app_user
-  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
-  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 
 create policy update_admins on app_public.departments
   for update to app_user

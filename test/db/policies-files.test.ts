@@ -25,3 +25,14 @@ t.test('a policy change the files do not show is detected', async (t) => {
   const onDisk = await readFile(path.join(POLICIES_DIR, 'app_public.departments.sql'), 'utf8');
   t.not(changed.get('app_public.departments.sql'), onDisk);
 });
+
+t.test('the restrictive tenant_isolation policy is the first policy of every file that has one', async (t) => {
+  const withBoundary: string[] = [];
+  for (const name of (await readdir(POLICIES_DIR)).filter((f) => f.endsWith('.sql'))) {
+    const policies = [...(await readFile(path.join(POLICIES_DIR, name), 'utf8')).matchAll(/^create policy (\w+) on /gm)].map((m) => m[1]);
+    if (!policies.includes('tenant_isolation')) continue;
+    withBoundary.push(name);
+    t.equal(policies[0], 'tenant_isolation', `${name} lists tenant_isolation first`);
+  }
+  t.ok(withBoundary.includes('app_public.departments.sql'), 'the check saw the tenant tables');
+});
