@@ -1,5 +1,5 @@
 // Developer command: turn migrations/current.sql into the next committed migration, then
-// regenerate what is derived from the schema (policies/, src/db/types.ts).
+// regenerate what is derived from the schema (policies/, migrations/schema.sql, src/db/types.ts).
 // graphile-migrate rebuilds a shadow database from every committed migration plus current.sql,
 // so the commit is proven to apply cleanly; a throwaway embedded cluster provides that database.
 import { commit } from 'graphile-migrate';
@@ -9,6 +9,7 @@ import { startThrowawayCluster } from '../db/embedded.ts';
 import { migrationSettings } from '../db/migrate.ts';
 import { setupDatabase, withDatabase } from '../db/setup.ts';
 import { runCli } from './database.ts';
+import { writeSchemaDump } from './db-schema.ts';
 import { writeKyselyTypes } from './db-types.ts';
 import { writePolicyFiles } from './policies-generate.ts';
 
@@ -30,6 +31,8 @@ runCli(async () => {
     );
     clearAllPools();
     log(`policies/: ${await writePolicyFiles(mainUrl)} files written`);
+    await writeSchemaDump(mainUrl);
+    log('migrations/schema.sql written');
     writeKyselyTypes(mainUrl);
   } finally {
     await cluster.stop();

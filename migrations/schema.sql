@@ -1,0 +1,1750 @@
+-- Generated from the database by `npm run db:schema` (and `npm run db:commit`); do not edit.
+-- The schema that migrations/committed/ produces, as it is now: every schema, function, table and
+-- view of the app_* schemas, each followed by its grants and comments. Every object is owned by
+-- app_owner unless an `owner to` line says otherwise; a function without a grant line can be
+-- called by its owner only (and by whoever `public` appears for). For reading and review: a
+-- database is built by running the migrations, not this file.
+
+-- Schemas
+
+create schema app_audit;
+
+create schema app_hidden;
+grant usage on schema app_hidden to app_platform, app_user;
+
+create schema app_private;
+
+create schema app_public;
+grant usage on schema app_public to app_platform, app_user;
+
+-- Functions
+
+CREATE OR REPLACE FUNCTION app_hidden.accept_invitation(token_hash bytea, new_password_hash text)
+ RETURNS TABLE(clinic_slug text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  invitation app_private.invitations;
+begin
+  select * into invitation from app_private.invitations i
+  where i.token_hash = accept_invitation.token_hash and i.accepted_at is null and i.expires_at > now()
+  for update;
+  if not found then
+    return;
+  end if;
+  if accept_invitation.new_password_hash is not null then
+    if not invitation.sets_first_password then
+      return;
+    end if;
+    perform from app_private.accounts a
+    where a.id = invitation.account_id and a.password_hash = app_private.unset_password_hash()
+    for update;
+    if not found then
+      return;
+    end if;
+    perform app_private.set_password(invitation.account_id, accept_invitation.new_password_hash);
+  end if;
+  update app_private.invitations i set accepted_at = now() where i.token_hash = invitation.token_hash;
+  update app_public.clinic_members m set status = 'active'
+  where m.clinic_id = invitation.clinic_id and m.account_id = invitation.account_id and m.status = 'invited';
+  return query select c.slug from app_public.clinics c where c.id = invitation.clinic_id;
+end;
+$function$;
+grant execute on function app_hidden.accept_invitation(bytea,text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.account_clinics(account_id uuid)
+ RETURNS TABLE(clinic_id uuid, clinic_slug text, clinic_name text, member_id uuid, role text, display_name text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT c.id,
+     c.slug,
+     c.name,
+     m.id,
+     m.role,
+     m.display_name
+    FROM (app_public.clinic_members m
+      JOIN app_public.clinics c ON ((c.id = m.clinic_id)))
+   WHERE ((m.account_id = account_clinics.account_id) AND (m.status = 'active'::text) AND (c.status = 'active'::text))
+   ORDER BY c.name, c.slug;
+END;
+grant execute on function app_hidden.account_clinics(uuid) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.blocked_access()
+ RETURNS TABLE(clinic_id uuid, account_id uuid)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT c.id,
+     NULL::uuid AS uuid
+    FROM app_public.clinics c
+   WHERE (c.status = 'suspended'::text)
+ UNION ALL
+  SELECT m.clinic_id,
+     m.account_id
+    FROM app_public.clinic_members m
+   WHERE (m.status = 'deactivated'::text);
+END;
+grant execute on function app_hidden.blocked_access() to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.bootstrap_platform_operator(email text, password_hash text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  lock table app_private.platform_operators in exclusive mode;
+  if exists (select 1 from app_private.platform_operators) then
+    return false;
+  end if;
+  perform app_private.create_platform_operator(bootstrap_platform_operator.email, bootstrap_platform_operator.password_hash);
+  return true;
+end;
+$function$;
+grant execute on function app_hidden.bootstrap_platform_operator(text,text) to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.change_password(password_hash text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if app_public.current_user_id() is null then
+    raise exception 'no user in the context' using errcode = '42501';
+  end if;
+  perform app_private.set_password(app_public.current_user_id(), change_password.password_hash);
+end;
+$function$;
+grant execute on function app_hidden.change_password(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.changed_roles()
+ RETURNS TABLE(clinic_id uuid, account_id uuid, role text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT m.clinic_id,
+     m.account_id,
+     m.role
+    FROM app_public.clinic_members m
+   WHERE (m.role_changed_at > (now() - '01:00:00'::interval));
+END;
+grant execute on function app_hidden.changed_roles() to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.clinic_requires_two_factor(clinic_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT COALESCE(( SELECT s.require_two_factor
+            FROM app_public.clinic_settings s
+           WHERE (s.clinic_id = clinic_requires_two_factor.clinic_id)), false) AS "coalesce";
+END;
+grant execute on function app_hidden.clinic_requires_two_factor(uuid) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.current_account_email()
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT a.email
+    FROM app_private.accounts a
+   WHERE (a.id = app_public.current_user_id());
+END;
+grant execute on function app_hidden.current_account_email() to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.disable_two_factor()
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ DELETE FROM app_private.recovery_codes r
+   WHERE (r.account_id = app_public.current_user_id());
+ DELETE FROM app_private.two_factor t
+   WHERE (t.account_id = app_public.current_user_id());
+ SELECT app_private.end_sessions(app_public.current_user_id()) AS end_sessions;
+END;
+grant execute on function app_hidden.disable_two_factor() to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.enable_two_factor(step bigint, recovery_code_hashes bytea[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update app_private.two_factor t set enabled_at = now(), last_used_step = enable_two_factor.step
+  where t.account_id = app_public.current_user_id() and t.enabled_at is null;
+  if not found then
+    return false;
+  end if;
+  perform app_hidden.replace_recovery_codes(enable_two_factor.recovery_code_hashes);
+  perform app_private.end_sessions(app_public.current_user_id());
+  return true;
+end;
+$function$;
+grant execute on function app_hidden.enable_two_factor(bigint,bytea[]) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.ended_sessions()
+ RETURNS TABLE(account_id uuid, ended_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT a.id,
+     a.sessions_ended_at
+    FROM app_private.accounts a
+   WHERE (a.sessions_ended_at > (now() - '01:00:00'::interval));
+END;
+grant execute on function app_hidden.ended_sessions() to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.invitation_account(token_hash bytea)
+ RETURNS TABLE(account_id uuid, email text, sets_password boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT a.id,
+     a.email,
+     (i.sets_first_password AND (a.password_hash = app_private.unset_password_hash()))
+    FROM (app_private.invitations i
+      JOIN app_private.accounts a ON ((a.id = i.account_id)))
+   WHERE ((i.token_hash = invitation_account.token_hash) AND (i.accepted_at IS NULL) AND (i.expires_at > now()));
+END;
+grant execute on function app_hidden.invitation_account(bytea) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.invite_member(email text, role text, display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if app_public.current_clinic_id() is null or not app_public.current_role_is('clinic_admin') then
+    raise exception 'only clinic admins invite members' using errcode = '42501';
+  end if;
+  return app_private.invite_to_clinic(app_public.current_clinic_id(), invite_member.email, invite_member.role,
+    invite_member.display_name, invite_member.invitation_hash, invite_member.invitation_token, invite_member.invitation_ttl);
+end;
+$function$;
+grant execute on function app_hidden.invite_member(text,text,text,bytea,text,interval) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.is_platform_operator(account_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (EXISTS ( SELECT 1
+            FROM app_private.platform_operators o
+           WHERE (o.account_id = is_platform_operator.account_id))) AS "exists";
+END;
+grant execute on function app_hidden.is_platform_operator(uuid) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.is_valid_timezone(tz text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform '2000-01-01 00:00:00+00'::timestamptz at time zone tz;
+  return true;
+exception when invalid_parameter_value then
+  return false;
+end;
+$function$;
+grant execute on function app_hidden.is_valid_timezone(text) to app_platform, app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.login_account(email text)
+ RETURNS TABLE(account_id uuid, password_hash text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT a.id,
+     a.password_hash
+    FROM app_private.accounts a
+   WHERE (lower(a.email) = lower(login_account.email));
+END;
+grant execute on function app_hidden.login_account(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.login_failed(email text)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.count_login_failure('email_network', app_private.login_pair_key(login_failed.email), 5, '15 minutes', '15 minutes');
+  perform app_private.count_login_failure('email', pg_catalog.lower(login_failed.email), 50, '1 hour', '15 minutes');
+  if app_private.client_network() is not null then
+    perform app_private.count_login_failure('network', pg_catalog.abbrev(app_private.client_network()), 30, '15 minutes', '15 minutes');
+  end if;
+  return app_hidden.login_locked_until(login_failed.email);
+end;
+$function$;
+grant execute on function app_hidden.login_failed(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.login_locked_until(email text)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT max(f.locked_until) AS max
+    FROM app_private.login_failures f
+   WHERE ((f.locked_until > now()) AND (((f.scope = 'email_network'::text) AND (f.key = app_private.login_pair_key(login_locked_until.email))) OR ((f.scope = 'network'::text) AND (f.key = abbrev(app_private.client_network()))) OR ((f.scope = 'email'::text) AND (f.key = lower(login_locked_until.email)) AND (NOT app_private.signed_in_from_here(login_locked_until.email)))));
+END;
+grant execute on function app_hidden.login_locked_until(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.login_succeeded(email text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  signed_in uuid;
+  here inet := app_private.client_network();
+begin
+  delete from app_private.login_failures f where f.scope = 'email_network' and f.key = app_private.login_pair_key(login_succeeded.email);
+  select a.id into signed_in from app_private.accounts a where lower(a.email) = lower(login_succeeded.email);
+  if signed_in is null or here is null then
+    return;
+  end if;
+  insert into app_private.login_networks as n (account_id, network) values (signed_in, here)
+  on conflict (account_id, network) do update set last_signed_in_at = now();
+  delete from app_private.login_networks n
+  where n.account_id = signed_in and n.network not in (
+    select k.network from app_private.login_networks k where k.account_id = signed_in order by k.last_signed_in_at desc limit 10
+  );
+end;
+$function$;
+grant execute on function app_hidden.login_succeeded(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.my_support_grants()
+ RETURNS TABLE(grant_id uuid, clinic_id uuid, clinic_slug text, clinic_name text, reason text, expires_at timestamp with time zone, requires_two_factor boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT g.id,
+     g.clinic_id,
+     c.slug,
+     c.name,
+     g.reason,
+     g.expires_at,
+     app_hidden.clinic_requires_two_factor(g.clinic_id) AS clinic_requires_two_factor
+    FROM (app_public.support_access_grants g
+      JOIN app_public.clinics c ON ((c.id = g.clinic_id)))
+   WHERE ((g.operator_account_id = app_public.current_user_id()) AND (g.revoked_at IS NULL) AND (g.expires_at > now()) AND (c.status = 'active'::text))
+   ORDER BY g.expires_at;
+END;
+grant execute on function app_hidden.my_support_grants() to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.my_two_factor()
+ RETURNS TABLE(secret text, enabled boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT t.secret,
+     (t.enabled_at IS NOT NULL)
+    FROM app_private.two_factor t
+   WHERE (t.account_id = app_public.current_user_id());
+END;
+grant execute on function app_hidden.my_two_factor() to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.onboard_clinic(slug text, name text, timezone text, plan text, admin_email text, admin_display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  new_clinic uuid;
+begin
+  if not exists (select 1 from app_private.platform_operators o where o.account_id = app_public.current_user_id()) then
+    raise exception 'only platform operators onboard clinics' using errcode = '42501';
+  end if;
+  insert into app_public.clinics (slug, name, timezone, plan)
+  values (onboard_clinic.slug, onboard_clinic.name, onboard_clinic.timezone, onboard_clinic.plan)
+  returning id into new_clinic;
+  insert into app_public.clinic_settings (clinic_id) values (new_clinic);
+  perform app_private.invite_to_clinic(new_clinic, onboard_clinic.admin_email, 'clinic_admin', onboard_clinic.admin_display_name,
+    onboard_clinic.invitation_hash, onboard_clinic.invitation_token, onboard_clinic.invitation_ttl);
+  return new_clinic;
+end;
+$function$;
+grant execute on function app_hidden.onboard_clinic(text,text,text,text,text,text,bytea,text,interval) to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.platform_clinic_overview()
+ RETURNS TABLE(id uuid, slug text, name text, timezone text, status text, plan text, plan_status text, created_at timestamp with time zone, members bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT c.id,
+     c.slug,
+     c.name,
+     c.timezone,
+     c.status,
+     c.plan,
+     c.plan_status,
+     c.created_at,
+     ( SELECT count(*) AS count
+            FROM app_public.clinic_members m
+           WHERE ((m.clinic_id = c.id) AND (m.status <> 'deactivated'::text))) AS count
+    FROM app_public.clinics c
+   WHERE (EXISTS ( SELECT 1
+            FROM app_private.platform_operators o
+           WHERE (o.account_id = app_public.current_user_id())))
+   ORDER BY c.created_at, c.slug;
+END;
+grant execute on function app_hidden.platform_clinic_overview() to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.platform_operator_id(email text)
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT o.account_id
+    FROM (app_private.platform_operators o
+      JOIN app_private.accounts a ON ((a.id = o.account_id)))
+   WHERE ((lower(a.email) = lower(platform_operator_id.email)) AND (app_public.current_clinic_id() IS NOT NULL) AND app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]));
+END;
+grant execute on function app_hidden.platform_operator_id(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.record_auth_event(action text, account_id uuid, clinic_id uuid, details jsonb DEFAULT NULL::jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if record_auth_event.action not in (
+    'auth.login.succeeded', 'auth.login.failed', 'auth.login.locked', 'auth.refresh.reused', 'auth.logout', 'auth.switch',
+    'auth.password.changed', 'auth.password.reset',
+    'auth.two_factor.enabled', 'auth.two_factor.disabled', 'auth.two_factor.recovery_codes_replaced',
+    'auth.two_factor.recovery_code_used'
+  ) then
+    raise exception 'unknown auth event %', record_auth_event.action using errcode = '22023';
+  end if;
+  perform app_private.write_audit_event(record_auth_event.action, record_auth_event.account_id, record_auth_event.clinic_id,
+    record_auth_event.details);
+end;
+$function$;
+grant execute on function app_hidden.record_auth_event(text,uuid,uuid,jsonb) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.replace_recovery_codes(recovery_code_hashes bytea[])
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ DELETE FROM app_private.recovery_codes r
+   WHERE (r.account_id = app_public.current_user_id());
+ INSERT INTO app_private.recovery_codes (account_id, code_hash)  SELECT app_public.current_user_id() AS current_user_id,
+             h.h
+            FROM unnest(replace_recovery_codes.recovery_code_hashes) h(h)
+           WHERE (app_public.current_user_id() IS NOT NULL);
+END;
+grant execute on function app_hidden.replace_recovery_codes(bytea[]) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.request_password_reset(email text, token_hash bytea, token text, ttl interval)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  account app_private.accounts;
+begin
+  select * into account from app_private.accounts a where lower(a.email) = lower(request_password_reset.email);
+  if account.id is null then
+    return;
+  end if;
+  insert into app_private.password_resets (token_hash, account_id, expires_at)
+  values (request_password_reset.token_hash, account.id, now() + request_password_reset.ttl);
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  values ('password_reset', account.email, jsonb_build_object('token', request_password_reset.token, 'expires_in', request_password_reset.ttl::text));
+end;
+$function$;
+grant execute on function app_hidden.request_password_reset(text,bytea,text,interval) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.reset_password(token_hash bytea, password_hash text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  reset_account uuid;
+begin
+  update app_private.password_resets r set used_at = now()
+  where r.token_hash = reset_password.token_hash and r.used_at is null and r.expires_at > now()
+  returning r.account_id into reset_account;
+  if reset_account is not null then
+    perform app_private.set_password(reset_account, reset_password.password_hash);
+  end if;
+  return reset_account;
+end;
+$function$;
+grant execute on function app_hidden.reset_password(bytea,text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.revoke_refresh_family(token_hash bytea)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ UPDATE app_private.refresh_tokens t SET revoked_at = now()
+   WHERE ((t.revoked_at IS NULL) AND (t.family_id = ( SELECT r.family_id
+            FROM app_private.refresh_tokens r
+           WHERE (r.token_hash = revoke_refresh_family.token_hash))));
+END;
+grant execute on function app_hidden.revoke_refresh_family(bytea) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.start_two_factor_setup(secret text)
+ RETURNS boolean
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ WITH saved AS (
+          INSERT INTO app_private.two_factor AS t (account_id, secret)  SELECT app_public.current_user_id() AS current_user_id,
+                     start_two_factor_setup.secret AS secret
+                   WHERE (app_public.current_user_id() IS NOT NULL) ON CONFLICT(account_id) DO UPDATE SET secret = excluded.secret, created_at = now(), last_used_step = NULL::bigint
+           WHERE (t.enabled_at IS NULL)
+           RETURNING 1 AS "?column?"
+         )
+  SELECT (EXISTS ( SELECT
+            FROM saved)) AS "exists";
+END;
+grant execute on function app_hidden.start_two_factor_setup(text) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.store_refresh_token(token_hash bytea, account_id uuid, clinic_id uuid, lifetime interval, two_factor boolean, family_id uuid DEFAULT NULL::uuid)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ INSERT INTO app_private.refresh_tokens (token_hash, family_id, account_id, clinic_id, idle_expires_at, absolute_expires_at, two_factor)
+   VALUES (store_refresh_token.token_hash, COALESCE(store_refresh_token.family_id, gen_random_uuid()), store_refresh_token.account_id, store_refresh_token.clinic_id, (now() + make_interval(mins => COALESCE(( SELECT s.session_idle_minutes
+            FROM app_public.clinic_settings s
+           WHERE (s.clinic_id = store_refresh_token.clinic_id)), 15))), (now() + store_refresh_token.lifetime), store_refresh_token.two_factor);
+END;
+grant execute on function app_hidden.store_refresh_token(bytea,uuid,uuid,interval,boolean,uuid) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.use_recovery_code(code_hash bytea)
+ RETURNS boolean
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ WITH used AS (
+          UPDATE app_private.recovery_codes r SET used_at = now()
+           WHERE ((r.account_id = app_public.current_user_id()) AND (r.code_hash = use_recovery_code.code_hash) AND (r.used_at IS NULL))
+           RETURNING 1 AS "?column?"
+         )
+  SELECT (EXISTS ( SELECT
+            FROM used)) AS "exists";
+END;
+grant execute on function app_hidden.use_recovery_code(bytea) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.use_refresh_token(token_hash bytea)
+ RETURNS TABLE(family_id uuid, account_id uuid, clinic_id uuid, clinic_slug text, role text, absolute_expires_at timestamp with time zone, reused boolean, two_factor boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  presented app_private.refresh_tokens;
+begin
+  select * into presented from app_private.refresh_tokens t where t.token_hash = use_refresh_token.token_hash for update;
+  if presented.token_hash is null then
+    return;
+  end if;
+  if presented.rotated_at is not null and presented.revoked_at is null then
+    update app_private.refresh_tokens t set revoked_at = now()
+    where t.family_id = presented.family_id and t.revoked_at is null;
+    return query select presented.family_id, presented.account_id, presented.clinic_id, null::text, null::text, null::timestamptz,
+      true, presented.two_factor;
+    return;
+  end if;
+  if presented.revoked_at is not null or presented.idle_expires_at <= now() or presented.absolute_expires_at <= now()
+    or (not presented.two_factor and app_hidden.clinic_requires_two_factor(presented.clinic_id)) then
+    return;
+  end if;
+  update app_private.refresh_tokens t set rotated_at = now() where t.token_hash = presented.token_hash;
+  return query
+    select presented.family_id, presented.account_id, presented.clinic_id, c.slug, m.role, presented.absolute_expires_at,
+      false, presented.two_factor
+    from app_public.clinic_members m
+    join app_public.clinics c on c.id = m.clinic_id
+    where m.clinic_id = presented.clinic_id and m.account_id = presented.account_id
+      and m.status = 'active' and c.status = 'active';
+end;
+$function$;
+grant execute on function app_hidden.use_refresh_token(bytea) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.use_support_access(grant_id uuid, clinic_id uuid, two_factor boolean, what text, details jsonb)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if use_support_access.what not in ('token_issued', 'used') then
+    raise exception 'unknown support access event %', use_support_access.what using errcode = '22023';
+  end if;
+  if not exists (
+    select from app_public.support_access_grants g join app_public.clinics c on c.id = g.clinic_id
+    where g.id = use_support_access.grant_id and g.clinic_id = use_support_access.clinic_id
+      and g.operator_account_id = app_public.current_user_id() and g.revoked_at is null and g.expires_at > now()
+      and c.status = 'active' and (use_support_access.two_factor or not app_hidden.clinic_requires_two_factor(g.clinic_id))
+  ) then
+    return false;
+  end if;
+  perform app_private.write_audit_event('support.access.' || use_support_access.what, app_public.current_user_id(),
+    use_support_access.clinic_id, jsonb_build_object('grant', use_support_access.grant_id) || coalesce(use_support_access.details, '{}'));
+  return true;
+end;
+$function$;
+grant execute on function app_hidden.use_support_access(uuid,uuid,boolean,text,jsonb) to app_platform, public;
+
+CREATE OR REPLACE FUNCTION app_hidden.use_two_factor_step(step bigint)
+ RETURNS boolean
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ WITH used AS (
+          UPDATE app_private.two_factor t SET last_used_step = use_two_factor_step.step
+           WHERE ((t.account_id = app_public.current_user_id()) AND (t.enabled_at IS NOT NULL) AND ((t.last_used_step IS NULL) OR (t.last_used_step < use_two_factor_step.step)))
+           RETURNING 1 AS "?column?"
+         )
+  SELECT (EXISTS ( SELECT
+            FROM used)) AS "exists";
+END;
+grant execute on function app_hidden.use_two_factor_step(bigint) to app_user, public;
+
+CREATE OR REPLACE FUNCTION app_private.client_network()
+ RETURNS inet
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT
+         CASE
+             WHEN (family(c.address) = 6) THEN (network(set_masklen(c.address, 64)))::inet
+             ELSE c.address
+         END AS address
+    FROM ( SELECT (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet AS address) c;
+END;
+grant execute on function app_private.client_network() to public;
+
+CREATE OR REPLACE FUNCTION app_private.count_login_failure(scope text, key text, max_failures integer, period interval, lock_for interval)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ INSERT INTO app_private.login_failures AS f (scope, key, failures)
+   VALUES (count_login_failure.scope, count_login_failure.key, 1) ON CONFLICT(scope, key) DO UPDATE SET failures =
+         CASE
+             WHEN (f.window_started_at < (now() - count_login_failure.period)) THEN 1
+             ELSE (f.failures + 1)
+         END, window_started_at =
+         CASE
+             WHEN (f.window_started_at < (now() - count_login_failure.period)) THEN now()
+             ELSE f.window_started_at
+         END, locked_until =
+         CASE
+             WHEN ((f.window_started_at >= (now() - count_login_failure.period)) AND ((f.failures + 1) >= count_login_failure.max_failures)) THEN (now() + count_login_failure.lock_for)
+             ELSE f.locked_until
+         END;
+END;
+grant execute on function app_private.count_login_failure(text,text,integer,interval,interval) to public;
+
+CREATE OR REPLACE FUNCTION app_private.create_platform_operator(email text, password_hash text)
+ RETURNS uuid
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ WITH account AS (
+          INSERT INTO app_private.accounts (email, password_hash)
+           VALUES (create_platform_operator.email, create_platform_operator.password_hash)
+           RETURNING accounts.id
+         )
+  INSERT INTO app_private.platform_operators (account_id)  SELECT account.id
+            FROM account
+   RETURNING platform_operators.account_id;
+END;
+grant execute on function app_private.create_platform_operator(text,text) to public;
+
+CREATE OR REPLACE FUNCTION app_private.end_sessions(account_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ UPDATE app_private.refresh_tokens t SET revoked_at = now()
+   WHERE ((t.account_id = end_sessions.account_id) AND (t.revoked_at IS NULL));
+ UPDATE app_private.accounts a SET sessions_ended_at = now()
+   WHERE (a.id = end_sessions.account_id);
+END;
+grant execute on function app_private.end_sessions(uuid) to public;
+
+CREATE OR REPLACE FUNCTION app_private.invite_to_clinic(clinic_id uuid, email text, role text, display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  invited app_private.accounts;
+  new_account boolean;
+  member uuid;
+  expires timestamptz := now() + invite_to_clinic.invitation_ttl;
+begin
+  insert into app_private.accounts (email, password_hash)
+  values (invite_to_clinic.email, app_private.unset_password_hash())
+  on conflict ((lower(email))) do nothing
+  returning * into invited;
+  new_account := invited.id is not null;
+  if not new_account then
+    select * into invited from app_private.accounts a where lower(a.email) = lower(invite_to_clinic.email);
+  end if;
+  insert into app_public.clinic_members (clinic_id, account_id, role, display_name, status)
+  values (invite_to_clinic.clinic_id, invited.id, invite_to_clinic.role, invite_to_clinic.display_name, 'invited')
+  returning id into member;
+  insert into app_private.invitations (token_hash, clinic_id, account_id, expires_at, sets_first_password)
+  values (invite_to_clinic.invitation_hash, invite_to_clinic.clinic_id, invited.id, expires, new_account);
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  select 'invitation', invited.email, jsonb_build_object(
+    'token', invite_to_clinic.invitation_token, 'clinic_slug', c.slug, 'clinic_name', c.name, 'role', invite_to_clinic.role,
+    'sets_password', new_account, 'expires_at', expires)
+  from app_public.clinics c where c.id = invite_to_clinic.clinic_id;
+  return member;
+end;
+$function$;
+grant execute on function app_private.invite_to_clinic(uuid,text,text,text,bytea,text,interval) to public;
+
+CREATE OR REPLACE FUNCTION app_private.login_pair_key(email text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT ((lower(email) || ' '::text) || COALESCE(abbrev(app_private.client_network()), 'unknown'::text));
+END;
+grant execute on function app_private.login_pair_key(text) to public;
+
+CREATE OR REPLACE FUNCTION app_private.set_password(account_id uuid, password_hash text)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ UPDATE app_private.accounts a SET password_hash = set_password.password_hash
+   WHERE (a.id = set_password.account_id);
+ UPDATE app_private.password_resets r SET used_at = now()
+   WHERE ((r.account_id = set_password.account_id) AND (r.used_at IS NULL));
+ SELECT app_private.end_sessions(account_id) AS end_sessions;
+END;
+grant execute on function app_private.set_password(uuid,text) to public;
+
+CREATE OR REPLACE FUNCTION app_private.signed_in_from_here(email text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (EXISTS ( SELECT
+            FROM (app_private.login_networks n
+              JOIN app_private.accounts a ON ((a.id = n.account_id)))
+           WHERE ((lower(a.email) = lower(signed_in_from_here.email)) AND (n.network = app_private.client_network()) AND (n.last_signed_in_at > (now() - '90 days'::interval))))) AS "exists";
+END;
+grant execute on function app_private.signed_in_from_here(text) to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_audit_log_is_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  raise exception 'audit_log is append-only (% refused)', tg_op using errcode = 'CBAUD';
+end;
+$function$;
+grant execute on function app_private.tg_audit_log_is_append_only() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_audit_row()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  old_row jsonb := case when tg_op <> 'INSERT' then to_jsonb(old) end;
+  new_row jsonb := case when tg_op <> 'DELETE' then to_jsonb(new) end;
+  current_row jsonb := coalesce(new_row, old_row);
+  key_columns text[] := case when tg_nargs > 0 then tg_argv else array['id'] end;
+  changed text[];
+begin
+  if tg_op = 'UPDATE' then
+    select array_agg(n.key order by n.key) into changed
+    from jsonb_each(new_row) n
+    where n.value is distinct from old_row -> n.key;
+    if changed is null then
+      return null; -- nothing changed, nothing to record
+    end if;
+    select jsonb_object_agg(k, old_row -> k), jsonb_object_agg(k, new_row -> k)
+      into old_row, new_row
+    from unnest(changed) k;
+  end if;
+
+  insert into app_audit.audit_log
+    (clinic_id, actor_user_id, actor_role, db_role, request_id, client_ip, table_name, row_key, action, changed_columns, before, after)
+  values (
+    coalesce(
+      current_row ->> 'clinic_id',
+      case when tg_table_schema = 'app_public' and tg_table_name = 'clinics' then current_row ->> 'id' end
+    )::uuid,
+    nullif(current_setting('app.user_id', true), '')::uuid,
+    nullif(current_setting('app.role', true), ''),
+    session_user || '/' || current_setting('role'),
+    nullif(current_setting('app.request_id', true), ''),
+    nullif(current_setting('app.client_ip', true), '')::inet,
+    tg_table_schema || '.' || tg_table_name,
+    (select jsonb_object_agg(k, current_row -> k) from unnest(key_columns) k),
+    tg_op,
+    changed,
+    old_row,
+    new_row
+  );
+  return null;
+end;
+$function$;
+grant execute on function app_private.tg_audit_row() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_enforce_plan_limits()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  seat_limit integer;
+begin
+  if new.status = 'deactivated' or new.role not in ('doctor', 'receptionist') then
+    return new;
+  end if;
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(new.clinic_id::text, 0));
+  select case new.role when 'doctor' then p.max_doctors else p.max_receptionists end into seat_limit
+  from app_public.clinics c join app_private.plans p on p.code = c.plan
+  where c.id = new.clinic_id;
+  if seat_limit is not null and seat_limit <= (
+    select count(*) from app_public.clinic_members m
+    where m.clinic_id = new.clinic_id and m.role = new.role and m.status <> 'deactivated' and m.id <> new.id
+  ) then
+    raise exception 'the clinic''s plan allows % %s', seat_limit, new.role using errcode = 'CBLIM';
+  end if;
+  return new;
+end;
+$function$;
+grant execute on function app_private.tg_enforce_plan_limits() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_enforce_plan_quota()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  plan_column text := tg_argv[0];
+  size_column text := tg_argv[1];
+  quota bigint;
+  used bigint;
+  adding bigint := 1;
+begin
+  if plan_column is null or plan_column not in ('max_patients', 'max_storage_mb') then
+    raise exception 'unknown plan limit %', plan_column using errcode = '22023';
+  end if;
+  -- Without the owner's read policy `using (true)`, forced RLS would hide rows and the quota
+  -- would not bite.
+  if not exists (
+    select from pg_catalog.pg_policy p
+    where p.polrelid = tg_relid and p.polcmd in ('r', '*') and p.polpermissive
+      and 'app_owner'::regrole::oid = any (p.polroles) and pg_catalog.pg_get_expr(p.polqual, p.polrelid) = 'true'
+  ) then
+    raise exception '%.% has no read policy for app_owner: the plan quota cannot count its rows', tg_table_schema, tg_table_name
+      using errcode = '55000';
+  end if;
+  execute format('select p.%I from app_public.clinics c join app_private.plans p on p.code = c.plan where c.id = $1', plan_column)
+    into quota using new.clinic_id;
+  if quota is null then
+    return new;
+  end if;
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(new.clinic_id::text || '/' || tg_relid::text, 0));
+  if size_column is null then
+    execute format('select count(*) from %I.%I where clinic_id = $1', tg_table_schema, tg_table_name)
+      into used using new.clinic_id;
+  else
+    quota := quota * 1024 * 1024;
+    execute format('select coalesce(sum(%I), 0) from %I.%I where clinic_id = $1 and id <> $2', size_column, tg_table_schema, tg_table_name)
+      into used using new.clinic_id, new.id;
+    adding := coalesce((pg_catalog.to_jsonb(new) ->> size_column)::bigint, 0);
+  end if;
+  if used + adding > quota then
+    raise exception 'the clinic''s plan allows % (%)', quota, plan_column using errcode = 'CBQTA';
+  end if;
+  return new;
+end;
+$function$;
+grant execute on function app_private.tg_enforce_plan_quota() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_keep_an_active_admin()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if old.role = 'clinic_admin' and old.status = 'active'
+     and not exists (
+       select 1 from app_public.clinic_members m
+       where m.clinic_id = old.clinic_id and m.role = 'clinic_admin' and m.status = 'active'
+     ) then
+    raise exception 'a clinic keeps at least one active admin' using errcode = 'CBADM';
+  end if;
+  return null;
+end;
+$function$;
+grant execute on function app_private.tg_keep_an_active_admin() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_set_updated_at()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.updated_at := now();
+  return new;
+end;
+$function$;
+grant execute on function app_private.tg_set_updated_at() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_stamp_revocation()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.revoked_at is not null then
+    new.revoked_at := now();
+    new.revoked_by := app_public.current_user_id();
+  end if;
+  return new;
+end;
+$function$;
+grant execute on function app_private.tg_stamp_revocation() to public;
+
+CREATE OR REPLACE FUNCTION app_private.tg_stamp_role_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.role_changed_at := now();
+  return new;
+end;
+$function$;
+grant execute on function app_private.tg_stamp_role_change() to public;
+
+CREATE OR REPLACE FUNCTION app_private.turn_off_two_factor(email text, reason text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  account uuid;
+begin
+  select a.id into account from app_private.accounts a where lower(a.email) = lower(turn_off_two_factor.email);
+  if account is null then
+    return null;
+  end if;
+  delete from app_private.recovery_codes r where r.account_id = account;
+  delete from app_private.two_factor t where t.account_id = account;
+  perform app_private.end_sessions(account);
+  perform app_private.write_audit_event('auth.two_factor.turned_off_by_operator', account, null,
+    jsonb_build_object('reason', turn_off_two_factor.reason));
+  return account;
+end;
+$function$;
+grant execute on function app_private.turn_off_two_factor(text,text) to public;
+
+CREATE OR REPLACE FUNCTION app_private.unset_password_hash()
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT '$argon2id$unset'::text;
+END;
+grant execute on function app_private.unset_password_hash() to public;
+
+CREATE OR REPLACE FUNCTION app_private.write_audit_event(action text, account_id uuid, clinic_id uuid, details jsonb)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ INSERT INTO app_audit.audit_log (clinic_id, actor_user_id, actor_role, db_role, request_id, client_ip, action, details)
+   VALUES (write_audit_event.clinic_id, write_audit_event.account_id, NULLIF(current_setting('app.role'::text, true), ''::text), (((SESSION_USER)::text || '/'::text) || current_setting('role'::text)), NULLIF(current_setting('app.request_id'::text, true), ''::text), (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet, write_audit_event.action, write_audit_event.details);
+END;
+grant execute on function app_private.write_audit_event(text,uuid,uuid,jsonb) to public;
+
+CREATE OR REPLACE FUNCTION app_public.current_app_role()
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select nullif(pg_catalog.current_setting('app.role', true), '') $function$;
+grant execute on function app_public.current_app_role() to app_platform, app_user, public;
+comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';
+
+CREATE OR REPLACE FUNCTION app_public.current_clinic_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::pg_catalog.uuid $function$;
+grant execute on function app_public.current_clinic_id() to app_platform, app_user, public;
+comment on function app_public.current_clinic_id() is 'The clinic of the current request (app.clinic_id), or NULL when none is set.';
+
+CREATE OR REPLACE FUNCTION app_public.current_role_is(VARIADIC roles text[])
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false) $function$;
+grant execute on function app_public.current_role_is(text[]) to app_platform, app_user, public;
+comment on function app_public.current_role_is(text[]) is 'True when the current request''s clinic role is one of the given roles.';
+
+CREATE OR REPLACE FUNCTION app_public.current_user_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::pg_catalog.uuid $function$;
+grant execute on function app_public.current_user_id() to app_platform, app_user, public;
+comment on function app_public.current_user_id() is 'The user of the current request (app.user_id), or NULL when none is set.';
+
+-- Tables
+
+create table app_audit.audit_log (
+  id bigint generated always as identity not null,
+  clinic_id uuid,
+  occurred_at timestamp with time zone default now() not null,
+  actor_user_id uuid,
+  actor_role text,
+  db_role text default CURRENT_USER not null,
+  request_id text,
+  client_ip inet,
+  action text not null,
+  table_name text,
+  row_key jsonb,
+  changed_columns text[],
+  before jsonb,
+  after jsonb,
+  details jsonb,
+  constraint audit_log_pkey PRIMARY KEY (id),
+  constraint audit_log_action_valid CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text])) OR action ~ '^[a-z]+(\.[a-z_]+)+$'::text),
+  constraint audit_log_row_change_names_row CHECK ((action <> ALL (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text])) OR table_name IS NOT NULL AND row_key IS NOT NULL)
+);
+alter table app_audit.audit_log enable row level security;
+alter table app_audit.audit_log force row level security;
+CREATE INDEX audit_log_clinic_row_idx ON app_audit.audit_log USING btree (clinic_id, table_name, row_key);
+CREATE INDEX audit_log_clinic_time_idx ON app_audit.audit_log USING btree (clinic_id, occurred_at);
+create policy append_by_owner on app_audit.audit_log
+  for insert to app_owner
+  with check (true);
+CREATE TRIGGER _000_append_only BEFORE DELETE OR UPDATE ON app_audit.audit_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_log_is_append_only();
+CREATE TRIGGER _000_append_only_truncate BEFORE TRUNCATE ON app_audit.audit_log FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_audit_log_is_append_only();
+comment on table app_audit.audit_log is 'Append-only audit trail: who changed which row of which table, when, from where, in which request, before/after values of the changed columns; and security events.';
+
+create table app_private.accounts (
+  id uuid default gen_random_uuid() not null,
+  email text not null,
+  password_hash text not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  sessions_ended_at timestamp with time zone,
+  constraint accounts_pkey PRIMARY KEY (id),
+  constraint accounts_email_format CHECK (char_length(email) <= 254 AND email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text),
+  constraint accounts_password_hash_format CHECK (password_hash ~~ '$argon2id$%'::text)
+);
+alter table app_private.accounts disable row level security;
+alter table app_private.accounts no force row level security;
+CREATE UNIQUE INDEX accounts_email_key ON app_private.accounts USING btree (lower(email));
+CREATE INDEX accounts_sessions_ended_at_idx ON app_private.accounts USING btree (sessions_ended_at) WHERE (sessions_ended_at IS NOT NULL);
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_private.accounts FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+comment on table app_private.accounts is 'A person''s login: e-mail and argon2id password hash. One per person, platform-wide.';
+
+create table app_private.invitations (
+  token_hash bytea not null,
+  clinic_id uuid not null,
+  account_id uuid not null,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  accepted_at timestamp with time zone,
+  sets_first_password boolean default false not null,
+  constraint invitations_pkey PRIMARY KEY (token_hash),
+  constraint invitations_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
+  constraint invitations_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint invitations_token_hash_length CHECK (octet_length(token_hash) = 32)
+);
+alter table app_private.invitations disable row level security;
+alter table app_private.invitations no force row level security;
+CREATE INDEX invitations_account_idx ON app_private.invitations USING btree (account_id);
+comment on column app_private.invitations.sets_first_password is 'The invitation created the account: only it may set the first password.';
+
+create table app_private.login_failures (
+  scope text not null,
+  key text not null,
+  failures integer not null,
+  window_started_at timestamp with time zone default now() not null,
+  locked_until timestamp with time zone,
+  constraint login_failures_pkey PRIMARY KEY (scope, key),
+  constraint login_failures_key_length CHECK (char_length(key) <= 320),
+  constraint login_failures_scope_valid CHECK (scope = ANY (ARRAY['email_network'::text, 'email'::text, 'network'::text]))
+);
+alter table app_private.login_failures disable row level security;
+alter table app_private.login_failures no force row level security;
+comment on table app_private.login_failures is 'Failed logins per e-mail and network, per e-mail, and per network; counts and locks.';
+
+create table app_private.login_networks (
+  account_id uuid not null,
+  network inet not null,
+  last_signed_in_at timestamp with time zone default now() not null,
+  constraint login_networks_pkey PRIMARY KEY (account_id, network),
+  constraint login_networks_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id)
+);
+alter table app_private.login_networks disable row level security;
+alter table app_private.login_networks no force row level security;
+comment on table app_private.login_networks is 'Where each account last signed in successfully: such networks are not locked by strangers'' failures.';
+
+create table app_private.notification_outbox (
+  id bigint generated always as identity not null,
+  kind text not null,
+  recipient text not null,
+  payload jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  sent_at timestamp with time zone,
+  constraint notification_outbox_pkey PRIMARY KEY (id),
+  constraint notification_outbox_kind_format CHECK (kind ~ '^[a-z_]+$'::text)
+);
+alter table app_private.notification_outbox disable row level security;
+alter table app_private.notification_outbox no force row level security;
+CREATE INDEX notification_outbox_unsent_idx ON app_private.notification_outbox USING btree (created_at) WHERE (sent_at IS NULL);
+
+create table app_private.password_resets (
+  token_hash bytea not null,
+  account_id uuid not null,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone,
+  constraint password_resets_pkey PRIMARY KEY (token_hash),
+  constraint password_resets_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
+  constraint password_resets_token_hash_length CHECK (octet_length(token_hash) = 32)
+);
+alter table app_private.password_resets disable row level security;
+alter table app_private.password_resets no force row level security;
+CREATE INDEX password_resets_account_idx ON app_private.password_resets USING btree (account_id);
+
+create table app_private.plans (
+  code text not null,
+  name text not null,
+  max_doctors integer,
+  max_receptionists integer,
+  max_patients integer,
+  max_storage_mb integer,
+  constraint plans_pkey PRIMARY KEY (code),
+  constraint plans_code_format CHECK (code ~ '^[a-z][a-z0-9_]{1,31}$'::text),
+  constraint plans_max_doctors_valid CHECK (max_doctors >= 0),
+  constraint plans_max_patients_valid CHECK (max_patients >= 0),
+  constraint plans_max_receptionists_valid CHECK (max_receptionists >= 0),
+  constraint plans_max_storage_mb_valid CHECK (max_storage_mb >= 0)
+);
+alter table app_private.plans disable row level security;
+alter table app_private.plans no force row level security;
+
+create table app_private.platform_operators (
+  account_id uuid not null,
+  created_at timestamp with time zone default now() not null,
+  constraint platform_operators_pkey PRIMARY KEY (account_id),
+  constraint platform_operators_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id)
+);
+alter table app_private.platform_operators disable row level security;
+alter table app_private.platform_operators no force row level security;
+
+create table app_private.recovery_codes (
+  account_id uuid not null,
+  code_hash bytea not null,
+  used_at timestamp with time zone,
+  constraint recovery_codes_pkey PRIMARY KEY (account_id, code_hash),
+  constraint recovery_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
+  constraint recovery_codes_code_hash_length CHECK (octet_length(code_hash) = 32)
+);
+alter table app_private.recovery_codes disable row level security;
+alter table app_private.recovery_codes no force row level security;
+comment on table app_private.recovery_codes is 'SHA-256 of single-use recovery codes, shown to their owner once.';
+
+create table app_private.refresh_tokens (
+  token_hash bytea not null,
+  family_id uuid not null,
+  account_id uuid not null,
+  clinic_id uuid not null,
+  created_at timestamp with time zone default now() not null,
+  idle_expires_at timestamp with time zone not null,
+  absolute_expires_at timestamp with time zone not null,
+  rotated_at timestamp with time zone,
+  revoked_at timestamp with time zone,
+  two_factor boolean default false not null,
+  constraint refresh_tokens_pkey PRIMARY KEY (token_hash),
+  constraint refresh_tokens_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
+  constraint refresh_tokens_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint refresh_tokens_token_hash_length CHECK (octet_length(token_hash) = 32)
+);
+alter table app_private.refresh_tokens disable row level security;
+alter table app_private.refresh_tokens no force row level security;
+CREATE INDEX refresh_tokens_account_idx ON app_private.refresh_tokens USING btree (account_id);
+CREATE INDEX refresh_tokens_family_idx ON app_private.refresh_tokens USING btree (family_id);
+comment on table app_private.refresh_tokens is 'Hashed refresh tokens, one family per login; rotated on use, the family revoked on reuse.';
+
+create table app_private.two_factor (
+  account_id uuid not null,
+  secret text not null,
+  enabled_at timestamp with time zone,
+  last_used_step bigint,
+  created_at timestamp with time zone default now() not null,
+  constraint two_factor_pkey PRIMARY KEY (account_id),
+  constraint two_factor_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
+  constraint two_factor_secret_format CHECK (secret ~ '^[A-Z2-7]{32}$'::text)
+);
+alter table app_private.two_factor disable row level security;
+alter table app_private.two_factor no force row level security;
+comment on table app_private.two_factor is 'TOTP secrets (base32, 160 bits); enabled_at is NULL while set-up is unconfirmed.';
+
+create table app_public.clinic_members (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  account_id uuid not null,
+  role text not null,
+  display_name text not null,
+  status text default 'active'::text not null,
+  specialisation text,
+  licence_number text,
+  qualification text,
+  consultation_fee numeric(12,2),
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  office_hours jsonb default '{}'::jsonb not null,
+  role_changed_at timestamp with time zone,
+  constraint clinic_members_pkey PRIMARY KEY (clinic_id, id),
+  constraint clinic_members_account_id_key UNIQUE (clinic_id, account_id),
+  constraint clinic_members_licence_number_key UNIQUE (clinic_id, licence_number),
+  constraint clinic_members_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
+  constraint clinic_members_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint clinic_members_consultation_fee_valid CHECK (consultation_fee >= 0::numeric),
+  constraint clinic_members_display_name_length CHECK (char_length(display_name) >= 1 AND char_length(display_name) <= 120),
+  constraint clinic_members_licence_number_length CHECK (char_length(licence_number) >= 1 AND char_length(licence_number) <= 64),
+  constraint clinic_members_office_hours_valid CHECK (jsonb_typeof(office_hours) = 'object'::text),
+  constraint clinic_members_qualification_length CHECK (char_length(qualification) <= 200),
+  constraint clinic_members_role_valid CHECK (role = ANY (ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text, 'patient'::text])),
+  constraint clinic_members_specialisation_length CHECK (char_length(specialisation) <= 120),
+  constraint clinic_members_status_valid CHECK (status = ANY (ARRAY['invited'::text, 'active'::text, 'deactivated'::text]))
+);
+alter table app_public.clinic_members enable row level security;
+alter table app_public.clinic_members force row level security;
+create policy tenant_isolation on app_public.clinic_members
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy delete_admins on app_public.clinic_members
+  for delete to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy insert_admins on app_public.clinic_members
+  for insert to app_user
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy insert_by_definer_functions on app_public.clinic_members
+  for insert to app_owner
+  with check (true);
+create policy read_by_definer_functions on app_public.clinic_members
+  for select to app_owner
+  using (true);
+create policy select_staff_all_patients_staff_and_self on app_public.clinic_members
+  for select to app_user
+  using (((NOT ( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is)) OR (role <> 'patient'::text) OR (account_id = ( SELECT app_public.current_user_id() AS current_user_id))));
+create policy update_admins on app_public.clinic_members
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy update_by_definer_functions on app_public.clinic_members
+  for update to app_owner
+  using (true)
+  with check (true);
+grant delete, select on app_public.clinic_members to app_user;
+grant insert (account_id, consultation_fee, display_name, licence_number, office_hours, qualification, role, specialisation, status) on app_public.clinic_members to app_user;
+grant update (consultation_fee, display_name, licence_number, office_hours, qualification, role, specialisation, status) on app_public.clinic_members to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _120_stamp_role_change BEFORE UPDATE OF role ON app_public.clinic_members FOR EACH ROW WHEN (old.role IS DISTINCT FROM new.role) EXECUTE FUNCTION app_private.tg_stamp_role_change();
+CREATE TRIGGER _150_enforce_plan_limits BEFORE INSERT OR UPDATE OF role, status ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_limits();
+CREATE TRIGGER _200_keep_an_active_admin AFTER DELETE OR UPDATE ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_keep_an_active_admin();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.clinic_members is 'A person''s membership of a clinic: role, status and staff profile.';
+comment on column app_public.clinic_members.role is 'clinic_admin, doctor, nurse, receptionist, lab_technician or patient.';
+comment on column app_public.clinic_members.status is 'invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).';
+comment on column app_public.clinic_members.licence_number is 'Professional licence number, unique within the clinic.';
+comment on column app_public.clinic_members.office_hours is 'Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.';
+comment on column app_public.clinic_members.role_changed_at is 'When the role last changed; NULL when it never did.';
+
+create table app_public.clinic_settings (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  currency text default 'USD'::text not null,
+  tax_rate numeric(5,2) default 0 not null,
+  appointment_slot_minutes integer default 15 not null,
+  session_idle_minutes integer default 15 not null,
+  require_two_factor boolean default false not null,
+  operating_hours jsonb default '{}'::jsonb not null,
+  retention_days integer default 3650 not null,
+  brand_primary_colour text,
+  brand_secondary_colour text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  brand_logo_url text,
+  constraint clinic_settings_pkey PRIMARY KEY (clinic_id, id),
+  constraint clinic_settings_clinic_id_key UNIQUE (clinic_id),
+  constraint clinic_settings_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint clinic_settings_appointment_slot_minutes_valid CHECK (appointment_slot_minutes >= 5 AND appointment_slot_minutes <= 240),
+  constraint clinic_settings_brand_logo_url_format CHECK (char_length(brand_logo_url) <= 2048 AND brand_logo_url ~ '^https://'::text),
+  constraint clinic_settings_brand_primary_colour_format CHECK (brand_primary_colour ~ '^#[0-9a-f]{6}$'::text),
+  constraint clinic_settings_brand_secondary_colour_format CHECK (brand_secondary_colour ~ '^#[0-9a-f]{6}$'::text),
+  constraint clinic_settings_currency_format CHECK (currency ~ '^[A-Z]{3}$'::text),
+  constraint clinic_settings_operating_hours_valid CHECK (jsonb_typeof(operating_hours) = 'object'::text),
+  constraint clinic_settings_retention_days_valid CHECK (retention_days >= 365 AND retention_days <= 36500),
+  constraint clinic_settings_session_idle_minutes_valid CHECK (session_idle_minutes >= 5 AND session_idle_minutes <= 720),
+  constraint clinic_settings_tax_rate_valid CHECK (tax_rate >= 0::numeric AND tax_rate <= 100::numeric)
+);
+alter table app_public.clinic_settings enable row level security;
+alter table app_public.clinic_settings force row level security;
+create policy tenant_isolation on app_public.clinic_settings
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_by_definer_functions on app_public.clinic_settings
+  for insert to app_owner
+  with check (true);
+create policy read_by_definer_functions on app_public.clinic_settings
+  for select to app_owner
+  using (true);
+create policy select_members on app_public.clinic_settings
+  for select to app_user
+  using (true);
+create policy update_admins on app_public.clinic_settings
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+grant select on app_public.clinic_settings to app_user;
+grant update (appointment_slot_minutes, brand_logo_url, brand_primary_colour, brand_secondary_colour, currency, operating_hours, require_two_factor, retention_days, session_idle_minutes, tax_rate) on app_public.clinic_settings to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinic_settings FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinic_settings FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id');
+comment on table app_public.clinic_settings is 'A clinic''s settings: currency, tax, scheduling, session timeout, 2FA, retention, branding.';
+comment on column app_public.clinic_settings.session_idle_minutes is 'Minutes of inactivity after which a session''s refresh token expires.';
+comment on column app_public.clinic_settings.operating_hours is 'Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.';
+
+create table app_public.clinics (
+  id uuid default gen_random_uuid() not null,
+  slug text not null,
+  name text not null,
+  timezone text default 'UTC'::text not null,
+  status text default 'active'::text not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  plan text default 'trial'::text not null,
+  plan_status text default 'trial'::text not null,
+  address text,
+  contact_email text,
+  contact_phone text,
+  registration_number text,
+  tax_id text,
+  constraint clinics_pkey PRIMARY KEY (id),
+  constraint clinics_slug_key UNIQUE (slug),
+  constraint clinics_plan_fkey FOREIGN KEY (plan) REFERENCES app_private.plans(code),
+  constraint clinics_address_length CHECK (char_length(address) >= 1 AND char_length(address) <= 500),
+  constraint clinics_contact_email_format CHECK (char_length(contact_email) <= 254 AND contact_email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text),
+  constraint clinics_contact_phone_format CHECK (contact_phone ~ '^\+?[0-9][0-9 ()-]{4,31}$'::text),
+  constraint clinics_name_length CHECK (char_length(name) >= 1 AND char_length(name) <= 200),
+  constraint clinics_plan_status_valid CHECK (plan_status = ANY (ARRAY['trial'::text, 'active'::text, 'expired'::text, 'suspended'::text])),
+  constraint clinics_registration_number_length CHECK (char_length(registration_number) >= 1 AND char_length(registration_number) <= 64),
+  constraint clinics_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$'::text),
+  constraint clinics_status_valid CHECK (status = ANY (ARRAY['active'::text, 'suspended'::text])),
+  constraint clinics_tax_id_length CHECK (char_length(tax_id) >= 1 AND char_length(tax_id) <= 64),
+  constraint clinics_timezone_valid CHECK (app_hidden.is_valid_timezone(timezone))
+);
+alter table app_public.clinics enable row level security;
+alter table app_public.clinics force row level security;
+create policy insert_any on app_public.clinics
+  for insert to app_platform
+  with check (true);
+create policy insert_by_definer_functions on app_public.clinics
+  for insert to app_owner
+  with check (true);
+create policy read_by_definer_functions on app_public.clinics
+  for select to app_owner
+  using (true);
+create policy select_all on app_public.clinics
+  for select to app_platform
+  using (true);
+create policy select_own_clinic on app_public.clinics
+  for select to app_user
+  using ((id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy update_any on app_public.clinics
+  for update to app_platform
+  using (true)
+  with check (true);
+grant select on app_public.clinics to app_platform;
+grant insert (name, slug, status, timezone) on app_public.clinics to app_platform;
+grant update (address, contact_email, contact_phone, name, plan, plan_status, registration_number, status, tax_id, timezone) on app_public.clinics to app_platform;
+grant select on app_public.clinics to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinics FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinics FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row();
+comment on table app_public.clinics is 'A clinic (tenant). Every tenant row belongs to exactly one clinic.';
+comment on column app_public.clinics.slug is 'URL name of the clinic: /api/v1/clinics/{slug}/...';
+comment on column app_public.clinics.timezone is 'IANA time zone used for the clinic''s schedules and reports.';
+comment on column app_public.clinics.status is 'active, or suspended (a suspended clinic''s members are refused: enforced with identity and access).';
+comment on column app_public.clinics.plan is 'Subscription plan: trial, basic, professional or enterprise (limits per plan).';
+comment on column app_public.clinics.plan_status is 'trial, active, expired or suspended.';
+
+create table app_public.departments (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  code text not null,
+  name text not null,
+  description text,
+  is_active boolean default true not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint departments_pkey PRIMARY KEY (clinic_id, id),
+  constraint departments_code_key UNIQUE (clinic_id, code),
+  constraint departments_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint departments_code_format CHECK (code ~ '^[A-Z0-9][A-Z0-9_-]{0,15}$'::text),
+  constraint departments_description_length CHECK (char_length(description) <= 2000),
+  constraint departments_name_length CHECK (char_length(name) >= 1 AND char_length(name) <= 120)
+);
+alter table app_public.departments enable row level security;
+alter table app_public.departments force row level security;
+CREATE UNIQUE INDEX departments_name_key ON app_public.departments USING btree (clinic_id, lower(name));
+create policy tenant_isolation on app_public.departments
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy delete_admins on app_public.departments
+  for delete to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy insert_admins on app_public.departments
+  for insert to app_user
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy select_members on app_public.departments
+  for select to app_user
+  using (true);
+create policy update_admins on app_public.departments
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+grant delete, select on app_public.departments to app_user;
+grant insert (code, description, is_active, name) on app_public.departments to app_user;
+grant update (code, description, is_active, name) on app_public.departments to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.departments FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.departments FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.departments is 'A department of a clinic (e.g. cardiology, laboratory).';
+comment on column app_public.departments.code is 'Short code unique within the clinic, e.g. CARD.';
+
+create table app_public.support_access_grants (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  operator_account_id uuid not null,
+  granted_by uuid default app_public.current_user_id() not null,
+  reason text not null,
+  expires_at timestamp with time zone not null,
+  revoked_at timestamp with time zone,
+  revoked_by uuid,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint support_access_grants_pkey PRIMARY KEY (clinic_id, id),
+  constraint support_access_grants_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint support_access_grants_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES app_private.accounts(id),
+  constraint support_access_grants_operator_account_id_fkey FOREIGN KEY (operator_account_id) REFERENCES app_private.platform_operators(account_id),
+  constraint support_access_grants_revoked_by_fkey FOREIGN KEY (revoked_by) REFERENCES app_private.accounts(id),
+  constraint support_access_grants_expires_at_valid CHECK (expires_at > created_at AND expires_at <= (created_at + '7 days'::interval)),
+  constraint support_access_grants_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500),
+  constraint support_access_grants_revoked_by_valid CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+);
+alter table app_public.support_access_grants enable row level security;
+alter table app_public.support_access_grants force row level security;
+CREATE INDEX support_access_grants_operator_idx ON app_public.support_access_grants USING btree (clinic_id, operator_account_id);
+create policy tenant_isolation on app_public.support_access_grants
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_admins on app_public.support_access_grants
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) AND (granted_by = ( SELECT app_public.current_user_id() AS current_user_id)) AND (revoked_at IS NULL)));
+create policy read_by_definer_functions on app_public.support_access_grants
+  for select to app_owner
+  using (true);
+create policy select_admins on app_public.support_access_grants
+  for select to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy update_admins on app_public.support_access_grants
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) AND (revoked_at IS NULL)))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+grant select on app_public.support_access_grants to app_user;
+grant insert (expires_at, operator_account_id, reason) on app_public.support_access_grants to app_user;
+grant update (revoked_at) on app_public.support_access_grants to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _110_stamp_revocation BEFORE UPDATE OF revoked_at ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_stamp_revocation();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id', 'id');
+comment on table app_public.support_access_grants is 'Consented, time-limited read access of a platform operator to the clinic (break-glass support).';
+
+-- Views
+
+create view app_audit.rls_report with (security_invoker=true) as
+ WITH app_roles AS (
+         SELECT pg_roles.oid,
+            pg_roles.rolname
+           FROM pg_roles
+          WHERE pg_roles.rolname = ANY (ARRAY['app_user'::name, 'app_platform'::name, 'app_authenticator'::name])
+        ), user_relations AS (
+         SELECT c.oid,
+            n.nspname,
+            c.relname,
+            c.relkind,
+            c.relowner,
+            c.relrowsecurity,
+            c.relforcerowsecurity,
+            c.reloptions,
+            format('%I.%I'::text, n.nspname, c.relname) AS qualified_name
+           FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE (c.relkind = ANY (ARRAY['r'::"char", 'p'::"char", 'v'::"char", 'm'::"char"])) AND (n.nspname <> ALL (ARRAY['pg_catalog'::name, 'information_schema'::name])) AND n.nspname !~ '^pg_'::text
+        ), privileges AS (
+         SELECT rel.oid,
+            r.oid AS role_oid,
+            r.rolname,
+            p.privilege
+           FROM user_relations rel
+             CROSS JOIN app_roles r
+             CROSS JOIN unnest(ARRAY['SELECT'::text, 'INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'TRUNCATE'::text]) p(privilege)
+          WHERE has_table_privilege(r.oid, rel.oid, p.privilege) OR (p.privilege = ANY (ARRAY['SELECT'::text, 'INSERT'::text, 'UPDATE'::text])) AND has_any_column_privilege(r.oid, rel.oid, p.privilege)
+        ), tenant_tables AS (
+         SELECT rel.oid,
+            a.attnum AS clinic_attnum,
+            a.attnotnull AS clinic_not_null
+           FROM user_relations rel
+             JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attname = 'clinic_id'::name AND NOT a.attisdropped
+          WHERE rel.relkind = ANY (ARRAY['r'::"char", 'p'::"char"])
+        ), exposed_tables AS (
+         SELECT rel.oid,
+            rel.nspname,
+            rel.relname,
+            rel.relkind,
+            rel.relowner,
+            rel.relrowsecurity,
+            rel.relforcerowsecurity,
+            rel.reloptions,
+            rel.qualified_name
+           FROM user_relations rel
+          WHERE (rel.relkind = ANY (ARRAY['r'::"char", 'p'::"char"])) AND (EXISTS ( SELECT 1
+                   FROM privileges p
+                  WHERE p.oid = rel.oid))
+        ), table_problems AS (
+         SELECT t.oid,
+            found.problem
+           FROM exposed_tables t
+             CROSS JOIN LATERAL ( SELECT 'RLS not enabled'::text AS "?column?"
+                  WHERE NOT t.relrowsecurity
+                UNION ALL
+                 SELECT 'RLS not forced'::text
+                  WHERE NOT t.relforcerowsecurity
+                UNION ALL
+                 SELECT format('owned by application role %s'::text, r.rolname) AS format
+                   FROM app_roles r
+                  WHERE r.oid = t.relowner
+                UNION ALL
+                 SELECT format('%s granted to %s without a permissive policy for it'::text, p.privilege, p.rolname) AS format
+                   FROM privileges p
+                  WHERE p.oid = t.oid AND (p.privilege = ANY (ARRAY['SELECT'::text, 'INSERT'::text, 'UPDATE'::text, 'DELETE'::text])) AND NOT (EXISTS ( SELECT 1
+                           FROM pg_policy pol
+                          WHERE pol.polrelid = t.oid AND pol.polpermissive AND (pol.polcmd = '*'::"char" OR pol.polcmd::text =
+                                CASE p.privilege
+                                    WHEN 'SELECT'::text THEN 'r'::text
+                                    WHEN 'INSERT'::text THEN 'a'::text
+                                    WHEN 'UPDATE'::text THEN 'w'::text
+                                    ELSE 'd'::text
+                                END) AND (pol.polroles = '{0}'::oid[] OR (p.role_oid = ANY (pol.polroles)))))
+                UNION ALL
+                 SELECT format('TRUNCATE granted to %s (TRUNCATE ignores RLS)'::text, p.rolname) AS format
+                   FROM privileges p
+                  WHERE p.oid = t.oid AND p.privilege = 'TRUNCATE'::text
+                UNION ALL
+                 SELECT format('%s holds privileges (the authenticator must hold none)'::text, p.rolname) AS format
+                   FROM privileges p
+                  WHERE p.oid = t.oid AND p.rolname = 'app_authenticator'::name
+                UNION ALL
+                 SELECT 'no clinic_id column'::text
+                  WHERE t.qualified_name <> 'app_public.clinics'::text AND NOT (EXISTS ( SELECT 1
+                           FROM tenant_tables tt
+                          WHERE tt.oid = t.oid))
+                UNION ALL
+                 SELECT 'clinic_id is nullable'::text
+                   FROM tenant_tables tt
+                  WHERE tt.oid = t.oid AND NOT tt.clinic_not_null
+                UNION ALL
+                 SELECT format('%s %s does not include clinic_id'::text,
+                        CASE
+                            WHEN i.indisprimary THEN 'primary key'::text
+                            ELSE 'unique index'::text
+                        END, i.indexrelid::regclass) AS format
+                   FROM pg_index i
+                     JOIN tenant_tables tt ON tt.oid = i.indrelid
+                  WHERE i.indrelid = t.oid AND i.indisunique AND NOT (tt.clinic_attnum = ANY (i.indkey::smallint[]))
+                UNION ALL
+                 SELECT format('index %s does not lead with clinic_id'::text, i.indexrelid::regclass) AS format
+                   FROM pg_index i
+                     JOIN tenant_tables tt ON tt.oid = i.indrelid
+                  WHERE i.indrelid = t.oid AND (i.indkey::smallint[])[0] <> tt.clinic_attnum
+                UNION ALL
+                 SELECT format('foreign key %s references tenant table %s without clinic_id'::text, con.conname, con.confrelid::regclass) AS format
+                   FROM pg_constraint con
+                     JOIN tenant_tables target ON target.oid = con.confrelid
+                  WHERE con.conrelid = t.oid AND con.contype = 'f'::"char" AND NOT (EXISTS ( SELECT 1
+                           FROM UNNEST(con.conkey, con.confkey) k(local_attnum, foreign_attnum)
+                          WHERE k.foreign_attnum = target.clinic_attnum AND k.local_attnum = (( SELECT a.attnum
+                                   FROM pg_attribute a
+                                  WHERE a.attrelid = t.oid AND a.attname = 'clinic_id'::name))))
+                UNION ALL
+                 SELECT 'no audit trigger (app_private.tg_audit_row)'::text
+                  WHERE NOT (EXISTS ( SELECT 1
+                           FROM pg_trigger tg
+                          WHERE tg.tgrelid = t.oid AND tg.tgfoid = 'app_private.tg_audit_row()'::regprocedure::oid))) found(problem)
+        ), relation_rows AS (
+         SELECT
+                CASE rel.relkind
+                    WHEN 'v'::"char" THEN 'view'::text
+                    WHEN 'm'::"char" THEN 'materialized view'::text
+                    ELSE 'table'::text
+                END AS object_type,
+            rel.qualified_name AS object_name,
+                CASE
+                    WHEN rel.relkind = ANY (ARRAY['r'::"char", 'p'::"char"]) THEN format('rls=%s forced=%s policies=%s grants=%s'::text,
+                    CASE
+                        WHEN rel.relrowsecurity THEN 'on'::text
+                        ELSE 'off'::text
+                    END,
+                    CASE
+                        WHEN rel.relforcerowsecurity THEN 'on'::text
+                        ELSE 'off'::text
+                    END, ( SELECT count(*) AS count
+                       FROM pg_policy pol
+                      WHERE pol.polrelid = rel.oid), COALESCE(( SELECT string_agg((p.rolname::text || ':'::text) || p.privilege, ','::text ORDER BY p.rolname, p.privilege) AS string_agg
+                       FROM privileges p
+                      WHERE p.oid = rel.oid), '-'::text))
+                    ELSE NULL::text
+                END AS detail,
+            ARRAY( SELECT tp.problem
+                   FROM table_problems tp
+                  WHERE tp.oid = rel.oid
+                UNION ALL
+                 SELECT 'view without security_invoker'::text
+                  WHERE rel.relkind = 'v'::"char" AND (rel.nspname ~~ 'app\_%'::text OR (EXISTS ( SELECT 1
+                           FROM privileges p
+                          WHERE p.oid = rel.oid))) AND NOT COALESCE(rel.reloptions @> ARRAY['security_invoker=true'::text] OR rel.reloptions @> ARRAY['security_invoker=on'::text] OR rel.reloptions @> ARRAY['security_invoker=1'::text], false)
+                UNION ALL
+                 SELECT format('materialized view readable by %s (materialized views cannot have RLS)'::text, p.rolname) AS format
+                   FROM privileges p
+                  WHERE rel.relkind = 'm'::"char" AND p.oid = rel.oid AND p.privilege = 'SELECT'::text) AS problems
+           FROM user_relations rel
+          WHERE (rel.relkind = ANY (ARRAY['v'::"char", 'm'::"char"])) OR (EXISTS ( SELECT 1
+                   FROM privileges p
+                  WHERE p.oid = rel.oid)) OR (EXISTS ( SELECT 1
+                   FROM tenant_tables tt
+                  WHERE tt.oid = rel.oid))
+        ), function_rows AS (
+         SELECT 'function'::text AS object_type,
+            p.oid::regprocedure::text AS object_name,
+            'security definer'::text AS detail,
+            ARRAY( SELECT 'SECURITY DEFINER without a pinned search_path'::text
+                  WHERE NOT (EXISTS ( SELECT 1
+                           FROM unnest(p.proconfig) c(c)
+                          WHERE c.c ~~ 'search\_path=%'::text))) AS problems
+           FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE p.prosecdef AND (n.nspname <> ALL (ARRAY['pg_catalog'::name, 'information_schema'::name])) AND n.nspname !~ '^pg_'::text AND NOT (EXISTS ( SELECT 1
+                   FROM pg_depend d
+                  WHERE d.objid = p.oid AND d.deptype = 'e'::"char"))
+        ), role_rows AS (
+         SELECT 'role'::text AS object_type,
+            r.rolname::text AS object_name,
+            format('login=%s inherit=%s'::text, r.rolcanlogin, r.rolinherit) AS detail,
+            ARRAY( SELECT 'is SUPERUSER'::text
+                  WHERE r.rolsuper
+                UNION ALL
+                 SELECT 'has BYPASSRLS'::text
+                  WHERE r.rolbypassrls
+                UNION ALL
+                 SELECT 'has CREATEROLE'::text
+                  WHERE r.rolcreaterole
+                UNION ALL
+                 SELECT 'must be NOINHERIT'::text
+                  WHERE r.rolname = 'app_authenticator'::name AND r.rolinherit
+                UNION ALL
+                 SELECT format('may become %s (only app_user and app_platform are allowed)'::text, g.rolname) AS format
+                   FROM pg_auth_members m
+                     JOIN pg_roles g ON g.oid = m.roleid
+                  WHERE r.rolname = 'app_authenticator'::name AND m.member = r.oid AND (g.rolname <> ALL (ARRAY['app_user'::name, 'app_platform'::name]))) AS problems
+           FROM pg_roles r
+          WHERE r.rolname = ANY (ARRAY['app_owner'::name, 'app_authenticator'::name, 'app_user'::name, 'app_platform'::name, 'app_worker'::name])
+        )
+ SELECT object_type,
+    object_name,
+    detail,
+    problems,
+    cardinality(problems) = 0 AS ok
+   FROM ( SELECT relation_rows.object_type,
+            relation_rows.object_name,
+            relation_rows.detail,
+            relation_rows.problems
+           FROM relation_rows
+        UNION ALL
+         SELECT function_rows.object_type,
+            function_rows.object_name,
+            function_rows.detail,
+            function_rows.problems
+           FROM function_rows
+        UNION ALL
+         SELECT role_rows.object_type,
+            role_rows.object_name,
+            role_rows.detail,
+            role_rows.problems
+           FROM role_rows) report;
+comment on view app_audit.rls_report is 'Isolation audit: one row per table, view, SECURITY DEFINER function and application role; problems lists every broken rule; ok is true when there are none.';
