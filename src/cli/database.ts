@@ -27,7 +27,7 @@ export async function withFreshDatabase<T>(log: (message: string) => void, fn: (
 }
 
 /** Errors whose message says all (what is wrong, what to do): printed without a stack. */
-const SELF_EXPLAINING_ERRORS = new Set(['ConfigError', 'EmbeddedPostgresError']);
+const SELF_EXPLAINING_ERRORS = new Set(['ConfigError', 'EmbeddedPostgresError', 'CommittedMigrationsError']);
 
 /** Runs a command's main, printing config and start-up errors as one message and exiting non-zero on failure. */
 export function runCli(main: () => Promise<number | void>): void {

@@ -1,10 +1,12 @@
-// Developer command: turn migrations/current.sql into the next committed migration, then
-// regenerate what is derived from the schema (policies/, migrations/schema.sql, src/db/types.ts).
+// Developer command: turn migrations/current.sql into the next committed migration, record its
+// hash (committed migrations are immutable: src/db/committed-migrations.ts), then regenerate what is
+// derived from the schema (policies/, migrations/schema.sql, src/db/types.ts).
 // graphile-migrate rebuilds a shadow database from every committed migration plus current.sql,
 // so the commit is proven to apply cleanly; a throwaway embedded cluster provides that database.
 import { commit } from 'graphile-migrate';
 import { clearAllPools } from 'graphile-migrate/dist/pgReal.js';
 import { roleUrl } from '../config.ts';
+import { assertCommittedMigrationsUnchanged, COMMITTED_DIR, recordNewMigrations } from '../db/committed-migrations.ts';
 import { startThrowawayCluster } from '../db/embedded.ts';
 import { migrationSettings } from '../db/migrate.ts';
 import { setupDatabase, withDatabase } from '../db/setup.ts';
@@ -17,6 +19,7 @@ const PASSWORD = 'clinicbase-commit-only';
 const log = (message: string) => console.log(message);
 
 runCli(async () => {
+  await assertCommittedMigrationsUnchanged(COMMITTED_DIR);
   const cluster = await startThrowawayCluster();
   try {
     const mainUrl = withDatabase(cluster.adminUrl, 'clinicbase');
@@ -30,6 +33,7 @@ runCli(async () => {
       process.argv[2],
     );
     clearAllPools();
+    log(`committed/SHA256SUMS: recorded ${(await recordNewMigrations(COMMITTED_DIR)).join(', ')}`);
     log(`policies/: ${await writePolicyFiles(mainUrl)} files written`);
     await writeSchemaDump(mainUrl);
     log('migrations/schema.sql written');
