@@ -8,7 +8,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 const POLICIES_DIR = path.resolve(import.meta.dirname, '../../policies');
 
 t.test('policies/ matches the database', async (t) => {
-  const db = await createTestDatabase(t);
+  const db = await createTestDatabase(t, { committedOnly: true });
   const expected = await renderPolicyFiles(db.admin);
   const committed = (await readdir(POLICIES_DIR)).filter((f) => f.endsWith('.sql')).sort();
   t.same(committed, [...expected.keys()].sort(), 'one file per table, no stale files (run `npm run policies:generate`)');
@@ -19,7 +19,7 @@ t.test('policies/ matches the database', async (t) => {
 });
 
 t.test('a policy change the files do not show is detected', async (t) => {
-  const db = await createTestDatabase(t);
+  const db = await createTestDatabase(t, { committedOnly: true });
   await db.admin.query('alter policy select_members on app_public.departments using (is_active)');
   const changed = await renderPolicyFiles(db.admin);
   const onDisk = await readFile(path.join(POLICIES_DIR, 'app_public.departments.sql'), 'utf8');

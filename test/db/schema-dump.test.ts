@@ -18,7 +18,7 @@ function blockOf(dump: string, start: string): string {
 }
 
 t.test('migrations/schema.sql matches the migrated database', async (t) => {
-  const db = await createTestDatabase(t);
+  const db = await createTestDatabase(t, { committedOnly: true });
   const rendered = await withClient(db.adminUrl, renderSchemaDump);
   const onDisk = await readFile(SCHEMA_FILE, 'utf8').catch(() => '');
   t.equal(onDisk, rendered, 'migrations/schema.sql is current (run `npm run db:schema`)');
@@ -49,7 +49,7 @@ t.test('each object in migrations/schema.sql is followed by its own grants and c
 });
 
 t.test("a function's current body, grants and owner are what the dump shows", async (t) => {
-  const db = await createTestDatabase(t);
+  const db = await createTestDatabase(t, { committedOnly: true });
   await db.admin.query(`
     create or replace function app_public.current_app_role() returns text
       language sql stable parallel safe

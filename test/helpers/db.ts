@@ -24,12 +24,22 @@ export function serverUrl(): string {
   return url;
 }
 
-export async function createTestDatabase(t: Test, options: { poolSize?: number } = {}): Promise<TestDatabase> {
+/**
+ * The template a file clones: the committed migrations plus migrations/current.sql while it holds
+ * work in progress, or with `committedOnly` the committed migrations alone (for comparisons with
+ * files that db:commit regenerates, such as policies/).
+ */
+function templateName(committedOnly: boolean): string {
+  return committedOnly ? (process.env.CLINICBASE_TEST_COMMITTED_TEMPLATE ?? TEST_TEMPLATE) : TEST_TEMPLATE;
+}
+
+export async function createTestDatabase(t: Test, options: { poolSize?: number; committedOnly?: boolean } = {}): Promise<TestDatabase> {
   const name = `clinicbase_t_${randomBytes(6).toString('hex')}`;
   const server = new pg.Client({ connectionString: serverUrl() });
   await server.connect();
   try {
-    await server.query(`create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(TEST_TEMPLATE)}`);
+    const template = templateName(options.committedOnly ?? false);
+    await server.query(`create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(template)}`);
   } finally {
     await server.end();
   }
