@@ -57,8 +57,7 @@ export async function buildTestTemplates(options: TemplateOptions): Promise<Temp
     await client.query(`alter database ${pg.escapeIdentifier(committedTemplate)} with allow_connections false`);
     await client.query(`alter database ${pg.escapeIdentifier(template)} with allow_connections true`);
   });
-  phase(`applying current.sql (work in progress) to ${template}`);
-  log(`current.sql holds work in progress: applying it to ${template}; files comparing with committed files use ${committedTemplate}`);
+  phase(`applying current.sql (work in progress) to ${template}; files comparing with committed files clone ${committedTemplate}`);
   await runCurrentMigration(ownerUrl!, migrationLog, migrationsFolder);
   phase(`sealing the template database ${template}`);
   await sealTemplate(serverUrl, template, log);
