@@ -1,14 +1,19 @@
-// The permission matrix, written once: which clinic roles may do what on each resource. Route
-// guards read it for clear 403s; the SQL policies enforce the same table in the database, and
-// the tests hold both to it (test/db/isolation.test.ts, test/http/). docs/permissions.md renders it.
-import { CLINIC_ROLES, type ClinicRole } from '../db/tenant.ts';
+// The clinic roles and the permission matrix, written once: which clinic roles may do what on each
+// resource. Route guards read it for clear 403s; the SQL policies enforce the same table in the
+// database, and the tests hold both to it (test/db/isolation.test.ts, test/http/).
+// docs/permissions.md renders it.
+
+/** The roles a clinic membership can have: `app.role` of a transaction (src/db/tenant.ts checks it). */
+export const CLINIC_ROLES = ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'lab_technician', 'patient'] as const;
+export type ClinicRole = (typeof CLINIC_ROLES)[number];
 
 export type Action = 'select' | 'insert' | 'update' | 'delete';
 export type Allowed = readonly ClinicRole[];
+type Rules = Partial<Record<Action, Allowed>>;
 
 export const ALL_ROLES: Allowed = CLINIC_ROLES;
 
-export const PERMISSIONS: Record<string, Partial<Record<Action, Allowed>>> = {
+const matrix = {
   'app_public.departments': {
     select: ALL_ROLES,
     insert: ['clinic_admin'],
@@ -32,8 +37,14 @@ export const PERMISSIONS: Record<string, Partial<Record<Action, Allowed>>> = {
     insert: ['clinic_admin'],
     update: ['clinic_admin'],
   },
-};
+} satisfies Record<string, Rules>;
 
-export function isAllowed(resource: string, action: Action, role: ClinicRole | null): boolean {
+/** A resource of the matrix: what `app.permission(resource, action)` takes, so a typo fails typecheck. */
+export type Resource = keyof typeof matrix;
+
+/** The matrix, readable by any table name: undefined for a table it does not list (nobody may). */
+export const PERMISSIONS: Readonly<Record<string, Rules | undefined>> = matrix;
+
+export function isAllowed(resource: Resource, action: Action, role: ClinicRole | null): boolean {
   return role !== null && (PERMISSIONS[resource]?.[action] ?? []).includes(role);
 }

@@ -117,11 +117,11 @@ async function findUnsupportedObjects(client: pg.ClientBase): Promise<string[]> 
     with app_schema as (select oid from pg_namespace where nspname like 'app\\_%'),
     extension_member as (select classid, objid from pg_depend where deptype = 'e')
     select object from (
-      -- types, operators, collations, …: anything in a schema but relations, functions and default privileges
+      -- types, operators, collations, …: anything in a schema but what is rendered below
       select pg_describe_object(d.classid, d.objid, d.objsubid) as object
       from pg_depend d
       where d.refclassid = 'pg_namespace'::regclass and d.refobjid in (select oid from app_schema)
-        and d.classid not in ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_default_acl'::regclass)
+        and d.classid not in ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_default_acl'::regclass, 'pg_extension'::regclass)
         and (d.classid, d.objid) not in (select * from extension_member)
       union all
       -- relations other than plain tables, views, indexes and identity columns' sequences
@@ -266,15 +266,15 @@ async function readCatalog(client: pg.ClientBase): Promise<SchemaCatalog> {
 
 function renderCatalog(catalog: SchemaCatalog): string {
   const blocks: string[] = [HEADER];
-  if (catalog.extensions.length > 0) {
-    blocks.push(section('Extensions', catalog.extensions.map((e) => `create extension ${e.name} with schema ${e.schema};`).join('\n')));
-  }
   blocks.push(section('Schemas', ...catalog.schemas.map((s) => [
     `create schema ${s.name};`,
     ...ownerLines('schema', s.name, s.owner),
     ...grantLines(`schema ${s.name}`, s.grants),
     ...commentLines(`schema ${s.name}`, s.comment),
   ].join('\n'))));
+  if (catalog.extensions.length > 0) {
+    blocks.push(section('Extensions', catalog.extensions.map((e) => `create extension ${e.name} with schema ${e.schema};`).join('\n')));
+  }
   if (catalog.defaultPrivileges.length > 0) blocks.push(section('Default privileges', catalog.defaultPrivileges.join('\n')));
   blocks.push(section('Functions', ...catalog.functions.map((f) => [
     `${f.sqlStandardBody ? sqlStandardBodyAsOnNewerServers(f.definition) : f.definition.trimEnd()};`,

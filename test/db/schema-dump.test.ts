@@ -82,6 +82,14 @@ t.test('default privileges are shown: those added for a schema, and those taken 
   ].join('\n'));
 });
 
+t.test("an extension is one line; its own functions and types are not listed as the schema's", async (t) => {
+  const db = await createTestDatabase(t, { committedOnly: true });
+  await db.admin.query('create extension citext with schema app_public');
+  const dump = await withClient(db.adminUrl, renderSchemaDump);
+  t.match(dump, /\n\n-- Extensions\n\ncreate extension citext with schema app_public;\n\n-- Functions\n/);
+  t.notMatch(dump, /FUNCTION app_public\.citext/i);
+});
+
 t.test('an object the dump cannot show yet is refused by name, not left out', async (t) => {
   const db = await createTestDatabase(t);
   await db.admin.query(`

@@ -8,6 +8,7 @@ import type { AccessClaims } from '../../src/plugins/auth.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator } from '../helpers/people.ts';
+import { signWithTestKey } from '../helpers/tokens.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -42,8 +43,8 @@ t.test('access tokens and the clinic guard', async (t) => {
       const publicPem = TEST_KEYS.publicKeys.get(TEST_KEYS.keyId)!;
       return createSigner({ key: publicPem, algorithm: 'HS256', kid: TEST_KEYS.keyId, iss: 'clinicbase', aud: 'clinicbase-api', expiresIn: 60_000 })({ ...claims });
     })(),
-    expired: app.jwt.sign({ ...claims }, { clockTimestamp: Date.now() - 3_600_000 }),
-    'missing claims': app.jwt.sign({ sub: claims.sub, jti: randomUUID(), clinic_slug: 'clinic-a' }),
+    expired: signWithTestKey(claims, { now: Date.now() - 3_600_000 }),
+    'missing claims': signWithTestKey({ sub: claims.sub, jti: randomUUID(), clinic_slug: 'clinic-a' }),
     garbage: 'not-a-token',
   };
   for (const [name, token] of Object.entries(refused)) {

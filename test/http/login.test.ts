@@ -4,6 +4,7 @@ import type { ClinicRole } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
+import { decodeToken } from '../helpers/tokens.ts';
 
 const PASSWORD = 'a long and correct password';
 
@@ -31,7 +32,7 @@ t.test('login, refresh, switch, logout', async (t) => {
   t.equal(login.statusCode, 200);
   const session = login.json();
   t.match(session, { tokenType: 'Bearer', expiresIn: 300, accessToken: String, refreshToken: String, membership: { clinicSlug: 'clinic-a', role: 'clinic_admin' } });
-  const claims = app.jwt.decode<{ payload: Record<string, unknown>; header: Record<string, unknown> }>(session.accessToken)!;
+  const claims = decodeToken(session.accessToken);
   t.match(claims.payload, { sub: accountId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: String });
   t.equal(claims.header.alg, 'EdDSA');
   t.equal((await get('/api/v1/clinics/clinic-a/departments', session.accessToken)).statusCode, 200);

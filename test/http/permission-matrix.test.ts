@@ -69,3 +69,12 @@ t.test('a clinic route that declares no permission cannot be added', async (t) =
   t.throws(() => app.get('/api/v1/clinics/:slug/anything', async () => 'open to every member'), /declares no permission/);
   t.doesNotThrow(() => app.get('/api/v1/elsewhere', async () => 'not a clinic route'));
 });
+
+t.test('a clinic route that does not name its clinic by :slug cannot be added', async (t) => {
+  const db = await createTestDatabase(t);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const departments = app.permission('app_public.departments', 'select');
+  t.throws(() => app.get('/api/v1/clinics/everything', departments, async () => 'the guard would not compare a slug'), /does not name its clinic/);
+  t.throws(() => app.get('/api/v1/clinics/:clinic/departments', departments, async () => 'another parameter name'), /does not name its clinic/);
+  t.doesNotThrow(() => app.get('/api/v1/clinics/:slug/anything-else', departments, async () => 'names it'));
+});

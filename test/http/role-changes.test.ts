@@ -5,6 +5,7 @@ import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
+import { decodeToken } from '../helpers/tokens.ts';
 
 const PASSWORD = 'a long and correct password';
 
@@ -19,7 +20,7 @@ t.test('a demoted admin\'s old token is refused; the new one carries the new rol
     app.inject({ method, url: `/api/v1/clinics/clinic-a${url}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
   const login = async (email: string) => (await post('/login', { email, password: PASSWORD, clinicSlug: 'clinic-a' })).json();
-  const roleOf = (accessToken: string) => app.jwt.decode<{ payload: { role: string } }>(accessToken)!.payload.role;
+  const roleOf = (accessToken: string) => decodeToken<{ role: string }>(accessToken).payload.role;
   const aliceMember = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [alice])).rows[0].id as string;
 
   const old = await login('alice@a.test');

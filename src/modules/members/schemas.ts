@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { page, pageQuery } from '../../http/pagination.ts';
 import { clinicParams, email, weeklyHours } from '../../http/params.ts';
-import { CLINIC_ROLES } from '../../db/tenant.ts';
+import { CLINIC_ROLES } from '../../auth/permissions.ts';
 import { plainText } from '../../http/text.ts';
 
 export const memberParams = clinicParams.extend({ id: z.uuid() }).strict();

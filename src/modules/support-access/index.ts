@@ -2,13 +2,14 @@
 // access, list the grants and revoke them (/api/v1/clinics/{slug}/support-access). The operator
 // lists the grants they hold and takes a read-only token for the clinic
 // (/api/v1/platform/support-access); every request made with it is checked and audited by the
-// clinic guard (plugins/auth.ts).
+// clinic guard (src/auth/guard.ts).
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
+import { useSupportAccess } from '../../auth/support-access.ts';
 import { AppError } from '../../errors.ts';
 import { clinicParams } from '../../http/params.ts';
-import { createGrant, listGrants, mySupportGrants, operatorByEmail, revokeGrant, useSupportAccess } from './queries.ts';
+import { createGrant, listGrants, mySupportGrants, operatorByEmail, revokeGrant } from './queries.ts';
 import { grant, grantBody, grantParams, operatorGrant, operatorGrantParams, supportSession } from './schemas.ts';
 
 const RESOURCE = 'app_public.support_access_grants';

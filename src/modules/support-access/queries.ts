@@ -57,13 +57,3 @@ export async function mySupportGrants(db: TenantDb): Promise<OperatorGrant[]> {
     ])
     .execute();
 }
-
-/** Checks the grant is in force for this operator and audits the use; false: refused. */
-export async function useSupportAccess(
-  db: TenantDb,
-  use: { grantId: string; clinicId: string; twoFactor: boolean; what: 'token_issued' | 'used'; details: Record<string, unknown> },
-): Promise<boolean> {
-  const { rows } = await sql<{ allowed: boolean }>`select app_hidden.use_support_access(${use.grantId}, ${use.clinicId}, ${use.twoFactor},
-    ${use.what}, ${JSON.stringify(use.details)}::jsonb) as allowed`.execute(db);
-  return rows[0]?.allowed === true;
-}
