@@ -21,12 +21,20 @@ export async function accountClinics(db: TenantDb, accountId: string): Promise<M
     .execute();
 }
 
+/**
+ * A login's first token lives `lifetime` (an interval); a successor in its family ends when the
+ * login's session ends (`endsAt`, as the database wrote it), however often it was refreshed.
+ */
 export async function storeRefreshToken(
   db: TenantDb,
-  token: { hash: Buffer; accountId: string; clinicId: string; lifetime: string; twoFactor: boolean; familyId?: string },
+  token: { hash: Buffer; accountId: string; clinicId: string; twoFactor: boolean } & (
+    | { lifetime: string; familyId?: undefined }
+    | { endsAt: string; familyId: string }
+  ),
 ): Promise<void> {
+  const lifetime = 'endsAt' in token ? sql`${token.endsAt}::timestamptz - now()` : sql`${token.lifetime}::interval`;
   await sql`select app_hidden.store_refresh_token(${token.hash}, ${token.accountId}, ${token.clinicId},
-    ${token.lifetime}::interval, ${token.twoFactor}, ${token.familyId ?? null})`.execute(db);
+    ${lifetime}, ${token.twoFactor}, ${token.familyId ?? null})`.execute(db);
 }
 
 export interface UsedRefreshToken {
@@ -38,12 +46,14 @@ export interface UsedRefreshToken {
   reused: boolean;
   /** The login of this session passed a second factor. */
   twoFactor: boolean;
+  /** When the session ends, as the database's text (microseconds kept); null for a reused token. */
+  absoluteExpiresAt: string | null;
 }
 
 export async function useRefreshToken(db: TenantDb, hash: Buffer): Promise<UsedRefreshToken | undefined> {
   const { rows } = await sql<UsedRefreshToken>`
     select family_id as "familyId", account_id as "accountId", clinic_id as "clinicId", clinic_slug as "clinicSlug",
-           role, reused, two_factor as "twoFactor"
+           role, reused, two_factor as "twoFactor", absolute_expires_at::text as "absoluteExpiresAt"
     from app_hidden.use_refresh_token(${hash})`.execute(db);
   return rows[0];
 }

@@ -50,10 +50,10 @@ export async function refresh(deps: SessionDeps, refreshToken: string, caller: C
     const found = await useRefreshToken(db, hashSecretToken(refreshToken));
     if (found?.reused) {
       await recordAuthEvent(db, { action: 'auth.refresh.reused', accountId: found.accountId, clinicId: found.clinicId, details: { family: found.familyId } });
-    } else if (found?.clinicSlug) {
+    } else if (found?.clinicSlug && found.absoluteExpiresAt) {
       await storeRefreshToken(db, {
         hash: successor.hash, accountId: found.accountId, clinicId: found.clinicId, familyId: found.familyId,
-        twoFactor: found.twoFactor, ...SESSION,
+        twoFactor: found.twoFactor, endsAt: found.absoluteExpiresAt,
       });
     }
     return found;
