@@ -17,6 +17,10 @@ create schema app_private;
 create schema app_public;
 grant usage on schema app_public to app_platform, app_user;
 
+-- Default privileges
+
+alter default privileges for role app_owner revoke execute on functions from public;
+
 -- Functions
 
 CREATE OR REPLACE FUNCTION app_hidden.accept_invitation(token_hash bytea, new_password_hash text)
@@ -52,7 +56,7 @@ begin
   return query select c.slug from app_public.clinics c where c.id = invitation.clinic_id;
 end;
 $function$;
-grant execute on function app_hidden.accept_invitation(bytea,text) to app_user, public;
+grant execute on function app_hidden.accept_invitation(bytea,text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.account_clinics(account_id uuid)
  RETURNS TABLE(clinic_id uuid, clinic_slug text, clinic_name text, member_id uuid, role text, display_name text)
@@ -71,7 +75,7 @@ BEGIN ATOMIC
    WHERE ((m.account_id = account_clinics.account_id) AND (m.status = 'active'::text) AND (c.status = 'active'::text))
    ORDER BY c.name, c.slug;
 END;
-grant execute on function app_hidden.account_clinics(uuid) to app_user, public;
+grant execute on function app_hidden.account_clinics(uuid) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.blocked_access()
  RETURNS TABLE(clinic_id uuid, account_id uuid)
@@ -89,7 +93,7 @@ BEGIN ATOMIC
     FROM app_public.clinic_members m
    WHERE (m.status = 'deactivated'::text);
 END;
-grant execute on function app_hidden.blocked_access() to app_platform, public;
+grant execute on function app_hidden.blocked_access() to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.bootstrap_platform_operator(email text, password_hash text)
  RETURNS boolean
@@ -106,7 +110,7 @@ begin
   return true;
 end;
 $function$;
-grant execute on function app_hidden.bootstrap_platform_operator(text,text) to app_platform, public;
+grant execute on function app_hidden.bootstrap_platform_operator(text,text) to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.change_password(password_hash text)
  RETURNS void
@@ -121,7 +125,7 @@ begin
   perform app_private.set_password(app_public.current_user_id(), change_password.password_hash);
 end;
 $function$;
-grant execute on function app_hidden.change_password(text) to app_user, public;
+grant execute on function app_hidden.change_password(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.changed_roles()
  RETURNS TABLE(clinic_id uuid, account_id uuid, role text)
@@ -135,7 +139,7 @@ BEGIN ATOMIC
     FROM app_public.clinic_members m
    WHERE (m.role_changed_at > (now() - '01:00:00'::interval));
 END;
-grant execute on function app_hidden.changed_roles() to app_platform, public;
+grant execute on function app_hidden.changed_roles() to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.clinic_requires_two_factor(clinic_id uuid)
  RETURNS boolean
@@ -147,7 +151,7 @@ BEGIN ATOMIC
             FROM app_public.clinic_settings s
            WHERE (s.clinic_id = clinic_requires_two_factor.clinic_id)), false) AS "coalesce";
 END;
-grant execute on function app_hidden.clinic_requires_two_factor(uuid) to app_user, public;
+grant execute on function app_hidden.clinic_requires_two_factor(uuid) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.current_account_email()
  RETURNS text
@@ -159,7 +163,7 @@ BEGIN ATOMIC
     FROM app_private.accounts a
    WHERE (a.id = app_public.current_user_id());
 END;
-grant execute on function app_hidden.current_account_email() to app_user, public;
+grant execute on function app_hidden.current_account_email() to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.disable_two_factor()
  RETURNS void
@@ -173,7 +177,7 @@ BEGIN ATOMIC
    WHERE (t.account_id = app_public.current_user_id());
  SELECT app_private.end_sessions(app_public.current_user_id()) AS end_sessions;
 END;
-grant execute on function app_hidden.disable_two_factor() to app_user, public;
+grant execute on function app_hidden.disable_two_factor() to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.enable_two_factor(step bigint, recovery_code_hashes bytea[])
  RETURNS boolean
@@ -192,7 +196,7 @@ begin
   return true;
 end;
 $function$;
-grant execute on function app_hidden.enable_two_factor(bigint,bytea[]) to app_user, public;
+grant execute on function app_hidden.enable_two_factor(bigint,bytea[]) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.ended_sessions()
  RETURNS TABLE(account_id uuid, ended_at timestamp with time zone)
@@ -205,7 +209,7 @@ BEGIN ATOMIC
     FROM app_private.accounts a
    WHERE (a.sessions_ended_at > (now() - '01:00:00'::interval));
 END;
-grant execute on function app_hidden.ended_sessions() to app_platform, public;
+grant execute on function app_hidden.ended_sessions() to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.invitation_account(token_hash bytea)
  RETURNS TABLE(account_id uuid, email text, sets_password boolean)
@@ -220,7 +224,7 @@ BEGIN ATOMIC
       JOIN app_private.accounts a ON ((a.id = i.account_id)))
    WHERE ((i.token_hash = invitation_account.token_hash) AND (i.accepted_at IS NULL) AND (i.expires_at > now()));
 END;
-grant execute on function app_hidden.invitation_account(bytea) to app_user, public;
+grant execute on function app_hidden.invitation_account(bytea) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.invite_member(email text, role text, display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
  RETURNS uuid
@@ -236,7 +240,7 @@ begin
     invite_member.display_name, invite_member.invitation_hash, invite_member.invitation_token, invite_member.invitation_ttl);
 end;
 $function$;
-grant execute on function app_hidden.invite_member(text,text,text,bytea,text,interval) to app_user, public;
+grant execute on function app_hidden.invite_member(text,text,text,bytea,text,interval) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.is_platform_operator(account_id uuid)
  RETURNS boolean
@@ -248,7 +252,7 @@ BEGIN ATOMIC
             FROM app_private.platform_operators o
            WHERE (o.account_id = is_platform_operator.account_id))) AS "exists";
 END;
-grant execute on function app_hidden.is_platform_operator(uuid) to app_user, public;
+grant execute on function app_hidden.is_platform_operator(uuid) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.is_valid_timezone(tz text)
  RETURNS boolean
@@ -263,7 +267,7 @@ exception when invalid_parameter_value then
   return false;
 end;
 $function$;
-grant execute on function app_hidden.is_valid_timezone(text) to app_platform, app_user, public;
+grant execute on function app_hidden.is_valid_timezone(text) to app_platform, app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.login_account(email text)
  RETURNS TABLE(account_id uuid, password_hash text)
@@ -276,7 +280,7 @@ BEGIN ATOMIC
     FROM app_private.accounts a
    WHERE (lower(a.email) = lower(login_account.email));
 END;
-grant execute on function app_hidden.login_account(text) to app_user, public;
+grant execute on function app_hidden.login_account(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.login_failed(email text)
  RETURNS timestamp with time zone
@@ -293,7 +297,7 @@ begin
   return app_hidden.login_locked_until(login_failed.email);
 end;
 $function$;
-grant execute on function app_hidden.login_failed(text) to app_user, public;
+grant execute on function app_hidden.login_failed(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.login_locked_until(email text)
  RETURNS timestamp with time zone
@@ -305,7 +309,7 @@ BEGIN ATOMIC
     FROM app_private.login_failures f
    WHERE ((f.locked_until > now()) AND (((f.scope = 'email_network'::text) AND (f.key = app_private.login_pair_key(login_locked_until.email))) OR ((f.scope = 'network'::text) AND (f.key = abbrev(app_private.client_network()))) OR ((f.scope = 'email'::text) AND (f.key = lower(login_locked_until.email)) AND (NOT app_private.signed_in_from_here(login_locked_until.email)))));
 END;
-grant execute on function app_hidden.login_locked_until(text) to app_user, public;
+grant execute on function app_hidden.login_locked_until(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.login_succeeded(email text)
  RETURNS void
@@ -330,7 +334,7 @@ begin
   );
 end;
 $function$;
-grant execute on function app_hidden.login_succeeded(text) to app_user, public;
+grant execute on function app_hidden.login_succeeded(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.my_support_grants()
  RETURNS TABLE(grant_id uuid, clinic_id uuid, clinic_slug text, clinic_name text, reason text, expires_at timestamp with time zone, requires_two_factor boolean)
@@ -350,7 +354,7 @@ BEGIN ATOMIC
    WHERE ((g.operator_account_id = app_public.current_user_id()) AND (g.revoked_at IS NULL) AND (g.expires_at > now()) AND (c.status = 'active'::text))
    ORDER BY g.expires_at;
 END;
-grant execute on function app_hidden.my_support_grants() to app_platform, public;
+grant execute on function app_hidden.my_support_grants() to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.my_two_factor()
  RETURNS TABLE(secret text, enabled boolean)
@@ -363,7 +367,7 @@ BEGIN ATOMIC
     FROM app_private.two_factor t
    WHERE (t.account_id = app_public.current_user_id());
 END;
-grant execute on function app_hidden.my_two_factor() to app_user, public;
+grant execute on function app_hidden.my_two_factor() to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.onboard_clinic(slug text, name text, timezone text, plan text, admin_email text, admin_display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
  RETURNS uuid
@@ -386,7 +390,7 @@ begin
   return new_clinic;
 end;
 $function$;
-grant execute on function app_hidden.onboard_clinic(text,text,text,text,text,text,bytea,text,interval) to app_platform, public;
+grant execute on function app_hidden.onboard_clinic(text,text,text,text,text,text,bytea,text,interval) to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.platform_clinic_overview()
  RETURNS TABLE(id uuid, slug text, name text, timezone text, status text, plan text, plan_status text, created_at timestamp with time zone, members bigint)
@@ -411,7 +415,7 @@ BEGIN ATOMIC
            WHERE (o.account_id = app_public.current_user_id())))
    ORDER BY c.created_at, c.slug;
 END;
-grant execute on function app_hidden.platform_clinic_overview() to app_platform, public;
+grant execute on function app_hidden.platform_clinic_overview() to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.platform_operator_id(email text)
  RETURNS uuid
@@ -424,7 +428,7 @@ BEGIN ATOMIC
       JOIN app_private.accounts a ON ((a.id = o.account_id)))
    WHERE ((lower(a.email) = lower(platform_operator_id.email)) AND (app_public.current_clinic_id() IS NOT NULL) AND app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]));
 END;
-grant execute on function app_hidden.platform_operator_id(text) to app_user, public;
+grant execute on function app_hidden.platform_operator_id(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.record_auth_event(action text, account_id uuid, clinic_id uuid, details jsonb DEFAULT NULL::jsonb)
  RETURNS void
@@ -445,7 +449,7 @@ begin
     record_auth_event.details);
 end;
 $function$;
-grant execute on function app_hidden.record_auth_event(text,uuid,uuid,jsonb) to app_user, public;
+grant execute on function app_hidden.record_auth_event(text,uuid,uuid,jsonb) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.replace_recovery_codes(recovery_code_hashes bytea[])
  RETURNS void
@@ -460,7 +464,7 @@ BEGIN ATOMIC
             FROM unnest(replace_recovery_codes.recovery_code_hashes) h(h)
            WHERE (app_public.current_user_id() IS NOT NULL);
 END;
-grant execute on function app_hidden.replace_recovery_codes(bytea[]) to app_user, public;
+grant execute on function app_hidden.replace_recovery_codes(bytea[]) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.request_password_reset(email text, token_hash bytea, token text, ttl interval)
  RETURNS void
@@ -481,7 +485,7 @@ begin
   values ('password_reset', account.email, jsonb_build_object('token', request_password_reset.token, 'expires_in', request_password_reset.ttl::text));
 end;
 $function$;
-grant execute on function app_hidden.request_password_reset(text,bytea,text,interval) to app_user, public;
+grant execute on function app_hidden.request_password_reset(text,bytea,text,interval) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.reset_password(token_hash bytea, password_hash text)
  RETURNS uuid
@@ -501,7 +505,7 @@ begin
   return reset_account;
 end;
 $function$;
-grant execute on function app_hidden.reset_password(bytea,text) to app_user, public;
+grant execute on function app_hidden.reset_password(bytea,text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.revoke_refresh_family(token_hash bytea)
  RETURNS void
@@ -514,7 +518,7 @@ BEGIN ATOMIC
             FROM app_private.refresh_tokens r
            WHERE (r.token_hash = revoke_refresh_family.token_hash))));
 END;
-grant execute on function app_hidden.revoke_refresh_family(bytea) to app_user, public;
+grant execute on function app_hidden.revoke_refresh_family(bytea) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.start_two_factor_setup(secret text)
  RETURNS boolean
@@ -532,7 +536,7 @@ BEGIN ATOMIC
   SELECT (EXISTS ( SELECT
             FROM saved)) AS "exists";
 END;
-grant execute on function app_hidden.start_two_factor_setup(text) to app_user, public;
+grant execute on function app_hidden.start_two_factor_setup(text) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.store_refresh_token(token_hash bytea, account_id uuid, clinic_id uuid, lifetime interval, two_factor boolean, family_id uuid DEFAULT NULL::uuid)
  RETURNS void
@@ -545,7 +549,7 @@ BEGIN ATOMIC
             FROM app_public.clinic_settings s
            WHERE (s.clinic_id = store_refresh_token.clinic_id)), 15))), (now() + store_refresh_token.lifetime), store_refresh_token.two_factor);
 END;
-grant execute on function app_hidden.store_refresh_token(bytea,uuid,uuid,interval,boolean,uuid) to app_user, public;
+grant execute on function app_hidden.store_refresh_token(bytea,uuid,uuid,interval,boolean,uuid) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.use_recovery_code(code_hash bytea)
  RETURNS boolean
@@ -561,7 +565,7 @@ BEGIN ATOMIC
   SELECT (EXISTS ( SELECT
             FROM used)) AS "exists";
 END;
-grant execute on function app_hidden.use_recovery_code(bytea) to app_user, public;
+grant execute on function app_hidden.use_recovery_code(bytea) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.use_refresh_token(token_hash bytea)
  RETURNS TABLE(family_id uuid, account_id uuid, clinic_id uuid, clinic_slug text, role text, absolute_expires_at timestamp with time zone, reused boolean, two_factor boolean)
@@ -597,7 +601,7 @@ begin
       and m.status = 'active' and c.status = 'active';
 end;
 $function$;
-grant execute on function app_hidden.use_refresh_token(bytea) to app_user, public;
+grant execute on function app_hidden.use_refresh_token(bytea) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.use_support_access(grant_id uuid, clinic_id uuid, two_factor boolean, what text, details jsonb)
  RETURNS boolean
@@ -622,7 +626,7 @@ begin
   return true;
 end;
 $function$;
-grant execute on function app_hidden.use_support_access(uuid,uuid,boolean,text,jsonb) to app_platform, public;
+grant execute on function app_hidden.use_support_access(uuid,uuid,boolean,text,jsonb) to app_platform;
 
 CREATE OR REPLACE FUNCTION app_hidden.use_two_factor_step(step bigint)
  RETURNS boolean
@@ -638,7 +642,7 @@ BEGIN ATOMIC
   SELECT (EXISTS ( SELECT
             FROM used)) AS "exists";
 END;
-grant execute on function app_hidden.use_two_factor_step(bigint) to app_user, public;
+grant execute on function app_hidden.use_two_factor_step(bigint) to app_user;
 
 CREATE OR REPLACE FUNCTION app_private.client_network()
  RETURNS inet
@@ -653,7 +657,6 @@ BEGIN ATOMIC
          END AS address
     FROM ( SELECT (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet AS address) c;
 END;
-grant execute on function app_private.client_network() to public;
 
 CREATE OR REPLACE FUNCTION app_private.count_login_failure(scope text, key text, max_failures integer, period interval, lock_for interval)
  RETURNS void
@@ -675,7 +678,6 @@ BEGIN ATOMIC
              ELSE f.locked_until
          END;
 END;
-grant execute on function app_private.count_login_failure(text,text,integer,interval,interval) to public;
 
 CREATE OR REPLACE FUNCTION app_private.create_platform_operator(email text, password_hash text)
  RETURNS uuid
@@ -691,7 +693,6 @@ BEGIN ATOMIC
             FROM account
    RETURNING platform_operators.account_id;
 END;
-grant execute on function app_private.create_platform_operator(text,text) to public;
 
 CREATE OR REPLACE FUNCTION app_private.end_sessions(account_id uuid)
  RETURNS void
@@ -703,7 +704,6 @@ BEGIN ATOMIC
  UPDATE app_private.accounts a SET sessions_ended_at = now()
    WHERE (a.id = end_sessions.account_id);
 END;
-grant execute on function app_private.end_sessions(uuid) to public;
 
 CREATE OR REPLACE FUNCTION app_private.invite_to_clinic(clinic_id uuid, email text, role text, display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
  RETURNS uuid
@@ -738,7 +738,6 @@ begin
   return member;
 end;
 $function$;
-grant execute on function app_private.invite_to_clinic(uuid,text,text,text,bytea,text,interval) to public;
 
 CREATE OR REPLACE FUNCTION app_private.login_pair_key(email text)
  RETURNS text
@@ -748,7 +747,6 @@ CREATE OR REPLACE FUNCTION app_private.login_pair_key(email text)
 BEGIN ATOMIC
  SELECT ((lower(email) || ' '::text) || COALESCE(abbrev(app_private.client_network()), 'unknown'::text));
 END;
-grant execute on function app_private.login_pair_key(text) to public;
 
 CREATE OR REPLACE FUNCTION app_private.set_password(account_id uuid, password_hash text)
  RETURNS void
@@ -761,7 +759,6 @@ BEGIN ATOMIC
    WHERE ((r.account_id = set_password.account_id) AND (r.used_at IS NULL));
  SELECT app_private.end_sessions(account_id) AS end_sessions;
 END;
-grant execute on function app_private.set_password(uuid,text) to public;
 
 CREATE OR REPLACE FUNCTION app_private.signed_in_from_here(email text)
  RETURNS boolean
@@ -774,7 +771,6 @@ BEGIN ATOMIC
               JOIN app_private.accounts a ON ((a.id = n.account_id)))
            WHERE ((lower(a.email) = lower(signed_in_from_here.email)) AND (n.network = app_private.client_network()) AND (n.last_signed_in_at > (now() - '90 days'::interval))))) AS "exists";
 END;
-grant execute on function app_private.signed_in_from_here(text) to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_audit_log_is_append_only()
  RETURNS trigger
@@ -785,7 +781,6 @@ begin
   raise exception 'audit_log is append-only (% refused)', tg_op using errcode = 'CBAUD';
 end;
 $function$;
-grant execute on function app_private.tg_audit_log_is_append_only() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_audit_row()
  RETURNS trigger
@@ -834,7 +829,6 @@ begin
   return null;
 end;
 $function$;
-grant execute on function app_private.tg_audit_row() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_enforce_plan_limits()
  RETURNS trigger
@@ -861,7 +855,6 @@ begin
   return new;
 end;
 $function$;
-grant execute on function app_private.tg_enforce_plan_limits() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_enforce_plan_quota()
  RETURNS trigger
@@ -910,7 +903,6 @@ begin
   return new;
 end;
 $function$;
-grant execute on function app_private.tg_enforce_plan_quota() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_keep_an_active_admin()
  RETURNS trigger
@@ -928,7 +920,6 @@ begin
   return null;
 end;
 $function$;
-grant execute on function app_private.tg_keep_an_active_admin() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_set_updated_at()
  RETURNS trigger
@@ -940,7 +931,6 @@ begin
   return new;
 end;
 $function$;
-grant execute on function app_private.tg_set_updated_at() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_stamp_revocation()
  RETURNS trigger
@@ -955,7 +945,6 @@ begin
   return new;
 end;
 $function$;
-grant execute on function app_private.tg_stamp_revocation() to public;
 
 CREATE OR REPLACE FUNCTION app_private.tg_stamp_role_change()
  RETURNS trigger
@@ -967,7 +956,6 @@ begin
   return new;
 end;
 $function$;
-grant execute on function app_private.tg_stamp_role_change() to public;
 
 CREATE OR REPLACE FUNCTION app_private.turn_off_two_factor(email text, reason text)
  RETURNS uuid
@@ -989,7 +977,6 @@ begin
   return account;
 end;
 $function$;
-grant execute on function app_private.turn_off_two_factor(text,text) to public;
 
 CREATE OR REPLACE FUNCTION app_private.unset_password_hash()
  RETURNS text
@@ -999,7 +986,6 @@ CREATE OR REPLACE FUNCTION app_private.unset_password_hash()
 BEGIN ATOMIC
  SELECT '$argon2id$unset'::text;
 END;
-grant execute on function app_private.unset_password_hash() to public;
 
 CREATE OR REPLACE FUNCTION app_private.write_audit_event(action text, account_id uuid, clinic_id uuid, details jsonb)
  RETURNS void
@@ -1009,14 +995,13 @@ BEGIN ATOMIC
  INSERT INTO app_audit.audit_log (clinic_id, actor_user_id, actor_role, db_role, request_id, client_ip, action, details)
    VALUES (write_audit_event.clinic_id, write_audit_event.account_id, NULLIF(current_setting('app.role'::text, true), ''::text), (((SESSION_USER)::text || '/'::text) || current_setting('role'::text)), NULLIF(current_setting('app.request_id'::text, true), ''::text), (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet, write_audit_event.action, write_audit_event.details);
 END;
-grant execute on function app_private.write_audit_event(text,uuid,uuid,jsonb) to public;
 
 CREATE OR REPLACE FUNCTION app_public.current_app_role()
  RETURNS text
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$ select nullif(pg_catalog.current_setting('app.role', true), '') $function$;
-grant execute on function app_public.current_app_role() to app_platform, app_user, public;
+grant execute on function app_public.current_app_role() to app_platform, app_user;
 comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';
 
 CREATE OR REPLACE FUNCTION app_public.current_clinic_id()
@@ -1024,7 +1009,7 @@ CREATE OR REPLACE FUNCTION app_public.current_clinic_id()
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$ select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::pg_catalog.uuid $function$;
-grant execute on function app_public.current_clinic_id() to app_platform, app_user, public;
+grant execute on function app_public.current_clinic_id() to app_platform, app_user;
 comment on function app_public.current_clinic_id() is 'The clinic of the current request (app.clinic_id), or NULL when none is set.';
 
 CREATE OR REPLACE FUNCTION app_public.current_role_is(VARIADIC roles text[])
@@ -1032,7 +1017,7 @@ CREATE OR REPLACE FUNCTION app_public.current_role_is(VARIADIC roles text[])
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$ select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false) $function$;
-grant execute on function app_public.current_role_is(text[]) to app_platform, app_user, public;
+grant execute on function app_public.current_role_is(text[]) to app_platform, app_user;
 comment on function app_public.current_role_is(text[]) is 'True when the current request''s clinic role is one of the given roles.';
 
 CREATE OR REPLACE FUNCTION app_public.current_user_id()
@@ -1040,7 +1025,7 @@ CREATE OR REPLACE FUNCTION app_public.current_user_id()
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::pg_catalog.uuid $function$;
-grant execute on function app_public.current_user_id() to app_platform, app_user, public;
+grant execute on function app_public.current_user_id() to app_platform, app_user;
 comment on function app_public.current_user_id() is 'The user of the current request (app.user_id), or NULL when none is set.';
 
 -- Tables
@@ -1692,14 +1677,22 @@ create view app_audit.rls_report with (security_invoker=true) as
         ), function_rows AS (
          SELECT 'function'::text AS object_type,
             p.oid::regprocedure::text AS object_name,
-            'security definer'::text AS detail,
+                CASE
+                    WHEN p.prosecdef THEN 'security definer'::text
+                    ELSE 'security invoker'::text
+                END AS detail,
             ARRAY( SELECT 'SECURITY DEFINER without a pinned search_path'::text
-                  WHERE NOT (EXISTS ( SELECT 1
+                  WHERE p.prosecdef AND NOT (EXISTS ( SELECT 1
                            FROM unnest(p.proconfig) c(c)
-                          WHERE c.c ~~ 'search\_path=%'::text))) AS problems
+                          WHERE c.c ~~ 'search\_path=%'::text))
+                UNION ALL
+                 SELECT 'executable by PUBLIC (grant EXECUTE to the roles that need it)'::text
+                  WHERE n.nspname ~~ 'app\_%'::text AND (p.proacl IS NULL OR (EXISTS ( SELECT 1
+                           FROM aclexplode(p.proacl) a(grantor, grantee, privilege_type, is_grantable)
+                          WHERE a.grantee = 0::oid AND a.privilege_type = 'EXECUTE'::text)))) AS problems
            FROM pg_proc p
              JOIN pg_namespace n ON n.oid = p.pronamespace
-          WHERE p.prosecdef AND (n.nspname <> ALL (ARRAY['pg_catalog'::name, 'information_schema'::name])) AND n.nspname !~ '^pg_'::text AND NOT (EXISTS ( SELECT 1
+          WHERE (p.prosecdef OR n.nspname ~~ 'app\_%'::text) AND (n.nspname <> ALL (ARRAY['pg_catalog'::name, 'information_schema'::name])) AND n.nspname !~ '^pg_'::text AND NOT (EXISTS ( SELECT 1
                    FROM pg_depend d
                   WHERE d.objid = p.oid AND d.deptype = 'e'::"char"))
         ), role_rows AS (
@@ -1747,4 +1740,4 @@ create view app_audit.rls_report with (security_invoker=true) as
             role_rows.detail,
             role_rows.problems
            FROM role_rows) report;
-comment on view app_audit.rls_report is 'Isolation audit: one row per table, view, SECURITY DEFINER function and application role; problems lists every broken rule; ok is true when there are none.';
+comment on view app_audit.rls_report is 'Isolation audit: one row per table, view, function of the app_* schemas (and SECURITY DEFINER function elsewhere) and application role; problems lists every broken rule; ok is true when there are none.';

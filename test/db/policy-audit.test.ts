@@ -60,6 +60,8 @@ t.test('a deliberately broken schema fails the audit, rule by rule', async (t) =
     create materialized view app_public.cached as select * from app_public.departments;
     grant select on app_public.cached to app_user;
     create function app_public.unpinned() returns int language sql security definer as 'select 1';
+    create function app_hidden.checks_nothing() returns int language sql as 'select 1';
+    grant execute on function app_hidden.checks_nothing() to public;
     create table app_public.no_clinic (id uuid primary key);
     grant select on app_public.no_clinic to app_platform;
   `);
@@ -95,8 +97,34 @@ t.test('a deliberately broken schema fails the audit, rule by rule', async (t) =
   t.ok(problemsOf('app_public.leaky').includes('view without security_invoker'), 'view without security_invoker');
   t.ok(problemsOf('app_public.cached').some((p) => p.startsWith('materialized view readable by app_user')), 'readable materialized view');
   t.ok(problemsOf('app_public.unpinned()').includes('SECURITY DEFINER without a pinned search_path'), 'unpinned definer function');
+  t.same(problemsOf('app_hidden.checks_nothing()'), ['executable by PUBLIC (grant EXECUTE to the roles that need it)'], 'a function PUBLIC may execute');
 
   const cli = await runAuditCli(db);
   t.equal(cli.code, 1, 'npm run policies:audit exits 1');
   t.match(cli.stdout, /FAIL\s+table\s+app_public\.broken\s+RLS not enabled/);
+});
+
+t.test('functions are executable only by the roles they are granted to', async (t) => {
+  const db = await createTestDatabase(t);
+  const can = async (role: string, fn: string) =>
+    (await db.admin.query<{ ok: boolean }>('select has_function_privilege($1, $2, $3) as ok', [role, fn, 'execute'])).rows[0]!.ok;
+  // Granted to app_platform only: before 000005, PUBLIC's default EXECUTE let app_user call them too.
+  for (const fn of ['app_hidden.platform_clinic_overview()', 'app_hidden.blocked_access()', 'app_hidden.changed_roles()', 'app_hidden.ended_sessions()']) {
+    t.equal(await can('app_user', fn), false, `app_user cannot execute ${fn}`);
+    t.equal(await can('app_platform', fn), true, `app_platform can execute ${fn}`);
+  }
+  t.equal(await can('app_platform', 'app_hidden.login_account(text)'), false, 'app_platform cannot execute a login function');
+  // A function a future migration creates (as app_owner) starts with no EXECUTE for PUBLIC.
+  const client = await db.admin.connect();
+  try {
+    await client.query('begin');
+    await client.query('set local role app_owner');
+    await client.query(`create function app_hidden.added_later() returns int language sql as 'select 1'`);
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+  t.equal(await can('app_user', 'app_hidden.added_later()'), false, 'a new function is not executable by app_user until granted');
+  const rows = await readAudit(db.admin);
+  t.same(rows.filter((r) => !r.ok), [], 'and the audit finds nothing to report');
 });
