@@ -199,3 +199,49 @@ t.test('the matrix check: the role may perform the action, and a read-only conte
   t.same(await outcome(() => requirePermission(support, 'app_public.departments', 'insert')),
     { status: 403, code: 'FORBIDDEN', detail: 'Support access is read-only.', headers: {} });
 });
+
+t.test('a token accepted before, and so remembered as verified, is refused once anything ends it', async (t) => {
+  const { db, clinics, nurseId, tokens, blockedAccess, guard, nurseClaims } = await setUp(t);
+  const labId = await createPerson(db, 'lab@example.test', PASSWORD, [[clinics.a, 'lab_technician']]);
+  const acceptedTwice = async (token: string, name: string) => {
+    for (const time of ['first', 'second']) t.equal(await outcome(() => guard.tenantFromToken(token, CALL)), 'accepted', `${name}: accepted the ${time} time`);
+  };
+
+  const [header, payload, signature] = tokens.signAccessToken(nurseClaims).split('.') as [string, string, string];
+  await acceptedTwice(`${header}.${payload}.${signature}`, 'a good token');
+  const forged = `${header}.${payload}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
+  t.same(await outcome(() => guard.tenantFromToken(forged, CALL)), UNAUTHENTICATED, 'the same claims with another signature: 401');
+
+  // Its `exp` is the next whole second: the token expires within a second of the test's clock.
+  const expiresAt = Math.floor(Date.now() / 1000) + 1;
+  const shortLived = signWithTestKey({ ...nurseClaims, jti: randomUUID() }, { now: expiresAt * 1000 - 300_000 });
+  await acceptedTwice(shortLived, 'a token about to expire');
+  await new Promise((resolve) => setTimeout(resolve, expiresAt * 1000 + 20 - Date.now()));
+  t.same(await outcome(() => guard.tenantFromToken(shortLived, CALL)), UNAUTHENTICATED, 'once its exp has passed: 401');
+
+  const labToken = tokens.signAccessToken({ ...nurseClaims, sub: labId, role: 'lab_technician', jti: randomUUID() });
+  await acceptedTwice(labToken, 'a lab technician');
+  await db.admin.query(`update app_public.clinic_members set status = 'deactivated' where account_id = $1`, [labId]);
+  await blockedAccess.refresh();
+  t.same(await outcome(() => guard.tenantFromToken(labToken, CALL)), UNAUTHENTICATED, 'deactivated: 401');
+
+  const nurseToken = signWithTestKey({ ...nurseClaims, jti: randomUUID() }, { now: Date.now() - 60_000 });
+  await acceptedTwice(nurseToken, 'a nurse');
+  await db.admin.query(`update app_private.accounts set sessions_ended_at = now() - interval '30 seconds' where id = $1`, [nurseId]);
+  await blockedAccess.refresh();
+  t.same(await outcome(() => guard.tenantFromToken(nurseToken, CALL)), UNAUTHENTICATED, 'sessions ended: 401');
+
+  const current = tokens.signAccessToken({ ...nurseClaims, jti: randomUUID() });
+  await acceptedTwice(current, 'a nurse token issued after');
+  await db.admin.query(`update app_public.clinic_members set role = 'receptionist' where account_id = $1`, [nurseId]);
+  await blockedAccess.refresh();
+  t.match(await outcome(() => guard.tenantFromToken(current, CALL)), { status: 401, detail: 'Your role in this clinic has changed; refresh the session or log in again.' },
+    'role changed: 401');
+
+  const receptionist = tokens.signAccessToken({ ...nurseClaims, role: 'receptionist', jti: randomUUID() });
+  await acceptedTwice(receptionist, 'the new role');
+  await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
+  await blockedAccess.refresh();
+  t.same(await outcome(() => guard.tenantFromToken(receptionist, CALL)), { status: 403, code: 'FORBIDDEN', detail: 'This clinic is suspended.', headers: {} },
+    'suspended: 403');
+});
