@@ -45,7 +45,7 @@ t.test('onboard, invite, work, switch', async (t) => {
   for (const [role, token] of Object.entries(staff) as [StaffRole, string][]) {
     const list = await call('GET', '/api/v1/clinics/north/departments', token);
     t.equal(list.statusCode, EXPECTED[role].list, `${role} reads departments: ${EXPECTED[role].list}`);
-    const create = await call('POST', '/api/v1/clinics/north/departments', token, { code: `D${role.length}`, name: `By ${role}` });
+    const create = await call('POST', '/api/v1/clinics/north/departments', token, { code: `D_${role.toUpperCase()}`, name: `By ${role}` });
     t.equal(create.statusCode, EXPECTED[role].create, `${role} creates a department: ${EXPECTED[role].create}`);
   }
   const { rows: created } = await db.admin.query(
