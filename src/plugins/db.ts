@@ -3,14 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type pg from 'pg';
 import { createPool } from '../db/pool.ts';
-import { withContext, type DbRole, type TenantContext, type TenantDb, type TransactionSettings } from '../db/tenant.ts';
+import { withContext, type DbRole, type TenantContext, type TenantDb, type TransactionOptions, type TransactionSettings } from '../db/tenant.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Pool of app_authenticator connections. Use withTenant/withPlatform, never raw queries on tenant tables. */
     pool: pg.Pool;
-    withTenant<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>): Promise<T>;
-    withPlatform<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>): Promise<T>;
+    /** `options`: this transaction's isolation level or timeouts, over the configured ones. */
+    withTenant<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, options?: TransactionOptions): Promise<T>;
+    withPlatform<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, options?: TransactionOptions): Promise<T>;
   }
 }
 
@@ -29,8 +30,8 @@ async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise
     // the error, and a failover would log kilobytes per connection.
     onIdleError: (error) => app.log.warn({ db: { code: (error as { code?: string }).code, message: error.message } }, 'idle database connection failed'),
   });
-  const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>) =>
-    withContext(pool, role, ctx, fn, options.transactions);
+  const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, own: TransactionOptions = {}) =>
+    withContext(pool, role, ctx, fn, { ...options.transactions, ...own });
   app.decorate('pool', pool);
   app.decorate('withTenant', run('app_user'));
   app.decorate('withPlatform', run('app_platform'));

@@ -1,0 +1,216 @@
+// The connection behind withTenant's Kysely instance: decides, statement by statement, whether a
+// statement runs alone or in the explicit transaction, and puts BEGIN and the context statement in
+// the same protocol message as the first statement they serve (src/db/pg-wire.ts).
+//  - A plain SELECT before any write runs as its own read-only implicit transaction:
+//    [context, query, Sync]: one round trip, no BEGIN, no COMMIT. Under READ COMMITTED every
+//    statement takes a fresh snapshot anyway, so this reads exactly what an explicit transaction
+//    would; a write hidden in a function called by the SELECT is refused by the read-only mode
+//    (25006) and the statement is re-run in the explicit transaction.
+//  - The first write, raw SQL, or a SELECT that takes a lock (a locking clause such as
+//    .forUpdate(), or an advisory transaction lock) opens the explicit transaction:
+//    [BEGIN, context, query, Sync]. Every later statement runs inside it; withContext ends it.
+//    A lock taken in an implicit transaction would be released as soon as the statement ended.
+//  - Under repeatable read or serializable every statement, the first included, runs in the
+//    explicit transaction, opened with that isolation level: its reads must share its snapshot.
+import {
+  DefaultQueryExecutor,
+  Kysely,
+  PostgresAdapter,
+  PostgresQueryCompiler,
+  SingleConnectionProvider,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryResult,
+} from 'kysely';
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { CONTEXT_SQL, type ContextValues } from './context-settings.ts';
+import { parsedStatementsOf, queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
+import type { DB } from './types.ts';
+
+export type TenantDb = Kysely<DB>;
+
+/** Postgres' isolation levels (read uncommitted is read committed there). */
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+/**
+ * The statements a context message starts with, each prepared once per connection the first time
+ * it is used: parsing and planning even a trivial statement on every request cost a third of a
+ * primary-key read. The timeouts the context sets govern the statements after it in the same
+ * message: Postgres arms statement_timeout afresh for each Execute.
+ */
+const CONTEXT: PrefixStatement = { name: 'clinicbase_context', text: CONTEXT_SQL };
+const BEGIN: Record<IsolationLevel, PrefixStatement> = {
+  'read committed': { name: 'clinicbase_begin', text: 'begin' },
+  'repeatable read': { name: 'clinicbase_begin_repeatable_read', text: 'begin isolation level repeatable read' },
+  serializable: { name: 'clinicbase_begin_serializable', text: 'begin isolation level serializable' },
+};
+
+/** Refuses an isolation level Postgres does not have (before a connection is taken). */
+export function checkIsolationLevel(level: IsolationLevel): void {
+  if (!Object.hasOwn(BEGIN, level)) throw new TypeError('invalid transaction options: isolationLevel');
+}
+
+export interface ConnectionOptions {
+  /** The context statement's parameters (contextValues()). */
+  context: ContextValues;
+  /** A read-only context: a refused write is final, not a reason to re-run in a transaction. */
+  readOnly: boolean;
+  /** TransactionSettings.preparedStatements: off, every statement is parsed unnamed in its own message. */
+  preparedStatements: boolean;
+  isolationLevel: IsolationLevel;
+}
+
+export class ContextConnection implements DatabaseConnection {
+  readonly #client: pg.PoolClient;
+  readonly #options: ConnectionOptions;
+  readonly #begin: PrefixStatement;
+  #inTransaction = false;
+  /** Set when a prepared statement went stale (a migration changed its result type). */
+  staleStatements = false;
+
+  constructor(client: pg.PoolClient, options: ConnectionOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#begin = BEGIN[options.isolationLevel];
+  }
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const result = await this.#run(compiled);
+    const affects = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command);
+    return {
+      rows: (result.rows ?? []) as R[],
+      ...(affects && result.rowCount != null ? { numAffectedRows: BigInt(result.rowCount) } : {}),
+    };
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming is not supported inside withTenant (pipelined connection)');
+  }
+
+  async commit(): Promise<void> {
+    if (!this.#inTransaction) return;
+    const result = await this.#client.query('commit');
+    // COMMIT answers ROLLBACK when an earlier statement failed and fn swallowed the error.
+    if (result.command === 'ROLLBACK') throw new Error('transaction was aborted by an earlier error');
+  }
+
+  /** Returns the error to destroy the connection with when it cannot be rolled back. */
+  async rollback(): Promise<Error | undefined> {
+    if (!this.#inTransaction) return undefined;
+    try {
+      await this.#client.query('rollback');
+      return undefined;
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  async #run(compiled: CompiledQuery): Promise<pg.QueryResult> {
+    const statement = this.#statement(compiled);
+    // Always the extended protocol: one statement per message, so stacked statements are refused.
+    if (this.#inTransaction) return this.#send([], statement);
+    if (this.#runsAlone(compiled)) {
+      const read = (s: Statement) => this.#send([{ statement: CONTEXT, values: this.#options.context.read }], s);
+      try {
+        return await read(statement);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        // Nothing was done yet, so a read whose prepared plan went stale is simply re-sent unnamed.
+        if (code === FEATURE_NOT_SUPPORTED && statement.name) return read({ text: statement.text, values: statement.values });
+        if (code !== READ_ONLY_VIOLATION || this.#options.readOnly) throw error;
+      }
+    }
+    this.#inTransaction = true;
+    return this.#send([{ statement: this.#begin, values: [] }, { statement: CONTEXT, values: this.#options.context.transaction }], statement);
+  }
+
+  /** A SELECT that takes no lock, under read committed: it may run as its own implicit transaction. */
+  #runsAlone(compiled: CompiledQuery): boolean {
+    return compiled.query.kind === 'SelectQueryNode' && this.#options.isolationLevel === 'read committed' && !TAKES_LOCKS.test(compiled.sql);
+  }
+
+  /**
+   * Kysely's queries come from a bounded set of shapes, so each is prepared once per connection
+   * (pg keeps the parse; Postgres caches the plan): a policy is planned once, not per request.
+   * Past PREPARED_PER_CONNECTION distinct texts, the rest run unnamed; all of them do when
+   * prepared statements are off.
+   */
+  #statement(compiled: CompiledQuery): Statement {
+    const values = compiled.parameters as unknown[];
+    if (!this.#options.preparedStatements) return { text: compiled.sql, values };
+    const prepared = parsedStatementsOf(this.#client);
+    const name = statementName(compiled.sql);
+    if (name in prepared || Object.keys(prepared).length < PREPARED_PER_CONNECTION) return { name, text: compiled.sql, values };
+    return { text: compiled.sql, values };
+  }
+
+  async #send(prefix: Prefix[], statement: Statement): Promise<pg.QueryResult> {
+    try {
+      return await queryWithPrefix(this.#client, prefix, statement, this.#options.preparedStatements);
+    } catch (error) {
+      if ((error as { code?: string }).code === FEATURE_NOT_SUPPORTED && statement.name) this.staleStatements = true;
+      throw error;
+    }
+  }
+}
+
+/**
+ * A locking clause (FOR UPDATE, FOR NO KEY UPDATE, FOR SHARE, FOR KEY SHARE: Kysely's .forUpdate()
+ * & co., in a subquery too) or an advisory transaction lock (pg_advisory_xact_lock and its try_ and
+ * _shared forms). Matched on the compiled text: a false match only costs the explicit transaction.
+ */
+const TAKES_LOCKS = /\bfor\s+(?:no\s+key\s+update|update|key\s+share|share)\b|advisory_xact_lock/i;
+
+const PREPARED_PER_CONNECTION = 500;
+const statementNames = new Map<string, string>();
+
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `cb_${createHash('sha1').update(sql).digest('base64url').slice(0, 22)}`;
+    if (statementNames.size < 10_000) statementNames.set(sql, name);
+  }
+  return name;
+}
+
+/** read_only_sql_transaction: a write attempted in a read-only transaction. */
+const READ_ONLY_VIOLATION = '25006';
+/** Raised as "cached plan must not change result type" after a migration altered a table. */
+const FEATURE_NOT_SUPPORTED = '0A000';
+
+const adapter = new PostgresAdapter();
+const compiler = new PostgresQueryCompiler();
+const nestedTransactionRefused = async (): Promise<never> => {
+  throw new Error('already inside a withTenant transaction: use the given db directly');
+};
+const boundDriver: Driver = {
+  init: async () => {},
+  acquireConnection: nestedTransactionRefused,
+  beginTransaction: nestedTransactionRefused,
+  commitTransaction: nestedTransactionRefused,
+  rollbackTransaction: nestedTransactionRefused,
+  releaseConnection: async () => {},
+  destroy: async () => {},
+};
+const boundDialect: Dialect = {
+  createAdapter: () => adapter,
+  createDriver: () => boundDriver,
+  createQueryCompiler: () => compiler,
+  createIntrospector: () => {
+    throw new Error('introspection is not available inside withTenant');
+  },
+};
+
+/** A Kysely instance whose every query runs on `connection`; transactions and connections of its own are refused. */
+export function kyselyOn(connection: DatabaseConnection): TenantDb {
+  return new Kysely<DB>({
+    config: { dialect: boundDialect },
+    dialect: boundDialect,
+    driver: boundDriver,
+    executor: new DefaultQueryExecutor(compiler, adapter, new SingleConnectionProvider(connection)),
+  });
+}
