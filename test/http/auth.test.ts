@@ -88,15 +88,18 @@ t.test('key rotation keeps earlier tokens valid while their key is listed', asyn
   t.equal((await retired.app.inject({ url, headers: auth(issuedBefore) })).statusCode, 401, 'once the old key is dropped, its tokens are refused');
 });
 
-t.test('a token of the other audience opens neither kind of route', async (t) => {
+t.test('a token of the other audience, or of none, opens neither kind of route', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const operatorId = await createOperator(db, 'operator@example.test', 'an operator passphrase');
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const { createSigner } = await import('fast-jwt');
   // Signed with the app's own key and kid, so only the audience differs from a good token.
-  const sign = (audience: string, claims: Record<string, unknown>) =>
-    createSigner({ key: TEST_KEYS.privateKeyPem, algorithm: 'EdDSA', kid: TEST_KEYS.keyId, iss: 'clinicbase', aud: audience, expiresIn: 60_000 })(claims);
+  const sign = (audience: string | null, claims: Record<string, unknown>, issuer: string | null = 'clinicbase') =>
+    createSigner({
+      key: TEST_KEYS.privateKeyPem, algorithm: 'EdDSA', kid: TEST_KEYS.keyId, expiresIn: 60_000,
+      ...(audience === null ? {} : { aud: audience }), ...(issuer === null ? {} : { iss: issuer }),
+    })(claims);
   const clinicClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] };
   const operatorClaims = { sub: operatorId, scope: 'platform', jti: randomUUID(), amr: ['pwd'] };
   const get = async (url: string, token: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
@@ -108,8 +111,12 @@ t.test('a token of the other audience opens neither kind of route', async (t) =>
 
   const refused: [string, string, string][] = [
     ['clinic claims, platform audience, on a clinic route', clinicRoute, sign('clinicbase-platform', clinicClaims)],
+    ['clinic claims, no audience, on a clinic route', clinicRoute, sign(null, clinicClaims)],
+    ['clinic claims, no issuer, on a clinic route', clinicRoute, sign('clinicbase-api', clinicClaims, null)],
     ['clinic and operator claims, platform audience, on a clinic route', clinicRoute, sign('clinicbase-platform', { ...clinicClaims, scope: 'platform' })],
     ['operator claims, clinic audience, on a platform route', platformRoute, sign('clinicbase-api', operatorClaims)],
+    ['operator claims, no audience, on a platform route', platformRoute, sign(null, operatorClaims)],
+    ['operator claims, no issuer, on a platform route', platformRoute, sign('clinicbase-platform', operatorClaims, null)],
     ['a clinic token with operator claims, on a platform route', platformRoute, sign('clinicbase-api', { ...clinicClaims, sub: operatorId, scope: 'platform' })],
     ['a token the app signed for a clinic, on a platform route', platformRoute, await app.signAccessToken({ ...clinicClaims, sub: operatorId } as AccessClaims)],
   ];
