@@ -123,8 +123,20 @@ t.test('every text field refuses control characters with a 400 naming it', async
       t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.after' }] }, `${resource} cursor: names querystring.after`);
     }
   }
-  const { rows } = await db.admin.query(`select count(*)::int as n from app_public.departments`);
-  t.same(rows, [{ n: 0 }], 'nothing was written');
+  const { rows } = await db.admin.query(
+    `select (select count(*)::int from app_public.departments) as departments,
+            (select string_agg(slug || ' ' || name, ', ' order by slug) from app_public.clinics) as clinics,
+            (select string_agg(display_name, ', ' order by display_name) from app_public.clinic_members) as members,
+            (select count(*)::int from app_private.accounts) as accounts,
+            (select count(*)::int from app_private.two_factor) as second_factors,
+            (select count(*)::int from app_public.clinic_settings) as settings,
+            (select count(*)::int from app_public.support_access_grants) as grants,
+            (select count(*)::int from app_private.notification_outbox) as messages`,
+  );
+  t.same(rows, [{
+    departments: 0, clinics: 'clinic-a Clinic A, clinic-b Clinic B', members: 'admin@example.test as clinic_admin, patient@example.test as patient',
+    accounts: 3, second_factors: 0, settings: 0, grants: 0, messages: 0,
+  }], 'nothing was written');
 });
 
 t.test('real text passes untouched: accents, scripts, emoji, line breaks in multi-line fields', async (t) => {

@@ -28,6 +28,14 @@ async function setUp(t: Test) {
   return { db, clinics, post, accept, login, invite, adminA: await adminOf('clinic-a', 'admin@a.test'), adminB: await adminOf('clinic-b', 'admin@b.test') };
 }
 
+/** [clinic slug, membership status] of the account, by slug. */
+const membershipsOf = async (db: TestDatabase, email: string) =>
+  (await db.admin.query(
+    `select c.slug, m.status from app_public.clinic_members m join app_public.clinics c on c.id = m.clinic_id
+     join app_private.accounts a on a.id = m.account_id where a.email = $1 order by c.slug`,
+    [email],
+  )).rows.map((r) => [r.slug, r.status]);
+
 const unsetHash = async (db: TestDatabase, email: string) =>
   (await db.admin.query<{ unset: boolean }>(`select password_hash = app_private.unset_password_hash() as unset from app_private.accounts where email = $1`, [email])).rows[0]!.unset;
 
@@ -65,6 +73,7 @@ t.test("another clinic's admin cannot set the password of a person who has not a
   t.match(joined.json().membership, { clinicSlug: 'clinic-a', role: 'doctor' });
   // Then B's invitation needs that password.
   t.equal((await accept(tokenB, ATTACKER)).statusCode, 401, 'not the attacker\'s');
+  t.same(await membershipsOf(db, 'victim@example.test'), [['clinic-a', 'active'], ['clinic-b', 'invited']], 'the refused acceptance activated nothing');
   const joinedB = await accept(tokenB, REAL);
   t.equal(joinedB.statusCode, 200, 'the real one');
   t.match(joinedB.json().membership, { clinicSlug: 'clinic-b', role: 'clinic_admin' });
@@ -82,6 +91,7 @@ t.test('a password reset works for an invited account without a password; the in
   t.equal((await post('/auth/password/reset', { token: rows[0].token, password: REAL })).statusCode, 204);
   t.equal(await unsetHash(db, 'new@example.test'), false, 'the reset set the first password');
   t.equal((await accept(invitation, ATTACKER)).statusCode, 401, 'the invitation no longer sets a password');
+  t.same(await membershipsOf(db, 'new@example.test'), [['clinic-a', 'invited']], 'and, refused, activated nothing');
   t.equal((await accept(invitation, REAL)).statusCode, 200, 'it takes the one the person set');
 });
 

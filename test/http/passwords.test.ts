@@ -17,6 +17,14 @@ t.test('reset and change', async (t) => {
     app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const login = (password: string) => post('/login', { email: 'pat@example.test', password, clinicSlug: 'clinic-a' });
   const outbox = async () => (await db.admin.query(`select kind, recipient, payload from app_private.notification_outbox order by id`)).rows;
+  // The stored hash, the reset tokens used so far and the sessions still open, as the database holds them.
+  const account = async () =>
+    (await db.admin.query(
+      `select a.password_hash,
+              (select count(*)::int from app_private.password_resets r where r.account_id = a.id and r.used_at is not null) as resets_used,
+              (select count(*)::int from app_private.refresh_tokens t where t.account_id = a.id and t.revoked_at is null) as open_sessions
+       from app_private.accounts a where a.email = 'pat@example.test'`,
+    )).rows[0];
 
   const session = (await login(OLD)).json();
   t.equal((await post('/password/reset-request', { email: 'Pat@Example.test' })).statusCode, 202);
@@ -26,11 +34,17 @@ t.test('reset and change', async (t) => {
   t.match(messages[0], { kind: 'password_reset', recipient: 'pat@example.test', payload: { token: String } });
   const token = messages[0].payload.token as string;
 
+  const original = await account();
+  t.match(original, { resets_used: 0, open_sessions: 1 });
   const weak = await post('/password/reset', { token, password: 'password1234' });
   t.equal(weak.statusCode, 400);
   t.match(weak.json(), { errors: [{ path: 'body.password' }] });
+  t.same(await account(), original, 'the refused reset spent no token, changed no password and ended no session');
   t.equal((await post('/password/reset', { token, password: NEW })).statusCode, 204);
+  const reset = await account();
+  t.match(reset, { resets_used: 1, open_sessions: 0 });
   t.equal((await post('/password/reset', { token, password: NEW })).statusCode, 404, 'a reset token works once');
+  t.same(await account(), reset, 'the refused second use hashed no new password');
   t.equal((await post('/refresh', { refreshToken: session.refreshToken })).statusCode, 401, 'the reset ended the sessions');
   t.equal((await login(OLD)).statusCode, 401, 'the old password is gone');
   const fresh = (await login(NEW)).json();
@@ -41,6 +55,7 @@ t.test('reset and change', async (t) => {
   t.match(wrongCurrent.json(), { errors: [{ path: 'body.currentPassword' }] });
   const weakNew = await post('/password', { currentPassword: NEW, newPassword: 'qwerty123456' }, fresh.accessToken);
   t.match(weakNew.json(), { errors: [{ path: 'body.newPassword' }] });
+  t.same(await account(), { ...reset, open_sessions: 1 }, 'the refused changes kept the password and the session');
   t.equal((await post('/password', { currentPassword: NEW, newPassword: 'yet another long passphrase' }, fresh.accessToken)).statusCode, 204);
   t.equal((await post('/refresh', { refreshToken: fresh.refreshToken })).statusCode, 401, 'a change ends the sessions too');
   t.equal((await login('yet another long passphrase')).statusCode, 200);
@@ -67,8 +82,11 @@ t.test('a new password spends every pending reset token of the account', async (
   const older = await requestReset();
   const newer = await requestReset();
   t.equal((await post('/password/reset', { token: newer, password: NEW })).statusCode, 204, 'the newer token works');
+  const { rows: [afterNewer] } = await db.admin.query(`select password_hash from app_private.accounts where email = 'pat@example.test'`);
   const stale = await post('/password/reset', { token: older, password: 'an attacker would like this one' });
   t.equal(stale.statusCode, 404, 'the older one is spent with it');
+  const { rows: [afterStale] } = await db.admin.query(`select password_hash from app_private.accounts where email = 'pat@example.test'`);
+  t.equal(afterStale.password_hash, afterNewer.password_hash, 'the refused token set nothing');
   t.match(stale.json(), { code: 'NOT_FOUND', detail: 'The reset token is unknown, used or expired.' });
   t.equal((await login('an attacker would like this one')).statusCode, 401);
   const session = (await login(NEW)).json();

@@ -61,6 +61,16 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
       t.equal(response.statusCode, expected[index], `${role}: ${route.method} ${route.url} (${route.action} ${route.resource}) is ${expected[index]}`);
     }
   }
+  const { rows: written } = await db.admin.query(
+    `select (select count(*)::int from app_public.departments) as departments,
+            (select count(*)::int from app_public.clinic_members) as members,
+            (select count(*)::int from app_public.support_access_grants) as grants,
+            (select count(*)::int from app_private.accounts) as accounts,
+            (select count(*)::int from app_private.notification_outbox) as messages,
+            (select currency from app_public.clinic_settings where clinic_id = $1) as currency`,
+    [clinics.a],
+  );
+  t.same(written, [{ departments: 0, members: 0, grants: 0, accounts: 0, messages: 0, currency: 'USD' }], 'no refused or invalid call wrote anything');
 });
 
 t.test('a clinic route that declares no permission cannot be added', async (t) => {

@@ -45,15 +45,29 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   t.ok(pending.output.includes(`"token":"${invitation}"`), 'a developer reads the token from the outbox with the CLI');
   t.equal((await post('/api/v1/platform/clinics', { slug: 'sunrise', name: 'Again', admin: { email: 'x@sunrise.test', displayName: 'X' } }, operatorToken)).statusCode, 409, 'slugs are unique');
   t.equal((await post('/api/v1/platform/clinics', { slug: 'x', name: 'Bad', admin: { email: 'x@y.test', displayName: 'X' } }, operatorToken)).statusCode, 400);
+  const { rows: clinicsNow } = await db.admin.query('select slug, name from app_public.clinics');
+  t.same(clinicsNow, [{ slug: 'sunrise', name: 'Sunrise Clinic' }], 'the refused onboardings created no clinic and renamed none');
+  const { rows: accountsNow } = await db.admin.query('select email from app_private.accounts order by email');
+  t.same(accountsNow, [{ email: 'Admin@Sunrise.test' }, { email: 'ops@example.test' }], 'nor an account');
+  const { rows: sent } = await db.admin.query('select recipient from app_private.notification_outbox');
+  t.same(sent, [{ recipient: 'Admin@Sunrise.test' }], 'nor sent an invitation');
 
   t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 401, 'no login before the invitation is accepted');
   const weak = await post('/api/v1/auth/invitations/accept', { token: invitation, password: 'sunrise12345' });
   t.equal(weak.statusCode, 400);
   t.match(weak.json(), { errors: [{ path: 'body.password' }] });
+  const adminAccount = async () =>
+    (await db.admin.query(
+      `select a.password_hash, m.status from app_private.accounts a join app_public.clinic_members m on m.account_id = a.id where a.email = 'Admin@Sunrise.test'`,
+    )).rows[0];
+  t.same(await adminAccount(), { password_hash: '$argon2id$unset', status: 'invited' }, 'the refused acceptance set no password and activated nothing');
   const accepted = await post('/api/v1/auth/invitations/accept', { token: invitation, password: ADMIN_PASSWORD });
   t.equal(accepted.statusCode, 200);
   t.match(accepted.json().membership, { clinicSlug: 'sunrise', role: 'clinic_admin' });
+  const acceptedOnce = await adminAccount();
   t.equal((await post('/api/v1/auth/invitations/accept', { token: invitation, password: ADMIN_PASSWORD })).statusCode, 404, 'an invitation works once');
+  t.same(await adminAccount(), acceptedOnce, 'the second use set no new password');
+  t.equal(acceptedOnce.status, 'active');
   const adminToken = accepted.json().accessToken as string;
   t.equal((await post('/api/v1/clinics/sunrise/departments', { code: 'OPD', name: 'Outpatients' }, adminToken)).statusCode, 201, 'the admin works in the clinic');
 
@@ -96,6 +110,10 @@ t.test('an invitation to a person who already has an account asks for their pass
   const token = await latestInvitationToken(db, 'doc@example.test');
   const accept = (password: string) => app.inject({ method: 'POST', url: '/api/v1/auth/invitations/accept', payload: { token, password } });
   t.equal((await accept('a different but strong passphrase')).statusCode, 401, 'not with another password');
+  const { rows: pending } = await db.admin.query(
+    `select m.status, i.accepted_at from app_public.clinic_members m join app_private.invitations i using (clinic_id, account_id)`,
+  );
+  t.same(pending, [{ status: 'invited', accepted_at: null }], 'the refused acceptance activated nothing');
   t.equal((await accept(ADMIN_PASSWORD)).statusCode, 200, 'with their own');
 });
 
@@ -130,6 +148,9 @@ t.test("a clinic's registration profile: set at onboarding, edited by operators"
   t.equal(bad.statusCode, 400);
   t.match(bad.json().errors, [{ path: 'body.contactEmail' }, { path: 'body.contactPhone' }], 'every wrong field is named');
   t.equal((await call('PATCH', '/clinics/harbour', { slug: 'renamed' })).statusCode, 400, 'the slug is for good');
+  const { rows: [unchanged] } = await db.admin.query('select slug, name, contact_email, contact_phone from app_public.clinics');
+  t.same(unchanged, { slug: 'harbour', name: 'Harbour Clinic', contact_email: profile.contactEmail, contact_phone: profile.contactPhone },
+    'the refused edits changed nothing');
 
   const edited = await call('PATCH', '/clinics/harbour', { name: 'Harbour Family Clinic', taxId: null });
   t.equal(edited.statusCode, 200);

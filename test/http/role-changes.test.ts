@@ -39,15 +39,16 @@ t.test('a demoted admin\'s old token is refused; the new one carries the new rol
     t.match(response.json(), { code: 'UNAUTHENTICATED', detail: 'Your role in this clinic has changed; refresh the session or log in again.' });
     t.equal(response.headers['www-authenticate'], 'Bearer');
   }
-  const { rows: state } = await db.admin.query(
+  const stateNow = async () => (await db.admin.query(
     `select (select currency from app_public.clinic_settings where clinic_id = $1) as currency,
             (select role from app_public.clinic_members where id = $2) as role,
             (select count(*)::int from app_private.accounts where email = 'mallory@evil.test') as mallory,
             (select count(*)::int from app_private.notification_outbox) as messages,
             (select count(*)::int from app_audit.audit_log where actor_user_id = $3 and table_name is not null) as changes_by_alice`,
     [clinics.a, aliceMember, alice],
-  );
-  t.same(state, [{ currency: 'USD', role: 'receptionist', mallory: 0, messages: 0, changes_by_alice: 0 }], 'nothing changed');
+  )).rows;
+  const unchanged = [{ currency: 'USD', role: 'receptionist', mallory: 0, messages: 0, changes_by_alice: 0 }];
+  t.same(await stateNow(), unchanged, 'nothing changed');
 
   // A refresh (and a new login) builds the token from the membership's role now: a receptionist's,
   // refused by the permission check.
@@ -59,6 +60,7 @@ t.test('a demoted admin\'s old token is refused; the new one carries the new rol
   t.equal((await call('PATCH', '/settings', receptionist, { currency: 'EUR' })).statusCode, 403);
   t.equal((await call('POST', '/members/invitations', receptionist, { email: 'mallory@evil.test', role: 'clinic_admin', displayName: 'M' })).statusCode, 403);
   t.equal((await call('PATCH', `/members/${aliceMember}`, receptionist, { role: 'clinic_admin' })).statusCode, 403);
+  t.same(await stateNow(), unchanged, 'the refused receptionist changed nothing either');
   t.equal((await call('GET', '/settings', receptionist)).statusCode, 200, 'and works as a receptionist');
 
   // A promotion made elsewhere (another process, or SQL) reaches this process on its next re-read:

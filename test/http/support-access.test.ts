@@ -31,6 +31,8 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   ];
   const grants = '/api/v1/clinics/clinic-a/support-access';
   const request = { operatorEmail: 'ops@example.test', reason: 'Ticket 4711: appointments do not load', hours: 2 };
+  const grantRows = async () =>
+    (await db.admin.query(`select operator_account_id, revoked_at from app_public.support_access_grants order by created_at`)).rows;
 
   t.same((await call('GET', '/api/v1/platform/support-access', operator)).json(), [], 'no grant, nothing to use');
   t.equal((await call('POST', grants, nurse, request)).statusCode, 403, 'only clinic admins grant');
@@ -39,6 +41,7 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   t.equal(unknown.statusCode, 400);
   t.match(unknown.json(), { errors: [{ path: 'body.operatorEmail', message: 'is not a platform operator' }] });
   t.equal((await call('POST', grants, admin, { ...request, hours: 169 })).statusCode, 400, 'a week at most');
+  t.same(await grantRows(), [], 'the refused grants (a nurse, not an operator, too long) wrote nothing');
 
   const granted = await call('POST', grants, admin, request);
   t.equal(granted.statusCode, 201);
@@ -61,6 +64,9 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   t.equal(write.statusCode, 403);
   t.match(write.json(), { detail: 'Support access is read-only.' });
   t.equal((await call('POST', grants, support, request)).statusCode, 403, 'nor grant itself more');
+  t.same(await grantRows(), [{ operator_account_id: operatorId, revoked_at: null }], 'still the one grant');
+  const { rows: departments } = await db.admin.query('select name from app_public.departments');
+  t.same(departments, [], 'and no department');
   t.equal((await call('GET', '/api/v1/clinics/clinic-b/departments', support)).statusCode, 404, 'only the granting clinic');
   t.equal((await call('GET', '/api/v1/auth/me', support)).statusCode, 401, 'no session routes: it is not a membership');
   t.equal((await call('POST', '/api/v1/auth/switch', support, { clinicSlug: 'clinic-b' })).statusCode, 401);
@@ -82,7 +88,9 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   t.equal((await call('GET', '/api/v1/clinics/clinic-a/departments', support)).statusCode, 401, 'revocation ends the token at once');
   t.equal((await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, operator)).statusCode, 404, 'and no new token');
   t.same((await call('GET', '/api/v1/platform/support-access', operator)).json(), []);
+  const revokedAt = (await grantRows())[0].revoked_at as Date;
   t.equal((await call('POST', `${grants}/${grant.id}/revoke`, admin)).statusCode, 404, 'a revoked grant stays revoked');
+  t.same(await grantRows(), [{ operator_account_id: operatorId, revoked_at: revokedAt }], 'its revocation time unchanged');
 
   const second = (await call('POST', grants, admin, request)).json();
   const secondToken = (await call('POST', `/api/v1/platform/support-access/${second.id}/token`, operator)).json().accessToken as string;
@@ -111,6 +119,8 @@ t.test("a clinic that requires a second factor requires it of the operator's log
   t.match(listed.json(), [{ grantId: grant.id, requiresTwoFactor: true }], 'the operator sees that the clinic requires it');
   const refused = await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, passwordOnly);
   t.match(refused.json(), { status: 403, code: 'TWO_FACTOR_REQUIRED' }, 'no token for a password-only platform login');
+  const { rows: issuedSoFar } = await db.admin.query(`select count(*)::int as n from app_audit.audit_log where action = 'support.access.token_issued'`);
+  t.same(issuedSoFar, [{ n: 1 }], 'only the token issued before the setting is on record');
   t.equal((await departments(earlyToken)).statusCode, 401, 'a password-only token issued before the setting stops at once');
 
   const { secret } = (await post('/api/v1/auth/two-factor/setup', { email: 'ops@example.test', password: PASSWORD })).json();

@@ -21,8 +21,17 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
   const credentials = { email: EMAIL, password: PASSWORD };
   const login = (otp?: string) => post('/login', { ...credentials, clinicSlug: 'clinic-a', ...(otp && { otp }) });
+  // The account's second factor as the database holds it: its secret, whether it is on, recovery codes unused.
+  const secondFactor = async () =>
+    (await db.admin.query(
+      `select f.secret, f.enabled_at is not null as enabled,
+              (select count(*)::int from app_private.recovery_codes c where c.account_id = $1 and c.used_at is null) as codes
+       from app_private.two_factor f where f.account_id = $1`,
+      [accountId],
+    )).rows;
 
   t.equal((await post('/two-factor/setup', { ...credentials, password: 'not the right password' })).statusCode, 401, 'set-up proves the password');
+  t.same(await secondFactor(), [], 'the refused set-up stored no secret');
   const setup = await post('/two-factor/setup', credentials);
   t.equal(setup.statusCode, 200);
   const { secret, otpauthUri } = setup.json();
@@ -33,6 +42,7 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   const wrong = await post('/two-factor/enable', { ...credentials, code: '000000' === currentTotp(secret) ? '111111' : '000000' });
   t.equal(wrong.statusCode, 400);
   t.match(wrong.json(), { errors: [{ path: 'body.code' }] });
+  t.same(await secondFactor(), [{ secret, enabled: false, codes: 0 }], 'a wrong code enables nothing');
   const enableCode = currentTotp(secret);
   const enabled = await post('/two-factor/enable', { ...credentials, code: enableCode });
   t.equal(enabled.statusCode, 200);
@@ -41,6 +51,7 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   t.equal(new Set(recoveryCodes).size, 10);
   t.match(recoveryCodes[0], /^[0-9a-v]{4}-[0-9a-v]{4}-[0-9a-v]{4}$/);
   t.equal((await post('/two-factor/setup', credentials)).statusCode, 409, 'no second set-up while it is on');
+  t.same(await secondFactor(), [{ secret, enabled: true, codes: 10 }], 'the refused set-up kept the secret and the codes');
 
   const missing = await login();
   t.equal(missing.statusCode, 401);
@@ -63,6 +74,7 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   t.equal((await login(fresh[0])).statusCode, 200, 'the new ones work');
 
   t.equal((await post('/two-factor/disable', { ...credentials, otp: 'zzzz-zzzz-zzzz' })).statusCode, 401, 'turning it off needs a valid code');
+  t.same(await secondFactor(), [{ secret, enabled: true, codes: 9 }], 'the refused call left it on, with the unused new codes');
   t.equal((await post('/two-factor/disable', { ...credentials, otp: fresh[1] })).statusCode, 204);
   const plain = await login();
   t.equal(plain.statusCode, 200, 'off: the password alone logs in again');
@@ -203,6 +215,11 @@ t.test('the second factor cannot be sidestepped: invitations, old tokens, set-up
   const invitation = await latestInvitationToken(db, EMAIL);
   const noCode = await post('/auth/invitations/accept', { token: invitation, password: PASSWORD });
   t.match(noCode.json(), { status: 401, code: 'ONE_TIME_CODE_REQUIRED' }, 'knowing the password is not enough to accept for them');
+  const { rows: inB } = await db.admin.query(
+    `select m.status, i.accepted_at from app_public.clinic_members m join app_private.invitations i using (clinic_id, account_id) where m.clinic_id = $1`,
+    [clinics.b],
+  );
+  t.same(inB, [{ status: 'invited', accepted_at: null }], 'the refused acceptance activated nothing');
   const accepted = await post('/auth/invitations/accept', { token: invitation, password: PASSWORD, otp: recoveryCodes[0] });
   t.equal(accepted.statusCode, 200, 'with a code it is');
   t.same(decodeToken<{ amr: string[] }>(accepted.json().accessToken).payload.amr, ['pwd', 'otp']);
@@ -215,6 +232,8 @@ t.test('the second factor cannot be sidestepped: invitations, old tokens, set-up
   // Set-up calls prove the password only, so they must not reset the count of wrong codes.
   for (let i = 0; i < 4; i++) await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a', otp: 'wrong-code-1' });
   t.equal((await post('/auth/two-factor/setup', credentials)).statusCode, 409);
+  const { rows: kept } = await db.admin.query('select secret from app_private.two_factor where account_id = $1', [accountId]);
+  t.same(kept, [{ secret }], 'the refused set-up kept the secret');
   const fifth = await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a', otp: 'wrong-code-2' });
   t.equal(fifth.statusCode, 429, 'the fifth wrong code locks the e-mail (from this address), set-up call or not');
 
