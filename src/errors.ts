@@ -121,7 +121,16 @@ export function isConnectionFailure(error: unknown): boolean {
   return PG_CONNECTION_MESSAGES.test(error.message);
 }
 
+/**
+ * The request-body field a database error is about, named as validation errors name it
+ * (`body.<camelCaseField>`), so a client handles both kinds of 400/409/422 alike.
+ */
 function fieldOf(error: PgError): string | undefined {
+  const column = columnOf(error);
+  return column ? `body.${column.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase())}` : undefined;
+}
+
+function columnOf(error: PgError): string | undefined {
   if (error.column) return error.column;
   if (!error.constraint || !error.table) return undefined;
   const rest = error.constraint.startsWith(`${error.table}_`) ? error.constraint.slice(error.table.length + 1) : '';

@@ -68,11 +68,15 @@ t.test('database errors map to stable codes without leaking values', async (t) =
   t.equal(created.statusCode, 200);
   const duplicate = await app.inject({ method: 'POST', url: '/test/departments', payload: { code: 'LAB', name: 'Other' } });
   t.equal(duplicate.statusCode, 409);
-  t.match(duplicate.json(), { code: 'CONFLICT', errors: [{ path: 'code', message: 'is already taken' }] });
+  t.match(duplicate.json(), { code: 'CONFLICT', errors: [{ path: 'body.code', message: 'is already taken' }] });
   t.notMatch(duplicate.body, /LAB|clinic_id|Key \(/, 'the conflicting value is not echoed');
   const invalid = await app.inject({ method: 'POST', url: '/test/departments', payload: { code: 'lower case', name: 'X' } });
   t.equal(invalid.statusCode, 422);
-  t.match(invalid.json(), { code: 'CONSTRAINT_VIOLATION', errors: [{ path: 'code' }] });
+  t.match(invalid.json(), { code: 'CONSTRAINT_VIOLATION', errors: [{ path: 'body.code' }] });
+  // Database errors name fields as validation errors do: body.<camelCaseField>.
+  const missing = await app.inject({ method: 'POST', url: '/test/departments', payload: { code: 'NUL', name: 'Z', is_active: null } });
+  t.equal(missing.statusCode, 422);
+  t.same(missing.json().errors, [{ path: 'body.isActive', message: 'is required' }]);
   const crash = await app.inject({ method: 'POST', url: '/test/departments', payload: { code: 'OK', name: 'Y', nope: 1 } });
   t.equal(crash.statusCode, 500);
   t.same(Object.keys(crash.json()).sort(), ['code', 'detail', 'errors', 'requestId', 'status', 'title', 'type']);

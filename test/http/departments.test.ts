@@ -70,7 +70,7 @@ t.test('departments over REST', async (t) => {
   t.match(unknownField.json().errors[0].message, /clinicId/);
   const duplicate = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Again' });
   t.equal(duplicate.statusCode, 409);
-  t.match(duplicate.json(), { code: 'CONFLICT', errors: [{ path: 'code' }] });
+  t.match(duplicate.json(), { code: 'CONFLICT', errors: [{ path: 'body.code' }] });
   t.equal((await call('GET', '?limit=500', 'nurse')).statusCode, 400, 'limit is bounded');
   t.equal((await call('GET', '?after=bm9wZQ', 'nurse')).statusCode, 400, 'a forged cursor is refused');
   t.equal(await count(), before, 'no refused call wrote anything');
