@@ -1,8 +1,9 @@
-// The permission matrix the tests expect, written out by hand from docs/permissions.md: who may run
-// which command on each tenant table in their own clinic. Never derived from
-// src/auth/permissions.ts, the code under test: the SQL sweep (isolation.ts) holds the policies to
-// this table, and test/db/isolation.test.ts holds PERMISSIONS to it. A change to the matrix is
-// therefore made three times on purpose: here, in PERMISSIONS and in the policies (and the docs).
+// The permission matrix the tests expect, written out by hand: who may run which command on each
+// tenant table in their own clinic. Never derived from src/auth/permissions.ts, the code under
+// test, nor from docs/permissions.md, which is generated from it: the SQL sweep (isolation.ts)
+// holds the policies to this table, and test/db/isolation.test.ts holds PERMISSIONS to it. A change
+// to the matrix is therefore made three times on purpose: here, in PERMISSIONS and in the policies
+// (then `npm run docs:permissions` shows it in the docs).
 
 export type Command = 'select' | 'insert' | 'update' | 'delete';
 

@@ -9,7 +9,7 @@ import { createOperator } from '../helpers/people.ts';
 
 const PASSWORD = 'a long and correct password';
 
-/** What each role gets on the departments of its clinic, written out (docs/permissions.md), not asked of the code. */
+/** What each role gets on the departments of its clinic, written out by hand, not asked of the code. */
 const EXPECTED = {
   clinic_admin: { list: 200, create: 201 },
   doctor: { list: 200, create: 403 },

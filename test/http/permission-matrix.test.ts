@@ -1,7 +1,7 @@
 // The permission matrix through the API: every clinic route (each declares the resource and
 // action it needs, or the app refuses to start) × every clinic role, against a table of expected
-// statuses written out here from docs/permissions.md, never computed from PERMISSIONS (the code
-// under test). A refused role gets 403 before its input is even read; an allowed one gets past the
+// statuses written out here by hand, never computed from PERMISSIONS (the code under test) nor
+// read from docs/permissions.md (generated from it). A refused role gets 403 before its input is even read; an allowed one gets past the
 // guard to the route's own answer for an empty body and unknown ids (400, 404) or a listing (200).
 // A route that is not in the table fails the test: add its row. The same matrix is held against
 // the SQL policies by test/db/isolation.test.ts (test/helpers/matrix.ts).
