@@ -16,6 +16,7 @@ import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
 import corsPlugin from './plugins/cors.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
+import problemResponsesPlugin from './plugins/problem-responses.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import securityHeadersPlugin from './plugins/security-headers.ts';
 
@@ -70,6 +71,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     trustProxy: config.trustProxy ?? false,
+    // One route per path: `/departments/` reaches the same handler as `/departments`, the one
+    // URL the OpenAPI document publishes (a collection registered as `/` under its prefix would
+    // otherwise be two routes, and the document would list the one with the slash).
+    routerOptions: { ignoreTrailingSlash: true },
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -90,6 +95,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     transactions: config.database.transactions ?? {},
   });
   await app.register(authPlugin, config.auth);
+  // Before every route it describes: it reads each route's declaration as the route is added.
+  await app.register(problemResponsesPlugin);
   await app.register(healthRoutes);
   await app.register(authRoutes, { prefix: '/api/v1/auth', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });

@@ -1,11 +1,13 @@
 // zod validates every input and shapes every output; the same schemas become the OpenAPI 3.1
-// document at /openapi.json, browsable at /docs. In production the document and the page are
-// not served unless API_DOCS=true: they map every route and field for whoever asks.
+// document at /openapi.json, browsable at /docs, with every problem each operation can answer
+// (src/plugins/problem-responses.ts). In production the document and the page are not served
+// unless API_DOCS=true: they map every route and field for whoever asks.
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { problemComponents } from './problem-responses.ts';
 
 export interface ApiDocsOptions {
   /** Serve /openapi.json and /docs. */
@@ -36,9 +38,21 @@ async function apiDocsPlugin(app: FastifyInstance, options: ApiDocsOptions): Pro
     openapi: {
       openapi: '3.1.0',
       info: { title: 'clinicbase API', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        schemas: problemComponents,
+      },
     },
-    transform: jsonSchemaTransform,
+    // The route's own schemas (zod → JSON Schema), then what its guard and declaration imply: the
+    // bearer token it requires and the problems it can answer.
+    transform: (document) => {
+      const { schema = {}, url } = jsonSchemaTransform(document);
+      if (schema.hide) return { schema, url };
+      const { problems: _declared, security: _security, ...rest } = schema;
+      const { security, problemResponses } = app.routeContract(document.route);
+      const response = { ...(rest.response as Record<string, unknown> | undefined), ...problemResponses };
+      return { schema: { ...rest, ...(security ? { security } : {}), response }, url };
+    },
   });
   if (!options.serve) return;
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });

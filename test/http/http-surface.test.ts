@@ -126,7 +126,7 @@ t.test('outside the clinics, routes that need a token refuse a caller without on
   t.same(guarded, [
     'GET /api/v1/auth/me',
     'GET /api/v1/platform/clinics',
-    'GET /api/v1/platform/support-access/',
+    'GET /api/v1/platform/support-access',
     'PATCH /api/v1/platform/clinics/{slug}',
     'PATCH /api/v1/platform/clinics/{slug}/plan',
     'POST /api/v1/auth/password',

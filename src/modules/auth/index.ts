@@ -7,6 +7,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import type { Caller } from '../../db/contexts.ts';
 import { AppError } from '../../errors.ts';
+import { accepted, noContent } from '../../http/responses.ts';
 import { credentialLimit } from '../../plugins/rate-limit.ts';
 import {
   acceptInvitationBody,
@@ -46,28 +47,27 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
     accessTokenTtlSeconds: options.accessTokenTtlSeconds,
   };
   const tags = ['auth'];
-  const security = [{ bearer: [] }];
 
   app.post('/login', {
     config: credentialLimit,
-    schema: { tags, body: loginBody, response: { 200: session.or(clinicChoice) } },
+    schema: { tags, body: loginBody, response: { 200: session.or(clinicChoice) }, problems: ['UNAUTHENTICATED', 'ONE_TIME_CODE_REQUIRED', 'TWO_FACTOR_REQUIRED'] },
   }, async (request) => login(deps, request.body, caller(request)));
 
   app.post('/refresh', {
     config: credentialLimit,
-    schema: { tags, body: refreshBody, response: { 200: session } },
+    schema: { tags, body: refreshBody, response: { 200: session }, problems: ['UNAUTHENTICATED'] },
   }, async (request) => refresh(deps, request.body.refreshToken, caller(request)));
 
   app.post('/logout', {
     config: credentialLimit,
-    schema: { tags, body: refreshBody },
+    schema: { tags, body: refreshBody, response: { 204: noContent } },
   }, async (request, reply) => {
     await logout(deps, request.body.refreshToken, caller(request));
     return reply.code(204).send();
   });
 
   app.get('/me', {
-    schema: { tags, security, response: { 200: me } },
+    schema: { tags, response: { 200: me } },
     preValidation: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
@@ -79,22 +79,28 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
 
   app.post('/invitations/accept', {
     config: credentialLimit,
-    schema: { tags, body: acceptInvitationBody, response: { 200: session } },
+    schema: {
+      tags, body: acceptInvitationBody, response: { 200: session },
+      problems: ['NOT_FOUND', 'UNAUTHENTICATED', 'ONE_TIME_CODE_REQUIRED', 'TWO_FACTOR_REQUIRED'],
+    },
   }, async (request) => acceptInvitation(deps, request.body, caller(request)));
 
-  app.post('/password/reset-request', { config: credentialLimit, schema: { tags, body: resetRequestBody } }, async (request, reply) => {
+  app.post('/password/reset-request', { config: credentialLimit, schema: { tags, body: resetRequestBody, response: { 202: accepted } } }, async (request, reply) => {
     await requestPasswordReset(deps, request.body.email, caller(request));
     return reply.code(202).send();
   });
 
-  app.post('/password/reset', { config: credentialLimit, schema: { tags, body: resetBody } }, async (request, reply) => {
+  app.post('/password/reset', {
+    config: credentialLimit,
+    schema: { tags, body: resetBody, response: { 204: noContent }, problems: ['NOT_FOUND'] },
+  }, async (request, reply) => {
     await resetPassword(deps, request.body.token, request.body.password, caller(request));
     return reply.code(204).send();
   });
 
   app.post('/password', {
     config: credentialLimit,
-    schema: { tags, security, body: changePasswordBody },
+    schema: { tags, body: changePasswordBody, response: { 204: noContent } },
     preValidation: app.authenticate,
   }, async (request, reply) => {
     await changePassword(deps, request.tenant!, caller(request), request.body);
@@ -102,7 +108,7 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   });
 
   app.post('/switch', {
-    schema: { tags, security, body: switchBody, response: { 200: session } },
+    schema: { tags, body: switchBody, response: { 200: session }, problems: ['NOT_FOUND', 'ONE_TIME_CODE_REQUIRED', 'TWO_FACTOR_REQUIRED'] },
     preValidation: app.authenticate,
   }, async (request) => {
     const claims = request.claims!;
@@ -114,17 +120,17 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
   const twoFactorTags = ['two-factor'];
   app.post('/two-factor/setup', {
     config: credentialLimit,
-    schema: { tags: twoFactorTags, body: twoFactorSetupBody, response: { 200: twoFactorSetup } },
+    schema: { tags: twoFactorTags, body: twoFactorSetupBody, response: { 200: twoFactorSetup }, problems: ['UNAUTHENTICATED', 'CONFLICT'] },
   }, async (request) => startTwoFactorSetup(deps, request.body, caller(request)));
 
   app.post('/two-factor/enable', {
     config: credentialLimit,
-    schema: { tags: twoFactorTags, body: twoFactorEnableBody, response: { 200: recoveryCodes } },
+    schema: { tags: twoFactorTags, body: twoFactorEnableBody, response: { 200: recoveryCodes }, problems: ['UNAUTHENTICATED', 'CONFLICT'] },
   }, async (request) => enableTwoFactor(deps, request.body, caller(request)));
 
   app.post('/two-factor/disable', {
     config: credentialLimit,
-    schema: { tags: twoFactorTags, body: twoFactorChangeBody },
+    schema: { tags: twoFactorTags, body: twoFactorChangeBody, response: { 204: noContent }, problems: ['UNAUTHENTICATED', 'CONFLICT'] },
   }, async (request, reply) => {
     await disableTwoFactor(deps, request.body, caller(request));
     return reply.code(204).send();
@@ -132,6 +138,6 @@ export default async function authRoutes(fastify: FastifyInstance, options: Auth
 
   app.post('/two-factor/recovery-codes', {
     config: credentialLimit,
-    schema: { tags: twoFactorTags, body: twoFactorChangeBody, response: { 200: recoveryCodes } },
+    schema: { tags: twoFactorTags, body: twoFactorChangeBody, response: { 200: recoveryCodes }, problems: ['UNAUTHENTICATED', 'CONFLICT'] },
   }, async (request) => replaceRecoveryCodes(deps, request.body, caller(request)));
 }

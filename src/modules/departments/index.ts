@@ -12,11 +12,10 @@ const RESOURCE = 'app_public.departments';
 export default async function departmentRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const tags = ['departments'];
-  const security = [{ bearer: [] }];
 
   app.get('/', {
     ...app.permission(RESOURCE, 'select'),
-    schema: { tags, security, params: clinicParams, querystring: listQuery, response: { 200: departmentPage } },
+    schema: { tags, params: clinicParams, querystring: listQuery, response: { 200: departmentPage } },
   }, async (request) => {
     const { limit, after } = request.query;
     // One extra row tells whether there is a next page.
@@ -26,7 +25,7 @@ export default async function departmentRoutes(fastify: FastifyInstance): Promis
 
   app.get('/:id', {
     ...app.permission(RESOURCE, 'select'),
-    schema: { tags, security, params: departmentParams, response: { 200: department } },
+    schema: { tags, params: departmentParams, response: { 200: department } },
   }, async (request) => {
     const found = await app.withTenant(request.tenant!, (db) => findDepartment(db, request.params.id));
     if (!found) throw new AppError('NOT_FOUND');
@@ -35,7 +34,8 @@ export default async function departmentRoutes(fastify: FastifyInstance): Promis
 
   app.post('/', {
     ...app.permission(RESOURCE, 'insert'),
-    schema: { tags, security, params: clinicParams, body: departmentInput, response: { 201: department } },
+    // A code or name the clinic already has: 409.
+    schema: { tags, params: clinicParams, body: departmentInput, response: { 201: department }, problems: ['CONFLICT'] },
   }, async (request, reply) => {
     const created = await app.withTenant(request.tenant!, (db) => insertDepartment(db, request.body));
     return reply.code(201).send(created);

@@ -14,11 +14,10 @@ const RESOURCE = 'app_public.clinic_members';
 export default async function memberRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const tags = ['members'];
-  const security = [{ bearer: [] }];
 
   app.get('/', {
     ...app.permission(RESOURCE, 'select'),
-    schema: { tags, security, params: clinicParams, querystring: listQuery, response: { 200: memberPage } },
+    schema: { tags, params: clinicParams, querystring: listQuery, response: { 200: memberPage } },
   }, async (request) => {
     const { limit, after } = request.query;
     const rows = await app.withTenant(request.tenant!, (db) => listMembers(db, limit + 1, after));
@@ -27,7 +26,8 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
 
   app.post('/invitations', {
     ...app.permission(RESOURCE, 'insert'),
-    schema: { tags, security, params: clinicParams, body: inviteBody, response: { 201: invited } },
+    // Already a member, a licence number taken, or the plan's limit for the role: 409.
+    schema: { tags, params: clinicParams, body: inviteBody, response: { 201: invited }, problems: ['CONFLICT'] },
   }, async (request, reply) => {
     // The token goes to the invited e-mail only (the outbox), never to the admin who invites.
     const invitation = newInvitation();
@@ -40,7 +40,8 @@ export default async function memberRoutes(fastify: FastifyInstance): Promise<vo
 
   app.patch('/:id', {
     ...app.permission(RESOURCE, 'update'),
-    schema: { tags, security, params: memberParams, body: updateBody, response: { 200: member } },
+    // The clinic's last active admin, a licence number taken, or the plan's limit for the role: 409.
+    schema: { tags, params: memberParams, body: updateBody, response: { 200: member }, problems: ['CONFLICT'] },
   }, async (request) => {
     const updated = await app.withTenant(request.tenant!, (db) => updateMember(db, request.params.id, request.body));
     if (!updated) throw new AppError('NOT_FOUND');

@@ -8,6 +8,7 @@ import { isPlatformOperator } from '../../auth/queries.ts';
 import { withAnonymous } from '../../db/contexts.ts';
 import { AppError } from '../../errors.ts';
 import { clinicParams } from '../../http/params.ts';
+import { noContent } from '../../http/responses.ts';
 import { credentialLimit } from '../../plugins/rate-limit.ts';
 import { listClinics, onboardClinic, updateClinic } from './queries.ts';
 import { clinicOverview, onboardBody, onboarded, planBody, platformLoginBody, platformSession, profileChange } from './schemas.ts';
@@ -19,13 +20,12 @@ export interface PlatformRoutesOptions {
 export default async function platformRoutes(fastify: FastifyInstance, options: PlatformRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const tags = ['platform'];
-  const security = [{ bearer: [] }];
   // Authenticated before validation: a caller without a token learns nothing of a route's input.
   const operator = { preValidation: app.requirePlatformOperator };
 
   app.post('/auth/login', {
     config: credentialLimit,
-    schema: { tags, body: platformLoginBody, response: { 200: platformSession } },
+    schema: { tags, body: platformLoginBody, response: { 200: platformSession }, problems: ['UNAUTHENTICATED', 'ONE_TIME_CODE_REQUIRED'] },
   }, async (request) => {
     const caller = { requestId: request.id, clientIp: request.ip };
     const verified = await verifyCredentials({ withTenant: app.withTenant }, request.body, caller, {
@@ -35,11 +35,15 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     return { tokenType: 'Bearer' as const, accessToken: await app.signPlatformToken(verified), expiresIn: options.accessTokenTtlSeconds };
   });
 
-  app.get('/clinics', { ...operator, schema: { tags, security, response: { 200: clinicOverview.array() } } }, async (request) =>
+  app.get('/clinics', { ...operator, schema: { tags, response: { 200: clinicOverview.array() } } }, async (request) =>
     app.withPlatform(request.tenant!, (db) => listClinics(db)),
   );
 
-  app.post('/clinics', { ...operator, schema: { tags, security, body: onboardBody, response: { 201: onboarded } } }, async (request, reply) => {
+  app.post('/clinics', {
+    ...operator,
+    // A slug already taken (409); a time zone the database does not know (422).
+    schema: { tags, body: onboardBody, response: { 201: onboarded }, problems: ['CONFLICT', 'CONSTRAINT_VIOLATION'] },
+  }, async (request, reply) => {
     const invitation = newInvitation();
     const { slug, plan, admin, ...profile } = request.body;
     // One transaction: the clinic, its settings, its first admin's invitation (whose token goes
@@ -56,7 +60,7 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
   });
 
   for (const [action, status] of [['suspend', 'suspended'], ['reactivate', 'active']] as const) {
-    app.post(`/clinics/:slug/${action}`, { ...operator, schema: { tags, security, params: clinicParams } }, async (request, reply) => {
+    app.post(`/clinics/:slug/${action}`, { ...operator, schema: { tags, params: clinicParams, response: { 204: noContent } } }, async (request, reply) => {
       const changed = await app.withPlatform(request.tenant!, (db) => updateClinic(db, request.params.slug, { status }));
       if (!changed) throw new AppError('NOT_FOUND');
       await app.refreshBlockedAccess();
@@ -66,7 +70,7 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
 
   app.patch('/clinics/:slug', {
     ...operator,
-    schema: { tags, security, params: clinicParams, body: profileChange, response: { 200: clinicOverview } },
+    schema: { tags, params: clinicParams, body: profileChange, response: { 200: clinicOverview }, problems: ['CONSTRAINT_VIOLATION'] },
   }, async (request) => {
     const clinic = await app.withPlatform(request.tenant!, async (db) =>
       (await updateClinic(db, request.params.slug, request.body)) ? (await listClinics(db, request.params))[0] : undefined,
@@ -75,7 +79,10 @@ export default async function platformRoutes(fastify: FastifyInstance, options: 
     return clinic;
   });
 
-  app.patch('/clinics/:slug/plan', { ...operator, schema: { tags, security, params: clinicParams, body: planBody } }, async (request, reply) => {
+  app.patch('/clinics/:slug/plan', {
+    ...operator,
+    schema: { tags, params: clinicParams, body: planBody, response: { 204: noContent } },
+  }, async (request, reply) => {
     const changed = await app.withPlatform(request.tenant!, (db) => updateClinic(db, request.params.slug, request.body));
     if (!changed) throw new AppError('NOT_FOUND');
     return reply.code(204).send();

@@ -11,11 +11,10 @@ const RESOURCE = 'app_public.clinic_settings';
 export default async function settingsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const tags = ['settings'];
-  const security = [{ bearer: [] }];
 
   app.get('/', {
     ...app.permission(RESOURCE, 'select'),
-    schema: { tags, security, params: clinicParams, response: { 200: settings } },
+    schema: { tags, params: clinicParams, response: { 200: settings } },
   }, async (request) => {
     const found = await app.withTenant(request.tenant!, findSettings);
     if (!found) throw new AppError('NOT_FOUND', 'This clinic has no settings yet.');
@@ -24,7 +23,7 @@ export default async function settingsRoutes(fastify: FastifyInstance): Promise<
 
   app.patch('/', {
     ...app.permission(RESOURCE, 'update'),
-    schema: { tags, security, params: clinicParams, body: settingsChange, response: { 200: settings } },
+    schema: { tags, params: clinicParams, body: settingsChange, response: { 200: settings } },
   }, async (request) => {
     const updated = await app.withTenant(request.tenant!, (db) => updateSettings(db, request.body));
     if (!updated) throw new AppError('NOT_FOUND', 'This clinic has no settings yet.');

@@ -14,19 +14,18 @@ import { grant, grantBody, grantParams, operatorGrant, operatorGrantParams, supp
 
 const RESOURCE = 'app_public.support_access_grants';
 const tags = ['support-access'];
-const security = [{ bearer: [] }];
 
 export async function clinicSupportAccessRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get('/', {
     ...app.permission(RESOURCE, 'select'),
-    schema: { tags, security, params: clinicParams, response: { 200: grant.array() } },
+    schema: { tags, params: clinicParams, response: { 200: grant.array() } },
   }, async (request) => app.withTenant(request.tenant!, listGrants));
 
   app.post('/', {
     ...app.permission(RESOURCE, 'insert'),
-    schema: { tags, security, params: clinicParams, body: grantBody, response: { 201: grant } },
+    schema: { tags, params: clinicParams, body: grantBody, response: { 201: grant } },
   }, async (request, reply) => {
     const { operatorEmail, reason, hours } = request.body;
     const created = await app.withTenant(request.tenant!, async (db) => {
@@ -41,7 +40,7 @@ export async function clinicSupportAccessRoutes(fastify: FastifyInstance): Promi
 
   app.post('/:id/revoke', {
     ...app.permission(RESOURCE, 'update'),
-    schema: { tags, security, params: grantParams, response: { 200: grant } },
+    schema: { tags, params: grantParams, response: { 200: grant } },
   }, async (request) => {
     const revoked = await app.withTenant(request.tenant!, (db) => revokeGrant(db, request.params.id));
     if (!revoked) throw new AppError('NOT_FOUND', 'No grant in force has this id.');
@@ -57,14 +56,14 @@ export async function operatorSupportAccessRoutes(fastify: FastifyInstance, opti
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const operator = { preValidation: app.requirePlatformOperator };
 
-  app.get('/', { ...operator, schema: { tags, security, response: { 200: operatorGrant.array() } } }, async (request) =>
+  app.get('/', { ...operator, schema: { tags, response: { 200: operatorGrant.array() } } }, async (request) =>
     app.withPlatform(request.tenant!, mySupportGrants),
   );
 
   /** A clinic-scoped token, read-only, that ends with the grant (or sooner, as every access token). */
   app.post('/:grantId/token', {
     ...operator,
-    schema: { tags, security, params: operatorGrantParams, response: { 200: supportSession } },
+    schema: { tags, params: operatorGrantParams, response: { 200: supportSession }, problems: ['TWO_FACTOR_REQUIRED'] },
   }, async (request) => {
     const amr = request.operatorClaims!.amr;
     const twoFactor = amr.includes('otp');
