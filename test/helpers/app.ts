@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { buildApp, type AppConfig } from '../../src/app.ts';
 import { generateSigningKey, signingKeys, type SigningKeys } from '../../src/auth/keys.ts';
+import { checkResponsesAgainstDocument } from './contract.ts';
 
 /** The real app on a test database, not listening; `logs()` returns every JSON log line so far. */
 /** One signing key for the whole test process (generating keys is cheap, but tokens must verify). */
@@ -33,5 +34,8 @@ export async function buildTestApp(
     { logStream: stream, rateLimitNameSpace },
   );
   t.teardown(() => app.close());
+  // Every response the test receives through app.inject must be one the app's OpenAPI document
+  // declares (status, content type, body): a mismatch fails the test that met it (helpers/contract.ts).
+  checkResponsesAgainstDocument(app, (mismatch) => t.fail(`the response breaks the OpenAPI document: ${mismatch}`));
   return { app, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
 }

@@ -1,0 +1,226 @@
+// The OpenAPI document is the clients' contract: it is valid OpenAPI 3.1, every operation declares
+// every status it can answer (problems as application/problem+json, bodiless successes without
+// content), paths are published without a trailing slash while the old URLs keep answering, and
+// the check that holds every HTTP test's responses to the document (helpers/contract.ts) catches
+// a response the document does not declare.
+import { randomUUID } from 'node:crypto';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import type { RouteShorthandOptions } from 'fastify';
+import t, { type Test } from 'tap';
+import { z } from 'zod';
+import { buildApp } from '../../src/app.ts';
+import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { checkResponsesAgainstDocument, compileDocumentSchema, documentAjv, type OpenApiDocument } from '../helpers/contract.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createOperator } from '../helpers/people.ts';
+
+interface Operation {
+  security?: unknown[];
+  responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }>;
+}
+type Document = OpenApiDocument & { paths: Record<string, Record<string, Operation>> };
+
+/** Every operation and the statuses it declares, written out from the routes' code (not read from the plugin). */
+const STATUSES: Record<string, string> = {
+  'GET /health/live': '200 500 503',
+  'GET /health/ready': '200 500 503',
+  'POST /api/v1/auth/login': '200 400 401 403 413 415 429 500 503',
+  'POST /api/v1/auth/refresh': '200 400 401 413 415 429 500 503',
+  'POST /api/v1/auth/logout': '204 400 413 415 429 500 503',
+  'GET /api/v1/auth/me': '200 401 500 503',
+  'POST /api/v1/auth/invitations/accept': '200 400 401 403 404 413 415 429 500 503',
+  'POST /api/v1/auth/password/reset-request': '202 400 413 415 429 500 503',
+  'POST /api/v1/auth/password/reset': '204 400 404 413 415 429 500 503',
+  'POST /api/v1/auth/password': '204 400 401 413 415 429 500 503',
+  'POST /api/v1/auth/switch': '200 400 401 403 404 413 415 500 503',
+  'POST /api/v1/auth/two-factor/setup': '200 400 401 409 413 415 429 500 503',
+  'POST /api/v1/auth/two-factor/enable': '200 400 401 409 413 415 429 500 503',
+  'POST /api/v1/auth/two-factor/disable': '204 400 401 409 413 415 429 500 503',
+  'POST /api/v1/auth/two-factor/recovery-codes': '200 400 401 409 413 415 429 500 503',
+  'POST /api/v1/platform/auth/login': '200 400 401 413 415 429 500 503',
+  'GET /api/v1/platform/clinics': '200 401 500 503',
+  'POST /api/v1/platform/clinics': '201 400 401 409 413 415 422 500 503',
+  'POST /api/v1/platform/clinics/{slug}/suspend': '204 400 401 404 413 415 500 503',
+  'POST /api/v1/platform/clinics/{slug}/reactivate': '204 400 401 404 413 415 500 503',
+  'PATCH /api/v1/platform/clinics/{slug}': '200 400 401 404 413 415 422 500 503',
+  'PATCH /api/v1/platform/clinics/{slug}/plan': '204 400 401 404 413 415 500 503',
+  'GET /api/v1/platform/support-access': '200 401 500 503',
+  'POST /api/v1/platform/support-access/{grantId}/token': '200 400 401 403 404 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/departments': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/departments': '201 400 401 403 404 409 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/departments/{id}': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/members': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/members/invitations': '201 400 401 403 404 409 413 415 500 503',
+  'PATCH /api/v1/clinics/{slug}/members/{id}': '200 400 401 403 404 409 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/settings': '200 401 403 404 500 503',
+  'PATCH /api/v1/clinics/{slug}/settings': '200 400 401 403 404 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/support-access': '200 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/support-access': '201 400 401 403 404 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/support-access/{id}/revoke': '200 400 401 403 404 413 415 500 503',
+};
+
+/** Operations that answer without a body, and the status they answer. */
+const BODILESS: Record<string, string> = {
+  'POST /api/v1/auth/logout': '204',
+  'POST /api/v1/auth/password/reset-request': '202',
+  'POST /api/v1/auth/password/reset': '204',
+  'POST /api/v1/auth/password': '204',
+  'POST /api/v1/auth/two-factor/disable': '204',
+  'POST /api/v1/platform/clinics/{slug}/suspend': '204',
+  'POST /api/v1/platform/clinics/{slug}/reactivate': '204',
+  'PATCH /api/v1/platform/clinics/{slug}/plan': '204',
+};
+
+const operations = (document: Document) =>
+  Object.entries(document.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ key: `${method.toUpperCase()} ${path}`, path, operation })),
+  );
+
+async function servedDocument(t: Test): Promise<Document> {
+  const db = await createTestDatabase(t);
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  return (await app.inject({ url: '/openapi.json' })).json() as Document;
+}
+
+t.test('the served document is valid OpenAPI 3.1, and every schema in it compiles as JSON Schema 2020-12', async (t) => {
+  const document = await servedDocument(t);
+  const validator = new Validator();
+  const result = await validator.validate(structuredClone(document) as unknown as Parameters<Validator['validate']>[0]);
+  t.same(result.errors ?? [], [], 'no errors against the OpenAPI 3.1 schema');
+  t.ok(result.valid, 'valid');
+  t.equal(validator.version, '3.1', 'as OpenAPI 3.1');
+
+  const ajv = documentAjv(document);
+  let compiled = 0;
+  for (const { key, operation } of operations(document)) {
+    for (const [status, response] of Object.entries(operation.responses)) {
+      for (const [media, { schema }] of Object.entries(response.content ?? {})) {
+        t.doesNotThrow(() => compileDocumentSchema(ajv, schema), `${key} ${status} ${media}: a strict JSON Schema 2020-12`);
+        compiled += 1;
+      }
+    }
+  }
+  t.ok(compiled > 200, `${compiled} response schemas compiled`);
+});
+
+t.test('every operation declares every status it can answer, errors as problem+json', async (t) => {
+  const document = await servedDocument(t);
+  const declared = Object.fromEntries(operations(document).map(({ key, operation }) => [key, Object.keys(operation.responses).sort().join(' ')]));
+  t.same(declared, STATUSES, 'the statuses of every operation, as the table says');
+
+  for (const { key, operation } of operations(document)) {
+    for (const [status, response] of Object.entries(operation.responses)) {
+      const media = Object.keys(response.content ?? {}).sort();
+      if (BODILESS[key] === status) {
+        t.same(media, [], `${key} ${status}: no body`);
+      } else if (status === '503') {
+        t.same(media, key === 'GET /health/live' ? ['application/json'] : ['application/json', 'application/problem+json'],
+          `${key} 503: a problem, and Fastify's own answer while the server shuts down`);
+      } else if (Number(status) >= 400) {
+        t.same(media, ['application/problem+json'], `${key} ${status}: a problem`);
+        t.match(response.content!['application/problem+json']!.schema, { allOf: [{ $ref: '#/components/schemas/Problem' }] }, `${key} ${status}: the Problem schema`);
+      } else {
+        t.same(media, ['application/json'], `${key} ${status}: JSON`);
+      }
+    }
+  }
+  const logout = document.paths['/api/v1/auth/logout']!.post!;
+  t.same(Object.keys(logout.responses).filter((status) => status.startsWith('2')), ['204'], 'logout declares the 204 it answers, not a 200');
+  t.same(document.components?.schemas?.Problem, {
+    type: 'object',
+    properties: {
+      type: { type: 'string' },
+      title: { type: 'string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      code: {
+        type: 'string',
+        enum: [
+          'VALIDATION_FAILED', 'MALFORMED_BODY', 'UNAUTHENTICATED', 'FORBIDDEN', 'ONE_TIME_CODE_REQUIRED', 'TWO_FACTOR_REQUIRED',
+          'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONSTRAINT_VIOLATION',
+          'RATE_LIMITED', 'INTERNAL', 'SERVICE_UNAVAILABLE',
+        ],
+      },
+      detail: { type: 'string' },
+      errors: {
+        type: 'array',
+        items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } }, required: ['path', 'message'], additionalProperties: false },
+      },
+      requestId: { type: 'string' },
+    },
+    required: ['type', 'title', 'status', 'code', 'detail', 'errors', 'requestId'],
+    additionalProperties: false,
+  }, 'Problem: the body src/plugins/errors.ts sends');
+  const guarded = operations(document).filter(({ operation }) => operation.security?.length).map(({ key }) => key);
+  t.same(guarded.sort(), [
+    'GET /api/v1/auth/me', 'POST /api/v1/auth/password', 'POST /api/v1/auth/switch',
+    'GET /api/v1/platform/clinics', 'POST /api/v1/platform/clinics', 'POST /api/v1/platform/clinics/{slug}/suspend',
+    'POST /api/v1/platform/clinics/{slug}/reactivate', 'PATCH /api/v1/platform/clinics/{slug}', 'PATCH /api/v1/platform/clinics/{slug}/plan',
+    'GET /api/v1/platform/support-access', 'POST /api/v1/platform/support-access/{grantId}/token',
+    ...Object.keys(STATUSES).filter((key) => key.includes('/api/v1/clinics/')),
+  ].sort(), 'the operations that take a bearer token (from the routes\' guards)');
+});
+
+t.test('paths are published without a trailing slash; the old URLs still reach the same handler', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await db.admin.query('insert into app_public.clinic_settings (clinic_id) values ($1)', [clinics.a]);
+  const operatorId = await createOperator(db, 'operator@example.test', 'a long operator passphrase');
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const document = (await app.inject({ url: '/openapi.json' })).json() as Document;
+
+  t.same(Object.keys(document.paths).filter((path) => path !== '/' && path.endsWith('/')), [], 'no path ends with a slash');
+  const collections = [
+    '/api/v1/clinics/{slug}/departments', '/api/v1/clinics/{slug}/members', '/api/v1/clinics/{slug}/settings',
+    '/api/v1/clinics/{slug}/support-access', '/api/v1/platform/support-access',
+  ];
+  for (const path of collections) t.ok(document.paths[path], `${path} is published`);
+
+  const admin = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const operator = await app.signPlatformToken({ accountId: operatorId, twoFactor: false });
+  const get = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+  for (const [url, token] of [
+    ['/api/v1/clinics/clinic-a/departments', admin], ['/api/v1/clinics/clinic-a/members', admin], ['/api/v1/clinics/clinic-a/settings', admin],
+    ['/api/v1/clinics/clinic-a/support-access', admin], ['/api/v1/platform/support-access', operator],
+  ] as const) {
+    const canonical = await get(url, token);
+    const withSlash = await get(`${url}/`, token);
+    t.equal(canonical.statusCode, 200, `GET ${url}: 200`);
+    t.equal(withSlash.statusCode, 200, `GET ${url}/: 200 as well`);
+    t.same(withSlash.json(), canonical.json(), `GET ${url}/ answers what GET ${url} answers`);
+  }
+  const created = await app.inject({
+    method: 'POST', url: '/api/v1/clinics/clinic-a/departments/', headers: { authorization: `Bearer ${admin}` }, payload: { code: 'LAB', name: 'Laboratory' },
+  });
+  t.equal(created.statusCode, 201, 'POST to the old URL with the slash still creates');
+  t.equal((await db.admin.query(`select count(*)::int as n from app_public.departments where code = 'LAB'`)).rows[0].n, 1, 'one department, written once');
+});
+
+t.test('the contract check reports a response the document does not declare', async (t) => {
+  const db = await createTestDatabase(t);
+  const app = await buildApp({
+    env: 'test', logLevel: 'silent', database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
+    auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
+  });
+  t.teardown(() => app.close());
+  const declared: RouteShorthandOptions = { schema: { response: { 200: z.strictObject({ n: z.number() }) } } };
+  app.get('/probe/conforming', declared, async () => ({ n: 1 }));
+  app.get('/probe/undeclared-status', declared, async (_request, reply) => reply.code(418).send({ n: 1 }));
+  app.get('/probe/wrong-content-type', declared, async (_request, reply) => reply.type('text/plain').send('n=1'));
+  // A string payload skips the serializer: the body goes out as written.
+  app.get('/probe/wrong-body', declared, async (_request, reply) => reply.type('application/json').send('{"n":"one"}'));
+  const mismatches: string[] = [];
+  const check = checkResponsesAgainstDocument(app, (mismatch) => mismatches.push(mismatch));
+  app.get('/probe/added-by-a-test', declared, async (_request, reply) => reply.code(418).send({ n: 1 }));
+
+  for (const url of ['/probe/conforming', '/probe/undeclared-status', '/probe/wrong-content-type', '/probe/wrong-body', '/probe/added-by-a-test', '/nowhere']) {
+    await app.inject({ url });
+  }
+  await app.inject({ method: 'POST', url: '/api/v1/auth/logout', payload: { refreshToken: 'x'.repeat(32) } });
+  await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { 'content-type': 'text/plain' }, payload: 'no' });
+
+  t.equal(mismatches.length, 3, 'three responses break the document');
+  t.match(mismatches[0], /^GET \/probe\/undeclared-status → 418: status not declared/, 'an undeclared status');
+  t.match(mismatches[1], /^GET \/probe\/wrong-content-type → 200: content type text\/plain not declared/, 'an undeclared content type');
+  t.match(mismatches[2], /^GET \/probe\/wrong-body → 200: body does not match the application\/json schema: body\/n must be number/, 'a body off its schema');
+  t.equal(check.checked(), 6, 'the four probes of the app and the two logouts (204, 415) were checked; the route a test added and the unknown URL were not');
+});
