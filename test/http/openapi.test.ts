@@ -224,3 +224,26 @@ t.test('the contract check reports a response the document does not declare', as
   t.match(mismatches[2], /^GET \/probe\/wrong-body → 200: body does not match the application\/json schema: body\/n must be number/, 'a body off its schema');
   t.equal(check.checked(), 6, 'the four probes of the app and the two logouts (204, 415) were checked; the route a test added and the unknown URL were not');
 });
+
+t.test('a declared refusal the tests elsewhere do not meet is reachable: a time zone the database refuses is a 422', async (t) => {
+  const db = await createTestDatabase(t);
+  const operatorId = await createOperator(db, 'operator@example.test', 'a long operator passphrase');
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const operator = await app.signPlatformToken({ accountId: operatorId, twoFactor: false });
+  const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
+    app.inject({ method, url, headers: { authorization: `Bearer ${operator}` }, payload });
+
+  const onboarded = await call('POST', '/api/v1/platform/clinics', {
+    slug: 'olympus', name: 'Olympus Clinic', timezone: 'Mars/Olympus_Mons', admin: { email: 'admin@olympus.test', displayName: 'Dr Admin' },
+  });
+  t.equal(onboarded.statusCode, 422, 'onboarding with a time zone Postgres does not know: 422');
+  t.match(onboarded.json(), { code: 'CONSTRAINT_VIOLATION', errors: [{ path: 'timezone' }] });
+  t.equal((await db.admin.query(`select count(*)::int as n from app_public.clinics where slug = 'olympus'`)).rows[0].n, 0, 'no clinic written');
+
+  t.equal((await call('POST', '/api/v1/platform/clinics', {
+    slug: 'olympus', name: 'Olympus Clinic', admin: { email: 'admin@olympus.test', displayName: 'Dr Admin' },
+  })).statusCode, 201, 'control: the same clinic in UTC');
+  const changed = await call('PATCH', '/api/v1/platform/clinics/olympus', { timezone: 'Mars/Olympus_Mons' });
+  t.equal(changed.statusCode, 422, 'changing it to such a time zone: 422');
+  t.equal((await db.admin.query(`select timezone from app_public.clinics where slug = 'olympus'`)).rows[0].timezone, 'UTC', 'unchanged');
+});
