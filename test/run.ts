@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { EmbeddedPostgresError, startThrowawayCluster, type EmbeddedCluster } from '../src/db/embedded.ts';
 import { withClient, withDatabase } from '../src/db/setup.ts';
+import { coverageArgs } from './helpers/coverage.ts';
 import { TEST_COMMITTED_TEMPLATE, TEST_TEMPLATE } from './helpers/env.ts';
 import { buildTestTemplates } from './helpers/template.ts';
 
@@ -36,7 +37,8 @@ try {
     },
   });
   phase = 'running tap';
-  exitCode = await runTap(process.argv.slice(2), { CLINICBASE_TEST_SERVER_URL: serverUrl, CLINICBASE_TEST_COMMITTED_TEMPLATE: committedTemplate });
+  const args = process.argv.slice(2);
+  exitCode = await runTap([...coverageArgs(args), ...args], { CLINICBASE_TEST_SERVER_URL: serverUrl, CLINICBASE_TEST_COMMITTED_TEMPLATE: committedTemplate });
 } catch (error) {
   if (!(error instanceof EmbeddedPostgresError)) throw error;
   console.error(error.message);
