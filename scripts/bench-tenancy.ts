@@ -15,6 +15,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { roleUrl } from '../src/config.ts';
 import { startThrowawayCluster } from '../src/db/embedded.ts';
+import { camelCase } from '../src/db/context-connection.ts';
 import { createPool } from '../src/db/pool.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import { withContext, withTenant, type DbRole, type TenantContext, type TenantDb } from '../src/db/tenant.ts';
@@ -74,7 +75,7 @@ async function seed(url: string): Promise<Target[]> {
 type Variant = (target: Target) => Promise<unknown>;
 
 function readDepartment(db: TenantDb, t: Target) {
-  return db.selectFrom('app_public.departments').selectAll().where('id', '=', t.id).executeTakeFirst();
+  return db.selectFrom('appPublic.departments').selectAll().where('id', '=', t.id).executeTakeFirst();
 }
 
 async function measure(url: string, targets: Target[]): Promise<Record<string, number[]>> {
@@ -82,7 +83,7 @@ async function measure(url: string, targets: Target[]): Promise<Record<string, n
   // The single-statement baselines log in as the exempt role itself: no policies, one round trip.
   const exemptPool = new pg.Pool({ connectionString: roleUrl(url, EXEMPT_ROLE, PASSWORD), max: POOL_SIZE, idleTimeoutMillis: 0 });
   exemptPool.on('error', () => {}); // connections still closing when the cluster stops
-  const exemptDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: exemptPool }) });
+  const exemptDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: exemptPool }), plugins: [camelCase] });
   const ctx = (t: Target): TenantContext => ({ clinicId: t.clinicId, userId: USER_ID, role: 'doctor', requestId: 'bench' });
 
   const variants: Record<string, Variant> = {
@@ -90,9 +91,9 @@ async function measure(url: string, targets: Target[]): Promise<Record<string, n
     unprepared: (t) => withTenant(authenticator, ctx(t), (db) => readDepartment(db, t), { preparedStatements: false }),
     where: (t) =>
       withContext(authenticator, EXEMPT_ROLE as DbRole, ctx(t), (db) =>
-        db.selectFrom('app_public.departments').selectAll().where('clinic_id', '=', t.clinicId).where('id', '=', t.id).executeTakeFirst(),
+        db.selectFrom('appPublic.departments').selectAll().where('clinicId', '=', t.clinicId).where('id', '=', t.id).executeTakeFirst(),
       ),
-    single: (t) => exemptDb.selectFrom('app_public.departments').selectAll().where('clinic_id', '=', t.clinicId).where('id', '=', t.id).executeTakeFirst(),
+    single: (t) => exemptDb.selectFrom('appPublic.departments').selectAll().where('clinicId', '=', t.clinicId).where('id', '=', t.id).executeTakeFirst(),
     raw: (t) => exemptPool.query('select * from app_public.departments where clinic_id = $1 and id = $2', [t.clinicId, t.id]),
     prepared: (t) =>
       exemptPool.query({ name: 'bench_read', text: 'select * from app_public.departments where clinic_id = $1 and id = $2', values: [t.clinicId, t.id] }),

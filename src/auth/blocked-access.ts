@@ -28,14 +28,14 @@ export class BlockedAccess {
   /** Re-reads every fact now (after a suspension, deactivation, role change or ended session). */
   async refresh(): Promise<void> {
     const [blocked, roles, ended] = await this.#withPlatform({ clinicId: null, userId: null, role: null }, async (db) => [
-      (await sql<{ clinic_id: string; account_id: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db)).rows,
-      (await sql<{ clinic_id: string; account_id: string; role: string }>`select clinic_id, account_id, role from app_hidden.changed_roles()`.execute(db)).rows,
-      (await sql<{ account_id: string; ended_at: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
+      (await sql<{ clinicId: string; accountId: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db)).rows,
+      (await sql<{ clinicId: string; accountId: string; role: string }>`select clinic_id, account_id, role from app_hidden.changed_roles()`.execute(db)).rows,
+      (await sql<{ accountId: string; endedAt: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
     ] as const);
-    this.#suspended = new Set(blocked.filter((r) => r.account_id === null).map((r) => r.clinic_id));
-    this.#deactivated = new Set(blocked.filter((r) => r.account_id !== null).map((r) => membership(r.clinic_id, r.account_id!)));
-    this.#changedRoles = new Map(roles.map((r) => [membership(r.clinic_id, r.account_id), r.role]));
-    this.#endedSessions = new Map(ended.map((r) => [r.account_id, Math.floor(r.ended_at.getTime() / 1000)]));
+    this.#suspended = new Set(blocked.filter((r) => r.accountId === null).map((r) => r.clinicId));
+    this.#deactivated = new Set(blocked.filter((r) => r.accountId !== null).map((r) => membership(r.clinicId, r.accountId!)));
+    this.#changedRoles = new Map(roles.map((r) => [membership(r.clinicId, r.accountId), r.role]));
+    this.#endedSessions = new Map(ended.map((r) => [r.accountId, Math.floor(r.endedAt.getTime() / 1000)]));
   }
 
   /**

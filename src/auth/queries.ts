@@ -11,7 +11,7 @@ import type { TenantDb } from '../db/tenant.ts';
 
 export async function findAccount(db: TenantDb, email: string): Promise<{ accountId: string; passwordHash: string } | undefined> {
   const { rows } = await sql<{ accountId: string; passwordHash: string }>`
-    select account_id as "accountId", password_hash as "passwordHash" from app_hidden.login_account(${email})`.execute(db);
+    select account_id, password_hash from app_hidden.login_account(${email})`.execute(db);
   return rows[0];
 }
 

@@ -37,7 +37,8 @@ runCli(async () => {
     log(`policies/: ${await writePolicyFiles(mainUrl)} files written`);
     await writeSchemaDump(mainUrl);
     log('migrations/schema.sql written');
-    writeKyselyTypes(mainUrl);
+    await writeKyselyTypes(mainUrl);
+    log('src/db/types.ts written');
   } finally {
     await cluster.stop();
   }

@@ -13,6 +13,7 @@
 //  - Under repeatable read or serializable every statement, the first included, runs in the
 //    explicit transaction, opened with that isolation level: its reads must share its snapshot.
 import {
+  CamelCasePlugin,
   DefaultQueryExecutor,
   Kysely,
   PostgresAdapter,
@@ -205,12 +206,20 @@ const boundDialect: Dialect = {
   },
 };
 
+/**
+ * TypeScript sees the database in camelCase (src/db/types.ts is generated so): the plugin turns
+ * every identifier a query names, builder or `sql.ref`/`sql.table`, into snake_case, and every
+ * result row's keys into camelCase, raw `sql` results included. The keys inside a json/jsonb value
+ * are data, not column names, and come back as stored.
+ */
+export const camelCase = new CamelCasePlugin({ maintainNestedObjectKeys: true });
+
 /** A Kysely instance whose every query runs on `connection`; transactions and connections of its own are refused. */
 export function kyselyOn(connection: DatabaseConnection): TenantDb {
   return new Kysely<DB>({
-    config: { dialect: boundDialect },
+    config: { dialect: boundDialect, plugins: [camelCase] },
     dialect: boundDialect,
     driver: boundDriver,
-    executor: new DefaultQueryExecutor(compiler, adapter, new SingleConnectionProvider(connection)),
+    executor: new DefaultQueryExecutor(compiler, adapter, new SingleConnectionProvider(connection), [camelCase]),
   });
 }

@@ -26,20 +26,20 @@ export type Numeric = ColumnType<string, number | string, number | string>;
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface AppPublicClinicMembers {
-  account_id: string;
-  clinic_id: Generated<string>;
-  consultation_fee: Numeric | null;
-  created_at: Generated<Timestamp>;
-  display_name: string;
+  accountId: string;
+  clinicId: Generated<string>;
+  consultationFee: Numeric | null;
+  createdAt: Generated<Timestamp>;
+  displayName: string;
   id: Generated<string>;
   /**
    * Professional licence number, unique within the clinic.
    */
-  licence_number: string | null;
+  licenceNumber: string | null;
   /**
    * Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.
    */
-  office_hours: Generated<Json>;
+  officeHours: Generated<Json>;
   qualification: string | null;
   /**
    * clinic_admin, doctor, nurse, receptionist, lab_technician or patient.
@@ -48,20 +48,20 @@ export interface AppPublicClinicMembers {
   /**
    * When the role last changed; NULL when it never did.
    */
-  role_changed_at: Timestamp | null;
+  roleChangedAt: Timestamp | null;
   specialisation: string | null;
   /**
    * invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).
    */
   status: Generated<string>;
-  updated_at: Generated<Timestamp>;
+  updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicClinics {
   address: string | null;
-  contact_email: string | null;
-  contact_phone: string | null;
-  created_at: Generated<Timestamp>;
+  contactEmail: string | null;
+  contactPhone: string | null;
+  createdAt: Generated<Timestamp>;
   id: Generated<string>;
   name: string;
   /**
@@ -71,8 +71,8 @@ export interface AppPublicClinics {
   /**
    * trial, active, expired or suspended.
    */
-  plan_status: Generated<string>;
-  registration_number: string | null;
+  planStatus: Generated<string>;
+  registrationNumber: string | null;
   /**
    * URL name of the clinic: /api/v1/clinics/{slug}/...
    */
@@ -81,68 +81,68 @@ export interface AppPublicClinics {
    * active, or suspended (a suspended clinic's members are refused: enforced with identity and access).
    */
   status: Generated<string>;
-  tax_id: string | null;
+  taxId: string | null;
   /**
    * IANA time zone used for the clinic's schedules and reports.
    */
   timezone: Generated<string>;
-  updated_at: Generated<Timestamp>;
+  updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicClinicSettings {
-  appointment_slot_minutes: Generated<number>;
-  brand_logo_url: string | null;
-  brand_primary_colour: string | null;
-  brand_secondary_colour: string | null;
-  clinic_id: Generated<string>;
-  created_at: Generated<Timestamp>;
+  appointmentSlotMinutes: Generated<number>;
+  brandLogoUrl: string | null;
+  brandPrimaryColour: string | null;
+  brandSecondaryColour: string | null;
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
   currency: Generated<string>;
   id: Generated<string>;
   /**
    * Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.
    */
-  operating_hours: Generated<Json>;
-  require_two_factor: Generated<boolean>;
-  retention_days: Generated<number>;
+  operatingHours: Generated<Json>;
+  requireTwoFactor: Generated<boolean>;
+  retentionDays: Generated<number>;
   /**
    * Minutes of inactivity after which a session's refresh token expires.
    */
-  session_idle_minutes: Generated<number>;
-  tax_rate: Generated<Numeric>;
-  updated_at: Generated<Timestamp>;
+  sessionIdleMinutes: Generated<number>;
+  taxRate: Generated<Numeric>;
+  updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicDepartments {
-  clinic_id: Generated<string>;
+  clinicId: Generated<string>;
   /**
    * Short code unique within the clinic, e.g. CARD.
    */
   code: string;
-  created_at: Generated<Timestamp>;
+  createdAt: Generated<Timestamp>;
   description: string | null;
   id: Generated<string>;
-  is_active: Generated<boolean>;
+  isActive: Generated<boolean>;
   name: string;
-  updated_at: Generated<Timestamp>;
+  updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicSupportAccessGrants {
-  clinic_id: Generated<string>;
-  created_at: Generated<Timestamp>;
-  expires_at: Timestamp;
-  granted_by: Generated<string>;
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  expiresAt: Timestamp;
+  grantedBy: Generated<string>;
   id: Generated<string>;
-  operator_account_id: string;
+  operatorAccountId: string;
   reason: string;
-  revoked_at: Timestamp | null;
-  revoked_by: string | null;
-  updated_at: Generated<Timestamp>;
+  revokedAt: Timestamp | null;
+  revokedBy: string | null;
+  updatedAt: Generated<Timestamp>;
 }
 
 export interface DB {
-  "app_public.clinic_members": AppPublicClinicMembers;
-  "app_public.clinic_settings": AppPublicClinicSettings;
-  "app_public.clinics": AppPublicClinics;
-  "app_public.departments": AppPublicDepartments;
-  "app_public.support_access_grants": AppPublicSupportAccessGrants;
+  "appPublic.clinicMembers": AppPublicClinicMembers;
+  "appPublic.clinics": AppPublicClinics;
+  "appPublic.clinicSettings": AppPublicClinicSettings;
+  "appPublic.departments": AppPublicDepartments;
+  "appPublic.supportAccessGrants": AppPublicSupportAccessGrants;
 }

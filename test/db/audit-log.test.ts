@@ -12,15 +12,15 @@ t.test('inserts, updates and deletes are audited', async (t) => {
   const ctx = (requestId: string) => ({ clinicId: clinics.a, userId, role: 'clinic_admin' as const, requestId });
 
   const { id } = await withTenant(db.pool, ctx('req-1'), (trx) =>
-    trx.insertInto('app_public.departments').values({ code: 'CARD', name: 'Cardiology' }).returning('id').executeTakeFirstOrThrow(),
+    trx.insertInto('appPublic.departments').values({ code: 'CARD', name: 'Cardiology' }).returning('id').executeTakeFirstOrThrow(),
   );
   await withTenant(db.pool, ctx('req-2'), (trx) =>
-    trx.updateTable('app_public.departments').set({ name: 'Cardiology & Vascular' }).where('id', '=', id).execute(),
+    trx.updateTable('appPublic.departments').set({ name: 'Cardiology & Vascular' }).where('id', '=', id).execute(),
   );
   await withTenant(db.pool, ctx('req-3'), (trx) =>
-    trx.updateTable('app_public.departments').set({ name: 'Cardiology & Vascular' }).where('id', '=', id).execute(),
+    trx.updateTable('appPublic.departments').set({ name: 'Cardiology & Vascular' }).where('id', '=', id).execute(),
   );
-  await withTenant(db.pool, ctx('req-4'), (trx) => trx.deleteFrom('app_public.departments').where('id', '=', id).execute());
+  await withTenant(db.pool, ctx('req-4'), (trx) => trx.deleteFrom('appPublic.departments').where('id', '=', id).execute());
 
   const { rows } = await db.admin.query(
     `select clinic_id, actor_user_id, actor_role, request_id, table_name, row_key, action, changed_columns, before, after

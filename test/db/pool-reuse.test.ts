@@ -7,7 +7,7 @@ import { createPool } from '../../src/db/pool.ts';
 import { withTenant, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 
-const SESSION = sql<{ pid: number; role: string; clinic: string | null; user_id: string | null; app_role: string | null; visible: number }>`
+const SESSION = sql<{ pid: number; role: string; clinic: string | null; userId: string | null; appRole: string | null; visible: number }>`
   select pg_backend_pid() as pid, current_user as role,
          app_public.current_clinic_id()::text as clinic, app_public.current_user_id()::text as user_id,
          app_public.current_app_role() as app_role,
@@ -24,13 +24,13 @@ t.test('nothing leaks through a reused connection', async (t) => {
   const read = (trx: TenantDb) => SESSION.execute(trx).then((r) => r.rows[0]!);
 
   const first = await withTenant(pool, asA, read);
-  t.match(first, { role: 'app_user', clinic: clinics.a, app_role: 'doctor', visible: 1 }, 'the request sees its context');
+  t.match(first, { role: 'app_user', clinic: clinics.a, appRole: 'doctor', visible: 1 }, 'the request sees its context');
 
   const outside = (await pool.query('select pg_backend_pid() as pid, current_user as role, current_setting($1, true) as clinic', ['app.clinic_id'])).rows[0];
   t.same(outside, { pid: first.pid, role: 'app_authenticator', clinic: '' }, 'after commit the connection is bare again');
 
   const next = await withTenant(pool, nobody, read);
-  t.same(next, { pid: first.pid, role: 'app_user', clinic: null, user_id: null, app_role: null, visible: 0 }, 'next request on the same connection sees nothing');
+  t.same(next, { pid: first.pid, role: 'app_user', clinic: null, userId: null, appRole: null, visible: 0 }, 'next request on the same connection sees nothing');
 
   await t.rejects(withTenant(pool, asA, async (trx) => {
     await read(trx);

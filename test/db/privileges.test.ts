@@ -68,10 +68,10 @@ t.test('platform operators see every clinic and no tenant table', async (t) => {
   const clinics = await createClinics(db);
   const withPlatform = <T>(fn: (trx: TenantDb) => Promise<T>) =>
     withContext(db.pool, 'app_platform', { clinicId: null, userId: randomUUID(), role: null }, fn);
-  const seen = await withPlatform((trx) => trx.selectFrom('app_public.clinics').select('id').execute());
+  const seen = await withPlatform((trx) => trx.selectFrom('appPublic.clinics').select('id').execute());
   t.same(seen.map((r) => r.id).sort(), [clinics.a, clinics.b].sort(), 'all clinics are visible');
-  const updated = await withPlatform((trx) => trx.updateTable('app_public.clinics').set({ status: 'suspended' }).where('id', '=', clinics.b).execute());
+  const updated = await withPlatform((trx) => trx.updateTable('appPublic.clinics').set({ status: 'suspended' }).where('id', '=', clinics.b).execute());
   t.equal(Number(updated[0]?.numUpdatedRows), 1, 'an operator can suspend a clinic');
-  t.equal(await sqlstateOf(withPlatform((trx) => trx.selectFrom('app_public.departments').selectAll().execute())), '42501', 'departments are out of reach');
-  t.equal(await sqlstateOf(withPlatform((trx) => trx.deleteFrom('app_public.clinics').execute())), '42501', 'clinics cannot be deleted');
+  t.equal(await sqlstateOf(withPlatform((trx) => trx.selectFrom('appPublic.departments').selectAll().execute())), '42501', 'departments are out of reach');
+  t.equal(await sqlstateOf(withPlatform((trx) => trx.deleteFrom('appPublic.clinics').execute())), '42501', 'clinics cannot be deleted');
 });

@@ -22,7 +22,7 @@ t.test('transaction shapes', async (t) => {
   const shapes = await withTenant(db.pool, admin, async (trx) => {
     const readOnly = () => trx.selectNoFrom(sql<string>`current_setting('transaction_read_only')`.as('ro')).executeTakeFirstOrThrow();
     const before = await readOnly();
-    await trx.insertInto('app_public.departments').values({ code: 'W1', name: 'Written' }).execute();
+    await trx.insertInto('appPublic.departments').values({ code: 'W1', name: 'Written' }).execute();
     const after = await readOnly();
     return { before: before.ro, after: after.ro };
   });
@@ -30,9 +30,9 @@ t.test('transaction shapes', async (t) => {
 
   await t.rejects(
     withTenant(db.pool, admin, async (trx) => {
-      await trx.selectFrom('app_public.departments').selectAll().execute();
-      await trx.insertInto('app_public.departments').values({ code: 'W2', name: 'Rolled back' }).execute();
-      await trx.insertInto('app_public.departments').values({ code: 'W3', name: 'Rolled back too' }).execute();
+      await trx.selectFrom('appPublic.departments').selectAll().execute();
+      await trx.insertInto('appPublic.departments').values({ code: 'W2', name: 'Rolled back' }).execute();
+      await trx.insertInto('appPublic.departments').values({ code: 'W3', name: 'Rolled back too' }).execute();
       throw new Error('handler failed after writing');
     }),
     /handler failed/,
@@ -62,15 +62,15 @@ t.test('prepared statements survive a migration that changes a table', async (t)
   const pool = createPool({ url: db.authenticatorUrl, size: 1 });
   t.teardown(() => pool.end());
   const ctx: TenantContext = { clinicId: clinics.a, userId: null, role: 'doctor' };
-  const readAll = () => withTenant(pool, ctx, (trx) => trx.selectFrom('app_public.departments').selectAll().execute());
+  const readAll = () => withTenant(pool, ctx, (trx) => trx.selectFrom('appPublic.departments').selectAll().execute());
   await readAll();
   await readAll();
   await db.admin.query('alter table app_public.departments add column floor int');
   t.same(await readAll(), [], 'the first read after the change is re-sent and works');
   t.same(await readAll(), [], 'and so does the next, on a fresh connection');
   const writeAfterMigration = withTenant(pool, { ...ctx, role: 'clinic_admin' }, async (trx) => {
-    await trx.insertInto('app_public.departments').values({ code: 'X', name: 'X' }).execute();
-    return trx.selectFrom('app_public.departments').selectAll().execute();
+    await trx.insertInto('appPublic.departments').values({ code: 'X', name: 'X' }).execute();
+    return trx.selectFrom('appPublic.departments').selectAll().execute();
   });
   t.equal((await writeAfterMigration).length, 1, 'statements inside a transaction are prepared afresh on the new connection');
 });
@@ -79,17 +79,17 @@ t.test('a read-only context (support access) cannot write, whatever the code doe
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const support: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin', readOnly: true };
-  const seen = await withTenant(db.pool, support, (trx) => trx.selectFrom('app_public.departments').select('id').execute());
+  const seen = await withTenant(db.pool, support, (trx) => trx.selectFrom('appPublic.departments').select('id').execute());
   t.same(seen, [], 'it reads');
   await t.rejects(
-    withTenant(db.pool, support, (trx) => trx.insertInto('app_public.departments').values({ code: 'RO', name: 'Refused' }).execute()),
+    withTenant(db.pool, support, (trx) => trx.insertInto('appPublic.departments').values({ code: 'RO', name: 'Refused' }).execute()),
     { code: '25006' },
     'a write as the first statement is refused by Postgres',
   );
   await t.rejects(
     withTenant(db.pool, support, async (trx) => {
       await sql`select app_public.current_clinic_id()`.execute(trx);
-      await trx.updateTable('app_public.departments').set({ name: 'x' }).execute();
+      await trx.updateTable('appPublic.departments').set({ name: 'x' }).execute();
     }),
     { code: '25006' },
     'so is one after raw SQL opened the transaction',
@@ -100,7 +100,7 @@ t.test('a read-only context (support access) cannot write, whatever the code doe
     'and the mode cannot be switched back inside the transaction',
   );
   await t.rejects(
-    withTenant(db.pool, support, (trx) => trx.selectFrom('app_public.departments').select('id').forUpdate().execute()),
+    withTenant(db.pool, support, (trx) => trx.selectFrom('appPublic.departments').select('id').forUpdate().execute()),
     { code: '25006' },
     'nor can it lock rows (SELECT … FOR UPDATE)',
   );
@@ -115,9 +115,9 @@ t.test('prepared statements off: every message stands alone, nothing named stays
   t.teardown(() => pool.end());
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
   const work = async (trx: TenantDb) => {
-    const before = await trx.selectFrom('app_public.departments').select('code').execute();
-    await trx.insertInto('app_public.departments').values({ code: `P${before.length}`, name: `Department ${before.length}` }).execute();
-    return trx.selectFrom('app_public.departments').select('code').orderBy('code').execute();
+    const before = await trx.selectFrom('appPublic.departments').select('code').execute();
+    await trx.insertInto('appPublic.departments').values({ code: `P${before.length}`, name: `Department ${before.length}` }).execute();
+    return trx.selectFrom('appPublic.departments').select('code').orderBy('code').execute();
   };
   const named = async () => (await pool.query('select name from pg_prepared_statements order by name')).rows.map((r) => r.name as string);
 
@@ -206,7 +206,7 @@ t.test('an isolation level makes the whole handler one explicit transaction at t
   let added = 0;
   const countTwice = (options: { isolationLevel?: 'repeatable read' }) =>
     withTenant(db.pool, admin, async (trx) => {
-      const count = async () => Number((await trx.selectFrom('app_public.departments').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+      const count = async () => Number((await trx.selectFrom('appPublic.departments').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
       const before = await count();
       added++;
       await db.admin.query(`insert into app_public.departments (clinic_id, code, name) values ($1, $2, $2)`, [clinics.a, `M${added}`]);
@@ -230,10 +230,10 @@ t.test('serializable: of two transactions that conflict, one fails with 40001, w
   // Write skew: each adds a department only if it saw none, so at most one may commit.
   const addFirst = (code: string) =>
     withTenant(db.pool, admin, async (trx) => {
-      const seen = await trx.selectFrom('app_public.departments').select('id').execute();
+      const seen = await trx.selectFrom('appPublic.departments').select('id').execute();
       arrive();
       await bothRead;
-      if (seen.length === 0) await trx.insertInto('app_public.departments').values({ code, name: code }).execute();
+      if (seen.length === 0) await trx.insertInto('appPublic.departments').values({ code, name: code }).execute();
     }, { isolationLevel: 'serializable' });
   const outcomes = await Promise.allSettled([addFirst('FIRST1'), addFirst('FIRST2')]);
   t.same(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected'], 'one commits, one fails');
@@ -280,13 +280,13 @@ t.test('a lock taken inside withTenant is held by its transaction until commit',
       probe: advisory,
     },
     'a builder SELECT … FOR UPDATE': {
-      take: (trx) => trx.selectFrom('app_public.departments').select('id').where('code', '=', 'L1').forUpdate().execute(),
+      take: (trx) => trx.selectFrom('appPublic.departments').select('id').where('code', '=', 'L1').forUpdate().execute(),
       probe: row,
     },
     'raw SQL lock table, then a builder SELECT': {
       take: async (trx) => {
         await sql`lock table app_public.departments in access share mode`.execute(trx);
-        await trx.selectFrom('app_public.departments').select('id').execute();
+        await trx.selectFrom('appPublic.departments').select('id').execute();
       },
       probe: table,
     },
@@ -317,9 +317,9 @@ t.test('round trips: one per read, one for the statement that opens the transact
   const pool = createPool({ url: wire.url, size: 1 });
   t.teardown(() => pool.end());
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
-  const read = (trx: TenantDb) => trx.selectFrom('app_public.departments').select('code').execute();
+  const read = (trx: TenantDb) => trx.selectFrom('appPublic.departments').select('code').execute();
   let written = 0;
-  const write = (trx: TenantDb) => trx.insertInto('app_public.departments').values({ code: `W${++written}`, name: `Written ${written}` }).execute();
+  const write = (trx: TenantDb) => trx.insertInto('appPublic.departments').values({ code: `W${++written}`, name: `Written ${written}` }).execute();
   await withTenant(pool, admin, async (trx) => (await read(trx), write(trx))); // connect and prepare first
   wire.take();
 
@@ -328,7 +328,7 @@ t.test('round trips: one per read, one for the statement that opens the transact
     ['two reads', async (trx) => (await read(trx), read(trx)), {}, 2],
     ['a write, then COMMIT', write, {}, 2],
     ['a read, a write, a read, then COMMIT', async (trx) => (await read(trx), await write(trx), read(trx)), {}, 4],
-    ['a SELECT … FOR UPDATE, then COMMIT', (trx) => trx.selectFrom('app_public.departments').select('code').forUpdate().execute(), {}, 2],
+    ['a SELECT … FOR UPDATE, then COMMIT', (trx) => trx.selectFrom('appPublic.departments').select('code').forUpdate().execute(), {}, 2],
     ['a builder SELECT taking an advisory lock, then COMMIT', (trx) => trx.selectNoFrom(sql`pg_advisory_xact_lock(9)`.as('locked')).execute(), {}, 2],
     ['a read under serializable, then COMMIT', read, { isolationLevel: 'serializable' }, 2],
     ['a read under repeatable read, then COMMIT', read, { isolationLevel: 'repeatable read' }, 2],

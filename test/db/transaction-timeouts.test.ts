@@ -83,10 +83,10 @@ t.test('a statement waiting for a lock gives up after lock_timeout and frees its
   const release = await holdLock(db.admin, 'app_public.departments');
   t.teardown(release);
 
-  const blocked = await timed(withTenant(pool, doctor, (trx) => trx.selectFrom('app_public.departments').selectAll().execute(), { lockTimeoutMs: 200 }));
+  const blocked = await timed(withTenant(pool, doctor, (trx) => trx.selectFrom('appPublic.departments').selectAll().execute(), { lockTimeoutMs: 200 }));
   t.equal(blocked.code, '55P03', 'lock_timeout');
   t.ok(blocked.ms < 1500, `after about 200 ms, not when the lock is released (${Math.round(blocked.ms)} ms)`);
-  t.same(await withTenant(pool, doctor, (trx) => trx.selectFrom('app_public.clinics').select('slug').execute()), [{ slug: 'clinic-a' }],
+  t.same(await withTenant(pool, doctor, (trx) => trx.selectFrom('appPublic.clinics').select('slug').execute()), [{ slug: 'clinic-a' }],
     'the pool’s one connection serves the next transaction while the lock is still held');
 });
 
@@ -97,13 +97,13 @@ t.test('a transaction left idle past idle_in_transaction_session_timeout ends wi
   t.teardown(() => pool.end());
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
   const stalled = withTenant(pool, admin, async (trx) => {
-    await trx.insertInto('app_public.departments').values({ code: 'IDLE1', name: 'Written before the stall' }).execute();
+    await trx.insertInto('appPublic.departments').values({ code: 'IDLE1', name: 'Written before the stall' }).execute();
     await sleep(600); // a handler stalled mid-transaction (a slow upstream call, a blocked event loop)
-    await trx.insertInto('app_public.departments').values({ code: 'IDLE2', name: 'Written after the stall' }).execute();
+    await trx.insertInto('appPublic.departments').values({ code: 'IDLE2', name: 'Written after the stall' }).execute();
   }, { idleInTransactionTimeoutMs: 150 });
   t.equal(await sqlstateInChain(stalled), '25P03', 'the transaction fails: its session ended (idle_in_transaction_session_timeout)');
   const { rows } = await db.admin.query('select count(*)::int as n from app_public.departments');
   t.same(rows, [{ n: 0 }], 'nothing half-written: the first insert went with the session');
-  const after = await withTenant(pool, admin, (trx) => trx.insertInto('app_public.departments').values({ code: 'NEXT', name: 'Next' }).returning('code').execute());
+  const after = await withTenant(pool, admin, (trx) => trx.insertInto('appPublic.departments').values({ code: 'NEXT', name: 'Next' }).returning('code').execute());
   t.same(after, [{ code: 'NEXT' }], 'the pool replaced the connection and keeps serving');
 });

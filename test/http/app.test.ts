@@ -61,7 +61,7 @@ t.test('database errors map to stable codes without leaking values', async (t) =
   app.post('/test/departments', async (request) => {
     const body = request.body as { code: string; name: string };
     return app.withTenant({ clinicId: clinic, userId: null, role: 'clinic_admin' }, (trx) =>
-      trx.insertInto('app_public.departments').values(body).returning('id').executeTakeFirstOrThrow(),
+      trx.insertInto('appPublic.departments').values(body).returning('id').executeTakeFirstOrThrow(),
     );
   });
   const created = await app.inject({ method: 'POST', url: '/test/departments', payload: { code: 'LAB', name: 'Laboratory' } });

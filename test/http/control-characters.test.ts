@@ -177,7 +177,7 @@ t.test('a NUL byte that reaches Postgres (22021) is a 400, not a 500', async (t)
   // A route without validation, as a last line of defence: the database error alone decides.
   app.post('/test/unvalidated', async (request) =>
     app.withTenant(admin, (trx) =>
-      trx.insertInto('app_public.departments').values(request.body as { code: string; name: string }).returning('id').executeTakeFirstOrThrow(),
+      trx.insertInto('appPublic.departments').values(request.body as { code: string; name: string }).returning('id').executeTakeFirstOrThrow(),
     ),
   );
   const response = await app.inject({ method: 'POST', url: '/test/unvalidated', payload: { code: 'NUL', name: 'a\u0000b' } });

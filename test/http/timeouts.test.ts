@@ -71,9 +71,9 @@ t.test('a transaction left idle past idle_in_transaction_session_timeout answers
   // mid-transaction (a slow upstream call, a blocked event loop).
   app.post('/test/stalled-write', () =>
     app.withTenant(admin, async (trx) => {
-      await trx.insertInto('app_public.departments').values({ code: 'IDLE1', name: 'Before the stall' }).execute();
+      await trx.insertInto('appPublic.departments').values({ code: 'IDLE1', name: 'Before the stall' }).execute();
       await sleep(600);
-      await trx.insertInto('app_public.departments').values({ code: 'IDLE2', name: 'After the stall' }).execute();
+      await trx.insertInto('appPublic.departments').values({ code: 'IDLE2', name: 'After the stall' }).execute();
       return { written: 2 };
     }),
   );

@@ -8,17 +8,7 @@ import type { TenantDb } from '../../db/tenant.ts';
 import type { Membership } from './schemas.ts';
 
 export async function accountClinics(db: TenantDb, accountId: string): Promise<Membership[]> {
-  return db
-    .selectFrom(sql<Record<string, unknown>>`app_hidden.account_clinics(${accountId})`.as('m'))
-    .select([
-      sql<string>`clinic_id`.as('clinicId'),
-      sql<string>`clinic_slug`.as('clinicSlug'),
-      sql<string>`clinic_name`.as('clinicName'),
-      sql<string>`member_id`.as('memberId'),
-      sql<string>`role`.as('role'),
-      sql<string>`display_name`.as('displayName'),
-    ])
-    .execute();
+  return db.selectFrom(sql<Membership>`app_hidden.account_clinics(${accountId})`.as('m')).selectAll().execute();
 }
 
 /**
@@ -52,8 +42,7 @@ export interface UsedRefreshToken {
 
 export async function useRefreshToken(db: TenantDb, hash: Buffer): Promise<UsedRefreshToken | undefined> {
   const { rows } = await sql<UsedRefreshToken>`
-    select family_id as "familyId", account_id as "accountId", clinic_id as "clinicId", clinic_slug as "clinicSlug",
-           role, reused, two_factor as "twoFactor", absolute_expires_at::text as "absoluteExpiresAt"
+    select family_id, account_id, clinic_id, clinic_slug, role, reused, two_factor, absolute_expires_at::text as absolute_expires_at
     from app_hidden.use_refresh_token(${hash})`.execute(db);
   return rows[0];
 }
@@ -63,14 +52,14 @@ export async function revokeRefreshFamily(db: TenantDb, hash: Buffer): Promise<v
 }
 
 /** The invited account; `setsPassword`: this invitation created it and it has no password yet. */
-export async function invitationAccount(
-  db: TenantDb,
-  hash: Buffer,
-): Promise<{ accountId: string; email: string; setsPassword: boolean } | undefined> {
-  return db
-    .selectFrom(sql<Record<string, unknown>>`app_hidden.invitation_account(${hash})`.as('i'))
-    .select([sql<string>`account_id`.as('accountId'), sql<string>`email`.as('email'), sql<boolean>`sets_password`.as('setsPassword')])
-    .executeTakeFirst();
+export interface InvitedAccount {
+  accountId: string;
+  email: string;
+  setsPassword: boolean;
+}
+
+export async function invitationAccount(db: TenantDb, hash: Buffer): Promise<InvitedAccount | undefined> {
+  return db.selectFrom(sql<InvitedAccount>`app_hidden.invitation_account(${hash})`.as('i')).selectAll().executeTakeFirst();
 }
 
 /**
@@ -79,8 +68,8 @@ export async function invitationAccount(
  * expired, or may not set the password.
  */
 export async function acceptInvitation(db: TenantDb, hash: Buffer, newPasswordHash: string | null): Promise<string | undefined> {
-  const { rows } = await sql<{ slug: string }>`select clinic_slug as slug from app_hidden.accept_invitation(${hash}, ${newPasswordHash})`.execute(db);
-  return rows[0]?.slug;
+  const { rows } = await sql<{ clinicSlug: string }>`select clinic_slug from app_hidden.accept_invitation(${hash}, ${newPasswordHash})`.execute(db);
+  return rows[0]?.clinicSlug;
 }
 
 export async function requestPasswordReset(db: TenantDb, email: string, token: { token: string; hash: Buffer }, ttl: string): Promise<void> {

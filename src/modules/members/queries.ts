@@ -7,21 +7,23 @@ import type { WeeklyHours } from '../../http/params.ts';
 import type { Member, MemberUpdate } from './schemas.ts';
 
 const columns = [
-  'id', 'role', 'status', 'display_name as displayName', 'specialisation', 'licence_number as licenceNumber',
-  'qualification', sql<number | null>`consultation_fee::float8`.as('consultationFee'), sql<WeeklyHours>`office_hours`.as('officeHours'),
-  'created_at as createdAt',
+  'id', 'role', 'status', 'displayName', 'specialisation', 'licenceNumber', 'qualification',
+  sql<number | null>`consultation_fee::float8`.as('consultationFee'), 'officeHours', 'createdAt',
 ] as const;
+
+/** What the json column holds (the database checks its shape). */
+type Stored = { officeHours: WeeklyHours };
 
 type Row = Omit<Member, 'role' | 'status'> & { role: string; status: string };
 
 export function listMembers(db: TenantDb, limit: number, after?: [string, string]): Promise<Row[]> {
-  let query = db.selectFrom('app_public.clinic_members').select(columns).orderBy('display_name').orderBy('id').limit(limit);
-  if (after) query = query.where((eb) => eb(eb.refTuple('display_name', 'id'), '>', eb.tuple(after[0], after[1])));
-  return query.execute();
+  let query = db.selectFrom('appPublic.clinicMembers').select(columns).orderBy('displayName').orderBy('id').limit(limit);
+  if (after) query = query.where((eb) => eb(eb.refTuple('displayName', 'id'), '>', eb.tuple(after[0], after[1])));
+  return query.$narrowType<Stored>().execute();
 }
 
 export function findMember(db: TenantDb, id: string): Promise<Row | undefined> {
-  return db.selectFrom('app_public.clinic_members').select(columns).where('id', '=', id).executeTakeFirst();
+  return db.selectFrom('appPublic.clinicMembers').select(columns).where('id', '=', id).$narrowType<Stored>().executeTakeFirst();
 }
 
 /** The invited membership; the invitation's token goes to the e-mail through the outbox. */
@@ -35,20 +37,22 @@ export async function inviteMember(
   return rows[0]!.id;
 }
 
+/** Only the fields given change (Kysely leaves out a column whose value is undefined). */
 export function updateMember(db: TenantDb, id: string, change: MemberUpdate): Promise<Row | undefined> {
   return db
-    .updateTable('app_public.clinic_members')
+    .updateTable('appPublic.clinicMembers')
     .set({
-      ...(change.role !== undefined && { role: change.role }),
-      ...(change.status !== undefined && { status: change.status }),
-      ...(change.displayName !== undefined && { display_name: change.displayName }),
-      ...(change.specialisation !== undefined && { specialisation: change.specialisation }),
-      ...(change.licenceNumber !== undefined && { licence_number: change.licenceNumber }),
-      ...(change.qualification !== undefined && { qualification: change.qualification }),
-      ...(change.consultationFee !== undefined && { consultation_fee: change.consultationFee === null ? null : String(change.consultationFee) }),
-      ...(change.officeHours !== undefined && { office_hours: JSON.stringify(change.officeHours) }),
+      role: change.role,
+      status: change.status,
+      displayName: change.displayName,
+      specialisation: change.specialisation,
+      licenceNumber: change.licenceNumber,
+      qualification: change.qualification,
+      consultationFee: change.consultationFee,
+      officeHours: change.officeHours && JSON.stringify(change.officeHours),
     })
     .where('id', '=', id)
     .returning(columns)
+    .$narrowType<Stored>()
     .executeTakeFirst();
 }

@@ -11,17 +11,16 @@ type ClinicOverview = z.infer<typeof clinicOverview>;
 /** Every clinic (or the one named) with its plan and member count (the overview) and its profile. */
 export async function listClinics(db: TenantDb, only?: { slug: string }): Promise<ClinicOverview[]> {
   let query = db
-    .selectFrom(sql<Record<string, unknown>>`app_hidden.platform_clinic_overview()`.as('o'))
-    .innerJoin('app_public.clinics as c', (join) => join.on(sql<boolean>`c.id = o.id`))
+    .selectFrom(sql<{ id: string; members: string }>`app_hidden.platform_clinic_overview()`.as('o'))
+    .innerJoin('appPublic.clinics as c', 'c.id', 'o.id')
     .select([
-      'c.id', 'c.slug', 'c.name', 'c.timezone', sql<'active' | 'suspended'>`c.status`.as('status'),
-      sql<ClinicOverview['plan']>`c.plan`.as('plan'), sql<ClinicOverview['planStatus']>`c.plan_status`.as('planStatus'),
-      'c.address', 'c.contact_email as contactEmail', 'c.contact_phone as contactPhone',
-      'c.registration_number as registrationNumber', 'c.tax_id as taxId',
-      'c.created_at as createdAt', sql<number>`o.members::int`.as('members'),
+      'c.id', 'c.slug', 'c.name', 'c.timezone', 'c.status', 'c.plan', 'c.planStatus', 'c.address', 'c.contactEmail',
+      'c.contactPhone', 'c.registrationNumber', 'c.taxId', 'c.createdAt', sql<number>`o.members::int`.as('members'),
     ])
     .orderBy('c.name')
-    .orderBy('c.slug');
+    .orderBy('c.slug')
+    // The database's checks hold these columns to the values the schema lists.
+    .$narrowType<Pick<ClinicOverview, 'status' | 'plan' | 'planStatus'>>();
   if (only) query = query.where('c.slug', '=', only.slug);
   return query.execute();
 }
@@ -42,18 +41,18 @@ export async function updateClinic(
   change: ClinicProfile & { status?: 'active' | 'suspended'; plan?: string; planStatus?: string },
 ): Promise<boolean> {
   const result = await db
-    .updateTable('app_public.clinics')
+    .updateTable('appPublic.clinics')
     .set({
-      ...(change.status !== undefined && { status: change.status }),
-      ...(change.plan !== undefined && { plan: change.plan }),
-      ...(change.planStatus !== undefined && { plan_status: change.planStatus }),
-      ...(change.name !== undefined && { name: change.name }),
-      ...(change.timezone !== undefined && { timezone: change.timezone }),
-      ...(change.address !== undefined && { address: change.address }),
-      ...(change.contactEmail !== undefined && { contact_email: change.contactEmail }),
-      ...(change.contactPhone !== undefined && { contact_phone: change.contactPhone }),
-      ...(change.registrationNumber !== undefined && { registration_number: change.registrationNumber }),
-      ...(change.taxId !== undefined && { tax_id: change.taxId }),
+      status: change.status,
+      plan: change.plan,
+      planStatus: change.planStatus,
+      name: change.name,
+      timezone: change.timezone,
+      address: change.address,
+      contactEmail: change.contactEmail,
+      contactPhone: change.contactPhone,
+      registrationNumber: change.registrationNumber,
+      taxId: change.taxId,
     })
     .where('slug', '=', slug)
     .executeTakeFirst();

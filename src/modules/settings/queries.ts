@@ -1,34 +1,38 @@
 // One query each, no clinic filter: RLS scopes them to the caller's clinic.
 import { sql } from 'kysely';
 import type { TenantDb } from '../../db/tenant.ts';
+import type { WeeklyHours } from '../../http/params.ts';
 import type { Settings, SettingsChange } from './schemas.ts';
 
 const columns = [
-  'currency', sql<number>`tax_rate::float8`.as('taxRate'), 'appointment_slot_minutes as appointmentSlotMinutes',
-  'session_idle_minutes as sessionIdleMinutes', 'require_two_factor as requireTwoFactor', 'operating_hours as operatingHours',
-  'retention_days as retentionDays', 'brand_primary_colour as brandPrimaryColour', 'brand_secondary_colour as brandSecondaryColour',
-  'brand_logo_url as brandLogoUrl', 'updated_at as updatedAt',
+  'currency', sql<number>`tax_rate::float8`.as('taxRate'), 'appointmentSlotMinutes', 'sessionIdleMinutes', 'requireTwoFactor',
+  'operatingHours', 'retentionDays', 'brandPrimaryColour', 'brandSecondaryColour', 'brandLogoUrl', 'updatedAt',
 ] as const;
 
+/** What the json column holds (the database checks its shape). */
+type Stored = { operatingHours: WeeklyHours };
+
 export function findSettings(db: TenantDb): Promise<Settings | undefined> {
-  return db.selectFrom('app_public.clinic_settings').select(columns).executeTakeFirst() as Promise<Settings | undefined>;
+  return db.selectFrom('appPublic.clinicSettings').select(columns).$narrowType<Stored>().executeTakeFirst();
 }
 
+/** Only the fields given change (Kysely leaves out a column whose value is undefined). */
 export function updateSettings(db: TenantDb, change: SettingsChange): Promise<Settings | undefined> {
   return db
-    .updateTable('app_public.clinic_settings')
+    .updateTable('appPublic.clinicSettings')
     .set({
-      ...(change.currency !== undefined && { currency: change.currency }),
-      ...(change.taxRate !== undefined && { tax_rate: String(change.taxRate) }),
-      ...(change.appointmentSlotMinutes !== undefined && { appointment_slot_minutes: change.appointmentSlotMinutes }),
-      ...(change.sessionIdleMinutes !== undefined && { session_idle_minutes: change.sessionIdleMinutes }),
-      ...(change.requireTwoFactor !== undefined && { require_two_factor: change.requireTwoFactor }),
-      ...(change.operatingHours !== undefined && { operating_hours: JSON.stringify(change.operatingHours) }),
-      ...(change.retentionDays !== undefined && { retention_days: change.retentionDays }),
-      ...(change.brandPrimaryColour !== undefined && { brand_primary_colour: change.brandPrimaryColour }),
-      ...(change.brandSecondaryColour !== undefined && { brand_secondary_colour: change.brandSecondaryColour }),
-      ...(change.brandLogoUrl !== undefined && { brand_logo_url: change.brandLogoUrl }),
+      currency: change.currency,
+      taxRate: change.taxRate,
+      appointmentSlotMinutes: change.appointmentSlotMinutes,
+      sessionIdleMinutes: change.sessionIdleMinutes,
+      requireTwoFactor: change.requireTwoFactor,
+      operatingHours: change.operatingHours && JSON.stringify(change.operatingHours),
+      retentionDays: change.retentionDays,
+      brandPrimaryColour: change.brandPrimaryColour,
+      brandSecondaryColour: change.brandSecondaryColour,
+      brandLogoUrl: change.brandLogoUrl,
     })
     .returning(columns)
-    .executeTakeFirst() as Promise<Settings | undefined>;
+    .$narrowType<Stored>()
+    .executeTakeFirst();
 }
