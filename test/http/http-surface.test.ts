@@ -32,8 +32,25 @@ t.test('security headers on clinic data, on tokens and on errors', async (t) => 
     const csp = String(response.headers['content-security-policy']);
     t.match(csp, /default-src 'none'/, `${what}: loads nothing`);
     t.match(csp, /frame-ancestors 'none'/, `${what}: never framed (CSP)`);
+    t.match(response.headers, HELMET_HEADERS, `${what}: every header of the policy, as configured`);
   }
 });
+
+/** What src/plugins/security-headers.ts configures helmet to send, header by header. */
+const HELMET_HEADERS = {
+  'content-security-policy': "default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'",
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=31536000',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'DENY',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+};
 
 t.test('CORS: off by default, the configured origins only', async (t) => {
   const db = await createTestDatabase(t);
