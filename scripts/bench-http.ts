@@ -302,6 +302,17 @@ async function saturate(target: Target): Promise<Load> {
   return { rate: result.requests.average, cpuMicros: (cpu * 1e6) / result.requests.total };
 }
 
+/** Both targets saturated back to back, the first going first in odd rounds and second in even ones. */
+async function inTurn(round: number, first: Target, second: Target | undefined): Promise<[Load, Load | undefined]> {
+  if (!second) return [await saturate(first), undefined];
+  if (round % 2 === 1) {
+    const a = await saturate(first);
+    return [a, await saturate(second)];
+  }
+  const b = await saturate(second);
+  return [await saturate(first), b];
+}
+
 /**
  * `rate` requests per second for `seconds`, evenly spaced whatever the answers (open loop), over up
  * to CONNECTIONS keep-alive connections; a request that finds them all busy waits for one, and that
@@ -349,8 +360,9 @@ async function measure(targets: Targets): Promise<Round[]> {
   for (const target of Object.values(targets)) await drive(target, 1);
   const rounds: Round[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const api = await saturate(targets.api);
-    const against = targets.against && (await saturate(targets.against));
+    // api and against back to back, taking turns at going first (the second of two runs of the
+    // same code measured up to a tenth slower here).
+    const [api, against] = await inTurn(round, targets.api, targets.against);
     const bare = await saturate(targets.bare);
     const live = (await drive(targets.live, SECONDS)).requests.average;
     const ready = (await drive(targets.ready, SECONDS)).requests.average;
