@@ -27,5 +27,14 @@ export function createPool(options: PoolOptions): pg.Pool {
   };
   const pool = new pg.Pool(config);
   pool.on('error', options.onIdleError ?? (() => {}));
+  // pg-pool listens for a client's errors only while the client is idle, and withContext only
+  // once it holds it. In between, a backend terminated in the same network read that completed
+  // its handshake (a failover, a reaper) would raise an 'error' nobody hears, and that ends the
+  // process. This listener is always there: such a client fails its next query (503) and the pool
+  // drops it at release, as it drops every client that is no longer queryable.
+  pool.on('connect', (client) => client.on('error', ignoreHeardElsewhere));
   return pool;
 }
+
+/** Errors are reported by the query that meets the broken connection; nothing to do here. */
+function ignoreHeardElsewhere(): void {}
