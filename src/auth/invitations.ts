@@ -1,3 +1,6 @@
+// Invitations as the application makes them: a secret token for the invited e-mail only (the
+// database writes it to the notification outbox with the invitation) and its lifetime, 7 days.
+// Onboarding a clinic (the platform module) and inviting a member (the members module) both use it.
 import { newSecretToken } from './tokens.ts';
 
 /** How long an invitation (onboarding's first admin, a member invited by an admin) stays valid. */

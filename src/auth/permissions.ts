@@ -1,9 +1,10 @@
 // The clinic roles and the permission matrix, written once: which clinic roles may do what on each
 // resource. Route guards read it for clear 403s; the SQL policies enforce the same table in the
-// database, and the tests hold both to it (test/db/isolation.test.ts, test/http/).
-// docs/permissions.md renders it.
+// database. The tests hold both to a copy written out by hand, never read from here
+// (test/helpers/matrix.ts, test/http/permission-matrix.test.ts). `npm run docs:permissions`
+// generates docs/permissions.md from it.
 
-/** The roles a clinic membership can have: `app.role` of a transaction (src/db/tenant.ts checks it). */
+/** The roles a clinic membership can have: `app.role` of a transaction (src/db/context-settings.ts checks it). */
 export const CLINIC_ROLES = ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'lab_technician', 'patient'] as const;
 export type ClinicRole = (typeof CLINIC_ROLES)[number];
 

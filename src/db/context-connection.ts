@@ -214,7 +214,7 @@ const boundDialect: Dialect = {
  */
 export const camelCase = new CamelCasePlugin({ maintainNestedObjectKeys: true });
 
-/** A Kysely instance whose every query runs on `connection`; transactions and connections of its own are refused. */
+/** A Kysely instance whose every query runs on `connection`: transactions of its own are refused, and `db.connection()` gets this same one. */
 export function kyselyOn(connection: DatabaseConnection): TenantDb {
   return new Kysely<DB>({
     config: { dialect: boundDialect, plugins: [camelCase] },

@@ -1,3 +1,6 @@
+// The bodies /api/v1/auth takes and answers (zod): validation, the response serialisers and the
+// OpenAPI document all come from these. The password rule is checked by the functions that set a
+// password (checkPasswordRule in passwords.ts), not here.
 import { z } from 'zod';
 import { clinicSlug as slug, email } from '../../http/params.ts';
 import { oneTimeCode } from '../../http/credentials.ts';
