@@ -14,7 +14,7 @@ import { prepareDatabase } from './db/prepare.ts';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, { serving: true });
+  const config = loadConfig(undefined, { serving: true });
   const log = (message: string) => console.log(JSON.stringify({ level: 30, time: Date.now(), msg: message }));
   const database = await prepareDatabase(config, log);
   const app = await buildApp({

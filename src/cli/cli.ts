@@ -14,9 +14,9 @@ import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { loadConfig } from '../config.ts';
+import type { Client } from '../db/pool.ts';
 import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
-import type pg from 'pg';
 import { runCli } from './database.ts';
 
 const USAGE = [
@@ -27,7 +27,7 @@ const USAGE = [
 
 type Options = { email?: string | undefined; reason?: string | undefined };
 /** A command: checks its options (exit code 2 when they are wrong), then works as the owner. */
-type Command = (options: Options) => Promise<number | ((owner: pg.Client) => Promise<number>)>;
+type Command = (options: Options) => Promise<number | ((owner: Client) => Promise<number>)>;
 
 const COMMANDS: Record<string, Command> = {
   'operator:create': async ({ email }) => {

@@ -30,6 +30,7 @@ export async function withFreshDatabase<T>(log: (message: string) => void, fn: (
 const SELF_EXPLAINING_ERRORS = new Set(['ConfigError', 'EmbeddedPostgresError', 'CommittedMigrationsError']);
 
 /** Runs a command's main, printing config and start-up errors as one message and exiting non-zero on failure. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a main that returns nothing (Promise<void>) exits 0.
 export function runCli(main: () => Promise<number | void>): void {
   main().then(
     (code) => process.exit(code ?? 0),

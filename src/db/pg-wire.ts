@@ -92,7 +92,10 @@ export function queryWithPrefix(client: pg.ClientBase, prefix: Prefix[], stateme
 /** Parses `text` as `name` the first time the connection sees it; returns the name to bind. */
 function prepare(connection: WireConnection, name: string, text: string): string {
   let prepared = preparedOn.get(connection);
-  if (!prepared) preparedOn.set(connection, (prepared = new Set()));
+  if (!prepared) {
+    prepared = new Set();
+    preparedOn.set(connection, prepared);
+  }
   if (!prepared.has(name)) {
     connection.parse({ name, text, types: [] });
     prepared.add(name);

@@ -1,5 +1,8 @@
 import pg from 'pg';
 
+/** pg's types for the code outside src/db/ that names a pool or a client without talking to pg itself. */
+export type { Client, Pool } from 'pg';
+
 export interface PoolOptions {
   url: string;
   size: number;

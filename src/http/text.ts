@@ -6,8 +6,10 @@
 import { z } from 'zod';
 
 /** C0 controls (U+0000–U+001F) and DEL (U+007F). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this module's job.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 /** The same, less tab, line feed and carriage return, which a multi-line field keeps. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: as above.
 const CONTROL_EXCEPT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 const MESSAGE = 'must not contain control characters';

@@ -1,14 +1,13 @@
 // The database plugin: one pool for the request-serving role and the caller-bound door to it.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type pg from 'pg';
-import { createPool } from '../db/pool.ts';
+import { createPool, type Pool } from '../db/pool.ts';
 import { withContext, type DbRole, type TenantContext, type TenantDb, type TransactionOptions, type TransactionSettings } from '../db/tenant.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Pool of app_authenticator connections. Use withTenant/withPlatform, never raw queries on tenant tables. */
-    pool: pg.Pool;
+    pool: Pool;
     /** `options`: this transaction's isolation level or timeouts, over the configured ones. */
     withTenant<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, options?: TransactionOptions): Promise<T>;
     withPlatform<T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, options?: TransactionOptions): Promise<T>;

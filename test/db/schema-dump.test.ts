@@ -27,9 +27,9 @@ t.test('migrations/schema.sql matches the migrated database', async (t) => {
 t.test('each object in migrations/schema.sql is followed by its own grants and comments', async (t) => {
   const dump = await readFile(SCHEMA_FILE, 'utf8');
   const departments = blockOf(dump, 'create table app_public.departments (');
-  t.match(departments, /^create table app_public\.departments \(\n  clinic_id uuid default app_public\.current_clinic_id\(\) not null,\n/);
+  t.match(departments, /^create table app_public\.departments \(\n {2}clinic_id uuid default app_public\.current_clinic_id\(\) not null,\n/);
   t.match(departments, /\nalter table app_public\.departments force row level security;\n/);
-  t.match(departments, /\ncreate policy tenant_isolation on app_public\.departments\n  as restrictive\n/);
+  t.match(departments, /\ncreate policy tenant_isolation on app_public\.departments\n {2}as restrictive\n/);
   t.match(departments, /\ngrant delete, select on app_public\.departments to app_user;\n/);
   t.match(departments, /\ngrant update \(code, description, is_active, name\) on app_public\.departments to app_user;\n/);
   t.match(departments, /\nCREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public\.departments /);

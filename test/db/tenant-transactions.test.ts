@@ -320,14 +320,14 @@ t.test('round trips: one per read, one for the statement that opens the transact
   const read = (trx: TenantDb) => trx.selectFrom('appPublic.departments').select('code').execute();
   let written = 0;
   const write = (trx: TenantDb) => trx.insertInto('appPublic.departments').values({ code: `W${++written}`, name: `Written ${written}` }).execute();
-  await withTenant(pool, admin, async (trx) => (await read(trx), write(trx))); // connect and prepare first
+  await withTenant(pool, admin, (trx) => read(trx).then(() => write(trx))); // connect and prepare first
   wire.take();
 
   const shapes: [string, (trx: TenantDb) => Promise<unknown>, TransactionOptions, number][] = [
     ['a read', read, {}, 1],
-    ['two reads', async (trx) => (await read(trx), read(trx)), {}, 2],
+    ['two reads', (trx) => read(trx).then(() => read(trx)), {}, 2],
     ['a write, then COMMIT', write, {}, 2],
-    ['a read, a write, a read, then COMMIT', async (trx) => (await read(trx), await write(trx), read(trx)), {}, 4],
+    ['a read, a write, a read, then COMMIT', (trx) => read(trx).then(() => write(trx)).then(() => read(trx)), {}, 4],
     ['a SELECT … FOR UPDATE, then COMMIT', (trx) => trx.selectFrom('appPublic.departments').select('code').forUpdate().execute(), {}, 2],
     ['a builder SELECT taking an advisory lock, then COMMIT', (trx) => trx.selectNoFrom(sql`pg_advisory_xact_lock(9)`.as('locked')).execute(), {}, 2],
     ['a read under serializable, then COMMIT', read, { isolationLevel: 'serializable' }, 2],

@@ -110,7 +110,10 @@ export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mis
     const status = String(response.statusCode);
     const fail = (reason: string) => report(`${route.method} ${response.raw.req.url} → ${status}: ${reason}`);
     const declared = operation.responses[status];
-    if (!declared) return fail(`status not declared by ${route.method} ${path} (it declares ${Object.keys(operation.responses).join(', ')})`);
+    if (!declared) {
+      fail(`status not declared by ${route.method} ${path} (it declares ${Object.keys(operation.responses).join(', ')})`);
+      return;
+    }
 
     const contentType = response.headers['content-type'];
     const media = Object.keys(declared.content ?? {});
@@ -122,19 +125,24 @@ export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mis
     }
     const mediaType = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
     const content = declared.content![mediaType];
-    if (!content) return fail(`content type ${contentType ?? '(none)'} not declared (it declares ${media.join(', ')})`);
+    if (!content) {
+      fail(`content type ${contentType ?? '(none)'} not declared (it declares ${media.join(', ')})`);
+      return;
+    }
 
     let body: unknown;
     try {
       body = JSON.parse(response.body);
     } catch {
-      return fail(`body is not JSON: ${response.body.slice(0, 80)}`);
+      fail(`body is not JSON: ${response.body.slice(0, 80)}`);
+      return;
     }
     let validate: ValidateFunction;
     try {
       validate = validatorFor(`${route.method} ${path} ${status} ${mediaType}`, content.schema);
     } catch (error) {
-      return fail(`the document's ${mediaType} schema is not valid JSON Schema 2020-12: ${(error as Error).message}`);
+      fail(`the document's ${mediaType} schema is not valid JSON Schema 2020-12: ${(error as Error).message}`);
+      return;
     }
     if (!validate(body)) fail(`body does not match the ${mediaType} schema: ${ajv.errorsText(validate.errors, { dataVar: 'body' })}`);
   }

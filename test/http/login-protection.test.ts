@@ -1,6 +1,7 @@
 // Lockout per e-mail and address (known or not), the slower limit per e-mail that spares the
 // networks its owner signed in from, the per-address limit, failed current passwords, and the
 // security events that logins leave in the audit log.
+import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
@@ -163,7 +164,7 @@ t.test('per client address, login is rate limited', async (t) => {
   await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 3);
   const statuses: number[] = [];
-  let last;
+  let last: LightMyRequestResponse | undefined;
   for (let i = 0; i < 4; i++) {
     last = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: `n${i}@example.test`, password: 'x' } });
     statuses.push(last.statusCode);

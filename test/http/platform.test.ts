@@ -6,7 +6,7 @@ import { hashPassword } from '../../src/auth/passwords.ts';
 import { withContext } from '../../src/db/tenant.ts';
 import { bootstrapOperator } from '../../src/auth/queries.ts';
 import { buildTestApp } from '../helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
 import { cli } from '../helpers/cli.ts';
 import { latestInvitationToken } from '../helpers/outbox.ts';

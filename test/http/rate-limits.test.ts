@@ -2,6 +2,7 @@
 // included; counted together by every API process that shares REDIS_URL; and skipped, not failed,
 // while Redis is away (the lockouts in Postgres still guard the credentials).
 import { randomUUID } from 'node:crypto';
+import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/db/embedded.ts';
@@ -34,7 +35,7 @@ t.test('platform login: the call after the limit from one address is a 429 with 
     app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', remoteAddress, payload: { email: 'ops@example.test', password: PASSWORD } });
 
   const statuses: number[] = [];
-  let last;
+  let last: LightMyRequestResponse | undefined;
   for (let i = 0; i < 4; i++) {
     last = await login('203.0.113.9');
     statuses.push(last.statusCode);
