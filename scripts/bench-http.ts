@@ -150,7 +150,10 @@ async function seed(url: string): Promise<Seeded> {
       await hashPassword(MEMBER.password),
     ]);
     await admin.query('insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, $3, $4)', [
-      clinic.id, account.rows[0]!.id, MEMBER.role, 'Bench Member',
+      clinic.id,
+      account.rows[0]!.id,
+      MEMBER.role,
+      'Bench Member',
     ]);
     await admin.query('analyze');
     const departments = await admin.query<{ id: string }>('select id from app_public.departments where clinic_id = $1 order by code', [clinic.id]);
@@ -216,7 +219,10 @@ async function cpuSecondsOf(pid: number): Promise<number> {
 async function untilReady(url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -402,7 +408,10 @@ async function profile(target: Target): Promise<void> {
   console.log(`${formatSummary(summary)}
 
 ${answered} requests answered: ${Math.round((summary.busyMs * 1000) / answered)} µs of the main thread's busy time each.
-${ROUNDS} × ${SECONDS}s of the ${target.name} target, ${CONNECTIONS} connections, LOG_LEVEL=${LOG_LEVEL}, load average ${os.loadavg().map((v) => v.toFixed(2)).join(', ')}.
+${ROUNDS} × ${SECONDS}s of the ${target.name} target, ${CONNECTIONS} connections, LOG_LEVEL=${LOG_LEVEL}, load average ${os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(', ')}.
 Profile: ${file} (Chrome DevTools' Performance panel opens it; \`node scripts/cpu-profile-summary.ts ${file} 30\` lists more).`);
 }
 

@@ -113,13 +113,16 @@ async function measure(url: string, targets: Target[]): Promise<Record<string, n
     for (const [name, run] of Object.entries(variants)) {
       results[name]!.push(await throughput(run, targets, SECONDS));
     }
-    log(`round ${round}: ${Object.entries(results).map(([k, v]) => `${k}=${Math.round(v.at(-1)!)}/s`).join(' ')}`);
+    log(
+      `round ${round}: ${Object.entries(results)
+        .map(([k, v]) => `${k}=${Math.round(v.at(-1)!)}/s`)
+        .join(' ')}`,
+    );
   }
   await exemptDb.destroy();
   await authenticator.end();
   return results;
 }
-
 
 async function throughput(run: Variant, targets: Target[], seconds: number): Promise<number> {
   const deadline = performance.now() + seconds * 1000;

@@ -64,8 +64,7 @@ export function summariseProfile(profile: CpuProfile, top = 15): ProfileSummary 
   };
 }
 
-const sortedPlaces = (places: Map<string, number>) =>
-  [...places].map(([where, selfMs]) => ({ where, selfMs })).sort((a, b) => b.selfMs - a.selfMs);
+const sortedPlaces = (places: Map<string, number>) => [...places].map(([where, selfMs]) => ({ where, selfMs })).sort((a, b) => b.selfMs - a.selfMs);
 
 /** The place of the nearest frame, from the sample's own up, that is a package's or the app's. */
 function responsiblePlace(id: number, nodes: Map<number, ProfileNode>, parents: Map<number, number>): string | undefined {

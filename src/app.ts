@@ -40,9 +40,20 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
     redact: {
       // Defence in depth for objects someone logs on purpose: credentials and the usual PHI fields.
       paths: [
-        'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-        '*.password', '*.token', '*.accessToken', '*.refreshToken',
-        '*.name', '*.firstName', '*.lastName', '*.email', '*.phone', '*.dateOfBirth', '*.address',
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'res.headers["set-cookie"]',
+        '*.password',
+        '*.token',
+        '*.accessToken',
+        '*.refreshToken',
+        '*.name',
+        '*.firstName',
+        '*.lastName',
+        '*.email',
+        '*.phone',
+        '*.dateOfBirth',
+        '*.address',
       ],
       censor: '[redacted]',
     },

@@ -31,84 +31,86 @@ function isAddressOrCidr(text: string): boolean {
   return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
-const envSchema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    // Behind a reverse proxy: which X-Forwarded-For hops to believe, so that lockouts, rate limits
-    // and the audit log see the client's address, not the proxy's: a comma-separated list of the
-    // proxies' addresses or CIDRs. The client is the nearest X-Forwarded-For hop that is not one
-    // of them, so a client cannot name itself by writing the header. Unset: the socket's address.
-    TRUST_PROXY: z
-      .string()
-      .trim()
-      .transform((text, ctx) => {
-        const proxies = text.split(',').map((p) => p.trim());
-        if (proxies.every(isAddressOrCidr)) return proxies;
-        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of proxy addresses or CIDRs' });
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  // Behind a reverse proxy: which X-Forwarded-For hops to believe, so that lockouts, rate limits
+  // and the audit log see the client's address, not the proxy's: a comma-separated list of the
+  // proxies' addresses or CIDRs. The client is the nearest X-Forwarded-For hop that is not one
+  // of them, so a client cannot name itself by writing the header. Unset: the socket's address.
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      const proxies = text.split(',').map((p) => p.trim());
+      if (proxies.every(isAddressOrCidr)) return proxies;
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of proxy addresses or CIDRs' });
+      return z.NEVER;
+    })
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('.data'),
+  // A superuser (or a role with CREATEROLE + CREATEDB) on a development server: setup creates roles, schemas, migrations.
+  DATABASE_URL: postgresUrl.optional(),
+  // Narrower URLs for production: the migration owner and the request-serving authenticator.
+  DATABASE_OWNER_URL: postgresUrl.optional(),
+  DATABASE_AUTHENTICATOR_URL: postgresUrl.optional(),
+  // Password that setup gives the login roles and that derived URLs use (development convenience).
+  DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
+  // Every request transaction's statement, lock and idle-in-transaction timeouts (src/db/tenant.ts).
+  DATABASE_STATEMENT_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.statementTimeoutMs),
+  DATABASE_LOCK_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.lockTimeoutMs),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.idleInTransactionTimeoutMs),
+  // `false` behind a transaction-mode pooler that does not track prepared statements (PgBouncer < 1.21).
+  DATABASE_PREPARED_STATEMENTS: z.stringbool().default(DEFAULT_TRANSACTION_SETTINGS.preparedStatements),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+  // Access tokens: EdDSA (Ed25519). The current signing key and its id; earlier public keys stay
+  // valid for verification until the tokens they signed have expired (rotation).
+  JWT_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
+  JWT_KEY_ID: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/)
+    .optional(),
+  JWT_PREVIOUS_PUBLIC_KEYS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return z.record(z.string().regex(/^[\w.-]{1,64}$/), z.string().includes('PUBLIC KEY')).parse(JSON.parse(text));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key id → PEM public key' });
         return z.NEVER;
-      })
-      .optional(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    DATA_DIR: z.string().min(1).default('.data'),
-    // A superuser (or a role with CREATEROLE + CREATEDB) on a development server: setup creates roles, schemas, migrations.
-    DATABASE_URL: postgresUrl.optional(),
-    // Narrower URLs for production: the migration owner and the request-serving authenticator.
-    DATABASE_OWNER_URL: postgresUrl.optional(),
-    DATABASE_AUTHENTICATOR_URL: postgresUrl.optional(),
-    // Password that setup gives the login roles and that derived URLs use (development convenience).
-    DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
-    // Every request transaction's statement, lock and idle-in-transaction timeouts (src/db/tenant.ts).
-    DATABASE_STATEMENT_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.statementTimeoutMs),
-    DATABASE_LOCK_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.lockTimeoutMs),
-    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: timeoutMs(DEFAULT_TRANSACTION_SETTINGS.idleInTransactionTimeoutMs),
-    // `false` behind a transaction-mode pooler that does not track prepared statements (PgBouncer < 1.21).
-    DATABASE_PREPARED_STATEMENTS: z.stringbool().default(DEFAULT_TRANSACTION_SETTINGS.preparedStatements),
-    EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
-    // Access tokens: EdDSA (Ed25519). The current signing key and its id; earlier public keys stay
-    // valid for verification until the tokens they signed have expired (rotation).
-    JWT_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
-    JWT_KEY_ID: z.string().regex(/^[\w.-]{1,64}$/).optional(),
-    JWT_PREVIOUS_PUBLIC_KEYS: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return z.record(z.string().regex(/^[\w.-]{1,64}$/), z.string().includes('PUBLIC KEY')).parse(JSON.parse(text));
-        } catch {
-          ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key id → PEM public key' });
-          return z.NEVER;
-        }
-      })
-      .optional(),
-    JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
-    // Calls per client address per minute on each route that takes a credential (the per-e-mail
-    // and per-address lockouts are in SQL).
-    LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
-    // Where those counters live when several API processes serve; unset: in each process's memory.
-    REDIS_URL: z
-      .string()
-      .url()
-      .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
-      .optional(),
-    // Browser origins allowed to call the API; unset: no CORS headers, browsers on other origins are refused.
-    CORS_ORIGINS: z
-      .string()
-      .trim()
-      .transform((text, ctx) => {
-        const origins = text.split(',').map((o) => o.trim());
-        if (origins.every(isOrigin)) return origins;
-        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of origins like https://app.example.com (scheme, host, port; no path)' });
-        return z.NEVER;
-      })
-      .optional(),
-    // Serve /docs and /openapi.json; unset: on outside production, off in production.
-    API_DOCS: z.stringbool().optional(),
-    // The first platform operator, created at start when there is none yet.
-    PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
-    PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
-  });
+      }
+    })
+    .optional(),
+  JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  // Calls per client address per minute on each route that takes a credential (the per-e-mail
+  // and per-address lockouts are in SQL).
+  LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+  // Where those counters live when several API processes serve; unset: in each process's memory.
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  // Browser origins allowed to call the API; unset: no CORS headers, browsers on other origins are refused.
+  CORS_ORIGINS: z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      const origins = text.split(',').map((o) => o.trim());
+      if (origins.every(isOrigin)) return origins;
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of origins like https://app.example.com (scheme, host, port; no path)' });
+      return z.NEVER;
+    })
+    .optional(),
+  // Serve /docs and /openapi.json; unset: on outside production, off in production.
+  API_DOCS: z.stringbool().optional(),
+  // The first platform operator, created at start when there is none yet.
+  PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
+  PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
+});
 
 export interface LoadOptions {
   /** The HTTP server needs a request-serving URL; ops commands (setup, migrate, audit) do not. */
@@ -225,8 +227,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     database: Object.freeze({
       adminUrl: env.DATABASE_URL,
       ownerUrl: env.DATABASE_OWNER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_owner', rolePassword),
-      authenticatorUrl:
-        env.DATABASE_AUTHENTICATOR_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_authenticator', rolePassword),
+      authenticatorUrl: env.DATABASE_AUTHENTICATOR_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_authenticator', rolePassword),
       rolePassword,
       poolSize: env.DATABASE_POOL_SIZE,
       transactions: Object.freeze({
@@ -238,8 +239,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       embedded: useEmbedded ? { port: env.EMBEDDED_PG_PORT, dataDir: path.join(dataDir, 'pg') } : undefined,
     }),
     jwt: Object.freeze({
-      signingKey:
-        env.JWT_PRIVATE_KEY && env.JWT_KEY_ID ? { keyId: env.JWT_KEY_ID, privateKeyPem: env.JWT_PRIVATE_KEY } : undefined,
+      signingKey: env.JWT_PRIVATE_KEY && env.JWT_KEY_ID ? { keyId: env.JWT_KEY_ID, privateKeyPem: env.JWT_PRIVATE_KEY } : undefined,
       previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? {},
       accessTokenTtlSeconds: env.JWT_ACCESS_TOKEN_TTL_SECONDS,
       loginAttemptsPerMinute: env.LOGIN_ATTEMPTS_PER_MINUTE,

@@ -61,8 +61,11 @@ interface PgError {
 
 function isPgError(error: unknown): error is PgError {
   return (
-    typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' &&
-    /^[0-9A-Z]{5}$/.test((error as { code: string }).code) && 'severity' in error
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    /^[0-9A-Z]{5}$/.test((error as { code: string }).code) &&
+    'severity' in error
   );
 }
 

@@ -46,7 +46,11 @@ t.test('the api service of docker-compose.yml starts in production with its one-
   t.equal(environment.NODE_ENV, 'production', 'the api runs under the production rules');
   t.equal(environment.HOST, '0.0.0.0', 'the api listens beyond the container');
   t.notMatch(JSON.stringify(environment), /\$/, 'every value is resolved');
-  t.same(Object.keys(environment).filter((k) => k.startsWith('DATABASE_')), ['DATABASE_AUTHENTICATOR_URL'], 'no superuser or owner URL reaches the app');
+  t.same(
+    Object.keys(environment).filter((k) => k.startsWith('DATABASE_')),
+    ['DATABASE_AUTHENTICATOR_URL'],
+    'no superuser or owner URL reaches the app',
+  );
   t.match(environment.DATABASE_AUTHENTICATOR_URL, /^postgres:\/\/app_authenticator:[^@]+@db:5432\/clinicbase$/);
 
   const oneShots = Object.entries(api!.depends_on ?? {}).filter(([, d]) => d.condition === 'service_completed_successfully');
@@ -94,7 +98,11 @@ t.test('the api service of docker-compose.yml starts in production with its one-
   t.equal(ready.status, 200, '/health/ready is 200');
   const keyId = (await readFile(fileEnv.JWT_KEY_ID_FILE!, 'utf8')).trim();
   const jwks = (await (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
-  t.same(jwks.keys.map((k) => k.kid), [keyId], 'the key the one-shot wrote signs the tokens');
+  t.same(
+    jwks.keys.map((k) => k.kid),
+    [keyId],
+    'the key the one-shot wrote signs the tokens',
+  );
   await new Promise((r) => setTimeout(r, 500));
   t.equal(server.child.exitCode, null, `the process stays up:\n${server.output()}`);
   t.equal(await stopServer(server.child), 0, 'SIGTERM exits cleanly');

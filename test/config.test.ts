@@ -70,9 +70,16 @@ t.test('JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE: the value from a file, never both
 });
 
 t.test('request transactions: timeouts and prepared statements', async (t) => {
-  t.same(loadConfig({}).database.transactions, { statementTimeoutMs: 5000, lockTimeoutMs: 2000, idleInTransactionTimeoutMs: 10_000, preparedStatements: true }, 'defaults');
+  t.same(
+    loadConfig({}).database.transactions,
+    { statementTimeoutMs: 5000, lockTimeoutMs: 2000, idleInTransactionTimeoutMs: 10_000, preparedStatements: true },
+    'defaults',
+  );
   const set = loadConfig({
-    DATABASE_STATEMENT_TIMEOUT_MS: '30000', DATABASE_LOCK_TIMEOUT_MS: '500', DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '60000', DATABASE_PREPARED_STATEMENTS: 'false',
+    DATABASE_STATEMENT_TIMEOUT_MS: '30000',
+    DATABASE_LOCK_TIMEOUT_MS: '500',
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '60000',
+    DATABASE_PREPARED_STATEMENTS: 'false',
   });
   t.same(set.database.transactions, { statementTimeoutMs: 30_000, lockTimeoutMs: 500, idleInTransactionTimeoutMs: 60_000, preparedStatements: false });
   t.ok(Object.isFrozen(set.database.transactions), 'frozen');

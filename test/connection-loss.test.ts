@@ -78,12 +78,21 @@ t.test('the API survives lost database connections', async (t) => {
   // Only used to sign tokens the server accepts (same key); its pool never serves a request.
   const { app: signer } = await buildTestApp(t, roleUrl(adminUrl, 'app_authenticator', TEST_ROLE_PASSWORD), keys);
   const token = await signer.signAccessToken({
-    sub: randomUUID(), clinic_id: clinic, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'],
+    sub: randomUUID(),
+    clinic_id: clinic,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
   });
   const base = `http://127.0.0.1:${port}/api/v1/clinics/clinic-a/departments`;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   /** The HTTP status, or 0 when nothing answered (the process is gone). */
-  const statusOf = (response: Promise<Response>) => response.then((r) => r.status, () => 0);
+  const statusOf = (response: Promise<Response>) =>
+    response.then(
+      (r) => r.status,
+      () => 0,
+    );
   const read = () => statusOf(fetch(`${base}?limit=5`, { headers }));
   let created = 0;
   const write = async () => {
@@ -96,17 +105,19 @@ t.test('the API survives lost database connections', async (t) => {
   async function load(done: () => boolean): Promise<{ statuses: number[]; acknowledged: string[] }> {
     const statuses: number[] = [];
     const acknowledged: string[] = [];
-    await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
-      while (!done() && alive()) {
-        if (i === 0) {
-          const { status, code } = await write();
-          statuses.push(status);
-          if (status === 201) acknowledged.push(code);
-        } else {
-          statuses.push(await read());
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, i) => {
+        while (!done() && alive()) {
+          if (i === 0) {
+            const { status, code } = await write();
+            statuses.push(status);
+            if (status === 201) acknowledged.push(code);
+          } else {
+            statuses.push(await read());
+          }
         }
-      }
-    }));
+      }),
+    );
     return { statuses, acknowledged };
   }
   const alive = () => server.child.exitCode === null && server.child.signalCode === null;
@@ -134,8 +145,16 @@ t.test('the API survives lost database connections', async (t) => {
        from app_public.departments d`,
     );
     const stored = new Map(rows.map((r) => [r.code, r.audited]));
-    t.same(result.acknowledged.filter((code) => !stored.has(code)), [], 'every 201 was committed');
-    t.same(rows.filter((r) => !r.audited).map((r) => r.code), [], 'no department without its audit entry (nothing half-written)');
+    t.same(
+      result.acknowledged.filter((code) => !stored.has(code)),
+      [],
+      'every 201 was committed',
+    );
+    t.same(
+      rows.filter((r) => !r.audited).map((r) => r.code),
+      [],
+      'no department without its audit entry (nothing half-written)',
+    );
   });
 
   await t.test('a Postgres restart while idle', async (t) => {
@@ -168,8 +187,19 @@ t.test('the API survives lost database connections', async (t) => {
   t.notMatch(server.output(), /shutting down after an unexpected error/, 'the server never shut itself down');
   // Idle connections failed at each restart: each is one short line (code and message), not
   // the pg client object with its prepared SQL.
-  const idleFailures = server.output().split('\n').filter((line) => line.includes('idle database connection failed'));
+  const idleFailures = server
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('idle database connection failed'));
   t.ok(idleFailures.length > 0, 'idle connection failures were logged');
-  t.same(idleFailures.filter((line) => line.length > 400 || !/"db":\{("code":"\w+",)?"message":"[^"]+"\}/.test(line)), [], 'each is a short line: the code and message only');
-  t.same(idleFailures.filter((line) => /clinicbase_context|parsedStatements|select /.test(line)), [], 'no SQL text in them');
+  t.same(
+    idleFailures.filter((line) => line.length > 400 || !/"db":\{("code":"\w+",)?"message":"[^"]+"\}/.test(line)),
+    [],
+    'each is a short line: the code and message only',
+  );
+  t.same(
+    idleFailures.filter((line) => /clinicbase_context|parsedStatements|select /.test(line)),
+    [],
+    'no SQL text in them',
+  );
 });

@@ -28,7 +28,9 @@ interface Reference {
 /** The project's Markdown files: the top level's, docs/'s and each top-level folder's README. */
 function markdownFiles(): string[] {
   const top = readdirSync(ROOT).filter((name) => name.endsWith('.md'));
-  const docs = readdirSync(path.join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`);
+  const docs = readdirSync(path.join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`);
   const readmes = TOP.map((folder) => `${folder}/README.md`).filter((file) => exists(file));
   return [...top, ...docs, ...readmes];
 }
@@ -196,7 +198,7 @@ t.test("README's npm scripts table lists package.json's scripts", async (t) => {
 t.test("README's configuration table lists the variables src/config.ts reads", async (t) => {
   const source = readFileSync(path.join(ROOT, 'src/config.ts'), 'utf8');
   const schema = source.slice(source.indexOf('const envSchema'), source.indexOf('export interface LoadOptions'));
-  const variables = [...schema.matchAll(/^ {4}([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]!);
+  const variables = [...schema.matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]!);
   const fileVariables = [...(/FILE_VARIABLES = \[([^\]]*)\]/.exec(source)?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((m) => `${m[1]}_FILE`);
   t.ok(variables.includes('PORT') && variables.includes('DATABASE_URL') && fileVariables.includes('JWT_PRIVATE_KEY_FILE'), 'src/config.ts read');
   // Read by the test harness, not by the application: the table says so in their rows.
@@ -207,7 +209,10 @@ t.test("README's configuration table lists the variables src/config.ts reads", a
 
 t.test("migrations/README.md's SQLSTATE catalogue lists the codes the SQL raises and src/errors.ts maps", async (t) => {
   const committed = path.join(ROOT, 'migrations/committed');
-  const sql = readdirSync(committed).filter((name) => name.endsWith('.sql')).map((name) => readFileSync(path.join(committed, name), 'utf8')).join('\n');
+  const sql = readdirSync(committed)
+    .filter((name) => name.endsWith('.sql'))
+    .map((name) => readFileSync(path.join(committed, name), 'utf8'))
+    .join('\n');
   const raised = new Set([...sql.matchAll(/errcode\s*=\s*'(CB[0-9A-Z]{3})'/g)].map((m) => m[1]!));
   const errors = readFileSync(path.join(ROOT, 'src/errors.ts'), 'utf8');
   const appSqlstates = errors.slice(errors.indexOf('const APP_SQLSTATES'), errors.indexOf('};', errors.indexOf('const APP_SQLSTATES')));

@@ -30,7 +30,10 @@ try {
   const version = await withClient(serverUrl, async (client) => (await client.query('show server_version')).rows[0].server_version);
   log(`Postgres ${version}`);
   const { committedTemplate } = await buildTestTemplates({
-    serverUrl, template: TEST_TEMPLATE, committedTemplate: TEST_COMMITTED_TEMPLATE, log,
+    serverUrl,
+    template: TEST_TEMPLATE,
+    committedTemplate: TEST_COMMITTED_TEMPLATE,
+    log,
     onPhase: (next) => {
       phase = next;
       if (!next.startsWith('sealing')) log(next);

@@ -100,7 +100,11 @@ function verifier<Claims>(keys: SigningKeys, audience: string, schema: z.ZodType
       createVerifier({
         // fast-jwt checks iss and aud only when a token carries them: require them, or a token of
         // ours without an audience would open both kinds of route.
-        key: pem, algorithms: ['EdDSA'], allowedIss: ISSUER, allowedAud: audience, requiredClaims: ['exp', 'jti', 'sub', 'iss', 'aud'],
+        key: pem,
+        algorithms: ['EdDSA'],
+        allowedIss: ISSUER,
+        allowedAud: audience,
+        requiredClaims: ['exp', 'jti', 'sub', 'iss', 'aud'],
         cache: VERIFIED_TOKENS_CACHED,
       }),
     ]),

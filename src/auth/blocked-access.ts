@@ -27,11 +27,16 @@ export class BlockedAccess {
 
   /** Re-reads every fact now (after a suspension, deactivation, role change or ended session). */
   async refresh(): Promise<void> {
-    const [blocked, roles, ended] = await this.#withPlatform({ clinicId: null, userId: null, role: null }, async (db) => [
-      (await sql<{ clinicId: string; accountId: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db)).rows,
-      (await sql<{ clinicId: string; accountId: string; role: string }>`select clinic_id, account_id, role from app_hidden.changed_roles()`.execute(db)).rows,
-      (await sql<{ accountId: string; endedAt: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
-    ] as const);
+    const [blocked, roles, ended] = await this.#withPlatform(
+      { clinicId: null, userId: null, role: null },
+      async (db) =>
+        [
+          (await sql<{ clinicId: string; accountId: string | null }>`select clinic_id, account_id from app_hidden.blocked_access()`.execute(db)).rows,
+          (await sql<{ clinicId: string; accountId: string; role: string }>`select clinic_id, account_id, role from app_hidden.changed_roles()`.execute(db))
+            .rows,
+          (await sql<{ accountId: string; endedAt: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
+        ] as const,
+    );
     this.#suspended = new Set(blocked.filter((r) => r.accountId === null).map((r) => r.clinicId));
     this.#deactivated = new Set(blocked.filter((r) => r.accountId !== null).map((r) => membership(r.clinicId, r.accountId!)));
     this.#changedRoles = new Map(roles.map((r) => [membership(r.clinicId, r.accountId), r.role]));

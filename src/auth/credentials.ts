@@ -7,7 +7,16 @@
 import { AppError } from '../errors.ts';
 import { withAccount, withAnonymous, type Caller, type ContextRunner } from '../db/contexts.ts';
 import { verifyPassword } from './passwords.ts';
-import { clearLoginFailures, findAccount, lockedUntil, myTwoFactor, recordAuthEvent, recordLoginFailure, useRecoveryCode, useTwoFactorStep } from './queries.ts';
+import {
+  clearLoginFailures,
+  findAccount,
+  lockedUntil,
+  myTwoFactor,
+  recordAuthEvent,
+  recordLoginFailure,
+  useRecoveryCode,
+  useTwoFactorStep,
+} from './queries.ts';
 import { hashRecoveryCode, TOTP_CODE, totpStep } from './two-factor.ts';
 
 /** What a verified login proved: the account, and whether a one-time code was given too. */

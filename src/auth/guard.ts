@@ -75,13 +75,21 @@ export function createGuard({ tokens, blockedAccess, withPlatform }: GuardDeps):
     const operator = { clinicId: null, userId: claims.sub, role: null, requestId: call.requestId, clientIp: call.clientIp };
     return withPlatform(operator, (db) =>
       useSupportAccess(db, {
-        grantId: claims.support_grant!, clinicId: claims.clinic_id, twoFactor: claims.amr.includes('otp'), what: 'used', details: call.details ?? {},
+        grantId: claims.support_grant!,
+        clinicId: claims.clinic_id,
+        twoFactor: claims.amr.includes('otp'),
+        what: 'used',
+        details: call.details ?? {},
       }),
     );
   }
 
   const tenantOf = (claims: AccessClaims, caller: Caller): TenantContext => ({
-    clinicId: claims.clinic_id, userId: claims.sub, role: claims.role, requestId: caller.requestId, clientIp: caller.clientIp,
+    clinicId: claims.clinic_id,
+    userId: claims.sub,
+    role: claims.role,
+    requestId: caller.requestId,
+    clientIp: caller.clientIp,
     readOnly: claims.support_grant !== undefined,
   });
 

@@ -31,9 +31,17 @@ export async function clearLoginFailures(db: TenantDb, email: string): Promise<v
 }
 
 export type AuthEvent =
-  | 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.locked' | 'auth.refresh.reused' | 'auth.logout' | 'auth.switch'
-  | 'auth.password.changed' | 'auth.password.reset'
-  | 'auth.two_factor.enabled' | 'auth.two_factor.disabled' | 'auth.two_factor.recovery_codes_replaced'
+  | 'auth.login.succeeded'
+  | 'auth.login.failed'
+  | 'auth.login.locked'
+  | 'auth.refresh.reused'
+  | 'auth.logout'
+  | 'auth.switch'
+  | 'auth.password.changed'
+  | 'auth.password.reset'
+  | 'auth.two_factor.enabled'
+  | 'auth.two_factor.disabled'
+  | 'auth.two_factor.recovery_codes_replaced'
   | 'auth.two_factor.recovery_code_used';
 
 export async function recordAuthEvent(

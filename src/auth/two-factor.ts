@@ -40,7 +40,10 @@ export function currentTotp(secret: string, now = Date.now()): string {
 /** Ten single-use codes (60 random bits each, as xxxx-xxxx-xxxx) and the hashes the database keeps. */
 export function newRecoveryCodes(): { codes: string[]; hashes: Buffer[] } {
   const codes = Array.from({ length: RECOVERY_CODES }, () =>
-    (randomBytes(8).readBigUInt64BE() >> 4n).toString(32).padStart(12, '0').replace(/(.{4})(?=.)/g, '$1-'),
+    (randomBytes(8).readBigUInt64BE() >> 4n)
+      .toString(32)
+      .padStart(12, '0')
+      .replace(/(.{4})(?=.)/g, '$1-'),
   );
   return { codes, hashes: codes.map(hashRecoveryCode) };
 }

@@ -4,11 +4,7 @@ import type { Config } from '../config.ts';
 import { startThrowawayCluster } from '../db/embedded.ts';
 import { setupDatabase, withDatabase } from '../db/setup.ts';
 
-export async function withInspectedDatabase<T>(
-  config: Config,
-  log: (message: string) => void,
-  fn: (url: string) => Promise<T>,
-): Promise<T> {
+export async function withInspectedDatabase<T>(config: Config, log: (message: string) => void, fn: (url: string) => Promise<T>): Promise<T> {
   const configured = config.database.adminUrl ?? config.database.ownerUrl;
   if (configured) return fn(configured);
   log('no DATABASE_URL: inspecting a throwaway database migrated from this checkout');

@@ -16,8 +16,18 @@ const OUT_FILE = path.resolve(import.meta.dirname, '../db/types.ts');
 async function generateKyselyTypes(url: string, outFile: string): Promise<void> {
   const bin = createRequire(import.meta.url).resolve('kysely-codegen/dist/cli/bin.js');
   await promisify(execFile)(process.execPath, [
-    bin, '--dialect', 'postgres', '--camel-case', '--log-level', 'error', '--url', url,
-    '--include-pattern', 'app_{public,hidden}.*', '--out-file', outFile,
+    bin,
+    '--dialect',
+    'postgres',
+    '--camel-case',
+    '--log-level',
+    'error',
+    '--url',
+    url,
+    '--include-pattern',
+    'app_{public,hidden}.*',
+    '--out-file',
+    outFile,
   ]);
 }
 

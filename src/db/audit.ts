@@ -25,8 +25,17 @@ export function formatAudit(rows: AuditRow[]): string {
   });
   const header = ['status', 'type', 'object', 'detail / problem'];
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const render = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const render = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const failing = rows.filter((r) => !r.ok).length;
-  return [render(header), render(widths.map((w) => '-'.repeat(w))), ...lines.map(render), '',
-    failing === 0 ? `${rows.length} objects, no problems` : `${failing} of ${rows.length} objects break isolation rules`].join('\n');
+  return [
+    render(header),
+    render(widths.map((w) => '-'.repeat(w))),
+    ...lines.map(render),
+    '',
+    failing === 0 ? `${rows.length} objects, no problems` : `${failing} of ${rows.length} objects break isolation rules`,
+  ].join('\n');
 }

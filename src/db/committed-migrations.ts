@@ -71,9 +71,7 @@ export class CommittedMigrationsError extends Error {
 export async function assertCommittedMigrationsUnchanged(folder: string): Promise<void> {
   const problems = await checkCommittedMigrations(folder);
   if (problems.length > 0) {
-    throw new CommittedMigrationsError(
-      `Committed migrations are immutable (migrations/README.md); a fix goes in a new migration.\n  ${listed(problems)}`,
-    );
+    throw new CommittedMigrationsError(`Committed migrations are immutable (migrations/README.md); a fix goes in a new migration.\n  ${listed(problems)}`);
   }
 }
 

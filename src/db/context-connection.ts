@@ -126,7 +126,13 @@ export class ContextConnection implements DatabaseConnection {
       }
     }
     this.#inTransaction = true;
-    return this.#send([{ statement: this.#begin, values: [] }, { statement: CONTEXT, values: this.#options.context.transaction }], statement);
+    return this.#send(
+      [
+        { statement: this.#begin, values: [] },
+        { statement: CONTEXT, values: this.#options.context.transaction },
+      ],
+      statement,
+    );
   }
 
   /** A SELECT that takes no lock, under read committed: it may run as its own implicit transaction. */

@@ -55,8 +55,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     // Postgres refuses to run as root; on root-only machines the package creates a `postgres` user.
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
       ...(options.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
     ],
     onLog: (message: string) => log(message.trimEnd()),
@@ -129,7 +131,10 @@ async function checkServerCanRun(runAs: Account | undefined, dataFolder: string,
   const { initdb } = await binaries();
   const who = runAs ? `as root it runs as the "${runAs.name}" user, who` : 'it';
   if (runAs) {
-    const places: [string, string][] = [['its binaries', path.dirname(initdb)], ['its data folder', dataFolder]];
+    const places: [string, string][] = [
+      ['its binaries', path.dirname(initdb)],
+      ['its data folder', dataFolder],
+    ];
     if (!initialised) places.push(['the temporary folder', os.tmpdir()]);
     for (const [what, target] of places) {
       const blocked = await firstBlockingFolder(target, runAs);

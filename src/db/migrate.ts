@@ -47,7 +47,12 @@ export async function readCurrentMigration(migrationsFolder = MIGRATIONS_DIR): P
  * `-- Enter migration here`.
  */
 export function holdsWorkInProgress(sql: string): boolean {
-  return sql.replace(/\/\*[\s\S]*?\*\//g, '').replace(/--[^\n]*/g, '').trim() !== '';
+  return (
+    sql
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/--[^\n]*/g, '')
+      .trim() !== ''
+  );
 }
 
 /**

@@ -76,7 +76,10 @@ export function queryWithPrefix(client: pg.ClientBase, prefix: Prefix[], stateme
     query.submit = ((connection: WireConnection) => {
       connection.stream.cork?.();
       try {
-        for (const { statement: { name, text }, values } of prefix) {
+        for (const {
+          statement: { name, text },
+          values,
+        } of prefix) {
           connection.bind({ statement: prepared ? prepare(connection, name, text) : parseUnnamed(connection, text), values });
           connection.execute({});
         }

@@ -33,16 +33,19 @@ export interface GrantRow {
   columns: string[] | null;
 }
 
-const HEADER = '-- Generated from the database by `npm run policies:generate` after migrating; do not edit.\n' +
+const HEADER =
+  '-- Generated from the database by `npm run policies:generate` after migrating; do not edit.\n' +
   '-- The source of truth is migrations/; this file is what Postgres enforces for the table.\n';
 
 export async function renderPolicyFiles(client: Queryable): Promise<Map<string, string>> {
-  const tables = (await client.query<TableRow>(`
+  const tables = (
+    await client.query<TableRow>(`
     select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
            obj_description(c.oid, 'pg_class') as comment
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where c.relkind in ('r', 'p') and n.nspname like 'app\\_%'
-    order by 1, 2`)).rows;
+    order by 1, 2`)
+  ).rows;
   const policies = await loadPolicies(client);
   const grants = await loadRelationGrants(client);
 
@@ -55,7 +58,10 @@ export async function renderPolicyFiles(client: Queryable): Promise<Map<string, 
     for (const policy of policies.filter((p) => p.schema === table.schema && p.table === table.name)) {
       lines.push(`${renderPolicy(qualified, policy)}\n`);
     }
-    const grantLines = renderRelationGrants(qualified, grants.filter((g) => g.schema === table.schema && g.table === table.name));
+    const grantLines = renderRelationGrants(
+      qualified,
+      grants.filter((g) => g.schema === table.schema && g.table === table.name),
+    );
     lines.push(...(grantLines.length > 0 ? grantLines : ['-- no grants: no application role can read or write this table directly']));
     files.set(`${qualified}.sql`, `${lines.join('\n')}\n`);
   }
@@ -75,11 +81,13 @@ export function rlsLines(qualified: string, rls: boolean, forced: boolean): stri
  * allow), then the permissive policies, each group by name.
  */
 export async function loadPolicies(client: Queryable): Promise<PolicyRow[]> {
-  return (await client.query<PolicyRow>(`
+  return (
+    await client.query<PolicyRow>(`
     select schemaname as schema, tablename as table, policyname as name, permissive, roles::text[] as roles,
            cmd as command, qual as using, with_check as check
     from pg_policies where schemaname like 'app\\_%'
-    order by schemaname, tablename, policyname <> 'tenant_isolation', permissive <> 'RESTRICTIVE', policyname`)).rows;
+    order by schemaname, tablename, policyname <> 'tenant_isolation', permissive <> 'RESTRICTIVE', policyname`)
+  ).rows;
 }
 
 export function renderPolicy(qualified: string, policy: PolicyRow): string {
@@ -93,7 +101,8 @@ export function renderPolicy(qualified: string, policy: PolicyRow): string {
 
 /** Grants on tables and views in app_* schemas (whole-table and per column), except the owner's own. */
 export async function loadRelationGrants(client: Queryable): Promise<GrantRow[]> {
-  return (await client.query<GrantRow>(`
+  return (
+    await client.query<GrantRow>(`
     with relation_acl as (
       select n.nspname as schema, c.relname as table, acl.grantee, acl.privilege_type as privilege, null::text as column_name
       from pg_class c join pg_namespace n on n.oid = c.relnamespace, aclexplode(c.relacl) acl
@@ -113,7 +122,8 @@ export async function loadRelationGrants(client: Queryable): Promise<GrantRow[]>
            array_agg(column_name order by column_name collate "C") filter (where column_name is not null) as columns
     from named
     group by schema, "table", grantee, privilege, whole_table
-    order by schema, "table", grantee collate "C", not whole_table, privilege collate "C"`)).rows;
+    order by schema, "table", grantee collate "C", not whole_table, privilege collate "C"`)
+  ).rows;
 }
 
 /** One line per grantee for whole-table privileges, then one per column privilege. */

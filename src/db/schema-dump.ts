@@ -183,7 +183,8 @@ async function readCatalog(client: pg.ClientBase): Promise<SchemaCatalog> {
       order by n.nspname`),
     // An entry for a schema adds privileges to the built-in default; an entry without one replaces
     // it, so what it adds is granted and what it drops is revoked.
-    defaultPrivileges: (await query<{ line: string }>(`
+    defaultPrivileges: (
+      await query<{ line: string }>(`
       with entry as (
         select d.defaclrole as role, d.defaclnamespace as namespace, d.defaclobjtype as objtype, d.defaclacl as acl,
                acldefault(case d.defaclobjtype when 'S' then 's' else d.defaclobjtype end, d.defaclrole) as builtin
@@ -207,7 +208,8 @@ async function readCatalog(client: pg.ClientBase): Promise<SchemaCatalog> {
                direction, case when grantee = 0 then 'public' else grantee::regrole::text end) as line
       from change
       where grantee <> role) lines
-      order by line collate "C"`)).map((r) => r.line),
+      order by line collate "C"`)
+    ).map((r) => r.line),
     functions: await query<FunctionRow>(`
       select p.oid::regprocedure::text as signature,
              case p.prokind when 'p' then 'procedure' else 'function' end as kind,
@@ -266,22 +268,36 @@ async function readCatalog(client: pg.ClientBase): Promise<SchemaCatalog> {
 
 function renderCatalog(catalog: SchemaCatalog): string {
   const blocks: string[] = [HEADER];
-  blocks.push(section('Schemas', ...catalog.schemas.map((s) => [
-    `create schema ${s.name};`,
-    ...ownerLines('schema', s.name, s.owner),
-    ...grantLines(`schema ${s.name}`, s.grants),
-    ...commentLines(`schema ${s.name}`, s.comment),
-  ].join('\n'))));
+  blocks.push(
+    section(
+      'Schemas',
+      ...catalog.schemas.map((s) =>
+        [
+          `create schema ${s.name};`,
+          ...ownerLines('schema', s.name, s.owner),
+          ...grantLines(`schema ${s.name}`, s.grants),
+          ...commentLines(`schema ${s.name}`, s.comment),
+        ].join('\n'),
+      ),
+    ),
+  );
   if (catalog.extensions.length > 0) {
     blocks.push(section('Extensions', catalog.extensions.map((e) => `create extension ${e.name} with schema ${e.schema};`).join('\n')));
   }
   if (catalog.defaultPrivileges.length > 0) blocks.push(section('Default privileges', catalog.defaultPrivileges.join('\n')));
-  blocks.push(section('Functions', ...catalog.functions.map((f) => [
-    `${f.sqlStandardBody ? sqlStandardBodyAsOnNewerServers(f.definition) : f.definition.trimEnd()};`,
-    ...ownerLines(f.kind, f.signature, f.owner),
-    ...grantLines(`${f.kind} ${f.signature}`, f.grants),
-    ...commentLines(`${f.kind} ${f.signature}`, f.comment),
-  ].join('\n'))));
+  blocks.push(
+    section(
+      'Functions',
+      ...catalog.functions.map((f) =>
+        [
+          `${f.sqlStandardBody ? sqlStandardBodyAsOnNewerServers(f.definition) : f.definition.trimEnd()};`,
+          ...ownerLines(f.kind, f.signature, f.owner),
+          ...grantLines(`${f.kind} ${f.signature}`, f.grants),
+          ...commentLines(`${f.kind} ${f.signature}`, f.comment),
+        ].join('\n'),
+      ),
+    ),
+  );
   const tables = catalog.relations.filter((r) => r.kind === 'r');
   blocks.push(section('Tables', ...tables.map((table) => renderTable(table, catalog))));
   const views = catalog.relations.filter((r) => r.kind === 'v');
@@ -294,17 +310,17 @@ function renderTable(table: RelationRow, catalog: SchemaCatalog): string {
   const of = <T extends { relation: number }>(rows: T[]) => rows.filter((r) => r.relation === table.oid);
   const columns = of(catalog.columns);
   const [schema, name] = table.qualified.split('.');
-  const body = [
-    ...columns.map((c) => `  ${columnDefinition(c)}`),
-    ...of(catalog.constraints).map((c) => `  constraint ${c.name} ${c.definition}`),
-  ];
+  const body = [...columns.map((c) => `  ${columnDefinition(c)}`), ...of(catalog.constraints).map((c) => `  constraint ${c.name} ${c.definition}`)];
   return [
     `create table ${table.qualified} (\n${body.join(',\n')}\n)${withOptions(table.options)};`,
     ...ownerLines('table', table.qualified, table.owner),
     ...rlsLines(table.qualified, table.rls, table.forced),
     ...of(catalog.indexes).map((i) => `${i.definition};`),
     ...catalog.policies.filter((p) => p.schema === schema && p.table === name).map((p) => renderPolicy(table.qualified, p)),
-    ...renderRelationGrants(table.qualified, catalog.relationGrants.filter((g) => g.schema === schema && g.table === name)),
+    ...renderRelationGrants(
+      table.qualified,
+      catalog.relationGrants.filter((g) => g.schema === schema && g.table === name),
+    ),
     ...of(catalog.triggers).map((t) => `${t.definition};`),
     ...commentLines(`table ${table.qualified}`, table.comment),
     ...columns.flatMap((c) => commentLines(`column ${table.qualified}.${c.name}`, c.comment)),
@@ -320,7 +336,10 @@ function renderView(view: RelationRow, catalog: SchemaCatalog): string {
   return [
     `create view ${view.qualified}${withOptions(view.options)} as\n${definition}`,
     ...ownerLines('view', view.qualified, view.owner),
-    ...renderRelationGrants(view.qualified, catalog.relationGrants.filter((g) => g.schema === schema && g.table === name)),
+    ...renderRelationGrants(
+      view.qualified,
+      catalog.relationGrants.filter((g) => g.schema === schema && g.table === name),
+    ),
     ...catalog.triggers.filter((t) => t.relation === view.oid).map((t) => `${t.definition};`),
     ...commentLines(`view ${view.qualified}`, view.comment),
     ...catalog.columns.filter((c) => c.relation === view.oid).flatMap((c) => commentLines(`column ${view.qualified}.${c.name}`, c.comment)),
@@ -341,8 +360,7 @@ const section = (title: string, ...objects: string[]) => [`-- ${title}`, ...obje
 
 const withOptions = (options: string[] | null) => (options ? ` with (${options.join(', ')})` : '');
 
-const ownerLines = (kind: string, name: string, owner: string) =>
-  owner === EXPECTED_OWNER ? [] : [`alter ${kind} ${name} owner to ${owner};`];
+const ownerLines = (kind: string, name: string, owner: string) => (owner === EXPECTED_OWNER ? [] : [`alter ${kind} ${name} owner to ${owner};`]);
 
 /** One grant per set of privileges, naming every role that holds exactly that set. */
 function grantLines(target: string, grants: Grantable['grants']): string[] {
@@ -359,8 +377,7 @@ function grantLines(target: string, grants: Grantable['grants']): string[] {
   });
 }
 
-const commentLines = (target: string, comment: string | null) =>
-  comment === null ? [] : [`comment on ${target} is '${comment.replaceAll("'", "''")}';`];
+const commentLines = (target: string, comment: string | null) => (comment === null ? [] : [`comment on ${target} is '${comment.replaceAll("'", "''")}';`]);
 
 // Deparse differences between the Postgres versions we support (15–18). The file is committed as
 // the embedded Postgres 18 renders it; on older servers (CI runs the suite on 15 too) these

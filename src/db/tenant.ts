@@ -17,7 +17,14 @@ import { checkIsolationLevel, ContextConnection, kyselyOn, type IsolationLevel, 
 import { contextValues, transactionSettings, type DbRole, type TenantContext, type TransactionSettings } from './context-settings.ts';
 
 export { CLINIC_ROLES, type ClinicRole } from '../auth/permissions.ts';
-export { contextSettings, DEFAULT_TRANSACTION_SETTINGS, type ContextSettings, type DbRole, type TenantContext, type TransactionSettings } from './context-settings.ts';
+export {
+  contextSettings,
+  DEFAULT_TRANSACTION_SETTINGS,
+  type ContextSettings,
+  type DbRole,
+  type TenantContext,
+  type TransactionSettings,
+} from './context-settings.ts';
 export type { IsolationLevel, TenantDb } from './context-connection.ts';
 
 /** How one withContext transaction runs: TransactionSettings (each defaults to DEFAULT_TRANSACTION_SETTINGS) and its isolation level. */

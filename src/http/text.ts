@@ -19,8 +19,7 @@ export function hasControlCharacters(value: string, options: { multiline?: boole
 }
 
 /** The check alone, for string formats that do not start from plainText (z.url()). */
-export const withoutControlCharacters = (options: { multiline?: boolean } = {}) =>
-  z.refine<string>((value) => !hasControlCharacters(value, options), MESSAGE);
+export const withoutControlCharacters = (options: { multiline?: boolean } = {}) => z.refine<string>((value) => !hasControlCharacters(value, options), MESSAGE);
 
 /** One line of text: names, codes, e-mails, passwords, tokens. */
 export const plainText = z.string().check(withoutControlCharacters());

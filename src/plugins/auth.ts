@@ -110,10 +110,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   }
 
   app.decorate('permission', (resource: Resource, action: Action) => ({
-    preValidation: [
-      requireClinicMember,
-      async (request: FastifyRequest) => requirePermission(request.tenant!, resource, action),
-    ],
+    preValidation: [requireClinicMember, async (request: FastifyRequest) => requirePermission(request.tenant!, resource, action)],
     config: { permission: { resource, action } },
   }));
 

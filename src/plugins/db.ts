@@ -29,8 +29,10 @@ async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise
     // the error, and a failover would log kilobytes per connection.
     onIdleError: (error) => app.log.warn({ db: { code: (error as { code?: string }).code, message: error.message } }, 'idle database connection failed'),
   });
-  const run = (role: DbRole) => <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, own: TransactionOptions = {}) =>
-    withContext(pool, role, ctx, fn, { ...options.transactions, ...own });
+  const run =
+    (role: DbRole) =>
+    <T>(ctx: TenantContext, fn: (db: TenantDb) => Promise<T>, own: TransactionOptions = {}) =>
+      withContext(pool, role, ctx, fn, { ...options.transactions, ...own });
   app.decorate('pool', pool);
   app.decorate('withTenant', run('app_user'));
   app.decorate('withPlatform', run('app_platform'));

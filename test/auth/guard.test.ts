@@ -69,7 +69,9 @@ t.test('tokens that do not verify are 401 with WWW-Authenticate: Bearer', async 
     'the platform audience': signWithTestKey(nurseClaims, { audience: 'clinicbase-platform' }),
     'a platform-operator token': tokens.signPlatformToken({ accountId: operatorId, twoFactor: false }),
     'an unknown kid': stranger.signAccessToken(nurseClaims),
-    'another key under the test kid': createAccessTokens(signingKeys({ ...generateSigningKey(), keyId: TEST_KEYS.keyId }), { ttlSeconds: 300 }).signAccessToken(nurseClaims),
+    'another key under the test kid': createAccessTokens(signingKeys({ ...generateSigningKey(), keyId: TEST_KEYS.keyId }), { ttlSeconds: 300 }).signAccessToken(
+      nurseClaims,
+    ),
     'expired (issued an hour ago for five minutes)': signWithTestKey(nurseClaims, { now: Date.now() - 3_600_000 }),
     'a tampered payload': `${header}.${raised}.${signature}`,
     'alg none': `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT', kid: TEST_KEYS.keyId })).toString('base64url')}.${payload}.`,
@@ -90,8 +92,11 @@ t.test('platform tokens open only the platform, clinic tokens never do', async (
   t.same(operator.tenant, { clinicId: null, userId: operatorId, role: null, requestId: 'guard-test-1', clientIp: '192.0.2.7' });
   t.match(operator.claims, { sub: operatorId, scope: 'platform', amr: ['pwd', 'otp'] });
   t.same(await outcome(() => guard.operatorFromToken(tokens.signAccessToken(nurseClaims), CALL)), UNAUTHENTICATED, 'a clinic token on the platform: 401');
-  t.same(await outcome(() => guard.operatorFromToken(signWithTestKey({ ...nurseClaims, sub: operatorId, scope: 'platform' }), CALL)), UNAUTHENTICATED,
-    'operator claims under the clinic audience: 401');
+  t.same(
+    await outcome(() => guard.operatorFromToken(signWithTestKey({ ...nurseClaims, sub: operatorId, scope: 'platform' }), CALL)),
+    UNAUTHENTICATED,
+    'operator claims under the clinic audience: 401',
+  );
 });
 
 t.test("another clinic's slug is 404, exactly as a clinic that does not exist", async (t) => {
@@ -108,10 +113,17 @@ t.test('a suspended clinic is 403 until it is reactivated', async (t) => {
   await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
   t.equal(await outcome(() => guard.tenantFromToken(token, CALL)), 'accepted', 'not yet refreshed: the facts are this process memory');
   await blockedAccess.refresh();
-  t.same(await outcome(() => guard.tenantFromToken(token, { ...CALL, slug: 'clinic-a' })),
-    { status: 403, code: 'FORBIDDEN', detail: 'This clinic is suspended.', headers: {} });
-  t.same(await outcome(() => guard.tenantFromToken(token, CALL)), { status: 403, code: 'FORBIDDEN', detail: 'This clinic is suspended.', headers: {} },
-    'without a slug too');
+  t.same(await outcome(() => guard.tenantFromToken(token, { ...CALL, slug: 'clinic-a' })), {
+    status: 403,
+    code: 'FORBIDDEN',
+    detail: 'This clinic is suspended.',
+    headers: {},
+  });
+  t.same(
+    await outcome(() => guard.tenantFromToken(token, CALL)),
+    { status: 403, code: 'FORBIDDEN', detail: 'This clinic is suspended.', headers: {} },
+    'without a slug too',
+  );
   await db.admin.query(`update app_public.clinics set status = 'active' where id = $1`, [clinics.a]);
   await blockedAccess.refresh();
   t.equal(await outcome(() => guard.tenantFromToken(token, CALL)), 'accepted', 'reactivated');
@@ -132,7 +144,9 @@ t.test("a token whose role is not the membership's current role is 401; one with
   await db.admin.query(`update app_public.clinic_members set role = 'doctor' where clinic_id = $1 and account_id = $2`, [clinics.a, nurseId]);
   await blockedAccess.refresh();
   t.same(await outcome(() => guard.tenantFromToken(token, CALL)), {
-    status: 401, code: 'UNAUTHENTICATED', detail: 'Your role in this clinic has changed; refresh the session or log in again.',
+    status: 401,
+    code: 'UNAUTHENTICATED',
+    detail: 'Your role in this clinic has changed; refresh the session or log in again.',
     headers: { 'www-authenticate': 'Bearer' },
   });
   const doctorToken = tokens.signAccessToken({ ...nurseClaims, role: 'doctor', jti: randomUUID() });
@@ -149,7 +163,10 @@ t.test('a token issued before its account sessions were ended is 401, one issued
   t.same(await outcome(() => guard.tenantFromToken(before, CALL)), UNAUTHENTICATED, 'the clinic routes');
   t.same(await outcome(() => guard.accountFromToken(before, CALL)), UNAUTHENTICATED, 'the account routes');
   t.equal(await outcome(() => guard.tenantFromToken(tokens.signAccessToken(nurseClaims), CALL)), 'accepted', 'a token issued now');
-  const operatorBefore = signWithTestKey({ sub: operatorId, scope: 'platform', jti: randomUUID(), amr: ['pwd'] }, { now: minuteAgo, audience: 'clinicbase-platform' });
+  const operatorBefore = signWithTestKey(
+    { sub: operatorId, scope: 'platform', jti: randomUUID(), amr: ['pwd'] },
+    { now: minuteAgo, audience: 'clinicbase-platform' },
+  );
   t.same(await outcome(() => guard.operatorFromToken(operatorBefore, CALL)), UNAUTHENTICATED, 'an operator token issued before');
 });
 
@@ -166,38 +183,66 @@ t.test('a support token: read-only, its grant checked and audited on every use, 
     120,
   );
   const uses = async () =>
-    (await db.admin.query(
-      `select action, clinic_id, actor_user_id, request_id, details from app_audit.audit_log where action = 'support.access.used' order by id`,
-    )).rows;
+    (
+      await db.admin.query(
+        `select action, clinic_id, actor_user_id, request_id, details from app_audit.audit_log where action = 'support.access.used' order by id`,
+      )
+    ).rows;
 
   const { tenant } = await guard.tenantFromToken(support, { ...CALL, slug: 'clinic-a', details: { operation: 'departments' } });
   t.same(tenant, { clinicId: clinics.a, userId: operatorId, role: 'clinic_admin', requestId: 'guard-test-1', clientIp: '192.0.2.7', readOnly: true });
-  t.same(await uses(), [{
-    action: 'support.access.used', clinic_id: clinics.a, actor_user_id: operatorId, request_id: 'guard-test-1',
-    details: { grant: grantId, operation: 'departments' },
-  }], 'the use is audited with what the caller said it was');
+  t.same(
+    await uses(),
+    [
+      {
+        action: 'support.access.used',
+        clinic_id: clinics.a,
+        actor_user_id: operatorId,
+        request_id: 'guard-test-1',
+        details: { grant: grantId, operation: 'departments' },
+      },
+    ],
+    'the use is audited with what the caller said it was',
+  );
   t.same(await outcome(() => guard.accountFromToken(support, CALL)), UNAUTHENTICATED, 'no account routes: it is not a membership');
   t.equal((await uses()).length, 1, 'and that refusal is not a use');
-  t.same(await outcome(() => guard.tenantFromToken(support, { ...CALL, slug: 'clinic-b' })), { status: 404, code: 'NOT_FOUND', detail: 'Not found', headers: {} });
+  t.same(await outcome(() => guard.tenantFromToken(support, { ...CALL, slug: 'clinic-b' })), {
+    status: 404,
+    code: 'NOT_FOUND',
+    detail: 'Not found',
+    headers: {},
+  });
   t.equal((await uses()).length, 1, 'another clinic stops at the slug, before any use');
 
   // The admin revokes it as the API would (the trigger stamps who and when).
   await withContext(db.pool, 'app_user', { clinicId: clinics.a, userId: adminId, role: 'clinic_admin' }, (tx) =>
-    sql`update app_public.support_access_grants set revoked_at = now() where id = ${grantId}`.execute(tx));
-  t.same(await outcome(() => guard.tenantFromToken(support, CALL)), { status: 401, code: 'UNAUTHENTICATED', detail: 'This support access has ended.', headers: {} },
-    'revocation ends it at the next use, no refresh needed');
+    sql`update app_public.support_access_grants set revoked_at = now() where id = ${grantId}`.execute(tx),
+  );
+  t.same(
+    await outcome(() => guard.tenantFromToken(support, CALL)),
+    { status: 401, code: 'UNAUTHENTICATED', detail: 'This support access has ended.', headers: {} },
+    'revocation ends it at the next use, no refresh needed',
+  );
   t.equal((await uses()).length, 1, 'a refused use is not audited as a use');
 });
 
 t.test('the matrix check: the role may perform the action, and a read-only context only selects', async (t) => {
   const tenant = { clinicId: randomUUID(), userId: randomUUID(), role: 'nurse' as const };
   t.equal(await outcome(() => requirePermission(tenant, 'app_public.departments', 'select')), 'accepted');
-  t.same(await outcome(() => requirePermission(tenant, 'app_public.departments', 'insert')),
-    { status: 403, code: 'FORBIDDEN', detail: 'This action is not allowed', headers: {} });
+  t.same(await outcome(() => requirePermission(tenant, 'app_public.departments', 'insert')), {
+    status: 403,
+    code: 'FORBIDDEN',
+    detail: 'This action is not allowed',
+    headers: {},
+  });
   const support = { ...tenant, role: 'clinic_admin' as const, readOnly: true };
   t.equal(await outcome(() => requirePermission(support, 'app_public.support_access_grants', 'select')), 'accepted');
-  t.same(await outcome(() => requirePermission(support, 'app_public.departments', 'insert')),
-    { status: 403, code: 'FORBIDDEN', detail: 'Support access is read-only.', headers: {} });
+  t.same(await outcome(() => requirePermission(support, 'app_public.departments', 'insert')), {
+    status: 403,
+    code: 'FORBIDDEN',
+    detail: 'Support access is read-only.',
+    headers: {},
+  });
 });
 
 t.test('a token accepted before, and so remembered as verified, is refused once anything ends it', async (t) => {
@@ -235,13 +280,19 @@ t.test('a token accepted before, and so remembered as verified, is refused once 
   await acceptedTwice(current, 'a nurse token issued after');
   await db.admin.query(`update app_public.clinic_members set role = 'receptionist' where account_id = $1`, [nurseId]);
   await blockedAccess.refresh();
-  t.match(await outcome(() => guard.tenantFromToken(current, CALL)), { status: 401, detail: 'Your role in this clinic has changed; refresh the session or log in again.' },
-    'role changed: 401');
+  t.match(
+    await outcome(() => guard.tenantFromToken(current, CALL)),
+    { status: 401, detail: 'Your role in this clinic has changed; refresh the session or log in again.' },
+    'role changed: 401',
+  );
 
   const receptionist = tokens.signAccessToken({ ...nurseClaims, role: 'receptionist', jti: randomUUID() });
   await acceptedTwice(receptionist, 'the new role');
   await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
   await blockedAccess.refresh();
-  t.same(await outcome(() => guard.tenantFromToken(receptionist, CALL)), { status: 403, code: 'FORBIDDEN', detail: 'This clinic is suspended.', headers: {} },
-    'suspended: 403');
+  t.same(
+    await outcome(() => guard.tenantFromToken(receptionist, CALL)),
+    { status: 403, code: 'FORBIDDEN', detail: 'This clinic is suspended.', headers: {} },
+    'suspended: 403',
+  );
 });

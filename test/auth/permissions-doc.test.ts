@@ -13,7 +13,12 @@ t.test('docs/permissions.md is what npm run docs:permissions makes of PERMISSION
 
 t.test('a table: one row per set of rights, the roles sharing it in order', async (t) => {
   t.equal(
-    permissionTable({ select: ['clinic_admin', 'doctor', 'nurse'], insert: ['clinic_admin'], update: ['clinic_admin', 'nurse'] }, ['clinic_admin', 'doctor', 'nurse', 'patient']),
+    permissionTable({ select: ['clinic_admin', 'doctor', 'nurse'], insert: ['clinic_admin'], update: ['clinic_admin', 'nurse'] }, [
+      'clinic_admin',
+      'doctor',
+      'nurse',
+      'patient',
+    ]),
     [
       '| role | select | insert | update | delete |',
       '|---|---|---|---|---|',
@@ -49,7 +54,9 @@ t.test('the page: tables rewritten, notes kept, a new resource added, a dropped 
     'app_public.rooms': { select: ['clinic_admin', 'receptionist'], insert: ['receptionist'] },
     'app_public.beds': { select: ['clinic_admin'] },
   } as const;
-  t.equal(renderPermissionsDoc(stale, matrix, roles), `# Permissions
+  t.equal(
+    renderPermissionsDoc(stale, matrix, roles),
+    `# Permissions
 
 ## Tenant tables
 
@@ -76,7 +83,8 @@ Hand-written: rooms are booked by the front desk.
 ## Tenant root and platform tables
 
 Notes.
-`);
+`,
+  );
   t.throws(() => renderPermissionsDoc(stale, { 'app_public.beds': { select: ['clinic_admin'] } }, roles), {
     message: 'docs/permissions.md has a table for app_public.rooms, which PERMISSIONS does not list: remove its section by hand',
   });

@@ -23,15 +23,24 @@ t.test('db:setup on an empty database', async (t) => {
     await server.end();
   });
   const url = withDatabase(serverUrl(), name);
-  const run = () =>
-    promisify(execFile)(process.execPath, [CLI], { env: { ...process.env, DATABASE_URL: url, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD } });
+  const run = () => promisify(execFile)(process.execPath, [CLI], { env: { ...process.env, DATABASE_URL: url, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD } });
   t.match((await run()).stdout, /running migrations as app_owner[\s\S]*database ready/);
   t.match((await run()).stdout, /database ready/, 'a second run succeeds (idempotent)');
 
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   t.teardown(() => admin.end());
-  t.same((await readAudit(admin)).filter((r) => !r.ok), [], 'the audit passes on the set-up database');
-  const { rows } = await admin.query(`select nspname::text as name, pg_get_userbyid(nspowner)::text as owner from pg_namespace where nspname like 'app\\_%' order by 1`);
-  t.same(rows, ['app_audit', 'app_hidden', 'app_private', 'app_public'].map((n) => ({ name: n, owner: 'app_owner' })), 'schemas belong to app_owner');
+  t.same(
+    (await readAudit(admin)).filter((r) => !r.ok),
+    [],
+    'the audit passes on the set-up database',
+  );
+  const { rows } = await admin.query(
+    `select nspname::text as name, pg_get_userbyid(nspowner)::text as owner from pg_namespace where nspname like 'app\\_%' order by 1`,
+  );
+  t.same(
+    rows,
+    ['app_audit', 'app_hidden', 'app_private', 'app_public'].map((n) => ({ name: n, owner: 'app_owner' })),
+    'schemas belong to app_owner',
+  );
 });

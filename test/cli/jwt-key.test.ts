@@ -45,7 +45,12 @@ t.test('writes an Ed25519 key and its id once', async (t) => {
   t.equal((await readFile(path.join(dir, 'jwt-key-id'), 'utf8')).trim(), keyId, 'the id is kept');
 
   const config = loadConfig(
-    { NODE_ENV: 'production', DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c', JWT_PRIVATE_KEY_FILE: path.join(dir, 'jwt-private-key.pem'), JWT_KEY_ID_FILE: path.join(dir, 'jwt-key-id') },
+    {
+      NODE_ENV: 'production',
+      DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c',
+      JWT_PRIVATE_KEY_FILE: path.join(dir, 'jwt-private-key.pem'),
+      JWT_KEY_ID_FILE: path.join(dir, 'jwt-key-id'),
+    },
     { serving: true },
   );
   t.same(config.jwt.signingKey, { keyId, privateKeyPem: pem.trimEnd() }, 'production takes the key through JWT_*_FILE');

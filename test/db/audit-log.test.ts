@@ -28,10 +28,22 @@ t.test('inserts, updates and deletes are audited', async (t) => {
   );
   t.equal(rows.length, 4, 'one row per change (a no-op update changes updated_at only)');
   t.match(rows[0], {
-    clinic_id: clinics.a, actor_user_id: userId, actor_role: 'clinic_admin', request_id: 'req-1',
-    row_key: { id }, action: 'INSERT', before: null, after: { code: 'CARD', name: 'Cardiology' },
+    clinic_id: clinics.a,
+    actor_user_id: userId,
+    actor_role: 'clinic_admin',
+    request_id: 'req-1',
+    row_key: { id },
+    action: 'INSERT',
+    before: null,
+    after: { code: 'CARD', name: 'Cardiology' },
   });
-  t.match(rows[1], { action: 'UPDATE', request_id: 'req-2', changed_columns: ['name', 'updated_at'], before: { name: 'Cardiology' }, after: { name: 'Cardiology & Vascular' } });
+  t.match(rows[1], {
+    action: 'UPDATE',
+    request_id: 'req-2',
+    changed_columns: ['name', 'updated_at'],
+    before: { name: 'Cardiology' },
+    after: { name: 'Cardiology & Vascular' },
+  });
   t.notOk('code' in rows[1].after, 'unchanged columns are not repeated');
   t.match(rows[2], { action: 'UPDATE', request_id: 'req-3', changed_columns: ['updated_at'] });
   t.match(rows[3], { action: 'DELETE', request_id: 'req-4', before: { code: 'CARD' }, after: null });

@@ -21,12 +21,21 @@ t.test('anonymous and account contexts', async (t) => {
   const db = await createTestDatabase(t);
   const run: ContextRunner = (ctx, fn) => withContext(db.pool, 'app_user', ctx, fn);
 
-  t.same(await withAnonymous(run, CALLER, seen), { clinic: null, user: null, role: null, request: 'req-7', ip: '2001:db8::1', dbRole: 'app_user' },
-    'anonymous: nobody, in no clinic, on behalf of the caller');
-  t.same(await withAnonymous(run, null, seen), { clinic: null, user: null, role: null, request: null, ip: null, dbRole: 'app_user' },
-    'anonymous without a caller: the process itself');
-  t.same(await withAccount(run, CALLER, ACCOUNT, seen), { clinic: null, user: ACCOUNT, role: null, request: 'req-7', ip: '2001:db8::1', dbRole: 'app_user' },
-    'account: that user, still in no clinic and with no role');
+  t.same(
+    await withAnonymous(run, CALLER, seen),
+    { clinic: null, user: null, role: null, request: 'req-7', ip: '2001:db8::1', dbRole: 'app_user' },
+    'anonymous: nobody, in no clinic, on behalf of the caller',
+  );
+  t.same(
+    await withAnonymous(run, null, seen),
+    { clinic: null, user: null, role: null, request: null, ip: null, dbRole: 'app_user' },
+    'anonymous without a caller: the process itself',
+  );
+  t.same(
+    await withAccount(run, CALLER, ACCOUNT, seen),
+    { clinic: null, user: ACCOUNT, role: null, request: 'req-7', ip: '2001:db8::1', dbRole: 'app_user' },
+    'account: that user, still in no clinic and with no role',
+  );
 
   const platform: ContextRunner = (ctx, fn) => withContext(db.pool, 'app_platform', ctx, fn);
   t.match(await withAnonymous(platform, null, seen), { clinic: null, user: null, dbRole: 'app_platform' }, 'the runner decides the role');

@@ -26,7 +26,9 @@ async function inspect(server: string, template: string) {
   await withClient(server, (c) => c.query(`create database ${pg.escapeIdentifier(clone)} template ${pg.escapeIdentifier(template)}`));
   try {
     return await withClient(withDatabase(server, clone), async (c) => {
-      const { rows: [row] } = await c.query<{ owner: string | null; committed: number; current: string | null }>(
+      const {
+        rows: [row],
+      } = await c.query<{ owner: string | null; committed: number; current: string | null }>(
         `select (select pg_get_userbyid(relowner)::text from pg_class where oid = to_regclass('app_public.wip_probe')) as owner,
                 (select count(*)::int from graphile_migrate.migrations) as committed,
                 (select content from graphile_migrate.current) as current`,
@@ -61,7 +63,11 @@ t.test('current.sql with a table in it: the template has the table, the committe
   t.equal(committed.owner, null, 'the committed copy has not');
   t.equal(template.committed, committed.committed, 'both ran the same committed migrations');
   t.ok(template.committed >= 4, 'all of them');
-  t.match(template.current, /create table app_public\.wip_probe/, "graphile-migrate recorded the current migration it ran, as `watch --once` does");
+  t.match(template.current, /create table app_public\.wip_probe/, 'graphile-migrate recorded the current migration it ran, as `watch --once` does');
   t.equal(committed.current, null);
-  t.same(lines.filter((line) => line.startsWith('migrate ')), [], 'no graphile-migrate warnings or errors');
+  t.same(
+    lines.filter((line) => line.startsWith('migrate ')),
+    [],
+    'no graphile-migrate warnings or errors',
+  );
 });

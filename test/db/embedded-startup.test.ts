@@ -44,7 +44,11 @@ t.test('firstBlockingFolder judges each folder on the way by the bits that apply
   t.same(await firstBlockingFolder(inner, STRANGER), { folder: locked, mode: 0o710 }, 'mode 710: others do not');
 
   await chmod(locked, 0o071);
-  t.same(await firstBlockingFolder(inner, { uid: owner.uid, gid: 99_999 }), { folder: locked, mode: 0o071 }, 'mode 071: only the owner bits apply to the owner');
+  t.same(
+    await firstBlockingFolder(inner, { uid: owner.uid, gid: 99_999 }),
+    { folder: locked, mode: 0o071 },
+    'mode 071: only the owner bits apply to the owner',
+  );
   t.equal(await firstBlockingFolder(inner, STRANGER), undefined, 'mode 071: others enter');
 
   await chmod(locked, 0o700);
@@ -69,7 +73,13 @@ t.test('as root, a data folder the postgres user cannot reach stops the start be
 t.test('as root, npm start under such a folder exits 1 with that one line', { skip: notRoot }, async (t) => {
   const { locked } = await tree(t, 0o700);
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DATABASE_')));
-  const env = { ...clean, NODE_ENV: 'development', DATA_DIR: path.join(locked, 'app-data'), PORT: String(await freePort()), EMBEDDED_PG_PORT: String(await freePort()) };
+  const env = {
+    ...clean,
+    NODE_ENV: 'development',
+    DATA_DIR: path.join(locked, 'app-data'),
+    PORT: String(await freePort()),
+    EMBEDDED_PG_PORT: String(await freePort()),
+  };
   const child = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -16,9 +16,19 @@ t.test('every tenant table isolates clinics', async (t) => {
   const tables = await tenantTables(db);
   const rows = await insertFixtureRows(db, tables, clinics);
 
-  t.ok(tables.some((table) => table.qualified === 'app_public.departments'), 'the sweep finds the tenant tables');
-  t.ok(tables.some((table) => table.qualified === 'app_audit.audit_log'), 'the sweep includes tables app_user cannot touch');
-  for (const table of Object.keys(MATRIX)) t.ok(tables.some((found) => found.qualified === table), `${table} of the matrix exists`);
+  t.ok(
+    tables.some((table) => table.qualified === 'app_public.departments'),
+    'the sweep finds the tenant tables',
+  );
+  t.ok(
+    tables.some((table) => table.qualified === 'app_audit.audit_log'),
+    'the sweep includes tables app_user cannot touch',
+  );
+  for (const table of Object.keys(MATRIX))
+    t.ok(
+      tables.some((found) => found.qualified === table),
+      `${table} of the matrix exists`,
+    );
 
   const violations = await allViolations(db, tables, clinics, rows);
   for (const [table, found] of Object.entries(violations)) {

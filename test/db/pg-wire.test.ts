@@ -64,7 +64,10 @@ t.test('the prefix statements run in the same message and implicit transaction a
   t.same(after.rows, [{ id: '' }], 'what the prefix set was transaction-local: gone with the implicit transaction');
 
   const failing: Prefix = { statement: { name: 'pg_wire_test_failing', text: 'select 1 / $1::int' }, values: ['0'] };
-  await t.rejects(queryWithPrefix(client, [failing], { text: "select set_config('app.request_id', 'ran', false)", values: [] }, true), { code: '22012' },
-    'an error in a prefix statement fails the query');
+  await t.rejects(
+    queryWithPrefix(client, [failing], { text: "select set_config('app.request_id', 'ran', false)", values: [] }, true),
+    { code: '22012' },
+    'an error in a prefix statement fails the query',
+  );
   t.same((await client.query(readRequestId)).rows, [{ id: '' }], 'and the query after it did not run');
 });

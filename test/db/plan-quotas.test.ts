@@ -27,8 +27,12 @@ async function createQuotaTable(db: TestDatabase, { storage }: { storage: boolea
     grant select, insert, update (size_bytes) on app_public.quota_records to app_user;
     create trigger _150_count_quota before insert on app_public.quota_records
       for each row execute function app_private.tg_enforce_plan_quota('max_patients');
-    ${storage ? `create trigger _151_storage_quota before insert or update of size_bytes on app_public.quota_records
-      for each row execute function app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');` : ''}
+    ${
+      storage
+        ? `create trigger _151_storage_quota before insert or update of size_bytes on app_public.quota_records
+      for each row execute function app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');`
+        : ''
+    }
     commit;`);
 }
 
@@ -80,26 +84,31 @@ t.test('concurrent inserts cannot both take the last unit', async (t) => {
   const ctx: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'receptionist' };
   const insert = (trx: TenantDb) => sql`insert into app_public.quota_records default values`.execute(trx);
   const waiting = async () =>
-    (await db.admin.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
-      and database = (select oid from pg_database where datname = current_database())`)).rows[0].n as number;
+    (
+      await db.admin.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
+      and database = (select oid from pg_database where datname = current_database())`)
+    ).rows[0].n as number;
   let second: Promise<unknown> | undefined;
   let secondWaited = false;
   // The first insert holds its transaction open until the second is queued behind its lock.
   await withTenant(db.pool, ctx, async (trx) => {
     await insert(trx);
-    second = withTenant(db.pool, ctx, insert).then(() => 'inserted', (error: { code?: string }) => error.code);
+    second = withTenant(db.pool, ctx, insert).then(
+      () => 'inserted',
+      (error: { code?: string }) => error.code,
+    );
     for (let i = 0; i < 100 && !secondWaited; i++) {
       secondWaited = (await waiting()) === 1;
       if (!secondWaited) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   });
-  t.ok(secondWaited, 'the second insert waited for the first one\'s lock');
+  t.ok(secondWaited, "the second insert waited for the first one's lock");
   t.equal(await second, 'CBQTA', 'and, once the first committed, was refused');
   const { rows } = await db.admin.query('select count(*)::int as n from app_public.quota_records');
   t.equal(rows[0].n, 1, 'one row, as the plan allows');
 });
 
-t.test('a table without the owner\'s read policy cannot use a quota (it would never bite)', async (t) => {
+t.test("a table without the owner's read policy cannot use a quota (it would never bite)", async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   await createQuotaTable(db, { storage: false });

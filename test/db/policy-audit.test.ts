@@ -22,12 +22,22 @@ async function runAuditCli(db: TestDatabase): Promise<{ code: number; stdout: st
 t.test('the migrated schema passes the audit', async (t) => {
   const db = await createTestDatabase(t);
   const rows = await readAudit(db.admin);
-  t.same(rows.filter((r) => !r.ok), [], 'no object has problems');
+  t.same(
+    rows.filter((r) => !r.ok),
+    [],
+    'no object has problems',
+  );
   for (const name of ['app_public.clinics', 'app_public.departments', 'app_audit.audit_log']) {
-    t.ok(rows.some((r) => r.object_name === name), `${name} is reported`);
+    t.ok(
+      rows.some((r) => r.object_name === name),
+      `${name} is reported`,
+    );
   }
   for (const role of ['app_owner', 'app_authenticator', 'app_user', 'app_platform', 'app_worker']) {
-    t.ok(rows.some((r) => r.object_type === 'role' && r.object_name === role), `role ${role} is reported`);
+    t.ok(
+      rows.some((r) => r.object_type === 'role' && r.object_name === role),
+      `role ${role} is reported`,
+    );
   }
   const cli = await runAuditCli(db);
   t.equal(cli.code, 0, 'npm run policies:audit exits 0');
@@ -85,17 +95,31 @@ t.test('a deliberately broken schema fails the audit, rule by rule', async (t) =
   ]) {
     t.ok(broken.includes(expected), `broken: ${expected}`, { found: broken });
   }
-  t.notOk(broken.some((p) => p.includes('broken_clinic_id_department_id_fkey')), 'a composite reference is accepted');
+  t.notOk(
+    broken.some((p) => p.includes('broken_clinic_id_department_id_fkey')),
+    'a composite reference is accepted',
+  );
 
   const child = problemsOf('app_public.broken_child');
   t.ok(child.includes('RLS not forced'), 'child: RLS enabled but not forced');
   t.ok(child.includes('app_authenticator holds privileges (the authenticator must hold none)'), 'child: authenticator grant');
-  t.ok(child.includes('foreign key broken_child_broken_id_fkey references tenant table app_public.broken without clinic_id'), 'child: single-column reference', { found: child });
+  t.ok(
+    child.includes('foreign key broken_child_broken_id_fkey references tenant table app_public.broken without clinic_id'),
+    'child: single-column reference',
+    { found: child },
+  );
   t.ok(child.includes('index app_public.broken_child_broken_idx does not lead with clinic_id'), 'child: index order');
 
-  t.same(problemsOf('app_public.no_clinic').filter((p) => p === 'no clinic_id column'), ['no clinic_id column'], 'table without clinic_id');
+  t.same(
+    problemsOf('app_public.no_clinic').filter((p) => p === 'no clinic_id column'),
+    ['no clinic_id column'],
+    'table without clinic_id',
+  );
   t.ok(problemsOf('app_public.leaky').includes('view without security_invoker'), 'view without security_invoker');
-  t.ok(problemsOf('app_public.cached').some((p) => p.startsWith('materialized view readable by app_user')), 'readable materialized view');
+  t.ok(
+    problemsOf('app_public.cached').some((p) => p.startsWith('materialized view readable by app_user')),
+    'readable materialized view',
+  );
   t.ok(problemsOf('app_public.unpinned()').includes('SECURITY DEFINER without a pinned search_path'), 'unpinned definer function');
   t.same(problemsOf('app_hidden.checks_nothing()'), ['executable by PUBLIC (grant EXECUTE to the roles that need it)'], 'a function PUBLIC may execute');
 
@@ -126,5 +150,9 @@ t.test('functions are executable only by the roles they are granted to', async (
   }
   t.equal(await can('app_user', 'app_hidden.added_later()'), false, 'a new function is not executable by app_user until granted');
   const rows = await readAudit(db.admin);
-  t.same(rows.filter((r) => !r.ok), [], 'and the audit finds nothing to report');
+  t.same(
+    rows.filter((r) => !r.ok),
+    [],
+    'and the audit finds nothing to report',
+  );
 });

@@ -48,7 +48,11 @@ t.test('loosening any policy is caught by the checks of its table and command', 
     try {
       const found = await sweep(policy.table);
       const ofThisPolicy = found.filter((violation) => command === 'all' || violation.startsWith(`${command}: `));
-      t.ok(ofThisPolicy.length > 0, `loosening ${policy.table} ${policy.name} (${command}) is caught by a ${command === 'all' ? '' : `${command} `}check of ${policy.table}`, { found });
+      t.ok(
+        ofThisPolicy.length > 0,
+        `loosening ${policy.table} ${policy.name} (${command}) is caught by a ${command === 'all' ? '' : `${command} `}check of ${policy.table}`,
+        { found },
+      );
     } finally {
       await db.admin.query(`alter policy ${on} ${clauses(policy.using, policy.check)}`);
     }

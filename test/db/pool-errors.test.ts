@@ -26,7 +26,10 @@ t.test('a connection that breaks between checkout and withContext fails that tra
       client.emit('error', terminated);
     });
   });
-  const failed = await read().then(() => undefined, (error: unknown) => error);
+  const failed = await read().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   t.ok(failed, 'the transaction on the broken connection fails');
   t.equal(fromDatabaseError(failed)?.status, 503, 'as 503 SERVICE_UNAVAILABLE');
   t.same(await read(), [{ one: 1 }], 'the pool drops the broken client and the next transaction is served');

@@ -32,28 +32,39 @@ t.test('nothing leaks through a reused connection', async (t) => {
   const next = await withTenant(pool, nobody, read);
   t.same(next, { pid: first.pid, role: 'app_user', clinic: null, userId: null, appRole: null, visible: 0 }, 'next request on the same connection sees nothing');
 
-  await t.rejects(withTenant(pool, asA, async (trx) => {
-    await read(trx);
-    throw new Error('handler failed mid-transaction');
-  }), /handler failed/);
+  await t.rejects(
+    withTenant(pool, asA, async (trx) => {
+      await read(trx);
+      throw new Error('handler failed mid-transaction');
+    }),
+    /handler failed/,
+  );
   t.same(await withTenant(pool, nobody, read), { ...next }, 'after a thrown handler: nothing carried over');
 
-  await t.rejects(withTenant(pool, asA, async (trx) => {
-    await read(trx);
-    await sql`select 1 / 0`.execute(trx);
-  }), { code: '22012' });
+  await t.rejects(
+    withTenant(pool, asA, async (trx) => {
+      await read(trx);
+      await sql`select 1 / 0`.execute(trx);
+    }),
+    { code: '22012' },
+  );
   t.same(await withTenant(pool, nobody, read), { ...next }, 'after a failed statement: nothing carried over');
 
-  await t.rejects(withTenant(pool, asA, async (trx) => {
-    await sql`select 1 / 0`.execute(trx).catch(() => 'swallowed');
-    return read(trx);
-  }));
+  await t.rejects(
+    withTenant(pool, asA, async (trx) => {
+      await sql`select 1 / 0`.execute(trx).catch(() => 'swallowed');
+      return read(trx);
+    }),
+  );
   t.same(await withTenant(pool, nobody, read), { ...next }, 'after a swallowed error: nothing carried over');
 });
 
 t.test('an invalid context is refused before any SQL is sent', async (t) => {
   const db = await createTestDatabase(t);
-  await t.rejects(withTenant(db.pool, { clinicId: "x'; drop table app_public.clinics; --", userId: null, role: null }, read0), /invalid tenant context: clinicId/);
+  await t.rejects(
+    withTenant(db.pool, { clinicId: "x'; drop table app_public.clinics; --", userId: null, role: null }, read0),
+    /invalid tenant context: clinicId/,
+  );
   await t.rejects(withTenant(db.pool, { clinicId: null, userId: null, role: 'superuser' as never }, read0), /invalid tenant context: role/);
   const { rows } = await db.admin.query('select count(*)::int as n from app_public.clinics');
   t.same(rows, [{ n: 0 }], 'nothing happened');

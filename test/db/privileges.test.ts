@@ -66,8 +66,7 @@ t.test('the audit log is append-only even past RLS', async (t) => {
 t.test('platform operators see every clinic and no tenant table', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  const withPlatform = <T>(fn: (trx: TenantDb) => Promise<T>) =>
-    withContext(db.pool, 'app_platform', { clinicId: null, userId: randomUUID(), role: null }, fn);
+  const withPlatform = <T>(fn: (trx: TenantDb) => Promise<T>) => withContext(db.pool, 'app_platform', { clinicId: null, userId: randomUUID(), role: null }, fn);
   const seen = await withPlatform((trx) => trx.selectFrom('appPublic.clinics').select('id').execute());
   t.same(seen.map((r) => r.id).sort(), [clinics.a, clinics.b].sort(), 'all clinics are visible');
   const updated = await withPlatform((trx) => trx.updateTable('appPublic.clinics').set({ status: 'suspended' }).where('id', '=', clinics.b).execute());

@@ -39,8 +39,11 @@ t.test('each object in migrations/schema.sql is followed by its own grants and c
   for (const line of statements) t.match(line, / app_public\.departments\b/, 'every statement of the block is about departments');
 
   const currentClinic = blockOf(dump, 'CREATE OR REPLACE FUNCTION app_public.current_clinic_id()');
-  t.match(currentClinic, /\$function\$;\ngrant execute on function app_public\.current_clinic_id\(\) to [^;\n]*\bapp_user\b[^;\n]*;\n/,
-    'the grant right after the body');
+  t.match(
+    currentClinic,
+    /\$function\$;\ngrant execute on function app_public\.current_clinic_id\(\) to [^;\n]*\bapp_user\b[^;\n]*;\n/,
+    'the grant right after the body',
+  );
   t.match(currentClinic, /\ncomment on function app_public\.current_clinic_id\(\) is 'The clinic of the current request/);
 
   const report = blockOf(dump, 'create view app_audit.rls_report');
@@ -57,16 +60,19 @@ t.test("a function's current body, grants and owner are what the dump shows", as
     revoke execute on function app_public.current_app_role() from app_platform;
     alter function app_public.current_app_role() owner to app_platform;`);
   const dump = await withClient(db.adminUrl, renderSchemaDump);
-  t.equal(blockOf(dump, 'CREATE OR REPLACE FUNCTION app_public.current_app_role()'), [
-    'CREATE OR REPLACE FUNCTION app_public.current_app_role()',
-    ' RETURNS text',
-    ' LANGUAGE sql',
-    ' STABLE PARALLEL SAFE',
-    "AS $function$ select 'changed' $function$;",
-    'alter function app_public.current_app_role() owner to app_platform;',
-    'grant execute on function app_public.current_app_role() to app_user;',
-    "comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';",
-  ].join('\n'));
+  t.equal(
+    blockOf(dump, 'CREATE OR REPLACE FUNCTION app_public.current_app_role()'),
+    [
+      'CREATE OR REPLACE FUNCTION app_public.current_app_role()',
+      ' RETURNS text',
+      ' LANGUAGE sql',
+      ' STABLE PARALLEL SAFE',
+      "AS $function$ select 'changed' $function$;",
+      'alter function app_public.current_app_role() owner to app_platform;',
+      'grant execute on function app_public.current_app_role() to app_user;',
+      "comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';",
+    ].join('\n'),
+  );
   t.not(dump, await readFile(SCHEMA_FILE, 'utf8'), 'the committed file no longer matches');
 });
 
@@ -76,10 +82,13 @@ t.test('default privileges are shown: those added for a schema, and those taken 
     alter default privileges for role app_owner in schema app_public grant select on tables to app_platform;
     alter default privileges for role app_owner revoke execute on functions from public;`);
   const dump = await withClient(db.adminUrl, renderSchemaDump);
-  t.equal(blockOf(dump, 'alter default privileges'), [
-    'alter default privileges for role app_owner in schema app_public grant select on tables to app_platform;',
-    'alter default privileges for role app_owner revoke execute on functions from public;',
-  ].join('\n'));
+  t.equal(
+    blockOf(dump, 'alter default privileges'),
+    [
+      'alter default privileges for role app_owner in schema app_public grant select on tables to app_platform;',
+      'alter default privileges for role app_owner revoke execute on functions from public;',
+    ].join('\n'),
+  );
 });
 
 t.test("an extension is one line; its own functions and types are not listed as the schema's", async (t) => {
@@ -116,17 +125,20 @@ t.test("Postgres 15's deparse is rewritten to the newer servers' form", async (t
     '            rows.b',
     '           FROM rows) report;',
   ].join('\n');
-  t.equal(viewAsOnNewerServers(pg15), [
-    ' WITH rows AS (',
-    '         SELECT t.a, t.b',
-    '           FROM t',
-    '        )',
-    ' SELECT a,',
-    '    (cardinality(b) = 0) AS ok',
-    '   FROM ( SELECT rows.a,',
-    '            rows.b',
-    '           FROM rows) report;',
-  ].join('\n'));
+  t.equal(
+    viewAsOnNewerServers(pg15),
+    [
+      ' WITH rows AS (',
+      '         SELECT t.a, t.b',
+      '           FROM t',
+      '        )',
+      ' SELECT a,',
+      '    (cardinality(b) = 0) AS ok',
+      '   FROM ( SELECT rows.a,',
+      '            rows.b',
+      '           FROM rows) report;',
+    ].join('\n'),
+  );
   const join = ' SELECT a.x,\n    b.y\n   FROM (t a\n     JOIN u b ON ((a.id = b.id)));';
   t.equal(viewAsOnNewerServers(join), join, 'two aliases: qualified on every version, left alone');
 });

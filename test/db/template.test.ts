@@ -60,14 +60,21 @@ t.test('the template as written', async (t) => {
 
 t.test('the same table with a single-column reference', async (t) => {
   const db = await createTestDatabase(t);
-  const leaky = (await templateSql('leaky_rooms')).replace(/foreign key \(clinic_id, department_id\)\s+references app_public\.departments \(clinic_id, id\)/, 'foreign key (department_id) references app_public.departments (id)');
+  const leaky = (await templateSql('leaky_rooms')).replace(
+    /foreign key \(clinic_id, department_id\)\s+references app_public\.departments \(clinic_id, id\)/,
+    'foreign key (department_id) references app_public.departments (id)',
+  );
   t.match(leaky, /foreign key \(department_id\) references app_public\.departments \(id\)/, 'the reference was rewritten');
   await db.admin.query('create unique index departments_id_key on app_public.departments (id)');
   await db.admin.query(leaky);
   register('app_public.leaky_rooms');
 
   const problems = (await readAudit(db.admin)).find((r) => r.object_name === 'app_public.leaky_rooms')?.problems ?? [];
-  t.ok(problems.some((p) => p.startsWith('foreign key leaky_rooms_department_id_fkey references tenant table')), 'the audit flags the reference', { problems });
+  t.ok(
+    problems.some((p) => p.startsWith('foreign key leaky_rooms_department_id_fkey references tenant table')),
+    'the audit flags the reference',
+    { problems },
+  );
 
   const clinics = await createClinics(db);
   const tables = await tenantTables(db);

@@ -116,7 +116,10 @@ t.test('prepared statements off: every message stands alone, nothing named stays
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
   const work = async (trx: TenantDb) => {
     const before = await trx.selectFrom('appPublic.departments').select('code').execute();
-    await trx.insertInto('appPublic.departments').values({ code: `P${before.length}`, name: `Department ${before.length}` }).execute();
+    await trx
+      .insertInto('appPublic.departments')
+      .values({ code: `P${before.length}`, name: `Department ${before.length}` })
+      .execute();
     return trx.selectFrom('appPublic.departments').select('code').orderBy('code').execute();
   };
   const named = async () => (await pool.query('select name from pg_prepared_statements order by name')).rows.map((r) => r.name as string);
@@ -125,7 +128,11 @@ t.test('prepared statements off: every message stands alone, nothing named stays
   t.same(await named(), [], 'no named statement on the connection: a transaction-mode pooler may hand it to anyone');
   t.same(await withTenant(pool, admin, work), [{ code: 'P0' }, { code: 'P1' }], 'and prepared, the default');
   const prepared = await named();
-  t.same(prepared.filter((name) => !name.startsWith('cb_')), ['clinicbase_begin', 'clinicbase_context'], 'which prepares the context statements');
+  t.same(
+    prepared.filter((name) => !name.startsWith('cb_')),
+    ['clinicbase_begin', 'clinicbase_context'],
+    'which prepares the context statements',
+  );
   t.equal(prepared.filter((name) => name.startsWith('cb_')).length, 3, 'and each Kysely statement on the connection');
 });
 
@@ -140,18 +147,22 @@ t.test('one table of settings: the context statement sets what the plain setting
   const timeouts = { statementTimeoutMs: 1500, lockTimeoutMs: 250, idleInTransactionTimeoutMs: 60_000 };
 
   const map = contextSettings(ctx, 'app_user', timeouts);
-  t.same(map, {
-    'app.clinic_id': clinics.a,
-    'app.user_id': userId,
-    'app.role': 'doctor',
-    'app.request_id': 'req-7',
-    role: 'app_user',
-    transaction_read_only: 'off',
-    'app.client_ip': '192.0.2.7',
-    statement_timeout: '1500',
-    lock_timeout: '250',
-    idle_in_transaction_session_timeout: '60000',
-  }, 'the settings map (PostGraphile pgSettings, the worker)');
+  t.same(
+    map,
+    {
+      'app.clinic_id': clinics.a,
+      'app.user_id': userId,
+      'app.role': 'doctor',
+      'app.request_id': 'req-7',
+      role: 'app_user',
+      transaction_read_only: 'off',
+      'app.client_ip': '192.0.2.7',
+      statement_timeout: '1500',
+      lock_timeout: '250',
+      idle_in_transaction_session_timeout: '60000',
+    },
+    'the settings map (PostGraphile pgSettings, the worker)',
+  );
 
   const asPostgresShowsThem = {
     'app.clinic_id': clinics.a,
@@ -167,7 +178,12 @@ t.test('one table of settings: the context statement sets what the plain setting
   };
   const names = Object.keys(asPostgresShowsThem);
   const shown = (rows: { name: string; value: string }[]) => Object.fromEntries(rows.map((r) => [r.name, r.value]));
-  const inWithTenant = await withTenant(db.pool, ctx, (trx) => trx.executeQuery<{ name: string; value: string }>(CompiledQuery.raw(SHOW_SETTINGS, [names])), timeouts);
+  const inWithTenant = await withTenant(
+    db.pool,
+    ctx,
+    (trx) => trx.executeQuery<{ name: string; value: string }>(CompiledQuery.raw(SHOW_SETTINGS, [names])),
+    timeouts,
+  );
   t.same(shown(inWithTenant.rows), asPostgresShowsThem, 'withTenant’s context statement sets them');
 
   // PostGraphile applies pgSettings like this: set_config(key, value, true) for each entry, in a transaction.
@@ -197,25 +213,48 @@ t.test('an isolation level makes the whole handler one explicit transaction at t
       .executeTakeFirstOrThrow();
   t.same(await withTenant(db.pool, admin, shape), { level: 'read committed', ro: 'on' }, 'default: a first read runs alone, read-only');
   t.same(await withTenant(db.pool, admin, shape, { isolationLevel: 'read committed' }), { level: 'read committed', ro: 'on' }, 'read committed is the default');
-  t.same(await withTenant(db.pool, admin, shape, { isolationLevel: 'repeatable read' }), { level: 'repeatable read', ro: 'off' },
-    'repeatable read: the first read already runs in the explicit transaction');
+  t.same(
+    await withTenant(db.pool, admin, shape, { isolationLevel: 'repeatable read' }),
+    { level: 'repeatable read', ro: 'off' },
+    'repeatable read: the first read already runs in the explicit transaction',
+  );
   t.same(await withTenant(db.pool, admin, shape, { isolationLevel: 'serializable' }), { level: 'serializable', ro: 'off' }, 'serializable likewise');
-  t.same(await withTenant(db.pool, { ...admin, readOnly: true }, shape, { isolationLevel: 'serializable' }), { level: 'serializable', ro: 'on' },
-    'a read-only context stays read-only');
+  t.same(
+    await withTenant(db.pool, { ...admin, readOnly: true }, shape, { isolationLevel: 'serializable' }),
+    { level: 'serializable', ro: 'on' },
+    'a read-only context stays read-only',
+  );
 
   let added = 0;
   const countTwice = (options: { isolationLevel?: 'repeatable read' }) =>
-    withTenant(db.pool, admin, async (trx) => {
-      const count = async () => Number((await trx.selectFrom('appPublic.departments').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-      const before = await count();
-      added++;
-      await db.admin.query(`insert into app_public.departments (clinic_id, code, name) values ($1, $2, $2)`, [clinics.a, `M${added}`]);
-      return [before, await count()];
-    }, options);
+    withTenant(
+      db.pool,
+      admin,
+      async (trx) => {
+        const count = async () =>
+          Number(
+            (
+              await trx
+                .selectFrom('appPublic.departments')
+                .select((eb) => eb.fn.countAll().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          );
+        const before = await count();
+        added++;
+        await db.admin.query(`insert into app_public.departments (clinic_id, code, name) values ($1, $2, $2)`, [clinics.a, `M${added}`]);
+        return [before, await count()];
+      },
+      options,
+    );
   t.same(await countTwice({}), [0, 1], 'read committed: each read sees what committed before it');
   t.same(await countTwice({ isolationLevel: 'repeatable read' }), [1, 1], 'repeatable read: every read sees the first one’s snapshot');
 
-  await t.rejects(withTenant(db.pool, admin, shape, { isolationLevel: 'chaos' as never }), /invalid transaction options: isolationLevel/, 'an unknown level is refused');
+  await t.rejects(
+    withTenant(db.pool, admin, shape, { isolationLevel: 'chaos' as never }),
+    /invalid transaction options: isolationLevel/,
+    'an unknown level is refused',
+  );
 });
 
 t.test('serializable: of two transactions that conflict, one fails with 40001, which the API answers 503 retry', async (t) => {
@@ -229,12 +268,17 @@ t.test('serializable: of two transactions that conflict, one fails with 40001, w
   });
   // Write skew: each adds a department only if it saw none, so at most one may commit.
   const addFirst = (code: string) =>
-    withTenant(db.pool, admin, async (trx) => {
-      const seen = await trx.selectFrom('appPublic.departments').select('id').execute();
-      arrive();
-      await bothRead;
-      if (seen.length === 0) await trx.insertInto('appPublic.departments').values({ code, name: code }).execute();
-    }, { isolationLevel: 'serializable' });
+    withTenant(
+      db.pool,
+      admin,
+      async (trx) => {
+        const seen = await trx.selectFrom('appPublic.departments').select('id').execute();
+        arrive();
+        await bothRead;
+        if (seen.length === 0) await trx.insertInto('appPublic.departments').values({ code, name: code }).execute();
+      },
+      { isolationLevel: 'serializable' },
+    );
   const outcomes = await Promise.allSettled([addFirst('FIRST1'), addFirst('FIRST2')]);
   t.same(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected'], 'one commits, one fails');
   const failure = outcomes.find((o) => o.status === 'rejected')?.reason;
@@ -251,7 +295,8 @@ t.test('a lock taken inside withTenant is held by its transaction until commit',
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
   // Probes from another session: can it take the same lock right now?
   const advisory = async () => ((await db.admin.query('select pg_try_advisory_xact_lock(8) as got')).rows[0].got ? 'free' : 'held');
-  const row = async () => ((await sqlstateOf(db.admin.query(`select 1 from app_public.departments where code = 'L1' for update nowait`))) === '55P03' ? 'held' : 'free');
+  const row = async () =>
+    (await sqlstateOf(db.admin.query(`select 1 from app_public.departments where code = 'L1' for update nowait`))) === '55P03' ? 'held' : 'free';
   const table = async () => {
     const other = await db.admin.connect();
     try {
@@ -319,7 +364,11 @@ t.test('round trips: one per read, one for the statement that opens the transact
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
   const read = (trx: TenantDb) => trx.selectFrom('appPublic.departments').select('code').execute();
   let written = 0;
-  const write = (trx: TenantDb) => trx.insertInto('appPublic.departments').values({ code: `W${++written}`, name: `Written ${written}` }).execute();
+  const write = (trx: TenantDb) =>
+    trx
+      .insertInto('appPublic.departments')
+      .values({ code: `W${++written}`, name: `Written ${written}` })
+      .execute();
   await withTenant(pool, admin, (trx) => read(trx).then(() => write(trx))); // connect and prepare first
   wire.take();
 
@@ -327,7 +376,15 @@ t.test('round trips: one per read, one for the statement that opens the transact
     ['a read', read, {}, 1],
     ['two reads', (trx) => read(trx).then(() => read(trx)), {}, 2],
     ['a write, then COMMIT', write, {}, 2],
-    ['a read, a write, a read, then COMMIT', (trx) => read(trx).then(() => write(trx)).then(() => read(trx)), {}, 4],
+    [
+      'a read, a write, a read, then COMMIT',
+      (trx) =>
+        read(trx)
+          .then(() => write(trx))
+          .then(() => read(trx)),
+      {},
+      4,
+    ],
     ['a SELECT … FOR UPDATE, then COMMIT', (trx) => trx.selectFrom('appPublic.departments').select('code').forUpdate().execute(), {}, 2],
     ['a builder SELECT taking an advisory lock, then COMMIT', (trx) => trx.selectNoFrom(sql`pg_advisory_xact_lock(9)`.as('locked')).execute(), {}, 2],
     ['a read under serializable, then COMMIT', read, { isolationLevel: 'serializable' }, 2],

@@ -39,7 +39,11 @@ t.test('each transaction runs with the configured timeouts; the connection keeps
   const pool = createPool({ url: db.authenticatorUrl, size: 1 });
   t.teardown(() => pool.end());
   const nobody: TenantContext = { clinicId: null, userId: null, role: null };
-  const read = (trx: TenantDb) => sql.raw(TIMEOUTS).execute(trx).then((r) => r.rows[0]);
+  const read = (trx: TenantDb) =>
+    sql
+      .raw(TIMEOUTS)
+      .execute(trx)
+      .then((r) => r.rows[0]);
 
   t.same(await withTenant(pool, nobody, read), { statement: '5s', lock: '2s', idle: '10s' }, 'defaults');
   t.same(
@@ -52,11 +56,18 @@ t.test('each transaction runs with the configured timeouts; the connection keeps
   const login = new pg.Client({ connectionString: db.authenticatorUrl });
   await login.connect();
   t.teardown(() => login.end());
-  t.same((await login.query(TIMEOUTS)).rows, [{ statement: '30s', lock: '10s', idle: '1min' }],
-    'app_authenticator’s own sessions (readiness probe, psql) have a backstop too');
+  t.same(
+    (await login.query(TIMEOUTS)).rows,
+    [{ statement: '30s', lock: '10s', idle: '1min' }],
+    'app_authenticator’s own sessions (readiness probe, psql) have a backstop too',
+  );
 
   for (const wrong of [0, -1, 1.5, Number.NaN]) {
-    await t.rejects(withTenant(pool, nobody, read, { statementTimeoutMs: wrong }), /invalid transaction settings: statementTimeoutMs/, `${wrong} is refused before any SQL`);
+    await t.rejects(
+      withTenant(pool, nobody, read, { statementTimeoutMs: wrong }),
+      /invalid transaction settings: statementTimeoutMs/,
+      `${wrong} is refused before any SQL`,
+    );
   }
 });
 
@@ -86,8 +97,11 @@ t.test('a statement waiting for a lock gives up after lock_timeout and frees its
   const blocked = await timed(withTenant(pool, doctor, (trx) => trx.selectFrom('appPublic.departments').selectAll().execute(), { lockTimeoutMs: 200 }));
   t.equal(blocked.code, '55P03', 'lock_timeout');
   t.ok(blocked.ms < 1500, `after about 200 ms, not when the lock is released (${Math.round(blocked.ms)} ms)`);
-  t.same(await withTenant(pool, doctor, (trx) => trx.selectFrom('appPublic.clinics').select('slug').execute()), [{ slug: 'clinic-a' }],
-    'the pool’s one connection serves the next transaction while the lock is still held');
+  t.same(
+    await withTenant(pool, doctor, (trx) => trx.selectFrom('appPublic.clinics').select('slug').execute()),
+    [{ slug: 'clinic-a' }],
+    'the pool’s one connection serves the next transaction while the lock is still held',
+  );
 });
 
 t.test('a transaction left idle past idle_in_transaction_session_timeout ends with nothing written', async (t) => {
@@ -96,14 +110,21 @@ t.test('a transaction left idle past idle_in_transaction_session_timeout ends wi
   const pool = createPool({ url: db.authenticatorUrl, size: 1 });
   t.teardown(() => pool.end());
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
-  const stalled = withTenant(pool, admin, async (trx) => {
-    await trx.insertInto('appPublic.departments').values({ code: 'IDLE1', name: 'Written before the stall' }).execute();
-    await sleep(600); // a handler stalled mid-transaction (a slow upstream call, a blocked event loop)
-    await trx.insertInto('appPublic.departments').values({ code: 'IDLE2', name: 'Written after the stall' }).execute();
-  }, { idleInTransactionTimeoutMs: 150 });
+  const stalled = withTenant(
+    pool,
+    admin,
+    async (trx) => {
+      await trx.insertInto('appPublic.departments').values({ code: 'IDLE1', name: 'Written before the stall' }).execute();
+      await sleep(600); // a handler stalled mid-transaction (a slow upstream call, a blocked event loop)
+      await trx.insertInto('appPublic.departments').values({ code: 'IDLE2', name: 'Written after the stall' }).execute();
+    },
+    { idleInTransactionTimeoutMs: 150 },
+  );
   t.equal(await sqlstateInChain(stalled), '25P03', 'the transaction fails: its session ended (idle_in_transaction_session_timeout)');
   const { rows } = await db.admin.query('select count(*)::int as n from app_public.departments');
   t.same(rows, [{ n: 0 }], 'nothing half-written: the first insert went with the session');
-  const after = await withTenant(pool, admin, (trx) => trx.insertInto('appPublic.departments').values({ code: 'NEXT', name: 'Next' }).returning('code').execute());
+  const after = await withTenant(pool, admin, (trx) =>
+    trx.insertInto('appPublic.departments').values({ code: 'NEXT', name: 'Next' }).returning('code').execute(),
+  );
   t.same(after, [{ code: 'NEXT' }], 'the pool replaced the connection and keeps serving');
 });

@@ -28,8 +28,11 @@ export async function buildTestApp(
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   const app = await buildApp(
     {
-      env: 'test', logLevel: 'info', database: { authenticatorUrl, poolSize: 2, ...database },
-      auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute }, ...surface,
+      env: 'test',
+      logLevel: 'info',
+      database: { authenticatorUrl, poolSize: 2, ...database },
+      auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute },
+      ...surface,
     },
     { logStream: stream, rateLimitNameSpace },
   );

@@ -123,7 +123,10 @@ export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mis
       }
       return;
     }
-    const mediaType = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
+    const mediaType = String(contentType ?? '')
+      .split(';')[0]!
+      .trim()
+      .toLowerCase();
     const content = declared.content![mediaType];
     if (!content) {
       fail(`content type ${contentType ?? '(none)'} not declared (it declares ${media.join(', ')})`);

@@ -69,7 +69,10 @@ async function createFixtureAccounts(db: TestDatabase): Promise<void> {
      select 'fixture-' || g || '@example.test', '$argon2id$v=19$fixture' from generate_series(1, $1::int) g returning id`,
     [FIXTURE_ACCOUNTS],
   );
-  accountPools.set(db, rows.map((r) => r.id));
+  accountPools.set(
+    db,
+    rows.map((r) => r.id),
+  );
   await db.admin.query('insert into app_private.platform_operators (account_id) values ($1)', [rows[0]!.id]);
 }
 
@@ -240,7 +243,8 @@ export async function isolationViolations(
 
   if (t.privileges.has('update') && t.updatable.length > 0) {
     const theirs = await attempt(db, asA, touch(t, own.b));
-    if (!theirs.ok || theirs.value !== 0) violations.push(theirs.ok ? 'update: clinic A updated a row of clinic B' : `update: updating B's row raised ${theirs.code} (must be invisible: 0 rows)`);
+    if (!theirs.ok || theirs.value !== 0)
+      violations.push(theirs.ok ? 'update: clinic A updated a row of clinic B' : `update: updating B's row raised ${theirs.code} (must be invisible: 0 rows)`);
     const mine = await attempt(db, asA, touch(t, own.a));
     if (!mine.ok || mine.value !== 1) violations.push('update: clinic A cannot update its own row (the check would prove nothing)');
     const move = await attempt(db, asA, (trx) =>
@@ -248,15 +252,20 @@ export async function isolationViolations(
     );
     if (move.ok && move.value !== 0) violations.push('update: clinic A moved a row to clinic B');
     const blind = await attempt(db, noClinic, touch(t, own.a));
-    if (!blind.ok || blind.value !== 0) violations.push(blind.ok ? 'update: without a clinic in context, an update succeeded' : `update: context-free update raised ${blind.code} (expected 0 rows)`);
+    if (!blind.ok || blind.value !== 0)
+      violations.push(
+        blind.ok ? 'update: without a clinic in context, an update succeeded' : `update: context-free update raised ${blind.code} (expected 0 rows)`,
+      );
   }
 
   if (t.privileges.has('delete')) {
     const toDelete = deletable(rows, t);
     const theirs = await attempt(db, asA, remove(t, toDelete.b));
-    if (!theirs.ok || theirs.value !== 0) violations.push(theirs.ok ? 'delete: clinic A deleted a row of clinic B' : `delete: deleting B's row raised ${theirs.code} (must be invisible: 0 rows)`);
+    if (!theirs.ok || theirs.value !== 0)
+      violations.push(theirs.ok ? 'delete: clinic A deleted a row of clinic B' : `delete: deleting B's row raised ${theirs.code} (must be invisible: 0 rows)`);
     const mine = await attempt(db, asA, remove(t, toDelete.a));
-    if (!mine.ok || mine.value !== 1) violations.push(`delete: clinic A cannot delete its own row (${mine.ok ? `${mine.value} rows` : mine.code}): the check would prove nothing`);
+    if (!mine.ok || mine.value !== 1)
+      violations.push(`delete: clinic A cannot delete its own row (${mine.ok ? `${mine.value} rows` : mine.code}): the check would prove nothing`);
     const blind = await attempt(db, noClinic, remove(t, toDelete.a));
     if (!blind.ok || blind.value !== 0) violations.push('delete: without a clinic in context, a delete succeeded');
   }

@@ -10,15 +10,18 @@ export async function createPerson(
   password: string,
   memberships: [clinicId: string, role: ClinicRole][] = [],
 ): Promise<string> {
-  const { rows } = await db.admin.query<{ id: string }>(
-    'insert into app_private.accounts (email, password_hash) values ($1, $2) returning id', [email, await hashPassword(password)],
-  );
+  const { rows } = await db.admin.query<{ id: string }>('insert into app_private.accounts (email, password_hash) values ($1, $2) returning id', [
+    email,
+    await hashPassword(password),
+  ]);
   const id = rows[0]!.id;
   for (const [clinicId, role] of memberships) {
-    await db.admin.query(
-      'insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, $3, $4)',
-      [clinicId, id, role, `${email} as ${role}`],
-    );
+    await db.admin.query('insert into app_public.clinic_members (clinic_id, account_id, role, display_name) values ($1, $2, $3, $4)', [
+      clinicId,
+      id,
+      role,
+      `${email} as ${role}`,
+    ]);
   }
   return id;
 }

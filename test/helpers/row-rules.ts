@@ -35,9 +35,7 @@ const visibleRoles = (trx: TenantDb) =>
 
 /** Revoking again would rewrite who revoked it and when: it must change nothing. */
 const revokeAgain = (grantId: string) => (trx: TenantDb) =>
-  sql`update app_public.support_access_grants set revoked_at = now() where id = ${grantId}`
-    .execute(trx)
-    .then((r) => Number(r.numAffectedRows ?? 0));
+  sql`update app_public.support_access_grants set revoked_at = now() where id = ${grantId}`.execute(trx).then((r) => Number(r.numAffectedRows ?? 0));
 
 export const ROW_RULES: Record<string, RowRule> = {
   // Revocation is final: a revoked grant cannot be changed (a check constraint keeps it from being reopened).
@@ -62,7 +60,7 @@ export const ROW_RULES: Record<string, RowRule> = {
     }
     if (!asPatient.some((m) => m.role !== 'patient')) violations.push('select: a patient cannot see the staff');
     const asNurse = await withTenant(db.pool, { clinicId: clinics.a, userId: null, role: 'nurse' }, visibleRoles);
-    if (asNurse.filter((m) => m.role === 'patient').length < 2) violations.push('select: staff cannot see the clinic\'s patients');
+    if (asNurse.filter((m) => m.role === 'patient').length < 2) violations.push("select: staff cannot see the clinic's patients");
     return violations;
   },
 };

@@ -79,11 +79,13 @@ async function sealTemplate(serverUrl: string, name: string, log: (message: stri
   await withClient(serverUrl, async (client) => {
     await client.query(`alter database ${pg.escapeIdentifier(name)} with allow_connections false`);
     const connected = async () =>
-      (await client.query<{ pid: number; who: string }>(
-        `select pid, usename || ' ' || coalesce(nullif(application_name, ''), '(no application name)') || ' ' || coalesce(state, '') as who
+      (
+        await client.query<{ pid: number; who: string }>(
+          `select pid, usename || ' ' || coalesce(nullif(application_name, ''), '(no application name)') || ' ' || coalesce(state, '') as who
          from pg_stat_activity where datname = $1`,
-        [name],
-      )).rows;
+          [name],
+        )
+      ).rows;
     const deadline = Date.now() + TEMPLATE_CLOSE_WAIT_MS;
     let open = await connected();
     while (open.length > 0 && Date.now() < deadline) {

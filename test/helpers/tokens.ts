@@ -17,7 +17,13 @@ export function decodeToken<Payload = Record<string, unknown>>(token: string): {
  */
 export function signWithTestKey(claims: object, { now = Date.now(), audience = 'clinicbase-api' } = {}): string {
   const sign = createSigner({
-    key: TEST_KEYS.privateKeyPem, algorithm: 'EdDSA', kid: TEST_KEYS.keyId, iss: 'clinicbase', aud: audience, expiresIn: 300_000, clockTimestamp: now,
+    key: TEST_KEYS.privateKeyPem,
+    algorithm: 'EdDSA',
+    kid: TEST_KEYS.keyId,
+    iss: 'clinicbase',
+    aud: audience,
+    expiresIn: 300_000,
+    clockTimestamp: now,
   });
   return sign({ ...claims });
 }

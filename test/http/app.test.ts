@@ -37,8 +37,13 @@ t.test('unknown routes and bad bodies are problem+json with stable codes and the
   t.equal(missing.headers['content-type'], PROBLEM_CONTENT_TYPE);
   t.equal(missing.headers['x-request-id'], 'trace-123', 'a well-formed caller id is echoed');
   t.same(missing.json(), {
-    type: 'https://clinicbase.dev/problems/not-found', title: 'Not found', status: 404, code: 'NOT_FOUND',
-    detail: 'Not found', errors: [], requestId: 'trace-123',
+    type: 'https://clinicbase.dev/problems/not-found',
+    title: 'Not found',
+    status: 404,
+    code: 'NOT_FOUND',
+    detail: 'Not found',
+    errors: [],
+    requestId: 'trace-123',
   });
   const minted = await app.inject({ method: 'GET', url: '/x', headers: { 'x-request-id': 'bad id with spaces' } });
   t.match(minted.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'a malformed caller id is replaced');
@@ -49,7 +54,12 @@ t.test('unknown routes and bad bodies are problem+json with stable codes and the
   const wrongType = await app.inject({ method: 'POST', url: '/test/echo', headers: { 'content-type': 'application/xml' }, payload: '<a/>' });
   t.equal(wrongType.statusCode, 415);
   t.match(wrongType.json(), { code: 'UNSUPPORTED_MEDIA_TYPE' });
-  const tooBig = await app.inject({ method: 'POST', url: '/test/echo', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ a: 'x'.repeat(2 * 1024 * 1024) }) });
+  const tooBig = await app.inject({
+    method: 'POST',
+    url: '/test/echo',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ a: 'x'.repeat(2 * 1024 * 1024) }),
+  });
   t.equal(tooBig.statusCode, 413);
   t.match(tooBig.json(), { code: 'PAYLOAD_TOO_LARGE' });
 });
@@ -104,7 +114,8 @@ t.test('logs are JSON with the request id and without secrets or query strings',
   const db = await createTestDatabase(t);
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl);
   await app.inject({
-    method: 'GET', url: '/health/live?patient=Jane%20Doe&phone=5550100',
+    method: 'GET',
+    url: '/health/live?patient=Jane%20Doe&phone=5550100',
     headers: { authorization: 'Bearer secret-token-value', cookie: 'session=secret-cookie', 'x-request-id': 'log-check-1' },
   });
   const lines = logs().filter((line) => line.requestId === 'log-check-1');

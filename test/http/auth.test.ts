@@ -17,8 +17,7 @@ t.test('access tokens and the clinic guard', async (t) => {
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const claims: AccessClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'nurse', jti: randomUUID(), amr: ['pwd'] };
-  const get = (url: string, token?: string) =>
-    app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const get = (url: string, token?: string) => app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const list = '/api/v1/clinics/clinic-a/departments';
   const good = await app.signAccessToken(claims);
 
@@ -41,7 +40,9 @@ t.test('access tokens and the clinic guard', async (t) => {
     'HS256 with the public key as secret': await (async () => {
       const { createSigner } = await import('fast-jwt');
       const publicPem = TEST_KEYS.publicKeys.get(TEST_KEYS.keyId)!;
-      return createSigner({ key: publicPem, algorithm: 'HS256', kid: TEST_KEYS.keyId, iss: 'clinicbase', aud: 'clinicbase-api', expiresIn: 60_000 })({ ...claims });
+      return createSigner({ key: publicPem, algorithm: 'HS256', kid: TEST_KEYS.keyId, iss: 'clinicbase', aud: 'clinicbase-api', expiresIn: 60_000 })({
+        ...claims,
+      });
     })(),
     expired: signWithTestKey(claims, { now: Date.now() - 3_600_000 }),
     'missing claims': signWithTestKey({ sub: claims.sub, jti: randomUUID(), clinic_slug: 'clinic-a' }),
@@ -97,8 +98,12 @@ t.test('a token of the other audience, or of none, opens neither kind of route',
   // Signed with the app's own key and kid, so only the audience differs from a good token.
   const sign = (audience: string | null, claims: Record<string, unknown>, issuer: string | null = 'clinicbase') =>
     createSigner({
-      key: TEST_KEYS.privateKeyPem, algorithm: 'EdDSA', kid: TEST_KEYS.keyId, expiresIn: 60_000,
-      ...(audience === null ? {} : { aud: audience }), ...(issuer === null ? {} : { iss: issuer }),
+      key: TEST_KEYS.privateKeyPem,
+      algorithm: 'EdDSA',
+      kid: TEST_KEYS.keyId,
+      expiresIn: 60_000,
+      ...(audience === null ? {} : { aud: audience }),
+      ...(issuer === null ? {} : { iss: issuer }),
     })(claims);
   const clinicClaims = { sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] };
   const operatorClaims = { sub: operatorId, scope: 'platform', jti: randomUUID(), amr: ['pwd'] };
@@ -117,8 +122,16 @@ t.test('a token of the other audience, or of none, opens neither kind of route',
     ['operator claims, clinic audience, on a platform route', platformRoute, sign('clinicbase-api', operatorClaims)],
     ['operator claims, no audience, on a platform route', platformRoute, sign(null, operatorClaims)],
     ['operator claims, no issuer, on a platform route', platformRoute, sign('clinicbase-platform', operatorClaims, null)],
-    ['a clinic token with operator claims, on a platform route', platformRoute, sign('clinicbase-api', { ...clinicClaims, sub: operatorId, scope: 'platform' })],
-    ['a token the app signed for a clinic, on a platform route', platformRoute, await app.signAccessToken({ ...clinicClaims, sub: operatorId } as AccessClaims)],
+    [
+      'a clinic token with operator claims, on a platform route',
+      platformRoute,
+      sign('clinicbase-api', { ...clinicClaims, sub: operatorId, scope: 'platform' }),
+    ],
+    [
+      'a token the app signed for a clinic, on a platform route',
+      platformRoute,
+      await app.signAccessToken({ ...clinicClaims, sub: operatorId } as AccessClaims),
+    ],
   ];
   for (const [name, url, token] of refused) {
     const response = await get(url, token);

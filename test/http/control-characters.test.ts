@@ -62,44 +62,111 @@ t.test('every text field refuses control characters with a 400 naming it', async
 
   const credentials = { email: 'someone@example.test', password: 'any password at all' };
   const profile = {
-    name: 'Clinic', address: '1 High Street', contactEmail: 'desk@example.test', contactPhone: '+44 20 7946 0000',
-    registrationNumber: 'REG-1', taxId: 'TAX-1',
+    name: 'Clinic',
+    address: '1 High Street',
+    contactEmail: 'desk@example.test',
+    contactPhone: '+44 20 7946 0000',
+    registrationNumber: 'REG-1',
+    taxId: 'TAX-1',
   };
   const routes: Route[] = [
-    { method: 'POST', url: '/api/v1/auth/login', caller: 'nobody', body: { ...credentials, clinicSlug: 'clinic-a', otp: '123456' }, fields: ['email', 'password', 'otp'] },
+    {
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      caller: 'nobody',
+      body: { ...credentials, clinicSlug: 'clinic-a', otp: '123456' },
+      fields: ['email', 'password', 'otp'],
+    },
     { method: 'POST', url: '/api/v1/auth/refresh', caller: 'nobody', body: { refreshToken: 'r'.repeat(43) }, fields: ['refreshToken'] },
     { method: 'POST', url: '/api/v1/auth/logout', caller: 'nobody', body: { refreshToken: 'r'.repeat(43) }, fields: ['refreshToken'] },
-    { method: 'POST', url: '/api/v1/auth/invitations/accept', caller: 'nobody', body: { token: 't'.repeat(43), password: PASSWORD, otp: '123456' }, fields: ['token', 'password', 'otp'] },
+    {
+      method: 'POST',
+      url: '/api/v1/auth/invitations/accept',
+      caller: 'nobody',
+      body: { token: 't'.repeat(43), password: PASSWORD, otp: '123456' },
+      fields: ['token', 'password', 'otp'],
+    },
     { method: 'POST', url: '/api/v1/auth/password/reset-request', caller: 'nobody', body: { email: credentials.email }, fields: ['email'] },
-    { method: 'POST', url: '/api/v1/auth/password/reset', caller: 'nobody', body: { token: 't'.repeat(43), password: PASSWORD }, fields: ['token', 'password'] },
-    { method: 'POST', url: '/api/v1/auth/password', caller: 'admin', body: { currentPassword: 'not the current password', newPassword: `${PASSWORD} anew` }, fields: ['currentPassword', 'newPassword'] },
+    {
+      method: 'POST',
+      url: '/api/v1/auth/password/reset',
+      caller: 'nobody',
+      body: { token: 't'.repeat(43), password: PASSWORD },
+      fields: ['token', 'password'],
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      caller: 'admin',
+      body: { currentPassword: 'not the current password', newPassword: `${PASSWORD} anew` },
+      fields: ['currentPassword', 'newPassword'],
+    },
     { method: 'POST', url: '/api/v1/auth/two-factor/setup', caller: 'nobody', body: credentials, fields: ['email', 'password'] },
-    { method: 'POST', url: '/api/v1/auth/two-factor/enable', caller: 'nobody', body: { ...credentials, code: '123456' }, fields: ['email', 'password', 'code'] },
+    {
+      method: 'POST',
+      url: '/api/v1/auth/two-factor/enable',
+      caller: 'nobody',
+      body: { ...credentials, code: '123456' },
+      fields: ['email', 'password', 'code'],
+    },
     { method: 'POST', url: '/api/v1/auth/two-factor/disable', caller: 'nobody', body: { ...credentials, otp: '123456' }, fields: ['email', 'password', 'otp'] },
-    { method: 'POST', url: '/api/v1/auth/two-factor/recovery-codes', caller: 'nobody', body: { ...credentials, otp: '123456' }, fields: ['email', 'password', 'otp'] },
+    {
+      method: 'POST',
+      url: '/api/v1/auth/two-factor/recovery-codes',
+      caller: 'nobody',
+      body: { ...credentials, otp: '123456' },
+      fields: ['email', 'password', 'otp'],
+    },
     { method: 'POST', url: '/api/v1/platform/auth/login', caller: 'nobody', body: { ...credentials, otp: '123456' }, fields: ['email', 'password', 'otp'] },
     {
-      method: 'POST', url: '/api/v1/platform/clinics', caller: 'operator',
+      method: 'POST',
+      url: '/api/v1/platform/clinics',
+      caller: 'operator',
       body: { slug: 'new-clinic', ...profile, timezone: 'UTC', admin: { email: 'first@example.test', displayName: 'First Admin' } },
       fields: ['name', 'timezone', 'address', 'contactEmail', 'contactPhone', 'registrationNumber', 'taxId', 'admin.email', 'admin.displayName'],
     },
     {
-      method: 'PATCH', url: '/api/v1/platform/clinics/clinic-a', caller: 'operator', body: { ...profile, timezone: 'UTC' },
+      method: 'PATCH',
+      url: '/api/v1/platform/clinics/clinic-a',
+      caller: 'operator',
+      body: { ...profile, timezone: 'UTC' },
       fields: ['name', 'timezone', 'address', 'contactEmail', 'contactPhone', 'registrationNumber', 'taxId'],
     },
-    { method: 'POST', url: '/api/v1/clinics/clinic-a/departments', caller: 'admin', body: { code: 'NEW', name: 'New', description: 'About it' }, fields: ['code', 'name', 'description'] },
-    { method: 'POST', url: '/api/v1/clinics/clinic-a/members/invitations', caller: 'admin', body: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' }, fields: ['email', 'displayName'] },
     {
-      method: 'PATCH', url: `/api/v1/clinics/clinic-a/members/${memberId}`, caller: 'admin',
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/departments',
+      caller: 'admin',
+      body: { code: 'NEW', name: 'New', description: 'About it' },
+      fields: ['code', 'name', 'description'],
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/members/invitations',
+      caller: 'admin',
+      body: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' },
+      fields: ['email', 'displayName'],
+    },
+    {
+      method: 'PATCH',
+      url: `/api/v1/clinics/clinic-a/members/${memberId}`,
+      caller: 'admin',
       body: { displayName: 'Dr Admin', specialisation: 'Cardiology', licenceNumber: 'LIC-1', qualification: 'MBBS' },
       fields: ['displayName', 'specialisation', 'licenceNumber', 'qualification'],
     },
     {
-      method: 'PATCH', url: '/api/v1/clinics/clinic-a/settings', caller: 'admin',
+      method: 'PATCH',
+      url: '/api/v1/clinics/clinic-a/settings',
+      caller: 'admin',
       body: { currency: 'USD', brandPrimaryColour: '#000000', brandLogoUrl: 'https://cdn.example.test/logo.png' },
       fields: ['currency', 'brandPrimaryColour', 'brandLogoUrl'],
     },
-    { method: 'POST', url: '/api/v1/clinics/clinic-a/support-access', caller: 'admin', body: { operatorEmail: 'ops@example.test', reason: 'Ticket 42', hours: 1 }, fields: ['operatorEmail', 'reason'] },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/support-access',
+      caller: 'admin',
+      body: { operatorEmail: 'ops@example.test', reason: 'Ticket 42', hours: 1 },
+      fields: ['operatorEmail', 'reason'],
+    },
   ];
 
   for (const route of routes) {
@@ -107,7 +174,12 @@ t.test('every text field refuses control characters with a 400 naming it', async
       for (const control of CONTROLS) {
         const original = valueAt(route.body, field);
         const value = `${original.slice(0, 3)}${control}${original.slice(3)}`;
-        const response = await app.inject({ method: route.method, url: route.url, headers: headers(route.caller), payload: withValue(route.body, field, value) });
+        const response = await app.inject({
+          method: route.method,
+          url: route.url,
+          headers: headers(route.caller),
+          payload: withValue(route.body, field, value),
+        });
         const name = `${route.method} ${route.url} ${field} with U+${control.codePointAt(0)!.toString(16).padStart(4, '0')}`;
         t.equal(response.statusCode, 400, `${name}: 400`);
         t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: `body.${field}` }] }, `${name}: names body.${field}`);
@@ -115,7 +187,10 @@ t.test('every text field refuses control characters with a 400 naming it', async
     }
   }
 
-  for (const [resource, caller] of [['departments', 'admin'], ['members', 'patient']] as const) {
+  for (const [resource, caller] of [
+    ['departments', 'admin'],
+    ['members', 'patient'],
+  ] as const) {
     for (const control of CONTROLS) {
       const after = cursorOf([`Z${control}`, randomUUID()]);
       const response = await app.inject({ url: `/api/v1/clinics/clinic-a/${resource}?after=${after}`, headers: headers(caller) });
@@ -133,10 +208,22 @@ t.test('every text field refuses control characters with a 400 naming it', async
             (select count(*)::int from app_public.support_access_grants) as grants,
             (select count(*)::int from app_private.notification_outbox) as messages`,
   );
-  t.same(rows, [{
-    departments: 0, clinics: 'clinic-a Clinic A, clinic-b Clinic B', members: 'admin@example.test as clinic_admin, patient@example.test as patient',
-    accounts: 3, second_factors: 0, settings: 0, grants: 0, messages: 0,
-  }], 'nothing was written');
+  t.same(
+    rows,
+    [
+      {
+        departments: 0,
+        clinics: 'clinic-a Clinic A, clinic-b Clinic B',
+        members: 'admin@example.test as clinic_admin, patient@example.test as patient',
+        accounts: 3,
+        second_factors: 0,
+        settings: 0,
+        grants: 0,
+        messages: 0,
+      },
+    ],
+    'nothing was written',
+  );
 });
 
 t.test('real text passes untouched: accents, scripts, emoji, line breaks in multi-line fields', async (t) => {
@@ -148,13 +235,28 @@ t.test('real text passes untouched: accents, scripts, emoji, line breaks in mult
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'admin@example.test', password, clinicSlug: 'clinic-a' } });
   t.equal(login.statusCode, 200, 'a password of printable Unicode logs in');
 
-  const token = await app.signAccessToken({ sub: adminId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const token = await app.signAccessToken({
+    sub: adminId,
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+  });
   const department = { code: 'CARD', name: 'Cardiología – 心臓 ❤️', description: 'Floor 2\nWard B\r\n\tRoom 12' };
-  const created = await app.inject({ method: 'POST', url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` }, payload: department });
+  const created = await app.inject({
+    method: 'POST',
+    url: '/api/v1/clinics/clinic-a/departments',
+    headers: { authorization: `Bearer ${token}` },
+    payload: department,
+  });
   t.equal(created.statusCode, 201);
   t.match(created.json(), department, 'stored and returned exactly');
   const lineBreakInName = await app.inject({
-    method: 'POST', url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` }, payload: { code: 'X', name: 'Line\nbreak' },
+    method: 'POST',
+    url: '/api/v1/clinics/clinic-a/departments',
+    headers: { authorization: `Bearer ${token}` },
+    payload: { code: 'X', name: 'Line\nbreak' },
   });
   t.equal(lineBreakInName.statusCode, 400, 'a single-line field refuses a line break');
   t.match(lineBreakInName.json(), { errors: [{ path: 'body.name' }] });
@@ -177,7 +279,11 @@ t.test('a NUL byte that reaches Postgres (22021) is a 400, not a 500', async (t)
   // A route without validation, as a last line of defence: the database error alone decides.
   app.post('/test/unvalidated', async (request) =>
     app.withTenant(admin, (trx) =>
-      trx.insertInto('appPublic.departments').values(request.body as { code: string; name: string }).returning('id').executeTakeFirstOrThrow(),
+      trx
+        .insertInto('appPublic.departments')
+        .values(request.body as { code: string; name: string })
+        .returning('id')
+        .executeTakeFirstOrThrow(),
     ),
   );
   const response = await app.inject({ method: 'POST', url: '/test/unvalidated', payload: { code: 'NUL', name: 'a\u0000b' } });

@@ -20,7 +20,14 @@ t.test('a refusal by the database is a 403, not a 500', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const token = await app.signAccessToken({
+    sub: randomUUID(),
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+  });
   const call = (method: 'GET' | 'POST', payload?: object) =>
     app.inject({ method, url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
   const departments = async () => (await db.admin.query('select count(*)::int as n from app_public.departments')).rows[0].n as number;
@@ -43,6 +50,16 @@ t.test('a refusal by the database is a 403, not a 500', async (t) => {
   t.same({ ...byPrivilege.json(), requestId: null }, { ...FORBIDDEN, requestId: null }, 'the catalogue problem, no database message');
 
   const refusals = logs().filter((line) => line.msg === 'request refused');
-  t.same(refusals.map((line) => [line.code, line.status]), [['FORBIDDEN', 403], ['FORBIDDEN', 403]], 'logged as refusals');
-  t.notOk(logs().some((line) => line.msg === 'request failed'), 'no request failed with a 500');
+  t.same(
+    refusals.map((line) => [line.code, line.status]),
+    [
+      ['FORBIDDEN', 403],
+      ['FORBIDDEN', 403],
+    ],
+    'logged as refusals',
+  );
+  t.notOk(
+    logs().some((line) => line.msg === 'request failed'),
+    'no request failed with a 500',
+  );
 });

@@ -13,7 +13,12 @@ t.test('departments over REST', async (t) => {
   const token = (role: ClinicRole, clinic: 'a' | 'b' = 'a') =>
     app.signAccessToken({ sub: randomUUID(), clinic_id: clinics[clinic], clinic_slug: `clinic-${clinic}`, role, jti: randomUUID(), amr: ['pwd'] });
   const call = async (method: 'GET' | 'POST', url: string, role: ClinicRole, payload?: object, clinic: 'a' | 'b' = 'a') =>
-    app.inject({ method, url: `/api/v1/clinics/clinic-${clinic}/departments${url}`, headers: { authorization: `Bearer ${await token(role, clinic)}` }, ...(payload ? { payload } : {}) });
+    app.inject({
+      method,
+      url: `/api/v1/clinics/clinic-${clinic}/departments${url}`,
+      headers: { authorization: `Bearer ${await token(role, clinic)}` },
+      ...(payload ? { payload } : {}),
+    });
   const count = async () => (await db.admin.query('select count(*)::int as n from app_public.departments')).rows[0].n as number;
 
   const created = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Cardiology', description: 'Heart' });
@@ -43,10 +48,20 @@ t.test('departments over REST', async (t) => {
   }
 
   const page1 = await call('GET', '?limit=2', 'nurse');
-  t.same(page1.json().items.map((d: { code: string }) => d.code), ['CARD', 'ENT']);
+  t.same(
+    page1.json().items.map((d: { code: string }) => d.code),
+    ['CARD', 'ENT'],
+  );
   const page2 = await call('GET', `?limit=2&after=${page1.json().nextCursor}`, 'nurse');
-  t.same(page2.json().items.map((d: { code: string }) => d.code), ['LAB', 'OPD'], 'the cursor continues where the page ended');
-  t.ok(page2.json().items.every((d: { name: string }) => d.name !== 'Their cardiology'), "clinic B's rows never appear");
+  t.same(
+    page2.json().items.map((d: { code: string }) => d.code),
+    ['LAB', 'OPD'],
+    'the cursor continues where the page ended',
+  );
+  t.ok(
+    page2.json().items.every((d: { name: string }) => d.name !== 'Their cardiology'),
+    "clinic B's rows never appear",
+  );
 
   t.equal((await call('GET', `/${id}`, 'receptionist')).statusCode, 200);
   const foreign = await call('GET', `/${theirs.json().id}`, 'clinic_admin');
@@ -80,7 +95,14 @@ t.test('a page that reaches the end of the list has no next cursor', async (t) =
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const token = await app.signAccessToken({
+    sub: randomUUID(),
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+  });
   const call = (method: 'GET' | 'POST', query = '', payload?: object) =>
     app.inject({ method, url: `/api/v1/clinics/clinic-a/departments${query}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
   for (const code of ['ENT', 'LAB', 'OPD', 'RAD']) t.equal((await call('POST', '', { code, name: `Dept ${code}` })).statusCode, 201);
@@ -110,7 +132,11 @@ t.test('the OpenAPI document comes from the same schemas', async (t) => {
   const path = doc.paths['/api/v1/clinics/{slug}/departments/'] ?? doc.paths['/api/v1/clinics/{slug}/departments'];
   t.ok(path?.get && path?.post, 'list and create are documented');
   t.match(JSON.stringify(path.post.requestBody), /"code"/, 'the request body schema is the zod schema');
-  for (const documented of ['/api/v1/auth/two-factor/setup', '/api/v1/clinics/{slug}/support-access/{id}/revoke', '/api/v1/platform/support-access/{grantId}/token']) {
+  for (const documented of [
+    '/api/v1/auth/two-factor/setup',
+    '/api/v1/clinics/{slug}/support-access/{id}/revoke',
+    '/api/v1/platform/support-access/{grantId}/token',
+  ]) {
     t.ok(doc.paths[documented], `${documented} is documented`);
   }
   t.ok((await app.inject({ url: '/docs/' })).statusCode < 400, '/docs serves the UI');

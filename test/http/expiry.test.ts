@@ -67,8 +67,11 @@ t.test("a refresh token idle for its clinic's timeout is refused; a few seconds 
     const email = `idle@${slug}.test`;
     const accountId = await createPerson(db, email, PASSWORD, [[clinicId, 'nurse']]);
     const session = (await login(email, slug)).json();
-    t.same(await refreshTokens(db, accountId), [{ hash: hex(session.refreshToken), idle, absolute: '12:00:00', rotated: false, revoked: false }],
-      `${slug}: the token idles out after ${idle}, and its session ends 12 hours after the login`);
+    t.same(
+      await refreshTokens(db, accountId),
+      [{ hash: hex(session.refreshToken), idle, absolute: '12:00:00', rotated: false, revoked: false }],
+      `${slug}: the token idles out after ${idle}, and its session ends 12 hours after the login`,
+    );
 
     await ageAccountRows(db, 'app_private.refresh_tokens', accountId, justInside);
     const inside = await post('/auth/refresh', { refreshToken: session.refreshToken });
@@ -81,10 +84,13 @@ t.test("a refresh token idle for its clinic's timeout is refused; a few seconds 
     t.equal(outside.statusCode, 401, `${slug}: idle ${timeout}: refused`);
     t.match(outside.json(), { code: 'UNAUTHENTICATED' });
     t.same(await refreshTokens(db, accountId), before, `${slug}: the refused token is not rotated and no successor is stored`);
-    t.same(before.map((r) => ({ hash: r.hash, rotated: r.rotated })), [
-      { hash: hex(session.refreshToken), rotated: true },
-      { hash: hex(successor), rotated: false },
-    ]);
+    t.same(
+      before.map((r) => ({ hash: r.hash, rotated: r.rotated })),
+      [
+        { hash: hex(session.refreshToken), rotated: true },
+        { hash: hex(successor), rotated: false },
+      ],
+    );
   }
 });
 
@@ -124,11 +130,13 @@ t.test('a password-reset token expires 30 minutes after it was sent', async (t) 
     return rows[0]!.token;
   };
   const state = async () =>
-    (await db.admin.query(
-      `select a.password_hash, r.used_at is not null as used, (r.expires_at - r.created_at)::text as lifetime
+    (
+      await db.admin.query(
+        `select a.password_hash, r.used_at is not null as used, (r.expires_at - r.created_at)::text as lifetime
        from app_private.accounts a join app_private.password_resets r on r.account_id = a.id where a.id = $1 order by r.created_at`,
-      [accountId],
-    )).rows;
+        [accountId],
+      )
+    ).rows;
 
   const late = await requestReset();
   await ageAccountRows(db, 'app_private.password_resets', accountId, '30 minutes');
@@ -157,14 +165,16 @@ t.test('an invitation expires 7 days after it was sent', async (t) => {
     return { accountId: rows[0]!.id, token: await latestInvitationToken(db, email) };
   };
   const state = async (accountId: string) =>
-    (await db.admin.query(
-      `select a.password_hash, m.status, i.accepted_at is not null as accepted, (i.expires_at - i.created_at)::text as lifetime
+    (
+      await db.admin.query(
+        `select a.password_hash, m.status, i.accepted_at is not null as accepted, (i.expires_at - i.created_at)::text as lifetime
        from app_private.accounts a
        join app_private.invitations i on i.account_id = a.id
        join app_public.clinic_members m on m.account_id = a.id and m.clinic_id = i.clinic_id
        where a.id = $1`,
-      [accountId],
-    )).rows;
+        [accountId],
+      )
+    ).rows;
 
   const late = await invite('late@clinic-a.test');
   await ageAccountRows(db, 'app_private.invitations', late.accountId, '7 days');

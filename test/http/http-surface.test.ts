@@ -15,16 +15,30 @@ t.test('security headers on clinic data, on tokens and on errors', async (t) => 
   const clinics = await createClinics(db);
   const adminId = await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({ sub: adminId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const token = await app.signAccessToken({
+    sub: adminId,
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+  });
 
   const responses = {
     'clinic data': await app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } }),
-    'a token': await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'admin@example.test', password: PASSWORD, clinicSlug: 'clinic-a' } }),
+    'a token': await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: 'admin@example.test', password: PASSWORD, clinicSlug: 'clinic-a' },
+    }),
     'a refusal': await app.inject({ url: '/api/v1/clinics/clinic-a/settings' }),
     'an unknown route': await app.inject({ url: '/api/v1/no-such-thing' }),
     'a bad body': await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'not an e-mail' } }),
   };
-  t.same(Object.values(responses).map((r) => r.statusCode), [200, 200, 401, 404, 400]);
+  t.same(
+    Object.values(responses).map((r) => r.statusCode),
+    [200, 200, 401, 404, 400],
+  );
   for (const [what, response] of Object.entries(responses)) {
     t.equal(response.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`);
     t.equal(response.headers['cache-control'], 'no-store', `${what}: no-store`);
@@ -58,11 +72,11 @@ t.test('CORS: off by default, the configured origins only', async (t) => {
   type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
   const preflight = (target: App, from: string) =>
     target.inject({
-      method: 'OPTIONS', url: '/api/v1/auth/login',
+      method: 'OPTIONS',
+      url: '/api/v1/auth/login',
       headers: { origin: from, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
     });
-  const simple = (target: App, from: string) =>
-    target.inject({ url: '/health/live', headers: { origin: from } });
+  const simple = (target: App, from: string) => target.inject({ url: '/health/live', headers: { origin: from } });
 
   const { app: unset } = await buildTestApp(t, db.authenticatorUrl);
   t.notOk((await simple(unset, origin)).headers['access-control-allow-origin'], 'unset: no CORS header on a request');
@@ -123,7 +137,7 @@ t.test('the docs page has a strict policy and still loads everything it needs', 
     t.equal(response.headers['x-content-type-options'], 'nosniff');
   }
   const initializer = (await app.inject({ url: '/docs/static/swagger-initializer.js' })).body;
-  t.match(initializer, /resolveUrl\('\.\/json'\)/, 'the UI fetches the document from this origin (connect-src \'self\')');
+  t.match(initializer, /resolveUrl\('\.\/json'\)/, "the UI fetches the document from this origin (connect-src 'self')");
   t.equal((await app.inject({ url: '/docs/json' })).json().openapi, '3.1.0');
 });
 
@@ -137,22 +151,28 @@ t.test('outside the clinics, routes that need a token refuse a caller without on
   const guarded = Object.entries(document.paths)
     .filter(([path]) => path.startsWith('/api/v1/auth/') || path.startsWith('/api/v1/platform/'))
     .flatMap(([path, operations]) =>
-      Object.entries(operations).filter(([, operation]) => operation.security?.length).map(([method]) => `${method.toUpperCase()} ${path}`),
+      Object.entries(operations)
+        .filter(([, operation]) => operation.security?.length)
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
     )
     .sort();
-  t.same(guarded, [
-    'GET /api/v1/auth/me',
-    'GET /api/v1/platform/clinics',
-    'GET /api/v1/platform/support-access',
-    'PATCH /api/v1/platform/clinics/{slug}',
-    'PATCH /api/v1/platform/clinics/{slug}/plan',
-    'POST /api/v1/auth/password',
-    'POST /api/v1/auth/switch',
-    'POST /api/v1/platform/clinics',
-    'POST /api/v1/platform/clinics/{slug}/reactivate',
-    'POST /api/v1/platform/clinics/{slug}/suspend',
-    'POST /api/v1/platform/support-access/{grantId}/token',
-  ], 'the routes this test covers');
+  t.same(
+    guarded,
+    [
+      'GET /api/v1/auth/me',
+      'GET /api/v1/platform/clinics',
+      'GET /api/v1/platform/support-access',
+      'PATCH /api/v1/platform/clinics/{slug}',
+      'PATCH /api/v1/platform/clinics/{slug}/plan',
+      'POST /api/v1/auth/password',
+      'POST /api/v1/auth/switch',
+      'POST /api/v1/platform/clinics',
+      'POST /api/v1/platform/clinics/{slug}/reactivate',
+      'POST /api/v1/platform/clinics/{slug}/suspend',
+      'POST /api/v1/platform/support-access/{grantId}/token',
+    ],
+    'the routes this test covers',
+  );
 
   for (const operation of guarded) {
     const [method, path] = operation.split(' ') as ['GET' | 'POST' | 'PATCH', string];

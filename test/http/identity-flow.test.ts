@@ -34,7 +34,11 @@ t.test('onboard, invite, work, switch', async (t) => {
   const admin = await accept('admin@north.test');
   const staff: Partial<Record<StaffRole, string>> = { clinic_admin: admin.accessToken };
   for (const role of ['doctor', 'receptionist', 'lab_technician'] as const) {
-    const invited = await call('POST', '/api/v1/clinics/north/members/invitations', admin.accessToken, { email: `${role}@north.test`, role, displayName: role });
+    const invited = await call('POST', '/api/v1/clinics/north/members/invitations', admin.accessToken, {
+      email: `${role}@north.test`,
+      role,
+      displayName: role,
+    });
     t.equal(invited.statusCode, 201, `the admin invites a ${role}`);
     await accept(`${role}@north.test`);
     const login = await call('POST', '/api/v1/auth/login', undefined, { email: `${role}@north.test`, password: PASSWORD, clinicSlug: 'north' });
@@ -51,14 +55,24 @@ t.test('onboard, invite, work, switch', async (t) => {
   const { rows: created } = await db.admin.query(
     `select d.name from app_public.departments d join app_public.clinics c on c.id = d.clinic_id where c.slug = 'north' order by d.name`,
   );
-  t.same(created.map((d) => d.name), ['By clinic_admin'], "only the admin's department exists: the refused creates wrote nothing");
+  t.same(
+    created.map((d) => d.name),
+    ['By clinic_admin'],
+    "only the admin's department exists: the refused creates wrote nothing",
+  );
 
   await onboard('south', 'doctor@north.test');
   const southAdmin = await accept('doctor@north.test');
   t.match(southAdmin.membership, { clinicSlug: 'south', role: 'clinic_admin' }, 'the doctor of north is the admin of south');
   await call('POST', '/api/v1/clinics/south/departments', southAdmin.accessToken, { code: 'SOUTH', name: 'Southern ward' });
   const choices = await call('POST', '/api/v1/auth/login', undefined, { email: 'doctor@north.test', password: PASSWORD });
-  t.same(choices.json().clinics.map((c: { clinicSlug: string; role: string }) => [c.clinicSlug, c.role]), [['north', 'doctor'], ['south', 'clinic_admin']]);
+  t.same(
+    choices.json().clinics.map((c: { clinicSlug: string; role: string }) => [c.clinicSlug, c.role]),
+    [
+      ['north', 'doctor'],
+      ['south', 'clinic_admin'],
+    ],
+  );
 
   const inNorth = staff.doctor!;
   const switched = (await call('POST', '/api/v1/auth/switch', inNorth, { clinicSlug: 'south' })).json();

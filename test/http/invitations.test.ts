@@ -30,14 +30,20 @@ async function setUp(t: Test) {
 
 /** [clinic slug, membership status] of the account, by slug. */
 const membershipsOf = async (db: TestDatabase, email: string) =>
-  (await db.admin.query(
-    `select c.slug, m.status from app_public.clinic_members m join app_public.clinics c on c.id = m.clinic_id
+  (
+    await db.admin.query(
+      `select c.slug, m.status from app_public.clinic_members m join app_public.clinics c on c.id = m.clinic_id
      join app_private.accounts a on a.id = m.account_id where a.email = $1 order by c.slug`,
-    [email],
-  )).rows.map((r) => [r.slug, r.status]);
+      [email],
+    )
+  ).rows.map((r) => [r.slug, r.status]);
 
 const unsetHash = async (db: TestDatabase, email: string) =>
-  (await db.admin.query<{ unset: boolean }>(`select password_hash = app_private.unset_password_hash() as unset from app_private.accounts where email = $1`, [email])).rows[0]!.unset;
+  (
+    await db.admin.query<{ unset: boolean }>(`select password_hash = app_private.unset_password_hash() as unset from app_private.accounts where email = $1`, [
+      email,
+    ])
+  ).rows[0]!.unset;
 
 t.test("another clinic's admin cannot set the password of a person who has not accepted their first invitation", async (t) => {
   const { db, accept, login, invite, adminA, adminB } = await setUp(t);
@@ -49,15 +55,19 @@ t.test("another clinic's admin cannot set the password of a person who has not a
   const invitedByB = await invite('clinic-b', adminB, 'victim@example.test', 'clinic_admin');
   t.equal(invitedByB.statusCode, 201);
   t.same(Object.keys(invitedByB.json().invitation), ['expiresAt'], 'no token in the response');
-  t.notMatch(invitedByB.body, new RegExp(tokenA), 'nor the first invitation\'s');
+  t.notMatch(invitedByB.body, new RegExp(tokenA), "nor the first invitation's");
   const { rows: messages } = await db.admin.query(
     `select recipient, payload ->> 'clinic_slug' as clinic, (payload ->> 'sets_password')::boolean as sets_password
      from app_private.notification_outbox where kind = 'invitation' order by id`,
   );
-  t.same(messages, [
-    { recipient: 'victim@example.test', clinic: 'clinic-a', sets_password: true },
-    { recipient: 'victim@example.test', clinic: 'clinic-b', sets_password: false },
-  ], 'both tokens go to the invited e-mail; only the first sets a password');
+  t.same(
+    messages,
+    [
+      { recipient: 'victim@example.test', clinic: 'clinic-a', sets_password: true },
+      { recipient: 'victim@example.test', clinic: 'clinic-b', sets_password: false },
+    ],
+    'both tokens go to the invited e-mail; only the first sets a password',
+  );
 
   // Even holding B's token (say, by reading the person's mail later), it cannot set the password.
   const tokenB = await latestInvitationToken(db, 'victim@example.test');
@@ -72,8 +82,15 @@ t.test("another clinic's admin cannot set the password of a person who has not a
   t.equal(joined.statusCode, 200);
   t.match(joined.json().membership, { clinicSlug: 'clinic-a', role: 'doctor' });
   // Then B's invitation needs that password.
-  t.equal((await accept(tokenB, ATTACKER)).statusCode, 401, 'not the attacker\'s');
-  t.same(await membershipsOf(db, 'victim@example.test'), [['clinic-a', 'active'], ['clinic-b', 'invited']], 'the refused acceptance activated nothing');
+  t.equal((await accept(tokenB, ATTACKER)).statusCode, 401, "not the attacker's");
+  t.same(
+    await membershipsOf(db, 'victim@example.test'),
+    [
+      ['clinic-a', 'active'],
+      ['clinic-b', 'invited'],
+    ],
+    'the refused acceptance activated nothing',
+  );
   const joinedB = await accept(tokenB, REAL);
   t.equal(joinedB.statusCode, 200, 'the real one');
   t.match(joinedB.json().membership, { clinicSlug: 'clinic-b', role: 'clinic_admin' });
@@ -103,10 +120,17 @@ t.test('accepting answers alike whether or not the e-mail has an account', async
   const withAccount = await accept(await latestInvitationToken(db, 'existing@example.test'), 'short');
   const withoutAccount = await accept(await latestInvitationToken(db, 'newcomer@example.test'), 'short');
   const expected = {
-    type: 'https://clinicbase.dev/problems/validation-failed', title: 'The request is invalid', status: 400, code: 'VALIDATION_FAILED',
-    detail: 'The request is invalid', errors: [{ path: 'body.password', message: 'must be at least 12 characters' }],
+    type: 'https://clinicbase.dev/problems/validation-failed',
+    title: 'The request is invalid',
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    detail: 'The request is invalid',
+    errors: [{ path: 'body.password', message: 'must be at least 12 characters' }],
   };
-  for (const [who, response] of [['an e-mail with an account', withAccount], ['an e-mail without one', withoutAccount]] as const) {
+  for (const [who, response] of [
+    ['an e-mail with an account', withAccount],
+    ['an e-mail without one', withoutAccount],
+  ] as const) {
     t.equal(response.statusCode, 400, who);
     const { requestId, ...body } = response.json();
     t.ok(requestId);

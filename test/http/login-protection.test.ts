@@ -34,7 +34,11 @@ t.test('five failures from one address lock the e-mail there, whether or not it 
     `select action, actor_user_id, host(client_ip) as client_ip, request_id, details from app_audit.audit_log where action like 'auth.%' order by id`,
   );
   const known = rows.filter((r) => r.actor_user_id === accountId);
-  t.same(known.map((r) => r.action), [...Array(5).fill('auth.login.failed'), 'auth.login.locked'], 'failures and the lock are audited');
+  t.same(
+    known.map((r) => r.action),
+    [...Array(5).fill('auth.login.failed'), 'auth.login.locked'],
+    'failures and the lock are audited',
+  );
   t.match(known[0], { client_ip: '127.0.0.1', request_id: String, details: { reason: 'credentials' } });
   t.equal(rows.filter((r) => r.actor_user_id === null && r.action === 'auth.login.failed').length, 5, 'unknown e-mails are audited without an actor');
   t.notMatch(JSON.stringify(rows), /wrong password|correct password/, 'no password reaches the log');
@@ -93,12 +97,16 @@ t.test('a stranger failing from many addresses cannot lock the owner out; the sl
   const global = await login(PASSWORD, '192.0.2.200');
   t.equal(global.statusCode, 429, 'after 50 failures within the hour, a new address waits');
   t.ok(Number(global.headers['retry-after']) > 800, 'about 15 minutes');
-  t.equal((await login(PASSWORD, OWNER_ADDRESS)).statusCode, 200, 'the owner\'s usual address does not');
+  t.equal((await login(PASSWORD, OWNER_ADDRESS)).statusCode, 200, "the owner's usual address does not");
   t.equal((await login(PASSWORD, '192.0.2.1')).statusCode, 200, 'nor one the owner signed in from since');
   const { rows } = await db.admin.query(
     `select host(n.network) as network from app_private.login_networks n join app_private.accounts a on a.id = n.account_id order by 1`,
   );
-  t.same(rows.map((r) => r.network), ['192.0.2.1', OWNER_ADDRESS], 'the networks the account signed in from');
+  t.same(
+    rows.map((r) => r.network),
+    ['192.0.2.1', OWNER_ADDRESS],
+    'the networks the account signed in from',
+  );
 });
 
 t.test('an IPv6 client is counted by its /64', async (t) => {
@@ -119,44 +127,71 @@ t.test('wrong current passwords on a password change count like failed logins', 
   const clinics = await createClinics(db);
   const accountId = await member(db, 'changer@example.test', clinics.a);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const login = (remoteAddress = '127.0.0.1') => app.inject({
-    method: 'POST', url: '/api/v1/auth/login', remoteAddress, payload: { email: 'changer@example.test', password: PASSWORD, clinicSlug: 'clinic-a' },
-  });
+  const login = (remoteAddress = '127.0.0.1') =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      remoteAddress,
+      payload: { email: 'changer@example.test', password: PASSWORD, clinicSlug: 'clinic-a' },
+    });
   const accessToken = (await login()).json().accessToken as string;
-  const change = (currentPassword: string) => app.inject({
-    method: 'POST', url: '/api/v1/auth/password', headers: { authorization: `Bearer ${accessToken}` },
-    payload: { currentPassword, newPassword: 'a new and long passphrase' },
-  });
+  const change = (currentPassword: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      headers: { authorization: `Bearer ${accessToken}` },
+      payload: { currentPassword, newPassword: 'a new and long passphrase' },
+    });
 
   const responses = [];
   for (let i = 0; i < 5; i++) responses.push(await change(`guess number ${i}`));
-  t.same(responses.map((r) => r.statusCode), [400, 400, 400, 400, 429], 'the fifth wrong current password locks');
+  t.same(
+    responses.map((r) => r.statusCode),
+    [400, 400, 400, 400, 429],
+    'the fifth wrong current password locks',
+  );
   t.match(responses[0]!.json(), { code: 'VALIDATION_FAILED', errors: [{ path: 'body.currentPassword' }] });
   t.match(responses[4]!.json(), { code: 'RATE_LIMITED' });
   t.ok(Number(responses[4]!.headers['retry-after']) > 800, 'with Retry-After');
   t.equal((await change(PASSWORD)).statusCode, 429, 'even the right current password waits');
   t.equal((await login()).statusCode, 429, 'and so does a login from that address');
   t.equal((await login('198.51.100.30')).statusCode, 200, 'but not from elsewhere');
-  const { rows } = await db.admin.query(`select action from app_audit.audit_log where actor_user_id = $1 and action like 'auth.login.%' order by id`, [accountId]);
-  t.same(rows.map((r) => r.action), ['auth.login.succeeded', ...Array(5).fill('auth.login.failed'), 'auth.login.locked', 'auth.login.succeeded'],
-    'audited as failed logins');
+  const { rows } = await db.admin.query(`select action from app_audit.audit_log where actor_user_id = $1 and action like 'auth.login.%' order by id`, [
+    accountId,
+  ]);
+  t.same(
+    rows.map((r) => r.action),
+    ['auth.login.succeeded', ...Array(5).fill('auth.login.failed'), 'auth.login.locked', 'auth.login.succeeded'],
+    'audited as failed logins',
+  );
 });
 
 t.test('behind a trusted proxy the client address comes from X-Forwarded-For', async (t) => {
   const db = await createTestDatabase(t);
   await createClinics(db);
   const app = await buildApp({
-    env: 'test', logLevel: 'silent', trustProxy: ['127.0.0.1'], database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
+    env: 'test',
+    logLevel: 'silent',
+    trustProxy: ['127.0.0.1'],
+    database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
   });
   t.teardown(() => app.close());
-  const fail = (forwardedFor: string) => app.inject({
-    method: 'POST', url: '/api/v1/auth/login', headers: { 'x-forwarded-for': forwardedFor }, payload: { email: 'x@example.test', password: 'wrong' },
-  });
+  const fail = (forwardedFor: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'x-forwarded-for': forwardedFor },
+      payload: { email: 'x@example.test', password: 'wrong' },
+    });
   await fail('203.0.113.50');
   await fail('192.0.2.1, 203.0.113.51');
   const { rows } = await db.admin.query(`select key from app_private.login_failures where scope = 'network' order by 1`);
-  t.same(rows.map((r) => r.key), ['203.0.113.50', '203.0.113.51'], 'the nearest untrusted hop is the client, not the proxy');
+  t.same(
+    rows.map((r) => r.key),
+    ['203.0.113.50', '203.0.113.51'],
+    'the nearest untrusted hop is the client, not the proxy',
+  );
 });
 
 t.test('per client address, login is rate limited', async (t) => {
@@ -180,13 +215,19 @@ t.test('row changes and token reuse record the address and the request', async (
   await member(db, 'doc@example.test', clinics.a);
   await db.admin.query(`update app_public.clinic_members set role = 'clinic_admin'`);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const session = (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'doc@example.test', password: PASSWORD, clinicSlug: 'clinic-a' } })).json();
+  const session = (
+    await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'doc@example.test', password: PASSWORD, clinicSlug: 'clinic-a' } })
+  ).json();
   const created = await app.inject({
-    method: 'POST', url: '/api/v1/clinics/clinic-a/departments', payload: { code: 'ER', name: 'Emergency' },
+    method: 'POST',
+    url: '/api/v1/clinics/clinic-a/departments',
+    payload: { code: 'ER', name: 'Emergency' },
     headers: { authorization: `Bearer ${session.accessToken}`, 'x-request-id': 'create-er' },
   });
   t.equal(created.statusCode, 201);
-  const { rows: change } = await db.admin.query(`select host(client_ip) as client_ip, request_id, actor_role from app_audit.audit_log where table_name = 'app_public.departments'`);
+  const { rows: change } = await db.admin.query(
+    `select host(client_ip) as client_ip, request_id, actor_role from app_audit.audit_log where table_name = 'app_public.departments'`,
+  );
   t.same(change, [{ client_ip: '127.0.0.1', request_id: 'create-er', actor_role: 'clinic_admin' }]);
 
   await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: session.refreshToken } });

@@ -13,8 +13,13 @@ const person = (db: TestDatabase, email: string, memberships: [string, ClinicRol
 t.test('login, refresh, switch, logout', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  const { rows: [c] } = await db.admin.query<{ id: string }>(`insert into app_public.clinics (slug, name) values ('clinic-c', 'Clinic C') returning id`);
-  const accountId = await person(db, 'Pat@Example.test', [[clinics.a, 'clinic_admin'], [clinics.b, 'doctor']]);
+  const {
+    rows: [c],
+  } = await db.admin.query<{ id: string }>(`insert into app_public.clinics (slug, name) values ('clinic-c', 'Clinic C') returning id`);
+  const accountId = await person(db, 'Pat@Example.test', [
+    [clinics.a, 'clinic_admin'],
+    [clinics.b, 'doctor'],
+  ]);
   await person(db, 'nurse@example.test', [[clinics.a, 'nurse']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const post = (url: string, payload: object, token?: string) =>
@@ -23,15 +28,27 @@ t.test('login, refresh, switch, logout', async (t) => {
 
   const choice = await post('/login', { email: 'pat@example.test', password: PASSWORD });
   t.equal(choice.statusCode, 200);
-  t.same(choice.json(), { clinics: [
-    { clinicSlug: 'clinic-a', clinicName: 'Clinic A', role: 'clinic_admin' },
-    { clinicSlug: 'clinic-b', clinicName: 'Clinic B', role: 'doctor' },
-  ] }, 'without a clinic: the clinics to choose from, e-mail case-insensitive, no tokens');
+  t.same(
+    choice.json(),
+    {
+      clinics: [
+        { clinicSlug: 'clinic-a', clinicName: 'Clinic A', role: 'clinic_admin' },
+        { clinicSlug: 'clinic-b', clinicName: 'Clinic B', role: 'doctor' },
+      ],
+    },
+    'without a clinic: the clinics to choose from, e-mail case-insensitive, no tokens',
+  );
 
   const login = await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-a' });
   t.equal(login.statusCode, 200);
   const session = login.json();
-  t.match(session, { tokenType: 'Bearer', expiresIn: 300, accessToken: String, refreshToken: String, membership: { clinicSlug: 'clinic-a', role: 'clinic_admin' } });
+  t.match(session, {
+    tokenType: 'Bearer',
+    expiresIn: 300,
+    accessToken: String,
+    refreshToken: String,
+    membership: { clinicSlug: 'clinic-a', role: 'clinic_admin' },
+  });
   const claims = decodeToken(session.accessToken);
   t.match(claims.payload, { sub: accountId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: String });
   t.equal(claims.header.alg, 'EdDSA');
@@ -47,7 +64,10 @@ t.test('login, refresh, switch, logout', async (t) => {
   ];
   const bodies = refused.map((r) => ({ status: r.statusCode, ...r.json(), requestId: null }));
   t.equal(bodies[0]!.status, 401);
-  t.ok(bodies.every((b) => JSON.stringify(b) === JSON.stringify(bodies[0])), 'wrong password, unknown e-mail and foreign clinic answer alike');
+  t.ok(
+    bodies.every((b) => JSON.stringify(b) === JSON.stringify(bodies[0])),
+    'wrong password, unknown e-mail and foreign clinic answer alike',
+  );
   t.ok(c, 'clinic C exists, Pat is just not a member');
 
   const bad = await post('/login', { email: 'pat@example.test' });
@@ -80,7 +100,11 @@ t.test('login, refresh, switch, logout', async (t) => {
   t.equal((await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-a' })).statusCode, 401, 'nor log in there');
 
   await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.b]);
-  t.equal((await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-b' })).statusCode, 401, 'a suspended clinic cannot be entered');
+  t.equal(
+    (await post('/login', { email: 'pat@example.test', password: PASSWORD, clinicSlug: 'clinic-b' })).statusCode,
+    401,
+    'a suspended clinic cannot be entered',
+  );
 });
 
 t.test('an unknown e-mail costs about what a wrong password costs', async (t) => {
@@ -108,12 +132,18 @@ t.test('an invited account without a password costs what an unknown e-mail costs
   await createClinics(db);
   // Invited, never activated: the account holds the placeholder that no password matches.
   const invited = Array.from({ length: 6 }, (_, i) => `invited${i}@example.test`);
-  await db.admin.query(`insert into app_private.accounts (email, password_hash) select e, app_private.unset_password_hash() from unnest($1::text[]) e`, [invited]);
+  await db.admin.query(`insert into app_private.accounts (email, password_hash) select e, app_private.unset_password_hash() from unnest($1::text[]) e`, [
+    invited,
+  ]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   // One e-mail per login, so that no lock cuts a refusal short.
   const timed = async (email: string) => {
     const started = performance.now();
-    const response = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'not the password at all', clinicSlug: 'clinic-a' } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email, password: 'not the password at all', clinicSlug: 'clinic-a' },
+    });
     const ms = performance.now() - started;
     t.equal(response.statusCode, 401, email);
     return ms;

@@ -114,50 +114,95 @@ t.test('every operation declares every status it can answer, errors as problem+j
       if (BODILESS[key] === status) {
         t.same(media, [], `${key} ${status}: no body`);
       } else if (status === '503') {
-        t.same(media, key === 'GET /health/live' ? ['application/json'] : ['application/json', 'application/problem+json'],
-          `${key} 503: a problem, and Fastify's own answer while the server shuts down`);
+        t.same(
+          media,
+          key === 'GET /health/live' ? ['application/json'] : ['application/json', 'application/problem+json'],
+          `${key} 503: a problem, and Fastify's own answer while the server shuts down`,
+        );
       } else if (Number(status) >= 400) {
         t.same(media, ['application/problem+json'], `${key} ${status}: a problem`);
-        t.match(response.content!['application/problem+json']!.schema, { allOf: [{ $ref: '#/components/schemas/Problem' }] }, `${key} ${status}: the Problem schema`);
+        t.match(
+          response.content!['application/problem+json']!.schema,
+          { allOf: [{ $ref: '#/components/schemas/Problem' }] },
+          `${key} ${status}: the Problem schema`,
+        );
       } else {
         t.same(media, ['application/json'], `${key} ${status}: JSON`);
       }
     }
   }
   const logout = document.paths['/api/v1/auth/logout']!.post!;
-  t.same(Object.keys(logout.responses).filter((status) => status.startsWith('2')), ['204'], 'logout declares the 204 it answers, not a 200');
-  t.same(document.components?.schemas?.Problem, {
-    type: 'object',
-    properties: {
-      type: { type: 'string' },
-      title: { type: 'string' },
-      status: { type: 'integer', minimum: 400, maximum: 599 },
-      code: {
-        type: 'string',
-        enum: [
-          'VALIDATION_FAILED', 'MALFORMED_BODY', 'UNAUTHENTICATED', 'FORBIDDEN', 'ONE_TIME_CODE_REQUIRED', 'TWO_FACTOR_REQUIRED',
-          'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONSTRAINT_VIOLATION',
-          'RATE_LIMITED', 'INTERNAL', 'SERVICE_UNAVAILABLE',
-        ],
+  t.same(
+    Object.keys(logout.responses).filter((status) => status.startsWith('2')),
+    ['204'],
+    'logout declares the 204 it answers, not a 200',
+  );
+  t.same(
+    document.components?.schemas?.Problem,
+    {
+      type: 'object',
+      properties: {
+        type: { type: 'string' },
+        title: { type: 'string' },
+        status: { type: 'integer', minimum: 400, maximum: 599 },
+        code: {
+          type: 'string',
+          enum: [
+            'VALIDATION_FAILED',
+            'MALFORMED_BODY',
+            'UNAUTHENTICATED',
+            'FORBIDDEN',
+            'ONE_TIME_CODE_REQUIRED',
+            'TWO_FACTOR_REQUIRED',
+            'NOT_FOUND',
+            'METHOD_NOT_ALLOWED',
+            'CONFLICT',
+            'PAYLOAD_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'CONSTRAINT_VIOLATION',
+            'RATE_LIMITED',
+            'INTERNAL',
+            'SERVICE_UNAVAILABLE',
+          ],
+        },
+        detail: { type: 'string' },
+        errors: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { path: { type: 'string' }, message: { type: 'string' } },
+            required: ['path', 'message'],
+            additionalProperties: false,
+          },
+        },
+        requestId: { type: 'string' },
       },
-      detail: { type: 'string' },
-      errors: {
-        type: 'array',
-        items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } }, required: ['path', 'message'], additionalProperties: false },
-      },
-      requestId: { type: 'string' },
+      required: ['type', 'title', 'status', 'code', 'detail', 'errors', 'requestId'],
+      additionalProperties: false,
     },
-    required: ['type', 'title', 'status', 'code', 'detail', 'errors', 'requestId'],
-    additionalProperties: false,
-  }, 'Problem: the body src/plugins/errors.ts sends');
-  const guarded = operations(document).filter(({ operation }) => operation.security?.length).map(({ key }) => key);
-  t.same(guarded.sort(), [
-    'GET /api/v1/auth/me', 'POST /api/v1/auth/password', 'POST /api/v1/auth/switch',
-    'GET /api/v1/platform/clinics', 'POST /api/v1/platform/clinics', 'POST /api/v1/platform/clinics/{slug}/suspend',
-    'POST /api/v1/platform/clinics/{slug}/reactivate', 'PATCH /api/v1/platform/clinics/{slug}', 'PATCH /api/v1/platform/clinics/{slug}/plan',
-    'GET /api/v1/platform/support-access', 'POST /api/v1/platform/support-access/{grantId}/token',
-    ...Object.keys(STATUSES).filter((key) => key.includes('/api/v1/clinics/')),
-  ].sort(), 'the operations that take a bearer token (from the routes\' guards)');
+    'Problem: the body src/plugins/errors.ts sends',
+  );
+  const guarded = operations(document)
+    .filter(({ operation }) => operation.security?.length)
+    .map(({ key }) => key);
+  t.same(
+    guarded.sort(),
+    [
+      'GET /api/v1/auth/me',
+      'POST /api/v1/auth/password',
+      'POST /api/v1/auth/switch',
+      'GET /api/v1/platform/clinics',
+      'POST /api/v1/platform/clinics',
+      'POST /api/v1/platform/clinics/{slug}/suspend',
+      'POST /api/v1/platform/clinics/{slug}/reactivate',
+      'PATCH /api/v1/platform/clinics/{slug}',
+      'PATCH /api/v1/platform/clinics/{slug}/plan',
+      'GET /api/v1/platform/support-access',
+      'POST /api/v1/platform/support-access/{grantId}/token',
+      ...Object.keys(STATUSES).filter((key) => key.includes('/api/v1/clinics/')),
+    ].sort(),
+    "the operations that take a bearer token (from the routes' guards)",
+  );
 });
 
 t.test('paths are published without a trailing slash; the old URLs still reach the same handler', async (t) => {
@@ -168,19 +213,36 @@ t.test('paths are published without a trailing slash; the old URLs still reach t
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const document = (await app.inject({ url: '/openapi.json' })).json() as Document;
 
-  t.same(Object.keys(document.paths).filter((path) => path !== '/' && path.endsWith('/')), [], 'no path ends with a slash');
+  t.same(
+    Object.keys(document.paths).filter((path) => path !== '/' && path.endsWith('/')),
+    [],
+    'no path ends with a slash',
+  );
   const collections = [
-    '/api/v1/clinics/{slug}/departments', '/api/v1/clinics/{slug}/members', '/api/v1/clinics/{slug}/settings',
-    '/api/v1/clinics/{slug}/support-access', '/api/v1/platform/support-access',
+    '/api/v1/clinics/{slug}/departments',
+    '/api/v1/clinics/{slug}/members',
+    '/api/v1/clinics/{slug}/settings',
+    '/api/v1/clinics/{slug}/support-access',
+    '/api/v1/platform/support-access',
   ];
   for (const path of collections) t.ok(document.paths[path], `${path} is published`);
 
-  const admin = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'] });
+  const admin = await app.signAccessToken({
+    sub: randomUUID(),
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+  });
   const operator = await app.signPlatformToken({ accountId: operatorId, twoFactor: false });
   const get = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
   for (const [url, token] of [
-    ['/api/v1/clinics/clinic-a/departments', admin], ['/api/v1/clinics/clinic-a/members', admin], ['/api/v1/clinics/clinic-a/settings', admin],
-    ['/api/v1/clinics/clinic-a/support-access', admin], ['/api/v1/platform/support-access', operator],
+    ['/api/v1/clinics/clinic-a/departments', admin],
+    ['/api/v1/clinics/clinic-a/members', admin],
+    ['/api/v1/clinics/clinic-a/settings', admin],
+    ['/api/v1/clinics/clinic-a/support-access', admin],
+    ['/api/v1/platform/support-access', operator],
   ] as const) {
     const canonical = await get(url, token);
     const withSlash = await get(`${url}/`, token);
@@ -189,7 +251,10 @@ t.test('paths are published without a trailing slash; the old URLs still reach t
     t.same(withSlash.json(), canonical.json(), `GET ${url}/ answers what GET ${url} answers`);
   }
   const created = await app.inject({
-    method: 'POST', url: '/api/v1/clinics/clinic-a/departments/', headers: { authorization: `Bearer ${admin}` }, payload: { code: 'LAB', name: 'Laboratory' },
+    method: 'POST',
+    url: '/api/v1/clinics/clinic-a/departments/',
+    headers: { authorization: `Bearer ${admin}` },
+    payload: { code: 'LAB', name: 'Laboratory' },
   });
   t.equal(created.statusCode, 201, 'POST to the old URL with the slash still creates');
   t.equal((await db.admin.query(`select count(*)::int as n from app_public.departments where code = 'LAB'`)).rows[0].n, 1, 'one department, written once');
@@ -198,7 +263,9 @@ t.test('paths are published without a trailing slash; the old URLs still reach t
 t.test('the contract check reports a response the document does not declare', async (t) => {
   const db = await createTestDatabase(t);
   const app = await buildApp({
-    env: 'test', logLevel: 'silent', database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
+    env: 'test',
+    logLevel: 'silent',
+    database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
   });
   t.teardown(() => app.close());
@@ -234,15 +301,26 @@ t.test('a declared refusal the tests elsewhere do not meet is reachable: a time 
     app.inject({ method, url, headers: { authorization: `Bearer ${operator}` }, payload });
 
   const onboarded = await call('POST', '/api/v1/platform/clinics', {
-    slug: 'olympus', name: 'Olympus Clinic', timezone: 'Mars/Olympus_Mons', admin: { email: 'admin@olympus.test', displayName: 'Dr Admin' },
+    slug: 'olympus',
+    name: 'Olympus Clinic',
+    timezone: 'Mars/Olympus_Mons',
+    admin: { email: 'admin@olympus.test', displayName: 'Dr Admin' },
   });
   t.equal(onboarded.statusCode, 422, 'onboarding with a time zone Postgres does not know: 422');
   t.match(onboarded.json(), { code: 'CONSTRAINT_VIOLATION', errors: [{ path: 'timezone' }] });
   t.equal((await db.admin.query(`select count(*)::int as n from app_public.clinics where slug = 'olympus'`)).rows[0].n, 0, 'no clinic written');
 
-  t.equal((await call('POST', '/api/v1/platform/clinics', {
-    slug: 'olympus', name: 'Olympus Clinic', admin: { email: 'admin@olympus.test', displayName: 'Dr Admin' },
-  })).statusCode, 201, 'control: the same clinic in UTC');
+  t.equal(
+    (
+      await call('POST', '/api/v1/platform/clinics', {
+        slug: 'olympus',
+        name: 'Olympus Clinic',
+        admin: { email: 'admin@olympus.test', displayName: 'Dr Admin' },
+      })
+    ).statusCode,
+    201,
+    'control: the same clinic in UTC',
+  );
   const changed = await call('PATCH', '/api/v1/platform/clinics/olympus', { timezone: 'Mars/Olympus_Mons' });
   t.equal(changed.statusCode, 422, 'changing it to such a time zone: 422');
   t.equal((await db.admin.query(`select timezone from app_public.clinics where slug = 'olympus'`)).rows[0].timezone, 'UTC', 'unchanged');

@@ -16,7 +16,11 @@ t.test('the rule: 11 characters are too few, 12 are enough', async (t) => {
   t.equal([...TWELVE].length, 12, 'the other has 12');
   t.equal(passwordProblem(ELEVEN), 'must be at least 12 characters', '11 characters: refused, and the message says 12');
   t.equal(passwordProblem(TWELVE), undefined, '12 characters: accepted');
-  t.same(newPassword.safeParse(ELEVEN).error?.issues.map((issue) => issue.message), ['must be at least 12 characters'], 'the schema refuses 11');
+  t.same(
+    newPassword.safeParse(ELEVEN).error?.issues.map((issue) => issue.message),
+    ['must be at least 12 characters'],
+    'the schema refuses 11',
+  );
   t.equal(newPassword.safeParse(TWELVE).success, true, 'the schema accepts 12');
 });
 
@@ -28,8 +32,14 @@ t.test('changing a password: 11 characters refused, 12 accepted', async (t) => {
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const token = await app.signAccessToken({ sub: accountId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'nurse', jti: randomUUID(), amr: ['pwd'] });
   const change = (password: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: { authorization: `Bearer ${token}` }, payload: { currentPassword: current, newPassword: password } });
-  const storedHash = async () => (await db.admin.query('select password_hash from app_private.accounts where id = $1', [accountId])).rows[0].password_hash as string;
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { currentPassword: current, newPassword: password },
+    });
+  const storedHash = async () =>
+    (await db.admin.query('select password_hash from app_private.accounts where id = $1', [accountId])).rows[0].password_hash as string;
 
   const before = await storedHash();
   const short = await change(ELEVEN);

@@ -19,12 +19,14 @@ t.test('reset and change', async (t) => {
   const outbox = async () => (await db.admin.query(`select kind, recipient, payload from app_private.notification_outbox order by id`)).rows;
   // The stored hash, the reset tokens used so far and the sessions still open, as the database holds them.
   const account = async () =>
-    (await db.admin.query(
-      `select a.password_hash,
+    (
+      await db.admin.query(
+        `select a.password_hash,
               (select count(*)::int from app_private.password_resets r where r.account_id = a.id and r.used_at is not null) as resets_used,
               (select count(*)::int from app_private.refresh_tokens t where t.account_id = a.id and t.revoked_at is null) as open_sessions
        from app_private.accounts a where a.email = 'pat@example.test'`,
-    )).rows[0];
+      )
+    ).rows[0];
 
   const session = (await login(OLD)).json();
   t.equal((await post('/password/reset-request', { email: 'Pat@Example.test' })).statusCode, 202);
@@ -61,8 +63,15 @@ t.test('reset and change', async (t) => {
   t.equal((await login('yet another long passphrase')).statusCode, 200);
 
   const { rows: events } = await db.admin.query(`select action from app_audit.audit_log where action like 'auth.password.%' order by id`);
-  t.same(events.map((e) => e.action), ['auth.password.reset', 'auth.password.changed']);
-  t.notMatch(JSON.stringify(await db.admin.query(`select * from app_audit.audit_log`).then((r) => r.rows)), /passphrase|\$argon2id/, 'no password or hash in the audit log');
+  t.same(
+    events.map((e) => e.action),
+    ['auth.password.reset', 'auth.password.changed'],
+  );
+  t.notMatch(
+    JSON.stringify(await db.admin.query(`select * from app_audit.audit_log`).then((r) => r.rows)),
+    /passphrase|\$argon2id/,
+    'no password or hash in the audit log',
+  );
 });
 
 t.test('a new password spends every pending reset token of the account', async (t) => {
@@ -82,10 +91,14 @@ t.test('a new password spends every pending reset token of the account', async (
   const older = await requestReset();
   const newer = await requestReset();
   t.equal((await post('/password/reset', { token: newer, password: NEW })).statusCode, 204, 'the newer token works');
-  const { rows: [afterNewer] } = await db.admin.query(`select password_hash from app_private.accounts where email = 'pat@example.test'`);
+  const {
+    rows: [afterNewer],
+  } = await db.admin.query(`select password_hash from app_private.accounts where email = 'pat@example.test'`);
   const stale = await post('/password/reset', { token: older, password: 'an attacker would like this one' });
   t.equal(stale.statusCode, 404, 'the older one is spent with it');
-  const { rows: [afterStale] } = await db.admin.query(`select password_hash from app_private.accounts where email = 'pat@example.test'`);
+  const {
+    rows: [afterStale],
+  } = await db.admin.query(`select password_hash from app_private.accounts where email = 'pat@example.test'`);
   t.equal(afterStale.password_hash, afterNewer.password_hash, 'the refused token set nothing');
   t.match(stale.json(), { code: 'NOT_FOUND', detail: 'The reset token is unknown, used or expired.' });
   t.equal((await login('an attacker would like this one')).statusCode, 401);

@@ -17,17 +17,17 @@ type Statuses = readonly [clinicAdmin: number, doctor: number, nurse: number, re
 /** Route → status per role, in the order of ROLES; ids in the URL are unknown, bodies are `{}`. */
 const EXPECTED: Record<string, Statuses> = {
   //                                                     admin  doctor nurse  recep. lab    patient
-  'GET /api/v1/clinics/:slug/departments':               [200,   200,   200,   200,   200,   200],
-  'POST /api/v1/clinics/:slug/departments':              [400,   403,   403,   403,   403,   403],
-  'GET /api/v1/clinics/:slug/departments/:id':           [404,   404,   404,   404,   404,   404],
-  'GET /api/v1/clinics/:slug/members':                   [200,   200,   200,   200,   200,   200],
-  'POST /api/v1/clinics/:slug/members/invitations':      [400,   403,   403,   403,   403,   403],
-  'PATCH /api/v1/clinics/:slug/members/:id':             [400,   403,   403,   403,   403,   403],
-  'GET /api/v1/clinics/:slug/settings':                  [200,   200,   200,   200,   200,   200],
-  'PATCH /api/v1/clinics/:slug/settings':                [400,   403,   403,   403,   403,   403],
-  'GET /api/v1/clinics/:slug/support-access':            [200,   403,   403,   403,   403,   403],
-  'POST /api/v1/clinics/:slug/support-access':           [400,   403,   403,   403,   403,   403],
-  'POST /api/v1/clinics/:slug/support-access/:id/revoke': [404,  403,   403,   403,   403,   403],
+  'GET /api/v1/clinics/:slug/departments': [200, 200, 200, 200, 200, 200],
+  'POST /api/v1/clinics/:slug/departments': [400, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/departments/:id': [404, 404, 404, 404, 404, 404],
+  'GET /api/v1/clinics/:slug/members': [200, 200, 200, 200, 200, 200],
+  'POST /api/v1/clinics/:slug/members/invitations': [400, 403, 403, 403, 403, 403],
+  'PATCH /api/v1/clinics/:slug/members/:id': [400, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/settings': [200, 200, 200, 200, 200, 200],
+  'PATCH /api/v1/clinics/:slug/settings': [400, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/support-access': [200, 403, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/support-access': [400, 403, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/support-access/:id/revoke': [404, 403, 403, 403, 403, 403],
 };
 
 /** `GET /api/v1/clinics/:slug/departments/` and `…/departments` are one route to a client. */
@@ -55,7 +55,9 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
     for (const [index, role] of ROLES.entries()) {
       const token = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role, jti: randomUUID(), amr: ['pwd'] });
       const response = await app.inject({
-        method: route.method as 'GET', url, headers: { authorization: `Bearer ${token}` },
+        method: route.method as 'GET',
+        url,
+        headers: { authorization: `Bearer ${token}` },
         ...(route.method === 'GET' ? {} : { payload: {} }),
       });
       t.equal(response.statusCode, expected[index], `${role}: ${route.method} ${route.url} (${route.action} ${route.resource}) is ${expected[index]}`);

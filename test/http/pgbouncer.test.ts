@@ -22,17 +22,25 @@ const skip = pgbouncer ? false : 'pgbouncer is not installed (apt-get install pg
 t.test('isolation through PgBouncer in transaction mode, prepared statements off', { skip }, async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  for (const [clinic, prefix] of [[clinics.a, 'A'], [clinics.b, 'B']] as const) {
-    await db.admin.query(
-      `insert into app_public.departments (clinic_id, code, name) select $1, $2 || g, 'Department ' || g from generate_series(1, 5) g`,
-      [clinic, prefix],
-    );
+  for (const [clinic, prefix] of [
+    [clinics.a, 'A'],
+    [clinics.b, 'B'],
+  ] as const) {
+    await db.admin.query(`insert into app_public.departments (clinic_id, code, name) select $1, $2 || g, 'Department ' || g from generate_series(1, 5) g`, [
+      clinic,
+      prefix,
+    ]);
   }
   const url = await startPgBouncer(t, pgbouncer as string, db.adminUrl, { serverConnections: 3 });
   const { app } = await buildTestApp(t, url, TEST_KEYS, 1000, { poolSize: 8, transactions: { preparedStatements: false } });
   const headers = async (clinic: 'a' | 'b') => ({
     authorization: `Bearer ${await app.signAccessToken({
-      sub: randomUUID(), clinic_id: clinics[clinic], clinic_slug: `clinic-${clinic}`, role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'],
+      sub: randomUUID(),
+      clinic_id: clinics[clinic],
+      clinic_slug: `clinic-${clinic}`,
+      role: 'clinic_admin',
+      jti: randomUUID(),
+      amr: ['pwd'],
     })}`,
   });
   const auth = { a: await headers('a'), b: await headers('b') };
@@ -53,7 +61,13 @@ t.test('isolation through PgBouncer in transaction mode, prepared statements off
         const listed = await app.inject({ url: `${url}?limit=100`, headers: auth[clinic] });
         answered++;
         if (listed.statusCode !== 200) failures.push(`GET ${listed.statusCode} ${listed.body}`);
-        else foreign.push(...listed.json().items.map((d: { code: string }) => d.code).filter((code: string) => !code.startsWith(prefix)));
+        else
+          foreign.push(
+            ...listed
+              .json()
+              .items.map((d: { code: string }) => d.code)
+              .filter((code: string) => !code.startsWith(prefix)),
+          );
       }
     }),
   );
@@ -65,9 +79,12 @@ t.test('isolation through PgBouncer in transaction mode, prepared statements off
     'select c.slug, d.code from app_public.departments d join app_public.clinics c on c.id = d.clinic_id order by 1, 2',
   );
   t.equal(stored.rows.length, 10 + CLIENTS, 'every write stored once');
-  t.ok(stored.rows.every((r) => r.code.startsWith(r.slug.slice(-1).toUpperCase())), 'each in its own clinic');
-  const servers = await db.admin.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity where datname = $1 and usename = 'app_authenticator'`, [db.name],
+  t.ok(
+    stored.rows.every((r) => r.code.startsWith(r.slug.slice(-1).toUpperCase())),
+    'each in its own clinic',
   );
+  const servers = await db.admin.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1 and usename = 'app_authenticator'`, [
+    db.name,
+  ]);
   t.ok(servers.rows[0]!.n <= 3, `through PgBouncer's 3 server connections, not the app's 8 (${servers.rows[0]!.n} seen)`);
 });

@@ -31,19 +31,36 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   const operatorToken = login.json().accessToken as string;
   t.equal((await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: 'not the operator password' })).statusCode, 401);
 
-  const onboarded = await post('/api/v1/platform/clinics', {
-    slug: 'sunrise', name: 'Sunrise Clinic', timezone: 'Asia/Kolkata', admin: { email: 'Admin@Sunrise.test', displayName: 'Dr Admin' },
-  }, operatorToken);
+  const onboarded = await post(
+    '/api/v1/platform/clinics',
+    {
+      slug: 'sunrise',
+      name: 'Sunrise Clinic',
+      timezone: 'Asia/Kolkata',
+      admin: { email: 'Admin@Sunrise.test', displayName: 'Dr Admin' },
+    },
+    operatorToken,
+  );
   t.equal(onboarded.statusCode, 201);
   t.match(onboarded.json(), { clinic: { slug: 'sunrise', status: 'active', members: 1, timezone: 'Asia/Kolkata' }, invitation: { expiresAt: String } });
-  t.same(Object.keys(onboarded.json().invitation), ['expiresAt'], 'the operator gets no token: it goes to the admin\'s e-mail only');
+  t.same(Object.keys(onboarded.json().invitation), ['expiresAt'], "the operator gets no token: it goes to the admin's e-mail only");
   const invitation = await latestInvitationToken(db, 'admin@sunrise.test');
-  const { rows: [message] } = await db.admin.query(`select recipient, payload from app_private.notification_outbox where kind = 'invitation'`);
-  t.match(message, { recipient: 'Admin@Sunrise.test', payload: { clinic_slug: 'sunrise', clinic_name: 'Sunrise Clinic', role: 'clinic_admin', sets_password: true, expires_at: String } });
+  const {
+    rows: [message],
+  } = await db.admin.query(`select recipient, payload from app_private.notification_outbox where kind = 'invitation'`);
+  t.match(message, {
+    recipient: 'Admin@Sunrise.test',
+    payload: { clinic_slug: 'sunrise', clinic_name: 'Sunrise Clinic', role: 'clinic_admin', sets_password: true, expires_at: String },
+  });
   const pending = await cli(db, ['outbox:pending', '--email', 'admin@sunrise.test']);
   t.equal(pending.code, 0, pending.output);
   t.ok(pending.output.includes(`"token":"${invitation}"`), 'a developer reads the token from the outbox with the CLI');
-  t.equal((await post('/api/v1/platform/clinics', { slug: 'sunrise', name: 'Again', admin: { email: 'x@sunrise.test', displayName: 'X' } }, operatorToken)).statusCode, 409, 'slugs are unique');
+  t.equal(
+    (await post('/api/v1/platform/clinics', { slug: 'sunrise', name: 'Again', admin: { email: 'x@sunrise.test', displayName: 'X' } }, operatorToken))
+      .statusCode,
+    409,
+    'slugs are unique',
+  );
   t.equal((await post('/api/v1/platform/clinics', { slug: 'x', name: 'Bad', admin: { email: 'x@y.test', displayName: 'X' } }, operatorToken)).statusCode, 400);
   const { rows: clinicsNow } = await db.admin.query('select slug, name from app_public.clinics');
   t.same(clinicsNow, [{ slug: 'sunrise', name: 'Sunrise Clinic' }], 'the refused onboardings created no clinic and renamed none');
@@ -52,14 +69,20 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   const { rows: sent } = await db.admin.query('select recipient from app_private.notification_outbox');
   t.same(sent, [{ recipient: 'Admin@Sunrise.test' }], 'nor sent an invitation');
 
-  t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 401, 'no login before the invitation is accepted');
+  t.equal(
+    (await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode,
+    401,
+    'no login before the invitation is accepted',
+  );
   const weak = await post('/api/v1/auth/invitations/accept', { token: invitation, password: 'sunrise12345' });
   t.equal(weak.statusCode, 400);
   t.match(weak.json(), { errors: [{ path: 'body.password' }] });
   const adminAccount = async () =>
-    (await db.admin.query(
-      `select a.password_hash, m.status from app_private.accounts a join app_public.clinic_members m on m.account_id = a.id where a.email = 'Admin@Sunrise.test'`,
-    )).rows[0];
+    (
+      await db.admin.query(
+        `select a.password_hash, m.status from app_private.accounts a join app_public.clinic_members m on m.account_id = a.id where a.email = 'Admin@Sunrise.test'`,
+      )
+    ).rows[0];
   t.same(await adminAccount(), { password_hash: '$argon2id$unset', status: 'invited' }, 'the refused acceptance set no password and activated nothing');
   const accepted = await post('/api/v1/auth/invitations/accept', { token: invitation, password: ADMIN_PASSWORD });
   t.equal(accepted.statusCode, 200);
@@ -69,19 +92,31 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   t.same(await adminAccount(), acceptedOnce, 'the second use set no new password');
   t.equal(acceptedOnce.status, 'active');
   const adminToken = accepted.json().accessToken as string;
-  t.equal((await post('/api/v1/clinics/sunrise/departments', { code: 'OPD', name: 'Outpatients' }, adminToken)).statusCode, 201, 'the admin works in the clinic');
+  t.equal(
+    (await post('/api/v1/clinics/sunrise/departments', { code: 'OPD', name: 'Outpatients' }, adminToken)).statusCode,
+    201,
+    'the admin works in the clinic',
+  );
 
   t.equal((await get('/api/v1/platform/clinics', adminToken)).statusCode, 401, 'a clinic token does not open platform routes');
   t.equal((await get('/api/v1/clinics/sunrise/departments', operatorToken)).statusCode, 401, 'an operator token does not open clinic routes');
   const overview = await get('/api/v1/platform/clinics', operatorToken);
-  t.same(overview.json().map((c: { slug: string; members: number }) => [c.slug, c.members]), [['sunrise', 1]], 'operators see metadata and counts');
-  t.notMatch(overview.body, /Outpatients|Dr Admin/, 'and nothing of the clinic\'s data');
+  t.same(
+    overview.json().map((c: { slug: string; members: number }) => [c.slug, c.members]),
+    [['sunrise', 1]],
+    'operators see metadata and counts',
+  );
+  t.notMatch(overview.body, /Outpatients|Dr Admin/, "and nothing of the clinic's data");
 
   t.equal((await post('/api/v1/platform/clinics/sunrise/suspend', undefined, operatorToken)).statusCode, 204);
   const refused = await get('/api/v1/clinics/sunrise/departments', adminToken);
   t.equal(refused.statusCode, 403, 'a token issued before the suspension is refused at once');
   t.match(refused.json(), { code: 'FORBIDDEN', detail: 'This clinic is suspended.' });
-  t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 401, 'a suspended clinic cannot be entered');
+  t.equal(
+    (await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode,
+    401,
+    'a suspended clinic cannot be entered',
+  );
   t.equal((await post('/api/v1/auth/refresh', { refreshToken: accepted.json().refreshToken })).statusCode, 401, 'nor refreshed');
   t.equal((await post('/api/v1/platform/clinics/sunrise/reactivate', undefined, operatorToken)).statusCode, 204);
   t.equal((await post('/api/v1/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD, clinicSlug: 'sunrise' })).statusCode, 200, 'reactivated');
@@ -93,7 +128,11 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   t.equal((await get('/api/v1/clinics/sunrise/departments', adminToken)).statusCode, 403, 'after the periodic re-read');
   await db.admin.query(`update app_public.clinics set status = 'active' where slug = 'sunrise'`);
   t.equal((await post('/api/v1/platform/clinics/nowhere/suspend', undefined, operatorToken)).statusCode, 404);
-  t.equal((await post('/api/v1/platform/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD })).statusCode, 401, 'a clinic admin is not an operator');
+  t.equal(
+    (await post('/api/v1/platform/auth/login', { email: 'admin@sunrise.test', password: ADMIN_PASSWORD })).statusCode,
+    401,
+    'a clinic admin is not an operator',
+  );
 });
 
 t.test('an invitation to a person who already has an account asks for their password', async (t) => {
@@ -101,9 +140,13 @@ t.test('an invitation to a person who already has an account asks for their pass
   await createOperator(db, 'ops@example.test', OPERATOR_PASSWORD);
   await createPerson(db, 'doc@example.test', ADMIN_PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const operatorToken = (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })).json().accessToken;
+  const operatorToken = (
+    await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })
+  ).json().accessToken;
   const onboarded = await app.inject({
-    method: 'POST', url: '/api/v1/platform/clinics', headers: { authorization: `Bearer ${operatorToken}` },
+    method: 'POST',
+    url: '/api/v1/platform/clinics',
+    headers: { authorization: `Bearer ${operatorToken}` },
     payload: { slug: 'second', name: 'Second', admin: { email: 'doc@example.test', displayName: 'Dr Doc' } },
   });
   t.equal(onboarded.statusCode, 201);
@@ -132,15 +175,26 @@ t.test("a clinic's registration profile: set at onboarding, edited by operators"
   const db = await createTestDatabase(t);
   await createOperator(db, 'ops@example.test', OPERATOR_PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const operatorToken = (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })).json().accessToken;
+  const operatorToken = (
+    await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })
+  ).json().accessToken;
   const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
     app.inject({ method, url: `/api/v1/platform${url}`, payload, headers: { authorization: `Bearer ${operatorToken}` } });
   const profile = {
-    address: '12 Harbour Road, Kochi 682001', contactEmail: 'front.desk@harbour.test', contactPhone: '+91 484 123 4567',
-    registrationNumber: 'KL/CE/2024/0042', taxId: '32ABCDE1234F1Z5',
+    address: '12 Harbour Road, Kochi 682001',
+    contactEmail: 'front.desk@harbour.test',
+    contactPhone: '+91 484 123 4567',
+    registrationNumber: 'KL/CE/2024/0042',
+    taxId: '32ABCDE1234F1Z5',
   };
 
-  const onboarded = await call('POST', '/clinics', { slug: 'harbour', name: 'Harbour Clinic', plan: 'basic', ...profile, admin: { email: 'a@harbour.test', displayName: 'Dr A' } });
+  const onboarded = await call('POST', '/clinics', {
+    slug: 'harbour',
+    name: 'Harbour Clinic',
+    plan: 'basic',
+    ...profile,
+    admin: { email: 'a@harbour.test', displayName: 'Dr A' },
+  });
   t.equal(onboarded.statusCode, 201);
   t.match(onboarded.json().clinic, { slug: 'harbour', plan: 'basic', ...profile });
 
@@ -148,14 +202,21 @@ t.test("a clinic's registration profile: set at onboarding, edited by operators"
   t.equal(bad.statusCode, 400);
   t.match(bad.json().errors, [{ path: 'body.contactEmail' }, { path: 'body.contactPhone' }], 'every wrong field is named');
   t.equal((await call('PATCH', '/clinics/harbour', { slug: 'renamed' })).statusCode, 400, 'the slug is for good');
-  const { rows: [unchanged] } = await db.admin.query('select slug, name, contact_email, contact_phone from app_public.clinics');
-  t.same(unchanged, { slug: 'harbour', name: 'Harbour Clinic', contact_email: profile.contactEmail, contact_phone: profile.contactPhone },
-    'the refused edits changed nothing');
+  const {
+    rows: [unchanged],
+  } = await db.admin.query('select slug, name, contact_email, contact_phone from app_public.clinics');
+  t.same(
+    unchanged,
+    { slug: 'harbour', name: 'Harbour Clinic', contact_email: profile.contactEmail, contact_phone: profile.contactPhone },
+    'the refused edits changed nothing',
+  );
 
   const edited = await call('PATCH', '/clinics/harbour', { name: 'Harbour Family Clinic', taxId: null });
   t.equal(edited.statusCode, 200);
   t.match(edited.json(), { name: 'Harbour Family Clinic', taxId: null, address: profile.address });
   t.equal((await call('PATCH', '/clinics/nowhere', { name: 'Ghost' })).statusCode, 404);
-  const { rows } = await db.admin.query(`select changed_columns from app_audit.audit_log where table_name = 'app_public.clinics' and action = 'UPDATE' order by id desc limit 1`);
+  const { rows } = await db.admin.query(
+    `select changed_columns from app_audit.audit_log where table_name = 'app_public.clinics' and action = 'UPDATE' order by id desc limit 1`,
+  );
   t.same(rows[0].changed_columns, ['name', 'tax_id', 'updated_at'], 'the edit is audited');
 });

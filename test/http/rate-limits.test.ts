@@ -75,9 +75,10 @@ t.test('every route that takes a credential is limited per address', async (t) =
 });
 
 const redisUp = await redisAnswers(TEST_REDIS_URL);
-const skip = !redisUp && !process.env.CI
-  ? `Redis does not answer at ${TEST_REDIS_URL}: start redis-server or set TEST_REDIS_URL (CI runs this test and fails without it)`
-  : false;
+const skip =
+  !redisUp && !process.env.CI
+    ? `Redis does not answer at ${TEST_REDIS_URL}: start redis-server or set TEST_REDIS_URL (CI runs this test and fails without it)`
+    : false;
 
 t.test('two API processes sharing REDIS_URL share the count', { skip }, async (t) => {
   if (!t.ok(redisUp, `Redis answers at ${TEST_REDIS_URL}`)) return;
@@ -106,5 +107,8 @@ t.test('while Redis is unreachable the limit is skipped, with a warning, and req
   const statuses: number[] = [];
   for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: {} })).statusCode);
   t.same(statuses, [400, 400, 400], 'no 500 and no 429: the call goes on to validation');
-  t.ok(logs().some((line) => line.level === 40 && /rate-limit store unreachable/.test(String(line.msg))), 'a warning says the limit is skipped');
+  t.ok(
+    logs().some((line) => line.level === 40 && /rate-limit store unreachable/.test(String(line.msg))),
+    'a warning says the limit is skipped',
+  );
 });

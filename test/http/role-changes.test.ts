@@ -9,7 +9,7 @@ import { decodeToken } from '../helpers/tokens.ts';
 
 const PASSWORD = 'a long and correct password';
 
-t.test('a demoted admin\'s old token is refused; the new one carries the new role', async (t) => {
+t.test("a demoted admin's old token is refused; the new one carries the new role", async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const alice = await createPerson(db, 'alice@a.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
@@ -39,14 +39,17 @@ t.test('a demoted admin\'s old token is refused; the new one carries the new rol
     t.match(response.json(), { code: 'UNAUTHENTICATED', detail: 'Your role in this clinic has changed; refresh the session or log in again.' });
     t.equal(response.headers['www-authenticate'], 'Bearer');
   }
-  const stateNow = async () => (await db.admin.query(
-    `select (select currency from app_public.clinic_settings where clinic_id = $1) as currency,
+  const stateNow = async () =>
+    (
+      await db.admin.query(
+        `select (select currency from app_public.clinic_settings where clinic_id = $1) as currency,
             (select role from app_public.clinic_members where id = $2) as role,
             (select count(*)::int from app_private.accounts where email = 'mallory@evil.test') as mallory,
             (select count(*)::int from app_private.notification_outbox) as messages,
             (select count(*)::int from app_audit.audit_log where actor_user_id = $3 and table_name is not null) as changes_by_alice`,
-    [clinics.a, aliceMember, alice],
-  )).rows;
+        [clinics.a, aliceMember, alice],
+      )
+    ).rows;
   const unchanged = [{ currency: 'USD', role: 'receptionist', mallory: 0, messages: 0, changes_by_alice: 0 }];
   t.same(await stateNow(), unchanged, 'nothing changed');
 
@@ -54,8 +57,8 @@ t.test('a demoted admin\'s old token is refused; the new one carries the new rol
   // refused by the permission check.
   const refreshed = await post('/refresh', { refreshToken: old.refreshToken });
   t.equal(refreshed.statusCode, 200);
-  t.equal(roleOf(refreshed.json().accessToken), 'receptionist', 'the refreshed token is a receptionist\'s');
-  t.equal(roleOf((await login('alice@a.test')).accessToken), 'receptionist', 'so is a new login\'s');
+  t.equal(roleOf(refreshed.json().accessToken), 'receptionist', "the refreshed token is a receptionist's");
+  t.equal(roleOf((await login('alice@a.test')).accessToken), 'receptionist', "so is a new login's");
   const receptionist = refreshed.json().accessToken as string;
   t.equal((await call('PATCH', '/settings', receptionist, { currency: 'EUR' })).statusCode, 403);
   t.equal((await call('POST', '/members/invitations', receptionist, { email: 'mallory@evil.test', role: 'clinic_admin', displayName: 'M' })).statusCode, 403);

@@ -22,17 +22,19 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   const call = (method: 'GET' | 'POST', url: string, token: string, payload?: object) =>
     app.inject({ method, url, ...(payload && { payload }), headers: { authorization: `Bearer ${token}` } });
   const clinicLogin = async (email: string) =>
-    (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD, clinicSlug: 'clinic-a' } })).json().accessToken as string;
+    (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD, clinicSlug: 'clinic-a' } })).json()
+      .accessToken as string;
   const platformLogin = async (email: string) =>
     (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email, password: PASSWORD } })).json().accessToken as string;
   const [admin, nurse, operator, otherOperator] = [
-    await clinicLogin('admin@example.test'), await clinicLogin('nurse@example.test'),
-    await platformLogin('ops@example.test'), await platformLogin('other.ops@example.test'),
+    await clinicLogin('admin@example.test'),
+    await clinicLogin('nurse@example.test'),
+    await platformLogin('ops@example.test'),
+    await platformLogin('other.ops@example.test'),
   ];
   const grants = '/api/v1/clinics/clinic-a/support-access';
   const request = { operatorEmail: 'ops@example.test', reason: 'Ticket 4711: appointments do not load', hours: 2 };
-  const grantRows = async () =>
-    (await db.admin.query(`select operator_account_id, revoked_at from app_public.support_access_grants order by created_at`)).rows;
+  const grantRows = async () => (await db.admin.query(`select operator_account_id, revoked_at from app_public.support_access_grants order by created_at`)).rows;
 
   t.same((await call('GET', '/api/v1/platform/support-access', operator)).json(), [], 'no grant, nothing to use');
   t.equal((await call('POST', grants, nurse, request)).statusCode, 403, 'only clinic admins grant');
@@ -52,7 +54,7 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
 
   const held = (await call('GET', '/api/v1/platform/support-access', operator)).json();
   t.match(held, [{ grantId: grant.id, clinicSlug: 'clinic-a', clinicName: 'Clinic A', reason: request.reason }]);
-  t.equal((await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, otherOperator)).statusCode, 404, "another operator cannot use the grant");
+  t.equal((await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, otherOperator)).statusCode, 404, 'another operator cannot use the grant');
   const issued = await call('POST', `/api/v1/platform/support-access/${grant.id}/token`, operator);
   t.equal(issued.statusCode, 200);
   t.match(issued.json(), { tokenType: 'Bearer', clinicSlug: 'clinic-a', readOnly: true, expiresIn: 300 });
@@ -71,15 +73,30 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   t.equal((await call('GET', '/api/v1/auth/me', support)).statusCode, 401, 'no session routes: it is not a membership');
   t.equal((await call('POST', '/api/v1/auth/switch', support, { clinicSlug: 'clinic-b' })).statusCode, 401);
 
-  const { rows: audit } = await db.admin.query<{ action: string; clinic_id: string; actor_user_id: string; request_id: string; details: Record<string, string> }>(
-    `select action, clinic_id, actor_user_id, request_id, details from app_audit.audit_log where action like 'support.access.%' order by id`,
-  );
+  const { rows: audit } = await db.admin.query<{
+    action: string;
+    clinic_id: string;
+    actor_user_id: string;
+    request_id: string;
+    details: Record<string, string>;
+  }>(`select action, clinic_id, actor_user_id, request_id, details from app_audit.audit_log where action like 'support.access.%' order by id`);
   // Four requests reached clinic A's routes (two reads, two refused writes); the clinic-B one
   // stopped at the slug, before any use.
-  t.same(audit.map((r) => r.action), ['support.access.token_issued', ...Array(4).fill('support.access.used')],
-    'the token and every request made with it in the clinic are audited, refused writes too');
-  t.match(audit[1], { clinic_id: clinics.a, actor_user_id: operatorId, request_id: String, details: { grant: grant.id, method: 'GET', route: '/api/v1/clinics/:slug/departments' } });
-  const created = await db.admin.query(`select 1 from app_audit.audit_log where table_name = 'app_public.support_access_grants' and action = 'INSERT' and actor_user_id = $1`, [adminId]);
+  t.same(
+    audit.map((r) => r.action),
+    ['support.access.token_issued', ...Array(4).fill('support.access.used')],
+    'the token and every request made with it in the clinic are audited, refused writes too',
+  );
+  t.match(audit[1], {
+    clinic_id: clinics.a,
+    actor_user_id: operatorId,
+    request_id: String,
+    details: { grant: grant.id, method: 'GET', route: '/api/v1/clinics/:slug/departments' },
+  });
+  const created = await db.admin.query(
+    `select 1 from app_audit.audit_log where table_name = 'app_public.support_access_grants' and action = 'INSERT' and actor_user_id = $1`,
+    [adminId],
+  );
   t.equal(created.rowCount, 1, 'the grant itself is audited as a row change by the admin');
 
   const revoked = await call('POST', `${grants}/${grant.id}/revoke`, admin);
@@ -94,7 +111,10 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
 
   const second = (await call('POST', grants, admin, request)).json();
   const secondToken = (await call('POST', `/api/v1/platform/support-access/${second.id}/token`, operator)).json().accessToken as string;
-  await db.admin.query(`update app_public.support_access_grants set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where id = $1`, [second.id]);
+  await db.admin.query(
+    `update app_public.support_access_grants set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where id = $1`,
+    [second.id],
+  );
   t.equal((await call('GET', '/api/v1/clinics/clinic-a/departments', secondToken)).statusCode, 401, 'expiry ends the token at once');
 });
 
@@ -125,7 +145,9 @@ t.test("a clinic that requires a second factor requires it of the operator's log
 
   const { secret } = (await post('/api/v1/auth/two-factor/setup', { email: 'ops@example.test', password: PASSWORD })).json();
   await post('/api/v1/auth/two-factor/enable', { email: 'ops@example.test', password: PASSWORD, code: currentTotp(secret) });
-  const withCode = (await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) })).json().accessToken;
+  const withCode = (
+    await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: PASSWORD, otp: currentTotp(secret, Date.now() + 30_000) })
+  ).json().accessToken;
   const issued = await post(`/api/v1/platform/support-access/${grant.id}/token`, undefined, withCode);
   t.equal(issued.statusCode, 200, 'a platform login with a code gets one');
   t.same(decodeToken<{ amr: string[] }>(issued.json().accessToken).payload.amr, ['pwd', 'otp']);
@@ -135,6 +157,9 @@ t.test("a clinic that requires a second factor requires it of the operator's log
   await db.admin.query(`select app_private.turn_off_two_factor('ops@example.test', 'test')`);
   await app.refreshBlockedAccess();
   t.equal((await departments(issued.json().accessToken)).statusCode, 401, 'turning the second factor off ends the tokens that claimed it');
-  t.equal((await app.inject({ url: '/api/v1/platform/support-access', headers: { authorization: `Bearer ${withCode}` } })).statusCode, 401,
-    'the platform token too');
+  t.equal(
+    (await app.inject({ url: '/api/v1/platform/support-access', headers: { authorization: `Bearer ${withCode}` } })).statusCode,
+    401,
+    'the platform token too',
+  );
 });

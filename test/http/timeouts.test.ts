@@ -16,12 +16,19 @@ async function clinicApp(t: Test, transactions: Partial<TransactionSettings>) {
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 1000, { poolSize: 1, transactions });
   const admin = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' as const };
   const token = await app.signAccessToken({
-    sub: admin.userId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin', jti: randomUUID(), amr: ['pwd'],
+    sub: admin.userId,
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
   });
-  const listDepartments = () =>
-    app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } });
+  const listDepartments = () => app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } });
   /** SQLSTATEs of the failures logged so far (the log keeps the code, never the message). */
-  const failedWith = () => logs().filter((l) => l.msg === 'request failed').map((l) => (l.db as { code?: string } | undefined)?.code);
+  const failedWith = () =>
+    logs()
+      .filter((l) => l.msg === 'request failed')
+      .map((l) => (l.db as { code?: string } | undefined)?.code);
   return { db, app, admin, listDepartments, failedWith };
 }
 

@@ -23,12 +23,14 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   const login = (otp?: string) => post('/login', { ...credentials, clinicSlug: 'clinic-a', ...(otp && { otp }) });
   // The account's second factor as the database holds it: its secret, whether it is on, recovery codes unused.
   const secondFactor = async () =>
-    (await db.admin.query(
-      `select f.secret, f.enabled_at is not null as enabled,
+    (
+      await db.admin.query(
+        `select f.secret, f.enabled_at is not null as enabled,
               (select count(*)::int from app_private.recovery_codes c where c.account_id = $1 and c.used_at is null) as codes
        from app_private.two_factor f where f.account_id = $1`,
-      [accountId],
-    )).rows;
+        [accountId],
+      )
+    ).rows;
 
   t.equal((await post('/two-factor/setup', { ...credentials, password: 'not the right password' })).statusCode, 401, 'set-up proves the password');
   t.same(await secondFactor(), [], 'the refused set-up stored no secret');
@@ -82,15 +84,27 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   t.equal((await post('/two-factor/disable', { ...credentials, otp: fresh[2] })).statusCode, 409, 'nothing to turn off');
 
   const { rows } = await db.admin.query<{ action: string }>(
-    `select action from app_audit.audit_log where actor_user_id = $1 and action like 'auth.two_factor.%' order by id`, [accountId],
+    `select action from app_audit.audit_log where actor_user_id = $1 and action like 'auth.two_factor.%' order by id`,
+    [accountId],
   );
-  t.same(rows.map((r) => r.action), [
-    'auth.two_factor.enabled', 'auth.two_factor.recovery_code_used', 'auth.two_factor.recovery_code_used',
-    'auth.two_factor.recovery_codes_replaced', 'auth.two_factor.recovery_code_used', 'auth.two_factor.recovery_code_used',
-    'auth.two_factor.disabled',
-  ], 'every change and every recovery code used is audited');
-  const failures = await db.admin.query(`select 1 from app_audit.audit_log where actor_user_id = $1 and action = 'auth.login.failed'
-    and details ->> 'reason' = 'second_factor'`, [accountId]);
+  t.same(
+    rows.map((r) => r.action),
+    [
+      'auth.two_factor.enabled',
+      'auth.two_factor.recovery_code_used',
+      'auth.two_factor.recovery_code_used',
+      'auth.two_factor.recovery_codes_replaced',
+      'auth.two_factor.recovery_code_used',
+      'auth.two_factor.recovery_code_used',
+      'auth.two_factor.disabled',
+    ],
+    'every change and every recovery code used is audited',
+  );
+  const failures = await db.admin.query(
+    `select 1 from app_audit.audit_log where actor_user_id = $1 and action = 'auth.login.failed'
+    and details ->> 'reason' = 'second_factor'`,
+    [accountId],
+  );
   t.ok(failures.rowCount! >= 4, 'wrong codes count as failed logins (and towards the lock)');
   const stored = await db.admin.query(`select count(*)::int as n from app_private.two_factor where account_id = $1`, [accountId]);
   t.equal(stored.rows[0].n, 0, 'turning it off deletes the secret');
@@ -105,7 +119,8 @@ t.test('wrong codes lock the e-mail like wrong passwords', async (t) => {
   const { secret } = (await post('/two-factor/setup', { email: EMAIL, password: PASSWORD })).json();
   t.equal((await post('/two-factor/enable', { email: EMAIL, password: PASSWORD, code: currentTotp(secret) })).statusCode, 200);
   const statuses: number[] = [];
-  for (let i = 0; i < 6; i++) statuses.push((await post('/login', { email: EMAIL, password: PASSWORD, clinicSlug: 'clinic-a', otp: 'aaaa-bbbb-cccc' })).statusCode);
+  for (let i = 0; i < 6; i++)
+    statuses.push((await post('/login', { email: EMAIL, password: PASSWORD, clinicSlug: 'clinic-a', otp: 'aaaa-bbbb-cccc' })).statusCode);
   t.same(statuses, [401, 401, 401, 401, 429, 429], 'five wrong codes lock the e-mail, even with the right password');
 });
 
@@ -113,8 +128,14 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   await createPerson(db, 'admin.b@example.test', PASSWORD, [[clinics.b, 'clinic_admin']]);
-  await createPerson(db, 'plain@example.test', PASSWORD, [[clinics.a, 'nurse'], [clinics.b, 'nurse']]);
-  await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor'], [clinics.b, 'doctor']]);
+  await createPerson(db, 'plain@example.test', PASSWORD, [
+    [clinics.a, 'nurse'],
+    [clinics.b, 'nurse'],
+  ]);
+  await createPerson(db, EMAIL, PASSWORD, [
+    [clinics.a, 'doctor'],
+    [clinics.b, 'doctor'],
+  ]);
   await createOperator(db, 'operator@example.test', PASSWORD);
   await db.admin.query('insert into app_public.clinic_settings (clinic_id) values ($1)', [clinics.b]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
@@ -130,7 +151,9 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
 
   const admin = (await login('admin.b@example.test', 'clinic-b')).json();
   const turnedOn = await app.inject({
-    method: 'PATCH', url: '/api/v1/clinics/clinic-b/settings', payload: { requireTwoFactor: true },
+    method: 'PATCH',
+    url: '/api/v1/clinics/clinic-b/settings',
+    payload: { requireTwoFactor: true },
     headers: { authorization: `Bearer ${admin.accessToken}` },
   });
   t.equal(turnedOn.statusCode, 200);
@@ -139,7 +162,7 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   t.equal(refused.statusCode, 403);
   t.match(refused.json(), { code: 'TWO_FACTOR_REQUIRED', detail: /two-factor\/setup/ }, 'a login without a second factor is told to set one up');
   t.equal((await login('plain@example.test', 'clinic-a')).statusCode, 200, 'clinic A does not require it');
-  t.equal((await post('/auth/refresh', { refreshToken: plainInB.refreshToken })).statusCode, 401, "sessions without a second factor stop refreshing at once");
+  t.equal((await post('/auth/refresh', { refreshToken: plainInB.refreshToken })).statusCode, 401, 'sessions without a second factor stop refreshing at once');
   t.equal((await post('/auth/switch', { clinicSlug: 'clinic-b' }, plainInA.accessToken)).statusCode, 403, 'nor can they switch in');
 
   const switched = await post('/auth/switch', { clinicSlug: 'clinic-b' }, secureInA.accessToken);
@@ -151,7 +174,9 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   // A newcomer accepts an invitation into clinic B: the membership is active, the session waits
   // for a second factor.
   const invited = await app.inject({
-    method: 'POST', url: '/api/v1/clinics/clinic-b/members/invitations', payload: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' },
+    method: 'POST',
+    url: '/api/v1/clinics/clinic-b/members/invitations',
+    payload: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' },
     headers: { authorization: `Bearer ${admin.accessToken}` },
   });
   t.equal(invited.statusCode, 201);
@@ -254,7 +279,10 @@ t.test('the second factor cannot be sidestepped: invitations, old tokens, set-up
 t.test('ending sessions ends access tokens too (password change, second factor on or off)', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor'], [clinics.b, 'doctor']]);
+  await createPerson(db, EMAIL, PASSWORD, [
+    [clinics.a, 'doctor'],
+    [clinics.b, 'doctor'],
+  ]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const post = (url: string, payload: object, token?: string) =>
     app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });

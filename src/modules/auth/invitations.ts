@@ -16,9 +16,11 @@ import { memberships, startSession } from './sessions.ts';
 const invitationGone = () => new AppError('NOT_FOUND', 'The invitation is unknown, used or expired.');
 /** Alike whether the account has a password or none yet (then only its first invitation or a reset sets one). */
 const invitationPasswordRefused = () =>
-  new AppError('UNAUTHENTICATED',
+  new AppError(
+    'UNAUTHENTICATED',
     'The password is not right. If you have not set one yet, accept the invitation that created your account, ' +
-    'or set one with a password reset (POST /api/v1/auth/password/reset-request).');
+      'or set one with a password reset (POST /api/v1/auth/password/reset-request).',
+  );
 
 /**
  * Accepts an invitation, then starts a session in its clinic. Only the invitation that created

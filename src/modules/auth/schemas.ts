@@ -32,11 +32,13 @@ export const resetRequestBody = z.object({ email }).strict();
 export const resetBody = z.object({ token: plainText.min(16).max(128), password: plainText.min(1).max(1024) }).strict();
 export const changePasswordBody = z.object({ currentPassword: plainText.min(1).max(1024), newPassword: plainText.min(1).max(1024) }).strict();
 
-export const acceptInvitationBody = z.object({
-  token: plainText.min(16).max(128),
-  password: plainText.min(1).max(1024),
-  otp: oneTimeCode.optional().describe('An existing account with two-factor authentication on confirms with a one-time code'),
-}).strict();
+export const acceptInvitationBody = z
+  .object({
+    token: plainText.min(16).max(128),
+    password: plainText.min(1).max(1024),
+    otp: oneTimeCode.optional().describe('An existing account with two-factor authentication on confirms with a one-time code'),
+  })
+  .strict();
 
 export const membership = z.object({
   clinicId: z.uuid(),

@@ -52,8 +52,12 @@ export async function refresh(deps: SessionDeps, refreshToken: string, caller: C
       await recordAuthEvent(db, { action: 'auth.refresh.reused', accountId: found.accountId, clinicId: found.clinicId, details: { family: found.familyId } });
     } else if (found?.clinicSlug && found.absoluteExpiresAt) {
       await storeRefreshToken(db, {
-        hash: successor.hash, accountId: found.accountId, clinicId: found.clinicId, familyId: found.familyId,
-        twoFactor: found.twoFactor, endsAt: found.absoluteExpiresAt,
+        hash: successor.hash,
+        accountId: found.accountId,
+        clinicId: found.clinicId,
+        familyId: found.familyId,
+        twoFactor: found.twoFactor,
+        endsAt: found.absoluteExpiresAt,
       });
     }
     return found;
@@ -77,9 +81,7 @@ export async function switchClinic(deps: SessionDeps, from: Verified, clinicSlug
   const membership = (await memberships(deps, accountId, caller)).find((m) => m.clinicSlug === clinicSlug);
   if (!membership) throw new AppError('NOT_FOUND');
   const session = await startSession(deps, from, membership, caller);
-  await withAnonymous(deps.withTenant, caller, (db) =>
-    recordAuthEvent(db, { action: 'auth.switch', accountId, clinicId: membership.clinicId }),
-  );
+  await withAnonymous(deps.withTenant, caller, (db) => recordAuthEvent(db, { action: 'auth.switch', accountId, clinicId: membership.clinicId }));
   return session;
 }
 

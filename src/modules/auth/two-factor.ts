@@ -27,11 +27,7 @@ export async function startTwoFactorSetup(
 }
 
 /** Step 2: a code from the app confirms the secret; the recovery codes are shown this once. */
-export async function enableTwoFactor(
-  deps: TwoFactorDeps,
-  input: Credentials & { code: string },
-  caller: Caller,
-): Promise<{ recoveryCodes: string[] }> {
+export async function enableTwoFactor(deps: TwoFactorDeps, input: Credentials & { code: string }, caller: Caller): Promise<{ recoveryCodes: string[] }> {
   const { accountId } = await verifyCredentials(deps, input, caller, { passwordOnly: true });
   const recovery = newRecoveryCodes();
   await withAccount(deps.withTenant, caller, accountId, async (db) => {

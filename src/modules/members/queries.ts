@@ -7,8 +7,16 @@ import type { WeeklyHours } from '../../http/params.ts';
 import type { Member, MemberUpdate } from './schemas.ts';
 
 const columns = [
-  'id', 'role', 'status', 'displayName', 'specialisation', 'licenceNumber', 'qualification',
-  sql<number | null>`consultation_fee::float8`.as('consultationFee'), 'officeHours', 'createdAt',
+  'id',
+  'role',
+  'status',
+  'displayName',
+  'specialisation',
+  'licenceNumber',
+  'qualification',
+  sql<number | null>`consultation_fee::float8`.as('consultationFee'),
+  'officeHours',
+  'createdAt',
 ] as const;
 
 /** What the json column holds (the database checks its shape). */
@@ -27,10 +35,7 @@ export function findMember(db: TenantDb, id: string): Promise<Row | undefined> {
 }
 
 /** The invited membership; the invitation's token goes to the e-mail through the outbox. */
-export async function inviteMember(
-  db: TenantDb,
-  input: { email: string; role: string; displayName: string; invitation: Invitation },
-): Promise<string> {
+export async function inviteMember(db: TenantDb, input: { email: string; role: string; displayName: string; invitation: Invitation }): Promise<string> {
   const { invitation } = input;
   const { rows } = await sql<{ id: string }>`select app_hidden.invite_member(${input.email}, ${input.role}, ${input.displayName},
     ${invitation.hash}, ${invitation.token}, ${invitation.ttl}::interval) as id`.execute(db);

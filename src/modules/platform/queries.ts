@@ -14,8 +14,20 @@ export async function listClinics(db: TenantDb, only?: { slug: string }): Promis
     .selectFrom(sql<{ id: string; members: string }>`app_hidden.platform_clinic_overview()`.as('o'))
     .innerJoin('appPublic.clinics as c', 'c.id', 'o.id')
     .select([
-      'c.id', 'c.slug', 'c.name', 'c.timezone', 'c.status', 'c.plan', 'c.planStatus', 'c.address', 'c.contactEmail',
-      'c.contactPhone', 'c.registrationNumber', 'c.taxId', 'c.createdAt', sql<number>`o.members::int`.as('members'),
+      'c.id',
+      'c.slug',
+      'c.name',
+      'c.timezone',
+      'c.status',
+      'c.plan',
+      'c.planStatus',
+      'c.address',
+      'c.contactEmail',
+      'c.contactPhone',
+      'c.registrationNumber',
+      'c.taxId',
+      'c.createdAt',
+      sql<number>`o.members::int`.as('members'),
     ])
     .orderBy('c.name')
     .orderBy('c.slug')

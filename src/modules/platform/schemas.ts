@@ -3,15 +3,16 @@ import { clinicSlug as slug, email } from '../../http/params.ts';
 import { oneTimeCode } from '../../http/credentials.ts';
 import { multilineText, plainText } from '../../http/text.ts';
 
-
 const plan = z.enum(['trial', 'basic', 'professional', 'enterprise']);
 const planStatus = z.enum(['trial', 'active', 'expired', 'suspended']);
 
-export const platformLoginBody = z.object({
-  email: email,
-  password: plainText.min(1).max(1024),
-  otp: oneTimeCode.optional().describe('One-time code or recovery code, once two-factor authentication is on'),
-}).strict();
+export const platformLoginBody = z
+  .object({
+    email: email,
+    password: plainText.min(1).max(1024),
+    otp: oneTimeCode.optional().describe('One-time code or recovery code, once two-factor authentication is on'),
+  })
+  .strict();
 
 export const platformSession = z.object({ tokenType: z.literal('Bearer'), accessToken: z.string(), expiresIn: z.number().int() });
 
@@ -21,13 +22,19 @@ const profile = {
   timezone: plainText.min(1).max(64),
   address: multilineText.trim().min(1).max(500).nullable(),
   contactEmail: email.nullable(),
-  contactPhone: plainText.trim().regex(/^\+?[0-9][0-9 ()-]{4,31}$/, 'must be a phone number like +44 20 7946 0000').nullable(),
+  contactPhone: plainText
+    .trim()
+    .regex(/^\+?[0-9][0-9 ()-]{4,31}$/, 'must be a phone number like +44 20 7946 0000')
+    .nullable(),
   registrationNumber: plainText.trim().min(1).max(64).nullable(),
   taxId: plainText.trim().min(1).max(64).nullable(),
 };
 export type ClinicProfile = Partial<{ [K in keyof typeof profile]: z.infer<(typeof profile)[K]> }>;
 
-export const profileChange = z.object(profile).partial().strict()
+export const profileChange = z
+  .object(profile)
+  .partial()
+  .strict()
   .refine((body) => Object.keys(body).length > 0, 'nothing to change');
 
 export const onboardBody = z
@@ -45,7 +52,9 @@ export const onboardBody = z
   })
   .strict();
 
-export const planBody = z.object({ plan: plan.optional(), planStatus: planStatus.optional() }).strict()
+export const planBody = z
+  .object({ plan: plan.optional(), planStatus: planStatus.optional() })
+  .strict()
   .refine((body) => body.plan !== undefined || body.planStatus !== undefined, 'nothing to change');
 
 export const clinicOverview = z.object({
@@ -64,7 +73,6 @@ export const clinicOverview = z.object({
   createdAt: z.date(),
   members: z.number().int(),
 });
-
 
 export const onboarded = z.object({
   clinic: clinicOverview,

@@ -5,8 +5,17 @@ import type { WeeklyHours } from '../../http/params.ts';
 import type { Settings, SettingsChange } from './schemas.ts';
 
 const columns = [
-  'currency', sql<number>`tax_rate::float8`.as('taxRate'), 'appointmentSlotMinutes', 'sessionIdleMinutes', 'requireTwoFactor',
-  'operatingHours', 'retentionDays', 'brandPrimaryColour', 'brandSecondaryColour', 'brandLogoUrl', 'updatedAt',
+  'currency',
+  sql<number>`tax_rate::float8`.as('taxRate'),
+  'appointmentSlotMinutes',
+  'sessionIdleMinutes',
+  'requireTwoFactor',
+  'operatingHours',
+  'retentionDays',
+  'brandPrimaryColour',
+  'brandSecondaryColour',
+  'brandLogoUrl',
+  'updatedAt',
 ] as const;
 
 /** What the json column holds (the database checks its shape). */

@@ -15,7 +15,11 @@ const editable = {
   brandPrimaryColour: colour.nullable(),
   brandSecondaryColour: colour.nullable(),
   // The URL parser drops or escapes control characters; the stored text would keep them.
-  brandLogoUrl: z.url({ protocol: /^https$/ }).check(withoutControlCharacters()).max(2048).nullable(),
+  brandLogoUrl: z
+    .url({ protocol: /^https$/ })
+    .check(withoutControlCharacters())
+    .max(2048)
+    .nullable(),
 };
 
 export const settings = z.object({ ...editable, updatedAt: z.date() });

@@ -5,11 +5,13 @@ import { multilineText } from '../../http/text.ts';
 /** The longest a grant may run (support_access_grants_expires_at_valid says the same). */
 export const MAX_GRANT_HOURS = 168;
 
-export const grantBody = z.object({
-  operatorEmail: email.describe('The platform operator who may read the clinic'),
-  reason: multilineText.trim().min(1).max(500),
-  hours: z.number().int().min(1).max(MAX_GRANT_HOURS).describe('How long the access lasts, unless revoked sooner'),
-}).strict();
+export const grantBody = z
+  .object({
+    operatorEmail: email.describe('The platform operator who may read the clinic'),
+    reason: multilineText.trim().min(1).max(500),
+    hours: z.number().int().min(1).max(MAX_GRANT_HOURS).describe('How long the access lasts, unless revoked sooner'),
+  })
+  .strict();
 
 export const grant = z.object({
   id: z.uuid(),
