@@ -4,21 +4,21 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 
 t.test('departments over REST', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const token = (role: ClinicRole, clinic: 'a' | 'b' = 'a') =>
-    app.signAccessToken({ sub: randomUUID(), clinic_id: clinics[clinic], clinic_slug: `clinic-${clinic}`, role, jti: randomUUID(), amr: ['pwd'] });
+  const client = testClient(app);
   const call = async (method: 'GET' | 'POST', url: string, role: ClinicRole, payload?: object, clinic: 'a' | 'b' = 'a') =>
-    app.inject({
+    client.call(
       method,
-      url: `/api/v1/clinics/clinic-${clinic}/departments${url}`,
-      headers: { authorization: `Bearer ${await token(role, clinic)}` },
-      ...(payload ? { payload } : {}),
-    });
+      `/api/v1/clinics/clinic-${clinic}/departments${url}`,
+      await client.clinicToken(role, { id: clinics[clinic], slug: `clinic-${clinic}` }),
+      payload,
+    );
   const count = async () => (await db.admin.query('select count(*)::int as n from app_public.departments')).rows[0].n as number;
 
   const created = await call('POST', '', 'clinic_admin', { code: 'CARD', name: 'Cardiology', description: 'Heart' });
@@ -95,16 +95,9 @@ t.test('a page that reaches the end of the list has no next cursor', async (t) =
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({
-    sub: randomUUID(),
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-  });
-  const call = (method: 'GET' | 'POST', query = '', payload?: object) =>
-    app.inject({ method, url: `/api/v1/clinics/clinic-a/departments${query}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+  const client = testClient(app, '/api/v1/clinics/clinic-a/departments');
+  const token = await client.clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' });
+  const call = (method: 'GET' | 'POST', query = '', payload?: object) => client.call(method, query, token, payload);
   for (const code of ['ENT', 'LAB', 'OPD', 'RAD']) t.equal((await call('POST', '', { code, name: `Dept ${code}` })).statusCode, 201);
   const codes = (body: { items: { code: string }[] }) => body.items.map((d) => d.code);
 

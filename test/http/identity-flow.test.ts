@@ -3,6 +3,7 @@
 // clinics switches between them and never sees one from the other.
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { latestInvitationToken } from '../helpers/outbox.ts';
 import { createOperator } from '../helpers/people.ts';
@@ -22,9 +23,9 @@ t.test('onboard, invite, work, switch', async (t) => {
   const db = await createTestDatabase(t);
   await createOperator(db, 'ops@example.test', PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const call = (method: 'GET' | 'POST', url: string, token?: string, payload?: object) =>
-    app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });
-  const ops = (await call('POST', '/api/v1/platform/auth/login', undefined, { email: 'ops@example.test', password: PASSWORD })).json().accessToken;
+  const client = testClient(app);
+  const { call } = client;
+  const ops = (await client.platformLogin('ops@example.test', PASSWORD)).json().accessToken;
   const onboard = async (slug: string, adminEmail: string) =>
     (await call('POST', '/api/v1/platform/clinics', ops, { slug, name: slug, plan: 'basic', admin: { email: adminEmail, displayName: 'Admin' } })).json();
   const accept = async (email: string) =>
@@ -41,7 +42,7 @@ t.test('onboard, invite, work, switch', async (t) => {
     });
     t.equal(invited.statusCode, 201, `the admin invites a ${role}`);
     await accept(`${role}@north.test`);
-    const login = await call('POST', '/api/v1/auth/login', undefined, { email: `${role}@north.test`, password: PASSWORD, clinicSlug: 'north' });
+    const login = await client.login(`${role}@north.test`, PASSWORD, 'north');
     t.equal(login.statusCode, 200, `the ${role} logs in`);
     staff[role] = login.json().accessToken;
   }

@@ -2,6 +2,7 @@
 // deactivates; the last active admin stays; patients never see other patients.
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { latestInvitationToken } from '../helpers/outbox.ts';
 import { createPerson } from '../helpers/people.ts';
@@ -13,10 +14,9 @@ t.test('inviting, joining, changing and deactivating members', async (t) => {
   const clinics = await createClinics(db);
   await createPerson(db, 'admin@a.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, token: string, payload?: object) =>
-    app.inject({ method, url: `/api/v1/clinics/clinic-a/members${url}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
-  const login = async (email: string) =>
-    (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD, clinicSlug: 'clinic-a' } })).json();
+  const client = testClient(app, '/api/v1/clinics/clinic-a/members');
+  const { call } = client;
+  const login = async (email: string) => (await client.login(email, PASSWORD, 'clinic-a')).json();
   const accept = async (email: string) =>
     app.inject({ method: 'POST', url: '/api/v1/auth/invitations/accept', payload: { token: await latestInvitationToken(db, email), password: PASSWORD } });
   const adminToken = (await login('admin@a.test')).accessToken as string;

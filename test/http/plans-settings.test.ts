@@ -2,6 +2,7 @@
 // clinic's settings belong to its admins, with the idle timeout applied to refresh tokens.
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { latestInvitationToken } from '../helpers/outbox.ts';
 import { createOperator } from '../helpers/people.ts';
@@ -12,9 +13,9 @@ t.test('plans, limits and settings', async (t) => {
   const db = await createTestDatabase(t);
   await createOperator(db, 'ops@example.test', PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, token?: string, payload?: object) =>
-    app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });
-  const ops = (await call('POST', '/api/v1/platform/auth/login', undefined, { email: 'ops@example.test', password: PASSWORD })).json().accessToken;
+  const client = testClient(app);
+  const { call } = client;
+  const ops = (await client.platformLogin('ops@example.test', PASSWORD)).json().accessToken;
   const onboarded = (
     await call('POST', '/api/v1/platform/clinics', ops, { slug: 'alpha', name: 'Alpha', admin: { email: 'admin@alpha.test', displayName: 'Admin' } })
   ).json();
@@ -100,14 +101,7 @@ t.test('plans, limits and settings', async (t) => {
   t.equal(bad.statusCode, 400);
   t.match(bad.json(), { errors: [{ path: 'body.currency' }] });
 
-  const nurseToken = await app.signAccessToken({
-    sub: crypto.randomUUID(),
-    clinic_id: admin.membership.clinicId,
-    clinic_slug: 'alpha',
-    role: 'nurse',
-    jti: crypto.randomUUID(),
-    amr: ['pwd'],
-  });
+  const nurseToken = await client.clinicToken('nurse', { id: admin.membership.clinicId, slug: 'alpha' });
   t.equal((await call('PATCH', '/api/v1/clinics/alpha/settings', nurseToken, { currency: 'EUR' })).statusCode, 403, 'only admins change settings');
   const {
     rows: [settings],
@@ -122,7 +116,7 @@ t.test('plans, limits and settings', async (t) => {
   );
   t.equal((await call('GET', '/api/v1/clinics/alpha/settings', nurseToken)).statusCode, 200, 'every member reads them');
 
-  await call('POST', '/api/v1/auth/login', undefined, { email: 'admin@alpha.test', password: PASSWORD, clinicSlug: 'alpha' });
+  await client.login('admin@alpha.test', PASSWORD, 'alpha');
   const { rows } = await db.admin.query(
     `select extract(epoch from idle_expires_at - created_at)::int as idle from app_private.refresh_tokens order by created_at desc limit 1`,
   );

@@ -3,6 +3,7 @@
 // promote themselves back), and a promotion is not held against the new token.
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
 import { decodeToken } from '../helpers/tokens.ts';
@@ -16,10 +17,10 @@ t.test("a demoted admin's old token is refused; the new one carries the new role
   await createPerson(db, 'bob@a.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   await db.admin.query(`insert into app_public.clinic_settings (clinic_id, currency) values ($1, 'USD')`, [clinics.a]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, token: string, payload?: object) =>
-    app.inject({ method, url: `/api/v1/clinics/clinic-a${url}`, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+  const client = testClient(app, '/api/v1/clinics/clinic-a');
+  const { call } = client;
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
-  const login = async (email: string) => (await post('/login', { email, password: PASSWORD, clinicSlug: 'clinic-a' })).json();
+  const login = async (email: string) => (await client.login(email, PASSWORD, 'clinic-a')).json();
   const roleOf = (accessToken: string) => decodeToken<{ role: string }>(accessToken).payload.role;
   const aliceMember = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [alice])).rows[0].id as string;
 

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { currentTotp } from '../../src/auth/two-factor.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { nextSecond } from '../helpers/clock.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
@@ -19,13 +20,10 @@ t.test('grant, use read-only, audit, revoke, expire', async (t) => {
   const operatorId = await createOperator(db, 'ops@example.test', PASSWORD);
   await createOperator(db, 'other.ops@example.test', PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: object) =>
-    app.inject({ method, url, ...(payload && { payload }), headers: { authorization: `Bearer ${token}` } });
-  const clinicLogin = async (email: string) =>
-    (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD, clinicSlug: 'clinic-a' } })).json()
-      .accessToken as string;
-  const platformLogin = async (email: string) =>
-    (await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email, password: PASSWORD } })).json().accessToken as string;
+  const client = testClient(app);
+  const { call } = client;
+  const clinicLogin = async (email: string) => (await client.login(email, PASSWORD, 'clinic-a')).json().accessToken as string;
+  const platformLogin = async (email: string) => (await client.platformLogin(email, PASSWORD)).json().accessToken as string;
   const [admin, nurse, operator, otherOperator] = [
     await clinicLogin('admin@example.test'),
     await clinicLogin('nurse@example.test'),
