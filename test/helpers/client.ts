@@ -13,24 +13,51 @@ export interface ClinicRef {
   slug: string;
 }
 
+/**
+ * What a login may add: a one-time code, the address it comes from (inject's default is 127.0.0.1),
+ * and the X-Forwarded-For header a proxy would add.
+ */
+export interface LoginOptions {
+  otp?: string;
+  remoteAddress?: string;
+  forwardedFor?: string;
+}
+
 export interface TestClient {
   /** `method prefix+url`, with `Bearer token` when a token is given and the JSON payload when there is one. */
   call(method: Method, url: string, token?: string, payload?: object): Promise<LightMyRequestResponse>;
-  /** POST /api/v1/auth/login into `clinicSlug`. */
-  login(email: string, password: string, clinicSlug: string): Promise<LightMyRequestResponse>;
+  /** `POST prefix+url` with the JSON payload, and `Bearer token` when a token is given: `call` in the order most POSTs read best. */
+  post(url: string, payload?: object, token?: string): Promise<LightMyRequestResponse>;
+  /** POST /api/v1/auth/login into `clinicSlug` (without one: the clinics to choose from). */
+  login(email: string, password: string, clinicSlug?: string, options?: LoginOptions): Promise<LightMyRequestResponse>;
   /** POST /api/v1/platform/auth/login. */
-  platformLogin(email: string, password: string): Promise<LightMyRequestResponse>;
+  platformLogin(email: string, password: string, options?: Pick<LoginOptions, 'remoteAddress'>): Promise<LightMyRequestResponse>;
   /** An access token for `role` in `clinic` (password factor, a fresh jti), for `sub` (default: a random account id). */
   clinicToken(role: ClinicRole, clinic: ClinicRef, sub?: string): Promise<string>;
 }
 
-/** `prefix` goes before every `call` URL (a file that calls one resource); the logins ignore it. */
+/** `prefix` goes before every `call` and `post` URL (a file that calls one resource); the logins ignore it. */
 export function testClient(app: FastifyInstance, prefix = ''): TestClient {
+  const call: TestClient['call'] = (method, url, token, payload) =>
+    app.inject({ method, url: `${prefix}${url}`, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) });
+  // Only what is given, so that inject's defaults stand otherwise.
+  const from = ({ remoteAddress, forwardedFor }: LoginOptions) => ({
+    ...(remoteAddress ? { remoteAddress } : {}),
+    ...(forwardedFor ? { headers: { 'x-forwarded-for': forwardedFor } } : {}),
+  });
   return {
-    call: (method, url, token, payload) =>
-      app.inject({ method, url: `${prefix}${url}`, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload ? { payload } : {}) }),
-    login: (email, password, clinicSlug) => app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password, clinicSlug } }),
-    platformLogin: (email, password) => app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email, password } }),
+    call,
+    post: (url, payload, token) => call('POST', url, token, payload),
+    login: (email, password, clinicSlug, options = {}) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        ...from(options),
+        // JSON leaves out a clinicSlug that is undefined.
+        payload: { email, password, clinicSlug, ...(options.otp ? { otp: options.otp } : {}) },
+      }),
+    platformLogin: (email, password, options = {}) =>
+      app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', ...from(options), payload: { email, password } }),
     clinicToken: (role, clinic, sub = randomUUID()) =>
       app.signAccessToken({ sub, clinic_id: clinic.id, clinic_slug: clinic.slug, role, jti: randomUUID(), amr: ['pwd'] }),
   };

@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap';
 import { hashSecretToken } from '../../src/auth/tokens.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { ageAccountRows } from '../helpers/clock.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { latestInvitationToken } from '../helpers/outbox.ts';
@@ -18,10 +19,9 @@ async function setUp(t: Test) {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const login = (email: string, clinicSlug: string, password = PASSWORD) => post('/auth/login', { email, password, clinicSlug });
-  return { db, clinics, post, login };
+  const client = testClient(app, '/api/v1');
+  const login = (email: string, clinicSlug: string, password = PASSWORD) => client.login(email, password, clinicSlug);
+  return { db, clinics, post: client.post, login };
 }
 
 /**

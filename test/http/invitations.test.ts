@@ -3,6 +3,7 @@
 // whether or not the e-mail already had an account.
 import t, { type Test } from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { latestInvitationToken } from '../helpers/outbox.ts';
 import { createPerson } from '../helpers/people.ts';
@@ -17,14 +18,11 @@ async function setUp(t: Test) {
   await createPerson(db, 'admin@a.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   await createPerson(db, 'admin@b.test', PASSWORD, [[clinics.b, 'clinic_admin']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const adminOf = async (slug: string, email: string) =>
-    (await post('/auth/login', { email, password: PASSWORD, clinicSlug: slug })).json().accessToken as string;
+  const { post, login } = testClient(app, '/api/v1');
+  const adminOf = async (slug: string, email: string) => (await login(email, PASSWORD, slug)).json().accessToken as string;
   const invite = (slug: string, admin: string, email: string, role: string) =>
     post(`/clinics/${slug}/members/invitations`, { email, role, displayName: email }, admin);
   const accept = (token: string, password: string) => post('/auth/invitations/accept', { token, password });
-  const login = (email: string, password: string, clinicSlug: string) => post('/auth/login', { email, password, clinicSlug });
   return { db, clinics, post, accept, login, invite, adminA: await adminOf('clinic-a', 'admin@a.test'), adminB: await adminOf('clinic-b', 'admin@b.test') };
 }
 

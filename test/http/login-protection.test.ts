@@ -5,6 +5,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
 
@@ -17,8 +18,8 @@ t.test('five failures from one address lock the e-mail there, whether or not it 
   const clinics = await createClinics(db);
   const accountId = await member(db, 'locked@example.test', clinics.a);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const login = (email: string, password: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password, clinicSlug: 'clinic-a' } });
+  const client = testClient(app);
+  const login = (email: string, password: string) => client.login(email, password, 'clinic-a');
 
   for (const email of ['locked@example.test', 'nobody@example.test']) {
     const statuses: number[] = [];
@@ -57,8 +58,8 @@ t.test('thirty failures from one address lock the address, whatever the e-mails'
   const clinics = await createClinics(db);
   await member(db, 'innocent@example.test', clinics.a);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const login = (email: string, password: string, remoteAddress = '203.0.113.7') =>
-    app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress, payload: { email, password, clinicSlug: 'clinic-a' } });
+  const client = testClient(app);
+  const login = (email: string, password: string, remoteAddress = '203.0.113.7') => client.login(email, password, 'clinic-a', { remoteAddress });
 
   const statuses: number[] = [];
   for (let i = 0; i < 30; i++) statuses.push((await login(`guess${i % 10}@example.test`, 'a guessed password')).statusCode);
@@ -76,8 +77,8 @@ t.test('a stranger failing from many addresses cannot lock the owner out; the sl
   const clinics = await createClinics(db);
   await member(db, 'owner@example.test', clinics.a);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const login = (password: string, remoteAddress: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress, payload: { email: 'owner@example.test', password, clinicSlug: 'clinic-a' } });
+  const client = testClient(app);
+  const login = (password: string, remoteAddress: string) => client.login('owner@example.test', password, 'clinic-a', { remoteAddress });
   const OWNER_ADDRESS = '198.51.100.10';
   t.equal((await login(PASSWORD, OWNER_ADDRESS)).statusCode, 200, 'the owner signs in from their usual address');
   const strangerFails = async (addresses: string[]) => {
@@ -113,8 +114,8 @@ t.test('an IPv6 client is counted by its /64', async (t) => {
   const db = await createTestDatabase(t);
   await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const fail = (remoteAddress: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress, payload: { email: 'x@example.test', password: 'a guessed password' } });
+  const client = testClient(app);
+  const fail = (remoteAddress: string) => client.login('x@example.test', 'a guessed password', undefined, { remoteAddress });
   const statuses: number[] = [];
   for (let i = 1; i <= 5; i++) statuses.push((await fail(`2001:db8:1:2::${i}`)).statusCode);
   t.same(statuses, [401, 401, 401, 401, 429], 'five addresses of one /64 are one client');
@@ -127,21 +128,10 @@ t.test('wrong current passwords on a password change count like failed logins', 
   const clinics = await createClinics(db);
   const accountId = await member(db, 'changer@example.test', clinics.a);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const login = (remoteAddress = '127.0.0.1') =>
-    app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      remoteAddress,
-      payload: { email: 'changer@example.test', password: PASSWORD, clinicSlug: 'clinic-a' },
-    });
+  const client = testClient(app);
+  const login = (remoteAddress = '127.0.0.1') => client.login('changer@example.test', PASSWORD, 'clinic-a', { remoteAddress });
   const accessToken = (await login()).json().accessToken as string;
-  const change = (currentPassword: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/password',
-      headers: { authorization: `Bearer ${accessToken}` },
-      payload: { currentPassword, newPassword: 'a new and long passphrase' },
-    });
+  const change = (currentPassword: string) => client.post('/api/v1/auth/password', { currentPassword, newPassword: 'a new and long passphrase' }, accessToken);
 
   const responses = [];
   for (let i = 0; i < 5; i++) responses.push(await change(`guess number ${i}`));
@@ -177,13 +167,8 @@ t.test('behind a trusted proxy the client address comes from X-Forwarded-For', a
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
   });
   t.teardown(() => app.close());
-  const fail = (forwardedFor: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      headers: { 'x-forwarded-for': forwardedFor },
-      payload: { email: 'x@example.test', password: 'wrong' },
-    });
+  const client = testClient(app);
+  const fail = (forwardedFor: string) => client.login('x@example.test', 'wrong', undefined, { forwardedFor });
   await fail('203.0.113.50');
   await fail('192.0.2.1, 203.0.113.51');
   const { rows } = await db.admin.query(`select key from app_private.login_failures where scope = 'network' order by 1`);
@@ -198,10 +183,11 @@ t.test('per client address, login is rate limited', async (t) => {
   const db = await createTestDatabase(t);
   await createClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 3);
+  const client = testClient(app);
   const statuses: number[] = [];
   let last: LightMyRequestResponse | undefined;
   for (let i = 0; i < 4; i++) {
-    last = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: `n${i}@example.test`, password: 'x' } });
+    last = await client.login(`n${i}@example.test`, 'x');
     statuses.push(last.statusCode);
   }
   t.same(statuses, [401, 401, 401, 429]);
@@ -215,9 +201,8 @@ t.test('row changes and token reuse record the address and the request', async (
   await member(db, 'doc@example.test', clinics.a);
   await db.admin.query(`update app_public.clinic_members set role = 'clinic_admin'`);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const session = (
-    await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'doc@example.test', password: PASSWORD, clinicSlug: 'clinic-a' } })
-  ).json();
+  const client = testClient(app);
+  const session = (await client.login('doc@example.test', PASSWORD, 'clinic-a')).json();
   const created = await app.inject({
     method: 'POST',
     url: '/api/v1/clinics/clinic-a/departments',
@@ -230,8 +215,8 @@ t.test('row changes and token reuse record the address and the request', async (
   );
   t.same(change, [{ client_ip: '127.0.0.1', request_id: 'create-er', actor_role: 'clinic_admin' }]);
 
-  await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: session.refreshToken } });
-  await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: session.refreshToken } });
+  await client.post('/api/v1/auth/refresh', { refreshToken: session.refreshToken });
+  await client.post('/api/v1/auth/refresh', { refreshToken: session.refreshToken });
   const { rows: reuse } = await db.admin.query(`select clinic_id from app_audit.audit_log where action = 'auth.refresh.reused'`);
   t.same(reuse, [{ clinic_id: clinics.a }], 'a reused refresh token is audited');
 });

@@ -2,6 +2,7 @@
 import t from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
 import { decodeToken } from '../helpers/tokens.ts';
@@ -22,9 +23,9 @@ t.test('login, refresh, switch, logout', async (t) => {
   ]);
   await person(db, 'nurse@example.test', [[clinics.a, 'nurse']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const get = (url: string, token: string) => app.inject({ url, headers: { authorization: `Bearer ${token}` } });
+  const { post } = testClient(app, '/api/v1/auth');
+  const { call } = testClient(app);
+  const get = (url: string, token: string) => call('GET', url, token);
 
   const choice = await post('/login', { email: 'pat@example.test', password: PASSWORD });
   t.equal(choice.statusCode, 200);
@@ -112,11 +113,12 @@ t.test('an unknown e-mail costs about what a wrong password costs', async (t) =>
   const clinics = await createClinics(db);
   await person(db, 'timed@example.test', [[clinics.a, 'nurse']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const { login } = testClient(app);
   const timed = async (email: string) => {
     const samples: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = performance.now();
-      await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'not the password at all', clinicSlug: 'clinic-a' } });
+      await login(email, 'not the password at all', 'clinic-a');
       samples.push(performance.now() - started);
     }
     return samples.sort((a, b) => a - b)[2]!;
@@ -136,14 +138,11 @@ t.test('an invited account without a password costs what an unknown e-mail costs
     invited,
   ]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const { login } = testClient(app);
   // One e-mail per login, so that no lock cuts a refusal short.
   const timed = async (email: string) => {
     const started = performance.now();
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { email, password: 'not the password at all', clinicSlug: 'clinic-a' },
-    });
+    const response = await login(email, 'not the password at all', 'clinic-a');
     const ms = performance.now() - started;
     t.equal(response.statusCode, 401, email);
     return ms;

@@ -2,6 +2,7 @@
 // end every session of the account.
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
 
@@ -13,9 +14,9 @@ t.test('reset and change', async (t) => {
   const clinics = await createClinics(db);
   await createPerson(db, 'pat@example.test', OLD, [[clinics.a, 'doctor']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const login = (password: string) => post('/login', { email: 'pat@example.test', password, clinicSlug: 'clinic-a' });
+  const client = testClient(app, '/api/v1/auth');
+  const { post } = client;
+  const login = (password: string) => client.login('pat@example.test', password, 'clinic-a');
   const outbox = async () => (await db.admin.query(`select kind, recipient, payload from app_private.notification_outbox order by id`)).rows;
   // The stored hash, the reset tokens used so far and the sessions still open, as the database holds them.
   const account = async () =>
@@ -79,9 +80,9 @@ t.test('a new password spends every pending reset token of the account', async (
   const clinics = await createClinics(db);
   await createPerson(db, 'pat@example.test', OLD, [[clinics.a, 'doctor']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const login = (password: string) => post('/login', { email: 'pat@example.test', password, clinicSlug: 'clinic-a' });
+  const client = testClient(app, '/api/v1/auth');
+  const { post } = client;
+  const login = (password: string) => client.login('pat@example.test', password, 'clinic-a');
   const requestReset = async () => {
     t.equal((await post('/password/reset-request', { email: 'pat@example.test' })).statusCode, 202);
     const { rows } = await db.admin.query(`select payload ->> 'token' as token from app_private.notification_outbox order by id desc limit 1`);

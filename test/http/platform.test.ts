@@ -6,6 +6,7 @@ import { hashPassword } from '../../src/auth/passwords.ts';
 import { withContext } from '../../src/db/tenant.ts';
 import { bootstrapOperator } from '../../src/auth/queries.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
 import { cli } from '../helpers/cli.ts';
@@ -22,9 +23,9 @@ t.test('operators, onboarding, invitations, suspension', async (t) => {
   t.equal(created.code, 0, created.output);
 
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload?: object, token?: string) =>
-    app.inject({ method: 'POST', url, ...(payload ? { payload } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const get = (url: string, token: string) => app.inject({ url, headers: { authorization: `Bearer ${token}` } });
+  const client = testClient(app);
+  const { post } = client;
+  const get = (url: string, token: string) => client.call('GET', url, token);
 
   const login = await post('/api/v1/platform/auth/login', { email: 'ops@example.test', password: OPERATOR_PASSWORD });
   t.equal(login.statusCode, 200);
@@ -140,18 +141,16 @@ t.test('an invitation to a person who already has an account asks for their pass
   await createOperator(db, 'ops@example.test', OPERATOR_PASSWORD);
   await createPerson(db, 'doc@example.test', ADMIN_PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const operatorToken = (
-    await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })
-  ).json().accessToken;
-  const onboarded = await app.inject({
-    method: 'POST',
-    url: '/api/v1/platform/clinics',
-    headers: { authorization: `Bearer ${operatorToken}` },
-    payload: { slug: 'second', name: 'Second', admin: { email: 'doc@example.test', displayName: 'Dr Doc' } },
-  });
+  const client = testClient(app);
+  const operatorToken = (await client.platformLogin('ops@example.test', OPERATOR_PASSWORD)).json().accessToken;
+  const onboarded = await client.post(
+    '/api/v1/platform/clinics',
+    { slug: 'second', name: 'Second', admin: { email: 'doc@example.test', displayName: 'Dr Doc' } },
+    operatorToken,
+  );
   t.equal(onboarded.statusCode, 201);
   const token = await latestInvitationToken(db, 'doc@example.test');
-  const accept = (password: string) => app.inject({ method: 'POST', url: '/api/v1/auth/invitations/accept', payload: { token, password } });
+  const accept = (password: string) => client.post('/api/v1/auth/invitations/accept', { token, password });
   t.equal((await accept('a different but strong passphrase')).statusCode, 401, 'not with another password');
   const { rows: pending } = await db.admin.query(
     `select m.status, i.accepted_at from app_public.clinic_members m join app_private.invitations i using (clinic_id, account_id)`,
@@ -175,11 +174,9 @@ t.test("a clinic's registration profile: set at onboarding, edited by operators"
   const db = await createTestDatabase(t);
   await createOperator(db, 'ops@example.test', OPERATOR_PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const operatorToken = (
-    await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: { email: 'ops@example.test', password: OPERATOR_PASSWORD } })
-  ).json().accessToken;
-  const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
-    app.inject({ method, url: `/api/v1/platform${url}`, payload, headers: { authorization: `Bearer ${operatorToken}` } });
+  const client = testClient(app, '/api/v1/platform');
+  const operatorToken = (await client.platformLogin('ops@example.test', OPERATOR_PASSWORD)).json().accessToken as string;
+  const call = (method: 'POST' | 'PATCH', url: string, payload: object) => client.call(method, url, operatorToken, payload);
   const profile = {
     address: '12 Harbour Road, Kochi 682001',
     contactEmail: 'front.desk@harbour.test',

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../src/db/embedded.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../src/plugins/errors.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createOperator } from '../helpers/people.ts';
 
@@ -31,8 +32,8 @@ t.test('platform login: the call after the limit from one address is a 429 with 
   const db = await createTestDatabase(t);
   await createOperator(db, 'ops@example.test', PASSWORD);
   const { app } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 3);
-  const login = (remoteAddress: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', remoteAddress, payload: { email: 'ops@example.test', password: PASSWORD } });
+  const client = testClient(app);
+  const login = (remoteAddress: string) => client.platformLogin('ops@example.test', PASSWORD, { remoteAddress });
 
   const statuses: number[] = [];
   let last: LightMyRequestResponse | undefined;
@@ -51,6 +52,7 @@ t.test('platform login: the call after the limit from one address is a 429 with 
 t.test('every route that takes a credential is limited per address', async (t) => {
   const db = await createTestDatabase(t);
   const { app } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 2);
+  const { post } = testClient(app);
   // An empty body is refused (400, or 401 first where a token is required), yet it counts: the
   // limit runs before anything else, so guessing cannot go faster by sending junk.
   const routes: [url: string, refused: number][] = [
@@ -69,7 +71,7 @@ t.test('every route that takes a credential is limited per address', async (t) =
   ];
   for (const [url, refused] of routes) {
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url, payload: {} })).statusCode);
+    for (let i = 0; i < 3; i++) statuses.push((await post(url, {})).statusCode);
     t.same(statuses, [refused, refused, 429], `${url}: two a minute`);
   }
 });
@@ -105,7 +107,8 @@ t.test('while Redis is unreachable the limit is skipped, with a warning, and req
   const nowhere = `redis://127.0.0.1:${await freePort()}`;
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 2, {}, { redisUrl: nowhere });
   const statuses: number[] = [];
-  for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url: '/api/v1/platform/auth/login', payload: {} })).statusCode);
+  const { post } = testClient(app);
+  for (let i = 0; i < 3; i++) statuses.push((await post('/api/v1/platform/auth/login', {})).statusCode);
   t.same(statuses, [400, 400, 400], 'no 500 and no 429: the call goes on to validation');
   t.ok(
     logs().some((line) => line.level === 40 && /rate-limit store unreachable/.test(String(line.msg))),

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { currentTotp } from '../../src/auth/two-factor.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { cli } from '../helpers/cli.ts';
 import { nextSecond } from '../helpers/clock.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
@@ -18,9 +19,10 @@ t.test('set up, log in with codes, replace recovery codes, turn off', async (t) 
   const clinics = await createClinics(db);
   const accountId = await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
+  const client = testClient(app, '/api/v1/auth');
+  const { post } = client;
   const credentials = { email: EMAIL, password: PASSWORD };
-  const login = (otp?: string) => post('/login', { ...credentials, clinicSlug: 'clinic-a', ...(otp && { otp }) });
+  const login = (otp?: string) => client.login(EMAIL, PASSWORD, 'clinic-a', { otp });
   // The account's second factor as the database holds it: its secret, whether it is on, recovery codes unused.
   const secondFactor = async () =>
     (
@@ -115,7 +117,7 @@ t.test('wrong codes lock the e-mail like wrong passwords', async (t) => {
   const clinics = await createClinics(db);
   await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'nurse']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
+  const { post } = testClient(app, '/api/v1/auth');
   const { secret } = (await post('/two-factor/setup', { email: EMAIL, password: PASSWORD })).json();
   t.equal((await post('/two-factor/enable', { email: EMAIL, password: PASSWORD, code: currentTotp(secret) })).statusCode, 200);
   const statuses: number[] = [];
@@ -139,9 +141,9 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   await createOperator(db, 'operator@example.test', PASSWORD);
   await db.admin.query('insert into app_public.clinic_settings (clinic_id) values ($1)', [clinics.b]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const login = (email: string, clinicSlug: string, otp?: string) => post('/auth/login', { email, password: PASSWORD, clinicSlug, ...(otp && { otp }) });
+  const client = testClient(app, '/api/v1');
+  const { post } = client;
+  const login = (email: string, clinicSlug: string, otp?: string) => client.login(email, PASSWORD, clinicSlug, { otp });
 
   const plainInB = (await login('plain@example.test', 'clinic-b')).json();
   const plainInA = (await login('plain@example.test', 'clinic-a')).json();
@@ -150,12 +152,7 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
   const secureInA = (await login(EMAIL, 'clinic-a', currentTotp(secret, Date.now() + 30_000))).json();
 
   const admin = (await login('admin.b@example.test', 'clinic-b')).json();
-  const turnedOn = await app.inject({
-    method: 'PATCH',
-    url: '/api/v1/clinics/clinic-b/settings',
-    payload: { requireTwoFactor: true },
-    headers: { authorization: `Bearer ${admin.accessToken}` },
-  });
+  const turnedOn = await client.call('PATCH', '/clinics/clinic-b/settings', admin.accessToken, { requireTwoFactor: true });
   t.equal(turnedOn.statusCode, 200);
 
   const refused = await login('plain@example.test', 'clinic-b');
@@ -173,12 +170,11 @@ t.test('a clinic that requires two-factor authentication', async (t) => {
 
   // A newcomer accepts an invitation into clinic B: the membership is active, the session waits
   // for a second factor.
-  const invited = await app.inject({
-    method: 'POST',
-    url: '/api/v1/clinics/clinic-b/members/invitations',
-    payload: { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' },
-    headers: { authorization: `Bearer ${admin.accessToken}` },
-  });
+  const invited = await post(
+    '/clinics/clinic-b/members/invitations',
+    { email: 'new@example.test', role: 'nurse', displayName: 'New Nurse' },
+    admin.accessToken,
+  );
   t.equal(invited.statusCode, 201);
   const newcomerToken = await latestInvitationToken(db, 'new@example.test');
   const accepted = await post('/auth/invitations/accept', { token: newcomerToken, password: PASSWORD });
@@ -201,7 +197,7 @@ t.test('an operator turns off the second factor of a person who lost it (owner r
   const clinics = await createClinics(db);
   const accountId = await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'nurse']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1/auth${url}`, payload });
+  const { post } = testClient(app, '/api/v1/auth');
   const { secret } = (await post('/two-factor/setup', { email: EMAIL, password: PASSWORD })).json();
   await post('/two-factor/enable', { email: EMAIL, password: PASSWORD, code: currentTotp(secret) });
   const login = () => post('/login', { email: EMAIL, password: PASSWORD, clinicSlug: 'clinic-a' });
@@ -225,8 +221,7 @@ t.test('the second factor cannot be sidestepped: invitations, old tokens, set-up
   const accountId = await createPerson(db, EMAIL, PASSWORD, [[clinics.a, 'doctor']]);
   await createPerson(db, 'admin.b@example.test', PASSWORD, [[clinics.b, 'clinic_admin']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const { post } = testClient(app, '/api/v1');
   const credentials = { email: EMAIL, password: PASSWORD };
 
   const before = (await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a' })).json();
@@ -284,9 +279,9 @@ t.test('ending sessions ends access tokens too (password change, second factor o
     [clinics.b, 'doctor'],
   ]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const post = (url: string, payload: object, token?: string) =>
-    app.inject({ method: 'POST', url: `/api/v1${url}`, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const me = (token: string) => app.inject({ url: '/api/v1/auth/me', headers: { authorization: `Bearer ${token}` } });
+  const client = testClient(app, '/api/v1');
+  const { post } = client;
+  const me = (token: string) => client.call('GET', '/auth/me', token);
   const credentials = { email: EMAIL, password: PASSWORD };
 
   const first = (await post('/auth/login', { ...credentials, clinicSlug: 'clinic-a' })).json();
