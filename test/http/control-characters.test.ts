@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { fromDatabaseError } from '../../src/errors.ts';
 import { withTenant } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
 
@@ -50,15 +51,14 @@ t.test('every text field refuses control characters with a 400 naming it', async
   const operatorId = await createOperator(db, 'ops@example.test', PASSWORD);
   const memberId = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [adminId])).rows[0].id as string;
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const clinicToken = (sub: string, role: 'clinic_admin' | 'patient') =>
-    app.signAccessToken({ sub, clinic_id: clinics.a, clinic_slug: 'clinic-a', role, jti: randomUUID(), amr: ['pwd'] });
+  const client = testClient(app);
+  const clinicToken = (sub: string, role: 'clinic_admin' | 'patient') => client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
   const tokens: Record<Caller, string | undefined> = {
     nobody: undefined,
     admin: await clinicToken(adminId, 'clinic_admin'),
     patient: await clinicToken(patientId, 'patient'),
     operator: await app.signPlatformToken({ accountId: operatorId, twoFactor: false }),
   };
-  const headers = (caller: Caller) => (tokens[caller] ? { authorization: `Bearer ${tokens[caller]}` } : {});
 
   const credentials = { email: 'someone@example.test', password: 'any password at all' };
   const profile = {
@@ -174,12 +174,7 @@ t.test('every text field refuses control characters with a 400 naming it', async
       for (const control of CONTROLS) {
         const original = valueAt(route.body, field);
         const value = `${original.slice(0, 3)}${control}${original.slice(3)}`;
-        const response = await app.inject({
-          method: route.method,
-          url: route.url,
-          headers: headers(route.caller),
-          payload: withValue(route.body, field, value),
-        });
+        const response = await client.call(route.method, route.url, tokens[route.caller], withValue(route.body, field, value));
         const name = `${route.method} ${route.url} ${field} with U+${control.codePointAt(0)!.toString(16).padStart(4, '0')}`;
         t.equal(response.statusCode, 400, `${name}: 400`);
         t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: `body.${field}` }] }, `${name}: names body.${field}`);
@@ -193,7 +188,7 @@ t.test('every text field refuses control characters with a 400 naming it', async
   ] as const) {
     for (const control of CONTROLS) {
       const after = cursorOf([`Z${control}`, randomUUID()]);
-      const response = await app.inject({ url: `/api/v1/clinics/clinic-a/${resource}?after=${after}`, headers: headers(caller) });
+      const response = await client.call('GET', `/api/v1/clinics/clinic-a/${resource}?after=${after}`, tokens[caller]);
       t.equal(response.statusCode, 400, `${resource} cursor as ${caller}: 400`);
       t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.after' }] }, `${resource} cursor: names querystring.after`);
     }
@@ -232,32 +227,16 @@ t.test('real text passes untouched: accents, scripts, emoji, line breaks in mult
   const password = 'Ünïcødé pässwörd — 心臓 🔐 with spaces';
   const adminId = await createPerson(db, 'admin@example.test', password, [[clinics.a, 'clinic_admin']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'admin@example.test', password, clinicSlug: 'clinic-a' } });
+  const client = testClient(app);
+  const login = await client.login('admin@example.test', password, 'clinic-a');
   t.equal(login.statusCode, 200, 'a password of printable Unicode logs in');
 
-  const token = await app.signAccessToken({
-    sub: adminId,
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-  });
+  const token = await client.clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' }, adminId);
   const department = { code: 'CARD', name: 'Cardiología – 心臓 ❤️', description: 'Floor 2\nWard B\r\n\tRoom 12' };
-  const created = await app.inject({
-    method: 'POST',
-    url: '/api/v1/clinics/clinic-a/departments',
-    headers: { authorization: `Bearer ${token}` },
-    payload: department,
-  });
+  const created = await client.post('/api/v1/clinics/clinic-a/departments', department, token);
   t.equal(created.statusCode, 201);
   t.match(created.json(), department, 'stored and returned exactly');
-  const lineBreakInName = await app.inject({
-    method: 'POST',
-    url: '/api/v1/clinics/clinic-a/departments',
-    headers: { authorization: `Bearer ${token}` },
-    payload: { code: 'X', name: 'Line\nbreak' },
-  });
+  const lineBreakInName = await client.post('/api/v1/clinics/clinic-a/departments', { code: 'X', name: 'Line\nbreak' }, token);
   t.equal(lineBreakInName.statusCode, 400, 'a single-line field refuses a line break');
   t.match(lineBreakInName.json(), { errors: [{ path: 'body.name' }] });
 });

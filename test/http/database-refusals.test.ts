@@ -2,9 +2,9 @@
 // privilege) reaches the client as 403 problem+json, never a 500, and writes nothing. The route
 // guards refuse first in normal operation, so the test makes the database stricter than the
 // guard in its own private database, as a policy that has drifted from PERMISSIONS would be.
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 
 const FORBIDDEN = {
@@ -20,16 +20,9 @@ t.test('a refusal by the database is a 403, not a 500', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({
-    sub: randomUUID(),
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-  });
-  const call = (method: 'GET' | 'POST', payload?: object) =>
-    app.inject({ method, url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+  const client = testClient(app, '/api/v1/clinics/clinic-a/departments');
+  const token = await client.clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' });
+  const call = (method: 'GET' | 'POST', payload?: object) => client.call(method, '', token, payload);
   const departments = async () => (await db.admin.query('select count(*)::int as n from app_public.departments')).rows[0].n as number;
 
   t.equal((await call('POST', { code: 'CARD', name: 'Cardiology' })).statusCode, 201, 'control: the admin creates a department');

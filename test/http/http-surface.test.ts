@@ -2,9 +2,9 @@
 // errors), nothing under /api/v1 stored by a cache, CORS only for configured origins, the API
 // docs off in production unless asked for and under a strict policy when on, and routes outside
 // the clinics that refuse a caller without a token before they look at the input.
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
 
@@ -15,25 +15,15 @@ t.test('security headers on clinic data, on tokens and on errors', async (t) => 
   const clinics = await createClinics(db);
   const adminId = await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({
-    sub: adminId,
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-  });
+  const client = testClient(app);
+  const token = await client.clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' }, adminId);
 
   const responses = {
-    'clinic data': await app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } }),
-    'a token': await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { email: 'admin@example.test', password: PASSWORD, clinicSlug: 'clinic-a' },
-    }),
-    'a refusal': await app.inject({ url: '/api/v1/clinics/clinic-a/settings' }),
-    'an unknown route': await app.inject({ url: '/api/v1/no-such-thing' }),
-    'a bad body': await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'not an e-mail' } }),
+    'clinic data': await client.call('GET', '/api/v1/clinics/clinic-a/departments', token),
+    'a token': await client.login('admin@example.test', PASSWORD, 'clinic-a'),
+    'a refusal': await client.call('GET', '/api/v1/clinics/clinic-a/settings'),
+    'an unknown route': await client.call('GET', '/api/v1/no-such-thing'),
+    'a bad body': await client.post('/api/v1/auth/login', { email: 'not an e-mail' }),
   };
   t.same(
     Object.values(responses).map((r) => r.statusCode),

@@ -3,13 +3,13 @@
 // content), paths are published without a trailing slash while the old URLs keep answering, and
 // the check that holds every HTTP test's responses to the document (helpers/contract.ts) catches
 // a response the document does not declare.
-import { randomUUID } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { RouteShorthandOptions } from 'fastify';
 import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { buildApp } from '../../src/app.ts';
 import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { checkResponsesAgainstDocument, compileDocumentSchema, documentAjv, type OpenApiDocument } from '../helpers/contract.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator } from '../helpers/people.ts';
@@ -227,16 +227,10 @@ t.test('paths are published without a trailing slash; the old URLs still reach t
   ];
   for (const path of collections) t.ok(document.paths[path], `${path} is published`);
 
-  const admin = await app.signAccessToken({
-    sub: randomUUID(),
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-  });
+  const client = testClient(app);
+  const admin = await client.clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' });
   const operator = await app.signPlatformToken({ accountId: operatorId, twoFactor: false });
-  const get = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+  const get = (url: string, token: string) => client.call('GET', url, token);
   for (const [url, token] of [
     ['/api/v1/clinics/clinic-a/departments', admin],
     ['/api/v1/clinics/clinic-a/members', admin],
@@ -250,12 +244,7 @@ t.test('paths are published without a trailing slash; the old URLs still reach t
     t.equal(withSlash.statusCode, 200, `GET ${url}/: 200 as well`);
     t.same(withSlash.json(), canonical.json(), `GET ${url}/ answers what GET ${url} answers`);
   }
-  const created = await app.inject({
-    method: 'POST',
-    url: '/api/v1/clinics/clinic-a/departments/',
-    headers: { authorization: `Bearer ${admin}` },
-    payload: { code: 'LAB', name: 'Laboratory' },
-  });
+  const created = await client.post('/api/v1/clinics/clinic-a/departments/', { code: 'LAB', name: 'Laboratory' }, admin);
   t.equal(created.statusCode, 201, 'POST to the old URL with the slash still creates');
   t.equal((await db.admin.query(`select count(*)::int as n from app_public.departments where code = 'LAB'`)).rows[0].n, 1, 'one department, written once');
 });
@@ -297,8 +286,8 @@ t.test('a declared refusal the tests elsewhere do not meet is reachable: a time 
   const operatorId = await createOperator(db, 'operator@example.test', 'a long operator passphrase');
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const operator = await app.signPlatformToken({ accountId: operatorId, twoFactor: false });
-  const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
-    app.inject({ method, url, headers: { authorization: `Bearer ${operator}` }, payload });
+  const client = testClient(app);
+  const call = (method: 'POST' | 'PATCH', url: string, payload: object) => client.call(method, url, operator, payload);
 
   const onboarded = await call('POST', '/api/v1/platform/clinics', {
     slug: 'olympus',

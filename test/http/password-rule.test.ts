@@ -1,10 +1,10 @@
 // The password rule's length: 12 characters is the least a new password may have. Checked at the
 // boundary (11 refused, 12 accepted) with passwords on no common list, through the rule itself
 // and through a route that sets a password, where the refusal leaves the stored hash as it was.
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { newPassword, passwordProblem } from '../../src/auth/password-policy.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
 
@@ -30,14 +30,9 @@ t.test('changing a password: 11 characters refused, 12 accepted', async (t) => {
   const current = 'the current long password';
   const accountId = await createPerson(db, 'pat@example.test', current, [[clinics.a, 'nurse']]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
-  const token = await app.signAccessToken({ sub: accountId, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'nurse', jti: randomUUID(), amr: ['pwd'] });
-  const change = (password: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/password',
-      headers: { authorization: `Bearer ${token}` },
-      payload: { currentPassword: current, newPassword: password },
-    });
+  const client = testClient(app);
+  const token = await client.clinicToken('nurse', { id: clinics.a, slug: 'clinic-a' }, accountId);
+  const change = (password: string) => client.post('/api/v1/auth/password', { currentPassword: current, newPassword: password }, token);
   const storedHash = async () =>
     (await db.admin.query('select password_hash from app_private.accounts where id = $1', [accountId])).rows[0].password_hash as string;
 

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { PERMISSIONS } from '../../src/auth/permissions.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { type Method, testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { ROLES } from '../helpers/matrix.ts';
 
@@ -39,6 +40,7 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
   // Onboarding creates a clinic's settings; createClinics does not.
   await db.admin.query('insert into app_public.clinic_settings (clinic_id) values ($1)', [clinics.a]);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const client = testClient(app);
   await app.ready();
   t.ok(app.clinicRoutes.length >= 10, `${app.clinicRoutes.length} clinic routes found`);
   t.same(
@@ -53,13 +55,8 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
     if (!expected) continue;
     const url = route.url.replace(':slug', 'clinic-a').replace(/:\w+/g, randomUUID());
     for (const [index, role] of ROLES.entries()) {
-      const token = await app.signAccessToken({ sub: randomUUID(), clinic_id: clinics.a, clinic_slug: 'clinic-a', role, jti: randomUUID(), amr: ['pwd'] });
-      const response = await app.inject({
-        method: route.method as 'GET',
-        url,
-        headers: { authorization: `Bearer ${token}` },
-        ...(route.method === 'GET' ? {} : { payload: {} }),
-      });
+      const token = await client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' });
+      const response = await client.call(route.method as Method, url, token, route.method === 'GET' ? undefined : {});
       t.equal(response.statusCode, expected[index], `${role}: ${route.method} ${route.url} (${route.action} ${route.resource}) is ${expected[index]}`);
     }
   }

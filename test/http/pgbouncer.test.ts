@@ -5,9 +5,9 @@
 // connections, get no error and never a row of the other clinic. With prepared statements on, the
 // same load fails on most requests (42P05, 26000: a statement prepared on another server connection).
 // Runs where `pgbouncer` is installed; CI installs it, so there a missing pgbouncer is a failure.
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { TEST_KEYS, buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { findPgBouncer, startPgBouncer } from '../helpers/pgbouncer.ts';
 
@@ -33,17 +33,9 @@ t.test('isolation through PgBouncer in transaction mode, prepared statements off
   }
   const url = await startPgBouncer(t, pgbouncer as string, db.adminUrl, { serverConnections: 3 });
   const { app } = await buildTestApp(t, url, TEST_KEYS, 1000, { poolSize: 8, transactions: { preparedStatements: false } });
-  const headers = async (clinic: 'a' | 'b') => ({
-    authorization: `Bearer ${await app.signAccessToken({
-      sub: randomUUID(),
-      clinic_id: clinics[clinic],
-      clinic_slug: `clinic-${clinic}`,
-      role: 'clinic_admin',
-      jti: randomUUID(),
-      amr: ['pwd'],
-    })}`,
-  });
-  const auth = { a: await headers('a'), b: await headers('b') };
+  const client = testClient(app);
+  const adminOf = (clinic: 'a' | 'b') => client.clinicToken('clinic_admin', { id: clinics[clinic], slug: `clinic-${clinic}` });
+  const tokens = { a: await adminOf('a'), b: await adminOf('b') };
 
   const failures: string[] = [];
   const foreign: string[] = [];
@@ -54,11 +46,11 @@ t.test('isolation through PgBouncer in transaction mode, prepared statements off
       const prefix = clinic.toUpperCase();
       const url = `/api/v1/clinics/clinic-${clinic}/departments`;
       // One write each: an explicit transaction ([begin, context, insert], then commit).
-      const created = await app.inject({ method: 'POST', url, headers: auth[clinic], payload: { code: `${prefix}W${i}`, name: `Written by ${i}` } });
+      const created = await client.post(url, { code: `${prefix}W${i}`, name: `Written by ${i}` }, tokens[clinic]);
       answered++;
       if (created.statusCode !== 201) failures.push(`POST ${created.statusCode} ${created.body}`);
       for (let n = 0; n < READS_PER_CLIENT; n++) {
-        const listed = await app.inject({ url: `${url}?limit=100`, headers: auth[clinic] });
+        const listed = await client.call('GET', `${url}?limit=100`, tokens[clinic]);
         answered++;
         if (listed.statusCode !== 200) failures.push(`GET ${listed.statusCode} ${listed.body}`);
         else

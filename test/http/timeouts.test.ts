@@ -8,6 +8,7 @@ import type { Test } from 'tap';
 import t from 'tap';
 import type { TransactionSettings } from '../../src/db/tenant.ts';
 import { TEST_KEYS, buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, holdLock } from '../helpers/db.ts';
 
 async function clinicApp(t: Test, transactions: Partial<TransactionSettings>) {
@@ -15,15 +16,9 @@ async function clinicApp(t: Test, transactions: Partial<TransactionSettings>) {
   const clinics = await createClinics(db);
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 1000, { poolSize: 1, transactions });
   const admin = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' as const };
-  const token = await app.signAccessToken({
-    sub: admin.userId,
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-  });
-  const listDepartments = () => app.inject({ url: '/api/v1/clinics/clinic-a/departments', headers: { authorization: `Bearer ${token}` } });
+  const client = testClient(app);
+  const token = await client.clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' }, admin.userId);
+  const listDepartments = () => client.call('GET', '/api/v1/clinics/clinic-a/departments', token);
   /** SQLSTATEs of the failures logged so far (the log keeps the code, never the message). */
   const failedWith = () =>
     logs()
