@@ -25,8 +25,13 @@ export class BlockedAccess {
     this.#withPlatform = withPlatform;
   }
 
+  /** Refreshes overlap (the timer's and one after a change): a read begun before the last one applied is dropped. */
+  #begun = 0;
+  #applied = 0;
+
   /** Re-reads every fact now (after a suspension, deactivation, role change or ended session). */
   async refresh(): Promise<void> {
+    const read = ++this.#begun;
     const [blocked, roles, ended] = await this.#withPlatform(
       { clinicId: null, userId: null, role: null },
       async (db) =>
@@ -37,6 +42,8 @@ export class BlockedAccess {
           (await sql<{ accountId: string; endedAt: Date }>`select account_id, ended_at from app_hidden.ended_sessions()`.execute(db)).rows,
         ] as const,
     );
+    if (read < this.#applied) return;
+    this.#applied = read;
     this.#suspended = new Set(blocked.filter((r) => r.accountId === null).map((r) => r.clinicId));
     this.#deactivated = new Set(blocked.filter((r) => r.accountId !== null).map((r) => membership(r.clinicId, r.accountId!)));
     this.#changedRoles = new Map(roles.map((r) => [membership(r.clinicId, r.accountId), r.role]));

@@ -159,7 +159,13 @@ export class ContextConnection implements DatabaseConnection {
     try {
       return await queryWithPrefix(this.#client, prefix, statement, this.#options.preparedStatements);
     } catch (error) {
-      if ((error as { code?: string }).code === FEATURE_NOT_SUPPORTED && statement.name) this.staleStatements = true;
+      // The server's prepared statements no longer match what pg believes it prepared (a plan made
+      // stale by a migration, statements gone or already there): destroy the connection at release
+      // rather than guess which survived.
+      const code = (error as { code?: string }).code;
+      if ((code === FEATURE_NOT_SUPPORTED && statement.name) || code === UNDEFINED_PREPARED_STATEMENT || code === DUPLICATE_PREPARED_STATEMENT) {
+        this.staleStatements = true;
+      }
       throw error;
     }
   }
@@ -188,6 +194,8 @@ function statementName(sql: string): string {
 const READ_ONLY_VIOLATION = '25006';
 /** Raised as "cached plan must not change result type" after a migration altered a table. */
 const FEATURE_NOT_SUPPORTED = '0A000';
+const UNDEFINED_PREPARED_STATEMENT = '26000';
+const DUPLICATE_PREPARED_STATEMENT = '42P05';
 
 const adapter = new PostgresAdapter();
 const compiler = new PostgresQueryCompiler();

@@ -35,3 +35,23 @@ t.test('a connection that breaks between checkout and withContext fails that tra
   t.same(await read(), [{ one: 1 }], 'the pool drops the broken client and the next transaction is served');
   t.equal(pool.totalCount, 1, 'by a new connection');
 });
+
+t.test('a connection whose prepared statements the server no longer has is destroyed, so the next transaction is served', async (t) => {
+  const db = await createTestDatabase(t);
+  const pool = createPool({ url: db.authenticatorUrl, size: 1 });
+  t.teardown(() => pool.end());
+  const ctx = { clinicId: null, userId: null, role: null } as const;
+  const read = () => withTenant(pool, ctx, (trx) => trx.selectNoFrom(sql<number>`1`.as('one')).execute());
+  t.same(await read(), [{ one: 1 }], 'the read is prepared on the one connection');
+  // As after DISCARD ALL behind a pooler, or a server that lost them: pg still believes they exist.
+  const lost = await withTenant(pool, ctx, async (trx) => {
+    await sql`deallocate all`.execute(trx);
+    return trx.selectNoFrom(sql<number>`1`.as('one')).execute();
+  }).then(
+    () => 'resolved',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(lost, '26000', 'the statement on that connection fails');
+  t.same(await read(), [{ one: 1 }], 'the next transaction is served (on a new connection)');
+  t.same(await read(), [{ one: 1 }], 'and the one after it');
+});
