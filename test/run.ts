@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { EmbeddedPostgresError, startThrowawayCluster, type EmbeddedCluster } from '../src/db/embedded.ts';
 import { withClient, withDatabase } from '../src/db/setup.ts';
-import { coverageArgs } from './helpers/coverage.ts';
+import { coveragePlan, dropChildProcessCoverage, holdCoverageFloor } from './helpers/coverage.ts';
 import { TEST_COMMITTED_TEMPLATE, TEST_TEMPLATE } from './helpers/env.ts';
 import { buildTestTemplates } from './helpers/template.ts';
 
@@ -40,8 +40,15 @@ try {
     },
   });
   phase = 'running tap';
-  const args = process.argv.slice(2);
-  exitCode = await runTap([...coverageArgs(args), ...args], { CLINICBASE_TEST_SERVER_URL: serverUrl, CLINICBASE_TEST_COMMITTED_TEMPLATE: committedTemplate });
+  const plan = coveragePlan(process.argv.slice(2));
+  exitCode = await runTap(plan.tapArgs, { CLINICBASE_TEST_SERVER_URL: serverUrl, CLINICBASE_TEST_COMMITTED_TEMPLATE: committedTemplate });
+  if (plan.floorReporters) {
+    phase = 'holding coverage to the floor';
+    const dropped = await dropChildProcessCoverage(path.resolve(import.meta.dirname, '../.tap'));
+    log(`coverage of the test processes (${dropped} child processes left out)`);
+    const floor = await holdCoverageFloor(plan.floorReporters);
+    exitCode = exitCode || floor;
+  }
 } catch (error) {
   if (!(error instanceof EmbeddedPostgresError)) throw error;
   console.error(error.message);
