@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { coveragePlan, dropChildProcessCoverage } from './helpers/coverage.ts';
+import { coveragePlan, dropChildProcessCoverage, withoutTapLines } from './helpers/coverage.ts';
 
 t.test('which runs are held to the coverage floor', async (t) => {
   t.same(
@@ -42,4 +42,17 @@ t.test("only the test processes' coverage is kept for the floor", async (t) => {
   }
   t.equal(await dropChildProcessCoverage(dir), 2, 'two child processes left out');
   t.same(await readdir(path.join(dir, 'coverage')), ['test.json'], "the test process's coverage stays");
+});
+
+t.test("tap report's own TAP lines do not end the run's output", async (t) => {
+  const report = [
+    'Statements   : 97.84% ( 5550/5672 )',
+    '# ERROR: incomplete lines coverage (94.1%)',
+    'TAP version 14',
+    '1..0 # no tests found',
+    '# { total: 0, pass: 0 }',
+    '# time=21.56ms',
+    '',
+  ].join('\n');
+  t.equal(withoutTapLines(report), ['Statements   : 97.84% ( 5550/5672 )', '# ERROR: incomplete lines coverage (94.1%)', ''].join('\n'));
 });
