@@ -159,12 +159,12 @@ t.test('the check finds what it claims', async (t) => {
     '```',
     'src/gone.ts inside a fence is code',
     '```',
-    'Broken: `src/modules/auth/service.ts`, `DESIGN.md`, [gone](docs/b.md), [x](docs/a.md#missing),',
+    'Broken: `src/modules/auth/service.ts`, `NOTES.md`, [gone](docs/b.md), [x](docs/a.md#missing),',
     '`cd src/gone && touch NNNNNN-x.sql`.',
   ].join('\n');
   t.same(
     brokenReferences('README.md', doc, has, names, anchors).map((b) => `${b.line}: ${b.text}`),
-    ['6: src/modules/auth/service.ts', '6: DESIGN.md', '6: docs/b.md', '6: docs/a.md#missing', '7: src/gone'],
+    ['6: src/modules/auth/service.ts', '6: NOTES.md', '6: docs/b.md', '6: docs/a.md#missing', '7: src/gone'],
   );
   // A folder README's relative paths resolve against its folder, then the top-level folders.
   t.same(
