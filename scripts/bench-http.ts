@@ -42,6 +42,7 @@ import pg from 'pg';
 import { hashPassword } from '../src/auth/passwords.ts';
 import { generateSigningKey } from '../src/auth/keys.ts';
 import { roleUrl } from '../src/config.ts';
+import { formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
 import { freePort, startThrowawayCluster } from '../src/db/embedded.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import { formatSummary, summariseProfile, type CpuProfile } from './cpu-profile-summary.ts';
@@ -180,6 +181,7 @@ async function startServer(root: string, databaseUrl: string, key: { privateKeyP
     DATABASE_POOL_SIZE: String(POOL_SIZE),
     JWT_PRIVATE_KEY: key.privateKeyPem,
     JWT_KEY_ID: key.keyId,
+    DATA_ENCRYPTION_KEY: formatDataKey(generateDataKey()),
     // Longer than production's 900 s default only so that a long run keeps its one login.
     JWT_ACCESS_TOKEN_TTL_SECONDS: '3600',
     BENCH_BARE_PORT: String(barePort),

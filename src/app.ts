@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import type { FieldCipher } from './crypto/field-encryption.ts';
 import type { TransactionSettings } from './db/tenant.ts';
 import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
@@ -25,6 +26,15 @@ export interface AppConfig extends Pick<Config, 'env' | 'logLevel'>, Partial<Pic
   database: { authenticatorUrl: string; poolSize: number; transactions?: Partial<TransactionSettings> };
   /** `loginAttemptsPerMinute`: calls per client address per minute on each credential route (plugins/rate-limit.ts). */
   auth: AuthPluginOptions & { loginAttemptsPerMinute: number };
+  /** Encrypts and hashes sensitive fields (identification numbers) before they reach Postgres. */
+  fieldCipher: FieldCipher;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The field cipher of AppConfig, for the modules that store encrypted columns. */
+    fieldCipher: FieldCipher;
+  }
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -106,6 +116,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     transactions: config.database.transactions ?? {},
   });
   await app.register(authPlugin, config.auth);
+  app.decorate('fieldCipher', config.fieldCipher);
   // Before every route it describes: it reads each route's declaration as the route is added.
   await app.register(problemResponsesPlugin);
   await app.register(healthRoutes);

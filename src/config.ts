@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { passwordProblem } from './auth/password-policy.ts';
+import { type DataEncryptionConfig, parseDataKeys } from './crypto/data-keys.ts';
 import { DEFAULT_TRANSACTION_SETTINGS, type TransactionSettings } from './db/tenant.ts';
 
 const postgresUrl = z
@@ -85,6 +86,16 @@ const envSchema = z.object({
     })
     .optional(),
   JWT_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  // Field encryption (src/crypto/): `<keyId>:<base64 32-byte key>`, comma-separated; the first
+  // encrypts, all decrypt (rotation). Every problem is listed; key material never is.
+  DATA_ENCRYPTION_KEY: z
+    .string()
+    .transform((text, ctx) => {
+      const { keys, problems } = parseDataKeys(text);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message });
+      return problems.length > 0 ? z.NEVER : keys;
+    })
+    .optional(),
   // Calls per client address per minute on each route that takes a credential (the per-e-mail
   // and per-address lockouts are in SQL).
   LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
@@ -125,6 +136,9 @@ function crossFieldProblems(env: Record<string, string | undefined>, options: Lo
   }
   if (options.serving && env.NODE_ENV === 'production' && !(env.JWT_PRIVATE_KEY && env.JWT_KEY_ID)) {
     problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: required in production, or JWT_PRIVATE_KEY_FILE, JWT_KEY_ID_FILE (development generates a key under DATA_DIR)');
+  }
+  if (options.serving && env.NODE_ENV === 'production' && !env.DATA_ENCRYPTION_KEY) {
+    problems.push('DATA_ENCRYPTION_KEY: required in production, or DATA_ENCRYPTION_KEY_FILE (development generates a key under DATA_DIR)');
   }
   if (Boolean(env.PLATFORM_BOOTSTRAP_EMAIL) !== Boolean(env.PLATFORM_BOOTSTRAP_PASSWORD)) {
     problems.push('PLATFORM_BOOTSTRAP_PASSWORD: PLATFORM_BOOTSTRAP_EMAIL and PLATFORM_BOOTSTRAP_PASSWORD go together');
@@ -182,6 +196,8 @@ export interface Config {
   dataDir: string;
   database: DatabaseConfig;
   jwt: JwtConfig;
+  /** Keys of the field encryption (src/crypto/data-keys.ts). */
+  dataEncryption: DataEncryptionConfig;
 }
 
 export class ConfigError extends Error {
@@ -244,6 +260,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       accessTokenTtlSeconds: env.JWT_ACCESS_TOKEN_TTL_SECONDS,
       loginAttemptsPerMinute: env.LOGIN_ATTEMPTS_PER_MINUTE,
     }),
+    dataEncryption: Object.freeze({
+      keys: env.DATA_ENCRYPTION_KEY ? Object.freeze(env.DATA_ENCRYPTION_KEY) : undefined,
+      // Never in production: a key made up at start would encrypt data no other process can read.
+      generatedKeyFile: env.NODE_ENV === 'production' ? undefined : path.join(dataDir, 'data-encryption-key'),
+    }),
   });
 }
 
@@ -260,7 +281,7 @@ function derivedRoleUrl(adminUrl: string | undefined, role: string, password: st
 }
 
 /** Secrets that may come from a file instead: X_FILE names it (the Docker secrets convention). */
-const FILE_VARIABLES = ['JWT_PRIVATE_KEY', 'JWT_KEY_ID'] as const;
+const FILE_VARIABLES = ['JWT_PRIVATE_KEY', 'JWT_KEY_ID', 'DATA_ENCRYPTION_KEY'] as const;
 
 /** `source` with each X_FILE read into X (trailing whitespace dropped); both set, or a file unread, is a problem. */
 function withFileVariables(source: Record<string, string | undefined>, problems: string[]): Record<string, string | undefined> {

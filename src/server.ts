@@ -7,6 +7,8 @@ import { hashPassword } from './auth/passwords.ts';
 import { bootstrapOperator } from './auth/queries.ts';
 import { loadSigningKeys } from './auth/keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { DataKeyError, loadDataKeys } from './crypto/data-keys.ts';
+import { createFieldCipher } from './crypto/field-encryption.ts';
 import { withAnonymous } from './db/contexts.ts';
 import { EmbeddedPostgresError } from './db/embedded.ts';
 import { prepareDatabase } from './db/prepare.ts';
@@ -16,6 +18,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 async function main(): Promise<void> {
   const config = loadConfig(undefined, { serving: true });
   const log = (message: string) => console.log(JSON.stringify({ level: 30, time: Date.now(), msg: message }));
+  // Before the database: a missing or unreadable key stops the start with nothing else begun.
+  const dataKeys = await loadDataKeys(config.dataEncryption);
   const database = await prepareDatabase(config, log);
   const app = await buildApp({
     env: config.env,
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
       accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
       loginAttemptsPerMinute: config.jwt.loginAttemptsPerMinute,
     },
+    fieldCipher: createFieldCipher(dataKeys),
   });
   if (config.platformBootstrap) await bootstrapPlatformOperator(app, config.platformBootstrap);
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
@@ -49,7 +54,7 @@ async function bootstrapPlatformOperator(app: FastifyInstance, operator: { email
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) console.error(error.message);
+  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof DataKeyError) console.error(error.message);
   else console.error(error);
   process.exit(1);
 });

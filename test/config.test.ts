@@ -112,3 +112,65 @@ t.test('REDIS_URL, CORS_ORIGINS, API_DOCS: the HTTP surface', async (t) => {
   ];
   for (const [name, value] of refused) t.throws(() => loadConfig({ [name]: value }), new RegExp(`^  - ${name}: `, 'm'), `${name}=${value} is refused`);
 });
+
+t.test('DATA_ENCRYPTION_KEY: key ids and 32-byte keys, the first encrypts; every problem listed, no key material', async (t) => {
+  const [one, two] = [Buffer.alloc(32, 1).toString('base64'), Buffer.alloc(32, 2).toString('base64')];
+  const keys = loadConfig({ DATA_ENCRYPTION_KEY: `2025-06-b:${two}, 2025-01-a:${one}` }).dataEncryption.keys;
+  t.same(
+    keys?.map((k) => [k.id, k.secret.toString('hex')]),
+    [
+      ['2025-06-b', '02'.repeat(32)],
+      ['2025-01-a', '01'.repeat(32)],
+    ],
+    'in order',
+  );
+  t.same(
+    loadConfig({ DATA_ENCRYPTION_KEY: `b:${two}\na:${one}\n` }).dataEncryption.keys?.map((k) => k.id),
+    ['b', 'a'],
+    'one a line, as in a file',
+  );
+
+  const short = Buffer.alloc(24, 3).toString('base64');
+  const error = (() => {
+    try {
+      loadConfig({ DATA_ENCRYPTION_KEY: `a:not*base64,b:${short},a:${one},Upper_Case:${two},${one}` });
+    } catch (e) {
+      return e as ConfigError;
+    }
+  })();
+  t.type(error, ConfigError);
+  t.same(error?.problems, [
+    'DATA_ENCRYPTION_KEY: key "a": the key is not base64',
+    'DATA_ENCRYPTION_KEY: key "b": the key is 24 bytes, must be 32',
+    'DATA_ENCRYPTION_KEY: key "a": the key id appears twice',
+    'DATA_ENCRYPTION_KEY: entry 4: the key id must be 1–32 characters of a-z, 0-9 and -',
+    'DATA_ENCRYPTION_KEY: entry 5 is not <keyId>:<base64 key>',
+  ]);
+  for (const secret of [one, two, short, 'not*base64']) t.notMatch(error?.message, secret, 'no key material in the message');
+  t.throws(() => loadConfig({ DATA_ENCRYPTION_KEY: ' , ' }), /^ {2}- DATA_ENCRYPTION_KEY: must list at least one <keyId>:<base64 key>$/m);
+  t.throws(() => loadConfig({ DATA_ENCRYPTION_KEY: `${'k'.repeat(33)}:${one}` }), /DATA_ENCRYPTION_KEY: entry 1: the key id must be/);
+});
+
+t.test('DATA_ENCRYPTION_KEY: required to serve in production, or its _FILE', async (t) => {
+  const production = {
+    NODE_ENV: 'production',
+    DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c',
+    JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----',
+    JWT_KEY_ID: 'k',
+  };
+  const refused = (() => {
+    try {
+      loadConfig(production, { serving: true });
+    } catch (e) {
+      return e as ConfigError;
+    }
+  })();
+  t.same(refused?.problems, ['DATA_ENCRYPTION_KEY: required in production, or DATA_ENCRYPTION_KEY_FILE (development generates a key under DATA_DIR)']);
+  t.equal(loadConfig(production).dataEncryption.keys, undefined, 'ops commands load without it');
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'data-key'), `k1:${Buffer.alloc(32, 9).toString('base64')}\n`);
+  const fromFile = loadConfig({ ...production, DATA_ENCRYPTION_KEY_FILE: path.join(dir, 'data-key') }, { serving: true });
+  t.same(fromFile.dataEncryption, { keys: [{ id: 'k1', secret: Buffer.alloc(32, 9) }], generatedKeyFile: undefined });
+});

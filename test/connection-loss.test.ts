@@ -11,6 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { generateSigningKey, signingKeys } from '../src/auth/keys.ts';
+import { formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
 import { freePort, startEmbeddedPostgres, type EmbeddedCluster } from '../src/db/embedded.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import { buildTestApp } from './helpers/app.ts';
@@ -28,7 +29,9 @@ interface Server {
 }
 
 async function startServer(env: Record<string, string>): Promise<Server> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DATABASE_') && !k.startsWith('JWT_')));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('DATABASE_') && !k.startsWith('JWT_') && !k.startsWith('DATA_ENCRYPTION_')),
+  );
   const child = spawn(process.execPath, [SERVER], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -72,6 +75,7 @@ t.test('the API survives lost database connections', async (t) => {
     DATABASE_POOL_SIZE: '8',
     JWT_PRIVATE_KEY: key.privateKeyPem,
     JWT_KEY_ID: key.keyId,
+    DATA_ENCRYPTION_KEY: formatDataKey(generateDataKey()),
   });
   t.teardown(() => server.child.kill('SIGKILL'));
 

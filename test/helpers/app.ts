@@ -3,11 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { buildApp, type AppConfig } from '../../src/app.ts';
 import { generateSigningKey, signingKeys, type SigningKeys } from '../../src/auth/keys.ts';
+import { generateDataKey } from '../../src/crypto/data-keys.ts';
+import { createFieldCipher, type FieldCipher } from '../../src/crypto/field-encryption.ts';
 import { checkResponsesAgainstDocument } from './contract.ts';
 
 /** The real app on a test database, not listening; `logs()` returns every JSON log line so far. */
 /** One signing key for the whole test process (generating keys is cheap, but tokens must verify). */
 export const TEST_KEYS: SigningKeys = signingKeys(generateSigningKey());
+/** One data encryption key for the whole test process, as DATA_ENCRYPTION_KEY would give it. */
+export const TEST_FIELD_CIPHER: FieldCipher = createFieldCipher([generateDataKey()]);
 
 /** The HTTP surface other than the test defaults (env `test`: docs on, CORS off, limits in memory). */
 export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
@@ -32,6 +36,7 @@ export async function buildTestApp(
       logLevel: 'info',
       database: { authenticatorUrl, poolSize: 2, ...database },
       auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute },
+      fieldCipher: TEST_FIELD_CIPHER,
       ...surface,
     },
     { logStream: stream, rateLimitNameSpace },

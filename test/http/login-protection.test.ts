@@ -4,7 +4,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
-import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { buildTestApp, TEST_FIELD_CIPHER, TEST_KEYS } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
@@ -165,6 +165,7 @@ t.test('behind a trusted proxy the client address comes from X-Forwarded-For', a
     trustProxy: ['127.0.0.1'],
     database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
+    fieldCipher: TEST_FIELD_CIPHER,
   });
   t.teardown(() => app.close());
   const client = testClient(app);

@@ -8,7 +8,7 @@ import type { RouteShorthandOptions } from 'fastify';
 import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { buildApp } from '../../src/app.ts';
-import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { buildTestApp, TEST_FIELD_CIPHER, TEST_KEYS } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
 import { checkResponsesAgainstDocument, compileDocumentSchema, documentAjv, type OpenApiDocument } from '../helpers/contract.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
@@ -256,6 +256,7 @@ t.test('the contract check reports a response the document does not declare', as
     logLevel: 'silent',
     database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
+    fieldCipher: TEST_FIELD_CIPHER,
   });
   t.teardown(() => app.close());
   const declared: RouteShorthandOptions = { schema: { response: { 200: z.strictObject({ n: z.number() }) } } };
