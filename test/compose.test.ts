@@ -3,7 +3,7 @@
 // `node src/server.ts` starts with exactly the api service's environment, in production mode, and
 // must answer /health/ready and stay up.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -54,7 +54,7 @@ t.test('the api service of docker-compose.yml starts in production with its one-
   t.match(environment.DATABASE_AUTHENTICATOR_URL, /^postgres:\/\/app_authenticator:[^@]+@db:5432\/clinicbase$/);
 
   const oneShots = Object.entries(api!.depends_on ?? {}).filter(([, d]) => d.condition === 'service_completed_successfully');
-  t.same(oneShots.map(([name]) => name).sort(), ['keys', 'setup'], 'the api waits for the database setup and the signing key');
+  t.same(oneShots.map(([name]) => name).sort(), ['data-key', 'keys', 'setup'], 'the api waits for the database setup, the signing key and the data key');
 
   // Each named volume is a temporary folder; paths inside the containers are rewritten to it.
   const volumes = new Map<string, string>();
@@ -103,6 +103,9 @@ t.test('the api service of docker-compose.yml starts in production with its one-
     [keyId],
     'the key the one-shot wrote signs the tokens',
   );
+  const dataKeyFile = fileEnv.DATA_ENCRYPTION_KEY_FILE!;
+  t.match(await readFile(dataKeyFile, 'utf8'), /^\d{4}-\d{2}-\d{2}-[0-9a-f]{8}:[A-Za-z0-9+/]{43}=\n$/, 'the data-key one-shot wrote one key line');
+  t.equal((await stat(dataKeyFile)).mode & 0o777, 0o600, 'the data key is for its owner only');
   await new Promise((r) => setTimeout(r, 500));
   t.equal(server.child.exitCode, null, `the process stays up:\n${server.output()}`);
   t.equal(await stopServer(server.child), 0, 'SIGTERM exits cleanly');

@@ -9,11 +9,16 @@
 //       prints the messages waiting in the notification outbox for that e-mail (invitation and
 //       password-reset tokens), one JSON object a line: until notifications are delivered, how a
 //       developer or an operator gets them to the person
+//   data-key:generate [--file <path>]
+//       a new data encryption key line `<keyId>:<base64 key>` for DATA_ENCRYPTION_KEY, printed; with
+//       --file, written into that file (mode 0600) unless it exists, for DATA_ENCRYPTION_KEY_FILE
+//       (docker-compose.yml's `data-key` one-shot). Needs no database.
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { loadConfig } from '../config.ts';
+import { formatDataKey, generateDataKey, writeDataKeyOnce } from '../crypto/data-keys.ts';
 import type { Client } from '../db/pool.ts';
 import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
@@ -23,10 +28,14 @@ const USAGE = [
   'usage: npm run cli -- operator:create --email <e-mail>   (password on standard input)',
   '       npm run cli -- account:two-factor-off --email <e-mail> --reason <text>',
   '       npm run cli -- outbox:pending --email <e-mail>',
+  '       npm run cli -- data-key:generate [--file <path>]',
 ].join('\n');
 
-type Options = { email?: string | undefined; reason?: string | undefined };
-/** A command: checks its options (exit code 2 when they are wrong), then works as the owner. */
+type Options = { email?: string | undefined; reason?: string | undefined; file?: string | undefined };
+/**
+ * A command: checks its options (exit code 2 when they are wrong, with the usage), then works as
+ * the owner, or is done without a database (its exit code).
+ */
 type Command = (options: Options) => Promise<number | ((owner: Client) => Promise<number>)>;
 
 const COMMANDS: Record<string, Command> = {
@@ -57,6 +66,16 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     };
   },
+  'data-key:generate': async ({ file }) => {
+    if (file === undefined) {
+      console.log(formatDataKey(generateDataKey()));
+      return 0;
+    }
+    if (!file) return 2;
+    const key = await writeDataKeyOnce(file);
+    console.log(key ? `data encryption key ${key.id} written to ${file}` : `${file} exists: unchanged`);
+    return 0;
+  },
   'outbox:pending': async ({ email }) => {
     if (!email) return 2;
     return async (owner) => {
@@ -73,11 +92,14 @@ const COMMANDS: Record<string, Command> = {
 };
 
 runCli(async () => {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { email: { type: 'string' }, reason: { type: 'string' } } });
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { email: { type: 'string' }, reason: { type: 'string' }, file: { type: 'string' } },
+  });
   const command = COMMANDS[positionals[0] ?? ''];
   const work = command ? await command(values) : 2;
   if (typeof work === 'number') {
-    console.error(USAGE);
+    if (work === 2) console.error(USAGE);
     return work;
   }
   const config = loadConfig();
