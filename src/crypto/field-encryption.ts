@@ -53,7 +53,7 @@ const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** HKDF's info strings: changing one makes every stored value unreadable. */
-export const HKDF_INFO = { encryption: 'clinicbase field encryption v1 aes-256-gcm', lookup: 'clinicbase field encryption v1 hmac-sha256' } as const;
+const HKDF_INFO = { encryption: 'clinicbase field encryption v1 aes-256-gcm', lookup: 'clinicbase field encryption v1 hmac-sha256' } as const;
 const CLINIC_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FIELD = /^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
