@@ -50,6 +50,7 @@ t.test('writes an Ed25519 key and its id once', async (t) => {
       DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c',
       JWT_PRIVATE_KEY_FILE: path.join(dir, 'jwt-private-key.pem'),
       JWT_KEY_ID_FILE: path.join(dir, 'jwt-key-id'),
+      DATA_ENCRYPTION_KEY: `k1:${Buffer.alloc(32).toString('base64')}`,
     },
     { serving: true },
   );
