@@ -17,6 +17,7 @@ import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
 import corsPlugin from './plugins/cors.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
+import eventStreamsPlugin from './plugins/event-streams.ts';
 import problemResponsesPlugin from './plugins/problem-responses.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import securityHeadersPlugin from './plugins/security-headers.ts';
@@ -117,6 +118,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   await app.register(authPlugin, config.auth);
   app.decorate('fieldCipher', config.fieldCipher);
+  await app.register(eventStreamsPlugin);
   // Before every route it describes: it reads each route's declaration as the route is added.
   await app.register(problemResponsesPlugin);
   await app.register(healthRoutes);

@@ -31,6 +31,14 @@ declare module 'fastify' {
      * route's input. Every /api/v1/clinics route must declare one (checked at start-up).
      */
     permission(resource: Resource, action: Action): { preValidation: preHandlerAsyncHookHandler[]; config: { permission: RoutePermission } };
+    /**
+     * For a response that outlives the checks made when its request came in (an event stream,
+     * src/http/sse.ts): the clinic guard and the route's permission again, for the same token and
+     * URL, before each read. Throws what a new request would get: 401 once the token has expired
+     * or its session, membership or role has ended, 403 for a suspended clinic. Sets
+     * request.tenant anew; a support token's use is checked and audited again.
+     */
+    reauthorize(request: FastifyRequest): Promise<void>;
     /** Every clinic route and the permission it requires, as registered. */
     readonly clinicRoutes: (RoutePermission & { method: string; url: string })[];
     /**
@@ -113,6 +121,13 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     preValidation: [requireClinicMember, async (request: FastifyRequest) => requirePermission(request.tenant!, resource, action)],
     config: { permission: { resource, action } },
   }));
+
+  app.decorate('reauthorize', async (request: FastifyRequest) => {
+    const { permission } = request.routeOptions.config;
+    if (!permission) throw new Error(`${request.method} ${request.routeOptions.url} is not a clinic route`);
+    await requireClinicMember(request);
+    requirePermission(request.tenant!, permission.resource, permission.action);
+  });
 
   // A clinic route without a declared permission would be open to every member, and one without
   // the clinic's slug would skip the guard's check that the URL names the token's clinic: refuse to start.

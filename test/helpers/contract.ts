@@ -3,7 +3,9 @@
 // the status must be declared, the content type must be one the status declares (or none, where
 // it declares no body), and the body must match that content's schema. buildTestApp turns this on
 // for every app it builds, so a route that answers something its document does not say fails
-// the test that met it.
+// the test that met it. Responses sent over a real socket (app.listen: an event stream, which
+// inject cannot follow) are held to it too, when the connection closes; an event stream's body
+// is checked event by event against the schema its route declares for one event (src/http/sse.ts).
 //
 // No maintained OpenAPI 3.1 response validator fits here: openapi-response-validator and
 // jest-openapi stop at OpenAPI 3.0 (draft-04 schemas); openapi-backend validates application/json
@@ -13,7 +15,10 @@
 // schema in test/http/openapi.test.ts.
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { parseEventStream } from './sse.ts';
 
 interface MediaType {
   schema: object;
@@ -64,6 +69,38 @@ export function compileDocumentSchema(ajv: Ajv2020, schema: object): ValidateFun
 /** `/api/v1/clinics/:slug/departments/:id` → `/api/v1/clinics/{slug}/departments/{id}`, as the document writes it. */
 const documentPath = (routeUrl: string) => routeUrl.replace(/:(\w+)/g, '{$1}');
 
+/** A response as the check sees it, whichever way it was sent. */
+interface Received {
+  method: string;
+  /** The route's URL pattern (`/api/v1/clinics/:slug/…`). */
+  route: string;
+  url: string;
+  status: number;
+  contentType: string | undefined;
+  body: Buffer;
+}
+
+/** Media types whose body is a stream of events, each checked against the declared schema of one event. */
+const EVENT_STREAM = 'text/event-stream';
+
+/** The bodies `response.write`/`end` are given, collected as they are sent. */
+function collectBody(response: ServerResponse): () => Buffer {
+  const chunks: Buffer[] = [];
+  const keep = (chunk: unknown) => {
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+  };
+  const { write, end } = response;
+  response.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    keep(chunk);
+    return (write as (...all: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof response.write;
+  response.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    keep(chunk);
+    return (end as (...all: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as typeof response.end;
+  return () => Buffer.concat(chunks);
+}
+
 /**
  * Checks every response `app.inject(options)` returns against the app's document and calls
  * `report` with "METHOD URL → status: reason" for each one that does not conform. Responses of
@@ -75,10 +112,27 @@ const documentPath = (routeUrl: string) => routeUrl.replace(/:(\w+)/g, '{$1}');
 export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mismatch: string) => void): { checked: () => number } {
   /** The route each request reached (inject's response carries its request object). */
   const routes = new WeakMap<object, { method: string; url: string | undefined }>();
-  app.addHook('onRequest', async (request) => {
-    routes.set(request.raw, { method: request.method, url: request.routeOptions.url });
-  });
   const scaffolding = new Set<string>();
+  app.addHook('onRequest', async (request, reply) => {
+    const route = { method: request.method, url: request.routeOptions.url };
+    routes.set(request.raw, route);
+    // Over a real socket (inject's requests have a mock one): checked once the connection closes.
+    if (!(request.raw.socket instanceof Socket) || !route.url || scaffolding.has(`${route.method} ${route.url}`)) return;
+    const response = reply.raw;
+    const body = collectBody(response);
+    response.once('close', () => {
+      if (!response.headersSent) return;
+      const contentType = response.getHeader('content-type');
+      check({
+        method: route.method,
+        route: route.url!,
+        url: request.url,
+        status: response.statusCode,
+        contentType: contentType === undefined ? undefined : String(contentType),
+        body: body(),
+      });
+    });
+  });
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) scaffolding.add(`${method} ${route.url}`);
   });
@@ -97,29 +151,28 @@ export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mis
     return validate;
   }
 
-  function check(response: LightMyRequestResponse): void {
-    const route = routes.get(response.raw.req);
-    if (!route?.url || scaffolding.has(`${route.method} ${route.url}`)) return;
+  function check(response: Received): void {
+    if (scaffolding.has(`${response.method} ${response.route}`)) return;
     document ??= app.swagger() as unknown as OpenApiDocument;
     ajv ??= documentAjv(document);
-    const path = documentPath(route.url);
-    const operation = document.paths[path]?.[route.method.toLowerCase()];
+    const path = documentPath(response.route);
+    const operation = document.paths[path]?.[response.method.toLowerCase()];
     if (!operation) return;
     checked += 1;
 
-    const status = String(response.statusCode);
-    const fail = (reason: string) => report(`${route.method} ${response.raw.req.url} → ${status}: ${reason}`);
+    const status = String(response.status);
+    const fail = (reason: string) => report(`${response.method} ${response.url} → ${status}: ${reason}`);
     const declared = operation.responses[status];
     if (!declared) {
-      fail(`status not declared by ${route.method} ${path} (it declares ${Object.keys(operation.responses).join(', ')})`);
+      fail(`status not declared by ${response.method} ${path} (it declares ${Object.keys(operation.responses).join(', ')})`);
       return;
     }
 
-    const contentType = response.headers['content-type'];
+    const { contentType } = response;
     const media = Object.keys(declared.content ?? {});
     if (media.length === 0) {
-      if (contentType !== undefined || response.rawPayload.length > 0) {
-        fail(`declared without a body, answered ${contentType ?? 'no content type'} with ${response.rawPayload.length} bytes`);
+      if (contentType !== undefined || response.body.length > 0) {
+        fail(`declared without a body, answered ${contentType ?? 'no content type'} with ${response.body.length} bytes`);
       }
       return;
     }
@@ -133,18 +186,34 @@ export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mis
       return;
     }
 
-    let body: unknown;
-    try {
-      body = JSON.parse(response.body);
-    } catch {
-      fail(`body is not JSON: ${response.body.slice(0, 80)}`);
-      return;
-    }
     let validate: ValidateFunction;
     try {
-      validate = validatorFor(`${route.method} ${path} ${status} ${mediaType}`, content.schema);
+      validate = validatorFor(`${response.method} ${path} ${status} ${mediaType}`, content.schema);
     } catch (error) {
       fail(`the document's ${mediaType} schema is not valid JSON Schema 2020-12: ${(error as Error).message}`);
+      return;
+    }
+    const text = response.body.toString('utf8');
+    if (mediaType === EVENT_STREAM) {
+      for (const [index, { data, ...event }] of parseEventStream(text).events.entries()) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(data);
+        } catch {
+          fail(`event ${index} (${event.event}): data is not JSON: ${data.slice(0, 80)}`);
+          continue;
+        }
+        if (!validate({ ...event, data: parsed })) {
+          fail(`event ${index} (${event.event}) does not match the ${mediaType} schema: ${ajv.errorsText(validate.errors, { dataVar: 'event' })}`);
+        }
+      }
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      fail(`body is not JSON: ${text.slice(0, 80)}`);
       return;
     }
     if (!validate(body)) fail(`body does not match the ${mediaType} schema: ${ajv.errorsText(validate.errors, { dataVar: 'body' })}`);
@@ -155,7 +224,18 @@ export function checkResponsesAgainstDocument(app: FastifyInstance, report: (mis
   app.inject = ((...args: unknown[]) => {
     if (args.length !== 1) return (inject as (...all: unknown[]) => unknown)(...args);
     return inject(args[0] as InjectOptions | string).then((response) => {
-      check(response);
+      const route = routes.get(response.raw.req);
+      if (route?.url) {
+        const contentType = response.headers['content-type'];
+        check({
+          method: route.method,
+          route: route.url,
+          url: response.raw.req.url ?? '',
+          status: response.statusCode,
+          contentType: contentType === undefined ? undefined : String(contentType),
+          body: response.rawPayload,
+        });
+      }
       return response;
     });
   }) as typeof app.inject;
