@@ -239,6 +239,7 @@ class NotificationListener implements Notifications {
       throw new Error('notifications: the listener is closed');
     }
     this.#client = client;
+    // A new session listens to nothing yet: every subscribed channel is LISTENed again.
     this.#listening.clear();
     return client;
   }
@@ -247,7 +248,6 @@ class NotificationListener implements Notifications {
   #lost(client: pg.Client, error?: Error): void {
     if (client !== this.#client) return;
     this.#client = undefined;
-    this.#listening.clear();
     client.end().catch(() => {});
     if (this.#closed) return;
     this.#log.warn({ db: error ? describe(error) : { message: 'connection ended' } }, 'notification listener: connection lost, reconnecting');
