@@ -57,6 +57,10 @@ const envSchema = z.object({
   // Narrower URLs for production: the migration owner and the request-serving authenticator.
   DATABASE_OWNER_URL: postgresUrl.optional(),
   DATABASE_AUTHENTICATOR_URL: postgresUrl.optional(),
+  // The notification listener's one connection (src/db/notifications.ts), when it must not take the
+  // authenticator URL's path: a LISTEN lasts the session, so it goes to Postgres directly (or a
+  // session-mode pool), never through a transaction-mode pooler. Unset: the authenticator URL.
+  DATABASE_LISTEN_URL: postgresUrl.optional(),
   // Password that setup gives the login roles and that derived URLs use (development convenience).
   DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
@@ -162,6 +166,8 @@ export interface DatabaseConfig {
   adminUrl: string | undefined;
   ownerUrl: string | undefined;
   authenticatorUrl: string | undefined;
+  /** The notification listener's URL (app_authenticator, straight to Postgres); undefined: authenticatorUrl. */
+  listenUrl: string | undefined;
   /** Password for the login roles: DATABASE_ROLE_PASSWORD, a built-in one for the embedded cluster only. */
   rolePassword: string | undefined;
   poolSize: number;
@@ -244,6 +250,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       adminUrl: env.DATABASE_URL,
       ownerUrl: env.DATABASE_OWNER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_owner', rolePassword),
       authenticatorUrl: env.DATABASE_AUTHENTICATOR_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_authenticator', rolePassword),
+      listenUrl: env.DATABASE_LISTEN_URL,
       rolePassword,
       poolSize: env.DATABASE_POOL_SIZE,
       transactions: Object.freeze({

@@ -28,7 +28,12 @@ async function main(): Promise<void> {
     redisUrl: config.redisUrl,
     corsOrigins: config.corsOrigins,
     apiDocs: config.apiDocs,
-    database: { authenticatorUrl: database.authenticatorUrl, poolSize: config.database.poolSize, transactions: config.database.transactions },
+    database: {
+      authenticatorUrl: database.authenticatorUrl,
+      listenUrl: config.database.listenUrl,
+      poolSize: config.database.poolSize,
+      transactions: config.database.transactions,
+    },
     auth: {
       keys: await loadSigningKeys(config.jwt, config.dataDir),
       accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,

@@ -15,6 +15,17 @@ t.test('DATABASE_URL derives the role URLs on the same server', async (t) => {
   t.equal(config.database.embedded, undefined);
   t.equal(config.database.authenticatorUrl, 'postgres://app_authenticator:a-long-password@db.internal:5432/clinic');
   t.equal(config.database.ownerUrl, 'postgres://app_owner:a-long-password@db.internal:5432/clinic');
+  t.equal(config.database.listenUrl, undefined, 'the notification listener takes the authenticator URL');
+});
+
+t.test('DATABASE_LISTEN_URL: the notification listener straight to Postgres while requests go through a pooler', async (t) => {
+  const config = loadConfig({
+    DATABASE_AUTHENTICATOR_URL: 'postgres://app_authenticator:pw@pgbouncer:6432/clinic',
+    DATABASE_LISTEN_URL: 'postgres://app_authenticator:pw@db:5432/clinic',
+  });
+  t.equal(config.database.authenticatorUrl, 'postgres://app_authenticator:pw@pgbouncer:6432/clinic');
+  t.equal(config.database.listenUrl, 'postgres://app_authenticator:pw@db:5432/clinic');
+  t.throws(() => loadConfig({ DATABASE_LISTEN_URL: 'mysql://db/clinic' }), /DATABASE_LISTEN_URL: must be a postgres/);
 });
 
 t.test('one message lists every invalid or missing variable', async (t) => {

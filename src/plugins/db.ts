@@ -46,7 +46,8 @@ async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise
   app.decorate('pool', pool);
   app.decorate('withTenant', run('app_user'));
   app.decorate('withPlatform', run('app_platform'));
-  // The request pool's login role and URL: LISTEN needs no privilege (see notifications.ts).
+  // The request pool's login role (LISTEN needs no privilege, see notifications.ts), straight to
+  // Postgres when the request pool goes through a transaction-mode pooler (DATABASE_LISTEN_URL).
   const notifications = createNotifications({ url: options.listenUrl ?? options.url, log: app.log.child({ component: 'notifications' }) });
   app.decorate('notifications', notifications);
   app.addHook('onClose', async () => {

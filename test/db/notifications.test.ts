@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { roleUrl } from '../../src/config.ts';
 import { createNotifications, type NotificationEvent, type Notifications, type NotificationsLog } from '../../src/db/notifications.ts';
-import { buildTestApp } from '../helpers/app.ts';
+import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/db.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -349,4 +349,16 @@ t.test('the app: app.notifications starts at the first subscribe, apart from the
     'app.close ends it',
   );
   t.equal(app.notifications.subscriberCount(), 0, 'with its subscribers');
+});
+
+t.test('the app listens through DATABASE_LISTEN_URL when it is given', async (t) => {
+  const db = await createTestDatabase(t);
+  // Another login than the request pool's, only to tell the two apart here.
+  const { app } = await buildTestApp(t, db.authenticatorUrl, TEST_KEYS, 1000, { listenUrl: db.ownerUrl });
+  await app.notifications.subscribe(QUEUE, queueNotification, () => {});
+  t.same(
+    (await listenerBackends(db)).map((backend) => backend.usename),
+    ['app_owner'],
+    'the listener logged in through the URL it was given',
+  );
 });
