@@ -24,7 +24,13 @@ import securityHeadersPlugin from './plugins/security-headers.ts';
 
 export interface AppConfig extends Pick<Config, 'env' | 'logLevel'>, Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
   /** `transactions` unset: DEFAULT_TRANSACTION_SETTINGS (src/db/tenant.ts). */
-  database: { authenticatorUrl: string; poolSize: number; transactions?: Partial<TransactionSettings> };
+  database: {
+    authenticatorUrl: string;
+    /** The notification listener's URL; unset: `authenticatorUrl` (src/plugins/db.ts). */
+    listenUrl?: string | undefined;
+    poolSize: number;
+    transactions?: Partial<TransactionSettings>;
+  };
   /** `loginAttemptsPerMinute`: calls per client address per minute on each credential route (plugins/rate-limit.ts). */
   auth: AuthPluginOptions & { loginAttemptsPerMinute: number };
   /** Encrypts and hashes sensitive fields (identification numbers) before they reach Postgres. */
@@ -113,6 +119,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   await app.register(dbPlugin, {
     url: config.database.authenticatorUrl,
+    listenUrl: config.database.listenUrl,
     poolSize: config.database.poolSize,
     transactions: config.database.transactions ?? {},
   });
