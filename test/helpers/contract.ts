@@ -102,8 +102,9 @@ function collectBody(response: ServerResponse): () => Buffer {
 }
 
 /**
- * Checks every response `app.inject(options)` returns against the app's document and calls
- * `report` with "METHOD URL → status: reason" for each one that does not conform. Responses of
+ * Checks every response `app.inject(options)` returns, and every response the app sends over a
+ * real socket (when its connection closes: an event stream ends then), against the app's document
+ * and calls `report` with "METHOD URL → status: reason" for each one that does not conform. Responses of
  * routes the document does not publish (hidden ones: the docs, the JWKS; HEAD and CORS
  * preflights; URLs no route matches) are not part of the contract and are let through, and so
  * are those of routes a test adds after this call (scaffolding that probes the error handler,
