@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { buildApp } from '../../src/app.ts';
 import { clinicParams } from '../../src/http/params.ts';
 import { eventStreamResponse, type EventStream, type EventStreamOptions } from '../../src/http/sse.ts';
-import { buildTestApp, TEST_KEYS } from '../helpers/app.ts';
+import { buildTestApp, TEST_FIELD_CIPHER, TEST_KEYS } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
 import { checkResponsesAgainstDocument, type OpenApiDocument } from '../helpers/contract.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -271,6 +271,7 @@ t.test('the OpenAPI document and the contract check: a documented stream’s eve
     logLevel: 'silent',
     database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
+    fieldCipher: TEST_FIELD_CIPHER,
   });
   t.teardown(() => app.close());
   const streams: EventStream[] = [];
