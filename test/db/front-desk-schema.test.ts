@@ -55,7 +55,11 @@ t.test('patient numbers: consecutive per clinic and year, gap-free under concurr
   const first = await Promise.all(range(1, 50).map(() => register(db, as('receptionist'), EAST)));
   const numbers = first.map((r) => r!.number);
   t.equal(new Set(numbers).size, 50, '50 concurrent registrations, 50 distinct numbers');
-  t.same(numbers.map(serialOf).sort((x, y) => x - y), range(1, 50), 'numbered 1 to 50 without a gap');
+  t.same(
+    numbers.map(serialOf).sort((x, y) => x - y),
+    range(1, 50),
+    'numbered 1 to 50 without a gap',
+  );
   const malformed = first.map((r) => r!).filter(({ number, expectedYear }) => !new RegExp(`^PT-${expectedYear}-\\d{5}$`).test(number));
   t.same(malformed, [], `every number is PT-YYYY-NNNNN with the year of now() in ${EAST}`);
 
@@ -148,16 +152,8 @@ t.test('the exclusion constraint: one active appointment per doctor at a time', 
   const first = await book(doctor, '2031-03-10 09:00Z', '2031-03-10 09:30Z');
   const overlap = await book(doctor, '2031-03-10 09:15Z', '2031-03-10 09:45Z').catch((error: unknown) => error);
   t.match(overlap, { code: '23P01', constraint: 'appointments_starts_at_excl' }, 'an overlapping booking of the same doctor is refused');
-  t.match(
-    fromDatabaseError(overlap),
-    { status: 409, code: 'CONFLICT', errors: [{ path: 'body.startsAt' }] },
-    'as a 409 naming the start time',
-  );
-  t.equal(
-    await sqlstateOf(book(doctor, '2031-03-10 08:45Z', '2031-03-10 10:00Z')),
-    '23P01',
-    'and so is one that encloses it',
-  );
+  t.match(fromDatabaseError(overlap), { status: 409, code: 'CONFLICT', errors: [{ path: 'body.startsAt' }] }, 'as a 409 naming the start time');
+  t.equal(await sqlstateOf(book(doctor, '2031-03-10 08:45Z', '2031-03-10 10:00Z')), '23P01', 'and so is one that encloses it');
   t.equal(await count(), 1, 'nothing was written by the refused bookings');
 
   await book(doctor, '2031-03-10 09:30Z', '2031-03-10 10:00Z');
@@ -255,7 +251,9 @@ t.test('patient columns the database owns and derives', async (t) => {
   t.equal(
     await sqlstateOf(
       withTenant(db.pool, as('receptionist'), (trx) =>
-        sql`insert into app_public.patients (full_name, date_of_birth, sex, patient_number) values ('Chosen', '1990-01-01', 'male', 'PT-2000-00001')`.execute(trx),
+        sql`insert into app_public.patients (full_name, date_of_birth, sex, patient_number) values ('Chosen', '1990-01-01', 'male', 'PT-2000-00001')`.execute(
+          trx,
+        ),
       ),
     ),
     '42501',
@@ -271,7 +269,9 @@ t.test('patient columns the database owns and derives', async (t) => {
   t.equal(
     await sqlstateOf(
       withTenant(db.pool, as('receptionist'), (trx) =>
-        sql`insert into app_public.patients (full_name, date_of_birth, sex) values ('Unborn', (now() at time zone 'Etc/GMT-14')::date + 1, 'male')`.execute(trx),
+        sql`insert into app_public.patients (full_name, date_of_birth, sex) values ('Unborn', (now() at time zone 'Etc/GMT-14')::date + 1, 'male')`.execute(
+          trx,
+        ),
       ),
     ),
     '23514',
@@ -287,7 +287,9 @@ t.test('the chart access log: written as the reader, from the context, append-on
       .then((r) => r.rows[0]!.id),
   );
   const reader: TenantContext = { ...as('nurse'), requestId: 'req-chart-1', clientIp: '203.0.113.9' };
-  await withTenant(db.pool, reader, (trx) => sql`insert into app_public.patient_access_log (patient_id, action) values (${patient}, 'read_record')`.execute(trx));
+  await withTenant(db.pool, reader, (trx) =>
+    sql`insert into app_public.patient_access_log (patient_id, action) values (${patient}, 'read_record')`.execute(trx),
+  );
   const { rows } = await db.admin.query('select member_id, request_id, host(client_ip) as client_ip, action from app_public.patient_access_log');
   t.same(
     rows,

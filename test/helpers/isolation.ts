@@ -152,7 +152,9 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
     for (const clinic of ['a', 'b'] as const) {
       const values = owner(fixtureRefs(db, rows, clinics, clinic));
       await db.admin.query(
-        `update ${table} set ${Object.keys(values).map((c, i) => `"${c}" = $${i + 2}`).join(', ')} where id = $1`,
+        `update ${table} set ${Object.keys(values)
+          .map((c, i) => `"${c}" = $${i + 2}`)
+          .join(', ')} where id = $1`,
         [rows[table]![clinic], ...Object.values(values)],
       );
     }

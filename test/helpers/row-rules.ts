@@ -85,8 +85,9 @@ async function seedOthers(db: TestDatabase, clinics: Clinics, fixtureRows: Fixtu
   if (known) return known;
   const patient = await insertAsAdmin(db, clinics.a, 'app_public.patients', FIXTURES['app_public.patients']!(refs(db, clinics, fixtureRows, {})));
   const doctor = await insertAsAdmin(db, clinics.a, 'app_public.clinic_members', {
-    account_id: (await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('other-doctor@example.test', '$argon2id$rule') returning id`))
-      .rows[0].id,
+    account_id: (
+      await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('other-doctor@example.test', '$argon2id$rule') returning id`)
+    ).rows[0].id,
     role: 'doctor',
     display_name: 'Other Doctor',
   });
@@ -201,7 +202,7 @@ export const ROW_RULES: Record<string, RowRule> = {
     const { doctor, rows } = await seedOthers(db, clinics, fixtureRows);
     const call = (id: string) => (trx: TenantDb) => sql`update app_public.visits set status = 'called' where id = ${id}`.execute(trx).then(affected);
     if ((await asActor(db, clinics, 'doctor', call(rows.otherQueue!))) !== 0) violations.push("update: a doctor changed a visit in another doctor's queue");
-    if ((await asActor(db, clinics, 'doctor', call(rows.noQueue!))) !== 0) violations.push('update: a doctor changed a visit in nobody\'s queue');
+    if ((await asActor(db, clinics, 'doctor', call(rows.noQueue!))) !== 0) violations.push("update: a doctor changed a visit in nobody's queue");
     const handOver = await asActor(db, clinics, 'doctor', (trx) =>
       sql`update app_public.visits set doctor_id = ${doctor} where id = ${fixtureRows['app_public.visits']!.a}`.execute(trx),
     );
