@@ -121,9 +121,14 @@ create table app_public.patients (
   blood_group text constraint patients_blood_group_valid check (blood_group in ('A+', 'A-', 'B+', 'B-', 'AB+', 'AB-', 'O+', 'O-')),
   identification_type text
     constraint patients_identification_type_valid check (identification_type in ('national_id', 'passport', 'driving_licence', 'other')),
-  identification_number_ciphertext text
-    constraint patients_identification_number_ciphertext_length check (char_length(identification_number_ciphertext) between 1 and 1024),
-  identification_number_hmac text constraint patients_identification_number_hmac_format check (identification_number_hmac ~ '^[0-9a-f]{64}$'),
+  -- The shapes src/crypto/field-encryption.ts writes, so a number in clear is refused: the ciphertext
+  -- v1.<keyId>.<iv>.<sealed> (base64url), the look-up hash <keyId>:<hex HMAC-SHA256>.
+  identification_number_ciphertext text constraint patients_identification_number_ciphertext_format check (
+    char_length(identification_number_ciphertext) <= 1024
+    and identification_number_ciphertext ~ '^v1\.[a-z0-9-]{1,32}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$'
+  ),
+  identification_number_hmac text
+    constraint patients_identification_number_hmac_format check (identification_number_hmac ~ '^[a-z0-9-]{1,32}:[0-9a-f]{64}$'),
   status text not null default 'registered'
     constraint patients_status_valid check (status in ('registered', 'in_treatment', 'discharged', 'deceased', 'archived')),
   merged_into_id uuid,
@@ -221,7 +226,7 @@ comment on table app_public.patients is 'A patient registered at the clinic: ide
 comment on column app_public.patients.patient_number is 'PT-YYYY-NNNNN: the year in the clinic''s time zone, consecutive per clinic and year; set by the database.';
 comment on column app_public.patients.phone_normalised is 'The phone number as digits, a leading + kept (for search).';
 comment on column app_public.patients.identification_number_ciphertext is 'The identification number, encrypted by the application (key id inside); the database never sees it in clear.';
-comment on column app_public.patients.identification_number_hmac is 'Hex HMAC-SHA256 of the identification number, for exact look-up.';
+comment on column app_public.patients.identification_number_hmac is 'Keyed hash of the identification number (<keyId>:<hex HMAC-SHA256>), for exact look-up.';
 comment on column app_public.patients.status is 'registered, in_treatment, discharged, deceased or archived (records are archived, never deleted).';
 comment on column app_public.patients.merged_into_id is 'The record this duplicate was merged into; set by the merge.';
 comment on column app_public.patients.member_id is 'The patient membership (portal login) linked to this record.';

@@ -7,6 +7,7 @@
 // code reads.
 import { sql } from 'kysely';
 import t, { type Test } from 'tap';
+import { createFieldCipher } from '../../src/crypto/field-encryption.ts';
 import { fromDatabaseError } from '../../src/errors.ts';
 import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { actorIn, createActors } from '../helpers/actors.ts';
@@ -277,6 +278,24 @@ t.test('patient columns the database owns and derives', async (t) => {
     '23514',
     'a date of birth after today everywhere on earth is refused',
   );
+});
+
+t.test('identification numbers are stored as field-encryption writes them, never in clear', async (t) => {
+  const { db, clinics, as } = await frontDesk(t);
+  const cipher = createFieldCipher([{ id: 'k-2031', secret: Buffer.alloc(32, 7) }]);
+  const context = { clinicId: clinics.a, field: 'patients.identification_number' };
+  const store = (ciphertext: string, hmac: string) =>
+    withTenant(db.pool, as('receptionist'), (trx) =>
+      sql`insert into app_public.patients (full_name, date_of_birth, sex, identification_type, identification_number_ciphertext, identification_number_hmac)
+        values ('Identified', '1985-04-04', 'female', 'passport', ${ciphertext}, ${hmac})`.execute(trx),
+    );
+  await store(cipher.encrypt('X1234567', context), cipher.lookupHash('X1234567', context));
+  t.pass("src/crypto's ciphertext and look-up hash fit the columns");
+  const clear = await store('X1234567', cipher.lookupHash('X1234567', context)).catch((error: unknown) => error);
+  t.match(fromDatabaseError(clear), { status: 422, errors: [{ path: 'body.identificationNumberCiphertext' }] }, 'a number in clear is refused');
+  t.equal(await sqlstateOf(store(cipher.encrypt('X1234567', context), 'a'.repeat(64))), '23514', 'a hash without its key id is refused');
+  const { rows } = await db.admin.query('select count(*)::int as n from app_public.patients');
+  t.equal(rows[0].n, 1, 'only the well-formed one was stored');
 });
 
 t.test('the chart access log: written as the reader, from the context, append-only', async (t) => {
