@@ -17,6 +17,12 @@ create schema app_private;
 create schema app_public;
 grant usage on schema app_public to app_platform, app_user;
 
+-- Extensions
+
+create extension btree_gin with schema public;
+create extension btree_gist with schema public;
+create extension pg_trgm with schema public;
+
 -- Default privileges
 
 alter default privileges for role app_owner revoke execute on functions from public;
@@ -658,6 +664,17 @@ BEGIN ATOMIC
     FROM ( SELECT (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet AS address) c;
 END;
 
+CREATE OR REPLACE FUNCTION app_private.clinic_local_now(clinic_id uuid)
+ RETURNS timestamp without time zone
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (now() AT TIME ZONE c.timezone) AS timezone
+    FROM app_public.clinics c
+   WHERE (c.id = clinic_local_now.clinic_id);
+END;
+
 CREATE OR REPLACE FUNCTION app_private.count_login_failure(scope text, key text, max_failures integer, period interval, lock_for interval)
  RETURNS void
  LANGUAGE sql
@@ -746,6 +763,16 @@ CREATE OR REPLACE FUNCTION app_private.login_pair_key(email text)
  SET search_path TO 'pg_catalog', 'pg_temp'
 BEGIN ATOMIC
  SELECT ((lower(email) || ' '::text) || COALESCE(abbrev(app_private.client_network()), 'unknown'::text));
+END;
+
+CREATE OR REPLACE FUNCTION app_private.next_clinic_number(clinic_id uuid, counter text, period text)
+ RETURNS integer
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ INSERT INTO app_private.clinic_counters AS c (clinic_id, counter, period, last_value)
+   VALUES (next_clinic_number.clinic_id, next_clinic_number.counter, next_clinic_number.period, 1) ON CONFLICT(clinic_id, counter, period) DO UPDATE SET last_value = (c.last_value + 1)
+   RETURNING c.last_value;
 END;
 
 CREATE OR REPLACE FUNCTION app_private.set_password(account_id uuid, password_hash text)
@@ -921,6 +948,43 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION app_private.tg_require_member_role()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  column_name text := tg_argv[0];
+  required_role text := tg_argv[1];
+  member uuid := (pg_catalog.to_jsonb(new) ->> column_name)::uuid;
+begin
+  if member is not null and not exists (
+    select from app_public.clinic_members m where m.clinic_id = new.clinic_id and m.id = member and m.role = required_role
+  ) then
+    raise exception '% must be a % membership', column_name, required_role
+      using errcode = '23514', table = tg_table_name, column = column_name,
+            constraint = tg_table_name || '_' || column_name || '_valid';
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_set_patient_number()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  year text := pg_catalog.to_char(app_private.clinic_local_now(new.clinic_id), 'YYYY');
+  serial integer := app_private.next_clinic_number(new.clinic_id, 'patient_number', year);
+begin
+  new.patient_number := 'PT-' || year || '-' || pg_catalog.lpad(serial::text, greatest(5, pg_catalog.length(serial::text)), '0');
+  return new;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION app_private.tg_set_updated_at()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -928,6 +992,19 @@ CREATE OR REPLACE FUNCTION app_private.tg_set_updated_at()
 AS $function$
 begin
   new.updated_at := now();
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_set_visit_token()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.visit_date := app_private.clinic_local_now(new.clinic_id)::date;
+  new.token_number := app_private.next_clinic_number(new.clinic_id, 'visit_token', pg_catalog.to_char(new.visit_date, 'YYYY-MM-DD'));
   return new;
 end;
 $function$;
@@ -1012,6 +1089,32 @@ AS $function$ select nullif(pg_catalog.current_setting('app.clinic_id', true), '
 grant execute on function app_public.current_clinic_id() to app_platform, app_user;
 comment on function app_public.current_clinic_id() is 'The clinic of the current request (app.clinic_id), or NULL when none is set.';
 
+CREATE OR REPLACE FUNCTION app_public.current_member_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT m.id
+    FROM app_public.clinic_members m
+   WHERE ((m.clinic_id = app_public.current_clinic_id()) AND (m.account_id = app_public.current_user_id()) AND (m.status = 'active'::text) AND (m.role = app_public.current_app_role()));
+END;
+grant execute on function app_public.current_member_id() to app_user;
+comment on function app_public.current_member_id() is 'The caller''s active membership in the context clinic, in the context role; NULL when there is none.';
+
+CREATE OR REPLACE FUNCTION app_public.current_patient_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT p.id
+    FROM app_public.patients p
+   WHERE ((p.clinic_id = app_public.current_clinic_id()) AND (p.member_id = app_public.current_member_id()) AND app_public.current_role_is(VARIADIC ARRAY['patient'::text]));
+END;
+grant execute on function app_public.current_patient_id() to app_user;
+comment on function app_public.current_patient_id() is 'The patient record linked to the caller''s patient membership in the context clinic; NULL otherwise.';
+
 CREATE OR REPLACE FUNCTION app_public.current_role_is(VARIADIC roles text[])
  RETURNS boolean
  LANGUAGE sql
@@ -1078,6 +1181,21 @@ CREATE UNIQUE INDEX accounts_email_key ON app_private.accounts USING btree (lowe
 CREATE INDEX accounts_sessions_ended_at_idx ON app_private.accounts USING btree (sessions_ended_at) WHERE (sessions_ended_at IS NOT NULL);
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_private.accounts FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 comment on table app_private.accounts is 'A person''s login: e-mail and argon2id password hash. One per person, platform-wide.';
+
+create table app_private.clinic_counters (
+  clinic_id uuid not null,
+  counter text not null,
+  period text not null,
+  last_value integer not null,
+  constraint clinic_counters_pkey PRIMARY KEY (clinic_id, counter, period),
+  constraint clinic_counters_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint clinic_counters_counter_format CHECK (counter ~ '^[a-z][a-z_]{0,31}$'::text),
+  constraint clinic_counters_last_value_valid CHECK (last_value > 0),
+  constraint clinic_counters_period_length CHECK (char_length(period) >= 1 AND char_length(period) <= 32)
+);
+alter table app_private.clinic_counters disable row level security;
+alter table app_private.clinic_counters no force row level security;
+comment on table app_private.clinic_counters is 'The last number handed out per clinic, counter and period (gap-free numbering).';
 
 create table app_private.invitations (
   token_hash bytea not null,
@@ -1223,6 +1341,60 @@ create table app_private.two_factor (
 alter table app_private.two_factor disable row level security;
 alter table app_private.two_factor no force row level security;
 comment on table app_private.two_factor is 'TOTP secrets (base32, 160 bits); enabled_at is NULL while set-up is unconfirmed.';
+
+create table app_public.appointments (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  patient_id uuid not null,
+  doctor_id uuid not null,
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone not null,
+  status text default 'booked'::text not null,
+  reason text,
+  cancellation_reason text,
+  booked_by uuid default app_public.current_member_id() not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint appointments_pkey PRIMARY KEY (clinic_id, id),
+  constraint appointments_starts_at_excl EXCLUDE USING gist (clinic_id WITH =, doctor_id WITH =, tstzrange(starts_at, ends_at) WITH &&) WHERE (status = ANY (ARRAY['booked'::text, 'checked_in'::text])),
+  constraint appointments_booked_by_fkey FOREIGN KEY (clinic_id, booked_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint appointments_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint appointments_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint appointments_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint appointments_cancellation_reason_length CHECK (char_length(cancellation_reason) >= 1 AND char_length(cancellation_reason) <= 500),
+  constraint appointments_ends_at_valid CHECK (ends_at > starts_at),
+  constraint appointments_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500),
+  constraint appointments_status_valid CHECK (status = ANY (ARRAY['booked'::text, 'checked_in'::text, 'completed'::text, 'cancelled'::text, 'no_show'::text]))
+);
+alter table app_public.appointments enable row level security;
+alter table app_public.appointments force row level security;
+CREATE INDEX appointments_doctor_id_idx ON app_public.appointments USING btree (clinic_id, doctor_id, starts_at);
+CREATE INDEX appointments_patient_id_idx ON app_public.appointments USING btree (clinic_id, patient_id, starts_at);
+CREATE INDEX appointments_starts_at_idx ON app_public.appointments USING btree (clinic_id, starts_at);
+create policy tenant_isolation on app_public.appointments
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_front_desk_and_own on app_public.appointments
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy select_staff_and_own on app_public.appointments
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_front_desk_and_own on app_public.appointments
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)) AND (status = 'booked'::text))))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)) AND (status = ANY (ARRAY['booked'::text, 'cancelled'::text])))));
+grant select on app_public.appointments to app_user;
+grant insert (doctor_id, ends_at, patient_id, reason, starts_at) on app_public.appointments to app_user;
+grant update (cancellation_reason, doctor_id, ends_at, reason, starts_at, status) on app_public.appointments to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _200_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('doctor_id', 'doctor');
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.appointments is 'An appointment of a patient with a doctor.';
+comment on column app_public.appointments.status is 'booked, checked_in, completed, cancelled or no_show.';
+comment on column app_public.appointments.booked_by is 'The membership that booked it (the patient''s own when booked in the portal).';
 
 create table app_public.clinic_members (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -1462,6 +1634,277 @@ CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.departm
 comment on table app_public.departments is 'A department of a clinic (e.g. cardiology, laboratory).';
 comment on column app_public.departments.code is 'Short code unique within the clinic, e.g. CARD.';
 
+create table app_public.doctor_time_off (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  doctor_id uuid not null,
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone not null,
+  reason text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint doctor_time_off_pkey PRIMARY KEY (clinic_id, id),
+  constraint doctor_time_off_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint doctor_time_off_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint doctor_time_off_ends_at_valid CHECK (ends_at > starts_at),
+  constraint doctor_time_off_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500)
+);
+alter table app_public.doctor_time_off enable row level security;
+alter table app_public.doctor_time_off force row level security;
+CREATE INDEX doctor_time_off_doctor_id_idx ON app_public.doctor_time_off USING btree (clinic_id, doctor_id, starts_at);
+create policy tenant_isolation on app_public.doctor_time_off
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy delete_front_desk_and_own on app_public.doctor_time_off
+  for delete to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))));
+create policy insert_front_desk_and_own on app_public.doctor_time_off
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))));
+create policy select_staff on app_public.doctor_time_off
+  for select to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text]) AS current_role_is));
+create policy update_front_desk_and_own on app_public.doctor_time_off
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))));
+grant delete, select on app_public.doctor_time_off to app_user;
+grant insert (doctor_id, ends_at, reason, starts_at) on app_public.doctor_time_off to app_user;
+grant update (doctor_id, ends_at, reason, starts_at) on app_public.doctor_time_off to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.doctor_time_off FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _200_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app_public.doctor_time_off FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('doctor_id', 'doctor');
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.doctor_time_off FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.doctor_time_off is 'A doctor''s leave or blocked time: no appointments then.';
+comment on column app_public.doctor_time_off.doctor_id is 'The doctor''s membership.';
+
+create table app_public.files (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  patient_id uuid not null,
+  category text not null,
+  original_name text not null,
+  content_type text not null,
+  size_bytes bigint not null,
+  sha256 text not null,
+  uploaded_by uuid default app_public.current_member_id() not null,
+  created_at timestamp with time zone default now() not null,
+  constraint files_pkey PRIMARY KEY (clinic_id, id),
+  constraint files_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint files_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint files_uploaded_by_fkey FOREIGN KEY (clinic_id, uploaded_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint files_category_valid CHECK (category = ANY (ARRAY['registration'::text, 'report'::text, 'other'::text])),
+  constraint files_content_type_valid CHECK (content_type = ANY (ARRAY['application/pdf'::text, 'image/png'::text, 'image/jpeg'::text, 'text/plain'::text])),
+  constraint files_original_name_length CHECK (char_length(original_name) >= 1 AND char_length(original_name) <= 255),
+  constraint files_sha256_format CHECK (sha256 ~ '^[0-9a-f]{64}$'::text),
+  constraint files_size_bytes_valid CHECK (size_bytes > 0)
+);
+alter table app_public.files enable row level security;
+alter table app_public.files force row level security;
+CREATE INDEX files_patient_id_idx ON app_public.files USING btree (clinic_id, patient_id, created_at);
+create policy tenant_isolation on app_public.files
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_uploaders on app_public.files
+  for insert to app_user
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text]) AS current_role_is));
+create policy read_by_definer_functions on app_public.files
+  for select to app_owner
+  using (true);
+create policy select_staff_and_own on app_public.files
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+grant select on app_public.files to app_user;
+grant insert (category, content_type, original_name, patient_id, sha256, size_bytes) on app_public.files to app_user;
+CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.files is 'A file attached to a patient: its metadata (the bytes are in storage under <clinic_id>/<id>).';
+comment on column app_public.files.original_name is 'The uploaded file''s name, as metadata only.';
+comment on column app_public.files.content_type is 'The type sniffed from the bytes: application/pdf, image/png, image/jpeg or text/plain.';
+comment on column app_public.files.sha256 is 'Hex SHA-256 of the bytes.';
+
+create table app_public.patient_access_log (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  patient_id uuid not null,
+  file_id uuid,
+  action text not null,
+  member_id uuid default app_public.current_member_id() not null,
+  request_id text default NULLIF(current_setting('app.request_id'::text, true), ''::text),
+  client_ip inet default (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet,
+  accessed_at timestamp with time zone default now() not null,
+  constraint patient_access_log_pkey PRIMARY KEY (clinic_id, id),
+  constraint patient_access_log_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint patient_access_log_file_id_fkey FOREIGN KEY (clinic_id, file_id) REFERENCES app_public.files(clinic_id, id),
+  constraint patient_access_log_member_id_fkey FOREIGN KEY (clinic_id, member_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint patient_access_log_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint patient_access_log_action_valid CHECK (action = ANY (ARRAY['read_record'::text, 'read_files'::text, 'download_file'::text])),
+  constraint patient_access_log_file_id_valid CHECK ((action = 'download_file'::text) = (file_id IS NOT NULL)),
+  constraint patient_access_log_request_id_length CHECK (char_length(request_id) <= 200)
+);
+alter table app_public.patient_access_log enable row level security;
+alter table app_public.patient_access_log force row level security;
+CREATE INDEX patient_access_log_patient_id_idx ON app_public.patient_access_log USING btree (clinic_id, patient_id, accessed_at DESC);
+create policy tenant_isolation on app_public.patient_access_log
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_readers_as_themselves on app_public.patient_access_log
+  for insert to app_user
+  with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))))));
+create policy select_admins_and_own on app_public.patient_access_log
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+grant select on app_public.patient_access_log to app_user;
+grant insert (action, file_id, patient_id) on app_public.patient_access_log to app_user;
+CREATE TRIGGER _900_audit AFTER DELETE OR UPDATE ON app_public.patient_access_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.patient_access_log is 'Who read which patient''s record or files, when, from which address, in which request (append-only).';
+comment on column app_public.patient_access_log.action is 'read_record, read_files or download_file.';
+comment on column app_public.patient_access_log.member_id is 'The membership that read.';
+
+create table app_public.patient_history (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  patient_id uuid not null,
+  kind text not null,
+  name text not null,
+  detail text,
+  severity text,
+  is_active boolean default true not null,
+  recorded_by uuid default app_public.current_member_id() not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint patient_history_pkey PRIMARY KEY (clinic_id, id),
+  constraint patient_history_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint patient_history_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint patient_history_recorded_by_fkey FOREIGN KEY (clinic_id, recorded_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint patient_history_detail_length CHECK (char_length(detail) <= 2000),
+  constraint patient_history_kind_valid CHECK (kind = ANY (ARRAY['allergy'::text, 'medication'::text])),
+  constraint patient_history_name_length CHECK (char_length(name) >= 1 AND char_length(name) <= 200),
+  constraint patient_history_severity_valid CHECK (severity IS NULL OR kind = 'allergy'::text AND (severity = ANY (ARRAY['mild'::text, 'moderate'::text, 'severe'::text])))
+);
+alter table app_public.patient_history enable row level security;
+alter table app_public.patient_history force row level security;
+CREATE INDEX patient_history_patient_id_idx ON app_public.patient_history USING btree (clinic_id, patient_id);
+create policy tenant_isolation on app_public.patient_history
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_clinicians on app_public.patient_history
+  for insert to app_user
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is));
+create policy select_clinical_and_own on app_public.patient_history
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_clinicians on app_public.patient_history
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is));
+grant select on app_public.patient_history to app_user;
+grant insert (detail, is_active, kind, name, patient_id, severity) on app_public.patient_history to app_user;
+grant update (detail, is_active, name, severity) on app_public.patient_history to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.patient_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.patient_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.patient_history is 'A patient''s allergies and current medication.';
+comment on column app_public.patient_history.kind is 'allergy or medication.';
+comment on column app_public.patient_history.severity is 'mild, moderate or severe (allergies only).';
+comment on column app_public.patient_history.recorded_by is 'The membership that recorded the entry.';
+
+create table app_public.patients (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  patient_number text not null,
+  full_name text not null,
+  date_of_birth date not null,
+  sex text not null,
+  phone text,
+  phone_normalised text generated always as ((
+CASE
+    WHEN (phone ~~ '+%'::text) THEN '+'::text
+    ELSE ''::text
+END || regexp_replace(phone, '[^0-9]'::text, ''::text, 'g'::text))) stored,
+  email text,
+  address text,
+  emergency_contact_name text,
+  emergency_contact_phone text,
+  blood_group text,
+  identification_type text,
+  identification_number_ciphertext text,
+  identification_number_hmac text,
+  status text default 'registered'::text not null,
+  merged_into_id uuid,
+  member_id uuid,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint patients_pkey PRIMARY KEY (clinic_id, id),
+  constraint patients_member_id_key UNIQUE (clinic_id, member_id),
+  constraint patients_patient_number_key UNIQUE (clinic_id, patient_number),
+  constraint patients_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint patients_member_id_fkey FOREIGN KEY (clinic_id, member_id) REFERENCES app_public.clinic_members(clinic_id, id) ON DELETE SET NULL (member_id),
+  constraint patients_merged_into_id_fkey FOREIGN KEY (clinic_id, merged_into_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint patients_address_length CHECK (char_length(address) >= 1 AND char_length(address) <= 500),
+  constraint patients_blood_group_valid CHECK (blood_group = ANY (ARRAY['A+'::text, 'A-'::text, 'B+'::text, 'B-'::text, 'AB+'::text, 'AB-'::text, 'O+'::text, 'O-'::text])),
+  constraint patients_date_of_birth_valid CHECK (date_of_birth >= '1900-01-01'::date AND date_of_birth <= (now() AT TIME ZONE 'Etc/GMT-14'::text)::date),
+  constraint patients_email_format CHECK (char_length(email) <= 254 AND email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text),
+  constraint patients_emergency_contact_name_length CHECK (char_length(emergency_contact_name) >= 1 AND char_length(emergency_contact_name) <= 200),
+  constraint patients_emergency_contact_phone_format CHECK (emergency_contact_phone ~ '^\+?[0-9][0-9 ()-]{4,31}$'::text),
+  constraint patients_full_name_length CHECK (char_length(full_name) >= 1 AND char_length(full_name) <= 200),
+  constraint patients_identification_number_ciphertext_format CHECK (char_length(identification_number_ciphertext) <= 1024 AND identification_number_ciphertext ~ '^v1\.[a-z0-9-]{1,32}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$'::text),
+  constraint patients_identification_number_hmac_format CHECK (identification_number_hmac ~ '^[a-z0-9-]{1,32}:[0-9a-f]{64}$'::text),
+  constraint patients_identification_number_valid CHECK ((identification_number_ciphertext IS NULL) = (identification_number_hmac IS NULL) AND (identification_number_ciphertext IS NULL OR identification_type IS NOT NULL)),
+  constraint patients_identification_type_valid CHECK (identification_type = ANY (ARRAY['national_id'::text, 'passport'::text, 'driving_licence'::text, 'other'::text])),
+  constraint patients_merged_into_id_valid CHECK (merged_into_id <> id),
+  constraint patients_patient_number_format CHECK (patient_number ~ '^PT-[0-9]{4}-[0-9]{5,}$'::text),
+  constraint patients_phone_format CHECK (phone ~ '^\+?[0-9][0-9 ()-]{4,31}$'::text),
+  constraint patients_sex_valid CHECK (sex = ANY (ARRAY['female'::text, 'male'::text, 'other'::text, 'unknown'::text])),
+  constraint patients_status_valid CHECK (status = ANY (ARRAY['registered'::text, 'in_treatment'::text, 'discharged'::text, 'deceased'::text, 'archived'::text]))
+);
+alter table app_public.patients enable row level security;
+alter table app_public.patients force row level security;
+CREATE INDEX patients_date_of_birth_idx ON app_public.patients USING btree (clinic_id, date_of_birth);
+CREATE INDEX patients_full_name_trgm_idx ON app_public.patients USING gin (clinic_id, full_name public.gin_trgm_ops);
+CREATE INDEX patients_identification_number_hmac_idx ON app_public.patients USING btree (clinic_id, identification_number_hmac);
+CREATE INDEX patients_phone_normalised_idx ON app_public.patients USING btree (clinic_id, phone_normalised);
+create policy tenant_isolation on app_public.patients
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_front_desk on app_public.patients
+  for insert to app_user
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is));
+create policy read_by_definer_functions on app_public.patients
+  for select to app_owner
+  using (true);
+create policy select_staff_and_own on app_public.patients
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_front_desk on app_public.patients
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is));
+grant select on app_public.patients to app_user;
+grant insert (address, blood_group, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex) on app_public.patients to app_user;
+grant update (address, blood_group, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex, status) on app_public.patients to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_quota('max_patients');
+CREATE TRIGGER _200_set_patient_number BEFORE INSERT ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_patient_number();
+CREATE TRIGGER _210_member_is_patient BEFORE INSERT OR UPDATE OF member_id ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('member_id', 'patient');
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.patients is 'A patient registered at the clinic: identity and contact details (clinical history is separate).';
+comment on column app_public.patients.patient_number is 'PT-YYYY-NNNNN: the year in the clinic''s time zone, consecutive per clinic and year; set by the database.';
+comment on column app_public.patients.phone_normalised is 'The phone number as digits, a leading + kept (for search).';
+comment on column app_public.patients.identification_number_ciphertext is 'The identification number, encrypted by the application (key id inside); the database never sees it in clear.';
+comment on column app_public.patients.identification_number_hmac is 'Keyed hash of the identification number (<keyId>:<hex HMAC-SHA256>), for exact look-up.';
+comment on column app_public.patients.status is 'registered, in_treatment, discharged, deceased or archived (records are archived, never deleted).';
+comment on column app_public.patients.merged_into_id is 'The record this duplicate was merged into; set by the merge.';
+comment on column app_public.patients.member_id is 'The patient membership (portal login) linked to this record.';
+
 create table app_public.support_access_grants (
   clinic_id uuid default app_public.current_clinic_id() not null,
   id uuid default gen_random_uuid() not null,
@@ -1510,6 +1953,69 @@ CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.support_access_grants
 CREATE TRIGGER _110_stamp_revocation BEFORE UPDATE OF revoked_at ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_stamp_revocation();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id', 'id');
 comment on table app_public.support_access_grants is 'Consented, time-limited read access of a platform operator to the clinic (break-glass support).';
+
+create table app_public.visits (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  patient_id uuid not null,
+  appointment_id uuid,
+  doctor_id uuid,
+  visit_date date not null,
+  token_number integer not null,
+  purpose text,
+  priority text default 'normal'::text not null,
+  status text default 'waiting'::text not null,
+  checked_in_at timestamp with time zone default now() not null,
+  called_at timestamp with time zone,
+  consultation_started_at timestamp with time zone,
+  completed_at timestamp with time zone,
+  skipped_at timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint visits_pkey PRIMARY KEY (clinic_id, id),
+  constraint visits_appointment_id_key UNIQUE (clinic_id, appointment_id),
+  constraint visits_token_number_key UNIQUE (clinic_id, visit_date, token_number),
+  constraint visits_appointment_id_fkey FOREIGN KEY (clinic_id, appointment_id) REFERENCES app_public.appointments(clinic_id, id),
+  constraint visits_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint visits_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint visits_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint visits_priority_valid CHECK (priority = ANY (ARRAY['normal'::text, 'urgent'::text, 'emergency'::text])),
+  constraint visits_purpose_length CHECK (char_length(purpose) >= 1 AND char_length(purpose) <= 500),
+  constraint visits_status_valid CHECK (status = ANY (ARRAY['waiting'::text, 'called'::text, 'in_consultation'::text, 'completed'::text, 'no_show'::text, 'cancelled'::text])),
+  constraint visits_token_number_valid CHECK (token_number > 0)
+);
+alter table app_public.visits enable row level security;
+alter table app_public.visits force row level security;
+CREATE INDEX visits_doctor_id_idx ON app_public.visits USING btree (clinic_id, doctor_id, visit_date);
+CREATE INDEX visits_patient_id_idx ON app_public.visits USING btree (clinic_id, patient_id, visit_date);
+create policy tenant_isolation on app_public.visits
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_front_desk on app_public.visits
+  for insert to app_user
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is));
+create policy select_staff_and_own on app_public.visits
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_front_desk_and_own_queue on app_public.visits
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))));
+grant select on app_public.visits to app_user;
+grant insert (appointment_id, doctor_id, patient_id, priority, purpose) on app_public.visits to app_user;
+grant update (doctor_id, priority, purpose, status) on app_public.visits to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _200_set_token BEFORE INSERT ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_visit_token();
+CREATE TRIGGER _210_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('doctor_id', 'doctor');
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.visits is 'A patient''s check-in: token of the day, queue position, consultation progress.';
+comment on column app_public.visits.visit_date is 'The clinic-local date of the check-in.';
+comment on column app_public.visits.token_number is 'The token of the day, consecutive per clinic and clinic-local date.';
+comment on column app_public.visits.priority is 'normal, urgent or emergency (the queue serves emergency first).';
+comment on column app_public.visits.status is 'waiting, called, in_consultation, completed, no_show or cancelled.';
+comment on column app_public.visits.skipped_at is 'When the visit was last skipped (it waits again, behind the others).';
 
 -- Views
 

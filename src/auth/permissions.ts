@@ -38,6 +38,46 @@ const matrix = {
     insert: ['clinic_admin'],
     update: ['clinic_admin'],
   },
+  // The front desk. Patients: their own rows only; doctors: their own time off and queue only (the SQL policies filter rows).
+  // Registration data; lab technicians get the patients of their open test requests later.
+  'app_public.patients': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient'],
+    insert: ['clinic_admin', 'receptionist'],
+    update: ['clinic_admin', 'receptionist'],
+  },
+  // Allergies and current medication: clinical, so not the receptionist's.
+  'app_public.patient_history': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'patient'],
+    insert: ['doctor', 'nurse'],
+    update: ['doctor', 'nurse'],
+  },
+  // Chart access log, append-only: written by whoever reads a patient, as themselves.
+  'app_public.patient_access_log': {
+    select: ['clinic_admin', 'patient'],
+    insert: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient'],
+  },
+  'app_public.doctor_time_off': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'lab_technician'],
+    insert: ['clinic_admin', 'doctor', 'receptionist'],
+    update: ['clinic_admin', 'doctor', 'receptionist'],
+    delete: ['clinic_admin', 'doctor', 'receptionist'],
+  },
+  'app_public.appointments': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient'],
+    insert: ['clinic_admin', 'receptionist', 'patient'],
+    update: ['clinic_admin', 'receptionist', 'patient'],
+  },
+  // Check-in tokens and the queue.
+  'app_public.visits': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient'],
+    insert: ['clinic_admin', 'receptionist'],
+    update: ['clinic_admin', 'doctor', 'receptionist'],
+  },
+  // Attachments: read like the patient record; no update or delete.
+  'app_public.files': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient'],
+    insert: ['doctor', 'nurse', 'receptionist', 'lab_technician'],
+  },
 } satisfies Record<string, Rules>;
 
 /** A resource of the matrix: what `app.permission(resource, action)` takes, so a typo fails typecheck. */

@@ -9,6 +9,8 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
+
 export type Json = JsonValue;
 
 export type JsonArray = JsonValue[];
@@ -24,6 +26,27 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 export type Numeric = ColumnType<string, number | string, number | string>;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface AppPublicAppointments {
+  /**
+   * The membership that booked it (the patient's own when booked in the portal).
+   */
+  bookedBy: Generated<string>;
+  cancellationReason: string | null;
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  doctorId: string;
+  endsAt: Timestamp;
+  id: Generated<string>;
+  patientId: string;
+  reason: string | null;
+  startsAt: Timestamp;
+  /**
+   * booked, checked_in, completed, cancelled or no_show.
+   */
+  status: Generated<string>;
+  updatedAt: Generated<Timestamp>;
+}
 
 export interface AppPublicClinicMembers {
   accountId: string;
@@ -126,6 +149,128 @@ export interface AppPublicDepartments {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicDoctorTimeOff {
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  /**
+   * The doctor's membership.
+   */
+  doctorId: string;
+  endsAt: Timestamp;
+  id: Generated<string>;
+  reason: string | null;
+  startsAt: Timestamp;
+  updatedAt: Generated<Timestamp>;
+}
+
+export interface AppPublicFiles {
+  category: string;
+  clinicId: Generated<string>;
+  /**
+   * The type sniffed from the bytes: application/pdf, image/png, image/jpeg or text/plain.
+   */
+  contentType: string;
+  createdAt: Generated<Timestamp>;
+  id: Generated<string>;
+  /**
+   * The uploaded file's name, as metadata only.
+   */
+  originalName: string;
+  patientId: string;
+  /**
+   * Hex SHA-256 of the bytes.
+   */
+  sha256: string;
+  sizeBytes: Int8;
+  uploadedBy: Generated<string>;
+}
+
+export interface AppPublicPatientAccessLog {
+  accessedAt: Generated<Timestamp>;
+  /**
+   * read_record, read_files or download_file.
+   */
+  action: string;
+  clientIp: Generated<string | null>;
+  clinicId: Generated<string>;
+  fileId: string | null;
+  id: Generated<string>;
+  /**
+   * The membership that read.
+   */
+  memberId: Generated<string>;
+  patientId: string;
+  requestId: Generated<string | null>;
+}
+
+export interface AppPublicPatientHistory {
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  detail: string | null;
+  id: Generated<string>;
+  isActive: Generated<boolean>;
+  /**
+   * allergy or medication.
+   */
+  kind: string;
+  name: string;
+  patientId: string;
+  /**
+   * The membership that recorded the entry.
+   */
+  recordedBy: Generated<string>;
+  /**
+   * mild, moderate or severe (allergies only).
+   */
+  severity: string | null;
+  updatedAt: Generated<Timestamp>;
+}
+
+export interface AppPublicPatients {
+  address: string | null;
+  bloodGroup: string | null;
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  dateOfBirth: Timestamp;
+  email: string | null;
+  emergencyContactName: string | null;
+  emergencyContactPhone: string | null;
+  fullName: string;
+  id: Generated<string>;
+  /**
+   * The identification number, encrypted by the application (key id inside); the database never sees it in clear.
+   */
+  identificationNumberCiphertext: string | null;
+  /**
+   * Keyed hash of the identification number (<keyId>:<hex HMAC-SHA256>), for exact look-up.
+   */
+  identificationNumberHmac: string | null;
+  identificationType: string | null;
+  /**
+   * The patient membership (portal login) linked to this record.
+   */
+  memberId: string | null;
+  /**
+   * The record this duplicate was merged into; set by the merge.
+   */
+  mergedIntoId: string | null;
+  /**
+   * PT-YYYY-NNNNN: the year in the clinic's time zone, consecutive per clinic and year; set by the database.
+   */
+  patientNumber: string;
+  phone: string | null;
+  /**
+   * The phone number as digits, a leading + kept (for search).
+   */
+  phoneNormalised: Generated<string | null>;
+  sex: string;
+  /**
+   * registered, in_treatment, discharged, deceased or archived (records are archived, never deleted).
+   */
+  status: Generated<string>;
+  updatedAt: Generated<Timestamp>;
+}
+
 export interface AppPublicSupportAccessGrants {
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
@@ -139,10 +284,52 @@ export interface AppPublicSupportAccessGrants {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicVisits {
+  appointmentId: string | null;
+  calledAt: Timestamp | null;
+  checkedInAt: Generated<Timestamp>;
+  clinicId: Generated<string>;
+  completedAt: Timestamp | null;
+  consultationStartedAt: Timestamp | null;
+  createdAt: Generated<Timestamp>;
+  doctorId: string | null;
+  id: Generated<string>;
+  patientId: string;
+  /**
+   * normal, urgent or emergency (the queue serves emergency first).
+   */
+  priority: Generated<string>;
+  purpose: string | null;
+  /**
+   * When the visit was last skipped (it waits again, behind the others).
+   */
+  skippedAt: Timestamp | null;
+  /**
+   * waiting, called, in_consultation, completed, no_show or cancelled.
+   */
+  status: Generated<string>;
+  /**
+   * The token of the day, consecutive per clinic and clinic-local date.
+   */
+  tokenNumber: number;
+  updatedAt: Generated<Timestamp>;
+  /**
+   * The clinic-local date of the check-in.
+   */
+  visitDate: Timestamp;
+}
+
 export interface DB {
+  "appPublic.appointments": AppPublicAppointments;
   "appPublic.clinicMembers": AppPublicClinicMembers;
   "appPublic.clinics": AppPublicClinics;
   "appPublic.clinicSettings": AppPublicClinicSettings;
   "appPublic.departments": AppPublicDepartments;
+  "appPublic.doctorTimeOff": AppPublicDoctorTimeOff;
+  "appPublic.files": AppPublicFiles;
+  "appPublic.patientAccessLog": AppPublicPatientAccessLog;
+  "appPublic.patientHistory": AppPublicPatientHistory;
+  "appPublic.patients": AppPublicPatients;
   "appPublic.supportAccessGrants": AppPublicSupportAccessGrants;
+  "appPublic.visits": AppPublicVisits;
 }

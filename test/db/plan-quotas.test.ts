@@ -1,11 +1,12 @@
-// Plan quotas (app_private.tg_enforce_plan_quota) on a table built the way the patients and
-// files tables will attach them: a row count against max_patients, a sum of sizes against
-// max_storage_mb. Over the limit: CBQTA (409), nothing written; other clinics unaffected.
+// Plan quotas (app_private.tg_enforce_plan_quota): on a table of its own, a row count against
+// max_patients and a sum of sizes against max_storage_mb; then on the tables that attach them,
+// patients and files. Over the limit: CBQTA (409), nothing written; other clinics unaffected.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import t from 'tap';
 import { fromDatabaseError } from '../../src/errors.ts';
 import { withTenant, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
+import { actorIn, createActors } from '../helpers/actors.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 /** A tenant table as a migration would make it (owned by app_owner), with the quota triggers attached. */
@@ -118,4 +119,53 @@ t.test("a table without the owner's read policy cannot use a quota (it would nev
     withTenant(db.pool, ctx, (trx) => sql`insert into app_public.quota_records default values`.execute(trx)),
     { code: '55000', message: /no read policy for app_owner/ },
   );
+});
+
+t.test("patients count against the plan's max_patients, and a refused registration uses no number", async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createActors(db, [clinics.a]);
+  await db.admin.query(`insert into app_private.plans (code, name, max_patients) values ('two', 'Two', 2)`);
+  await db.admin.query(`update app_public.clinics set plan = 'two' where id = $1`, [clinics.a]);
+  const ctx: TenantContext = { clinicId: clinics.a, userId: actorIn(db, clinics.a, 'receptionist').account, role: 'receptionist' };
+  const register = () =>
+    withTenant(db.pool, ctx, (trx) =>
+      sql<{ number: string }>`insert into app_public.patients (full_name, date_of_birth, sex) values ('Quota Patient', '1988-08-08', 'female')
+        returning patient_number as number`
+        .execute(trx)
+        .then((r) => r.rows[0]!.number),
+    );
+  await register();
+  await register();
+  const third = await register().catch((error: unknown) => error);
+  t.match(third, { code: 'CBQTA' }, 'the third patient is over the plan');
+  t.match(fromDatabaseError(third), { status: 409, code: 'CONFLICT' }, 'a 409');
+  const { rows } = await db.admin.query('select count(*)::int as n from app_public.patients');
+  t.equal(rows[0].n, 2, 'nothing was written');
+  await db.admin.query(`update app_public.clinics set plan = 'enterprise' where id = $1`, [clinics.a]);
+  t.match(await register(), /-00003$/, 'after an upgrade the next number is 3: the refused one used none');
+});
+
+t.test("files count their sizes against the plan's max_storage_mb", async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createActors(db, [clinics.a]);
+  await db.admin.query(`insert into app_private.plans (code, name, max_storage_mb) values ('one_mb', 'One MB', 1)`);
+  await db.admin.query(`update app_public.clinics set plan = 'one_mb' where id = $1`, [clinics.a]);
+  const { rows: patients } = await db.admin.query<{ id: string }>(
+    `insert into app_public.patients (clinic_id, full_name, date_of_birth, sex) values ($1, 'File Owner', '1970-07-07', 'male') returning id`,
+    [clinics.a],
+  );
+  const ctx: TenantContext = { clinicId: clinics.a, userId: actorIn(db, clinics.a, 'nurse').account, role: 'nurse' };
+  const upload = (size: number) =>
+    withTenant(db.pool, ctx, (trx) =>
+      sql`insert into app_public.files (patient_id, category, original_name, content_type, size_bytes, sha256)
+        values (${patients[0]!.id}, 'report', 'scan.png', 'image/png', ${size}, ${'b'.repeat(64)})`.execute(trx),
+    );
+  const MB = 1024 * 1024;
+  await upload(MB / 2);
+  await t.rejects(upload(MB / 2 + 1), { code: 'CBQTA' }, 'one byte over the storage limit is refused');
+  await upload(MB / 2);
+  const { rows } = await db.admin.query('select count(*)::int as n, sum(size_bytes)::int as bytes from app_public.files');
+  t.same(rows[0], { n: 2, bytes: MB }, 'exactly the limit fits, and the refused file left no row');
 });

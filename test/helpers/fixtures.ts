@@ -1,9 +1,13 @@
 // One valid row per tenant table, as the columns a client may write (never clinic_id or id).
 // The catalog sweep refuses to pass while a tenant table has no entry here: adding a table
 // means adding its fixture, and with it the isolation tests for that table.
+import type { ClinicRole } from '../../src/db/tenant.ts';
+
 export interface FixtureRefs {
   /** The id of that tenant table's fixture row in the clinic being filled. */
   idOf(table: string): string;
+  /** The membership of the clinic's actor in that role (helpers/actors.ts): the one the checks act as. */
+  member(role: ClinicRole): string;
   /** A login account no fixture row of this clinic uses yet. */
   freshAccount(): string;
   /** A platform operator's account. */
@@ -14,15 +18,21 @@ export type Fixture = (refs: FixtureRefs) => Record<string, unknown>;
 
 let counter = 0;
 const unique = (prefix: string) => `${prefix}${++counter}`;
+/** An hour of its own in 2030 for every call: the checks insert each fixture again, and bookings must not overlap. */
+const hourOfItsOwn = () => {
+  const starts = Date.UTC(2030, 0, 1) + ++counter * 3_600_000;
+  return { starts_at: new Date(starts), ends_at: new Date(starts + 1_800_000) };
+};
 
 export const FIXTURES: Record<string, Fixture> = {
   'app_public.departments': () => ({ code: unique('D'), name: unique('Department '), description: 'fixture' }),
   // One row per clinic; updates only, through the API (onboarding inserts it).
   'app_public.clinic_settings': () => ({ currency: 'EUR', session_idle_minutes: 30 }),
+  // A nurse: the actors take the doctor and receptionist seats a trial plan has (helpers/actors.ts).
   'app_public.clinic_members': ({ freshAccount }) => ({
     account_id: freshAccount(),
-    role: 'doctor',
-    display_name: unique('Dr Fixture '),
+    role: 'nurse',
+    display_name: unique('Nurse Fixture '),
     licence_number: unique('LIC-'),
   }),
   'app_public.support_access_grants': ({ operator }) => ({
@@ -30,10 +40,36 @@ export const FIXTURES: Record<string, Fixture> = {
     reason: 'fixture',
     expires_at: new Date(Date.now() + 3_600_000),
   }),
+  // Linked to the clinic's patient actor afterwards (OWNERSHIP): its patient sees this record, and the rows below.
+  'app_public.patients': () => ({ full_name: unique('Patient Fixture '), date_of_birth: '1980-02-29', sex: 'female', phone: '+44 20 7946 0000' }),
+  'app_public.patient_history': ({ idOf }) => ({ patient_id: idOf('app_public.patients'), kind: 'allergy', name: unique('Penicillin '), severity: 'severe' }),
+  // The doctor actor's own: a doctor manages their own time off and works their own queue.
+  'app_public.doctor_time_off': ({ member }) => ({ doctor_id: member('doctor'), ...hourOfItsOwn(), reason: 'fixture' }),
+  'app_public.appointments': ({ idOf, member }) => ({ patient_id: idOf('app_public.patients'), doctor_id: member('doctor'), ...hourOfItsOwn() }),
+  // A walk-in: an appointment is checked in once, and the checks insert the fixture again.
+  'app_public.visits': ({ idOf, member }) => ({ patient_id: idOf('app_public.patients'), doctor_id: member('doctor'), purpose: 'fixture' }),
+  'app_public.files': ({ idOf }) => ({
+    patient_id: idOf('app_public.patients'),
+    category: 'registration',
+    original_name: 'consent.pdf',
+    content_type: 'application/pdf',
+    size_bytes: 1024,
+    sha256: 'a'.repeat(64),
+  }),
+  'app_public.patient_access_log': ({ idOf }) => ({ patient_id: idOf('app_public.patients'), file_id: idOf('app_public.files'), action: 'download_file' }),
+};
+
+/**
+ * Columns set on each clinic's fixture row once all fixtures are in, to make the row its actor's own
+ * (the patient actor's record: the matrix then reads and books as its owner). Kept out of FIXTURES
+ * because they are unique per row, and the checks insert each fixture again.
+ */
+export const OWNERSHIP: Record<string, Fixture> = {
+  'app_public.patients': ({ member }) => ({ member_id: member('patient') }),
 };
 
 /** Tenant tables no app role may touch: the database writes them (triggers, SECURITY DEFINER functions). */
-export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log', 'app_private.refresh_tokens', 'app_private.invitations']);
+export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log', 'app_private.refresh_tokens', 'app_private.invitations', 'app_private.clinic_counters']);
 
 /** Login accounts the fixtures draw on, created once per test database. */
 export const FIXTURE_ACCOUNTS = 200;

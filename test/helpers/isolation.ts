@@ -7,8 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
+import { actorIn, createActors, insertAsAdmin } from './actors.ts';
 import type { TestDatabase } from './db.ts';
-import { FIXTURE_ACCOUNTS, FIXTURES, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
+import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
 import { MATRIX, mayRun, ROLES, type Command } from './matrix.ts';
 import { ROW_RULES } from './row-rules.ts';
 
@@ -47,10 +48,11 @@ type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
 const accountPools = new WeakMap<TestDatabase, string[]>();
 let accountCursor = 0;
 
-/** References for fixtures of one clinic: rows of other tables, and accounts taken round-robin. */
-function fixtureRefs(db: TestDatabase, rows: Rows, clinic: 'a' | 'b'): FixtureRefs {
+/** References for fixtures of one clinic: rows of other tables, its actors, and accounts taken round-robin. */
+function fixtureRefs(db: TestDatabase, rows: Rows, clinics: Clinics, clinic: 'a' | 'b'): FixtureRefs {
   return {
     idOf: (table) => rows[table]![clinic],
+    member: (role) => actorIn(db, clinics[clinic], role).member,
     freshAccount: () => {
       const pool = accountPools.get(db)!;
       return pool[accountCursor++ % pool.length]!;
@@ -59,8 +61,8 @@ function fixtureRefs(db: TestDatabase, rows: Rows, clinic: 'a' | 'b'): FixtureRe
   };
 }
 
-/** A real account to act as (columns such as granted_by default to it and reference accounts). */
-const actor = (db: TestDatabase) => fixtureRefs(db, {}, 'a').freshAccount();
+/** Clinic A's member in that role: whom the checks act as (helpers/actors.ts). */
+const actor = (db: TestDatabase, clinics: Clinics, role: ClinicRole) => actorIn(db, clinics.a, role).account;
 
 async function createFixtureAccounts(db: TestDatabase): Promise<void> {
   if (accountPools.has(db)) return;
@@ -126,12 +128,14 @@ export async function tenantTables(db: TestDatabase): Promise<TenantTable[]> {
 }
 
 /**
- * Inserts one fixture row per table in each clinic, as superuser, in dependency order; then, for
- * each table app_user may delete from whose rows other fixtures reference, one more per clinic that
- * nothing references (only then: a second row can break a plan's limit, such as two doctors).
+ * Inserts one fixture row per table in each clinic, as superuser, in dependency order, and makes the
+ * rows of OWNERSHIP their actor's own; then, for each table app_user may delete from whose rows other
+ * fixtures reference, one more per clinic that nothing references (only then: a second row can break
+ * a plan's limit, such as two doctors).
  */
 export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[], clinics: Clinics): Promise<Rows> {
   await createFixtureAccounts(db);
+  await createActors(db, [clinics.a, clinics.b]);
   const rows: Rows = {};
   const inBothClinics = async (table: TenantTable) => ({
     a: await insertFixtureRow(db, table, rows, clinics, 'a'),
@@ -144,6 +148,17 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
     const [table] = pending.splice(index, 1) as [TenantTable];
     rows[table.qualified] = await inBothClinics(table);
   }
+  for (const [table, owner] of Object.entries(OWNERSHIP)) {
+    for (const clinic of ['a', 'b'] as const) {
+      const values = owner(fixtureRefs(db, rows, clinics, clinic));
+      await db.admin.query(
+        `update ${table} set ${Object.keys(values)
+          .map((c, i) => `"${c}" = $${i + 2}`)
+          .join(', ')} where id = $1`,
+        [rows[table]![clinic], ...Object.values(values)],
+      );
+    }
+  }
   const referenced = new Set(tables.filter((t) => FIXTURES[t.qualified]).flatMap((t) => t.references.map((ref) => ref.target)));
   for (const table of tables.filter((t) => FIXTURES[t.qualified] && t.privileges.has('delete') && referenced.has(t.qualified))) {
     rows[table.qualified]!.unreferenced = await inBothClinics(table);
@@ -151,17 +166,8 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
   return rows;
 }
 
-async function insertFixtureRow(db: TestDatabase, table: TenantTable, rows: Rows, clinics: Clinics, clinic: 'a' | 'b'): Promise<string> {
-  const values = { ...FIXTURES[table.qualified]!(fixtureRefs(db, rows, clinic)), clinic_id: clinics[clinic] };
-  const columns = Object.keys(values);
-  // Defaults such as granted_by read the context's user: a real account, in one transaction.
-  const { rows: inserted } = await db.admin.query<{ id: string }>(
-    `with actor as materialized (select set_config('app.user_id', $1, true))
-     insert into ${table.qualified} (${columns.map((c) => `"${c}"`).join(', ')})
-     select ${columns.map((_, i) => `$${i + 2}`).join(', ')} from actor returning id`,
-    [actor(db), ...Object.values(values)],
-  );
-  return inserted[0]!.id;
+function insertFixtureRow(db: TestDatabase, table: TenantTable, rows: Rows, clinics: Clinics, clinic: 'a' | 'b'): Promise<string> {
+  return insertAsAdmin(db, clinics[clinic], table.qualified, FIXTURES[table.qualified]!(fixtureRefs(db, rows, clinics, clinic)));
 }
 
 /** The row of each clinic the delete checks use: one nothing references. */
@@ -193,24 +199,21 @@ const remove = (t: TenantTable, id: string) => (trx: TenantDb) =>
 
 /**
  * Cross-clinic and no-context checks for one table. `role` is the clinic role of the actor in
- * clinic A; the most privileged role (clinic_admin) is what the sweep uses.
+ * clinic A; by default, for each command, the first role of the matrix that may run it
+ * (clinic_admin where it may), so that every granted command is checked.
  */
-export async function isolationViolations(
-  db: TestDatabase,
-  t: TenantTable,
-  clinics: Clinics,
-  rows: Rows,
-  role: ClinicRole = 'clinic_admin',
-): Promise<string[]> {
+export async function isolationViolations(db: TestDatabase, t: TenantTable, clinics: Clinics, rows: Rows, role?: ClinicRole): Promise<string[]> {
   const violations: string[] = [];
-  const asA: TenantContext = { clinicId: clinics.a, userId: actor(db), role };
-  const noClinic: TenantContext = { clinicId: null, userId: actor(db), role };
+  const roleFor = (command: Command): ClinicRole =>
+    role ?? (MATRIX[t.qualified] ? ROLES.find((candidate) => mayRun(t.qualified, candidate, command)) : undefined) ?? 'clinic_admin';
+  const asA = (command: Command): TenantContext => ({ clinicId: clinics.a, userId: actor(db, clinics, roleFor(command)), role: roleFor(command) });
+  const noClinic = (command: Command): TenantContext => ({ ...asA(command), clinicId: null });
   const own = rows[t.qualified];
   const fixture = FIXTURES[t.qualified];
-  const idsOf = (clinic: 'a' | 'b') => fixtureRefs(db, rows, clinic);
+  const idsOf = (clinic: 'a' | 'b') => fixtureRefs(db, rows, clinics, clinic);
 
   if (t.privileges.size === 0) {
-    const read = await attempt(db, asA, countWhere(t, sql`true`));
+    const read = await attempt(db, asA('select'), countWhere(t, sql`true`));
     if (read.ok) violations.push('select: app_user can read a table it holds no grant on');
     return violations;
   }
@@ -219,39 +222,39 @@ export async function isolationViolations(
   }
 
   if (t.privileges.has('select')) {
-    const foreign = await attempt(db, asA, countWhere(t, sql`clinic_id <> ${clinics.a} or id = ${own.b}`));
+    const foreign = await attempt(db, asA('select'), countWhere(t, sql`clinic_id <> ${clinics.a} or id = ${own.b}`));
     if (!foreign.ok || foreign.value !== 0) violations.push('select: clinic A sees rows of clinic B');
-    const mine = await attempt(db, asA, countWhere(t, sql`id = ${own.a}`));
+    const mine = await attempt(db, asA('select'), countWhere(t, sql`id = ${own.a}`));
     if (!mine.ok || mine.value !== 1) violations.push('select: clinic A cannot see its own row (the check would prove nothing)');
-    const blind = await attempt(db, noClinic, countWhere(t, sql`true`));
+    const blind = await attempt(db, noClinic('select'), countWhere(t, sql`true`));
     if (!blind.ok || blind.value !== 0) violations.push('select: without a clinic in context, rows are visible');
   }
 
   if (t.privileges.has('insert')) {
-    const intoB = await attempt(db, asA, insertRow(t, { ...fixture(idsOf('a')), clinic_id: clinics.b }));
+    const intoB = await attempt(db, asA('insert'), insertRow(t, { ...fixture(idsOf('a')), clinic_id: clinics.b }));
     if (intoB.ok) violations.push('insert: clinic A inserted a row into clinic B');
-    const intoA = await attempt(db, asA, insertRow(t, fixture(idsOf('a'))));
+    const intoA = await attempt(db, asA('insert'), insertRow(t, fixture(idsOf('a'))));
     if (!intoA.ok) violations.push(`insert: clinic A cannot insert its own row (${intoA.code}): the check would prove nothing`);
-    const blind = await attempt(db, noClinic, insertRow(t, fixture(idsOf('a'))));
+    const blind = await attempt(db, noClinic('insert'), insertRow(t, fixture(idsOf('a'))));
     if (blind.ok) violations.push('insert: without a clinic in context, an insert succeeded');
     for (const ref of t.references) {
       const foreignRef = Object.fromEntries(ref.columns.map((c, i) => [c, rowValue(rows, ref.target, 'b', ref.targetColumns[i]!)]));
-      const pointing = await attempt(db, asA, insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
+      const pointing = await attempt(db, asA('insert'), insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
       if (pointing.ok) violations.push(`insert: clinic A referenced clinic B's ${ref.target} row`);
     }
   }
 
   if (t.privileges.has('update') && t.updatable.length > 0) {
-    const theirs = await attempt(db, asA, touch(t, own.b));
+    const theirs = await attempt(db, asA('update'), touch(t, own.b));
     if (!theirs.ok || theirs.value !== 0)
       violations.push(theirs.ok ? 'update: clinic A updated a row of clinic B' : `update: updating B's row raised ${theirs.code} (must be invisible: 0 rows)`);
-    const mine = await attempt(db, asA, touch(t, own.a));
+    const mine = await attempt(db, asA('update'), touch(t, own.a));
     if (!mine.ok || mine.value !== 1) violations.push('update: clinic A cannot update its own row (the check would prove nothing)');
-    const move = await attempt(db, asA, (trx) =>
+    const move = await attempt(db, asA('update'), (trx) =>
       sql`update ${table(t)} set clinic_id = ${clinics.b} where id = ${own.a}`.execute(trx).then((r) => Number(r.numAffectedRows ?? 0)),
     );
     if (move.ok && move.value !== 0) violations.push('update: clinic A moved a row to clinic B');
-    const blind = await attempt(db, noClinic, touch(t, own.a));
+    const blind = await attempt(db, noClinic('update'), touch(t, own.a));
     if (!blind.ok || blind.value !== 0)
       violations.push(
         blind.ok ? 'update: without a clinic in context, an update succeeded' : `update: context-free update raised ${blind.code} (expected 0 rows)`,
@@ -260,13 +263,13 @@ export async function isolationViolations(
 
   if (t.privileges.has('delete')) {
     const toDelete = deletable(rows, t);
-    const theirs = await attempt(db, asA, remove(t, toDelete.b));
+    const theirs = await attempt(db, asA('delete'), remove(t, toDelete.b));
     if (!theirs.ok || theirs.value !== 0)
       violations.push(theirs.ok ? 'delete: clinic A deleted a row of clinic B' : `delete: deleting B's row raised ${theirs.code} (must be invisible: 0 rows)`);
-    const mine = await attempt(db, asA, remove(t, toDelete.a));
+    const mine = await attempt(db, asA('delete'), remove(t, toDelete.a));
     if (!mine.ok || mine.value !== 1)
       violations.push(`delete: clinic A cannot delete its own row (${mine.ok ? `${mine.value} rows` : mine.code}): the check would prove nothing`);
-    const blind = await attempt(db, noClinic, remove(t, toDelete.a));
+    const blind = await attempt(db, noClinic('delete'), remove(t, toDelete.a));
     if (!blind.ok || blind.value !== 0) violations.push('delete: without a clinic in context, a delete succeeded');
   }
   return violations;
@@ -284,10 +287,10 @@ export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics
   const own = rows[t.qualified]!;
   const fixture = FIXTURES[t.qualified]!;
   for (const role of ROLES) {
-    const ctx: TenantContext = { clinicId: clinics.a, userId: actor(db), role };
+    const ctx: TenantContext = { clinicId: clinics.a, userId: actor(db, clinics, role), role };
     const outcomes: Record<Command, Outcome> = {
       select: await attempt(db, ctx, countWhere(t, sql`id = ${own.a}`)),
-      insert: await attempt(db, ctx, insertRow(t, fixture(fixtureRefs(db, rows, 'a')))),
+      insert: await attempt(db, ctx, insertRow(t, fixture(fixtureRefs(db, rows, clinics, 'a')))),
       update: await attempt(db, ctx, touch(t, own.a)),
       delete: await attempt(db, ctx, remove(t, deletable(rows, t).a)),
     };
@@ -326,7 +329,7 @@ export async function tableViolations(db: TestDatabase, t: TenantTable, clinics:
   return [
     ...(await isolationViolations(db, t, clinics, rows)),
     ...(await matrixViolations(db, t, clinics, rows)),
-    ...((await ROW_RULES[t.qualified]?.(db, clinics)) ?? []),
+    ...((await ROW_RULES[t.qualified]?.(db, clinics, rows)) ?? []),
   ];
 }
 

@@ -46,6 +46,65 @@ export const MATRIX: Record<string, Record<Role, string>> = {
     lab_technician: '',
     patient: '',
   },
+  // The front desk (issue 9). "patient" commands are on their own rows only, "doctor" writes of
+  // time off and visits on their own only: row rules (row-rules.ts), the fixture rows being the
+  // actors' own.
+  'app_public.patients': {
+    clinic_admin: 'select insert update',
+    doctor: 'select',
+    nurse: 'select',
+    receptionist: 'select insert update',
+    lab_technician: '',
+    patient: 'select',
+  },
+  'app_public.patient_history': {
+    clinic_admin: 'select',
+    doctor: 'select insert update',
+    nurse: 'select insert update',
+    receptionist: '',
+    lab_technician: '',
+    patient: 'select',
+  },
+  'app_public.patient_access_log': {
+    clinic_admin: 'select insert',
+    doctor: 'insert',
+    nurse: 'insert',
+    receptionist: 'insert',
+    lab_technician: '',
+    patient: 'select insert',
+  },
+  'app_public.doctor_time_off': {
+    clinic_admin: 'select insert update delete',
+    doctor: 'select insert update delete',
+    nurse: 'select',
+    receptionist: 'select insert update delete',
+    lab_technician: 'select',
+    patient: '',
+  },
+  'app_public.appointments': {
+    clinic_admin: 'select insert update',
+    doctor: 'select',
+    nurse: 'select',
+    receptionist: 'select insert update',
+    lab_technician: '',
+    patient: 'select insert update',
+  },
+  'app_public.visits': {
+    clinic_admin: 'select insert update',
+    doctor: 'select update',
+    nurse: 'select',
+    receptionist: 'select insert update',
+    lab_technician: '',
+    patient: 'select',
+  },
+  'app_public.files': {
+    clinic_admin: 'select',
+    doctor: 'select insert',
+    nurse: 'select insert',
+    receptionist: 'select insert',
+    lab_technician: 'insert',
+    patient: 'select',
+  },
 };
 
 export function mayRun(table: string, role: Role, command: Command): boolean {

@@ -2,11 +2,15 @@
 // Part of tableViolations(), so the mutation test also proves these policies are tested. Like
 // every violation, each message starts with the command whose policy it concerns.
 import { sql } from 'kysely';
-import { withTenant, type TenantDb } from '../../src/db/tenant.ts';
+import { withTenant, type ClinicRole, type TenantDb } from '../../src/db/tenant.ts';
+import { actorIn, insertAsAdmin } from './actors.ts';
 import type { TestDatabase } from './db.ts';
+import { FIXTURES } from './fixtures.ts';
 
 type Clinics = { a: string; b: string };
-type RowRule = (db: TestDatabase, clinics: Clinics) => Promise<string[]>;
+/** The fixture rows of each table (helpers/isolation.ts). */
+type FixtureRows = Record<string, { a: string; b: string }>;
+type RowRule = (db: TestDatabase, clinics: Clinics, rows: FixtureRows) => Promise<string[]>;
 
 const seeded = new WeakMap<TestDatabase, { patient: string; otherPatient: string }>();
 
@@ -37,6 +41,103 @@ const visibleRoles = (trx: TenantDb) =>
 const revokeAgain = (grantId: string) => (trx: TenantDb) =>
   sql`update app_public.support_access_grants set revoked_at = now() where id = ${grantId}`.execute(trx).then((r) => Number(r.numAffectedRows ?? 0));
 
+class Rollback {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+/** Runs fn as clinic A's actor in that role and rolls it back: its result, or the SQLSTATE that refused it. */
+async function asActor(db: TestDatabase, clinics: Clinics, role: ClinicRole, fn: (trx: TenantDb) => Promise<unknown>): Promise<unknown> {
+  try {
+    await withTenant(db.pool, { clinicId: clinics.a, userId: actorIn(db, clinics.a, role).account, role }, async (trx) => {
+      throw new Rollback(await fn(trx));
+    });
+  } catch (error) {
+    if (error instanceof Rollback) return error.value;
+    return (error as { code?: string }).code ?? String(error);
+  }
+}
+
+const affected = (result: { numAffectedRows?: bigint }) => Number(result.numAffectedRows ?? 0);
+
+/** The patient-owned tables, with the column naming the patient. */
+const PATIENT_COLUMN: Record<string, string> = {
+  'app_public.patients': 'id',
+  'app_public.patient_history': 'patient_id',
+  'app_public.appointments': 'patient_id',
+  'app_public.visits': 'patient_id',
+  'app_public.files': 'patient_id',
+  'app_public.patient_access_log': 'patient_id',
+};
+
+type Others = { patient: string; doctor: string; rows: Record<string, string> };
+const others = new WeakMap<TestDatabase, Others>();
+
+/**
+ * What the actors of clinic A must not reach: another patient with a row in every patient-owned
+ * table (from its fixture), another doctor with time off and a visit in their queue, and a visit
+ * in nobody's queue. Seeded once per database.
+ */
+async function seedOthers(db: TestDatabase, clinics: Clinics, fixtureRows: FixtureRows): Promise<Others> {
+  const known = others.get(db);
+  if (known) return known;
+  const patient = await insertAsAdmin(db, clinics.a, 'app_public.patients', FIXTURES['app_public.patients']!(refs(db, clinics, fixtureRows, {})));
+  const doctor = await insertAsAdmin(db, clinics.a, 'app_public.clinic_members', {
+    account_id: (
+      await db.admin.query(`insert into app_private.accounts (email, password_hash) values ('other-doctor@example.test', '$argon2id$rule') returning id`)
+    ).rows[0].id,
+    role: 'doctor',
+    display_name: 'Other Doctor',
+  });
+  const rows: Record<string, string> = { 'app_public.patients': patient };
+  const ownedBy = { 'app_public.patients': patient };
+  for (const table of Object.keys(PATIENT_COLUMN).filter((name) => name !== 'app_public.patients')) {
+    rows[table] = await insertAsAdmin(db, clinics.a, table, FIXTURES[table]!(refs(db, clinics, fixtureRows, ownedBy)));
+  }
+  const ofOtherDoctor = { doctor_id: doctor };
+  rows.timeOff = await insertAsAdmin(db, clinics.a, 'app_public.doctor_time_off', {
+    ...FIXTURES['app_public.doctor_time_off']!(refs(db, clinics, fixtureRows, {})),
+    ...ofOtherDoctor,
+  });
+  const visit = () => FIXTURES['app_public.visits']!(refs(db, clinics, fixtureRows, ownedBy));
+  rows.otherQueue = await insertAsAdmin(db, clinics.a, 'app_public.visits', { ...visit(), ...ofOtherDoctor });
+  rows.noQueue = await insertAsAdmin(db, clinics.a, 'app_public.visits', { ...visit(), doctor_id: null });
+  const seeded = { patient, doctor, rows };
+  others.set(db, seeded);
+  return seeded;
+}
+
+/** Fixture references in clinic A, with some tables' rows replaced. */
+function refs(db: TestDatabase, clinics: Clinics, fixtureRows: FixtureRows, replaced: Record<string, string>) {
+  return {
+    idOf: (table: string) => replaced[table] ?? fixtureRows[table]!.a,
+    member: (role: ClinicRole) => actorIn(db, clinics.a, role).member,
+    freshAccount: () => {
+      throw new Error('no fresh accounts here');
+    },
+    operator: () => {
+      throw new Error('no operator here');
+    },
+  };
+}
+
+/** A patient reads their own rows of a patient-owned table and no other patient's. */
+const patientOwnRows =
+  (table: string): RowRule =>
+  async (db, clinics, fixtureRows) => {
+    const { patient } = await seedOthers(db, clinics, fixtureRows);
+    const column = sql.ref(PATIENT_COLUMN[table]!);
+    const count = (patientId: string) => (trx: TenantDb) =>
+      sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)} where ${column} = ${patientId}`.execute(trx).then((r) => r.rows[0]!.n);
+    const violations: string[] = [];
+    if ((await asActor(db, clinics, 'patient', count(patient))) !== 0) violations.push(`select: a patient sees another patient's ${table} rows`);
+    if ((await asActor(db, clinics, 'patient', count(fixtureRows['app_public.patients']!.a))) !== 1)
+      violations.push(`select: a patient cannot see their own ${table} row (the check would prove nothing)`);
+    return violations;
+  };
+
 export const ROW_RULES: Record<string, RowRule> = {
   // Revocation is final: a revoked grant cannot be changed (a check constraint keeps it from being reopened).
   'app_public.support_access_grants': async (db, clinics) => {
@@ -61,6 +162,71 @@ export const ROW_RULES: Record<string, RowRule> = {
     if (!asPatient.some((m) => m.role !== 'patient')) violations.push('select: a patient cannot see the staff');
     const asNurse = await withTenant(db.pool, { clinicId: clinics.a, userId: null, role: 'nurse' }, visibleRoles);
     if (asNurse.filter((m) => m.role === 'patient').length < 2) violations.push("select: staff cannot see the clinic's patients");
+    return violations;
+  },
+  'app_public.patients': patientOwnRows('app_public.patients'),
+  'app_public.patient_history': patientOwnRows('app_public.patient_history'),
+  'app_public.files': patientOwnRows('app_public.files'),
+  // A patient logs reads of their own record only, never in another patient's name.
+  'app_public.patient_access_log': async (db, clinics, fixtureRows) => {
+    const violations = await patientOwnRows('app_public.patient_access_log')(db, clinics, fixtureRows);
+    const { patient } = await seedOthers(db, clinics, fixtureRows);
+    const logged = await asActor(db, clinics, 'patient', (trx) =>
+      sql`insert into app_public.patient_access_log (patient_id, action) values (${patient}, 'read_record')`.execute(trx),
+    );
+    if (typeof logged !== 'string') violations.push("insert: a patient logged a read of another patient's record");
+    return violations;
+  },
+  // The portal: a patient books, reschedules and cancels their own booked appointments, nothing else.
+  'app_public.appointments': async (db, clinics, fixtureRows) => {
+    const violations = await patientOwnRows('app_public.appointments')(db, clinics, fixtureRows);
+    const { patient, rows } = await seedOthers(db, clinics, fixtureRows);
+    const own = fixtureRows['app_public.appointments']!.a;
+    const setStatus = (id: string, status: string) => (trx: TenantDb) =>
+      sql`update app_public.appointments set status = ${status}, cancellation_reason = 'rule' where id = ${id}`.execute(trx).then(affected);
+    if ((await asActor(db, clinics, 'patient', setStatus(rows['app_public.appointments']!, 'cancelled'))) !== 0)
+      violations.push("update: a patient cancelled another patient's appointment");
+    if ((await asActor(db, clinics, 'patient', setStatus(own, 'cancelled'))) !== 1)
+      violations.push('update: a patient cannot cancel their own appointment (the checks would prove nothing)');
+    if ((await asActor(db, clinics, 'patient', setStatus(own, 'completed'))) !== '42501') violations.push('update: a patient completed their own appointment');
+    const booked = await asActor(db, clinics, 'patient', (trx) =>
+      sql`insert into app_public.appointments (patient_id, doctor_id, starts_at, ends_at)
+          values (${patient}, ${actorIn(db, clinics.a, 'doctor').member}, '2031-01-01 09:00Z', '2031-01-01 09:30Z')`.execute(trx),
+    );
+    if (typeof booked !== 'string') violations.push('insert: a patient booked for another patient');
+    return violations;
+  },
+  // A doctor works their own queue only, and cannot hand a visit to another doctor.
+  'app_public.visits': async (db, clinics, fixtureRows) => {
+    const violations = await patientOwnRows('app_public.visits')(db, clinics, fixtureRows);
+    const { doctor, rows } = await seedOthers(db, clinics, fixtureRows);
+    const call = (id: string) => (trx: TenantDb) => sql`update app_public.visits set status = 'called' where id = ${id}`.execute(trx).then(affected);
+    if ((await asActor(db, clinics, 'doctor', call(rows.otherQueue!))) !== 0) violations.push("update: a doctor changed a visit in another doctor's queue");
+    if ((await asActor(db, clinics, 'doctor', call(rows.noQueue!))) !== 0) violations.push("update: a doctor changed a visit in nobody's queue");
+    const handOver = await asActor(db, clinics, 'doctor', (trx) =>
+      sql`update app_public.visits set doctor_id = ${doctor} where id = ${fixtureRows['app_public.visits']!.a}`.execute(trx),
+    );
+    if (handOver !== '42501') violations.push('update: a doctor handed their visit to another doctor');
+    return violations;
+  },
+  // A doctor manages their own time off only; clinic admins and receptionists anyone's.
+  'app_public.doctor_time_off': async (db, clinics, fixtureRows) => {
+    const { doctor, rows } = await seedOthers(db, clinics, fixtureRows);
+    const violations: string[] = [];
+    const theirs = rows.timeOff!;
+    const asDoctor = (fn: (trx: TenantDb) => Promise<unknown>) => asActor(db, clinics, 'doctor', fn);
+    if ((await asDoctor((trx) => sql`update app_public.doctor_time_off set reason = 'mine now' where id = ${theirs}`.execute(trx).then(affected))) !== 0)
+      violations.push("update: a doctor changed another doctor's time off");
+    if ((await asDoctor((trx) => sql`delete from app_public.doctor_time_off where id = ${theirs}`.execute(trx).then(affected))) !== 0)
+      violations.push("delete: a doctor deleted another doctor's time off");
+    const blocked = await asDoctor((trx) =>
+      sql`insert into app_public.doctor_time_off (doctor_id, starts_at, ends_at) values (${doctor}, '2031-01-01 09:00Z', '2031-01-01 10:00Z')`.execute(trx),
+    );
+    if (typeof blocked !== 'string') violations.push("insert: a doctor blocked another doctor's time");
+    const handOver = await asDoctor((trx) =>
+      sql`update app_public.doctor_time_off set doctor_id = ${doctor} where id = ${fixtureRows['app_public.doctor_time_off']!.a}`.execute(trx),
+    );
+    if (handOver !== '42501') violations.push('update: a doctor moved their time off to another doctor');
     return violations;
   },
 };
