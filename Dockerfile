@@ -11,17 +11,19 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # The sources and the migrations (`node src/cli/db-setup.ts` and `db-migrate.ts` read migrations/).
-# Owned by root and read-only to the process: the app writes nothing in production.
+# Owned by root and read-only to the process: the app writes only uploaded files, under STORAGE_DIR.
 COPY src ./src
 COPY migrations ./migrations
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
-    PORT=3000
+    PORT=3000 \
+    STORAGE_DIR=/var/lib/clinicbase/files
 
-# Where docker-compose.yml's `keys` volume is mounted: a new named volume takes this folder's owner
-# and mode, so `node src/cli/jwt-key.ts` (running as node) can write the signing key into it.
-RUN install -d -o node -g node -m 700 /var/lib/clinicbase/keys
+# Where docker-compose.yml's `keys` and `files` volumes are mounted: a new named volume takes its
+# folder's owner and mode, so `node src/cli/jwt-key.ts` can write the signing key and the api the
+# uploaded files (both run as node), and no other user of the host can read them.
+RUN install -d -o node -g node -m 700 /var/lib/clinicbase/keys /var/lib/clinicbase/files
 
 USER node
 EXPOSE 3000

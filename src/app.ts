@@ -21,8 +21,11 @@ import eventStreamsPlugin from './plugins/event-streams.ts';
 import problemResponsesPlugin from './plugins/problem-responses.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import securityHeadersPlugin from './plugins/security-headers.ts';
+import storagePlugin from './plugins/storage.ts';
 
-export interface AppConfig extends Pick<Config, 'env' | 'logLevel'>, Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
+export interface AppConfig
+  extends Pick<Config, 'env' | 'logLevel' | 'storageDir'>,
+    Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
   /** `transactions` unset: DEFAULT_TRANSACTION_SETTINGS (src/db/tenant.ts). */
   database: {
     authenticatorUrl: string;
@@ -126,6 +129,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(authPlugin, config.auth);
   app.decorate('fieldCipher', config.fieldCipher);
   await app.register(eventStreamsPlugin);
+  await app.register(storagePlugin, { dir: config.storageDir });
   // Before every route it describes: it reads each route's declaration as the route is added.
   await app.register(problemResponsesPlugin);
   await app.register(healthRoutes);

@@ -52,6 +52,8 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('.data'),
+  // Uploaded files (blobs under <clinic_id>/<file_id>); unset: DATA_DIR/files.
+  STORAGE_DIR: z.string().min(1).optional(),
   // A superuser (or a role with CREATEROLE + CREATEDB) on a development server: setup creates roles, schemas, migrations.
   DATABASE_URL: postgresUrl.optional(),
   // Narrower URLs for production: the migration owner and the request-serving authenticator.
@@ -200,6 +202,8 @@ export interface Config {
   apiDocs: boolean | undefined;
   logLevel: string;
   dataDir: string;
+  /** Where uploaded files live (src/storage/local-disk.ts). */
+  storageDir: string;
   database: DatabaseConfig;
   jwt: JwtConfig;
   /** Keys of the field encryption (src/crypto/data-keys.ts). */
@@ -246,6 +250,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     apiDocs: env.API_DOCS,
     logLevel: env.LOG_LEVEL,
     dataDir,
+    storageDir: env.STORAGE_DIR ? path.resolve(env.STORAGE_DIR) : path.join(dataDir, 'files'),
     database: Object.freeze({
       adminUrl: env.DATABASE_URL,
       ownerUrl: env.DATABASE_OWNER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_owner', rolePassword),

@@ -12,6 +12,7 @@ import { createFieldCipher } from './crypto/field-encryption.ts';
 import { withAnonymous } from './db/contexts.ts';
 import { EmbeddedPostgresError } from './db/embedded.ts';
 import { prepareDatabase } from './db/prepare.ts';
+import { StorageUnavailableError } from './storage/local-disk.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
   const app = await buildApp({
     env: config.env,
     logLevel: config.logLevel,
+    storageDir: config.storageDir,
     trustProxy: config.trustProxy,
     redisUrl: config.redisUrl,
     corsOrigins: config.corsOrigins,
@@ -59,7 +61,8 @@ async function bootstrapPlatformOperator(app: FastifyInstance, operator: { email
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof DataKeyError) console.error(error.message);
+  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof DataKeyError || error instanceof StorageUnavailableError)
+    console.error(error.message);
   else console.error(error);
   process.exit(1);
 });

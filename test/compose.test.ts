@@ -3,7 +3,7 @@
 // `node src/server.ts` starts with exactly the api service's environment, in production mode, and
 // must answer /health/ready and stay up.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -90,7 +90,8 @@ t.test('the api service of docker-compose.yml starts in production with its one-
   // PORT is a free one: the host's 3000 may be taken and test files run in parallel.
   const db = await createTestDatabase(t);
   const port = await freePort();
-  const fileEnv = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, k.endsWith('_FILE') ? onHost(api!)(v) : v]));
+  // Paths into the api's volumes (the key files, STORAGE_DIR) point to the volumes' folders.
+  const fileEnv = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, onHost(api!)(v)]));
   const server = await startServer({ ...fileEnv, DATABASE_AUTHENTICATOR_URL: db.authenticatorUrl, PORT: String(port) });
   t.teardown(() => server.child.kill('SIGKILL'));
 
@@ -106,6 +107,7 @@ t.test('the api service of docker-compose.yml starts in production with its one-
   const dataKeyFile = fileEnv.DATA_ENCRYPTION_KEY_FILE!;
   t.match(await readFile(dataKeyFile, 'utf8'), /^\d{4}-\d{2}-\d{2}-[0-9a-f]{8}:[A-Za-z0-9+/]{43}=\n$/, 'the data-key one-shot wrote one key line');
   t.equal((await stat(dataKeyFile)).mode & 0o777, 0o600, 'the data key is for its owner only');
+  t.same(await readdir(fileEnv.STORAGE_DIR!), ['.staging'], 'the uploaded files go to the `files` volume, which the api opened at start');
   await new Promise((r) => setTimeout(r, 500));
   t.equal(server.child.exitCode, null, `the process stays up:\n${server.output()}`);
   t.equal(await stopServer(server.child), 0, 'SIGTERM exits cleanly');

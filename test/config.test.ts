@@ -185,3 +185,11 @@ t.test('DATA_ENCRYPTION_KEY: required to serve in production, or its _FILE', asy
   const fromFile = loadConfig({ ...production, DATA_ENCRYPTION_KEY_FILE: path.join(dir, 'data-key') }, { serving: true });
   t.same(fromFile.dataEncryption, { keys: [{ id: 'k1', secret: Buffer.alloc(32, 9) }], generatedKeyFile: undefined });
 });
+
+t.test('STORAGE_DIR: uploaded files in DATA_DIR/files unless set, always an absolute path', async (t) => {
+  t.equal(loadConfig({}).storageDir, path.resolve('.data', 'files'), 'default: .data/files under the working folder');
+  t.equal(loadConfig({ DATA_DIR: '/srv/clinicbase' }).storageDir, '/srv/clinicbase/files', 'inside DATA_DIR');
+  t.equal(loadConfig({ DATA_DIR: '/srv/clinicbase', STORAGE_DIR: '/mnt/files' }).storageDir, '/mnt/files', 'anywhere else when set');
+  t.equal(loadConfig({ STORAGE_DIR: 'uploads' }).storageDir, path.resolve('uploads'), 'a relative one is resolved once, at start');
+  t.equal(loadConfig({ STORAGE_DIR: '' }).storageDir, path.resolve('.data', 'files'), 'empty: unset');
+});

@@ -6,6 +6,7 @@ import { generateSigningKey, signingKeys, type SigningKeys } from '../../src/aut
 import { generateDataKey } from '../../src/crypto/data-keys.ts';
 import { createFieldCipher, type FieldCipher } from '../../src/crypto/field-encryption.ts';
 import { checkResponsesAgainstDocument } from './contract.ts';
+import { temporaryStorageDir } from './storage.ts';
 
 /** The real app on a test database, not listening; `logs()` returns every JSON log line so far. */
 /** One signing key for the whole test process (generating keys is cheap, but tokens must verify). */
@@ -13,8 +14,11 @@ export const TEST_KEYS: SigningKeys = signingKeys(generateSigningKey());
 /** One data encryption key for the whole test process, as DATA_ENCRYPTION_KEY would give it. */
 export const TEST_FIELD_CIPHER: FieldCipher = createFieldCipher([generateDataKey()]);
 
-/** The HTTP surface other than the test defaults (env `test`: docs on, CORS off, limits in memory). */
-export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
+/**
+ * The HTTP surface other than the test defaults (env `test`: docs on, CORS off, limits in memory,
+ * uploaded files in a temporary folder of the test's own).
+ */
+export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir'>> {
   rateLimitNameSpace?: string;
 }
 
@@ -26,14 +30,16 @@ export async function buildTestApp(
   /** Pool size and transaction settings other than the test default (a pool of 2, default settings). */
   database: Partial<Omit<AppConfig['database'], 'authenticatorUrl'>> = {},
   { rateLimitNameSpace, ...surface }: TestAppOptions = {},
-): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[] }> {
+): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[]; storageDir: string }> {
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const storageDir = surface.storageDir ?? (await temporaryStorageDir(t));
   const app = await buildApp(
     {
       env: 'test',
       logLevel: 'info',
+      storageDir,
       database: { authenticatorUrl, poolSize: 2, ...database },
       auth: { keys, accessTokenTtlSeconds: 300, loginAttemptsPerMinute },
       fieldCipher: TEST_FIELD_CIPHER,
@@ -45,5 +51,5 @@ export async function buildTestApp(
   // Every response the test receives through app.inject must be one the app's OpenAPI document
   // declares (status, content type, body): a mismatch fails the test that met it (helpers/contract.ts).
   checkResponsesAgainstDocument(app, (mismatch) => t.fail(`the response breaks the OpenAPI document: ${mismatch}`));
-  return { app, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return { app, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>), storageDir };
 }

@@ -18,6 +18,7 @@ import { testClient } from '../helpers/client.ts';
 import { checkResponsesAgainstDocument, type OpenApiDocument } from '../helpers/contract.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { openEventStream } from '../helpers/sse.ts';
+import { temporaryStorageDir } from '../helpers/storage.ts';
 import { signWithTestKey } from '../helpers/tokens.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -269,6 +270,7 @@ t.test('the OpenAPI document and the contract check: a documented stream’s eve
   const app = await buildApp({
     env: 'test',
     logLevel: 'silent',
+    storageDir: await temporaryStorageDir(t),
     database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
     fieldCipher: TEST_FIELD_CIPHER,

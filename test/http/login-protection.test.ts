@@ -8,6 +8,7 @@ import { buildTestApp, TEST_FIELD_CIPHER, TEST_KEYS } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createPerson } from '../helpers/people.ts';
+import { temporaryStorageDir } from '../helpers/storage.ts';
 
 const PASSWORD = 'a long and correct password';
 
@@ -162,6 +163,7 @@ t.test('behind a trusted proxy the client address comes from X-Forwarded-For', a
   const app = await buildApp({
     env: 'test',
     logLevel: 'silent',
+    storageDir: await temporaryStorageDir(t),
     trustProxy: ['127.0.0.1'],
     database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },

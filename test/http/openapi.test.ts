@@ -13,6 +13,7 @@ import { testClient } from '../helpers/client.ts';
 import { checkResponsesAgainstDocument, compileDocumentSchema, documentAjv, type OpenApiDocument } from '../helpers/contract.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
 import { createOperator } from '../helpers/people.ts';
+import { temporaryStorageDir } from '../helpers/storage.ts';
 
 interface Operation {
   security?: unknown[];
@@ -254,6 +255,7 @@ t.test('the contract check reports a response the document does not declare', as
   const app = await buildApp({
     env: 'test',
     logLevel: 'silent',
+    storageDir: await temporaryStorageDir(t),
     database: { authenticatorUrl: db.authenticatorUrl, poolSize: 2 },
     auth: { keys: TEST_KEYS, accessTokenTtlSeconds: 300, loginAttemptsPerMinute: 1000 },
     fieldCipher: TEST_FIELD_CIPHER,
