@@ -18,6 +18,7 @@ import corsPlugin from './plugins/cors.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
 import eventStreamsPlugin from './plugins/event-streams.ts';
+import multipartPlugin from './plugins/multipart.ts';
 import problemResponsesPlugin from './plugins/problem-responses.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import securityHeadersPlugin from './plugins/security-headers.ts';
@@ -129,6 +130,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(authPlugin, config.auth);
   app.decorate('fieldCipher', config.fieldCipher);
   await app.register(eventStreamsPlugin);
+  await app.register(multipartPlugin);
   await app.register(storagePlugin, { dir: config.storageDir });
   // Before every route it describes: it reads each route's declaration as the route is added.
   await app.register(problemResponsesPlugin);

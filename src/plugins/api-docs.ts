@@ -7,6 +7,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { documentedForm } from '../http/multipart.ts';
 import { problemComponents } from './problem-responses.ts';
 
 export interface ApiDocsOptions {
@@ -31,6 +32,19 @@ const DOCS_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
+
+/**
+ * A multipart route's form (`schema.multipart`, src/plugins/multipart.ts) as its request body:
+ * multipart/form-data with the fields and the file. Only the document sees it as `body`; Fastify
+ * never validates it (the handler reads the stream).
+ */
+function withMultipartBody(document: TransformInput): TransformInput {
+  const { multipart: form, ...schema } = document.schema ?? {};
+  if (!form) return document;
+  return { ...document, schema: { ...schema, body: documentedForm(form), consumes: ['multipart/form-data'] } };
+}
+
 async function apiDocsPlugin(app: FastifyInstance, options: ApiDocsOptions): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -46,7 +60,7 @@ async function apiDocsPlugin(app: FastifyInstance, options: ApiDocsOptions): Pro
     // The route's own schemas (zod → JSON Schema), then what its guard and declaration imply: the
     // bearer token it requires and the problems it can answer.
     transform: (document) => {
-      const { schema = {}, url } = jsonSchemaTransform(document);
+      const { schema = {}, url } = jsonSchemaTransform(withMultipartBody(document));
       if (schema.hide) return { schema, url };
       const { problems: _declared, security: _security, ...rest } = schema;
       const { security, problemResponses } = app.routeContract(document.route);

@@ -36,9 +36,16 @@ function toAppError(error: FastifyError | AppError | Error): AppError {
       return new AppError('PAYLOAD_TOO_LARGE', undefined, { cause: error });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    // @fastify/multipart: a form field declared application/json that is not JSON (its own status is 406)
+    case 'FST_INVALID_JSON_FIELD_ERROR':
       return new AppError('MALFORMED_BODY', undefined, { cause: error });
+    // @fastify/multipart: a multipart route called with another body (its own status is 406)
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be multipart/form-data.', { cause: error });
   }
   if (fastifyError.statusCode === 400) return new AppError('MALFORMED_BODY', undefined, { cause: error });
+  // @fastify/multipart's limits: too many parts, files or fields, a file over its size.
+  if (fastifyError.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE', undefined, { cause: error });
   if (fastifyError.statusCode === 429) return new AppError('RATE_LIMITED', undefined, { cause: error });
   return new AppError('INTERNAL', undefined, { cause: error });
 }

@@ -84,7 +84,7 @@ function inputKeys(schema: unknown): string[] {
 function validatesInput(route: RouteOptions, auth: AuthKind | undefined): boolean {
   const { schema } = route;
   if (!schema) return false;
-  if (schema.body || schema.querystring) return true;
+  if (schema.body || schema.querystring || schema.multipart) return true;
   const checkedByGuard = auth === 'clinic' ? ['slug'] : [];
   return inputKeys(schema.params).some((key) => !checkedByGuard.includes(key));
 }
