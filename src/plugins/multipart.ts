@@ -39,6 +39,12 @@ async function multipartPlugin(app: FastifyInstance): Promise<void> {
   app.addHook('preValidation', async (request) => {
     if (request.isMultipart() && !request.routeOptions.schema?.multipart) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
   });
+  // A refusal answered before the upload was read to its end (a 401, a 413 at the limit, a 415 at
+  // the first bytes) leaves the rest of it unread on the connection, which then neither serves
+  // another request nor closes. Close it after the answer, as proxies do for a 413.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.isMultipart() && !request.raw.readableEnded) reply.header('connection', 'close');
+  });
 }
 
 export default fp(multipartPlugin, { name: 'multipart' });

@@ -388,3 +388,41 @@ t.test('a client that goes away in the middle of an upload leaves nothing on dis
   await handled;
   t.same(await filesUnder(storageDir), [], 'the handler finished and the staged half is gone');
 });
+
+t.test('over a real connection, an upload refused midway gets its 413 and the connection is closed, not left with the rest unread', async (t) => {
+  const { app, storageDir } = await harness(t);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as net.AddressInfo;
+  const { headers, payload } = await multipart(fieldsFor([['file', { bytes: Buffer.alloc(16 * MAX_BYTES, 'a'), name: 'a.txt' }]]));
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let answer = '';
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  /** The whole answer: its head and as many bytes of body as its content-length says. */
+  const answered = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      const [head = '', body] = answer.split('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(head)?.[1];
+      if (body !== undefined && length && body.length >= Number(length)) resolve();
+    });
+  });
+  socket.write(`POST ${URL} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${headers['content-type']}\r\ncontent-length: ${payload.length}\r\n\r\n`);
+  // Twice the limit, and then nothing more: the rest of the announced body never comes.
+  socket.write(payload.subarray(0, 2 * MAX_BYTES));
+  await answered;
+  t.match(answer, /^HTTP\/1\.1 413 Payload Too Large\r\n/, '413');
+  t.match(answer, /"code":"PAYLOAD_TOO_LARGE"/);
+  if (/\r\nconnection: close\r\n/i.test(answer)) {
+    t.pass('announced as the last answer on the connection');
+    await closed;
+    t.pass('and the server closed the connection instead of waiting for the rest of the body');
+  } else {
+    t.fail(`the connection stays open with the rest of the upload unread:\n${answer.split('\r\n\r\n')[0]}`);
+    socket.destroy();
+  }
+  const upload = await multipart(fieldsFor([['file', { bytes: ACCEPTED.text.bytes, name: 'a.txt' }]]));
+  const next = await fetch(`http://127.0.0.1:${port}${URL}`, { method: 'POST', headers: upload.headers, body: upload.payload });
+  t.equal(next.status, 201, 'the server serves the next upload');
+  t.equal((await filesUnder(storageDir)).length, 1, 'only that one is stored');
+});
