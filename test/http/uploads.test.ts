@@ -22,6 +22,7 @@ import { checkResponsesAgainstDocument } from '../helpers/contract.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { ACCEPTED, REFUSED } from '../helpers/sample-files.ts';
 import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const CLINIC = '3f2c8a4e-1b7d-4c2a-9e8f-0a1b2c3d4e5f';
 const PATIENT = '6b1e0c4d-2f3a-4b5c-8d7e-9f0a1b2c3d4e';
@@ -382,8 +383,14 @@ t.test('a client that goes away in the middle of an upload leaves nothing on dis
   socket.write(`POST ${URL} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${headers['content-type']}\r\ncontent-length: ${payload.length}\r\n\r\n`);
   socket.write(payload.subarray(0, payload.length / 2));
   // The first half is on its way to disk: the upload has been staged.
-  while ((await filesUnder(storageDir)).length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-  t.match(await filesUnder(storageDir), [/^\.staging\/.+\.part$/], 'half an upload, staged');
+  t.match(
+    await eventually(
+      () => filesUnder(storageDir),
+      (files) => files.length > 0,
+    ),
+    [/^\.staging\/.+\.part$/],
+    'half an upload, staged',
+  );
   socket.destroy();
   await handled;
   t.same(await filesUnder(storageDir), [], 'the handler finished and the staged half is gone');

@@ -11,6 +11,7 @@ import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { stageUpload } from '../../src/storage/upload.ts';
 import { ACCEPTED, REFUSED } from '../helpers/sample-files.ts';
 import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const CLINIC = '3f2c8a4e-1b7d-4c2a-9e8f-0a1b2c3d4e5f';
 const FILE = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
@@ -175,7 +176,16 @@ t.test('an empty file is refused; a source that breaks off midway leaves nothing
   source.push(ACCEPTED.pdf.bytes);
   source.push(Buffer.alloc(8192, 'x'));
   // Wait until the pipeline has staged what arrived, then cut the connection.
-  while ((await filesUnder(root)).length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(
+    (
+      await eventually(
+        () => filesUnder(root),
+        (files) => files.length > 0,
+      )
+    ).length,
+    1,
+    'what arrived is staged',
+  );
   source.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
   t.same(await result, { code: 'MALFORMED_BODY', status: 400, errors: [] }, 'the client went away: 400 (the upload did not arrive whole)');
   t.same(await filesUnder(root), [], 'the staged half is gone');
