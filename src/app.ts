@@ -5,8 +5,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Config } from './config.ts';
 import type { FieldCipher } from './crypto/field-encryption.ts';
 import type { TransactionSettings } from './db/tenant.ts';
+import appointmentRoutes from './modules/appointments/index.ts';
 import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
+import doctorRoutes from './modules/doctors/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import platformRoutes from './modules/platform/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
@@ -140,6 +142,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   await app.register(memberRoutes, { prefix: '/api/v1/clinics/:slug/members' });
   await app.register(settingsRoutes, { prefix: '/api/v1/clinics/:slug/settings' });
+  await app.register(appointmentRoutes, { prefix: '/api/v1/clinics/:slug/appointments' });
+  await app.register(doctorRoutes, { prefix: '/api/v1/clinics/:slug' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(operatorSupportAccessRoutes, {
     prefix: '/api/v1/platform/support-access',

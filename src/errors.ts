@@ -12,6 +12,9 @@ export const ERROR_CATALOGUE = {
   NOT_FOUND: { status: 404, title: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   CONFLICT: { status: 409, title: 'The request conflicts with existing data' },
+  SLOT_TAKEN: { status: 409, title: 'The slot is already booked' },
+  SLOT_UNAVAILABLE: { status: 409, title: 'The slot is not available' },
+  INVALID_TRANSITION: { status: 409, title: 'This change of status is not allowed' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   CONSTRAINT_VIOLATION: { status: 422, title: 'The data breaks a rule' },
@@ -50,6 +53,14 @@ const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBADM: { code: 'CONFLICT', detail: 'A clinic keeps at least one active admin.' },
   CBLIM: { code: 'CONFLICT', detail: "The clinic's plan allows no more members in this role." },
   CBQTA: { code: 'CONFLICT', detail: "The clinic's plan limit is reached (patients or storage)." },
+  CBSLT: { code: 'SLOT_UNAVAILABLE', detail: "This time is not a free slot of the doctor's schedule." },
+  CBSTA: { code: 'INVALID_TRANSITION', detail: 'This change of status is not allowed.' },
+};
+
+/** Constraints whose violation has a code of its own, more precise than their SQLSTATE's. */
+const CONSTRAINT_CODES: Record<string, { code: ErrorCode; detail: string }> = {
+  // The double-booking guard: another active appointment of the doctor overlaps.
+  appointments_starts_at_excl: { code: 'SLOT_TAKEN', detail: 'Another appointment holds this slot.' },
 };
 
 interface PgError {
@@ -76,10 +87,12 @@ function isPgError(error: unknown): error is PgError {
 export function fromDatabaseError(error: unknown): AppError | undefined {
   if (isConnectionFailure(error)) return serviceUnavailable(error);
   if (!isPgError(error)) return undefined;
-  const own = APP_SQLSTATES[error.code];
-  if (own) return new AppError(own.code, own.detail, { cause: error });
   const field = fieldOf(error);
   const errors = field ? [{ path: field, message: messageFor(error.code) }] : [];
+  const own = APP_SQLSTATES[error.code];
+  if (own) return new AppError(own.code, own.detail, { errors, cause: error });
+  const constraint = error.constraint ? CONSTRAINT_CODES[error.constraint] : undefined;
+  if (constraint) return new AppError(constraint.code, constraint.detail, { errors, cause: error });
   switch (error.code) {
     case '42501': // insufficient privilege, including "new row violates row-level security policy"
       return new AppError('FORBIDDEN', undefined, { cause: error });
@@ -154,6 +167,8 @@ function messageFor(sqlstate: string): string {
       return 'is required';
     case '23514':
       return 'is not allowed';
+    case 'CBSLT':
+      return 'is not a free slot';
     default:
       return 'has an invalid value';
   }

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { createFieldCipher } from '../../src/crypto/field-encryption.ts';
 import { fromDatabaseError } from '../../src/errors.ts';
 import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
-import { actorIn, createActors } from '../helpers/actors.ts';
+import { ALL_DAY_EVERY_DAY, actorIn, createActors } from '../helpers/actors.ts';
 import { createClinics, createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
 
 // 25 hours apart: at every instant their local dates differ by one or two days, never zero.
@@ -130,8 +130,9 @@ t.test('the exclusion constraint: one active appointment per doctor at a time', 
   const doctor = actorIn(db, clinics.a, 'doctor').member;
   const { rows } = await db.admin.query<{ id: string }>(
     `with account as (insert into app_private.accounts (email, password_hash) values ('second-doctor@example.test', '$argon2id$x') returning id)
-     insert into app_public.clinic_members (clinic_id, account_id, role, display_name) select $1, id, 'doctor', 'Second Doctor' from account returning id`,
-    [clinics.a],
+     insert into app_public.clinic_members (clinic_id, account_id, role, display_name, office_hours)
+     select $1, id, 'doctor', 'Second Doctor', $2 from account returning id`,
+    [clinics.a, ALL_DAY_EVERY_DAY],
   );
   const secondDoctor = rows[0]!.id;
   const patientOf = (clinicId: string) =>
@@ -150,24 +151,25 @@ t.test('the exclusion constraint: one active appointment per doctor at a time', 
     );
   const count = async () => (await db.admin.query('select count(*)::int as n from app_public.appointments')).rows[0].n as number;
 
-  const first = await book(doctor, '2031-03-10 09:00Z', '2031-03-10 09:30Z');
-  const overlap = await book(doctor, '2031-03-10 09:15Z', '2031-03-10 09:45Z').catch((error: unknown) => error);
-  t.match(overlap, { code: '23P01', constraint: 'appointments_starts_at_excl' }, 'an overlapping booking of the same doctor is refused');
-  t.match(fromDatabaseError(overlap), { status: 409, code: 'CONFLICT', errors: [{ path: 'body.startsAt' }] }, 'as a 409 naming the start time');
-  t.equal(await sqlstateOf(book(doctor, '2031-03-10 08:45Z', '2031-03-10 10:00Z')), '23P01', 'and so is one that encloses it');
+  // Slots of 15 minutes (the default), the doctors working all day (helpers/actors.ts).
+  const first = await book(doctor, '2031-03-10 09:00Z', '2031-03-10 09:15Z');
+  const overlap = await book(doctor, '2031-03-10 09:00Z', '2031-03-10 09:15Z').catch((error: unknown) => error);
+  t.match(overlap, { code: '23P01', constraint: 'appointments_starts_at_excl' }, 'a second booking of the same doctor and slot is refused');
+  t.match(fromDatabaseError(overlap), { status: 409, code: 'SLOT_TAKEN', errors: [{ path: 'body.startsAt' }] }, 'as a 409 SLOT_TAKEN naming the start time');
+  t.equal(await sqlstateOf(book(doctor, '2031-03-10 08:45Z', '2031-03-10 09:30Z')), 'CBSLT', 'one that encloses it is not a slot at all');
   t.equal(await count(), 1, 'nothing was written by the refused bookings');
 
-  await book(doctor, '2031-03-10 09:30Z', '2031-03-10 10:00Z');
+  await book(doctor, '2031-03-10 09:15Z', '2031-03-10 09:30Z');
   t.pass('the next slot back to back is free (the range excludes its end)');
-  await book(secondDoctor, '2031-03-10 09:00Z', '2031-03-10 09:30Z');
+  await book(secondDoctor, '2031-03-10 09:00Z', '2031-03-10 09:15Z');
   t.pass('another doctor at the same time is free');
-  await book(actorIn(db, clinics.b, 'doctor').member, '2031-03-10 09:00Z', '2031-03-10 09:30Z', as('receptionist', clinics.b), await patientOf(clinics.b));
+  await book(actorIn(db, clinics.b, 'doctor').member, '2031-03-10 09:00Z', '2031-03-10 09:15Z', as('receptionist', clinics.b), await patientOf(clinics.b));
   t.pass("another clinic's doctor at the same time is free");
 
   await withTenant(db.pool, as('receptionist'), (trx) =>
     sql`update app_public.appointments set status = 'cancelled', cancellation_reason = 'patient called' where id = ${first}`.execute(trx),
   );
-  await book(doctor, '2031-03-10 09:00Z', '2031-03-10 09:30Z');
+  await book(doctor, '2031-03-10 09:00Z', '2031-03-10 09:15Z');
   t.pass('a cancelled appointment frees its slot');
   t.equal(
     await sqlstateOf(
@@ -175,8 +177,8 @@ t.test('the exclusion constraint: one active appointment per doctor at a time', 
         sql`update app_public.appointments set status = 'booked', cancellation_reason = null where id = ${first}`.execute(trx),
       ),
     ),
-    '23P01',
-    'and cannot be reinstated over the booking that took it',
+    'CBSTA',
+    'and cannot be reinstated (cancelled is final)',
   );
   t.equal(
     await sqlstateOf(book(doctor, '2031-03-11 09:30Z', '2031-03-11 09:00Z')),

@@ -6,6 +6,12 @@ import type { ClinicRole } from '../../src/db/tenant.ts';
 import type { TestDatabase } from './db.ts';
 import { ROLES } from './matrix.ts';
 
+/**
+ * The doctor actors' office hours: every day, all day, so that a booking at any hour of a clinic
+ * without operating hours is one slot of their schedule (app_private.doctor_schedule).
+ */
+export const ALL_DAY_EVERY_DAY = Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, [['00:00', '23:59']]]));
+
 export interface Actor {
   account: string;
   member: string;
@@ -24,9 +30,9 @@ export async function createActors(db: TestDatabase, clinicIds: string[]): Promi
     for (const role of ROLES) {
       const { rows } = await db.admin.query<Actor>(
         `with account as (insert into app_private.accounts (email, password_hash) values ($1, '$argon2id$v=19$actor') returning id)
-         insert into app_public.clinic_members (clinic_id, account_id, role, display_name)
-         select $2, id, $3, $4 from account returning account_id as account, id as member`,
-        [`actor-${role.replaceAll('_', '-')}-${clinicId}@example.test`, clinicId, role, `Actor ${role}`],
+         insert into app_public.clinic_members (clinic_id, account_id, role, display_name, office_hours)
+         select $2, id, $3, $4, $5 from account returning account_id as account, id as member`,
+        [`actor-${role.replaceAll('_', '-')}-${clinicId}@example.test`, clinicId, role, `Actor ${role}`, role === 'doctor' ? ALL_DAY_EVERY_DAY : {}],
       );
       inClinic[role] = rows[0]!;
     }

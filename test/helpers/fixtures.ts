@@ -18,10 +18,14 @@ export type Fixture = (refs: FixtureRefs) => Record<string, unknown>;
 
 let counter = 0;
 const unique = (prefix: string) => `${prefix}${++counter}`;
-/** An hour of its own in 2030 for every call: the checks insert each fixture again, and bookings must not overlap. */
+/**
+ * An hour of its own in 2030 for every call (the checks insert each fixture again, and bookings
+ * must not overlap), lasting one slot of the default 15 minutes: an appointment must be one slot
+ * of its doctor's schedule, and the doctor actors work all day (helpers/actors.ts).
+ */
 const hourOfItsOwn = () => {
   const starts = Date.UTC(2030, 0, 1) + ++counter * 3_600_000;
-  return { starts_at: new Date(starts), ends_at: new Date(starts + 1_800_000) };
+  return { starts_at: new Date(starts), ends_at: new Date(starts + 900_000) };
 };
 
 export const FIXTURES: Record<string, Fixture> = {
