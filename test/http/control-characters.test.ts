@@ -162,6 +162,34 @@ t.test('every text field refuses control characters with a 400 naming it', async
     },
     {
       method: 'POST',
+      url: '/api/v1/clinics/clinic-a/appointments',
+      caller: 'admin',
+      body: { patientId: randomUUID(), doctorId: randomUUID(), startsAt: '2027-02-01T09:00:00Z', reason: 'Check-up' },
+      fields: ['startsAt', 'reason'],
+    },
+    {
+      method: 'PATCH',
+      url: `/api/v1/clinics/clinic-a/appointments/${randomUUID()}`,
+      caller: 'admin',
+      body: { startsAt: '2027-02-01T09:00:00Z' },
+      fields: ['startsAt'],
+    },
+    {
+      method: 'POST',
+      url: `/api/v1/clinics/clinic-a/appointments/${randomUUID()}/cancel`,
+      caller: 'admin',
+      body: { reason: 'Patient called' },
+      fields: ['reason'],
+    },
+    {
+      method: 'POST',
+      url: `/api/v1/clinics/clinic-a/doctors/${randomUUID()}/time-off`,
+      caller: 'admin',
+      body: { startsAt: '2027-02-01T09:00:00Z', endsAt: '2027-02-01T10:00:00Z', reason: 'Conference' },
+      fields: ['startsAt', 'endsAt', 'reason'],
+    },
+    {
+      method: 'POST',
       url: '/api/v1/clinics/clinic-a/support-access',
       caller: 'admin',
       body: { operatorEmail: 'ops@example.test', reason: 'Ticket 42', hours: 1 },
@@ -185,6 +213,7 @@ t.test('every text field refuses control characters with a 400 naming it', async
   for (const [resource, caller] of [
     ['departments', 'admin'],
     ['members', 'patient'],
+    ['appointments', 'admin'],
   ] as const) {
     for (const control of CONTROLS) {
       const after = cursorOf([`Z${control}`, randomUUID()]);

@@ -47,6 +47,17 @@ const STATUSES: Record<string, string> = {
   'PATCH /api/v1/platform/clinics/{slug}/plan': '204 400 401 404 413 415 500 503',
   'GET /api/v1/platform/support-access': '200 401 500 503',
   'POST /api/v1/platform/support-access/{grantId}/token': '200 400 401 403 404 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/appointments': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/appointments': '201 400 401 403 404 409 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/appointments/{id}': '200 400 401 403 404 500 503',
+  'PATCH /api/v1/clinics/{slug}/appointments/{id}': '200 400 401 403 404 409 413 415 422 500 503',
+  'POST /api/v1/clinics/{slug}/appointments/{id}/cancel': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/appointments/{id}/complete': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/appointments/{id}/no-show': '200 400 401 403 404 409 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/doctors/{memberId}/availability': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/doctors/{memberId}/time-off': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/doctors/{memberId}/time-off': '201 400 401 403 404 413 415 422 500 503',
+  'DELETE /api/v1/clinics/{slug}/time-off/{id}': '204 400 401 403 404 413 415 500 503',
   'GET /api/v1/clinics/{slug}/departments': '200 400 401 403 404 500 503',
   'POST /api/v1/clinics/{slug}/departments': '201 400 401 403 404 409 413 415 500 503',
   'GET /api/v1/clinics/{slug}/departments/{id}': '200 400 401 403 404 500 503',
@@ -62,6 +73,7 @@ const STATUSES: Record<string, string> = {
 
 /** Operations that answer without a body, and the status they answer. */
 const BODILESS: Record<string, string> = {
+  'DELETE /api/v1/clinics/{slug}/time-off/{id}': '204',
   'POST /api/v1/auth/logout': '204',
   'POST /api/v1/auth/password/reset-request': '202',
   'POST /api/v1/auth/password/reset': '204',

@@ -18,6 +18,17 @@ type Statuses = readonly [clinicAdmin: number, doctor: number, nurse: number, re
 /** Route → status per role, in the order of ROLES; ids in the URL are unknown, bodies are `{}`. */
 const EXPECTED: Record<string, Statuses> = {
   //                                                     admin  doctor nurse  recep. lab    patient
+  'GET /api/v1/clinics/:slug/appointments': [200, 200, 200, 200, 403, 200],
+  'POST /api/v1/clinics/:slug/appointments': [400, 403, 403, 400, 403, 400],
+  'GET /api/v1/clinics/:slug/appointments/:id': [404, 404, 404, 404, 403, 404],
+  'PATCH /api/v1/clinics/:slug/appointments/:id': [400, 403, 403, 400, 403, 400],
+  'POST /api/v1/clinics/:slug/appointments/:id/cancel': [400, 403, 403, 400, 403, 400],
+  'POST /api/v1/clinics/:slug/appointments/:id/complete': [404, 403, 403, 404, 403, 404],
+  'POST /api/v1/clinics/:slug/appointments/:id/no-show': [404, 403, 403, 404, 403, 404],
+  'GET /api/v1/clinics/:slug/doctors/:memberId/availability': [400, 400, 400, 400, 400, 400],
+  'GET /api/v1/clinics/:slug/doctors/:memberId/time-off': [404, 404, 404, 404, 404, 403],
+  'POST /api/v1/clinics/:slug/doctors/:memberId/time-off': [400, 400, 403, 400, 403, 403],
+  'DELETE /api/v1/clinics/:slug/time-off/:id': [404, 404, 403, 404, 403, 403],
   'GET /api/v1/clinics/:slug/departments': [200, 200, 200, 200, 200, 200],
   'POST /api/v1/clinics/:slug/departments': [400, 403, 403, 403, 403, 403],
   'GET /api/v1/clinics/:slug/departments/:id': [404, 404, 404, 404, 404, 404],
