@@ -10,8 +10,10 @@ export const ERROR_CATALOGUE = {
   ONE_TIME_CODE_REQUIRED: { status: 401, title: 'A one-time code is required' },
   TWO_FACTOR_REQUIRED: { status: 403, title: 'This clinic requires two-factor authentication' },
   NOT_FOUND: { status: 404, title: 'Not found' },
+  QUEUE_EMPTY: { status: 404, title: 'Nobody is waiting in this queue' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   CONFLICT: { status: 409, title: 'The request conflicts with existing data' },
+  INVALID_TRANSITION: { status: 409, title: 'This change of status is not allowed' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   CONSTRAINT_VIOLATION: { status: 422, title: 'The data breaks a rule' },
@@ -50,6 +52,7 @@ const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBADM: { code: 'CONFLICT', detail: 'A clinic keeps at least one active admin.' },
   CBLIM: { code: 'CONFLICT', detail: "The clinic's plan allows no more members in this role." },
   CBQTA: { code: 'CONFLICT', detail: "The clinic's plan limit is reached (patients or storage)." },
+  CBSTA: { code: 'INVALID_TRANSITION', detail: 'This change of status is not allowed.' },
 };
 
 interface PgError {
