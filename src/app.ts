@@ -12,6 +12,7 @@ import doctorRoutes from './modules/doctors/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import platformRoutes from './modules/platform/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
+import { doctorQueueRoutes, visitRoutes } from './modules/visits/index.ts';
 import { clinicSupportAccessRoutes, operatorSupportAccessRoutes } from './modules/support-access/index.ts';
 import healthRoutes from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
@@ -145,6 +146,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(appointmentRoutes, { prefix: '/api/v1/clinics/:slug/appointments' });
   await app.register(doctorRoutes, { prefix: '/api/v1/clinics/:slug' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
+  await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
+  await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
   await app.register(operatorSupportAccessRoutes, {
     prefix: '/api/v1/platform/support-access',
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,

@@ -10,6 +10,7 @@ export const ERROR_CATALOGUE = {
   ONE_TIME_CODE_REQUIRED: { status: 401, title: 'A one-time code is required' },
   TWO_FACTOR_REQUIRED: { status: 403, title: 'This clinic requires two-factor authentication' },
   NOT_FOUND: { status: 404, title: 'Not found' },
+  QUEUE_EMPTY: { status: 404, title: 'Nobody is waiting in this queue' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   CONFLICT: { status: 409, title: 'The request conflicts with existing data' },
   SLOT_TAKEN: { status: 409, title: 'The slot is already booked' },

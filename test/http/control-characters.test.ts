@@ -195,6 +195,13 @@ t.test('every text field refuses control characters with a 400 naming it', async
       body: { operatorEmail: 'ops@example.test', reason: 'Ticket 42', hours: 1 },
       fields: ['operatorEmail', 'reason'],
     },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/visits',
+      caller: 'admin',
+      body: { patientId: randomUUID(), purpose: 'Follow-up' },
+      fields: ['purpose'],
+    },
   ];
 
   for (const route of routes) {
@@ -221,6 +228,11 @@ t.test('every text field refuses control characters with a 400 naming it', async
       t.equal(response.statusCode, 400, `${resource} cursor as ${caller}: 400`);
       t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.after' }] }, `${resource} cursor: names querystring.after`);
     }
+  }
+  for (const control of CONTROLS) {
+    const response = await client.call('GET', `/api/v1/clinics/clinic-a/visits?date=2025${encodeURIComponent(control)}-01-01`, tokens.admin);
+    t.equal(response.statusCode, 400, 'visits date with a control character: 400');
+    t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.date' }] }, 'visits date: names querystring.date');
   }
   const { rows } = await db.admin.query(
     `select (select count(*)::int from app_public.departments) as departments,

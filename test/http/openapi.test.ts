@@ -69,7 +69,22 @@ const STATUSES: Record<string, string> = {
   'GET /api/v1/clinics/{slug}/support-access': '200 401 403 404 500 503',
   'POST /api/v1/clinics/{slug}/support-access': '201 400 401 403 404 413 415 500 503',
   'POST /api/v1/clinics/{slug}/support-access/{id}/revoke': '200 400 401 403 404 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/visits': '201 400 401 403 404 409 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/visits': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/visits/{id}': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/visits/{id}/call': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/visits/{id}/skip': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/visits/{id}/start': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/visits/{id}/complete': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/visits/{id}/no-show': '200 400 401 403 404 409 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/visits/{id}/cancel': '200 400 401 403 404 409 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/doctors/{memberId}/queue': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/doctors/{memberId}/queue/next': '200 400 401 403 404 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/doctors/{memberId}/queue/stream': '200 400 401 403 404 500 503',
 };
+
+/** Operations whose success is an event stream (Server-Sent Events), not JSON. */
+const EVENT_STREAMS = new Set(['GET /api/v1/clinics/{slug}/doctors/{memberId}/queue/stream']);
 
 /** Operations that answer without a body, and the status they answer. */
 const BODILESS: Record<string, string> = {
@@ -139,6 +154,8 @@ t.test('every operation declares every status it can answer, errors as problem+j
           { allOf: [{ $ref: '#/components/schemas/Problem' }] },
           `${key} ${status}: the Problem schema`,
         );
+      } else if (EVENT_STREAMS.has(key)) {
+        t.same(media, ['text/event-stream'], `${key} ${status}: an event stream`);
       } else {
         t.same(media, ['application/json'], `${key} ${status}: JSON`);
       }
@@ -168,6 +185,7 @@ t.test('every operation declares every status it can answer, errors as problem+j
             'ONE_TIME_CODE_REQUIRED',
             'TWO_FACTOR_REQUIRED',
             'NOT_FOUND',
+            'QUEUE_EMPTY',
             'METHOD_NOT_ALLOWED',
             'CONFLICT',
             'SLOT_TAKEN',

@@ -40,6 +40,20 @@ const EXPECTED: Record<string, Statuses> = {
   'GET /api/v1/clinics/:slug/support-access': [200, 403, 403, 403, 403, 403],
   'POST /api/v1/clinics/:slug/support-access': [400, 403, 403, 403, 403, 403],
   'POST /api/v1/clinics/:slug/support-access/:id/revoke': [404, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/visits': [200, 200, 200, 200, 403, 200],
+  'POST /api/v1/clinics/:slug/visits': [400, 403, 403, 400, 403, 403],
+  'GET /api/v1/clinics/:slug/visits/:id': [404, 404, 404, 404, 403, 404],
+  // Moves of the state machine: a doctor may update the visits of their own queue (404 for others').
+  'POST /api/v1/clinics/:slug/visits/:id/call': [404, 404, 403, 404, 403, 403],
+  'POST /api/v1/clinics/:slug/visits/:id/skip': [404, 404, 403, 404, 403, 403],
+  'POST /api/v1/clinics/:slug/visits/:id/start': [404, 404, 403, 404, 403, 403],
+  'POST /api/v1/clinics/:slug/visits/:id/complete': [404, 404, 403, 404, 403, 403],
+  'POST /api/v1/clinics/:slug/visits/:id/no-show': [404, 404, 403, 404, 403, 403],
+  'POST /api/v1/clinics/:slug/visits/:id/cancel': [404, 404, 403, 404, 403, 403],
+  // The queue is staff's: a patient reads their own place through visits/{id} (the database refuses them the queue).
+  'GET /api/v1/clinics/:slug/doctors/:memberId/queue': [404, 404, 404, 404, 403, 403],
+  'POST /api/v1/clinics/:slug/doctors/:memberId/queue/next': [404, 404, 403, 404, 403, 403],
+  'GET /api/v1/clinics/:slug/doctors/:memberId/queue/stream': [404, 404, 404, 404, 403, 403],
 };
 
 /** `GET /api/v1/clinics/:slug/departments/` and `…/departments` are one route to a client. */
@@ -77,10 +91,15 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
             (select count(*)::int from app_public.support_access_grants) as grants,
             (select count(*)::int from app_private.accounts) as accounts,
             (select count(*)::int from app_private.notification_outbox) as messages,
+            (select count(*)::int from app_public.visits) as visits,
             (select currency from app_public.clinic_settings where clinic_id = $1) as currency`,
     [clinics.a],
   );
-  t.same(written, [{ departments: 0, members: 0, grants: 0, accounts: 0, messages: 0, currency: 'USD' }], 'no refused or invalid call wrote anything');
+  t.same(
+    written,
+    [{ departments: 0, members: 0, grants: 0, accounts: 0, messages: 0, visits: 0, currency: 'USD' }],
+    'no refused or invalid call wrote anything',
+  );
 });
 
 t.test('a clinic route that declares no permission cannot be added', async (t) => {
