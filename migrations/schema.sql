@@ -711,6 +711,64 @@ BEGIN ATOMIC
    RETURNING platform_operators.account_id;
 END;
 
+CREATE OR REPLACE FUNCTION app_private.doctor_schedule(clinic_id uuid, doctor_id uuid, from_date date, to_date date)
+ RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ WITH clinic AS (
+          SELECT c.timezone,
+             make_interval(mins => COALESCE(s.appointment_slot_minutes, 15)) AS slot,
+             COALESCE(s.operating_hours, '{}'::jsonb) AS operating
+            FROM (app_public.clinics c
+              LEFT JOIN app_public.clinic_settings s ON ((s.clinic_id = c.id)))
+           WHERE (c.id = doctor_schedule.clinic_id)
+         ), doctor AS (
+          SELECT m.office_hours
+            FROM app_public.clinic_members m
+           WHERE ((m.clinic_id = doctor_schedule.clinic_id) AND (m.id = doctor_schedule.doctor_id) AND (m.role = 'doctor'::text) AND (m.status = 'active'::text))
+         ), days AS (
+          SELECT (d.d)::date AS day,
+             (ARRAY['sun'::text, 'mon'::text, 'tue'::text, 'wed'::text, 'thu'::text, 'fri'::text, 'sat'::text])[((EXTRACT(dow FROM d.d))::integer + 1)] AS weekday
+            FROM generate_series((doctor_schedule.from_date)::timestamp without time zone, (doctor_schedule.to_date)::timestamp without time zone, '1 day'::interval) d(d)
+         ), ranges AS (
+          SELECT days.day,
+             GREATEST(o.opens, p.opens) AS opens,
+             LEAST(o.closes, p.closes) AS closes
+            FROM ((((days
+              CROSS JOIN doctor)
+              CROSS JOIN clinic)
+              CROSS JOIN LATERAL app_private.weekday_ranges(doctor.office_hours, days.weekday) o(opens, closes))
+              CROSS JOIN LATERAL ( SELECT w.opens,
+                     w.closes
+                    FROM app_private.weekday_ranges(clinic.operating, days.weekday) w(opens, closes)
+                 UNION ALL
+                  SELECT '00:00:00'::time without time zone AS "time",
+                     '23:59:59.999999'::time without time zone AS "time"
+                   WHERE (clinic.operating = '{}'::jsonb)) p)
+         ), local_slots AS (
+          SELECT DISTINCT s.local_start
+            FROM ((ranges r
+              CROSS JOIN clinic)
+              CROSS JOIN LATERAL generate_series((r.day + r.opens), ((r.day + r.closes) - clinic.slot), clinic.slot) s(local_start))
+           WHERE (r.opens < r.closes)
+         ), slots AS (
+          SELECT (s.local_start AT TIME ZONE clinic.timezone) AS starts_at,
+             ((s.local_start AT TIME ZONE clinic.timezone) + clinic.slot) AS ends_at
+            FROM (local_slots s
+              CROSS JOIN clinic)
+           WHERE (((s.local_start AT TIME ZONE clinic.timezone) AT TIME ZONE clinic.timezone) = s.local_start)
+         )
+  SELECT slots.starts_at,
+     slots.ends_at
+    FROM slots
+   WHERE (NOT (EXISTS ( SELECT
+            FROM app_public.doctor_time_off t
+           WHERE ((t.clinic_id = doctor_schedule.clinic_id) AND (t.doctor_id = doctor_schedule.doctor_id) AND (tstzrange(t.starts_at, t.ends_at) && tstzrange(slots.starts_at, slots.ends_at))))))
+   ORDER BY slots.starts_at;
+END;
+
 CREATE OR REPLACE FUNCTION app_private.end_sessions(account_id uuid)
  RETURNS void
  LANGUAGE sql
@@ -798,6 +856,59 @@ BEGIN ATOMIC
               JOIN app_private.accounts a ON ((a.id = n.account_id)))
            WHERE ((lower(a.email) = lower(signed_in_from_here.email)) AND (n.network = app_private.client_network()) AND (n.last_signed_in_at > (now() - '90 days'::interval))))) AS "exists";
 END;
+
+CREATE OR REPLACE FUNCTION app_private.tg_appointment_in_schedule()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  local_date date;
+begin
+  -- An end before the start is appointments_ends_at_valid's to report (422 naming endsAt).
+  if new.status <> 'booked' or new.ends_at <= new.starts_at then
+    return new;
+  end if;
+  if tg_op = 'UPDATE' and (new.doctor_id, new.starts_at, new.ends_at) is not distinct from (old.doctor_id, old.starts_at, old.ends_at) then
+    return new;
+  end if;
+  select (new.starts_at at time zone c.timezone)::date into local_date from app_public.clinics c where c.id = new.clinic_id;
+  if new.starts_at <= now() or not exists (
+    select from app_private.doctor_schedule(new.clinic_id, new.doctor_id, local_date, local_date) s
+    where s.starts_at = new.starts_at and s.ends_at = new.ends_at
+  ) then
+    raise exception 'not a slot of the doctor''s schedule' using errcode = 'CBSLT', table = tg_table_name, column = 'starts_at';
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_appointment_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status is distinct from old.status and not (
+    (old.status = 'booked' and new.status in ('checked_in', 'completed', 'cancelled', 'no_show'))
+    or (old.status = 'checked_in' and new.status in ('completed', 'no_show'))
+  ) then
+    raise exception 'appointment status % cannot become %', old.status, new.status using errcode = 'CBSTA';
+  end if;
+  if (new.doctor_id, new.starts_at, new.ends_at) is distinct from (old.doctor_id, old.starts_at, old.ends_at)
+    and not (old.status = 'booked' and new.status = 'booked') then
+    raise exception 'only a booked appointment can be moved' using errcode = 'CBSTA';
+  end if;
+  if app_public.current_role_is('patient') and (
+    (new.patient_id, new.doctor_id, new.reason) is distinct from (old.patient_id, old.doctor_id, old.reason)
+    or old.starts_at <= now()
+  ) then
+    raise exception 'a patient changes only the time or the cancellation of their own future appointments' using errcode = '42501';
+  end if;
+  return new;
+end;
+$function$;
 
 CREATE OR REPLACE FUNCTION app_private.tg_audit_log_is_append_only()
  RETURNS trigger
@@ -1034,6 +1145,91 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION app_private.tg_visit_check_in_appointment()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  booked app_public.appointments;
+begin
+  select a.* into booked from app_public.appointments a
+  where a.clinic_id = new.clinic_id and a.id = new.appointment_id
+  for update;
+  if not found then
+    raise exception 'no such appointment' using errcode = '23503', table = tg_table_name, column = 'appointment_id',
+      constraint = 'visits_appointment_id_fkey';
+  end if;
+  new.patient_id := coalesce(new.patient_id, booked.patient_id);
+  new.doctor_id := coalesce(new.doctor_id, booked.doctor_id);
+  if new.patient_id <> booked.patient_id or new.doctor_id is distinct from booked.doctor_id
+     or (booked.starts_at at time zone (select c.timezone from app_public.clinics c where c.id = new.clinic_id))::date
+        <> app_private.clinic_local_now(new.clinic_id)::date then
+    raise exception 'the appointment is not today''s with this patient and doctor'
+      using errcode = '23514', table = tg_table_name, column = 'appointment_id', constraint = 'visits_appointment_id_valid';
+  end if;
+  if booked.status <> 'booked' then
+    raise exception 'an appointment in status % cannot be checked in', booked.status using errcode = 'CBSTA';
+  end if;
+  update app_public.appointments set status = 'checked_in' where clinic_id = booked.clinic_id and id = booked.id;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_visit_complete_appointment()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update app_public.appointments set status = 'completed'
+  where clinic_id = new.clinic_id and id = new.appointment_id and status = 'checked_in';
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_visit_notify_queue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.doctor_id is not null then
+    perform pg_notify('clinicbase_queue', json_build_object('clinicId', new.clinic_id, 'doctorId', new.doctor_id, 'visitId', new.id)::text);
+  end if;
+  if tg_op = 'UPDATE' and old.doctor_id is not null and old.doctor_id is distinct from new.doctor_id then
+    perform pg_notify('clinicbase_queue', json_build_object('clinicId', old.clinic_id, 'doctorId', old.doctor_id, 'visitId', old.id)::text);
+  end if;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_visit_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not (old.status, new.status) in (
+    ('waiting', 'called'), ('waiting', 'cancelled'), ('waiting', 'no_show'),
+    ('called', 'in_consultation'), ('called', 'waiting'), ('called', 'no_show'),
+    ('in_consultation', 'completed')
+  ) then
+    raise exception 'a visit cannot go from % to %', old.status, new.status using errcode = 'CBSTA';
+  end if;
+  case new.status
+    when 'called' then new.called_at := now();
+    when 'in_consultation' then new.consultation_started_at := now();
+    when 'completed' then new.completed_at := now();
+    when 'waiting' then new.skipped_at := now();
+    else null;
+  end case;
+  return new;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION app_private.turn_off_two_factor(email text, reason text)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -1064,6 +1260,22 @@ BEGIN ATOMIC
  SELECT '$argon2id$unset'::text;
 END;
 
+CREATE OR REPLACE FUNCTION app_private.weekday_ranges(hours jsonb, weekday text)
+ RETURNS TABLE(opens time without time zone, closes time without time zone)
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT ((r.value ->> 0))::time without time zone AS "time",
+     ((r.value ->> 1))::time without time zone AS "time"
+    FROM jsonb_array_elements(
+         CASE
+             WHEN (jsonb_typeof((weekday_ranges.hours -> weekday_ranges.weekday)) = 'array'::text) THEN (weekday_ranges.hours -> weekday_ranges.weekday)
+             ELSE '[]'::jsonb
+         END) r(value)
+   WHERE ((jsonb_typeof(r.value) = 'array'::text) AND ((r.value ->> 0) ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'::text) AND ((r.value ->> 1) ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'::text) AND ((r.value ->> 0) < (r.value ->> 1)));
+END;
+
 CREATE OR REPLACE FUNCTION app_private.write_audit_event(action text, account_id uuid, clinic_id uuid, details jsonb)
  RETURNS void
  LANGUAGE sql
@@ -1073,6 +1285,31 @@ BEGIN ATOMIC
    VALUES (write_audit_event.clinic_id, write_audit_event.account_id, NULLIF(current_setting('app.role'::text, true), ''::text), (((SESSION_USER)::text || '/'::text) || current_setting('role'::text)), NULLIF(current_setting('app.request_id'::text, true), ''::text), (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet, write_audit_event.action, write_audit_event.details);
 END;
 
+CREATE OR REPLACE FUNCTION app_public.call_next_visit(doctor_id uuid)
+ RETURNS SETOF app_public.visits
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if app_public.current_role_is('doctor') and call_next_visit.doctor_id is distinct from app_public.current_member_id() then
+    raise exception 'a doctor calls their own queue only' using errcode = '42501';
+  end if;
+  return query
+  update app_public.visits v set status = 'called'
+  where (v.clinic_id, v.id) = (
+    select q.clinic_id, q.id from app_public.visits q
+    where q.clinic_id = app_public.current_clinic_id() and q.doctor_id = call_next_visit.doctor_id
+      and q.visit_date = app_public.current_clinic_date() and q.status = 'waiting'
+    order by case q.priority when 'emergency' then 0 when 'urgent' then 1 else 2 end, q.skipped_at is not null, q.token_number
+    limit 1
+    for update skip locked
+  )
+  returning v.*;
+end;
+$function$;
+grant execute on function app_public.call_next_visit(uuid) to app_user;
+comment on function app_public.call_next_visit(uuid) is 'Calls the next waiting visit of a doctor''s queue of today and returns it (none when the queue is empty).';
+
 CREATE OR REPLACE FUNCTION app_public.current_app_role()
  RETURNS text
  LANGUAGE sql
@@ -1080,6 +1317,19 @@ CREATE OR REPLACE FUNCTION app_public.current_app_role()
 AS $function$ select nullif(pg_catalog.current_setting('app.role', true), '') $function$;
 grant execute on function app_public.current_app_role() to app_platform, app_user;
 comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';
+
+CREATE OR REPLACE FUNCTION app_public.current_clinic_date()
+ RETURNS date
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT ((now() AT TIME ZONE c.timezone))::date AS timezone
+    FROM app_public.clinics c
+   WHERE (c.id = app_public.current_clinic_id());
+END;
+grant execute on function app_public.current_clinic_date() to app_user;
+comment on function app_public.current_clinic_date() is 'Today in the context clinic''s time zone.';
 
 CREATE OR REPLACE FUNCTION app_public.current_clinic_id()
  RETURNS uuid
@@ -1130,6 +1380,129 @@ CREATE OR REPLACE FUNCTION app_public.current_user_id()
 AS $function$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::pg_catalog.uuid $function$;
 grant execute on function app_public.current_user_id() to app_platform, app_user;
 comment on function app_public.current_user_id() is 'The user of the current request (app.user_id), or NULL when none is set.';
+
+CREATE OR REPLACE FUNCTION app_public.doctor_free_slots(doctor_id uuid, from_date date, to_date date)
+ RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+begin
+  if clinic is null then
+    raise exception 'doctor_free_slots needs a clinic in the context' using errcode = '42501';
+  end if;
+  if from_date is null or to_date is null or to_date < from_date or to_date - from_date > 30 then
+    raise exception 'the range must be 1 to 31 days, from_date first' using errcode = '22023', column = 'to_date';
+  end if;
+  return query
+    select s.starts_at, s.ends_at
+    from app_private.doctor_schedule(clinic, doctor_free_slots.doctor_id, from_date, to_date) s
+    where s.starts_at > now()
+      and not exists (
+        select from app_public.appointments a
+        where a.clinic_id = clinic and a.doctor_id = doctor_free_slots.doctor_id and a.status in ('booked', 'checked_in')
+          and tstzrange(a.starts_at, a.ends_at) && tstzrange(s.starts_at, s.ends_at)
+      )
+    order by s.starts_at;
+end;
+$function$;
+grant execute on function app_public.doctor_free_slots(uuid,date,date) to app_user;
+comment on function app_public.doctor_free_slots(uuid,date,date) is 'The future free slots of a doctor of the context clinic between two clinic-local dates (at most 31 days).';
+
+CREATE OR REPLACE FUNCTION app_public.doctor_queue(doctor_id uuid)
+ RETURNS TABLE(visit_id uuid, token_number integer, status text, priority text, skipped boolean, queue_position integer, estimated_wait_minutes integer)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'receptionist') then
+    raise exception 'the queue is for staff' using errcode = '42501';
+  end if;
+  return query
+  with estimate as (select e.minutes_per_patient from app_public.doctor_wait_estimate(doctor_queue.doctor_id) e),
+  today as (
+    select v.*,
+           case v.status when 'in_consultation' then 0 when 'called' then 1 else 2 end as stage,
+           case v.priority when 'emergency' then 0 when 'urgent' then 1 else 2 end as urgency
+    from app_public.visits v
+    where v.clinic_id = app_public.current_clinic_id() and v.doctor_id = doctor_queue.doctor_id
+      and v.visit_date = app_public.current_clinic_date() and v.status in ('waiting', 'called', 'in_consultation')
+  ),
+  ordered as (
+    select t.*,
+           row_number() over (order by t.stage, t.urgency, t.skipped_at is not null, t.token_number) as n,
+           count(*) filter (where t.stage < 2) over () as serving
+    from today t
+  )
+  select o.id, o.token_number, o.status, o.priority, o.skipped_at is not null,
+         case when o.stage = 2 then (o.n - o.serving)::integer end,
+         case when o.stage = 2 then round((o.n - 1) * e.minutes_per_patient)::integer end
+  from ordered o cross join estimate e
+  order by o.n;
+end;
+$function$;
+grant execute on function app_public.doctor_queue(uuid) to app_user;
+comment on function app_public.doctor_queue(uuid) is 'A doctor''s queue of today in order, with the waiting visits'' positions and estimated waits (staff only).';
+
+CREATE OR REPLACE FUNCTION app_public.doctor_wait_estimate(doctor_id uuid)
+ RETURNS TABLE(minutes_per_patient numeric, based_on integer)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ WITH recent AS (
+          SELECT (v.completed_at - v.consultation_started_at) AS took
+            FROM app_public.visits v
+           WHERE ((v.clinic_id = app_public.current_clinic_id()) AND (v.doctor_id = doctor_wait_estimate.doctor_id) AND (v.status = 'completed'::text) AND (v.consultation_started_at IS NOT NULL))
+           ORDER BY v.completed_at DESC
+          LIMIT 20
+         )
+  SELECT COALESCE(round((avg(EXTRACT(epoch FROM r.took)) / (60)::numeric), 1), (( SELECT s.appointment_slot_minutes
+            FROM app_public.clinic_settings s
+           WHERE (s.clinic_id = app_public.current_clinic_id())))::numeric, (15)::numeric) AS "coalesce",
+     (count(*))::integer AS count
+    FROM recent r;
+END;
+grant execute on function app_public.doctor_wait_estimate(uuid) to app_user;
+comment on function app_public.doctor_wait_estimate(uuid) is 'Minutes per patient of a doctor: the average of their last 20 completed consultations, or the clinic''s appointment slot without history; based_on says how many.';
+
+CREATE OR REPLACE FUNCTION app_public.visit_queue_position(visit_id uuid)
+ RETURNS TABLE(queue_position integer, estimated_wait_minutes integer)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  visit app_public.visits;
+begin
+  select v.* into visit from app_public.visits v
+  where v.clinic_id = app_public.current_clinic_id() and v.id = visit_queue_position.visit_id
+    and v.status = 'waiting' and v.doctor_id is not null and v.visit_date = app_public.current_clinic_date()
+    and (app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'receptionist')
+         or (app_public.current_role_is('patient') and v.patient_id = app_public.current_patient_id()));
+  if not found then
+    return;
+  end if;
+  return query
+  with ahead as (
+    select count(*) filter (where o.status in ('called', 'in_consultation')) as serving,
+           count(*) filter (where o.status = 'waiting') as waiting
+    from app_public.visits o
+    where o.clinic_id = visit.clinic_id and o.doctor_id = visit.doctor_id and o.visit_date = visit.visit_date and o.id <> visit.id
+      and (o.status in ('called', 'in_consultation')
+           or (o.status = 'waiting'
+               and (case o.priority when 'emergency' then 0 when 'urgent' then 1 else 2 end, o.skipped_at is not null, o.token_number)
+                 < (case visit.priority when 'emergency' then 0 when 'urgent' then 1 else 2 end, visit.skipped_at is not null, visit.token_number)))
+  )
+  select (a.waiting + 1)::integer, round((a.serving + a.waiting) * e.minutes_per_patient)::integer
+  from ahead a cross join app_public.doctor_wait_estimate(visit.doctor_id) e;
+end;
+$function$;
+grant execute on function app_public.visit_queue_position(uuid) to app_user;
+comment on function app_public.visit_queue_position(uuid) is 'The queue position and estimated wait of a waiting visit of today: a patient''s own, or any for staff.';
 
 -- Tables
 
@@ -1362,6 +1735,7 @@ create table app_public.appointments (
   constraint appointments_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
   constraint appointments_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
   constraint appointments_cancellation_reason_length CHECK (char_length(cancellation_reason) >= 1 AND char_length(cancellation_reason) <= 500),
+  constraint appointments_cancellation_reason_valid CHECK ((status = 'cancelled'::text) = (cancellation_reason IS NOT NULL)),
   constraint appointments_ends_at_valid CHECK (ends_at > starts_at),
   constraint appointments_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500),
   constraint appointments_status_valid CHECK (status = ANY (ARRAY['booked'::text, 'checked_in'::text, 'completed'::text, 'cancelled'::text, 'no_show'::text]))
@@ -1379,9 +1753,16 @@ create policy tenant_isolation on app_public.appointments
 create policy insert_front_desk_and_own on app_public.appointments
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy read_by_definer_functions on app_public.appointments
+  for select to app_owner
+  using (true);
 create policy select_staff_and_own on app_public.appointments
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_by_definer_functions on app_public.appointments
+  for update to app_owner
+  using (true)
+  with check (true);
 create policy update_front_desk_and_own on app_public.appointments
   for update to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)) AND (status = 'booked'::text))))
@@ -1391,6 +1772,8 @@ grant insert (doctor_id, ends_at, patient_id, reason, starts_at) on app_public.a
 grant update (cancellation_reason, doctor_id, ends_at, reason, starts_at, status) on app_public.appointments to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _200_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('doctor_id', 'doctor');
+CREATE TRIGGER _300_transition BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointment_transition();
+CREATE TRIGGER _310_in_schedule BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointment_in_schedule();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
 comment on table app_public.appointments is 'An appointment of a patient with a doctor.';
 comment on column app_public.appointments.status is 'booked, checked_in, completed, cancelled or no_show.';
@@ -1663,6 +2046,9 @@ create policy delete_front_desk_and_own on app_public.doctor_time_off
 create policy insert_front_desk_and_own on app_public.doctor_time_off
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))));
+create policy read_by_definer_functions on app_public.doctor_time_off
+  for select to app_owner
+  using (true);
 create policy select_staff on app_public.doctor_time_off
   for select to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text]) AS current_role_is));
@@ -1986,6 +2372,7 @@ create table app_public.visits (
 );
 alter table app_public.visits enable row level security;
 alter table app_public.visits force row level security;
+CREATE INDEX visits_doctor_id_completed_at_idx ON app_public.visits USING btree (clinic_id, doctor_id, completed_at DESC) WHERE (status = 'completed'::text);
 CREATE INDEX visits_doctor_id_idx ON app_public.visits USING btree (clinic_id, doctor_id, visit_date);
 CREATE INDEX visits_patient_id_idx ON app_public.visits USING btree (clinic_id, patient_id, visit_date);
 create policy tenant_isolation on app_public.visits
@@ -1996,6 +2383,9 @@ create policy tenant_isolation on app_public.visits
 create policy insert_front_desk on app_public.visits
   for insert to app_user
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is));
+create policy read_by_definer_functions on app_public.visits
+  for select to app_owner
+  using (true);
 create policy select_staff_and_own on app_public.visits
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
@@ -2007,8 +2397,12 @@ grant select on app_public.visits to app_user;
 grant insert (appointment_id, doctor_id, patient_id, priority, purpose) on app_public.visits to app_user;
 grant update (doctor_id, priority, purpose, status) on app_public.visits to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _150_status_transition BEFORE UPDATE OF status ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_visit_transition();
+CREATE TRIGGER _190_check_in_appointment BEFORE INSERT ON app_public.visits FOR EACH ROW WHEN (new.appointment_id IS NOT NULL) EXECUTE FUNCTION app_private.tg_visit_check_in_appointment();
 CREATE TRIGGER _200_set_token BEFORE INSERT ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_visit_token();
 CREATE TRIGGER _210_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('doctor_id', 'doctor');
+CREATE TRIGGER _800_complete_appointment AFTER UPDATE OF status ON app_public.visits FOR EACH ROW WHEN (new.status = 'completed'::text AND new.appointment_id IS NOT NULL) EXECUTE FUNCTION app_private.tg_visit_complete_appointment();
+CREATE TRIGGER _850_notify_queue AFTER INSERT OR UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_visit_notify_queue();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
 comment on table app_public.visits is 'A patient''s check-in: token of the day, queue position, consultation progress.';
 comment on column app_public.visits.visit_date is 'The clinic-local date of the check-in.';

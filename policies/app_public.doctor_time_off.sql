@@ -20,6 +20,10 @@ create policy insert_front_desk_and_own on app_public.doctor_time_off
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))));
 
+create policy read_by_definer_functions on app_public.doctor_time_off
+  for select to app_owner
+  using (true);
+
 create policy select_staff on app_public.doctor_time_off
   for select to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text]) AS current_role_is));
