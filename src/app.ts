@@ -2,13 +2,14 @@
 // the same instance with inject().
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Config } from './config.ts';
+import { type Config, DEFAULT_FILE_MAX_BYTES } from './config.ts';
 import type { FieldCipher } from './crypto/field-encryption.ts';
 import type { TransactionSettings } from './db/tenant.ts';
 import appointmentRoutes from './modules/appointments/index.ts';
 import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
 import doctorRoutes from './modules/doctors/index.ts';
+import fileRoutes from './modules/files/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import platformRoutes from './modules/platform/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
@@ -29,7 +30,7 @@ import storagePlugin from './plugins/storage.ts';
 
 export interface AppConfig
   extends Pick<Config, 'env' | 'logLevel' | 'storageDir'>,
-    Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs'>> {
+    Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'fileMaxBytes'>> {
   /** `transactions` unset: DEFAULT_TRANSACTION_SETTINGS (src/db/tenant.ts). */
   database: {
     authenticatorUrl: string;
@@ -145,6 +146,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(settingsRoutes, { prefix: '/api/v1/clinics/:slug/settings' });
   await app.register(appointmentRoutes, { prefix: '/api/v1/clinics/:slug/appointments' });
   await app.register(doctorRoutes, { prefix: '/api/v1/clinics/:slug' });
+  await app.register(fileRoutes, { prefix: '/api/v1/clinics/:slug/files', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });

@@ -13,6 +13,9 @@ const postgresUrl = z
   .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL');
 
 /** A timeout in milliseconds: at least 1 (0 would turn it off), at most an hour. */
+/** FILE_MAX_BYTES unset: 20 MiB, a scanned multi-page document. */
+export const DEFAULT_FILE_MAX_BYTES = 20 * 1024 * 1024;
+
 const timeoutMs = (fallback: number) => z.coerce.number().int().min(1).max(3_600_000).default(fallback);
 
 /** An origin exactly as browsers send it: scheme, host and port only (https://app.example.com). */
@@ -54,6 +57,13 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('.data'),
   // Uploaded files (blobs under <clinic_id>/<file_id>); unset: DATA_DIR/files.
   STORAGE_DIR: z.string().min(1).optional(),
+  // The largest file one upload to `…/files` may carry, in bytes (413 beyond): 1 KiB to 1 GiB.
+  FILE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(DEFAULT_FILE_MAX_BYTES),
   // A superuser (or a role with CREATEROLE + CREATEDB) on a development server: setup creates roles, schemas, migrations.
   DATABASE_URL: postgresUrl.optional(),
   // Narrower URLs for production: the migration owner and the request-serving authenticator.
@@ -204,6 +214,8 @@ export interface Config {
   dataDir: string;
   /** Where uploaded files live (src/storage/local-disk.ts). */
   storageDir: string;
+  /** The largest file an upload to `…/files` may carry, in bytes (src/modules/files/). */
+  fileMaxBytes: number;
   database: DatabaseConfig;
   jwt: JwtConfig;
   /** Keys of the field encryption (src/crypto/data-keys.ts). */
@@ -251,6 +263,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     dataDir,
     storageDir: env.STORAGE_DIR ? path.resolve(env.STORAGE_DIR) : path.join(dataDir, 'files'),
+    fileMaxBytes: env.FILE_MAX_BYTES,
     database: Object.freeze({
       adminUrl: env.DATABASE_URL,
       ownerUrl: env.DATABASE_OWNER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_owner', rolePassword),

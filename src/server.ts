@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     env: config.env,
     logLevel: config.logLevel,
     storageDir: config.storageDir,
+    fileMaxBytes: config.fileMaxBytes,
     trustProxy: config.trustProxy,
     redisUrl: config.redisUrl,
     corsOrigins: config.corsOrigins,

@@ -18,7 +18,7 @@ export const TEST_FIELD_CIPHER: FieldCipher = createFieldCipher([generateDataKey
  * The HTTP surface other than the test defaults (env `test`: docs on, CORS off, limits in memory,
  * uploaded files in a temporary folder of the test's own).
  */
-export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir'>> {
+export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir' | 'fileMaxBytes'>> {
   rateLimitNameSpace?: string;
 }
 

@@ -81,6 +81,15 @@ const STATUSES: Record<string, string> = {
   'GET /api/v1/clinics/{slug}/doctors/{memberId}/queue': '200 400 401 403 404 500 503',
   'POST /api/v1/clinics/{slug}/doctors/{memberId}/queue/next': '200 400 401 403 404 413 415 500 503',
   'GET /api/v1/clinics/{slug}/doctors/{memberId}/queue/stream': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/files': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/files': '201 400 401 403 404 409 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/files/{id}': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/files/{id}/content': '200 400 401 403 404 500 503',
+};
+
+/** Operations whose success is a download: the bytes, as one of the accepted types, not JSON. */
+const DOWNLOADS: Record<string, string[]> = {
+  'GET /api/v1/clinics/{slug}/files/{id}/content': ['application/pdf', 'image/jpeg', 'image/png', 'text/plain'],
 };
 
 /** Operations whose success is an event stream (Server-Sent Events), not JSON. */
@@ -156,6 +165,9 @@ t.test('every operation declares every status it can answer, errors as problem+j
         );
       } else if (EVENT_STREAMS.has(key)) {
         t.same(media, ['text/event-stream'], `${key} ${status}: an event stream`);
+      } else if (DOWNLOADS[key]) {
+        t.same(media, DOWNLOADS[key], `${key} ${status}: the file's bytes`);
+        for (const type of media) t.same(response.content![type]!.schema, { type: 'string', format: 'binary' }, `${key} ${status} ${type}: bytes`);
       } else {
         t.same(media, ['application/json'], `${key} ${status}: JSON`);
       }

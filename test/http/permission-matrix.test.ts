@@ -54,6 +54,11 @@ const EXPECTED: Record<string, Statuses> = {
   'GET /api/v1/clinics/:slug/doctors/:memberId/queue': [404, 404, 404, 404, 403, 403],
   'POST /api/v1/clinics/:slug/doctors/:memberId/queue/next': [404, 404, 403, 404, 403, 403],
   'GET /api/v1/clinics/:slug/doctors/:memberId/queue/stream': [404, 404, 404, 404, 403, 403],
+  // Files: uploaders get past the guard to the form, which an empty JSON body is not (415); the list needs its patientId (400).
+  'GET /api/v1/clinics/:slug/files': [400, 400, 400, 400, 403, 400],
+  'POST /api/v1/clinics/:slug/files': [403, 415, 415, 415, 415, 403],
+  'GET /api/v1/clinics/:slug/files/:id': [404, 404, 404, 404, 403, 404],
+  'GET /api/v1/clinics/:slug/files/:id/content': [404, 404, 404, 404, 403, 404],
 };
 
 /** `GET /api/v1/clinics/:slug/departments/` and `…/departments` are one route to a client. */
@@ -92,12 +97,14 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
             (select count(*)::int from app_private.accounts) as accounts,
             (select count(*)::int from app_private.notification_outbox) as messages,
             (select count(*)::int from app_public.visits) as visits,
+            (select count(*)::int from app_public.files) as files,
+            (select count(*)::int from app_public.patient_access_log) as "accessLog",
             (select currency from app_public.clinic_settings where clinic_id = $1) as currency`,
     [clinics.a],
   );
   t.same(
     written,
-    [{ departments: 0, members: 0, grants: 0, accounts: 0, messages: 0, visits: 0, currency: 'USD' }],
+    [{ departments: 0, members: 0, grants: 0, accounts: 0, messages: 0, visits: 0, files: 0, accessLog: 0, currency: 'USD' }],
     'no refused or invalid call wrote anything',
   );
 });

@@ -20,6 +20,7 @@ import { storageKey } from '../../src/storage/blob-storage.ts';
 import { TEST_FIELD_CIPHER, TEST_KEYS } from '../helpers/app.ts';
 import { checkResponsesAgainstDocument } from '../helpers/contract.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { multipart, type Part } from '../helpers/multipart.ts';
 import { ACCEPTED, REFUSED } from '../helpers/sample-files.ts';
 import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -97,19 +98,6 @@ async function harness(t: Test): Promise<Harness> {
         handled = resolve;
       }),
   };
-}
-
-type Part = [name: string, value: string] | [name: string, file: { bytes: Buffer; name?: string; type?: string }];
-
-/** A multipart/form-data body as a browser's FormData serialises it. */
-async function multipart(parts: Part[]): Promise<{ headers: Record<string, string>; payload: Buffer }> {
-  const data = new FormData();
-  for (const [name, value] of parts) {
-    if (typeof value === 'string') data.append(name, value);
-    else data.append(name, new Blob([value.bytes], { type: value.type ?? 'application/octet-stream' }), value.name ?? 'upload.bin');
-  }
-  const body = new Response(data);
-  return { headers: { 'content-type': body.headers.get('content-type')! }, payload: Buffer.from(await body.arrayBuffer()) };
 }
 
 const post = async (app: FastifyInstance, parts: Part[], url = URL) => app.inject({ method: 'POST', url, ...(await multipart(parts)) });
