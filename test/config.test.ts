@@ -193,3 +193,12 @@ t.test('STORAGE_DIR: uploaded files in DATA_DIR/files unless set, always an abso
   t.equal(loadConfig({ STORAGE_DIR: 'uploads' }).storageDir, path.resolve('uploads'), 'a relative one is resolved once, at start');
   t.equal(loadConfig({ STORAGE_DIR: '' }).storageDir, path.resolve('.data', 'files'), 'empty: unset');
 });
+
+t.test('FILE_MAX_BYTES: the upload limit of …/files, 20 MiB unless set, between 1 KiB and 1 GiB', async (t) => {
+  t.equal(loadConfig({}).fileMaxBytes, 20 * 1024 * 1024, 'default: 20 MiB');
+  t.equal(loadConfig({ FILE_MAX_BYTES: '1048576' }).fileMaxBytes, 1048576, 'set');
+  t.equal(loadConfig({ FILE_MAX_BYTES: '' }).fileMaxBytes, 20 * 1024 * 1024, 'empty: unset');
+  for (const wrong of ['1023', '1073741825', '1.5', 'ten', '-1']) {
+    t.throws(() => loadConfig({ FILE_MAX_BYTES: wrong }), /FILE_MAX_BYTES/, `${wrong}: refused, naming the variable`);
+  }
+});

@@ -3,6 +3,7 @@
 // a value that slips past validation is still a 400, never a 500. Real text (accents, scripts,
 // emoji, line breaks where a field has lines) is untouched.
 import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { sql } from 'kysely';
 import { fromDatabaseError } from '../../src/errors.ts';
@@ -10,7 +11,9 @@ import { withTenant } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { rawMultipart } from '../helpers/multipart.ts';
 import { createOperator, createPerson } from '../helpers/people.ts';
+import { filesUnder } from '../helpers/storage.ts';
 
 const PASSWORD = 'a long and correct password';
 const CONTROLS = ['\u0000', '\u0007', '\u001b', '\u007f'];
@@ -310,4 +313,60 @@ t.test('a NUL byte that reaches Postgres (22021) is a 400, not a 500', async (t)
   t.equal(response.statusCode, 400);
   t.match(response.json(), { code: 'VALIDATION_FAILED' });
   t.notMatch(response.body, /0x00|byte sequence|UTF8/, 'the database message is not echoed');
+});
+
+const listFiles = (app: FastifyInstance, authorization: string, query: string) =>
+  app.inject({ method: 'GET', url: `/api/v1/clinics/clinic-a/files${query}`, headers: { authorization } });
+
+t.test('the upload form: control characters in its fields and in the file name are a 400 naming the field, with nothing stored', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const receptionistId = await createPerson(db, 'desk@example.test', PASSWORD, [[clinics.a, 'receptionist']]);
+  const { rows } = await db.admin.query<{ id: string }>(
+    `insert into app_public.patients (clinic_id, full_name, date_of_birth, sex) values ($1, 'File Owner', '1970-07-07', 'male') returning id`,
+    [clinics.a],
+  );
+  const patientId = rows[0]!.id;
+  const { app, storageDir } = await buildTestApp(t, db.authenticatorUrl);
+  const token = await testClient(app).clinicToken('receptionist', { id: clinics.a, slug: 'clinic-a' }, receptionistId);
+  const authorization = `Bearer ${token}`;
+  const send = (fields: { patientId: string; category: string; fileName: string }) => {
+    const { headers, payload } = rawMultipart([
+      { name: 'patientId', value: fields.patientId },
+      { name: 'category', value: fields.category },
+      { name: 'file', fileName: fields.fileName, value: 'plain notes\n' },
+    ]);
+    return app.inject({ method: 'POST', url: '/api/v1/clinics/clinic-a/files', headers: { ...headers, authorization }, payload });
+  };
+  const valid = { patientId, category: 'other', fileName: 'notes.txt' };
+  const fields: [keyof typeof valid, string][] = [
+    ['patientId', 'body.patientId'],
+    ['category', 'body.category'],
+    ['fileName', 'body.file'],
+  ];
+  for (const [field, path] of fields) {
+    // A quote or a line break would end the part's header itself: those are the parser's 400.
+    for (const control of CONTROLS.filter((c) => c !== '\u0000')) {
+      const value = `${valid[field].slice(0, 3)}${control}${valid[field].slice(3)}`;
+      const response = await send({ ...valid, [field]: value });
+      const name = `${field} with U+${control.codePointAt(0)!.toString(16).padStart(4, '0')}`;
+      t.equal(response.statusCode, 400, `${name}: 400`);
+      t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path }] }, `${name}: names ${path}`);
+    }
+  }
+  const nul = await send({ ...valid, fileName: 'no\u0000tes.txt' });
+  t.equal(nul.statusCode, 400, 'a NUL in the file name: 400');
+
+  for (const control of CONTROLS) {
+    const after = cursorOf([`2026-01-01T00:00:00Z${control}`, randomUUID()]);
+    const listed = await listFiles(app, authorization, `?patientId=${patientId}&after=${after}`);
+    t.match(problemOf(listed), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.after' }] }, 'the files cursor: names querystring.after');
+    const byPatient = await listFiles(app, authorization, `?patientId=${encodeURIComponent(`${patientId.slice(0, 3)}${control}${patientId.slice(3)}`)}`);
+    t.match(problemOf(byPatient), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.patientId' }] }, 'the patient: names querystring.patientId');
+  }
+  const stored = await db.admin.query('select count(*)::int as n from app_public.files');
+  t.same(stored.rows, [{ n: 0 }], 'no row');
+  t.same(await filesUnder(storageDir), [], 'no blob, nothing staged');
+  const sent = await send(valid);
+  t.equal(sent.statusCode, 201, 'the same form without them is stored (the refusals were about the characters)');
 });
