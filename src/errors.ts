@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   SLOT_TAKEN: { status: 409, title: 'The slot is already booked' },
   SLOT_UNAVAILABLE: { status: 409, title: 'The slot is not available' },
   INVALID_TRANSITION: { status: 409, title: 'This change of status is not allowed' },
+  POSSIBLE_DUPLICATE: { status: 409, title: 'The record may duplicate existing ones' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   CONSTRAINT_VIOLATION: { status: 422, title: 'The data breaks a rule' },
@@ -32,19 +33,38 @@ export interface FieldError {
   message: string;
 }
 
+/** A record the request may duplicate (POSSIBLE_DUPLICATE): enough to recognise it, no more. */
+export interface DuplicateCandidate {
+  id: string;
+  patientNumber: string;
+  fullName: string;
+}
+
+/** Members a problem carries beyond RFC 9457's and ours, for the codes that need them. */
+export interface ProblemExtensions {
+  /** POSSIBLE_DUPLICATE: the existing records that look like the one sent. */
+  candidates?: DuplicateCandidate[];
+}
+
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly errors: FieldError[];
   readonly headers: Record<string, string>;
+  readonly extensions: ProblemExtensions;
 
-  constructor(code: ErrorCode, detail?: string, options: { errors?: FieldError[]; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string>; extensions?: ProblemExtensions; cause?: unknown } = {},
+  ) {
     super(detail ?? ERROR_CATALOGUE[code].title, { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CATALOGUE[code].status;
     this.errors = options.errors ?? [];
     this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 }
 
@@ -56,6 +76,10 @@ const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBQTA: { code: 'CONFLICT', detail: "The clinic's plan limit is reached (patients or storage)." },
   CBSLT: { code: 'SLOT_UNAVAILABLE', detail: "This time is not a free slot of the doctor's schedule." },
   CBSTA: { code: 'INVALID_TRANSITION', detail: 'This change of status is not allowed.' },
+  CBMRG: {
+    code: 'CONFLICT',
+    detail: 'These records cannot be merged: the same record, a record already merged (or merged into), or two records that both have a portal login.',
+  },
 };
 
 /** Constraints whose violation has a code of its own, more precise than their SQLSTATE's. */

@@ -12,6 +12,12 @@
 //    A lock taken in an implicit transaction would be released as soon as the statement ended.
 //  - Under repeatable read or serializable every statement, the first included, runs in the
 //    explicit transaction, opened with that isolation level: its reads must share its snapshot.
+//  - A transaction declared one statement (TransactionOptions.singleStatement) runs it as its own
+//    implicit transaction, read-write unless the context is read-only: [context, query, Sync], one
+//    round trip, whatever the statement does (a read that records itself: an insert in a CTE).
+//    Postgres runs one statement atomically, so there is nothing for a COMMIT to add; a second
+//    statement is refused before it is sent, as it could no longer join the first one's
+//    transaction.
 import {
   CamelCasePlugin,
   DefaultQueryExecutor,
@@ -62,6 +68,8 @@ export interface ConnectionOptions {
   /** TransactionSettings.preparedStatements: off, every statement is parsed unnamed in its own message. */
   preparedStatements: boolean;
   isolationLevel: IsolationLevel;
+  /** The transaction is one statement: it runs alone, read-write, and no other may follow. */
+  singleStatement: boolean;
 }
 
 export class ContextConnection implements DatabaseConnection {
@@ -69,6 +77,7 @@ export class ContextConnection implements DatabaseConnection {
   readonly #options: ConnectionOptions;
   readonly #begin: PrefixStatement;
   #inTransaction = false;
+  #statementsRun = 0;
   /** Set when a prepared statement went stale (a migration changed its result type). */
   staleStatements = false;
 
@@ -112,17 +121,18 @@ export class ContextConnection implements DatabaseConnection {
 
   async #run(compiled: CompiledQuery): Promise<pg.QueryResult> {
     const statement = this.#statement(compiled);
+    this.#statementsRun++;
     // Always the extended protocol: one statement per message, so stacked statements are refused.
     if (this.#inTransaction) return this.#send([], statement);
+    if (this.#options.singleStatement) {
+      if (this.#statementsRun > 1) throw new Error('this transaction was declared a single statement (singleStatement): a second one cannot join it');
+      return this.#alone(statement, this.#options.context.transaction);
+    }
     if (this.#runsAlone(compiled)) {
-      const read = (s: Statement) => this.#send([{ statement: CONTEXT, values: this.#options.context.read }], s);
       try {
-        return await read(statement);
+        return await this.#alone(statement, this.#options.context.read);
       } catch (error) {
-        const code = (error as { code?: string }).code;
-        // Nothing was done yet, so a read whose prepared plan went stale is simply re-sent unnamed.
-        if (code === FEATURE_NOT_SUPPORTED && statement.name) return read({ text: statement.text, values: statement.values });
-        if (code !== READ_ONLY_VIOLATION || this.#options.readOnly) throw error;
+        if ((error as { code?: string }).code !== READ_ONLY_VIOLATION || this.#options.readOnly) throw error;
       }
     }
     this.#inTransaction = true;
@@ -133,6 +143,19 @@ export class ContextConnection implements DatabaseConnection {
       ],
       statement,
     );
+  }
+
+  /** The statement as its own implicit transaction, after the context statement with `context`'s values. */
+  async #alone(statement: Statement, context: string[]): Promise<pg.QueryResult> {
+    const send = (s: Statement) => this.#send([{ statement: CONTEXT, values: context }], s);
+    try {
+      return await send(statement);
+    } catch (error) {
+      // Nothing was done yet (the implicit transaction failed whole), so a statement whose
+      // prepared plan went stale is simply re-sent unnamed.
+      if ((error as { code?: string }).code === FEATURE_NOT_SUPPORTED && statement.name) return send({ text: statement.text, values: statement.values });
+      throw error;
+    }
   }
 
   /** A SELECT that takes no lock, under read committed: it may run as its own implicit transaction. */

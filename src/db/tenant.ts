@@ -35,6 +35,13 @@ export interface TransactionOptions extends Partial<TransactionSettings> {
    * it conflicts with fails with 40001: the API answers 503, retry).
    */
   isolationLevel?: IsolationLevel;
+  /**
+   * `fn` runs exactly one statement: it is sent as its own implicit transaction, read-write unless
+   * the context is read-only, with the context in the same message: one round trip, no BEGIN, no
+   * COMMIT (a read that writes a record of itself, src/records/chart-access.ts). A second
+   * statement throws before it is sent. Read committed only.
+   */
+  singleStatement?: boolean;
 }
 
 /**
@@ -50,8 +57,9 @@ export async function withContext<T>(
   fn: (db: TenantDb) => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
-  const { isolationLevel = 'read committed', ...settings } = options;
+  const { isolationLevel = 'read committed', singleStatement = false, ...settings } = options;
   checkIsolationLevel(isolationLevel);
+  if (singleStatement && isolationLevel !== 'read committed') throw new TypeError('invalid transaction options: singleStatement runs under read committed');
   const chosen = transactionSettings(settings);
   const context = contextValues(ctx, dbRole, chosen);
   const client = await pool.connect();
@@ -69,6 +77,7 @@ export async function withContext<T>(
     readOnly: ctx.readOnly === true,
     preparedStatements: chosen.preparedStatements,
     isolationLevel,
+    singleStatement,
   });
   let broken: Error | undefined;
   try {

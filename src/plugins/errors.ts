@@ -2,11 +2,11 @@
 // `code`, the field paths at fault and the request id. 5xx bodies never carry internals.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError, ERROR_CATALOGUE, fromDatabaseError, type FieldError } from '../errors.ts';
+import { AppError, ERROR_CATALOGUE, fromDatabaseError, type FieldError, type ProblemExtensions } from '../errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
-export interface Problem {
+export interface Problem extends ProblemExtensions {
   type: string;
   title: string;
   status: number;
@@ -59,6 +59,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     detail: error.status >= 500 ? ERROR_CATALOGUE[error.code].title : error.message,
     errors: error.errors,
     requestId: request.id,
+    ...error.extensions,
   };
   return reply.code(error.status).headers(error.headers).type(PROBLEM_CONTENT_TYPE).send(problem);
 }

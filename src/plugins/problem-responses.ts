@@ -36,6 +36,10 @@ export const problemSchema = z.strictObject({
   detail: z.string(),
   errors: z.array(z.strictObject({ path: z.string(), message: z.string() })),
   requestId: z.string(),
+  candidates: z
+    .array(z.strictObject({ id: z.uuid(), patientNumber: z.string(), fullName: z.string() }))
+    .optional()
+    .describe('POSSIBLE_DUPLICATE only: the existing records that look like the one sent.'),
 }) satisfies z.ZodType<Problem>;
 
 /**
