@@ -354,6 +354,54 @@ t.test('a lock taken inside withTenant is held by its transaction until commit',
   }
 });
 
+t.test('a single-statement transaction: its own implicit transaction, read-write, atomic, alone', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin', requestId: 'req-single-1' };
+  const codes = async () => (await db.admin.query('select code from app_public.departments order by code')).rows.map((r) => r.code);
+
+  // A read that writes a record of itself, as the chart access log does: a data-modifying CTE.
+  const readAndRecord = (trx: TenantDb, code: string) =>
+    trx
+      .with('recorded', (q) => q.insertInto('appPublic.departments').values({ code, name: `Recorded by read ${code}` }))
+      .selectNoFrom([sql<string>`current_setting('transaction_read_only')`.as('readOnly'), sql<string>`current_setting('app.request_id')`.as('requestId')])
+      .executeTakeFirstOrThrow();
+  t.same(await withTenant(db.pool, admin, (trx) => readAndRecord(trx, 'S1'), { singleStatement: true }), { readOnly: 'off', requestId: 'req-single-1' });
+  t.same(await codes(), ['S1'], 'committed with the statement, in the context');
+
+  await t.rejects(
+    withTenant(
+      db.pool,
+      admin,
+      async (trx) => {
+        await readAndRecord(trx, 'S2');
+        await readAndRecord(trx, 'S3');
+      },
+      { singleStatement: true },
+    ),
+    /declared a single statement/,
+    'a second statement is refused',
+  );
+  t.same(await codes(), ['S1', 'S2'], 'the first had committed on its own; the second never reached the database');
+
+  const duplicate = await sqlstateOf(withTenant(db.pool, admin, (trx) => readAndRecord(trx, 'S1'), { singleStatement: true }));
+  t.equal(duplicate, '23505', 'a failing statement fails whole');
+  t.same(await codes(), ['S1', 'S2'], 'and writes nothing');
+
+  const support: TenantContext = { ...admin, readOnly: true };
+  t.equal(
+    await sqlstateOf(withTenant(db.pool, support, (trx) => readAndRecord(trx, 'S4'), { singleStatement: true })),
+    '25006',
+    'a read-only context stays read-only',
+  );
+  t.same(await codes(), ['S1', 'S2']);
+
+  await t.rejects(
+    withTenant(db.pool, admin, (trx) => readAndRecord(trx, 'S5'), { singleStatement: true, isolationLevel: 'serializable' }),
+    /singleStatement runs under read committed/,
+  );
+});
+
 t.test('round trips: one per read, one for the statement that opens the transaction and each after it, one for COMMIT', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
@@ -391,6 +439,9 @@ t.test('round trips: one per read, one for the statement that opens the transact
     ['a read under repeatable read, then COMMIT', read, { isolationLevel: 'repeatable read' }, 2],
     ['a read, prepared statements off', read, { preparedStatements: false }, 1],
     ['a write with prepared statements off, then COMMIT', write, { preparedStatements: false }, 2],
+    ['a single statement that writes', write, { singleStatement: true }, 1],
+    ['a single statement that writes, prepared statements off', write, { preparedStatements: false, singleStatement: true }, 1],
+    ['a single read', read, { singleStatement: true }, 1],
   ];
   for (const [shape, fn, options, expected] of shapes) {
     await withTenant(pool, admin, fn, options);
