@@ -18,7 +18,7 @@ import { filesUnder } from '../helpers/storage.ts';
 const PASSWORD = 'a long and correct password';
 const CONTROLS = ['\u0000', '\u0007', '\u001b', '\u007f'];
 
-type Caller = 'nobody' | 'admin' | 'patient' | 'operator';
+type Caller = 'nobody' | 'admin' | 'doctor' | 'patient' | 'operator';
 interface Route {
   method: 'POST' | 'PATCH';
   url: string;
@@ -51,14 +51,16 @@ t.test('every text field refuses control characters with a 400 naming it', async
   const clinics = await createClinics(db);
   const adminId = await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   const patientId = await createPerson(db, 'patient@example.test', PASSWORD, [[clinics.a, 'patient']]);
+  const doctorId = await createPerson(db, 'doctor@example.test', PASSWORD, [[clinics.a, 'doctor']]);
   const operatorId = await createOperator(db, 'ops@example.test', PASSWORD);
   const memberId = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [adminId])).rows[0].id as string;
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const client = testClient(app);
-  const clinicToken = (sub: string, role: 'clinic_admin' | 'patient') => client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
+  const clinicToken = (sub: string, role: 'clinic_admin' | 'doctor' | 'patient') => client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
   const tokens: Record<Caller, string | undefined> = {
     nobody: undefined,
     admin: await clinicToken(adminId, 'clinic_admin'),
+    doctor: await clinicToken(doctorId, 'doctor'),
     patient: await clinicToken(patientId, 'patient'),
     operator: await app.signPlatformToken({ accountId: operatorId, twoFactor: false }),
   };
@@ -71,6 +73,19 @@ t.test('every text field refuses control characters with a 400 naming it', async
     contactPhone: '+44 20 7946 0000',
     registrationNumber: 'REG-1',
     taxId: 'TAX-1',
+  };
+  const patientFields = {
+    fullName: 'Amara Okafor',
+    dateOfBirth: '1984-07-19',
+    sex: 'female',
+    phone: '+234 803 555 0142',
+    email: 'amara@example.test',
+    address: '12 Marina Road',
+    emergencyContactName: 'Chidi Okafor',
+    emergencyContactPhone: '+234 803 555 0199',
+    bloodGroup: 'O+',
+    identificationType: 'passport',
+    identificationNumber: 'A1234567',
   };
   const routes: Route[] = [
     {
@@ -205,6 +220,34 @@ t.test('every text field refuses control characters with a 400 naming it', async
       body: { patientId: randomUUID(), purpose: 'Follow-up' },
       fields: ['purpose'],
     },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/patients',
+      caller: 'admin',
+      body: patientFields,
+      fields: Object.keys(patientFields).filter((field) => !['dateOfBirth', 'sex', 'bloodGroup', 'identificationType'].includes(field)),
+    },
+    {
+      method: 'PATCH',
+      url: `/api/v1/clinics/clinic-a/patients/${randomUUID()}`,
+      caller: 'admin',
+      body: patientFields,
+      fields: Object.keys(patientFields).filter((field) => !['dateOfBirth', 'sex', 'bloodGroup', 'identificationType'].includes(field)),
+    },
+    {
+      method: 'POST',
+      url: `/api/v1/clinics/clinic-a/patients/${randomUUID()}/history`,
+      caller: 'doctor',
+      body: { kind: 'allergy', name: 'Penicillin', detail: 'Rash' },
+      fields: ['name', 'detail'],
+    },
+    {
+      method: 'PATCH',
+      url: `/api/v1/clinics/clinic-a/patients/${randomUUID()}/history/${randomUUID()}`,
+      caller: 'doctor',
+      body: { name: 'Penicillin', detail: 'Rash' },
+      fields: ['name', 'detail'],
+    },
   ];
 
   for (const route of routes) {
@@ -224,6 +267,8 @@ t.test('every text field refuses control characters with a 400 naming it', async
     ['departments', 'admin'],
     ['members', 'patient'],
     ['appointments', 'admin'],
+    ['patients', 'admin'],
+    [`patients/${randomUUID()}/access-log`, 'admin'],
   ] as const) {
     for (const control of CONTROLS) {
       const after = cursorOf([`Z${control}`, randomUUID()]);
@@ -237,8 +282,17 @@ t.test('every text field refuses control characters with a 400 naming it', async
     t.equal(response.statusCode, 400, 'visits date with a control character: 400');
     t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: 'querystring.date' }] }, 'visits date: names querystring.date');
   }
+  for (const parameter of ['q', 'phone', 'patientNumber', 'identificationNumber']) {
+    for (const control of CONTROLS) {
+      const response = await client.call('GET', `/api/v1/clinics/clinic-a/patients?${parameter}=${encodeURIComponent(`+12${control}345678`)}`, tokens.admin);
+      t.equal(response.statusCode, 400, `patients?${parameter} with U+${control.codePointAt(0)!.toString(16).padStart(4, '0')}: 400`);
+      t.match(problemOf(response), { code: 'VALIDATION_FAILED', errors: [{ path: `querystring.${parameter}` }] }, `names querystring.${parameter}`);
+    }
+  }
   const { rows } = await db.admin.query(
     `select (select count(*)::int from app_public.departments) as departments,
+            (select count(*)::int from app_public.patients) as patients,
+            (select count(*)::int from app_public.patient_history) as history,
             (select string_agg(slug || ' ' || name, ', ' order by slug) from app_public.clinics) as clinics,
             (select string_agg(display_name, ', ' order by display_name) from app_public.clinic_members) as members,
             (select count(*)::int from app_private.accounts) as accounts,
@@ -252,9 +306,11 @@ t.test('every text field refuses control characters with a 400 naming it', async
     [
       {
         departments: 0,
+        patients: 0,
+        history: 0,
         clinics: 'clinic-a Clinic A, clinic-b Clinic B',
-        members: 'admin@example.test as clinic_admin, patient@example.test as patient',
-        accounts: 3,
+        members: 'admin@example.test as clinic_admin, doctor@example.test as doctor, patient@example.test as patient',
+        accounts: 4,
         second_factors: 0,
         settings: 0,
         grants: 0,

@@ -85,6 +85,17 @@ const STATUSES: Record<string, string> = {
   'POST /api/v1/clinics/{slug}/files': '201 400 401 403 404 409 413 415 422 500 503',
   'GET /api/v1/clinics/{slug}/files/{id}': '200 400 401 403 404 500 503',
   'GET /api/v1/clinics/{slug}/files/{id}/content': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/patients': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/patients': '201 400 401 403 404 409 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/patients/me': '200 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/patients/{id}': '200 400 401 403 404 500 503',
+  'PATCH /api/v1/clinics/{slug}/patients/{id}': '200 400 401 403 404 409 413 415 422 500 503',
+  'POST /api/v1/clinics/{slug}/patients/{id}/archive': '200 400 401 403 404 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/patients/{id}/merge': '200 400 401 403 404 409 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/patients/{id}/history': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/patients/{id}/history': '201 400 401 403 404 413 415 500 503',
+  'PATCH /api/v1/clinics/{slug}/patients/{id}/history/{entryId}': '200 400 401 403 404 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/patients/{id}/access-log': '200 400 401 403 404 500 503',
 };
 
 /** Operations whose success is a download: the bytes, as one of the accepted types, not JSON. */
@@ -203,6 +214,7 @@ t.test('every operation declares every status it can answer, errors as problem+j
             'SLOT_TAKEN',
             'SLOT_UNAVAILABLE',
             'INVALID_TRANSITION',
+            'POSSIBLE_DUPLICATE',
             'PAYLOAD_TOO_LARGE',
             'UNSUPPORTED_MEDIA_TYPE',
             'CONSTRAINT_VIOLATION',
@@ -222,6 +234,25 @@ t.test('every operation declares every status it can answer, errors as problem+j
           },
         },
         requestId: { type: 'string' },
+        candidates: {
+          description: 'POSSIBLE_DUPLICATE only: the existing records that look like the one sent.',
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              id: {
+                type: 'string',
+                format: 'uuid',
+                pattern:
+                  '^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$',
+              },
+              patientNumber: { type: 'string' },
+              fullName: { type: 'string' },
+            },
+            required: ['id', 'patientNumber', 'fullName'],
+            additionalProperties: false,
+          },
+        },
       },
       required: ['type', 'title', 'status', 'code', 'detail', 'errors', 'requestId'],
       additionalProperties: false,

@@ -59,6 +59,18 @@ const EXPECTED: Record<string, Statuses> = {
   'POST /api/v1/clinics/:slug/files': [403, 415, 415, 415, 415, 403],
   'GET /api/v1/clinics/:slug/files/:id': [404, 404, 404, 404, 403, 404],
   'GET /api/v1/clinics/:slug/files/:id/content': [404, 404, 404, 404, 403, 404],
+  'GET /api/v1/clinics/:slug/patients': [200, 200, 200, 200, 403, 200],
+  'POST /api/v1/clinics/:slug/patients': [400, 403, 403, 400, 403, 403],
+  'GET /api/v1/clinics/:slug/patients/me': [404, 404, 404, 404, 403, 404],
+  'GET /api/v1/clinics/:slug/patients/:id': [404, 404, 404, 404, 403, 404],
+  'PATCH /api/v1/clinics/:slug/patients/:id': [400, 403, 403, 400, 403, 403],
+  'POST /api/v1/clinics/:slug/patients/:id/archive': [404, 403, 403, 404, 403, 403],
+  // Merging: clinic admins only, though receptionists may change patients.
+  'POST /api/v1/clinics/:slug/patients/:id/merge': [400, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/patients/:id/history': [404, 404, 404, 403, 403, 404],
+  'POST /api/v1/clinics/:slug/patients/:id/history': [403, 400, 400, 403, 403, 403],
+  'PATCH /api/v1/clinics/:slug/patients/:id/history/:entryId': [403, 400, 400, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/patients/:id/access-log': [404, 403, 403, 403, 403, 404],
 };
 
 /** `GET /api/v1/clinics/:slug/departments/` and `…/departments` are one route to a client. */
@@ -93,6 +105,7 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
   const { rows: written } = await db.admin.query(
     `select (select count(*)::int from app_public.departments) as departments,
             (select count(*)::int from app_public.clinic_members) as members,
+            (select count(*)::int from app_public.patients) as patients,
             (select count(*)::int from app_public.support_access_grants) as grants,
             (select count(*)::int from app_private.accounts) as accounts,
             (select count(*)::int from app_private.notification_outbox) as messages,
@@ -104,7 +117,7 @@ t.test('every clinic route × every role, as the matrix says', async (t) => {
   );
   t.same(
     written,
-    [{ departments: 0, members: 0, grants: 0, accounts: 0, messages: 0, visits: 0, files: 0, accessLog: 0, currency: 'USD' }],
+    [{ departments: 0, members: 0, patients: 0, grants: 0, accounts: 0, messages: 0, visits: 0, files: 0, accessLog: 0, currency: 'USD' }],
     'no refused or invalid call wrote anything',
   );
 });
