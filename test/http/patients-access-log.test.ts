@@ -64,7 +64,7 @@ t.test('each read is recorded with who, what, the address and the request; refus
 });
 
 t.test('who viewed a record: the clinic admin sees every read, the patient who read theirs', async (t) => {
-  const { db, app, token, call, register, member } = await patientsApp(t);
+  const { app, token, call, register, member } = await patientsApp(t);
   const id = await register(person(1));
   const other = await register(person(2));
   await call('PATCH', `/${id}`, 'receptionist', { memberId: member('patient') });
