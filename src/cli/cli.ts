@@ -13,15 +13,21 @@
 //       a new data encryption key line `<keyId>:<base64 key>` for DATA_ENCRYPTION_KEY, printed; with
 //       --file, written into that file (mode 0600) unless it exists, for DATA_ENCRYPTION_KEY_FILE
 //       (docker-compose.yml's `data-key` one-shot). Needs no database.
+//   data-key:reencrypt
+//       after a new data encryption key was put first in DATA_ENCRYPTION_KEY: re-encrypts every
+//       identification number still under another key, and its look-up hash, clinic by clinic in
+//       batches, printing progress; safe to interrupt and run again (docs/operations.md)
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { loadConfig } from '../config.ts';
-import { formatDataKey, generateDataKey, writeDataKeyOnce } from '../crypto/data-keys.ts';
+import { formatDataKey, generateDataKey, loadDataKeys, writeDataKeyOnce } from '../crypto/data-keys.ts';
+import { createFieldCipher } from '../crypto/field-encryption.ts';
 import type { Client } from '../db/pool.ts';
 import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
+import { reencryptIdentificationNumbers } from '../modules/patients/index.ts';
 import { runCli } from './database.ts';
 
 const USAGE = [
@@ -29,6 +35,7 @@ const USAGE = [
   '       npm run cli -- account:two-factor-off --email <e-mail> --reason <text>',
   '       npm run cli -- outbox:pending --email <e-mail>',
   '       npm run cli -- data-key:generate [--file <path>]',
+  '       npm run cli -- data-key:reencrypt',
 ].join('\n');
 
 type Options = { email?: string | undefined; reason?: string | undefined; file?: string | undefined };
@@ -75,6 +82,14 @@ const COMMANDS: Record<string, Command> = {
     const key = await writeDataKeyOnce(file);
     console.log(key ? `data encryption key ${key.id} written to ${file}` : `${file} exists: unchanged`);
     return 0;
+  },
+  'data-key:reencrypt': async () => {
+    // The keys first: without them there is nothing to do, and no database is touched.
+    const cipher = createFieldCipher(await loadDataKeys(loadConfig().dataEncryption));
+    return async (owner) => {
+      await reencryptIdentificationNumbers(owner, cipher, (line) => console.log(line));
+      return 0;
+    };
   },
   'outbox:pending': async ({ email }) => {
     if (!email) return 2;

@@ -6,10 +6,11 @@ import { TEST_ROLE_PASSWORD } from './env.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/cli/cli.ts');
 
-export function cli(db: TestDatabase, args: string[], stdin = ''): Promise<{ code: number; output: string }> {
+/** `env`: variables beyond the database's (a DATA_ENCRYPTION_KEY). */
+export function cli(db: TestDatabase, args: string[], stdin = '', env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const env = { ...process.env, DATABASE_URL: db.adminUrl, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD };
-    const child = execFile(process.execPath, [CLI, ...args], { env }, (error, stdout, stderr) =>
+    const variables = { ...process.env, DATABASE_URL: db.adminUrl, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD, ...env };
+    const child = execFile(process.execPath, [CLI, ...args], { env: variables }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, output: stdout + stderr }),
     );
     child.stdin!.end(stdin);

@@ -47,6 +47,8 @@ import {
   searchQuery,
 } from './schemas.ts';
 
+export { reencryptIdentificationNumbers } from './reencrypt.ts';
+
 const PATIENTS = 'app_public.patients';
 const HISTORY = 'app_public.patient_history';
 const ACCESS_LOG = 'app_public.patient_access_log';
