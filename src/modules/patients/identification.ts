@@ -11,6 +11,15 @@ export const IDENTIFICATION_FIELD = 'patients.identification_number';
 /** Who sees identification numbers whole (they register and correct them); everyone else gets the mask. */
 const SEES_WHOLE: readonly ClinicRole[] = ['clinic_admin', 'receptionist'];
 
+/**
+ * Whether the caller sees numbers whole: a clinic admin or receptionist of the clinic, not a platform
+ * operator reading as clinic admin under a support grant (support needs to see that a number is
+ * there, not what it is).
+ */
+export function seesWholeNumbers(role: ClinicRole | null, underSupportGrant: boolean): boolean {
+  return role !== null && SEES_WHOLE.includes(role) && !underSupportGrant;
+}
+
 export interface SealedIdentification {
   identificationNumberCiphertext: string;
   identificationNumberHmac: string;
@@ -28,11 +37,11 @@ export function identificationHashes(cipher: FieldCipher, clinicId: string, numb
 }
 
 /**
- * The number as `role` may see it. A ciphertext that does not decrypt throws FieldDecryptionError:
- * a server fault (a key missing from DATA_ENCRYPTION_KEY, or an altered row), answered 500.
+ * The number whole, or masked. A ciphertext that does not decrypt throws FieldDecryptionError: a
+ * server fault (a key missing from DATA_ENCRYPTION_KEY, or an altered row), answered 500.
  */
-export function revealIdentification(cipher: FieldCipher, clinicId: string, ciphertext: string | null, role: ClinicRole | null): string | null {
+export function revealIdentification(cipher: FieldCipher, clinicId: string, ciphertext: string | null, whole: boolean): string | null {
   if (ciphertext === null) return null;
   const number = cipher.decrypt(ciphertext, { clinicId, field: IDENTIFICATION_FIELD });
-  return role !== null && SEES_WHOLE.includes(role) ? number : mask(number);
+  return whole ? number : mask(number);
 }

@@ -9,7 +9,7 @@ import { AppError } from '../../errors.ts';
 import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
 import { type ChartReader, OWN_RECORD, readWithChartAccess } from '../../records/chart-access.ts';
-import { identificationHashes, revealIdentification, sealIdentification } from './identification.ts';
+import { identificationHashes, revealIdentification, sealIdentification, seesWholeNumbers } from './identification.ts';
 import {
   type AccessLogRow,
   findPossibleDuplicates,
@@ -63,7 +63,12 @@ export default async function patientRoutes(fastify: FastifyInstance): Promise<v
   /** The record as the caller may see it: the identification number decrypted, whole or masked by role. */
   const present = (request: FastifyRequest, { identificationNumberCiphertext, ...row }: PatientRow): Patient => ({
     ...row,
-    identificationNumber: revealIdentification(app.fieldCipher, clinicOf(request), identificationNumberCiphertext, request.tenant!.role),
+    identificationNumber: revealIdentification(
+      app.fieldCipher,
+      clinicOf(request),
+      identificationNumberCiphertext,
+      seesWholeNumbers(request.tenant!.role, request.claims?.support_grant !== undefined),
+    ),
   });
 
   /** A client's fields as stored: the identification number sealed (encrypted, hashed), null clearing it. */
