@@ -139,6 +139,14 @@ t.test('who viewed a record: the clinic admin sees every read, the patient who r
   );
   t.equal(second.json().nextCursor, null);
   t.equal((await call('GET', `/${randomUUID()}/access-log`, 'clinic_admin')).statusCode, 404);
+  for (const forged of [
+    ['yesterday', randomUUID()],
+    ['2024-13-45T99:99:99.000000Z', randomUUID()],
+  ]) {
+    const cursor = Buffer.from(JSON.stringify(forged)).toString('base64url');
+    const refused = await call('GET', `/${id}/access-log?after=${cursor}`, 'clinic_admin');
+    t.equal(refused.statusCode, 400, `a forged cursor ${forged[0]}: 400`);
+  }
 });
 
 t.test('reads under a support grant: answered, recorded naming the grant, shown to the admin and the patient', async (t) => {

@@ -158,7 +158,8 @@ export const historyEntry = z.object({
 });
 export const historyList = z.object({ items: z.array(historyEntry) });
 
-export const accessLogQuery = pageQuery(z.tuple([plainText.max(40), z.uuid()]));
+/** The cursor holds the last entry's time to the microsecond (as listAccessLog writes it) and its id. */
+export const accessLogQuery = pageQuery(z.tuple([plainText.regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/), z.uuid()]));
 
 export const accessLogEntry = z.object({
   id: z.uuid(),
