@@ -1,6 +1,6 @@
---! split: 0700-patient-registry-functions
+--! split: 0800-patient-registry-functions
 -- The patient registry's functions: name search, merge, reads under support access, and the
--- policies they need. The tables are migration 000006's.
+-- policies they need. The tables are migration 000006's, their rules 000007's.
 
 -- A merged record stays archived: its survivor holds everything that moved.
 alter table app_public.patients
@@ -62,17 +62,12 @@ comment on function app_hidden.search_patients_by_name(text, date, real, uuid, i
 -- Merging one patient into another moves every reference to the merged record: the merge
 -- function acts as the owner on each table with a foreign key to patients, so each needs the
 -- owner's read and update policies (the function refuses to run while one lacks them, rather than
--- leave references behind). files already has the read policy (its storage quota).
+-- leave references behind). Already there: both on appointments, the read policy on visits
+-- (000007) and on files (its storage quota).
 create policy read_by_definer_functions on app_public.patient_history for select to app_owner
   using (true);
 create policy update_by_definer_functions on app_public.patient_history for update to app_owner
   using (true) with check (true);
-create policy read_by_definer_functions on app_public.appointments for select to app_owner
-  using (true);
-create policy update_by_definer_functions on app_public.appointments for update to app_owner
-  using (true) with check (true);
-create policy read_by_definer_functions on app_public.visits for select to app_owner
-  using (true);
 create policy update_by_definer_functions on app_public.visits for update to app_owner
   using (true) with check (true);
 create policy update_by_definer_functions on app_public.files for update to app_owner
@@ -184,7 +179,7 @@ grant execute on function app_hidden.merge_patients(uuid, uuid) to app_user;
 comment on function app_hidden.merge_patients(uuid, uuid) is
   'Merges a duplicate patient record into its survivor: every reference moves, the merged record is archived and points at the survivor.';
 
---! split: 0710-chart-access-under-support
+--! split: 0810-chart-access-under-support
 -- Reads under a support grant. A support token's transactions are read-only (the database refuses
 -- every write), so its reads cannot be logged in their own transaction: the API records them
 -- after the read and before it answers, through record_support_chart_access as app_platform, and
