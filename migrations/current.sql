@@ -198,8 +198,8 @@ comment on column app_public.patient_access_log.member_id is 'The membership tha
 comment on column app_public.patient_access_log.support_grant_id is 'The support access grant a platform operator read under; NULL for a member''s read.';
 
 -- Records a read made under a support grant, as the member reads are recorded: the row is taken
--- from the patient (a record or file list read) or from the file (a download) in the grant's
--- clinic, so a read of nothing records nothing. The caller is the grant's operator (app_platform,
+-- from the patient (a record or file list read) or from the file (its metadata or a download, which
+-- alone names the file) in the grant's clinic, so a read of nothing records nothing. The caller is the grant's operator (app_platform,
 -- app.user_id) and the grant must be in force for that clinic (unrevoked, unexpired): else false,
 -- and the API answers 401 without the data.
 create function app_hidden.record_support_chart_access(grant_id uuid, clinic_id uuid, action text, patient_id uuid, file_id uuid)
@@ -223,7 +223,8 @@ begin
     from app_public.patients p where p.clinic_id = clinic and p.id = record_support_chart_access.patient_id;
   else
     insert into app_public.patient_access_log (clinic_id, patient_id, file_id, action, member_id, support_grant_id)
-    select clinic, f.patient_id, f.id, record_support_chart_access.action, null, record_support_chart_access.grant_id
+    select clinic, f.patient_id, case when record_support_chart_access.action = 'download_file' then f.id end,
+      record_support_chart_access.action, null, record_support_chart_access.grant_id
     from app_public.files f where f.clinic_id = clinic and f.id = record_support_chart_access.file_id;
   end if;
   return true;

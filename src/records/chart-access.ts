@@ -21,8 +21,13 @@ import { AppError } from '../errors.ts';
 /** The caller's own patient record (the portal's `patients/me`): app_public.current_patient_id(). */
 export const OWN_RECORD = 'own';
 
-/** What is read: a patient's record or file list (by id, or the caller's own), or one file. */
-export type ChartAccess = { action: 'read_record' | 'read_files'; patientId: string | typeof OWN_RECORD } | { action: 'download_file'; fileId: string };
+/**
+ * What is read: a patient's record or file list (by id, or the caller's own), or one file: its
+ * metadata (`read_files`, recorded without the file) or its bytes (`download_file`, naming it).
+ */
+export type ChartAccess =
+  | { action: 'read_record' | 'read_files'; patientId: string | typeof OWN_RECORD }
+  | { action: 'read_files' | 'download_file'; fileId: string };
 
 /** Who reads: the request's tenant context, and the grant when it is a support token's. */
 export interface ChartReader {
@@ -65,10 +70,14 @@ function loggedBy(db: TenantDb, access: ChartAccess): QueryCreator<DB> {
         .insertInto('appPublic.patientAccessLog')
         .columns(['patientId', 'fileId', 'action'])
         .expression(
-          access.action === 'download_file'
+          'fileId' in access
             ? q
                 .selectFrom('appPublic.files')
-                .select(['patientId', 'id as fileId', sql<string>`${access.action}::text`.as('action')])
+                .select([
+                  'patientId',
+                  access.action === 'download_file' ? 'id as fileId' : sql<string | null>`null::uuid`.as('fileId'),
+                  sql<string>`${access.action}::text`.as('action'),
+                ])
                 .where('id', '=', access.fileId)
             : q
                 .selectFrom('appPublic.patients')
@@ -82,8 +91,8 @@ function loggedBy(db: TenantDb, access: ChartAccess): QueryCreator<DB> {
 /** A support read, recorded as the grant's operator in a transaction of its own; refused when the grant has ended. */
 async function recordSupportRead(doors: ChartDoors, tenant: TenantContext, grantId: string, access: ChartAccess): Promise<void> {
   const operator: TenantContext = { clinicId: null, userId: tenant.userId, role: null, requestId: tenant.requestId ?? null, clientIp: tenant.clientIp ?? null };
-  const patientId = access.action === 'download_file' || access.patientId === OWN_RECORD ? null : access.patientId;
-  const fileId = access.action === 'download_file' ? access.fileId : null;
+  const patientId = 'fileId' in access || access.patientId === OWN_RECORD ? null : access.patientId;
+  const fileId = 'fileId' in access ? access.fileId : null;
   const recorded = await doors.withPlatform(operator, async (db) => {
     const { rows } = await sql<{ recorded: boolean }>`select app_hidden.record_support_chart_access(${grantId}, ${tenant.clinicId}, ${access.action},
       ${patientId}, ${fileId}) as recorded`.execute(db);

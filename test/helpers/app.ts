@@ -18,7 +18,8 @@ export const TEST_FIELD_CIPHER: FieldCipher = createFieldCipher([generateDataKey
  * The HTTP surface other than the test defaults (env `test`: docs on, CORS off, limits in memory,
  * uploaded files in a temporary folder of the test's own, TEST_FIELD_CIPHER).
  */
-export interface TestAppOptions extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir' | 'fileMaxBytes' | 'fieldCipher'>> {
+export interface TestAppOptions
+  extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir' | 'fileMaxBytes' | 'fieldCipher'>> {
   rateLimitNameSpace?: string;
 }
 

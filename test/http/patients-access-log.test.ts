@@ -9,7 +9,7 @@ import t from 'tap';
 import { withContext, withTenant } from '../../src/db/tenant.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { type ChartDoors, readWithChartAccess } from '../../src/records/chart-access.ts';
-import { actorIn } from '../helpers/actors.ts';
+import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
 import { createOperator } from '../helpers/people.ts';
 import { patientsApp, person } from '../helpers/patients.ts';
 import { countRoundTrips } from '../helpers/round-trips.ts';
@@ -182,16 +182,39 @@ t.test('reads under a support grant: answered, recorded naming the grant, shown 
   t.equal(read.json().identificationNumber, '*****1234', 'masked: support reads as clinic admin but is not the front desk');
   t.equal((await get(`/${randomUUID()}`)).statusCode, 404);
   t.equal((await get(`/${id}/history`)).statusCode, 200);
+  // The files module reads through the same door: a file's metadata under the grant.
+  const file = await insertAsAdmin(db, clinics.a, 'app_public.files', {
+    patient_id: id,
+    category: 'report',
+    original_name: 'report.pdf',
+    content_type: 'application/pdf',
+    size_bytes: 10,
+    sha256: 'b'.repeat(64),
+  });
+  const metadata = await app.inject({
+    method: 'GET',
+    url: `/api/v1/clinics/clinic-a/files/${file}`,
+    headers: { authorization: `Bearer ${support}`, 'x-request-id': 'req-support-1' },
+    remoteAddress: '192.0.2.44',
+  });
+  t.equal(metadata.statusCode, 200, "a file's metadata under the grant");
   t.same(await logRows(db), [
     { patient_id: id, file_id: null, action: 'read_record', role: null, support_grant_id: grant, request_id: 'req-support-1', client_ip: '192.0.2.44' },
     { patient_id: id, file_id: null, action: 'read_record', role: null, support_grant_id: grant, request_id: 'req-support-1', client_ip: '192.0.2.44' },
+    { patient_id: id, file_id: null, action: 'read_files', role: null, support_grant_id: grant, request_id: 'req-support-1', client_ip: '192.0.2.44' },
   ]);
   const seenByAdmin = (await call('GET', `/${id}/access-log`, 'clinic_admin')).json().items;
   t.match(seenByAdmin, [
-    { viewer: { kind: 'support', memberId: null, displayName: 'Platform support', role: null }, supportGrantId: grant, requestId: 'req-support-1' },
+    {
+      action: 'read_files',
+      viewer: { kind: 'support', memberId: null, displayName: 'Platform support', role: null },
+      supportGrantId: grant,
+      requestId: 'req-support-1',
+    },
+    { viewer: { kind: 'support' } },
     { viewer: { kind: 'support' } },
   ]);
-  t.match((await call('GET', `/${id}/access-log`, 'patient')).json().items, [{ viewer: { kind: 'support', displayName: 'Platform support' } }, {}]);
+  t.match((await call('GET', `/${id}/access-log`, 'patient')).json().items, [{ viewer: { kind: 'support', displayName: 'Platform support' } }, {}, {}]);
 
   // The recording checks the grant itself: only its operator, only while it is in force.
   const platformPool = createPool({ url: db.authenticatorUrl, size: 1 });
@@ -209,7 +232,7 @@ t.test('reads under a support grant: answered, recorded naming the grant, shown 
     [grant],
   );
   t.equal(await record(operator), false, 'nor its operator once it has expired');
-  t.equal((await db.admin.query('select count(*)::int as n from app_public.patient_access_log')).rows[0]!.n, 2, 'nothing more recorded');
+  t.equal((await db.admin.query('select count(*)::int as n from app_public.patient_access_log')).rows[0]!.n, 3, 'nothing more recorded');
   t.equal((await get(`/${id}`)).statusCode, 401, 'and an expired grant reads nothing');
 });
 

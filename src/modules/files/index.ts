@@ -1,16 +1,18 @@
 // Files attached to a patient: uploaded by the clinical and front-desk roles, read like the patient
 // record. The metadata row is under RLS; the bytes are in the blob storage under
 // `<clinic_id>/<file_id>`, a key made from the row, never from the request. Every read (the list,
-// one file's metadata, its bytes) is recorded in the chart access log in the reading statement.
-import type { FastifyInstance } from 'fastify';
+// one file's metadata, its bytes) is recorded in the chart access log in the reading statement
+// (src/records/chart-access.ts; a read under support access right after it).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../errors.ts';
 import { receiveUpload } from '../../http/multipart.ts';
 import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
+import { type ChartReader, readWithChartAccess } from '../../records/chart-access.ts';
 import { storageKey } from '../../storage/blob-storage.ts';
 import { attachmentDisposition } from './disposition.ts';
-import { type FileRow, findFile, insertFile, listFiles, recording } from './queries.ts';
+import { type FileRow, findFile, insertFile, listFiles } from './queries.ts';
 import { type FileMetadata, fileContent, fileMetadata, filePage, fileParams, listQuery, uploadForm } from './schemas.ts';
 
 const RESOURCE = 'app_public.files';
@@ -35,6 +37,7 @@ export default async function fileRoutes(fastify: FastifyInstance, options: File
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const tags = ['files'];
   const form = uploadForm(options.maxBytes);
+  const reader = (request: FastifyRequest): ChartReader => ({ tenant: request.tenant!, supportGrantId: request.claims?.support_grant });
 
   app.post(
     '/',
@@ -78,10 +81,10 @@ export default async function fileRoutes(fastify: FastifyInstance, options: File
     async (request) => {
       const { patientId, limit, after } = request.query;
       // One extra row tells whether there is a next page.
-      const rows = await app.withTenant(request.tenant!, (db) =>
-        listFiles(recording(db, { action: 'read_files', patientId }), patientId, limit + 1, after as [string, string] | undefined),
+      const rows = await readWithChartAccess(app, reader(request), { action: 'read_files', patientId }, (q) =>
+        listFiles(q, patientId, limit + 1, after as [string, string] | undefined),
       );
-      const { items, nextCursor } = toPage(rows, limit, (row) => [row.position, row.id]);
+      const { items, nextCursor } = toPage(rows ?? [], limit, (row) => [row.position, row.id]);
       return { items: items.map(({ position: _position, ...row }) => present(row)), nextCursor };
     },
   );
@@ -94,7 +97,7 @@ export default async function fileRoutes(fastify: FastifyInstance, options: File
     },
     async (request) => {
       const { id } = request.params;
-      const found = await app.withTenant(request.tenant!, (db) => findFile(recording(db, { action: 'read_files', fileId: id }), id));
+      const found = await readWithChartAccess(app, reader(request), { action: 'read_files', fileId: id }, (q) => findFile(q, id));
       if (!found) throw new AppError('NOT_FOUND');
       return present(found);
     },
@@ -109,7 +112,7 @@ export default async function fileRoutes(fastify: FastifyInstance, options: File
     async (request, reply) => {
       const { id } = request.params;
       // The row first, under the caller's policies: no row, no bytes (another clinic's file is unknown).
-      const found = await app.withTenant(request.tenant!, (db) => findFile(recording(db, { action: 'download_file', fileId: id }), id));
+      const found = await readWithChartAccess(app, reader(request), { action: 'download_file', fileId: id }, (q) => findFile(q, id));
       if (!found) throw new AppError('NOT_FOUND');
       const blob = await app.storage.get(storageKey(found.clinicId, found.id));
       if (!blob) {

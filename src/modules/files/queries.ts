@@ -73,35 +73,3 @@ export function listFiles(db: QueryCreator<DB>, patientId: string, limit: number
 export function findFile(db: QueryCreator<DB>, id: string): Promise<FileRow | undefined> {
   return db.selectFrom('appPublic.files').select(columns).where('id', '=', id).executeTakeFirst();
 }
-
-/** What a read records in the chart access log: a patient's file list, or one file (its metadata or its bytes). */
-export type FileAccess = { action: 'read_files'; patientId: string } | { action: 'read_files' | 'download_file'; fileId: string };
-
-/**
- * The query creator whose every query first records `access` in the chart access log, as a
- * data-modifying CTE: the read and its record are one statement. The log row is taken from the
- * patient or file as the reader's policies show it, so an invisible or unknown one records nothing.
- * Who, when, from where and in which request come from the context (the log's defaults).
- */
-export function recording(db: TenantDb, access: FileAccess): QueryCreator<DB> {
-  const action = sql<string>`${access.action}::text`.as('action');
-  return db.with(
-    'chartAccess',
-    (q) =>
-      q
-        .insertInto('appPublic.patientAccessLog')
-        .columns(['patientId', 'fileId', 'action'])
-        .expression(
-          'fileId' in access
-            ? q
-                .selectFrom('appPublic.files')
-                .select(['patientId', access.action === 'download_file' ? 'id as fileId' : sql<string | null>`null::uuid`.as('fileId'), action])
-                .where('id', '=', access.fileId)
-            : q
-                .selectFrom('appPublic.patients')
-                .select(['id as patientId', sql<string | null>`null::uuid`.as('fileId'), action])
-                .where('id', '=', access.patientId),
-        ),
-    // No RETURNING: it would need the log's read policy, which only clinic admins and patients have.
-  ) as unknown as QueryCreator<DB>;
-}
