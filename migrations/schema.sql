@@ -342,6 +342,82 @@ end;
 $function$;
 grant execute on function app_hidden.login_succeeded(text) to app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.merge_patients(merged_id uuid, survivor_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  merged app_public.patients;
+  survivor app_public.patients;
+  reference record;
+  moved jsonb := '{}';
+  moved_rows bigint;
+begin
+  if clinic is null or not app_public.current_role_is('clinic_admin') or app_public.current_member_id() is null then
+    raise exception 'only clinic admins merge patients' using errcode = '42501';
+  end if;
+  perform from app_public.patients p where p.clinic_id = clinic and p.id in (merged_id, survivor_id) order by p.id for update;
+  select * into merged from app_public.patients p where p.clinic_id = clinic and p.id = merged_id;
+  if not found then
+    return null;
+  end if;
+  if merged_id = survivor_id then
+    raise exception 'a patient cannot be merged into itself' using errcode = 'CBMRG';
+  end if;
+  select * into survivor from app_public.patients p where p.clinic_id = clinic and p.id = survivor_id;
+  if not found then
+    raise exception 'no such survivor' using errcode = '23503', table = 'patients', column = 'survivor_id';
+  end if;
+  if merged.merged_into_id is not null or survivor.merged_into_id is not null then
+    raise exception 'an already merged record cannot be merged again or merged into' using errcode = 'CBMRG';
+  end if;
+  if merged.member_id is not null and survivor.member_id is not null then
+    raise exception 'both records have a portal login' using errcode = 'CBMRG';
+  end if;
+
+  for reference in
+    select c.conrelid::regclass as relation, c.conname,
+      (select pg_catalog.array_agg(a.attname::text order by k.n) from pg_catalog.unnest(c.conkey) with ordinality k(attnum, n)
+         join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum) as own_columns,
+      (select pg_catalog.array_agg(a.attname::text order by k.n) from pg_catalog.unnest(c.confkey) with ordinality k(attnum, n)
+         join pg_catalog.pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum) as referenced_columns
+    from pg_catalog.pg_constraint c
+    where c.contype = 'f' and c.confrelid = 'app_public.patients'::regclass
+      and c.conrelid <> 'app_public.patient_access_log'::regclass
+    order by c.conrelid::regclass::text, c.conname
+  loop
+    -- Tenant references are (clinic_id, x) → (clinic_id, id); anything else is not understood.
+    if reference.referenced_columns <> array['clinic_id', 'id'] or reference.own_columns[1] <> 'clinic_id' then
+      raise exception 'cannot merge patients: % (%) is not a (clinic_id, x) reference', reference.conname, reference.relation
+        using errcode = '55000';
+    end if;
+    if not (app_private.owner_policy_allows(reference.relation, 'r') and app_private.owner_policy_allows(reference.relation, 'w')) then
+      raise exception 'cannot merge patients: % has no read and update policies for app_owner', reference.relation using errcode = '55000';
+    end if;
+    execute pg_catalog.format('update %s set %I = $1 where clinic_id = $2 and %I = $3',
+        reference.relation, reference.own_columns[2], reference.own_columns[2])
+      using survivor_id, clinic, merged_id;
+    get diagnostics moved_rows = row_count;
+    if moved_rows > 0 then
+      moved := moved || pg_catalog.jsonb_build_object(reference.relation::text || '.' || reference.own_columns[2], moved_rows);
+    end if;
+  end loop;
+
+  update app_public.patients p set status = 'archived', merged_into_id = survivor_id, member_id = null
+  where p.clinic_id = clinic and p.id = merged_id;
+  update app_public.patients p set member_id = coalesce(p.member_id, merged.member_id)
+  where p.clinic_id = clinic and p.id = survivor_id;
+  perform app_private.write_audit_event('patients.merged', app_public.current_user_id(), clinic,
+    pg_catalog.jsonb_build_object('merged', merged_id, 'survivor', survivor_id, 'moved', moved));
+  return moved;
+end;
+$function$;
+grant execute on function app_hidden.merge_patients(uuid,uuid) to app_user;
+comment on function app_hidden.merge_patients(uuid,uuid) is 'Merges a duplicate patient record into its survivor: every reference moves, the merged record is archived and points at the survivor.';
+
 CREATE OR REPLACE FUNCTION app_hidden.my_support_grants()
  RETURNS TABLE(grant_id uuid, clinic_id uuid, clinic_slug text, clinic_name text, reason text, expires_at timestamp with time zone, requires_two_factor boolean)
  LANGUAGE sql
@@ -457,6 +533,38 @@ end;
 $function$;
 grant execute on function app_hidden.record_auth_event(text,uuid,uuid,jsonb) to app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.record_support_chart_access(grant_id uuid, clinic_id uuid, action text, patient_id uuid, file_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := record_support_chart_access.clinic_id;
+begin
+  if not exists (
+    select from app_public.support_access_grants g
+    where g.clinic_id = clinic and g.id = record_support_chart_access.grant_id
+      and g.operator_account_id = app_public.current_user_id() and g.revoked_at is null and g.expires_at > now()
+  ) then
+    return false;
+  end if;
+  if record_support_chart_access.file_id is null then
+    insert into app_public.patient_access_log (clinic_id, patient_id, action, member_id, support_grant_id)
+    select clinic, p.id, record_support_chart_access.action, null, record_support_chart_access.grant_id
+    from app_public.patients p where p.clinic_id = clinic and p.id = record_support_chart_access.patient_id;
+  else
+    insert into app_public.patient_access_log (clinic_id, patient_id, file_id, action, member_id, support_grant_id)
+    select clinic, f.patient_id, case when record_support_chart_access.action = 'download_file' then f.id end,
+      record_support_chart_access.action, null, record_support_chart_access.grant_id
+    from app_public.files f where f.clinic_id = clinic and f.id = record_support_chart_access.file_id;
+  end if;
+  return true;
+end;
+$function$;
+grant execute on function app_hidden.record_support_chart_access(uuid,uuid,text,uuid,uuid) to app_platform;
+comment on function app_hidden.record_support_chart_access(uuid,uuid,text,uuid,uuid) is 'Records in the chart access log a read made under a support access grant (the API calls it after the read-only read).';
+
 CREATE OR REPLACE FUNCTION app_hidden.replace_recovery_codes(recovery_code_hashes bytea[])
  RETURNS void
  LANGUAGE sql
@@ -525,6 +633,43 @@ BEGIN ATOMIC
            WHERE (r.token_hash = revoke_refresh_family.token_hash))));
 END;
 grant execute on function app_hidden.revoke_refresh_family(bytea) to app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.search_patients_by_name(search_text text, date_of_birth date, after_rank real, after_id uuid, max_rows integer)
+ RETURNS TABLE(id uuid, rank real)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER ROWS 21
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "pg_trgm.word_similarity_threshold" TO '0.5'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  own_record uuid;
+begin
+  if clinic is null or not app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient') then
+    raise exception 'searching patients is not allowed' using errcode = '42501';
+  end if;
+  if app_public.current_role_is('patient') then
+    own_record := app_public.current_patient_id();
+    if own_record is null then
+      return;
+    end if;
+  end if;
+  return query
+    select p.id, public.word_similarity(search_text, p.full_name) as rank
+    from app_public.patients p
+    where p.clinic_id = clinic
+      and search_text operator(public.<%) p.full_name
+      and (search_patients_by_name.date_of_birth is null or p.date_of_birth = search_patients_by_name.date_of_birth)
+      and (own_record is null or p.id = own_record)
+      and (after_rank is null
+        or public.word_similarity(search_text, p.full_name) < after_rank
+        or (public.word_similarity(search_text, p.full_name) = after_rank and p.id > after_id))
+    order by 2 desc, 1
+    limit least(greatest(max_rows, 1), 101);
+end;
+$function$;
+grant execute on function app_hidden.search_patients_by_name(text,date,real,uuid,integer) to app_user;
+comment on function app_hidden.search_patients_by_name(text,date,real,uuid,integer) is 'Patients of the context clinic whose name is like the query (word similarity), best first, as the caller may read them: ids and ranks.';
 
 CREATE OR REPLACE FUNCTION app_hidden.start_two_factor_setup(secret text)
  RETURNS boolean
@@ -831,6 +976,17 @@ BEGIN ATOMIC
  INSERT INTO app_private.clinic_counters AS c (clinic_id, counter, period, last_value)
    VALUES (next_clinic_number.clinic_id, next_clinic_number.counter, next_clinic_number.period, 1) ON CONFLICT(clinic_id, counter, period) DO UPDATE SET last_value = (c.last_value + 1)
    RETURNING c.last_value;
+END;
+
+CREATE OR REPLACE FUNCTION app_private.owner_policy_allows(relation regclass, command "char")
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (EXISTS ( SELECT
+            FROM pg_policy p
+           WHERE ((p.polrelid = (owner_policy_allows.relation)::oid) AND (p.polcmd = ANY (ARRAY[owner_policy_allows.command, '*'::"char"])) AND p.polpermissive AND ((to_regrole('app_owner'::text))::oid = ANY (p.polroles)) AND (pg_get_expr(p.polqual, p.polrelid) = 'true'::text) AND (COALESCE(pg_get_expr(p.polwithcheck, p.polrelid), 'true'::text) = 'true'::text)))) AS "exists";
 END;
 
 CREATE OR REPLACE FUNCTION app_private.set_password(account_id uuid, password_hash text)
@@ -2103,6 +2259,10 @@ create policy read_by_definer_functions on app_public.files
 create policy select_staff_and_own on app_public.files
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_by_definer_functions on app_public.files
+  for update to app_owner
+  using (true)
+  with check (true);
 grant select on app_public.files to app_user;
 grant insert (category, content_type, original_name, patient_id, sha256, size_bytes) on app_public.files to app_user;
 CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');
@@ -2118,17 +2278,20 @@ create table app_public.patient_access_log (
   patient_id uuid not null,
   file_id uuid,
   action text not null,
-  member_id uuid default app_public.current_member_id() not null,
+  member_id uuid default app_public.current_member_id(),
   request_id text default NULLIF(current_setting('app.request_id'::text, true), ''::text),
   client_ip inet default (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet,
   accessed_at timestamp with time zone default now() not null,
+  support_grant_id uuid,
   constraint patient_access_log_pkey PRIMARY KEY (clinic_id, id),
   constraint patient_access_log_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint patient_access_log_file_id_fkey FOREIGN KEY (clinic_id, file_id) REFERENCES app_public.files(clinic_id, id),
   constraint patient_access_log_member_id_fkey FOREIGN KEY (clinic_id, member_id) REFERENCES app_public.clinic_members(clinic_id, id),
   constraint patient_access_log_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint patient_access_log_support_grant_id_fkey FOREIGN KEY (clinic_id, support_grant_id) REFERENCES app_public.support_access_grants(clinic_id, id),
   constraint patient_access_log_action_valid CHECK (action = ANY (ARRAY['read_record'::text, 'read_files'::text, 'download_file'::text])),
   constraint patient_access_log_file_id_valid CHECK ((action = 'download_file'::text) = (file_id IS NOT NULL)),
+  constraint patient_access_log_member_id_valid CHECK ((member_id IS NULL) <> (support_grant_id IS NULL)),
   constraint patient_access_log_request_id_length CHECK (char_length(request_id) <= 200)
 );
 alter table app_public.patient_access_log enable row level security;
@@ -2142,6 +2305,9 @@ create policy tenant_isolation on app_public.patient_access_log
 create policy insert_readers_as_themselves on app_public.patient_access_log
   for insert to app_user
   with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))))));
+create policy insert_support_reads_by_definer_functions on app_public.patient_access_log
+  for insert to app_owner
+  with check (((member_id IS NULL) AND (support_grant_id IS NOT NULL)));
 create policy select_admins_and_own on app_public.patient_access_log
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
@@ -2150,7 +2316,8 @@ grant insert (action, file_id, patient_id) on app_public.patient_access_log to a
 CREATE TRIGGER _900_audit AFTER DELETE OR UPDATE ON app_public.patient_access_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
 comment on table app_public.patient_access_log is 'Who read which patient''s record or files, when, from which address, in which request (append-only).';
 comment on column app_public.patient_access_log.action is 'read_record, read_files or download_file.';
-comment on column app_public.patient_access_log.member_id is 'The membership that read.';
+comment on column app_public.patient_access_log.member_id is 'The membership that read; NULL for a read under support access.';
+comment on column app_public.patient_access_log.support_grant_id is 'The support access grant a platform operator read under; NULL for a member''s read.';
 
 create table app_public.patient_history (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2184,9 +2351,16 @@ create policy tenant_isolation on app_public.patient_history
 create policy insert_clinicians on app_public.patient_history
   for insert to app_user
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is));
+create policy read_by_definer_functions on app_public.patient_history
+  for select to app_owner
+  using (true);
 create policy select_clinical_and_own on app_public.patient_history
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_by_definer_functions on app_public.patient_history
+  for update to app_owner
+  using (true)
+  with check (true);
 create policy update_clinicians on app_public.patient_history
   for update to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is))
@@ -2248,6 +2422,7 @@ END || regexp_replace(phone, '[^0-9]'::text, ''::text, 'g'::text))) stored,
   constraint patients_patient_number_format CHECK (patient_number ~ '^PT-[0-9]{4}-[0-9]{5,}$'::text),
   constraint patients_phone_format CHECK (phone ~ '^\+?[0-9][0-9 ()-]{4,31}$'::text),
   constraint patients_sex_valid CHECK (sex = ANY (ARRAY['female'::text, 'male'::text, 'other'::text, 'unknown'::text])),
+  constraint patients_status_check CHECK (merged_into_id IS NULL OR status = 'archived'::text),
   constraint patients_status_valid CHECK (status = ANY (ARRAY['registered'::text, 'in_treatment'::text, 'discharged'::text, 'deceased'::text, 'archived'::text]))
 );
 alter table app_public.patients enable row level security;
@@ -2270,6 +2445,10 @@ create policy read_by_definer_functions on app_public.patients
 create policy select_staff_and_own on app_public.patients
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_by_definer_functions on app_public.patients
+  for update to app_owner
+  using (true)
+  with check (true);
 create policy update_front_desk on app_public.patients
   for update to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is))
@@ -2389,6 +2568,10 @@ create policy read_by_definer_functions on app_public.visits
 create policy select_staff_and_own on app_public.visits
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+create policy update_by_definer_functions on app_public.visits
+  for update to app_owner
+  using (true)
+  with check (true);
 create policy update_front_desk_and_own_queue on app_public.visits
   for update to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))

@@ -24,5 +24,10 @@ create policy select_staff_and_own on app_public.files
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
 
+create policy update_by_definer_functions on app_public.files
+  for update to app_owner
+  using (true)
+  with check (true);
+
 grant select on app_public.files to app_user;
 grant insert (category, content_type, original_name, patient_id, sha256, size_bytes) on app_public.files to app_user;

@@ -16,6 +16,10 @@ create policy insert_readers_as_themselves on app_public.patient_access_log
   for insert to app_user
   with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))))));
 
+create policy insert_support_reads_by_definer_functions on app_public.patient_access_log
+  for insert to app_owner
+  with check (((member_id IS NULL) AND (support_grant_id IS NOT NULL)));
+
 create policy select_admins_and_own on app_public.patient_access_log
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));

@@ -16,9 +16,18 @@ create policy insert_clinicians on app_public.patient_history
   for insert to app_user
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is));
 
+create policy read_by_definer_functions on app_public.patient_history
+  for select to app_owner
+  using (true);
+
 create policy select_clinical_and_own on app_public.patient_history
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
+
+create policy update_by_definer_functions on app_public.patient_history
+  for update to app_owner
+  using (true)
+  with check (true);
 
 create policy update_clinicians on app_public.patient_history
   for update to app_user

@@ -24,6 +24,11 @@ create policy select_staff_and_own on app_public.patients
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
 
+create policy update_by_definer_functions on app_public.patients
+  for update to app_owner
+  using (true)
+  with check (true);
+
 create policy update_front_desk on app_public.patients
   for update to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is))

@@ -196,11 +196,15 @@ export interface AppPublicPatientAccessLog {
   fileId: string | null;
   id: Generated<string>;
   /**
-   * The membership that read.
+   * The membership that read; NULL for a read under support access.
    */
-  memberId: Generated<string>;
+  memberId: Generated<string | null>;
   patientId: string;
   requestId: Generated<string | null>;
+  /**
+   * The support access grant a platform operator read under; NULL for a member's read.
+   */
+  supportGrantId: string | null;
 }
 
 export interface AppPublicPatientHistory {
