@@ -31,21 +31,33 @@
 // profiler on in the server for the timed rounds (switched through the bare port); the profile is
 // written to a file and summarised by self time (scripts/cpu-profile-summary.ts).
 // Not a test: a report (Markdown on stdout, progress on stderr).
-import autocannon from 'autocannon';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
+import type autocannon from 'autocannon';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { hashPassword } from '../src/auth/passwords.ts';
 import { generateSigningKey } from '../src/auth/keys.ts';
-import { roleUrl } from '../src/config.ts';
 import { formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
-import { freePort, startThrowawayCluster } from '../src/db/embedded.ts';
+import { startThrowawayCluster } from '../src/db/embedded.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import { formatSummary, summariseProfile, type CpuProfile } from './cpu-profile-summary.ts';
+import {
+  drive as driveWith,
+  inTurn,
+  type Load,
+  log,
+  logIn,
+  median,
+  PASSWORD,
+  paced as pacedEvenly,
+  POOL_SIZE,
+  ROOT,
+  saturate as saturateWith,
+  type Server,
+  startServer as startBenchServer,
+  type Target,
+} from './http-load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -54,19 +66,10 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const PROFILE = ({ '1': 'api', api: 'api', bare: 'bare' } as const)[process.env.BENCH_PROFILE ?? ''];
 const AUTOCANNON_PACING = process.env.BENCH_PACER === 'autocannon';
 const AGAINST = process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : undefined;
-/** DATABASE_POOL_SIZE's default, for the API's pool and the bare route's alike. */
-const POOL_SIZE = 8;
 const CLINICS = 50;
 const DEPARTMENTS_PER_CLINIC = 200;
-const PASSWORD = 'clinicbase-bench-only';
 const EXEMPT_ROLE = 'bench_http_rls_exempt';
 const MEMBER = { email: 'bench-member@clinicbase.test', password: 'bench http member passphrase', role: 'doctor' };
-/** The unit of /proc/<pid>/stat's CPU times. */
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BARE = pathToFileURL(path.join(ROOT, 'scripts/bench-http-bare.ts')).href;
-
-const log = (message: string) => console.error(`# ${message}`);
 
 interface Seeded {
   clinicId: string;
@@ -74,29 +77,7 @@ interface Seeded {
   departmentIds: string[];
 }
 
-interface Server {
-  api: string;
-  bare: string;
-  /** The server process's CPU time so far (user + system, all threads), in seconds. */
-  cpuSeconds(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-/** One thing to drive: the server it runs on, and the requests it cycles through. */
-interface Target {
-  name: string;
-  server: Server;
-  origin: string;
-  requests: { method: 'GET'; path: string; headers?: Record<string, string> }[];
-}
-
 type Targets = Record<'api' | 'bare' | 'live' | 'ready', Target> & { against?: Target };
-
-/** Requests per second, and the server's CPU microseconds per request. */
-interface Load {
-  rate: number;
-  cpuMicros: number;
-}
 
 interface Round {
   api: Load;
@@ -121,7 +102,7 @@ try {
   servers.push(server);
   const other = AGAINST ? await startServer(AGAINST, url, key) : undefined;
   if (other) servers.push(other);
-  const token = await logIn(server.api, seeded.slug);
+  const token = await logIn(server.api, MEMBER, seeded.slug);
   const targets = targetsFor(server, other, seeded, token);
   await checkAnswers(targets);
   if (PROFILE) await profile(targets[PROFILE]);
@@ -164,82 +145,9 @@ async function seed(url: string): Promise<Seeded> {
   }
 }
 
-/**
- * `node --import scripts/bench-http-bare.ts src/server.ts` in `root` with a production
- * environment: the app exactly as `npm start` serves it, plus the bare route in the same process.
- * Only the variables below reach it (none of this shell's). Its log lines go to /dev/null.
- */
-async function startServer(root: string, databaseUrl: string, key: { privateKeyPem: string; keyId: string }): Promise<Server> {
-  const [port, barePort] = [await freePort(), await freePort()];
-  const env = {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL,
-    DATABASE_AUTHENTICATOR_URL: roleUrl(databaseUrl, 'app_authenticator', PASSWORD),
-    DATABASE_POOL_SIZE: String(POOL_SIZE),
-    JWT_PRIVATE_KEY: key.privateKeyPem,
-    JWT_KEY_ID: key.keyId,
-    DATA_ENCRYPTION_KEY: formatDataKey(generateDataKey()),
-    // Longer than production's 900 s default only so that a long run keeps its one login.
-    JWT_ACCESS_TOKEN_TTL_SECONDS: '3600',
-    BENCH_BARE_PORT: String(barePort),
-    BENCH_BARE_DATABASE_URL: roleUrl(databaseUrl, EXEMPT_ROLE, PASSWORD),
-  };
-  const child = spawn(process.execPath, ['--import', BARE, 'src/server.ts'], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const server: Server = {
-    api: `http://127.0.0.1:${port}`,
-    bare: `http://127.0.0.1:${barePort}`,
-    cpuSeconds: () => cpuSecondsOf(child.pid!),
-    // SIGTERM: the server closes gracefully (close-with-grace) and exits.
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-  log(`server pid ${child.pid} (${root}): api ${server.api}, bare ${server.bare}, LOG_LEVEL=${LOG_LEVEL}`);
-  try {
-    await Promise.race([
-      untilReady(`${server.api}/health/ready`),
-      exited.then(() => Promise.reject(new Error('the server exited while starting (its stderr is above)'))),
-    ]);
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-  return server;
-}
-
-/** utime + stime of a process (proc(5): the 14th and 15th fields of /proc/<pid>/stat, after the command's closing parenthesis). */
-async function cpuSecondsOf(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
-
-async function untilReady(url: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const ok = await fetch(url).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} was not ready within 60 s`);
-}
-
-/** A real session: the member logs in to clinic-1 through the API, as a client would. */
-async function logIn(api: string, slug: string): Promise<string> {
-  const response = await fetch(`${api}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: MEMBER.email, password: MEMBER.password, clinicSlug: slug }),
-  });
-  if (!response.ok) throw new Error(`login answered ${response.status}: ${await response.text()}`);
-  return ((await response.json()) as { accessToken: string }).accessToken;
+/** The server of a checkout (this one, or BENCH_AGAINST's) on the bench database, with the bare route. */
+function startServer(root: string, databaseUrl: string, key: { privateKeyPem: string; keyId: string }): Promise<Server> {
+  return startBenchServer({ root, databaseUrl, key, dataKey: formatDataKey(generateDataKey()), logLevel: LOG_LEVEL, exemptRole: EXEMPT_ROLE });
 }
 
 function targetsFor(server: Server, other: Server | undefined, seeded: Seeded, token: string): Targets {
@@ -283,84 +191,24 @@ async function checkAnswers(targets: Targets): Promise<void> {
   await answer(targets.ready);
 }
 
-/**
- * Drives `target` for `seconds` with CONNECTIONS keep-alive connections; `rate`: paced at that many
- * requests per second over all connections (autocannon's overallRate) instead of as fast as it answers.
- * Any answer but 2xx, an error or a timeout fails the run: a fast 401 would measure nothing.
- */
-async function drive(target: Target, seconds: number, rate?: number): Promise<autocannon.Result> {
-  const result = await autocannon({
-    url: target.origin,
-    connections: CONNECTIONS,
-    duration: seconds,
-    requests: target.requests,
-    ...(rate ? { overallRate: rate } : {}),
-  });
-  if (result.non2xx || result.errors || result.timeouts) {
-    throw new Error(`${target.name}: ${result.non2xx} answers not 2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
-  }
-  return result;
+function drive(target: Target, seconds: number, rate?: number): Promise<autocannon.Result> {
+  return driveWith(target, { seconds, connections: CONNECTIONS }, rate);
 }
 
-/** Saturated: as many requests as the server answers, with the server's CPU time per request. */
-async function saturate(target: Target): Promise<Load> {
-  const cpuBefore = await target.server.cpuSeconds();
-  const result = await drive(target, SECONDS);
-  const cpu = (await target.server.cpuSeconds()) - cpuBefore;
-  return { rate: result.requests.average, cpuMicros: (cpu * 1e6) / result.requests.total };
+function saturate(target: Target): Promise<Load> {
+  return saturateWith(target, { seconds: SECONDS, connections: CONNECTIONS });
 }
 
-/** Both targets saturated back to back, the first going first in odd rounds and second in even ones. */
-async function inTurn(round: number, first: Target, second: Target | undefined): Promise<[Load, Load | undefined]> {
-  if (!second) return [await saturate(first), undefined];
-  if (round % 2 === 1) {
-    const a = await saturate(first);
-    return [a, await saturate(second)];
-  }
-  const b = await saturate(second);
-  return [await saturate(first), b];
+/** api and against back to back, taking turns at going first; api alone without BENCH_AGAINST. */
+async function apiInTurn(round: number, api: Target, against: Target | undefined): Promise<[Load, Load | undefined]> {
+  return against ? inTurn(round, api, against, { seconds: SECONDS, connections: CONNECTIONS }) : [await saturate(api), undefined];
 }
 
-/**
- * `rate` requests per second for `seconds`, evenly spaced whatever the answers (open loop), over up
- * to CONNECTIONS keep-alive connections; a request that finds them all busy waits for one, and that
- * wait is in its latency, which counts from when the request was due.
- */
+/** Latencies at `rate`, paced evenly (or by autocannon's overallRate with BENCH_PACER=autocannon). */
 async function paced(target: Target, seconds: number, rate: number): Promise<{ p50: number; p99: number }> {
-  if (AUTOCANNON_PACING) {
-    const { latency } = await drive(target, seconds, rate);
-    return { p50: latency.p50, p99: latency.p99 };
-  }
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const latencies: number[] = [];
-  const answers: Promise<void>[] = [];
-  const total = Math.round(rate * seconds);
-  const start = performance.now();
-  for (let sent = 0; sent < total; ) {
-    for (; sent < total && start + (sent * 1000) / rate <= performance.now(); sent++) {
-      const due = start + (sent * 1000) / rate;
-      const request = target.requests[sent % target.requests.length]!;
-      answers.push(get(agent, target.origin + request.path, request.headers).then(() => void latencies.push(performance.now() - due)));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await Promise.all(answers);
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1));
-  return { p50: at(0.5), p99: at(0.99) };
-}
-
-/** One GET whose answer is read to its end; anything but 200 fails the run. */
-function get(agent: http.Agent, url: string, headers: Record<string, string> = {}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent, headers }, (response) => {
-        response.resume();
-        response.once('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`${url} answered ${response.statusCode}`))));
-      })
-      .once('error', reject);
-  });
+  if (!AUTOCANNON_PACING) return pacedEvenly(target, { seconds, connections: CONNECTIONS }, rate);
+  const { latency } = await drive(target, seconds, rate);
+  return { p50: latency.p50, p99: latency.p99 };
 }
 
 async function measure(targets: Targets): Promise<Round[]> {
@@ -370,7 +218,7 @@ async function measure(targets: Targets): Promise<Round[]> {
   for (let round = 1; round <= ROUNDS; round++) {
     // api and against back to back, taking turns at going first (the second of two runs of the
     // same code measured up to a tenth slower here).
-    const [api, against] = await inTurn(round, targets.api, targets.against);
+    const [api, against] = await apiInTurn(round, targets.api, targets.against);
     const bare = await saturate(targets.bare);
     const live = (await drive(targets.live, SECONDS)).requests.average;
     const ready = (await drive(targets.ready, SECONDS)).requests.average;
@@ -415,12 +263,6 @@ ${ROUNDS} × ${SECONDS}s of the ${target.name} target, ${CONNECTIONS} connection
     .map((v) => v.toFixed(2))
     .join(', ')}.
 Profile: ${file} (Chrome DevTools' Performance panel opens it; \`node scripts/cpu-profile-summary.ts ${file} 30\` lists more).`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 function report(rounds: Round[], loadBefore: number[], loadAfter: number[]): void {

@@ -1,0 +1,253 @@
+// What the HTTP benchmarks share (scripts/bench-http.ts, scripts/bench-front-desk.ts): the real
+// server started as production runs it with the bare baseline preloaded, its CPU time from /proc,
+// a login through the API, autocannon driving a target saturated, and open-loop pacing for
+// latencies at a given rate. Never part of the application.
+import autocannon from 'autocannon';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { roleUrl } from '../src/config.ts';
+import { freePort } from '../src/db/embedded.ts';
+
+/** DATABASE_POOL_SIZE's default, for the API's pool and the bare route's alike. */
+export const POOL_SIZE = 8;
+/** The login roles' password in the benchmarks' throwaway clusters. */
+export const PASSWORD = 'clinicbase-bench-only';
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BARE = pathToFileURL(path.join(ROOT, 'scripts/bench-http-bare.ts')).href;
+/** The unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+export const log = (message: string) => console.error(`# ${message}`);
+
+export interface Server {
+  api: string;
+  bare: string;
+  /** The server process's CPU time so far (user + system, all threads), in seconds. */
+  cpuSeconds(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** A checkout of this repository (ROOT, or BENCH_AGAINST's). */
+  root: string;
+  /** Superuser URL of the database the server serves. */
+  databaseUrl: string;
+  key: { privateKeyPem: string; keyId: string };
+  /** DATA_ENCRYPTION_KEY (formatDataKey). */
+  dataKey: string;
+  logLevel: string;
+  /** The bench-only role, exempt from RLS, the bare route connects as. */
+  exemptRole: string;
+}
+
+/**
+ * `node --import scripts/bench-http-bare.ts src/server.ts` in `root` with a production
+ * environment: the app exactly as `npm start` serves it, plus the bare route in the same process.
+ * Only the variables below reach it (none of this shell's). Its log lines go to /dev/null.
+ */
+export async function startServer(options: ServerOptions): Promise<Server> {
+  const [port, barePort] = [await freePort(), await freePort()];
+  const env = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: options.logLevel,
+    DATABASE_AUTHENTICATOR_URL: roleUrl(options.databaseUrl, 'app_authenticator', PASSWORD),
+    DATABASE_POOL_SIZE: String(POOL_SIZE),
+    JWT_PRIVATE_KEY: options.key.privateKeyPem,
+    JWT_KEY_ID: options.key.keyId,
+    DATA_ENCRYPTION_KEY: options.dataKey,
+    // Longer than production's 900 s default only so that a long run keeps its one login.
+    JWT_ACCESS_TOKEN_TTL_SECONDS: '3600',
+    BENCH_BARE_PORT: String(barePort),
+    BENCH_BARE_DATABASE_URL: roleUrl(options.databaseUrl, options.exemptRole, PASSWORD),
+  };
+  const child = spawn(process.execPath, ['--import', BARE, 'src/server.ts'], { cwd: options.root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const server: Server = {
+    api: `http://127.0.0.1:${port}`,
+    bare: `http://127.0.0.1:${barePort}`,
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
+    // SIGTERM: the server closes gracefully (close-with-grace) and exits.
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  log(`server pid ${child.pid} (${options.root}, database ${new URL(options.databaseUrl).pathname.slice(1)}): api ${server.api}, bare ${server.bare}`);
+  try {
+    await Promise.race([
+      untilReady(`${server.api}/health/ready`),
+      exited.then(() => Promise.reject(new Error('the server exited while starting (its stderr is above)'))),
+    ]);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
+}
+
+/** utime + stime of a process (proc(5): the 14th and 15th fields of /proc/<pid>/stat, after the command's closing parenthesis). */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+async function untilReady(url: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} was not ready within 60 s`);
+}
+
+/** A real session: a member logs in to a clinic through the API, as a client would; the access token. */
+export async function logIn(api: string, member: { email: string; password: string }, slug: string): Promise<string> {
+  const response = await fetch(`${api}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: member.email, password: member.password, clinicSlug: slug }),
+  });
+  if (!response.ok) throw new Error(`login answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+/** One thing to drive: the server it runs on, and the requests it cycles through. */
+export interface Target {
+  name: string;
+  server: Server;
+  origin: string;
+  requests: { method: 'GET'; path: string; headers?: Record<string, string> }[];
+}
+
+/** Requests per second, and the server's CPU microseconds per request. */
+export interface Load {
+  rate: number;
+  cpuMicros: number;
+}
+
+export interface Driving {
+  seconds: number;
+  connections: number;
+}
+
+/**
+ * Drives `target` for `seconds` with `connections` keep-alive connections; `rate`: paced at that many
+ * requests per second over all connections (autocannon's overallRate) instead of as fast as it answers.
+ * Any answer but 2xx, an error or a timeout fails the run: a fast 401 would measure nothing.
+ */
+export async function drive(target: Target, driving: Driving, rate?: number): Promise<autocannon.Result> {
+  const result = await autocannon({
+    url: target.origin,
+    connections: driving.connections,
+    duration: driving.seconds,
+    requests: target.requests,
+    ...(rate ? { overallRate: rate } : {}),
+  });
+  if (result.non2xx || result.errors || result.timeouts) {
+    throw new Error(`${target.name}: ${result.non2xx} answers not 2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return result;
+}
+
+/** Saturated: as many requests as the server answers, with the server's CPU time per request. */
+export async function saturate(target: Target, driving: Driving): Promise<Load> {
+  const cpuBefore = await target.server.cpuSeconds();
+  const result = await drive(target, driving);
+  const cpu = (await target.server.cpuSeconds()) - cpuBefore;
+  return { rate: result.requests.average, cpuMicros: (cpu * 1e6) / result.requests.total };
+}
+
+/** Both targets saturated back to back, the first going first in odd rounds and second in even ones. */
+export async function inTurn(round: number, first: Target, second: Target, driving: Driving): Promise<[Load, Load]> {
+  if (round % 2 === 1) {
+    const a = await saturate(first, driving);
+    return [a, await saturate(second, driving)];
+  }
+  const b = await saturate(second, driving);
+  return [await saturate(first, driving), b];
+}
+
+/**
+ * `rate` requests per second for `seconds`, evenly spaced whatever the answers (open loop), over up
+ * to `connections` keep-alive connections; a request that finds them all busy waits for one, and that
+ * wait is in its latency, which counts from when the request was due.
+ */
+export async function paced(target: Target, driving: Driving, rate: number): Promise<{ p50: number; p99: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: driving.connections });
+  const latencies: number[] = [];
+  const answers: Promise<void>[] = [];
+  const total = Math.round(rate * driving.seconds);
+  const start = performance.now();
+  for (let sent = 0; sent < total; ) {
+    for (; sent < total && start + (sent * 1000) / rate <= performance.now(); sent++) {
+      const due = start + (sent * 1000) / rate;
+      const request = target.requests[sent % target.requests.length]!;
+      answers.push(send(agent, 'GET', target.origin + request.path, request.headers).then(() => void latencies.push(performance.now() - due)));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(answers);
+  agent.destroy();
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+/** The q-quantile of a sample (nearest rank), to 0.1. */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1));
+}
+
+/**
+ * One request whose answer is read to its end: its body. An answer other than `expected` (200
+ * unless said) fails the run.
+ */
+export function send(
+  agent: http.Agent,
+  method: 'GET' | 'POST',
+  url: string,
+  headers: Record<string, string> = {},
+  body?: unknown,
+  expected = 200,
+): Promise<string> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: payload === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (response.statusCode === expected) resolve(text);
+          else reject(new Error(`${method} ${url} answered ${response.statusCode}: ${text.slice(0, 500)}`));
+        });
+      },
+    );
+    request.once('error', reject);
+    request.end(payload);
+  });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** A Markdown table row. */
+export const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
