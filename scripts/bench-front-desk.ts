@@ -7,7 +7,8 @@
 //                clinic guard, withTenant under RLS, the chart access log written in the same
 //                transaction) against the bare Fastify + pg route doing the explicit-WHERE select
 //                (scripts/bench-http-bare.ts): requests per second, CPU per request, and p50/p99 of
-//                the API at half its saturated rate (open loop, as bench:http), bare at that rate too.
+//                the API at half its saturated rate (open loop, as bench:http), bare at that rate too;
+//                and bench:http's department read on the same server and token, for reference.
 //   (b) search   GET …/patients?q=<a name with a typo> in a clinic of BENCH_SEARCH_PATIENTS patients, in
 //                a database of BENCH_TOTAL_PATIENTS: p50/p95 latency, one query at a time, full names and
 //                surnames alone, and how often the intended patient is on the first page; the plan of
@@ -37,7 +38,9 @@
 // clinics of BENCH_CLINIC_PATIENTS), BENCH_CLINICS (1000) and BENCH_CLINIC_PATIENTS (1000) for (d),
 // BENCH_SEARCH_QUERIES (200 per round), BENCH_DOCTORS (50), BENCH_SQL_BOOKINGS (20000 rows per variant
 // and round), BENCH_SQL_BACKGROUND (100000 active appointments in each scratch copy before timing),
-// BENCH_PARTS (default a,b,c,d: the parts to run).
+// BENCH_PARTS (default a,b,c,d: the parts to run). BENCH_PROFILE=1 (or =bare): no rounds; the
+// patient read of (a) alone (or its bare route) with the server's CPU profiler on, summarised as
+// bench:http does (BENCH_PARTS=a skips the databases of (d)).
 // Not a test: a report (Markdown on stdout, progress on stderr).
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -45,8 +48,11 @@ import os from 'node:os';
 import pg from 'pg';
 import { generateSigningKey } from '../src/auth/keys.ts';
 import { hashPassword } from '../src/auth/passwords.ts';
-import { formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
+import { type DataKey, formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
+import { createFieldCipher, type FieldCipher } from '../src/crypto/field-encryption.ts';
 import { startThrowawayCluster } from '../src/db/embedded.ts';
+import { sealIdentification } from '../src/modules/patients/identification.ts';
+import { holdsWorkInProgress, readCurrentMigration, runCurrentMigration } from '../src/db/migrate.ts';
 import { setupDatabase, withClient, withDatabase } from '../src/db/setup.ts';
 import { FEMALE_FIRST_NAMES, MALE_FIRST_NAMES, SURNAMES } from './bench-names.ts';
 import {
@@ -59,6 +65,7 @@ import {
   PASSWORD,
   paced,
   POOL_SIZE,
+  profile,
   quantile,
   ROOT,
   row,
@@ -82,6 +89,7 @@ const SEARCH_QUERIES = option('BENCH_SEARCH_QUERIES', 200);
 const DOCTORS = option('BENCH_DOCTORS', 50);
 const SQL_BOOKINGS = option('BENCH_SQL_BOOKINGS', 20_000);
 const SQL_BACKGROUND = option('BENCH_SQL_BACKGROUND', 100_000);
+const PROFILE = ({ '1': 'api', api: 'api', bare: 'bare' } as const)[process.env.BENCH_PROFILE ?? ''];
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c,d').split(',').map((p) => p.trim()));
 const EXEMPT_ROLE = 'bench_front_desk_rls_exempt';
 const RECEPTIONIST = { email: 'bench-receptionist@clinicbase.test', password: 'bench front desk receptionist passphrase' };
@@ -105,6 +113,8 @@ interface Seeded {
   /** The last patient number of that clinic's synthetic series, e.g. PT-2026-100000. */
   lastPatientNumber: string;
   doctorIds: string[];
+  /** Departments of that clinic: bench:http's read, as a reference in the same run. */
+  departmentIds: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +124,12 @@ interface Seeded {
 async function migratedTemplate(): Promise<string> {
   log('migrating a template database');
   const url = withDatabase(cluster.adminUrl, 'bench_template');
-  await setupDatabase({ adminUrl: url, rolePassword: PASSWORD });
+  const { ownerUrl } = await setupDatabase({ adminUrl: url, rolePassword: PASSWORD });
+  // A branch's migration in progress too (committed migrations only on main), as the tests run it.
+  if (holdsWorkInProgress(await readCurrentMigration())) {
+    log('applying migrations/current.sql (work in progress) to the template');
+    await runCurrentMigration(ownerUrl!);
+  }
   await withClient(url, (client) =>
     client.query(`
       create role ${EXEMPT_ROLE} login bypassrls password '${PASSWORD}';
@@ -134,7 +149,7 @@ interface Shape {
   doctors: number;
 }
 
-async function generate(template: string, name: string, shape: Shape): Promise<Seeded> {
+async function generate(template: string, name: string, shape: Shape, dataKey: DataKey): Promise<Seeded> {
   const total = shape.measured + shape.others * shape.perClinic;
   log(
     `${name}: 1 clinic of ${shape.measured.toLocaleString('en')} patients + ${shape.others} of ${shape.perClinic.toLocaleString('en')}: ${total.toLocaleString('en')} patients`,
@@ -157,6 +172,10 @@ async function generate(template: string, name: string, shape: Shape): Promise<S
     );
     const measured = clinics.find((c) => c.slug === 'front-desk')!;
     await members(admin, measured.id, shape.doctors);
+    const departments = await admin.query<{ id: string }>(
+      `insert into app_public.departments (clinic_id, code, name) select $1, 'D' || g, 'Department ' || g from generate_series(1, $2) g returning id`,
+      [measured.id, READ_IDS],
+    );
     await loadPatients(admin, name, [
       { clinicId: measured.id, year: measured.year, count: shape.measured },
       ...clinics.filter((c) => c !== measured).map((c) => ({ clinicId: c.id, year: c.year, count: shape.perClinic })),
@@ -165,6 +184,12 @@ async function generate(template: string, name: string, shape: Shape): Promise<S
       measured.id,
       READ_IDS,
     ]);
+    await identify(
+      admin,
+      createFieldCipher([dataKey]),
+      measured.id,
+      patients.rows.map((r) => r.id),
+    );
     const doctors = await admin.query<{ id: string }>(
       `select id from app_public.clinic_members where clinic_id = $1 and role = 'doctor' order by display_name`,
       [measured.id],
@@ -176,8 +201,23 @@ async function generate(template: string, name: string, shape: Shape): Promise<S
       patientIds: patients.rows.map((r) => r.id),
       lastPatientNumber: patientNumber(measured.year, shape.measured),
       doctorIds: doctors.rows.map((r) => r.id),
+      departmentIds: departments.rows.map((r) => r.id),
     };
   });
+}
+
+/**
+ * The patients the reads cycle through get an identification number, sealed as the patients module
+ * seals it: the API's read decrypts it (and the receptionist sees it whole), as it would for most
+ * real records. Triggers on (audit, updated_at): an ordinary change.
+ */
+async function identify(admin: pg.Client, cipher: FieldCipher, clinicId: string, ids: string[]): Promise<void> {
+  const sealed = ids.map((_, i) => sealIdentification(cipher, clinicId, `ID${String(700_000_000 + i * 7919)}`));
+  await admin.query(
+    `update app_public.patients p set identification_type = 'national_id', identification_number_ciphertext = s.ciphertext, identification_number_hmac = s.hmac
+     from unnest($2::uuid[], $3::text[], $4::text[]) as s(id, ciphertext, hmac) where p.clinic_id = $1 and p.id = s.id`,
+    [clinicId, ids, sealed.map((s) => s.identificationNumberCiphertext), sealed.map((s) => s.identificationNumberHmac)],
+  );
 }
 
 /** `{"mon": [["08:00", "20:00"]], …}`: every day of the week, for the clinic and its doctors. */
@@ -322,6 +362,8 @@ const INSERT_PATIENTS = `
 interface ReadTargets {
   api: Target;
   bare: Target;
+  /** bench:http's department read on the same server with the same token: what the patient read adds to a plain read. */
+  department: Target;
   token: string;
 }
 
@@ -334,6 +376,12 @@ function readTargets(server: Server, db: Seeded, token: string): ReadTargets {
       server,
       origin: server.bare,
       requests: db.patientIds.map((id) => ({ method: 'GET', path: `/bare/clinics/${db.clinicId}/patients/${id}` })),
+    },
+    department: {
+      name: 'department',
+      server,
+      origin: server.api,
+      requests: db.departmentIds.map((id) => ({ method: 'GET', path: `/api/v1/clinics/${db.slug}/departments/${id}`, headers })),
     },
     token,
   };
@@ -372,20 +420,22 @@ async function checkRegistrationContinues(server: Server, db: Seeded, token: str
 interface ReadRound {
   api: Load;
   bare: Load;
+  department: Load;
   half: { rate: number; p50: number; p99: number };
   bareHalf: { p50: number; p99: number };
 }
 
 async function measureRead(round: number, reads: ReadTargets): Promise<ReadRound> {
   const [api, bare] = await inTurn(round, reads.api, reads.bare, driving);
+  const department = await saturate(reads.department, driving);
   const rate = Math.max(1, Math.round(api.rate / 2));
   const half = { rate, ...(await paced(reads.api, driving, rate)) };
   const bareHalf = await paced(reads.bare, driving, rate);
   log(
     `round ${round} (a): api ${Math.round(api.rate)}/s (${Math.round(api.cpuMicros)} µs CPU), bare ${Math.round(bare.rate)}/s (${Math.round(bare.cpuMicros)} µs), ` +
-      `ratio ${(api.rate / bare.rate).toFixed(2)}; at ${rate}/s: api p50 ${half.p50} ms, p99 ${half.p99} ms; bare p50 ${bareHalf.p50}, p99 ${bareHalf.p99}`,
+      `ratio ${(api.rate / bare.rate).toFixed(2)}, department read ${Math.round(department.rate)}/s (${Math.round(department.cpuMicros)} µs); at ${rate}/s: api p50 ${half.p50} ms, p99 ${half.p99} ms; bare p50 ${bareHalf.p50}, p99 ${bareHalf.p99}`,
   );
-  return { api, bare, half, bareHalf };
+  return { api, bare, department, half, bareHalf };
 }
 
 interface TenantsRound {
@@ -480,7 +530,7 @@ async function measureSearch(server: Server, db: Seeded, token: string, queries:
  * function (nested statements), under a receptionist's context as withTenant sets it: the plan of
  * the real query with its real parameters, not one rebuilt by hand.
  */
-async function searchPlan(db: Seeded, q: string): Promise<string> {
+async function searchPlan(db: Seeded, queries: Query[]): Promise<string> {
   return withClient(db.url, async (client) => {
     const notices: string[] = [];
     client.on('notice', (notice) => notices.push(notice.message ?? ''));
@@ -496,14 +546,18 @@ async function searchPlan(db: Seeded, q: string): Promise<string> {
       `select set_config('app.clinic_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', 'receptionist', true), set_config('role', 'app_user', true)`,
       [db.clinicId, rows[0]!.account_id],
     );
-    await client.query(SEARCH_SQL, [q]);
+    // plpgsql caches the statement's plan: after five calls it may settle on a generic one. The
+    // plan printed is that of the sixth call, as a busy server's connections run it.
+    for (const query of queries.slice(0, 5)) await client.query(SEARCH_SQL, [query.q]);
+    notices.length = 0;
+    await client.query(SEARCH_SQL, [queries[5]!.q]);
     await client.query('rollback');
-    return notices.filter((n) => !/^duration: [\d.]+ ms\s+plan:\s*Query Text: begin/i.test(n)).join('\n\n');
+    return notices.join('\n\n');
   });
 }
 
-/** What the patients module runs for `q` (src/modules/patients/). */
-const SEARCH_SQL = 'select * from app_public.search_patients_by_name($1, 20)';
+/** The name search the patients module calls for `q` (src/modules/patients/queries.ts), for a first page of 20 (one more asked). */
+const SEARCH_SQL = 'select * from app_hidden.search_patients_by_name($1, null::date, null::real, null::uuid, 21)';
 
 // ---------------------------------------------------------------------------------------------
 // (c): booking
@@ -689,6 +743,8 @@ ${table(reads, [
   ['api / bare', (r) => r.api.rate / r.bare.rate, n2],
   ['api CPU µs/req', (r) => r.api.cpuMicros, n0],
   ['bare CPU µs/req', (r) => r.bare.cpuMicros, n0],
+  ['department read req/s', (r) => r.department.rate, n0],
+  ['department CPU µs/req', (r) => r.department.cpuMicros, n0],
   ['half rate', (r) => r.half.rate, n0],
   ['api p50 at half (ms)', (r) => r.half.p50, n1],
   ['api p99 at half (ms)', (r) => r.half.p99, n1],
@@ -696,7 +752,8 @@ ${table(reads, [
   ['bare p99 at that rate (ms)', (r) => r.bareHalf.p99, n1],
 ])}
 
-Targets: api / bare ≥ 0.5; api p99 at half its saturated rate ≤ 10 ms. ${READ_IDS} patients of a clinic of ${SEARCH_PATIENTS.toLocaleString('en')}, a receptionist's token.`);
+Targets: api / bare ≥ 0.5; api p99 at half its saturated rate ≤ 10 ms. ${READ_IDS} patients of a clinic of ${SEARCH_PATIENTS.toLocaleString('en')} (each with an encrypted identification number), a receptionist's token.
+The department read (bench:http's api target, same server and token) is a reference: what the patient read costs beyond a plain read under RLS.`);
   }
   const tenants = rounds.flatMap((r) => (r.tenants ? [r.tenants] : []));
   if (tenants.length) {
@@ -742,7 +799,7 @@ All ${pooled.length} queries: p50 **${quantile(pooled, 0.5)} ms**, p95 **${quant
     )} ms. The name meant was on the first page (20) for ${found} of ${pooled.length}.
 One query at a time over HTTP (a receptionist typing), each a patient's name (two in three) or surname alone with one typo.
 
-The plan (auto_explain of the search function's statement, one typo'd full name, under a receptionist's context):
+The plan (auto_explain of the search function's statement and of the call, the sixth search of a session, under a receptionist's context):
 
 \`\`\`
 ${run.plan.trim()}
@@ -780,19 +837,25 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     const key = generateSigningKey();
-    const dataKey = formatDataKey(generateDataKey());
+    // The servers' DATA_ENCRYPTION_KEY, and the same key here to seal the read patients' identification numbers.
+    const dataKey = generateDataKey();
     const serve = async (db: Seeded) => {
-      const server = await startServer({ root: ROOT, databaseUrl: db.url, key, dataKey, logLevel: LOG_LEVEL, exemptRole: EXEMPT_ROLE });
+      const server = await startServer({ root: ROOT, databaseUrl: db.url, key, dataKey: formatDataKey(dataKey), logLevel: LOG_LEVEL, exemptRole: EXEMPT_ROLE });
       servers.push(server);
       return { server, token: await logIn(server.api, RECEPTIONIST, db.slug) };
     };
     const template = await migratedTemplate();
     const otherClinics = Math.max(0, Math.round((TOTAL_PATIENTS - SEARCH_PATIENTS) / CLINIC_PATIENTS));
-    const main = await generate(template, 'front_desk', { measured: SEARCH_PATIENTS, others: otherClinics, perClinic: CLINIC_PATIENTS, doctors: DOCTORS });
+    const main = await generate(
+      template,
+      'front_desk',
+      { measured: SEARCH_PATIENTS, others: otherClinics, perClinic: CLINIC_PATIENTS, doctors: DOCTORS },
+      dataKey,
+    );
     const tenancy = PARTS.has('d')
       ? {
-          one: await generate(template, 'tenancy_one', { measured: CLINIC_PATIENTS, others: 0, perClinic: CLINIC_PATIENTS, doctors: 0 }),
-          many: await generate(template, 'tenancy_many', { measured: CLINIC_PATIENTS, others: CLINICS - 1, perClinic: CLINIC_PATIENTS, doctors: 0 }),
+          one: await generate(template, 'tenancy_one', { measured: CLINIC_PATIENTS, others: 0, perClinic: CLINIC_PATIENTS, doctors: 0 }, dataKey),
+          many: await generate(template, 'tenancy_many', { measured: CLINIC_PATIENTS, others: CLINICS - 1, perClinic: CLINIC_PATIENTS, doctors: 0 }, dataKey),
         }
       : undefined;
     const generatedIn = (performance.now() - started) / 1000;
@@ -807,14 +870,16 @@ async function main(): Promise<void> {
     };
     const reads = await servedReads(main);
     const api = { server: reads.api.server, token: reads.token };
+    if (PROFILE) return await profile(reads[PROFILE], driving, ROUNDS, LOG_LEVEL);
     await checkRegistrationContinues(api.server, main, api.token);
     const tenants = tenancy && { one: await servedReads(tenancy.one), many: await servedReads(tenancy.many) };
     const queries = PARTS.has('b') ? await typoQueries(main, SEARCH_QUERIES * ROUNDS) : [];
-    const plan = PARTS.has('b') ? await searchPlan(main, queries[0]!.q) : '';
+    const plan = PARTS.has('b') ? await searchPlan(main, queries) : '';
     const booking = PARTS.has('c') ? await bookingSetup(main) : undefined;
 
     log(`warming up; then ${ROUNDS} rounds, ${SECONDS} s per timed run, ${CONNECTIONS} connections, pool ${POOL_SIZE}`);
-    for (const target of [reads.api, reads.bare, tenants?.one.api, tenants?.many.api]) if (target) await saturate(target, { ...driving, seconds: 1 });
+    for (const target of [reads.api, reads.bare, reads.department, tenants?.one.api, tenants?.many.api])
+      if (target) await saturate(target, { ...driving, seconds: 1 });
     const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       rounds.push({

@@ -32,7 +32,6 @@
 // written to a file and summarised by self time (scripts/cpu-profile-summary.ts).
 // Not a test: a report (Markdown on stdout, progress on stderr).
 import type autocannon from 'autocannon';
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -41,7 +40,6 @@ import { generateSigningKey } from '../src/auth/keys.ts';
 import { formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
 import { startThrowawayCluster } from '../src/db/embedded.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
-import { formatSummary, summariseProfile, type CpuProfile } from './cpu-profile-summary.ts';
 import {
   drive as driveWith,
   inTurn,
@@ -52,6 +50,7 @@ import {
   PASSWORD,
   paced as pacedEvenly,
   POOL_SIZE,
+  profile,
   ROOT,
   saturate as saturateWith,
   type Server,
@@ -105,7 +104,7 @@ try {
   const token = await logIn(server.api, MEMBER, seeded.slug);
   const targets = targetsFor(server, other, seeded, token);
   await checkAnswers(targets);
-  if (PROFILE) await profile(targets[PROFILE]);
+  if (PROFILE) await profile(targets[PROFILE], { seconds: SECONDS, connections: CONNECTIONS }, ROUNDS, LOG_LEVEL);
   else report(await measure(targets), loadBefore, os.loadavg());
 } finally {
   for (const server of servers) await server.stop();
@@ -233,36 +232,6 @@ async function measure(targets: Targets): Promise<Round[]> {
     );
   }
   return rounds;
-}
-
-/** One target alone, the server's CPU profiler on for the timed rounds only; prints the summary. */
-async function profile(target: Target): Promise<void> {
-  log(`profiling: warming up, then ${ROUNDS} × ${SECONDS}s of the ${target.name} target alone, ${CONNECTIONS} connections`);
-  await drive(target, 1);
-  const profiler = async (what: 'start' | 'stop') => {
-    const response = await fetch(`${target.server.bare}/bench/profile/${what}`, { method: 'POST' });
-    if (!response.ok) throw new Error(`profiler ${what} answered ${response.status}`);
-    return response;
-  };
-  await profiler('start');
-  let answered = 0;
-  for (let round = 1; round <= ROUNDS; round++) {
-    const { requests } = await drive(target, SECONDS);
-    answered += requests.total;
-    log(`round ${round}: ${target.name} ${Math.round(requests.average)}/s`);
-  }
-  const recorded = (await (await profiler('stop')).json()) as CpuProfile;
-  const summary = summariseProfile(recorded);
-  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'clinicbase-bench-profile-')), `${target.name}.cpuprofile`);
-  await writeFile(file, JSON.stringify(recorded));
-  console.log(`${formatSummary(summary)}
-
-${answered} requests answered: ${Math.round((summary.busyMs * 1000) / answered)} µs of the main thread's busy time each.
-${ROUNDS} × ${SECONDS}s of the ${target.name} target, ${CONNECTIONS} connections, LOG_LEVEL=${LOG_LEVEL}, load average ${os
-    .loadavg()
-    .map((v) => v.toFixed(2))
-    .join(', ')}.
-Profile: ${file} (Chrome DevTools' Performance panel opens it; \`node scripts/cpu-profile-summary.ts ${file} 30\` lists more).`);
 }
 
 function report(rounds: Round[], loadBefore: number[], loadAfter: number[]): void {

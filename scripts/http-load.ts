@@ -1,15 +1,18 @@
 // What the HTTP benchmarks share (scripts/bench-http.ts, scripts/bench-front-desk.ts): the real
 // server started as production runs it with the bare baseline preloaded, its CPU time from /proc,
-// a login through the API, autocannon driving a target saturated, and open-loop pacing for
-// latencies at a given rate. Never part of the application.
+// a login through the API, autocannon driving a target saturated, open-loop pacing for latencies
+// at a given rate, and a CPU profile of the server under one target's load. Never part of the
+// application.
 import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { roleUrl } from '../src/config.ts';
 import { freePort } from '../src/db/embedded.ts';
+import { type CpuProfile, formatSummary, summariseProfile } from './cpu-profile-summary.ts';
 
 /** DATABASE_POOL_SIZE's default, for the API's pool and the bare route's alike. */
 export const POOL_SIZE = 8;
@@ -247,6 +250,39 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/**
+ * One target alone, the server's CPU profiler on for the timed rounds only (switched through the
+ * bare port: scripts/bench-http-bare.ts); prints the summary and where the profile was written.
+ */
+export async function profile(target: Target, driving: Driving, rounds: number, logLevel: string): Promise<void> {
+  log(`profiling: warming up, then ${rounds} × ${driving.seconds}s of the ${target.name} target alone, ${driving.connections} connections`);
+  await drive(target, { ...driving, seconds: 1 });
+  const profiler = async (what: 'start' | 'stop') => {
+    const response = await fetch(`${target.server.bare}/bench/profile/${what}`, { method: 'POST' });
+    if (!response.ok) throw new Error(`profiler ${what} answered ${response.status}`);
+    return response;
+  };
+  await profiler('start');
+  let answered = 0;
+  for (let round = 1; round <= rounds; round++) {
+    const { requests } = await drive(target, driving);
+    answered += requests.total;
+    log(`round ${round}: ${target.name} ${Math.round(requests.average)}/s`);
+  }
+  const recorded = (await (await profiler('stop')).json()) as CpuProfile;
+  const summary = summariseProfile(recorded);
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'clinicbase-bench-profile-')), `${target.name}.cpuprofile`);
+  await writeFile(file, JSON.stringify(recorded));
+  console.log(`${formatSummary(summary)}
+
+${answered} requests answered: ${Math.round((summary.busyMs * 1000) / answered)} µs of the main thread's busy time each.
+${rounds} × ${driving.seconds}s of the ${target.name} target, ${driving.connections} connections, LOG_LEVEL=${logLevel}, load average ${os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(', ')}.
+Profile: ${file} (Chrome DevTools' Performance panel opens it; \`node scripts/cpu-profile-summary.ts ${file} 30\` lists more).`);
 }
 
 /** A Markdown table row. */
