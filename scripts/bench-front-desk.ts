@@ -20,7 +20,7 @@
 //                without it, side by side: what the double-booking guarantee costs an insert.
 //   (d) tenants  the read of (a) on two more databases and servers, one holding 1 clinic and one holding
 //                BENCH_CLINICS clinics, every clinic with BENCH_CLINIC_PATIENTS patients: saturated
-//                requests per second and CPU per request, the two taking turns at going first.
+//                requests per second and CPU per request, in alternating halves (ABBA).
 //
 // Synthetic patients: inserted set-wise with generate_series by the superuser of this throwaway
 // cluster with session_replication_role = replica, so no trigger runs for them (the patient number
@@ -52,8 +52,12 @@ import { type DataKey, formatDataKey, generateDataKey } from '../src/crypto/data
 import { createFieldCipher, type FieldCipher } from '../src/crypto/field-encryption.ts';
 import { startThrowawayCluster } from '../src/db/embedded.ts';
 import { sealIdentification } from '../src/modules/patients/identification.ts';
+import { searchPatientsByName } from '../src/modules/patients/queries.ts';
+import { roleUrl } from '../src/config.ts';
 import { holdsWorkInProgress, readCurrentMigration, runCurrentMigration } from '../src/db/migrate.ts';
+import { createPool } from '../src/db/pool.ts';
 import { setupDatabase, withClient, withDatabase } from '../src/db/setup.ts';
+import { withTenant } from '../src/db/tenant.ts';
 import { FEMALE_FIRST_NAMES, MALE_FIRST_NAMES, SURNAMES } from './bench-names.ts';
 import {
   type Driving,
@@ -443,8 +447,25 @@ interface TenantsRound {
   many: Load;
 }
 
+/**
+ * One clinic against many, saturated in turn in halves of SECONDS: one, many, many, one (or the
+ * mirror in even rounds), so that a burst of the machine's other load, which lasts seconds, falls
+ * on both alike more often than in two long runs. Requests per second and CPU per request over both
+ * halves of each.
+ */
 async function measureTenants(round: number, tenants: { one: ReadTargets; many: ReadTargets }): Promise<TenantsRound> {
-  const [one, many] = await inTurn(round, tenants.one.api, tenants.many.api, driving);
+  const half = { ...driving, seconds: Math.max(1, SECONDS / 2) };
+  const [a, b] = round % 2 === 1 ? [tenants.one.api, tenants.many.api] : [tenants.many.api, tenants.one.api];
+  const loads = new Map<Target, Load[]>([
+    [a, []],
+    [b, []],
+  ]);
+  for (const target of [a, b, b, a]) loads.get(target)!.push(await saturate(target, half));
+  const both = (target: Target): Load => {
+    const [x, y] = loads.get(target)!;
+    return { rate: (x!.rate + y!.rate) / 2, cpuMicros: (x!.cpuMicros + y!.cpuMicros) / 2 };
+  };
+  const [one, many] = [both(tenants.one.api), both(tenants.many.api)];
   log(
     `round ${round} (d): 1 clinic ${Math.round(one.rate)}/s (${Math.round(one.cpuMicros)} µs), ${CLINICS} clinics ${Math.round(many.rate)}/s (${Math.round(many.cpuMicros)} µs), ratio ${(many.rate / one.rate).toFixed(2)}`,
   );
@@ -465,16 +486,18 @@ interface Query {
 /**
  * Names of the measured clinic's patients, each with one typo: a letter dropped, two swapped, one
  * replaced by its neighbour on the keyboard, or one doubled (deterministic per query). Two in
- * three are full names, one in three a surname alone (the harder query: thousands of rows share
- * a common surname's trigrams).
+ * three are full names, one in three a surname alone if it has four letters or more (the harder
+ * query: thousands of rows share a common surname's trigrams).
  */
 async function typoQueries(db: Seeded, count: number): Promise<Query[]> {
   const { rows } = await withClient(db.url, (client) =>
     client.query<{ full_name: string }>('select full_name from app_public.patients where clinic_id = $1 order by md5(id::text) limit $2', [db.clinicId, count]),
   );
   return rows.map(({ full_name }, i) => {
-    const kind = i % 3 === 2 ? 'surname' : 'full name';
-    const name = kind === 'surname' ? full_name.split(' ').at(-1)! : full_name;
+    // A surname alone when it has four letters or more (a typo in Le or Li leaves too little to search: the API wants two characters).
+    const surname = full_name.split(' ').at(-1)!;
+    const kind = i % 3 === 2 && surname.length >= 4 ? 'surname' : 'full name';
+    const name = kind === 'surname' ? surname : full_name;
     return { kind, q: typo(name, i), name };
   });
 }
@@ -526,38 +549,49 @@ async function measureSearch(server: Server, db: Seeded, token: string, queries:
 }
 
 /**
- * The plan the name search runs, as auto_explain logs it for the statement inside the search
- * function (nested statements), under a receptionist's context as withTenant sets it: the plan of
- * the real query with its real parameters, not one rebuilt by hand.
+ * The plan of the name search as the route runs it: the patients module's own query
+ * (searchPatientsByName) through withTenant on a pool of app_authenticator, like the server's,
+ * with auto_explain loaded in that one session (the role's settings in this database, set for it
+ * and reset once it has connected, before any server starts) logging every statement's plan, the
+ * search function's inner statement included, as notices. The sixth search of the session is
+ * printed: prepared statements and plpgsql's cached plans may have turned generic by then, as on
+ * a busy server's connections.
  */
 async function searchPlan(db: Seeded, queries: Query[]): Promise<string> {
-  return withClient(db.url, async (client) => {
-    const notices: string[] = [];
-    client.on('notice', (notice) => notices.push(notice.message ?? ''));
-    const { rows } = await client.query<{ account_id: string }>(
+  const database = new URL(db.url).pathname.slice(1);
+  const settings = {
+    session_preload_libraries: 'auto_explain',
+    'auto_explain.log_min_duration': '0',
+    'auto_explain.log_analyze': 'on',
+    'auto_explain.log_buffers': 'on',
+    'auto_explain.log_nested_statements': 'on',
+    'auto_explain.log_level': 'notice',
+  };
+  const account = await withClient(db.url, async (admin) => {
+    for (const [name, value] of Object.entries(settings)) {
+      await admin.query(`alter role app_authenticator in database ${database} set ${name} = '${value}'`);
+    }
+    const { rows } = await admin.query<{ account_id: string }>(
       `select account_id from app_public.clinic_members where clinic_id = $1 and role = 'receptionist'`,
       [db.clinicId],
     );
-    await client.query(`load 'auto_explain';
-      set auto_explain.log_min_duration = 0; set auto_explain.log_analyze = on; set auto_explain.log_buffers = on;
-      set auto_explain.log_nested_statements = on; set auto_explain.log_level = notice`);
-    await client.query('begin');
-    await client.query(
-      `select set_config('app.clinic_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', 'receptionist', true), set_config('role', 'app_user', true)`,
-      [db.clinicId, rows[0]!.account_id],
-    );
-    // plpgsql caches the statement's plan: after five calls it may settle on a generic one. The
-    // plan printed is that of the sixth call, as a busy server's connections run it.
-    for (const query of queries.slice(0, 5)) await client.query(SEARCH_SQL, [query.q]);
-    notices.length = 0;
-    await client.query(SEARCH_SQL, [queries[5]!.q]);
-    await client.query('rollback');
-    return notices.join('\n\n');
+    return rows[0]!.account_id;
   });
+  const pool = createPool({ url: roleUrl(db.url, 'app_authenticator', PASSWORD), size: 1 });
+  const notices: string[] = [];
+  pool.on('connect', (client) => client.on('notice', (notice) => notices.push(notice.message ?? '')));
+  const ctx = { clinicId: db.clinicId, userId: account, role: 'receptionist' as const };
+  try {
+    for (const [i, query] of queries.slice(0, 6).entries()) {
+      if (i === 1) await withClient(db.url, (admin) => admin.query(`alter role app_authenticator in database ${database} reset all`));
+      notices.length = 0;
+      await withTenant(pool, ctx, (tenantDb) => searchPatientsByName(tenantDb, { text: query.q }, 21));
+    }
+  } finally {
+    await pool.end();
+  }
+  return notices.filter((notice) => !notice.includes('set_config(')).join('\n\n');
 }
-
-/** The name search the patients module calls for `q` (src/modules/patients/queries.ts), for a first page of 20 (one more asked). */
-const SEARCH_SQL = 'select * from app_hidden.search_patients_by_name($1, null::date, null::real, null::uuid, 21)';
 
 // ---------------------------------------------------------------------------------------------
 // (c): booking
@@ -767,7 +801,7 @@ ${table(tenants, [
   [`${CLINICS} clinics CPU µs/req`, (r) => r.many.cpuMicros, n0],
 ])}
 
-Target: many / one within 0.90–1.10. Two databases in one cluster, a server each, saturated in turn (the first of the two alternating).`);
+Target: many / one within 0.90–1.10. Two databases in one cluster, a server each, saturated in turn in halves of ${SECONDS / 2} s (one, many, many, one; mirrored in even rounds).`);
   }
   const searches = rounds.flatMap((r) => (r.search ? [r.search] : []));
   if (searches.length) {
@@ -799,7 +833,7 @@ All ${pooled.length} queries: p50 **${quantile(pooled, 0.5)} ms**, p95 **${quant
     )} ms. The name meant was on the first page (20) for ${found} of ${pooled.length}.
 One query at a time over HTTP (a receptionist typing), each a patient's name (two in three) or surname alone with one typo.
 
-The plan (auto_explain of the search function's statement and of the call, the sixth search of a session, under a receptionist's context):
+The plan (auto_explain in a session of app_authenticator: the route's statement through withTenant, and the search function's statement inside it; the sixth search of the session, as a receptionist):
 
 \`\`\`
 ${run.plan.trim()}
@@ -868,13 +902,14 @@ async function main(): Promise<void> {
       await checkRead(reads, db);
       return reads;
     };
+    // The search's plan before any server starts: the only sessions with auto_explain are its own.
+    const queries = PARTS.has('b') ? await typoQueries(main, SEARCH_QUERIES * ROUNDS) : [];
+    const plan = PARTS.has('b') ? await searchPlan(main, queries) : '';
     const reads = await servedReads(main);
     const api = { server: reads.api.server, token: reads.token };
     if (PROFILE) return await profile(reads[PROFILE], driving, ROUNDS, LOG_LEVEL);
     await checkRegistrationContinues(api.server, main, api.token);
     const tenants = tenancy && { one: await servedReads(tenancy.one), many: await servedReads(tenancy.many) };
-    const queries = PARTS.has('b') ? await typoQueries(main, SEARCH_QUERIES * ROUNDS) : [];
-    const plan = PARTS.has('b') ? await searchPlan(main, queries) : '';
     const booking = PARTS.has('c') ? await bookingSetup(main) : undefined;
 
     log(`warming up; then ${ROUNDS} rounds, ${SECONDS} s per timed run, ${CONNECTIONS} connections, pool ${POOL_SIZE}`);
