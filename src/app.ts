@@ -2,6 +2,7 @@
 // the same instance with inject().
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { SigningKeys } from './auth/keys.ts';
 import { type Config, DEFAULT_FILE_MAX_BYTES } from './config.ts';
 import type { FieldCipher } from './crypto/field-encryption.ts';
 import type { TransactionSettings } from './db/tenant.ts';
@@ -51,6 +52,35 @@ declare module 'fastify' {
     /** The field cipher of AppConfig, for the modules that store encrypted columns. */
     fieldCipher: FieldCipher;
   }
+}
+
+/**
+ * The AppConfig of a process configured from the environment (`npm start`, `npm run seed:demo`):
+ * the Config, plus what was prepared from it before the app could be built.
+ */
+export function appConfigFrom(config: Config, prepared: { authenticatorUrl: string; keys: SigningKeys; fieldCipher: FieldCipher }): AppConfig {
+  return {
+    env: config.env,
+    logLevel: config.logLevel,
+    storageDir: config.storageDir,
+    fileMaxBytes: config.fileMaxBytes,
+    trustProxy: config.trustProxy,
+    redisUrl: config.redisUrl,
+    corsOrigins: config.corsOrigins,
+    apiDocs: config.apiDocs,
+    database: {
+      authenticatorUrl: prepared.authenticatorUrl,
+      listenUrl: config.database.listenUrl,
+      poolSize: config.database.poolSize,
+      transactions: config.database.transactions,
+    },
+    auth: {
+      keys: prepared.keys,
+      accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+      loginAttemptsPerMinute: config.jwt.loginAttemptsPerMinute,
+    },
+    fieldCipher: prepared.fieldCipher,
+  };
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;

@@ -2,7 +2,7 @@
 // gracefully on SIGTERM/SIGINT: stop accepting, drain in-flight requests, close pools, stop Postgres.
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.ts';
+import { appConfigFrom, buildApp } from './app.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { bootstrapOperator } from './auth/queries.ts';
 import { loadSigningKeys } from './auth/keys.ts';
@@ -22,28 +22,13 @@ async function main(): Promise<void> {
   // Before the database: a missing or unreadable key stops the start with nothing else begun.
   const dataKeys = await loadDataKeys(config.dataEncryption);
   const database = await prepareDatabase(config, log);
-  const app = await buildApp({
-    env: config.env,
-    logLevel: config.logLevel,
-    storageDir: config.storageDir,
-    fileMaxBytes: config.fileMaxBytes,
-    trustProxy: config.trustProxy,
-    redisUrl: config.redisUrl,
-    corsOrigins: config.corsOrigins,
-    apiDocs: config.apiDocs,
-    database: {
+  const app = await buildApp(
+    appConfigFrom(config, {
       authenticatorUrl: database.authenticatorUrl,
-      listenUrl: config.database.listenUrl,
-      poolSize: config.database.poolSize,
-      transactions: config.database.transactions,
-    },
-    auth: {
       keys: await loadSigningKeys(config.jwt, config.dataDir),
-      accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
-      loginAttemptsPerMinute: config.jwt.loginAttemptsPerMinute,
-    },
-    fieldCipher: createFieldCipher(dataKeys),
-  });
+      fieldCipher: createFieldCipher(dataKeys),
+    }),
+  );
   if (config.platformBootstrap) await bootstrapPlatformOperator(app, config.platformBootstrap);
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');

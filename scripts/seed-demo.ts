@@ -1,0 +1,456 @@
+// `npm run seed:demo`: two demo clinics to try the API on, filled the way the platform fills a real
+// one. The embedded cluster under DATA_DIR (as `npm start` uses it; stop the server first, the
+// cluster is the server's), or DATABASE_URL + DATABASE_ROLE_PASSWORD.
+//
+// Nothing is written behind the application's back. The seed builds the application in this
+// process and calls its HTTP API (app.inject): a platform operator onboards each clinic, the
+// admin accepts the invitation from the outbox and invites the staff, the staff accept theirs,
+// the admin sets opening and office hours, the receptionist registers patients, books them into
+// free slots and checks them in, the doctors call their queues. Where a route is not there yet,
+// the same step runs through app.withTenant as that member (never as a superuser in a tenant
+// table), so RLS, triggers, counters and the audit log see exactly what the API would do. The
+// database owner only reads the outbox (as `npm run cli -- outbox:pending` does), checks which
+// clinics exist and creates the demo operator (as `npm run cli -- operator:create` does).
+//
+// It refuses a database holding clinics other than demo-north and demo-south, and refuses to run
+// in production. Run twice, it changes nothing and prints the logins again; a seed that stopped
+// midway is refused, with what to do. Progress goes to stderr, the logins to stdout.
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type pg from 'pg';
+import { appConfigFrom, buildApp } from '../src/app.ts';
+import { hashPassword } from '../src/auth/passwords.ts';
+import { loadSigningKeys } from '../src/auth/keys.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { DataKeyError, loadDataKeys } from '../src/crypto/data-keys.ts';
+import { createFieldCipher } from '../src/crypto/field-encryption.ts';
+import { EmbeddedPostgresError } from '../src/db/embedded.ts';
+import { prepareDatabase } from '../src/db/prepare.ts';
+import { withClient } from '../src/db/setup.ts';
+import type { ClinicRole, TenantContext } from '../src/db/tenant.ts';
+import type { WeeklyHours } from '../src/http/params.ts';
+import { appointmentReason, type DemoPatient, demoPatients, pick, randomFrom, walkInPurpose } from './demo-data.ts';
+
+export const PATIENTS_PER_CLINIC = 200;
+const OPERATOR = { email: 'operator@demo.clinicbase.test', password: 'demo-platform-operator' };
+
+interface Staff {
+  key: string;
+  role: ClinicRole;
+  displayName: string;
+  profile?: { specialisation: string; licenceNumber: string; qualification: string; consultationFee: number; officeHours: WeeklyHours };
+}
+
+interface DemoClinic {
+  slug: string;
+  name: string;
+  town: string;
+  timezone: string;
+  address: string;
+  contactPhone: string;
+  numberBlock: number;
+  operatingHours: WeeklyHours;
+  admin: Staff;
+  staff: Staff[];
+}
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri'] as const;
+const everyWeekday = (ranges: [string, string][]): WeeklyHours => Object.fromEntries(WEEKDAYS.map((day) => [day, ranges]));
+
+export const DEMO_CLINICS: DemoClinic[] = [
+  {
+    slug: 'demo-north',
+    name: 'Northgate Family Practice (demo)',
+    town: 'Northgate',
+    timezone: 'Europe/London',
+    address: '1 Northgate High Street, Northgate',
+    contactPhone: '+44 20 7946 0990',
+    numberBlock: 0,
+    operatingHours: { ...everyWeekday([['08:00', '18:00']]), sat: [['09:00', '13:00']] },
+    admin: { key: 'admin', role: 'clinic_admin', displayName: 'Helen Carter' },
+    staff: [
+      {
+        key: 'doctor',
+        role: 'doctor',
+        displayName: 'Dr Priya Raman',
+        profile: {
+          specialisation: 'General practice',
+          licenceNumber: 'GMC-7000001',
+          qualification: 'MBBS, MRCGP',
+          consultationFee: 60,
+          officeHours: everyWeekday([
+            ['09:00', '13:00'],
+            ['14:00', '17:00'],
+          ]),
+        },
+      },
+      {
+        key: 'doctor2',
+        role: 'doctor',
+        displayName: 'Dr Tomasz Nowak',
+        profile: {
+          specialisation: 'Paediatrics',
+          licenceNumber: 'GMC-7000002',
+          qualification: 'MD, MRCPCH',
+          consultationFee: 75,
+          officeHours: {
+            mon: [['10:00', '16:00']],
+            tue: [['10:00', '16:00']],
+            wed: [['13:00', '18:00']],
+            thu: [['10:00', '16:00']],
+            sat: [['09:00', '12:00']],
+          },
+        },
+      },
+      { key: 'nurse', role: 'nurse', displayName: 'Grace Okafor' },
+      { key: 'receptionist', role: 'receptionist', displayName: 'Sam Whitfield' },
+      { key: 'lab', role: 'lab_technician', displayName: 'Kenji Tanaka' },
+    ],
+  },
+  {
+    slug: 'demo-south',
+    name: 'Southbank Medical Centre (demo)',
+    town: 'Southbank',
+    timezone: 'Europe/London',
+    address: '42 Riverside Walk, Southbank',
+    contactPhone: '+44 20 7946 0991',
+    numberBlock: 500,
+    operatingHours: everyWeekday([['07:30', '19:00']]),
+    admin: { key: 'admin', role: 'clinic_admin', displayName: 'Marcus Bell' },
+    staff: [
+      {
+        key: 'doctor',
+        role: 'doctor',
+        displayName: 'Dr Amara Mensah',
+        profile: {
+          specialisation: 'Family medicine',
+          licenceNumber: 'GMC-7100001',
+          qualification: 'MBChB, MRCGP',
+          consultationFee: 65,
+          officeHours: everyWeekday([['08:00', '14:00']]),
+        },
+      },
+      {
+        key: 'doctor2',
+        role: 'doctor',
+        displayName: 'Dr Luca Rossi',
+        profile: {
+          specialisation: 'Dermatology',
+          licenceNumber: 'GMC-7100002',
+          qualification: 'MD, MRCP (Derm)',
+          consultationFee: 90,
+          officeHours: everyWeekday([['12:00', '19:00']]),
+        },
+      },
+      { key: 'nurse', role: 'nurse', displayName: 'Ewa Kowalska' },
+      { key: 'receptionist', role: 'receptionist', displayName: 'Jordan Price' },
+      { key: 'lab', role: 'lab_technician', displayName: 'Fatima Ahmed' },
+    ],
+  },
+];
+
+/** A demo login: known e-mail and password, printed at the end. */
+export const loginOf = (clinic: { slug: string }, key: string) => ({ email: `${key}@${clinic.slug}.clinicbase.test`, password: `${clinic.slug}-${key}-login` });
+
+interface Session {
+  accessToken: string;
+  accountId: string;
+  memberId: string;
+  role: ClinicRole;
+}
+
+interface Login {
+  clinic: string;
+  role: string;
+  email: string;
+  password: string;
+}
+
+const progress = (message: string) => process.stderr.write(`${message}\n`);
+
+/** The application's API in this process: JSON in, JSON out, any status but the expected one is an error. */
+function apiOf(app: FastifyInstance) {
+  return async function api<T = Record<string, unknown>>(
+    method: 'GET' | 'POST' | 'PATCH',
+    url: string,
+    token: string | null,
+    body?: object,
+    expect = 200,
+  ): Promise<T> {
+    const response: LightMyRequestResponse = await app.inject({
+      method,
+      url,
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      ...(body ? { payload: body } : {}),
+    });
+    if (response.statusCode !== expect) throw new Error(`${method} ${url} answered ${response.statusCode}, not ${expect}: ${response.body}`);
+    return (response.body ? response.json() : undefined) as T;
+  };
+}
+type Api = ReturnType<typeof apiOf>;
+
+// ---------------------------------------------------------------- what the database holds already
+
+type DatabaseState = { kind: 'empty' } | { kind: 'seeded' } | { kind: 'refused'; reason: string };
+
+/** Whether this database is empty of clinics, already seeded by us, or someone else's. */
+async function databaseState(owner: pg.Client): Promise<DatabaseState> {
+  const demo = DEMO_CLINICS.map((c) => c.slug);
+  const { rows } = await owner.query<{ slug: string; patients: number; visits: number }>(
+    `select c.slug,
+            (select count(*)::int from app_public.patients p where p.clinic_id = c.id) as patients,
+            (select count(*)::int from app_public.visits v where v.clinic_id = c.id) as visits
+     from app_public.clinics c order by c.slug`,
+  );
+  const foreign = rows.filter((r) => !demo.includes(r.slug));
+  if (foreign.length > 0) {
+    return {
+      kind: 'refused',
+      reason:
+        `this database holds ${foreign.length} clinic(s) besides the demo's (${foreign.map((r) => r.slug).join(', ')}): ` +
+        'seed:demo only fills a database without clinics, or its own demo clinics. Use the embedded default (no DATABASE_URL) or an empty database.',
+    };
+  }
+  if (rows.length === 0) return { kind: 'empty' };
+  const complete = rows.length === demo.length && rows.every((r) => r.patients >= PATIENTS_PER_CLINIC && r.visits > 0);
+  if (complete) return { kind: 'seeded' };
+  return {
+    kind: 'refused',
+    reason:
+      `an earlier seed:demo stopped midway (${rows.map((r) => `${r.slug}: ${r.patients} patients, ${r.visits} visits`).join('; ')}). ` +
+      'Start again from an empty database: stop the server and remove the embedded cluster (DATA_DIR/pg, by default .data/pg), ' +
+      'or drop and recreate the DATABASE_URL database.',
+  };
+}
+
+// ---------------------------------------------------------------- people and their logins
+
+/** The demo operator, as `npm run cli -- operator:create` makes one (owner rights), unless it exists. */
+async function ensureOperator(owner: pg.Client): Promise<void> {
+  const { rowCount } = await owner.query(
+    'select from app_private.platform_operators o join app_private.accounts a on a.id = o.account_id where lower(a.email) = lower($1)',
+    [OPERATOR.email],
+  );
+  if (rowCount === 0) await owner.query('select app_private.create_platform_operator($1, $2)', [OPERATOR.email, await hashPassword(OPERATOR.password)]);
+}
+
+/** The newest invitation token sent to `email`: it reaches people only through the outbox. */
+async function invitationToken(owner: pg.Client, email: string): Promise<string> {
+  const { rows } = await owner.query<{ token: string }>(
+    `select payload->>'token' as token from app_private.notification_outbox
+     where kind = 'invitation' and lower(recipient) = lower($1) order by id desc limit 1`,
+    [email],
+  );
+  if (!rows[0]) throw new Error(`no invitation for ${email} in the outbox`);
+  return rows[0].token;
+}
+
+/** Accepts the invitation sent to `email` with `password`: the member's first session. */
+async function accept(api: Api, owner: pg.Client, email: string, password: string): Promise<Session> {
+  const token = await invitationToken(owner, email);
+  const session = await api<{ accessToken: string; membership: { memberId: string; role: ClinicRole } }>('POST', '/api/v1/auth/invitations/accept', null, {
+    token,
+    password,
+  });
+  const me = await api<{ accountId: string }>('GET', '/api/v1/auth/me', session.accessToken);
+  return { accessToken: session.accessToken, accountId: me.accountId, memberId: session.membership.memberId, role: session.membership.role };
+}
+
+// ---------------------------------------------------------------- one clinic
+
+interface SeededClinic {
+  id: string;
+  sessions: Map<string, Session>;
+}
+
+/** The platform onboards the clinic; its admin sets it up and invites everyone; everyone accepts. */
+async function onboard(api: Api, owner: pg.Client, operatorToken: string, clinic: DemoClinic, logins: Login[]): Promise<SeededClinic> {
+  const base = `/api/v1/clinics/${clinic.slug}`;
+  const adminLogin = loginOf(clinic, clinic.admin.key);
+  const { clinic: created } = await api<{ clinic: { id: string } }>(
+    'POST',
+    '/api/v1/platform/clinics',
+    operatorToken,
+    {
+      slug: clinic.slug,
+      name: clinic.name,
+      timezone: clinic.timezone,
+      plan: 'basic',
+      address: clinic.address,
+      contactPhone: clinic.contactPhone,
+      admin: { email: adminLogin.email, displayName: clinic.admin.displayName },
+    },
+    201,
+  );
+  const sessions = new Map<string, Session>();
+  const admin = await accept(api, owner, adminLogin.email, adminLogin.password);
+  sessions.set('admin', admin);
+  logins.push({ clinic: clinic.slug, role: 'clinic_admin', ...adminLogin });
+  await api('PATCH', `${base}/settings`, admin.accessToken, { operatingHours: clinic.operatingHours, appointmentSlotMinutes: 15 });
+  for (const [code, name] of [
+    ['GP', 'General practice'],
+    ['PAED', 'Paediatrics'],
+    ['LAB', 'Laboratory'],
+  ]) {
+    await api('POST', `${base}/departments`, admin.accessToken, { code, name }, 201);
+  }
+  for (const member of clinic.staff) {
+    const login = loginOf(clinic, member.key);
+    await api('POST', `${base}/members/invitations`, admin.accessToken, { email: login.email, role: member.role, displayName: member.displayName }, 201);
+    const session = await accept(api, owner, login.email, login.password);
+    if (member.profile) await api('PATCH', `${base}/members/${session.memberId}`, admin.accessToken, member.profile);
+    sessions.set(member.key, session);
+    logins.push({ clinic: clinic.slug, role: member.role, ...login });
+  }
+  progress(`${clinic.slug}: onboarded, ${sessions.size} members (every role but patient), opening and office hours set`);
+  return { id: created.id, sessions };
+}
+
+/** A member's transaction, as the API runs a request of theirs. */
+function contextOf(clinic: SeededClinic, session: Session): TenantContext {
+  return { clinicId: clinic.id, userId: session.accountId, role: session.role, requestId: `seed-demo-${session.role}`, clientIp: '127.0.0.1' };
+}
+
+/** The receptionist registers the clinic's patients (identification numbers encrypted as the registry does). */
+async function registerPatients(app: FastifyInstance, clinic: SeededClinic, patients: DemoPatient[]): Promise<string[]> {
+  const receptionist = contextOf(clinic, clinic.sessions.get('receptionist')!);
+  const field = { clinicId: clinic.id, field: 'patients.identification_number' };
+  const ids: string[] = [];
+  for (const [i, patient] of patients.entries()) {
+    const { identification, ...rest } = patient;
+    const id = await app.withTenant(receptionist, async (db) => {
+      const row = await db
+        .insertInto('appPublic.patients')
+        .values({
+          ...rest,
+          status: undefined,
+          identificationType: identification?.type ?? null,
+          identificationNumberCiphertext: identification ? app.fieldCipher.encrypt(identification.number, field) : null,
+          identificationNumberHmac: identification ? app.fieldCipher.lookupHash(identification.number, field) : null,
+        } as never)
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      if (patient.status !== 'registered') await db.updateTable('appPublic.patients').set({ status: patient.status }).where('id', '=', row.id).execute();
+      return row.id;
+    });
+    ids.push(id);
+    if ((i + 1) % 50 === 0) progress(`  ${i + 1}/${patients.length} patients`);
+  }
+  return ids;
+}
+
+/** The portal patient: invited by the admin, linked to their record by the receptionist. */
+async function portalPatient(api: Api, owner: pg.Client, clinic: DemoClinic, seeded: SeededClinic, patient: DemoPatient, logins: Login[]): Promise<void> {
+  const login = loginOf(clinic, 'patient');
+  const admin = seeded.sessions.get('admin')!;
+  await api(
+    'POST',
+    `/api/v1/clinics/${clinic.slug}/members/invitations`,
+    admin.accessToken,
+    { email: login.email, role: 'patient', displayName: patient.fullName },
+    201,
+  );
+  seeded.sessions.set('patient', await accept(api, owner, login.email, login.password));
+  logins.push({ clinic: clinic.slug, role: 'patient', ...login });
+}
+
+/** The receptionist links the portal login to the patient's record. */
+async function linkPortalPatient(app: FastifyInstance, clinic: SeededClinic, patientId: string): Promise<void> {
+  const memberId = clinic.sessions.get('patient')!.memberId;
+  await app.withTenant(contextOf(clinic, clinic.sessions.get('receptionist')!), (db) =>
+    db.updateTable('appPublic.patients').set({ memberId }).where('id', '=', patientId).execute(),
+  );
+}
+
+// ---------------------------------------------------------------- the whole run
+
+async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken: string, clinic: DemoClinic, logins: Login[]): Promise<void> {
+  const api = apiOf(app);
+  const seeded = await onboard(api, owner, operatorToken, clinic, logins);
+  const today = clinicToday(clinic.timezone);
+  const patients = demoPatients({ seed: clinic.slug, count: PATIENTS_PER_CLINIC, town: clinic.town, numberBlock: clinic.numberBlock, today });
+  // The portal patient's record carries the e-mail they log in with.
+  patients[0] = { ...patients[0]!, email: loginOf(clinic, 'patient').email };
+  const patientIds = await registerPatients(app, seeded, patients);
+  await portalPatient(api, owner, clinic, seeded, patients[0]!, logins);
+  await linkPortalPatient(app, seeded, patientIds[0]!);
+  progress(`${clinic.slug}: ${patientIds.length} patients registered, ${patients[0]!.fullName} has a portal login`);
+}
+
+/** The clinic's today as YYYY-MM-DD. */
+function clinicToday(timezone: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+}
+
+function printLogins(logins: Login[]): void {
+  const rows = [
+    { clinic: 'clinic', role: 'role', email: 'email', password: 'password' },
+    { clinic: '(platform)', role: 'platform_operator', ...OPERATOR },
+    ...logins,
+  ];
+  const width = (key: keyof Login) => Math.max(...rows.map((r) => r[key].length));
+  const widths = { clinic: width('clinic'), role: width('role'), email: width('email') };
+  for (const r of rows) console.log(`${r.clinic.padEnd(widths.clinic)}  ${r.role.padEnd(widths.role)}  ${r.email.padEnd(widths.email)}  ${r.password}`);
+}
+
+/** Every demo login, for a second run that changes nothing. */
+function allLogins(): Login[] {
+  return DEMO_CLINICS.flatMap((clinic) => [
+    { clinic: clinic.slug, role: 'clinic_admin', ...loginOf(clinic, clinic.admin.key) },
+    ...clinic.staff.map((member) => ({ clinic: clinic.slug, role: member.role, ...loginOf(clinic, member.key) })),
+    { clinic: clinic.slug, role: 'patient', ...loginOf(clinic, 'patient') },
+  ]);
+}
+
+async function main(): Promise<number> {
+  const config = loadConfig(undefined, { serving: true });
+  if (config.env === 'production') {
+    console.error('seed:demo refuses to run with NODE_ENV=production: its logins and passwords are printed and public.');
+    return 1;
+  }
+  const dataKeys = await loadDataKeys(config.dataEncryption);
+  const database = await prepareDatabase(config, progress);
+  try {
+    if (!database.ownerUrl) throw new Error('seed:demo needs DATABASE_URL with DATABASE_ROLE_PASSWORD, or the embedded default');
+    return await withClient(database.ownerUrl, async (owner) => {
+      const state = await databaseState(owner);
+      if (state.kind === 'refused') {
+        console.error(`seed:demo refused: ${state.reason}`);
+        return 1;
+      }
+      if (state.kind === 'seeded') {
+        progress('the demo clinics are there already: nothing changed. Their logins (as seeded):');
+        printLogins(allLogins());
+        return 0;
+      }
+      await ensureOperator(owner);
+      const appConfig = appConfigFrom(config, {
+        authenticatorUrl: database.authenticatorUrl,
+        keys: await loadSigningKeys(config.jwt, config.dataDir),
+        fieldCipher: createFieldCipher(dataKeys),
+      });
+      // This process's own app: its dozens of logins from one address are not an attack.
+      const app = await buildApp({ ...appConfig, logLevel: 'warn', auth: { ...appConfig.auth, loginAttemptsPerMinute: 10_000 } });
+      try {
+        const operator = await apiOf(app)<{ accessToken: string }>('POST', '/api/v1/platform/auth/login', null, OPERATOR);
+        const logins: Login[] = [];
+        for (const clinic of DEMO_CLINICS) await seedClinic(app, owner, operator.accessToken, clinic, logins);
+        progress('done. Start the API with `npm start`; the logins:');
+        printLogins(logins);
+        return 0;
+      } finally {
+        await app.close();
+      }
+    });
+  } finally {
+    await database.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const known = error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof DataKeyError;
+    console.error(known ? error.message : error);
+    process.exit(1);
+  },
+);
