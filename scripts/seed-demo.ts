@@ -402,15 +402,20 @@ function allLogins(): Login[] {
 }
 
 async function main(): Promise<number> {
-  const config = loadConfig(undefined, { serving: true });
+  // Not loaded as a server's (serving: true): production would then ask for its keys first.
+  const config = loadConfig();
   if (config.env === 'production') {
     console.error('seed:demo refuses to run with NODE_ENV=production: its logins and passwords are printed and public.');
+    return 1;
+  }
+  if (config.database.adminUrl && !config.database.rolePassword) {
+    console.error('seed:demo: DATABASE_URL needs DATABASE_ROLE_PASSWORD (the password setup gives the login roles)');
     return 1;
   }
   const dataKeys = await loadDataKeys(config.dataEncryption);
   const database = await prepareDatabase(config, progress);
   try {
-    if (!database.ownerUrl) throw new Error('seed:demo needs DATABASE_URL with DATABASE_ROLE_PASSWORD, or the embedded default');
+    if (!database.ownerUrl) throw new Error('seed:demo needs the owner: DATABASE_URL with DATABASE_ROLE_PASSWORD, DATABASE_OWNER_URL, or the embedded default');
     return await withClient(database.ownerUrl, async (owner) => {
       const state = await databaseState(owner);
       if (state.kind === 'refused') {

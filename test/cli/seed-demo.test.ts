@@ -1,0 +1,178 @@
+// `npm run seed:demo` as a child process against the file's own database: what it creates (counted
+// as superuser, written out literally), that it went through the members' own contexts (the audit
+// log names them), that every login it prints works against the real app, that a second run
+// changes nothing, and that it refuses a database with someone else's clinics, a half-seeded one
+// and production, writing nothing.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { createFieldCipher } from '../../src/crypto/field-encryption.ts';
+import { parseDataKeys } from '../../src/crypto/data-keys.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
+import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
+
+const SEED = path.resolve(import.meta.dirname, '../../scripts/seed-demo.ts');
+
+/** The seed on `db` with this machine's environment less any database or app setting, plus `env`. */
+function seed(db: TestDatabase | undefined, dataDir: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !/^(DATABASE_|DATA_|NODE_ENV|LOG_LEVEL)/.test(e[0])),
+  );
+  const database = db ? { DATABASE_URL: db.adminUrl, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD } : {};
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SEED], { env: { ...clean, ...database, DATA_DIR: dataDir, ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-seed-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** What the refusals must leave alone: the number of rows in every table they could touch. */
+async function footprint(db: TestDatabase): Promise<Record<string, number>> {
+  const { rows } = await db.admin.query<Record<string, number>>(
+    `select (select count(*)::int from app_public.clinics) as clinics,
+            (select count(*)::int from app_private.accounts) as accounts,
+            (select count(*)::int from app_private.platform_operators) as operators,
+            (select count(*)::int from app_public.clinic_members) as members,
+            (select count(*)::int from app_public.patients) as patients,
+            (select count(*)::int from app_audit.audit_log) as audit`,
+  );
+  return rows[0]!;
+}
+
+const LOGIN_LINE = /^(\(platform\)|demo-\w+)\s+(\w+)\s+(\S+@\S+)\s+(\S+)$/;
+
+t.test('seed:demo fills an empty database through the app, and its logins work', async (t) => {
+  const db = await createTestDatabase(t);
+  const dataDir = await tempDir(t);
+  const run = await seed(db, dataDir);
+  t.equal(run.code, 0, run.stderr);
+
+  const { rows: clinics } = await db.admin.query('select slug, plan, timezone from app_public.clinics order by slug');
+  t.same(clinics, [
+    { slug: 'demo-north', plan: 'basic', timezone: 'Europe/London' },
+    { slug: 'demo-south', plan: 'basic', timezone: 'Europe/London' },
+  ]);
+  const { rows: members } = await db.admin.query(
+    `select c.slug, m.role, count(*)::int as n from app_public.clinic_members m join app_public.clinics c on c.id = m.clinic_id
+     where m.status = 'active' group by 1, 2 order by 1, 2`,
+  );
+  const roles = { clinic_admin: 1, doctor: 2, lab_technician: 1, nurse: 1, patient: 1, receptionist: 1 };
+  t.same(
+    members,
+    ['demo-north', 'demo-south'].flatMap((slug) => Object.entries(roles).map(([role, n]) => ({ slug, role, n }))),
+    'one active member of every role, two doctors',
+  );
+  const { rows: doctors } = await db.admin.query(`select count(*)::int as n from app_public.clinic_members where role = 'doctor' and office_hours <> '{}'`);
+  t.same(doctors, [{ n: 4 }], 'every doctor has office hours');
+  const { rows: hours } = await db.admin.query(
+    `select count(*)::int as n from app_public.clinic_settings where operating_hours ? 'mon' and appointment_slot_minutes = 15`,
+  );
+  t.same(hours, [{ n: 2 }], 'both clinics have opening hours');
+
+  const year = new Date().getFullYear();
+  const { rows: patients } = await db.admin.query(
+    `select c.slug, count(*)::int as n, min(p.patient_number) as first, max(p.patient_number) as last,
+            count(distinct p.phone_normalised)::int as phones, count(p.phone)::int as with_phone,
+            count(*) filter (where p.member_id is not null)::int as portal,
+            count(p.identification_number_ciphertext)::int as identified
+     from app_public.patients p join app_public.clinics c on c.id = p.clinic_id group by 1 order by 1`,
+  );
+  for (const row of patients) {
+    t.equal(row.n, 200, `${row.slug}: 200 patients`);
+    t.equal(row.first, `PT-${year}-00001`, `${row.slug}: numbered by the database from 1`);
+    t.equal(row.last, `PT-${year}-00200`, `${row.slug}: … to 200, without gaps`);
+    t.equal(row.phones, row.with_phone, `${row.slug}: no two patients share a phone number`);
+    t.equal(row.portal, 1, `${row.slug}: one record linked to the portal login`);
+    t.ok(row.identified > 100, `${row.slug}: most have an identification number`);
+  }
+
+  // Encrypted with the development key the seed generated under DATA_DIR: ciphertext in the table,
+  // the made-up number once decrypted.
+  const { rows: identified } = await db.admin.query<{ clinic_id: string; ciphertext: string; type: string }>(
+    `select clinic_id, identification_number_ciphertext as ciphertext, identification_type as type from app_public.patients
+     where identification_number_ciphertext is not null order by patient_number limit 5`,
+  );
+  const cipher = createFieldCipher(parseDataKeys((await readFile(path.join(dataDir, 'data-encryption-key'), 'utf8')).trim()).keys);
+  for (const row of identified) {
+    t.notMatch(row.ciphertext, /QQ|\d{9}/, 'no number in clear');
+    const number = cipher.decrypt(row.ciphertext, { clinicId: row.clinic_id, field: 'patients.identification_number' });
+    t.match(number, row.type === 'national_id' ? /^QQ \d\d \d\d \d\d [A-D]$/ : /^\d{9}$/);
+  }
+
+  // Written by the members themselves, not behind the app's back: the audit log names them.
+  const { rows: writers } = await db.admin.query(
+    `select a.table_name, a.actor_role, a.db_role, count(*)::int as n from app_audit.audit_log a
+     where a.action = 'INSERT' and a.table_name in ('app_public.patients', 'app_public.departments', 'app_public.clinics')
+     group by 1, 2, 3 order by 1, 2, 3`,
+  );
+  t.same(writers, [
+    { table_name: 'app_public.clinics', actor_role: null, db_role: 'app_authenticator/app_platform', n: 2 },
+    { table_name: 'app_public.departments', actor_role: 'clinic_admin', db_role: 'app_authenticator/app_user', n: 6 },
+    { table_name: 'app_public.patients', actor_role: 'receptionist', db_role: 'app_authenticator/app_user', n: 400 },
+  ]);
+
+  const logins = run.stdout
+    .split('\n')
+    .map((line) => LOGIN_LINE.exec(line.trim()))
+    .filter((m) => m !== null)
+    .map(([, clinic, role, email, password]) => ({ clinic: clinic!, role: role!, email: email!, password: password! }));
+  t.equal(logins.length, 15, 'the operator and seven members per clinic');
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const client = testClient(app);
+  for (const login of logins) {
+    if (login.clinic === '(platform)') {
+      t.equal((await client.platformLogin(login.email, login.password)).statusCode, 200, `${login.email} logs in to the platform`);
+      continue;
+    }
+    const response = await client.login(login.email, login.password, login.clinic);
+    t.equal(response.statusCode, 200, `${login.email} logs in`);
+    t.same(
+      { slug: response.json().membership.clinicSlug, role: response.json().membership.role },
+      { slug: login.clinic, role: login.role },
+      `${login.email} is the ${login.role} of ${login.clinic}`,
+    );
+  }
+
+  const before = await footprint(db);
+  const again = await seed(db, dataDir);
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stderr, /the demo clinics are there already: nothing changed/);
+  t.equal(again.stdout.split('\n').filter((line) => LOGIN_LINE.test(line.trim())).length, 15, 'the logins, printed again');
+  t.same(await footprint(db), before, 'a second run writes nothing');
+});
+
+t.test('seed:demo refuses a database with other clinics, writing nothing', async (t) => {
+  const db = await createTestDatabase(t);
+  await createClinics(db);
+  const before = await footprint(db);
+  const run = await seed(db, await tempDir(t));
+  t.equal(run.code, 1);
+  t.match(run.stderr, "seed:demo refused: this database holds 2 clinic(s) besides the demo's (clinic-a, clinic-b)");
+  t.same(await footprint(db), before);
+});
+
+t.test('seed:demo refuses a database it seeded halfway, writing nothing', async (t) => {
+  const db = await createTestDatabase(t);
+  await db.admin.query(`insert into app_public.clinics (slug, name) values ('demo-north', 'Left over')`);
+  const before = await footprint(db);
+  const run = await seed(db, await tempDir(t));
+  t.equal(run.code, 1);
+  t.match(run.stderr, 'seed:demo refused: an earlier seed:demo stopped midway (demo-north: 0 patients, 0 visits)');
+  t.same(await footprint(db), before);
+});
+
+t.test('seed:demo never runs in production', async (t) => {
+  const run = await seed(undefined, await tempDir(t), { NODE_ENV: 'production', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+  t.equal(run.code, 1);
+  t.match(run.stderr, 'seed:demo refuses to run with NODE_ENV=production');
+});
