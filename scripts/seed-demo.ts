@@ -16,6 +16,7 @@
 // in production. Run twice, it changes nothing and prints the logins again; a seed that stopped
 // midway is refused, with what to do. Progress goes to stderr, the logins to stdout.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
 import type pg from 'pg';
 import { appConfigFrom, buildApp } from '../src/app.ts';
 import { hashPassword } from '../src/auth/passwords.ts';
@@ -28,7 +29,7 @@ import { prepareDatabase } from '../src/db/prepare.ts';
 import { withClient } from '../src/db/setup.ts';
 import type { ClinicRole, TenantContext } from '../src/db/tenant.ts';
 import type { WeeklyHours } from '../src/http/params.ts';
-import { appointmentReason, type DemoPatient, demoPatients, pick, randomFrom, walkInPurpose } from './demo-data.ts';
+import { appointmentReason, type DemoPatient, demoPatients, pick, type Random, randomFrom, walkInPurpose } from './demo-data.ts';
 
 export const PATIENTS_PER_CLINIC = 200;
 const OPERATOR = { email: 'operator@demo.clinicbase.test', password: 'demo-platform-operator' };
@@ -361,6 +362,100 @@ async function linkPortalPatient(app: FastifyInstance, clinic: SeededClinic, pat
   );
 }
 
+/** Adds `days` to a YYYY-MM-DD date. */
+const addDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * The receptionist blocks an afternoon of the second doctor's (leave), then books about half of
+ * each doctor's free slots of the coming week, the portal patient first; a few are cancelled.
+ */
+async function bookWeek(app: FastifyInstance, clinic: DemoClinic, seeded: SeededClinic, patientIds: string[], random: Random): Promise<number> {
+  const receptionist = contextOf(seeded, seeded.sessions.get('receptionist')!);
+  const today = clinicToday(clinic.timezone);
+  const leaveDay = addDays(today, 2);
+  await app.withTenant(receptionist, (db) =>
+    sql`insert into app_public.doctor_time_off (doctor_id, starts_at, ends_at, reason)
+        values (${seeded.sessions.get('doctor2')!.memberId}, (${leaveDay}::date + time '12:00') at time zone ${clinic.timezone},
+                (${leaveDay}::date + time '18:00') at time zone ${clinic.timezone}, 'Training afternoon')`.execute(db),
+  );
+  const booked: { id: string; patientId: string }[] = [];
+  for (const key of ['doctor', 'doctor2']) {
+    const doctorId = seeded.sessions.get(key)!.memberId;
+    const { rows: slots } = await app.withTenant(receptionist, (db) =>
+      sql<{
+        startsAt: Date;
+        endsAt: Date;
+      }>`select starts_at, ends_at from app_public.doctor_free_slots(${doctorId}, ${today}::date, ${addDays(today, 6)}::date)`.execute(db),
+    );
+    for (const slot of slots) {
+      const first = booked.length === 0;
+      if (!first && random() > 0.5) continue;
+      const patientId = first ? patientIds[0]! : pick(random, patientIds);
+      const row = await app.withTenant(receptionist, (db) =>
+        db
+          .insertInto('appPublic.appointments')
+          .values({ patientId, doctorId, startsAt: slot.startsAt, endsAt: slot.endsAt, reason: appointmentReason(random) })
+          .returning('id')
+          .executeTakeFirstOrThrow(),
+      );
+      booked.push({ id: row.id, patientId });
+    }
+  }
+  for (const { id } of booked.slice(1).filter(() => random() < 0.04)) {
+    await app.withTenant(receptionist, (db) =>
+      db.updateTable('appPublic.appointments').set({ status: 'cancelled', cancellationReason: 'Patient called to cancel' }).where('id', '=', id).execute(),
+    );
+  }
+  return booked.length;
+}
+
+/**
+ * Today's queue: the receptionist checks in the appointments of the next two hours and a few
+ * walk-ins (one urgent); the first doctor has seen one patient and is with the next, the second
+ * has called theirs.
+ */
+async function todaysQueue(app: FastifyInstance, seeded: SeededClinic, patientIds: string[], random: Random): Promise<number> {
+  const receptionist = contextOf(seeded, seeded.sessions.get('receptionist')!);
+  const { rows: soon } = await app.withTenant(receptionist, (db) =>
+    sql<{ id: string; patientId: string; doctorId: string }>`select id, patient_id, doctor_id from app_public.appointments
+      where status = 'booked' and starts_at < now() + interval '2 hours'
+        and (starts_at at time zone (select timezone from app_public.clinics where id = clinic_id))::date = app_public.current_clinic_date()
+      order by starts_at`.execute(db),
+  );
+  const arrivals = [
+    ...soon.map((a) => ({ appointmentId: a.id, patientId: a.patientId, doctorId: a.doctorId, purpose: null, priority: 'normal' })),
+    ...['doctor', 'doctor2'].flatMap((key) =>
+      ['normal', 'normal', 'urgent', 'normal'].map((priority) => ({
+        appointmentId: null,
+        patientId: pick(random, patientIds.slice(1)),
+        doctorId: seeded.sessions.get(key)!.memberId,
+        purpose: walkInPurpose(random),
+        priority,
+      })),
+    ),
+  ];
+  for (const arrival of arrivals) {
+    // visit_date and token_number are the database's (the _200_set_token trigger).
+    await app.withTenant(receptionist, (db) =>
+      db
+        .insertInto('appPublic.visits')
+        .values(arrival as never)
+        .execute(),
+    );
+  }
+  const callNext = async (key: string, then: string[]) => {
+    const doctor = seeded.sessions.get(key)!;
+    await app.withTenant(contextOf(seeded, doctor), async (db) => {
+      const { rows } = await sql<{ id: string }>`select id from app_public.call_next_visit(${doctor.memberId})`.execute(db);
+      for (const status of then) await db.updateTable('appPublic.visits').set({ status }).where('id', '=', rows[0]!.id).execute();
+    });
+  };
+  await callNext('doctor', ['in_consultation', 'completed']);
+  await callNext('doctor', ['in_consultation']);
+  await callNext('doctor2', []);
+  return arrivals.length;
+}
+
 // ---------------------------------------------------------------- the whole run
 
 async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken: string, clinic: DemoClinic, logins: Login[]): Promise<void> {
@@ -374,6 +469,11 @@ async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken:
   await portalPatient(api, owner, clinic, seeded, patients[0]!, logins);
   await linkPortalPatient(app, seeded, patientIds[0]!);
   progress(`${clinic.slug}: ${patientIds.length} patients registered, ${patients[0]!.fullName} has a portal login`);
+  const random = randomFrom(`${clinic.slug} ${today}`);
+  const appointments = await bookWeek(app, clinic, seeded, patientIds, random);
+  progress(`${clinic.slug}: ${appointments} appointments in the coming week`);
+  const visits = await todaysQueue(app, seeded, patientIds, random);
+  progress(`${clinic.slug}: ${visits} patients checked in today`);
 }
 
 /** The clinic's today as YYYY-MM-DD. */
