@@ -109,17 +109,56 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
     t.match(number, row.type === 'national_id' ? /^QQ \d\d \d\d \d\d [A-D]$/ : /^\d{9}$/);
   }
 
+  // A week of appointments in free slots, the portal patient's among them; today's queue worked.
+  const { rows: week } = await db.admin.query(
+    `select c.slug, count(*)::int as n,
+            count(*) filter (where a.starts_at < now() or a.starts_at > now() + interval '7 days')::int as outside_the_week,
+            count(*) filter (where a.status = 'cancelled' and a.cancellation_reason is null)::int as cancelled_without_reason,
+            count(*) filter (where p.member_id is not null)::int as portal
+     from app_public.appointments a join app_public.clinics c on c.id = a.clinic_id join app_public.patients p on p.id = a.patient_id
+     group by 1 order by 1`,
+  );
+  for (const row of week) {
+    t.ok(row.n >= 40, `${row.slug}: ${row.n} appointments in the coming week`);
+    t.same([row.outside_the_week, row.cancelled_without_reason, row.portal > 0], [0, 0, true], `${row.slug}: all in the coming week, the portal patient's too`);
+  }
+  const { rows: queue } = await db.admin.query(
+    `select c.slug, min(v.token_number) as first, max(v.token_number) as last, count(*)::int as n,
+            count(*) filter (where v.status = 'completed')::int as completed, count(*) filter (where v.status = 'in_consultation')::int as in_consultation,
+            count(*) filter (where v.status = 'called')::int as called, count(*) filter (where v.priority = 'urgent')::int as urgent
+     from app_public.visits v join app_public.clinics c on c.id = v.clinic_id group by 1 order by 1`,
+  );
+  for (const row of queue) {
+    t.same(
+      { first: row.first, last: row.last, completed: row.completed, in_consultation: row.in_consultation, called: row.called, urgent: row.urgent },
+      { first: 1, last: row.n, completed: 1, in_consultation: 1, called: 1, urgent: 2 },
+      `${row.slug}: ${row.n} checked in today, tokens 1 to ${row.n}; one seen, one in consultation, one called`,
+    );
+    t.ok(row.n >= 8, `${row.slug}: eight walk-ins at least`);
+  }
+
   // Written by the members themselves, not behind the app's back: the audit log names them.
   const { rows: writers } = await db.admin.query(
     `select a.table_name, a.actor_role, a.db_role, count(*)::int as n from app_audit.audit_log a
-     where a.action = 'INSERT' and a.table_name in ('app_public.patients', 'app_public.departments', 'app_public.clinics')
+     where a.action = 'INSERT' and a.table_name in ('app_public.patients', 'app_public.departments', 'app_public.clinics', 'app_public.visits')
      group by 1, 2, 3 order by 1, 2, 3`,
   );
-  t.same(writers, [
-    { table_name: 'app_public.clinics', actor_role: null, db_role: 'app_authenticator/app_platform', n: 2 },
-    { table_name: 'app_public.departments', actor_role: 'clinic_admin', db_role: 'app_authenticator/app_user', n: 6 },
-    { table_name: 'app_public.patients', actor_role: 'receptionist', db_role: 'app_authenticator/app_user', n: 400 },
-  ]);
+  const { rows: visitWriters } = await db.admin.query(
+    `select distinct actor_role from app_audit.audit_log where table_name = 'app_public.visits' and action = 'UPDATE' order by 1`,
+  );
+  t.same(visitWriters, [{ actor_role: 'doctor' }], 'the doctors worked their own queues');
+  t.same(
+    writers.filter((w) => w.table_name === 'app_public.visits'),
+    [{ table_name: 'app_public.visits', actor_role: 'receptionist', db_role: 'app_authenticator/app_user', n: queue.reduce((sum, q) => sum + q.n, 0) }],
+  );
+  t.same(
+    writers.filter((w) => w.table_name !== 'app_public.visits'),
+    [
+      { table_name: 'app_public.clinics', actor_role: null, db_role: 'app_authenticator/app_platform', n: 2 },
+      { table_name: 'app_public.departments', actor_role: 'clinic_admin', db_role: 'app_authenticator/app_user', n: 6 },
+      { table_name: 'app_public.patients', actor_role: 'receptionist', db_role: 'app_authenticator/app_user', n: 400 },
+    ],
+  );
 
   const logins = run.stdout
     .split('\n')
