@@ -16,7 +16,6 @@
 // in production. Run twice, it changes nothing and prints the logins again; a seed that stopped
 // midway is refused, with what to do. Progress goes to stderr, the logins to stdout.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { sql } from 'kysely';
 import type pg from 'pg';
 import { appConfigFrom, buildApp } from '../src/app.ts';
 import { hashPassword } from '../src/auth/passwords.ts';
@@ -365,48 +364,65 @@ async function linkPortalPatient(app: FastifyInstance, clinic: SeededClinic, pat
 /** Adds `days` to a YYYY-MM-DD date. */
 const addDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 
+/** `time` on `date` on the clinic's wall clock, as an instant with its offset (the API takes no bare local times). */
+function wallClock(date: string, time: string, timeZone: string): string {
+  // The offset at noon: the clocks change at night, so it holds for the day's working hours.
+  const zone = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'longOffset' })
+    .formatToParts(new Date(`${date}T12:00:00Z`))
+    .find((part) => part.type === 'timeZoneName')!.value;
+  return `${date}T${time}:00${zone === 'GMT' ? 'Z' : zone.slice(3)}`;
+}
+
+interface Booking {
+  id: string;
+  patientId: string;
+  doctorId: string;
+  startsAt: string;
+  cancelled: boolean;
+}
+
 /**
  * The receptionist blocks an afternoon of the second doctor's (leave), then books about half of
  * each doctor's free slots of the coming week, the portal patient first; a few are cancelled.
  */
-async function bookWeek(app: FastifyInstance, clinic: DemoClinic, seeded: SeededClinic, patientIds: string[], random: Random): Promise<number> {
-  const receptionist = contextOf(seeded, seeded.sessions.get('receptionist')!);
+async function bookWeek(api: Api, clinic: DemoClinic, seeded: SeededClinic, patientIds: string[], random: Random): Promise<Booking[]> {
+  const base = `/api/v1/clinics/${clinic.slug}`;
+  const token = seeded.sessions.get('receptionist')!.accessToken;
   const today = clinicToday(clinic.timezone);
   const leaveDay = addDays(today, 2);
-  await app.withTenant(receptionist, (db) =>
-    sql`insert into app_public.doctor_time_off (doctor_id, starts_at, ends_at, reason)
-        values (${seeded.sessions.get('doctor2')!.memberId}, (${leaveDay}::date + time '12:00') at time zone ${clinic.timezone},
-                (${leaveDay}::date + time '18:00') at time zone ${clinic.timezone}, 'Training afternoon')`.execute(db),
-  );
-  const booked: { id: string; patientId: string }[] = [];
+  const leave = {
+    startsAt: wallClock(leaveDay, '12:00', clinic.timezone),
+    endsAt: wallClock(leaveDay, '18:00', clinic.timezone),
+    reason: 'Training afternoon',
+  };
+  await api('POST', `${base}/doctors/${seeded.sessions.get('doctor2')!.memberId}/time-off`, token, leave, 201);
+  const booked: Booking[] = [];
   for (const key of ['doctor', 'doctor2']) {
     const doctorId = seeded.sessions.get(key)!.memberId;
-    const { rows: slots } = await app.withTenant(receptionist, (db) =>
-      sql<{
-        startsAt: Date;
-        endsAt: Date;
-      }>`select starts_at, ends_at from app_public.doctor_free_slots(${doctorId}, ${today}::date, ${addDays(today, 6)}::date)`.execute(db),
+    const { slots } = await api<{ slots: { startsAt: string }[] }>(
+      'GET',
+      `${base}/doctors/${doctorId}/availability?from=${today}&to=${addDays(today, 6)}`,
+      token,
     );
-    for (const slot of slots) {
+    for (const { startsAt } of slots) {
       const first = booked.length === 0;
       if (!first && random() > 0.5) continue;
       const patientId = first ? patientIds[0]! : pick(random, patientIds);
-      const row = await app.withTenant(receptionist, (db) =>
-        db
-          .insertInto('appPublic.appointments')
-          .values({ patientId, doctorId, startsAt: slot.startsAt, endsAt: slot.endsAt, reason: appointmentReason(random) })
-          .returning('id')
-          .executeTakeFirstOrThrow(),
+      const { id } = await api<{ id: string }>(
+        'POST',
+        `${base}/appointments`,
+        token,
+        { patientId, doctorId, startsAt, reason: appointmentReason(random) },
+        201,
       );
-      booked.push({ id: row.id, patientId });
+      booked.push({ id, patientId, doctorId, startsAt, cancelled: false });
     }
   }
-  for (const { id } of booked.slice(1).filter(() => random() < 0.04)) {
-    await app.withTenant(receptionist, (db) =>
-      db.updateTable('appPublic.appointments').set({ status: 'cancelled', cancellationReason: 'Patient called to cancel' }).where('id', '=', id).execute(),
-    );
+  for (const booking of booked.slice(1).filter(() => random() < 0.04)) {
+    await api('POST', `${base}/appointments/${booking.id}/cancel`, token, { reason: 'Patient called to cancel' });
+    booking.cancelled = true;
   }
-  return booked.length;
+  return booked;
 }
 
 /**
@@ -414,19 +430,17 @@ async function bookWeek(app: FastifyInstance, clinic: DemoClinic, seeded: Seeded
  * walk-ins (one urgent); the first doctor has seen one patient and is with the next, the second
  * has called theirs.
  */
-async function todaysQueue(app: FastifyInstance, seeded: SeededClinic, patientIds: string[], random: Random): Promise<number> {
-  const receptionist = contextOf(seeded, seeded.sessions.get('receptionist')!);
-  const { rows: soon } = await app.withTenant(receptionist, (db) =>
-    sql<{ id: string; patientId: string; doctorId: string }>`select id, patient_id, doctor_id from app_public.appointments
-      where status = 'booked' and starts_at < now() + interval '2 hours'
-        and (starts_at at time zone (select timezone from app_public.clinics where id = clinic_id))::date = app_public.current_clinic_date()
-      order by starts_at`.execute(db),
-  );
+async function todaysQueue(api: Api, clinic: DemoClinic, seeded: SeededClinic, booked: Booking[], patientIds: string[], random: Random): Promise<number> {
+  const base = `/api/v1/clinics/${clinic.slug}`;
+  const today = clinicToday(clinic.timezone);
+  const soon = Date.now() + 2 * 3_600_000;
   const arrivals = [
-    ...soon.map((a) => ({ appointmentId: a.id, patientId: a.patientId, doctorId: a.doctorId, purpose: null, priority: 'normal' })),
+    ...booked
+      .filter((b) => !b.cancelled && Date.parse(b.startsAt) < soon && clinicDate(b.startsAt, clinic.timezone) === today)
+      .sort((a, b) => Date.parse(a.startsAt) - Date.parse(b.startsAt))
+      .map((b) => ({ appointmentId: b.id })),
     ...['doctor', 'doctor2'].flatMap((key) =>
       ['normal', 'normal', 'urgent', 'normal'].map((priority) => ({
-        appointmentId: null,
         patientId: pick(random, patientIds.slice(1)),
         doctorId: seeded.sessions.get(key)!.memberId,
         purpose: walkInPurpose(random),
@@ -434,24 +448,15 @@ async function todaysQueue(app: FastifyInstance, seeded: SeededClinic, patientId
       })),
     ),
   ];
-  for (const arrival of arrivals) {
-    // visit_date and token_number are the database's (the _200_set_token trigger).
-    await app.withTenant(receptionist, (db) =>
-      db
-        .insertInto('appPublic.visits')
-        .values(arrival as never)
-        .execute(),
-    );
-  }
+  // The token of the day is the database's (the counter behind the check-in).
+  for (const arrival of arrivals) await api('POST', `${base}/visits`, seeded.sessions.get('receptionist')!.accessToken, arrival, 201);
   const callNext = async (key: string, then: string[]) => {
     const doctor = seeded.sessions.get(key)!;
-    await app.withTenant(contextOf(seeded, doctor), async (db) => {
-      const { rows } = await sql<{ id: string }>`select id from app_public.call_next_visit(${doctor.memberId})`.execute(db);
-      for (const status of then) await db.updateTable('appPublic.visits').set({ status }).where('id', '=', rows[0]!.id).execute();
-    });
+    const called = await api<{ id: string }>('POST', `${base}/doctors/${doctor.memberId}/queue/next`, doctor.accessToken);
+    for (const move of then) await api('POST', `${base}/visits/${called.id}/${move}`, doctor.accessToken);
   };
-  await callNext('doctor', ['in_consultation', 'completed']);
-  await callNext('doctor', ['in_consultation']);
+  await callNext('doctor', ['start', 'complete']);
+  await callNext('doctor', ['start']);
   await callNext('doctor2', []);
   return arrivals.length;
 }
@@ -470,16 +475,20 @@ async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken:
   await linkPortalPatient(app, seeded, patientIds[0]!);
   progress(`${clinic.slug}: ${patientIds.length} patients registered, ${patients[0]!.fullName} has a portal login`);
   const random = randomFrom(`${clinic.slug} ${today}`);
-  const appointments = await bookWeek(app, clinic, seeded, patientIds, random);
-  progress(`${clinic.slug}: ${appointments} appointments in the coming week`);
-  const visits = await todaysQueue(app, seeded, patientIds, random);
+  const booked = await bookWeek(api, clinic, seeded, patientIds, random);
+  progress(`${clinic.slug}: ${booked.length} appointments in the coming week`);
+  const visits = await todaysQueue(api, clinic, seeded, booked, patientIds, random);
   progress(`${clinic.slug}: ${visits} patients checked in today`);
 }
 
-/** The clinic's today as YYYY-MM-DD. */
-function clinicToday(timezone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+/** The clinic-local date of an instant (now by default) as YYYY-MM-DD. */
+function clinicDate(instant: string | undefined, timezone: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
+    instant ? new Date(instant) : new Date(),
+  );
 }
+
+const clinicToday = (timezone: string) => clinicDate(undefined, timezone);
 
 function printLogins(logins: Login[]): void {
   const rows = [
