@@ -12,7 +12,8 @@
 // database owner only reads the outbox (as `npm run cli -- outbox:pending` does), checks which
 // clinics exist and creates the demo operator (as `npm run cli -- operator:create` does).
 //
-// It refuses a database holding clinics other than demo-north and demo-south, and refuses to run
+// It refuses a database holding clinics other than demo-north and demo-south or platform operators
+// other than its own (its password is printed and public), and refuses to run
 // in production. Run twice, it changes nothing and prints the logins again; a seed that stopped
 // midway is refused, with what to do. Progress goes to stderr, the logins to stdout.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -192,7 +193,7 @@ type Api = ReturnType<typeof apiOf>;
 
 type DatabaseState = { kind: 'empty' } | { kind: 'seeded' } | { kind: 'refused'; reason: string };
 
-/** Whether this database is empty of clinics, already seeded by us, or someone else's. */
+/** Whether this database is empty of clinics and operators, already seeded by us, or someone else's. */
 async function databaseState(owner: pg.Client): Promise<DatabaseState> {
   const demo = DEMO_CLINICS.map((c) => c.slug);
   const { rows } = await owner.query<{ slug: string; patients: number; visits: number }>(
@@ -201,6 +202,20 @@ async function databaseState(owner: pg.Client): Promise<DatabaseState> {
             (select count(*)::int from app_public.visits v where v.clinic_id = c.id) as visits
      from app_public.clinics c order by c.slug`,
   );
+  // A known, printed operator password must never sit beside real operators: they could onboard and read any clinic.
+  const { rows: operators } = await owner.query<{ email: string }>(
+    `select a.email from app_private.platform_operators o join app_private.accounts a on a.id = o.account_id
+     where lower(a.email) <> lower($1) order by a.email`,
+    [OPERATOR.email],
+  );
+  if (operators.length > 0) {
+    return {
+      kind: 'refused',
+      reason:
+        `this database has ${operators.length} platform operator(s) besides the demo's (${operators.map((o) => o.email).join(', ')}): ` +
+        'seed:demo would add an operator whose password it prints. Use the embedded default (no DATABASE_URL) or an empty database.',
+    };
+  }
   const foreign = rows.filter((r) => !demo.includes(r.slug));
   if (foreign.length > 0) {
     return {
