@@ -3,39 +3,16 @@
 // log names them), that every login it prints works against the real app, that a second run
 // changes nothing, and that it refuses a database with someone else's clinics, a half-seeded one,
 // a database with platform operators of its own and production, writing nothing.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { createFieldCipher } from '../../src/crypto/field-encryption.ts';
 import { parseDataKeys } from '../../src/crypto/data-keys.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { seedDemo, tempDir } from '../helpers/cli.ts';
 import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
 import { createOperator } from '../helpers/people.ts';
-
-const SEED = path.resolve(import.meta.dirname, '../../scripts/seed-demo.ts');
-
-/** The seed on `db` with this machine's environment less any database or app setting, plus `env`. */
-function seed(db: TestDatabase | undefined, dataDir: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !/^(DATABASE_|DATA_|NODE_ENV|LOG_LEVEL)/.test(e[0])),
-  );
-  const database = db ? { DATABASE_URL: db.adminUrl, DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD } : {};
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SEED], { env: { ...clean, ...database, DATA_DIR: dataDir, ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-seed-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** What the refusals must leave alone: the number of rows in every table they could touch. */
 async function footprint(db: TestDatabase): Promise<Record<string, number>> {
@@ -55,7 +32,7 @@ const LOGIN_LINE = /^(\(platform\)|demo-\w+)\s+(\w+)\s+(\S+@\S+)\s+(\S+)$/;
 t.test('seed:demo fills an empty database through the app, and its logins work', async (t) => {
   const db = await createTestDatabase(t);
   const dataDir = await tempDir(t);
-  const run = await seed(db, dataDir);
+  const run = await seedDemo(db, dataDir);
   t.equal(run.code, 0, run.stderr);
 
   const { rows: clinics } = await db.admin.query('select slug, plan, timezone from app_public.clinics order by slug');
@@ -185,7 +162,7 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
   }
 
   const before = await footprint(db);
-  const again = await seed(db, dataDir);
+  const again = await seedDemo(db, dataDir);
   t.equal(again.code, 0, again.stderr);
   t.match(again.stderr, /the demo clinics are there already: nothing changed/);
   t.equal(again.stdout.split('\n').filter((line) => LOGIN_LINE.test(line.trim())).length, 15, 'the logins, printed again');
@@ -196,7 +173,7 @@ t.test('seed:demo refuses a database with other clinics, writing nothing', async
   const db = await createTestDatabase(t);
   await createClinics(db);
   const before = await footprint(db);
-  const run = await seed(db, await tempDir(t));
+  const run = await seedDemo(db, await tempDir(t));
   t.equal(run.code, 1);
   t.match(run.stderr, "seed:demo refused: this database holds 2 clinic(s) besides the demo's (clinic-a, clinic-b)");
   t.same(await footprint(db), before);
@@ -206,7 +183,7 @@ t.test('seed:demo refuses a database with a platform operator of its own, writin
   const db = await createTestDatabase(t);
   await createOperator(db, 'ops@example.org', 'a real operator passphrase');
   const before = await footprint(db);
-  const run = await seed(db, await tempDir(t));
+  const run = await seedDemo(db, await tempDir(t));
   t.equal(run.code, 1);
   t.match(run.stderr, "seed:demo refused: this database has 1 platform operator(s) besides the demo's (ops@example.org)");
   t.same(await footprint(db), before);
@@ -216,14 +193,14 @@ t.test('seed:demo refuses a database it seeded halfway, writing nothing', async 
   const db = await createTestDatabase(t);
   await db.admin.query(`insert into app_public.clinics (slug, name) values ('demo-north', 'Left over')`);
   const before = await footprint(db);
-  const run = await seed(db, await tempDir(t));
+  const run = await seedDemo(db, await tempDir(t));
   t.equal(run.code, 1);
   t.match(run.stderr, 'seed:demo refused: an earlier seed:demo stopped midway (demo-north: 0 patients, 0 visits)');
   t.same(await footprint(db), before);
 });
 
 t.test('seed:demo never runs in production', async (t) => {
-  const run = await seed(undefined, await tempDir(t), { NODE_ENV: 'production', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+  const run = await seedDemo(undefined, await tempDir(t), { NODE_ENV: 'production', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
   t.equal(run.code, 1);
   t.match(run.stderr, 'seed:demo refuses to run with NODE_ENV=production');
 });
