@@ -5,8 +5,9 @@
 // Nothing is written behind the application's back. The seed builds the application in this
 // process and calls its HTTP API (app.inject): a platform operator onboards each clinic, the
 // admin accepts the invitation from the outbox and invites the staff, the staff accept theirs,
-// the admin sets opening and office hours, the receptionist registers patients, books them into
-// free slots and checks them in, the doctors call their queues. Where a route is not there yet,
+// the admin sets opening and office hours, the receptionist registers patients, the receptionist
+// and the nurse upload a few files, the receptionist books patients into free slots and checks
+// them in, the doctors call their queues. Where a route is not there yet,
 // the same step runs through app.withTenant as that member (never as a superuser in a tenant
 // table), so RLS, triggers, counters and the audit log see exactly what the API would do. The
 // database owner only reads the outbox (as `npm run cli -- outbox:pending` does), checks which
@@ -29,7 +30,7 @@ import { prepareDatabase } from '../src/db/prepare.ts';
 import { withClient } from '../src/db/setup.ts';
 import type { ClinicRole, TenantContext } from '../src/db/tenant.ts';
 import type { WeeklyHours } from '../src/http/params.ts';
-import { appointmentReason, type DemoPatient, demoPatients, pick, type Random, randomFrom, walkInPurpose } from './demo-data.ts';
+import { appointmentReason, type DemoPatient, demoPatients, demoPdf, demoPng, pick, type Random, randomFrom, walkInPurpose } from './demo-data.ts';
 
 export const PATIENTS_PER_CLINIC = 200;
 const OPERATOR = { email: 'operator@demo.clinicbase.test', password: 'demo-platform-operator' };
@@ -476,6 +477,64 @@ async function todaysQueue(api: Api, clinic: DemoClinic, seeded: SeededClinic, b
   return arrivals.length;
 }
 
+interface DemoFile {
+  key: string;
+  patient: number;
+  category: 'registration' | 'report' | 'other';
+  name: string;
+  type: string;
+  bytes: (patient: DemoPatient) => Buffer;
+}
+
+/** A few small files of real formats (the upload checks the bytes, not the claimed type): who uploads, for whom. */
+const DEMO_FILES: DemoFile[] = [
+  { key: 'receptionist', patient: 0, category: 'registration', name: 'id-card-scan.png', type: 'image/png', bytes: () => demoPng() },
+  {
+    key: 'receptionist',
+    patient: 0,
+    category: 'report',
+    name: 'referral-letter.pdf',
+    type: 'application/pdf',
+    bytes: (p) => demoPdf(`Referral letter for ${p.fullName}`),
+  },
+  {
+    key: 'nurse',
+    patient: 0,
+    category: 'other',
+    name: 'triage-note.txt',
+    type: 'text/plain',
+    bytes: (p) => Buffer.from(`Triage note for ${p.fullName}: blood pressure 128/82, pulse 72.\n`),
+  },
+  { key: 'receptionist', patient: 1, category: 'registration', name: 'insurance-card.png', type: 'image/png', bytes: () => demoPng() },
+  {
+    key: 'nurse',
+    patient: 2,
+    category: 'report',
+    name: 'blood-test-results.pdf',
+    type: 'application/pdf',
+    bytes: (p) => demoPdf(`Full blood count for ${p.fullName}: within normal ranges`),
+  },
+];
+
+/** Uploads the demo files through POST files (multipart, as a browser's FormData sends it), as the members named. */
+async function uploadFiles(app: FastifyInstance, clinic: DemoClinic, seeded: SeededClinic, patients: DemoPatient[], patientIds: string[]): Promise<number> {
+  for (const file of DEMO_FILES) {
+    const form = new FormData();
+    form.append('patientId', patientIds[file.patient]!);
+    form.append('category', file.category);
+    form.append('file', new Blob([new Uint8Array(file.bytes(patients[file.patient]!))], { type: file.type }), file.name);
+    const body = new Response(form);
+    const response = await app.inject({
+      method: 'POST',
+      url: `/api/v1/clinics/${clinic.slug}/files`,
+      headers: { authorization: `Bearer ${seeded.sessions.get(file.key)!.accessToken}`, 'content-type': body.headers.get('content-type')! },
+      payload: Buffer.from(await body.arrayBuffer()),
+    });
+    if (response.statusCode !== 201) throw new Error(`POST files (${file.name}) answered ${response.statusCode}, not 201: ${response.body}`);
+  }
+  return DEMO_FILES.length;
+}
+
 // ---------------------------------------------------------------- the whole run
 
 async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken: string, clinic: DemoClinic, logins: Login[]): Promise<void> {
@@ -489,6 +548,8 @@ async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken:
   await portalPatient(api, owner, clinic, seeded, patients[0]!, logins);
   await linkPortalPatient(app, seeded, patientIds[0]!);
   progress(`${clinic.slug}: ${patientIds.length} patients registered, ${patients[0]!.fullName} has a portal login`);
+  const files = await uploadFiles(app, clinic, seeded, patients, patientIds);
+  progress(`${clinic.slug}: ${files} files uploaded`);
   const random = randomFrom(`${clinic.slug} ${today}`);
   const booked = await bookWeek(api, clinic, seeded, patientIds, random);
   progress(`${clinic.slug}: ${booked.length} appointments in the coming week`);

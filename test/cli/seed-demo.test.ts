@@ -3,6 +3,7 @@
 // log names them), that every login it prints works against the real app, that a second run
 // changes nothing, and that it refuses a database with someone else's clinics, a half-seeded one,
 // a database with platform operators of its own and production, writing nothing.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
@@ -22,6 +23,7 @@ async function footprint(db: TestDatabase): Promise<Record<string, number>> {
             (select count(*)::int from app_private.platform_operators) as operators,
             (select count(*)::int from app_public.clinic_members) as members,
             (select count(*)::int from app_public.patients) as patients,
+            (select count(*)::int from app_public.files) as files,
             (select count(*)::int from app_audit.audit_log) as audit`,
   );
   return rows[0]!;
@@ -145,7 +147,8 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
     .filter((m) => m !== null)
     .map(([, clinic, role, email, password]) => ({ clinic: clinic!, role: role!, email: email!, password: password! }));
   t.equal(logins.length, 15, 'the operator and seven members per clinic');
-  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  // The seed's storage (DATA_DIR/files): the files it uploaded are downloaded below.
+  const { app } = await buildTestApp(t, db.authenticatorUrl, undefined, undefined, undefined, { storageDir: path.join(dataDir, 'files') });
   const client = testClient(app);
   for (const login of logins) {
     if (login.clinic === '(platform)') {
@@ -159,6 +162,36 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
       { slug: login.clinic, role: login.role },
       `${login.email} is the ${login.role} of ${login.clinic}`,
     );
+  }
+
+  // A few files through the upload route, by the receptionist and the nurse; their bytes download whole.
+  const { rows: files } = await db.admin.query<{ slug: string; id: string; category: string; content_type: string; sha256: string; uploader: string }>(
+    `select c.slug, f.id, f.category, f.content_type, f.sha256, m.role as uploader
+     from app_public.files f join app_public.clinics c on c.id = f.clinic_id join app_public.clinic_members m on m.id = f.uploaded_by
+     order by c.slug, f.created_at`,
+  );
+  for (const slug of ['demo-north', 'demo-south']) {
+    const mine = files.filter((f) => f.slug === slug);
+    t.same(
+      mine.map((f) => `${f.uploader} ${f.category} ${f.content_type}`),
+      [
+        'receptionist registration image/png',
+        'receptionist report application/pdf',
+        'nurse other text/plain',
+        'receptionist registration image/png',
+        'nurse report application/pdf',
+      ],
+      `${slug}: five files`,
+    );
+    const receptionist = logins.find((l) => l.clinic === slug && l.role === 'receptionist')!;
+    const token = (await client.login(receptionist.email, receptionist.password, slug)).json().accessToken;
+    for (const file of mine) {
+      const download = await client.call('GET', `/api/v1/clinics/${slug}/files/${file.id}/content`, token);
+      t.equal(download.statusCode, 200, `${slug}: ${file.content_type} downloads`);
+      t.equal(createHash('sha256').update(download.rawPayload).digest('hex'), file.sha256, `${slug}: the ${file.content_type} bytes, whole`);
+      const magic = { 'image/png': '\x89PNG', 'application/pdf': '%PDF-', 'text/plain': 'Triage note for ' }[file.content_type]!;
+      t.equal(download.rawPayload.subarray(0, magic.length).toString('latin1'), magic, `${slug}: a real ${file.content_type}`);
+    }
   }
 
   const before = await footprint(db);
