@@ -443,8 +443,9 @@ async function bookWeek(api: Api, clinic: DemoClinic, seeded: SeededClinic, pati
 
 /**
  * Today's queue: the receptionist checks in the appointments of the next two hours and a few
- * walk-ins (one urgent); the first doctor has seen one patient and is with the next, the second
- * has called theirs.
+ * walk-ins (one urgent each); the first doctor is with the first patient of their queue (the
+ * urgent one), the second has called theirs. Nobody's consultation is completed: one that lasted
+ * the seed's milliseconds would make the doctor's average, and so every wait estimate, 0 minutes.
  */
 async function todaysQueue(api: Api, clinic: DemoClinic, seeded: SeededClinic, booked: Booking[], patientIds: string[], random: Random): Promise<number> {
   const base = `/api/v1/clinics/${clinic.slug}`;
@@ -471,7 +472,6 @@ async function todaysQueue(api: Api, clinic: DemoClinic, seeded: SeededClinic, b
     const called = await api<{ id: string }>('POST', `${base}/doctors/${doctor.memberId}/queue/next`, doctor.accessToken);
     for (const move of then) await api('POST', `${base}/visits/${called.id}/${move}`, doctor.accessToken);
   };
-  await callNext('doctor', ['start', 'complete']);
   await callNext('doctor', ['start']);
   await callNext('doctor2', []);
   return arrivals.length;
