@@ -7,9 +7,8 @@
 // admin accepts the invitation from the outbox and invites the staff, the staff accept theirs,
 // the admin sets opening and office hours, the receptionist registers patients, the receptionist
 // and the nurse upload a few files, the receptionist books patients into free slots and checks
-// them in, the doctors call their queues. Where a route is not there yet,
-// the same step runs through app.withTenant as that member (never as a superuser in a tenant
-// table), so RLS, triggers, counters and the audit log see exactly what the API would do. The
+// them in, the doctors call their queues: the same routes any client calls, so RLS, triggers,
+// counters and the audit log see exactly what they would see of real users. The
 // database owner only reads the outbox (as `npm run cli -- outbox:pending` does), checks which
 // clinics exist and creates the demo operator (as `npm run cli -- operator:create` does).
 //
@@ -28,7 +27,7 @@ import { createFieldCipher } from '../src/crypto/field-encryption.ts';
 import { EmbeddedPostgresError } from '../src/db/embedded.ts';
 import { prepareDatabase } from '../src/db/prepare.ts';
 import { withClient } from '../src/db/setup.ts';
-import type { ClinicRole, TenantContext } from '../src/db/tenant.ts';
+import type { ClinicRole } from '../src/db/tenant.ts';
 import type { WeeklyHours } from '../src/http/params.ts';
 import { appointmentReason, type DemoPatient, demoPatients, demoPdf, demoPng, pick, type Random, randomFrom, walkInPurpose } from './demo-data.ts';
 
@@ -155,7 +154,6 @@ export const loginOf = (clinic: { slug: string }, key: string) => ({ email: `${k
 
 interface Session {
   accessToken: string;
-  accountId: string;
   memberId: string;
   role: ClinicRole;
 }
@@ -168,6 +166,15 @@ interface Login {
 }
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
+
+/** An answer other than the one expected, with its problem code. */
+class ApiError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, response: LightMyRequestResponse) {
+    super(message);
+    this.code = response.headers['content-type']?.toString().startsWith('application/problem+json') ? response.json().code : undefined;
+  }
+}
 
 /** The application's API in this process: JSON in, JSON out, any status but the expected one is an error. */
 function apiOf(app: FastifyInstance) {
@@ -184,7 +191,7 @@ function apiOf(app: FastifyInstance) {
       headers: token ? { authorization: `Bearer ${token}` } : {},
       ...(body ? { payload: body } : {}),
     });
-    if (response.statusCode !== expect) throw new Error(`${method} ${url} answered ${response.statusCode}, not ${expect}: ${response.body}`);
+    if (response.statusCode !== expect) throw new ApiError(`${method} ${url} answered ${response.statusCode}, not ${expect}: ${response.body}`, response);
     return (response.body ? response.json() : undefined) as T;
   };
 }
@@ -267,14 +274,12 @@ async function accept(api: Api, owner: pg.Client, email: string, password: strin
     token,
     password,
   });
-  const me = await api<{ accountId: string }>('GET', '/api/v1/auth/me', session.accessToken);
-  return { accessToken: session.accessToken, accountId: me.accountId, memberId: session.membership.memberId, role: session.membership.role };
+  return { accessToken: session.accessToken, memberId: session.membership.memberId, role: session.membership.role };
 }
 
 // ---------------------------------------------------------------- one clinic
 
 interface SeededClinic {
-  id: string;
   sessions: Map<string, Session>;
 }
 
@@ -282,7 +287,7 @@ interface SeededClinic {
 async function onboard(api: Api, owner: pg.Client, operatorToken: string, clinic: DemoClinic, logins: Login[]): Promise<SeededClinic> {
   const base = `/api/v1/clinics/${clinic.slug}`;
   const adminLogin = loginOf(clinic, clinic.admin.key);
-  const { clinic: created } = await api<{ clinic: { id: string } }>(
+  await api(
     'POST',
     '/api/v1/platform/clinics',
     operatorToken,
@@ -318,36 +323,26 @@ async function onboard(api: Api, owner: pg.Client, operatorToken: string, clinic
     logins.push({ clinic: clinic.slug, role: member.role, ...login });
   }
   progress(`${clinic.slug}: onboarded, ${sessions.size} members (every role but patient), opening and office hours set`);
-  return { id: created.id, sessions };
+  return { sessions };
 }
 
-/** A member's transaction, as the API runs a request of theirs. */
-function contextOf(clinic: SeededClinic, session: Session): TenantContext {
-  return { clinicId: clinic.id, userId: session.accountId, role: session.role, requestId: `seed-demo-${session.role}`, clientIp: '127.0.0.1' };
-}
-
-/** The receptionist registers the clinic's patients (identification numbers encrypted as the registry does). */
-async function registerPatients(app: FastifyInstance, clinic: SeededClinic, patients: DemoPatient[]): Promise<string[]> {
-  const receptionist = contextOf(clinic, clinic.sessions.get('receptionist')!);
-  const field = { clinicId: clinic.id, field: 'patients.identification_number' };
+/**
+ * The receptionist registers the clinic's patients through POST patients (the registry numbers them
+ * and encrypts identification numbers) and records who is in treatment or discharged. A record the
+ * registry finds like an earlier one (a similar name, the same date of birth) is a different
+ * made-up person: registered anyway, as a receptionist would after checking.
+ */
+async function registerPatients(api: Api, clinic: DemoClinic, seeded: SeededClinic, patients: DemoPatient[]): Promise<string[]> {
+  const base = `/api/v1/clinics/${clinic.slug}/patients`;
+  const token = seeded.sessions.get('receptionist')!.accessToken;
   const ids: string[] = [];
-  for (const [i, patient] of patients.entries()) {
-    const { identification, ...rest } = patient;
-    const id = await app.withTenant(receptionist, async (db) => {
-      const row = await db
-        .insertInto('appPublic.patients')
-        .values({
-          ...rest,
-          status: undefined,
-          identificationType: identification?.type ?? null,
-          identificationNumberCiphertext: identification ? app.fieldCipher.encrypt(identification.number, field) : null,
-          identificationNumberHmac: identification ? app.fieldCipher.lookupHash(identification.number, field) : null,
-        } as never)
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      if (patient.status !== 'registered') await db.updateTable('appPublic.patients').set({ status: patient.status }).where('id', '=', row.id).execute();
-      return row.id;
+  for (const [i, { identification, status, ...fields }] of patients.entries()) {
+    const body = { ...fields, identificationType: identification?.type ?? null, identificationNumber: identification?.number ?? null };
+    const { id } = await api<{ id: string }>('POST', base, token, body, 201).catch((error: unknown) => {
+      if (!(error instanceof ApiError && error.code === 'POSSIBLE_DUPLICATE')) throw error;
+      return api<{ id: string }>('POST', base, token, { ...body, allowDuplicate: true }, 201);
     });
+    if (status !== 'registered') await api('PATCH', `${base}/${id}`, token, { status });
     ids.push(id);
     if ((i + 1) % 50 === 0) progress(`  ${i + 1}/${patients.length} patients`);
   }
@@ -370,11 +365,9 @@ async function portalPatient(api: Api, owner: pg.Client, clinic: DemoClinic, see
 }
 
 /** The receptionist links the portal login to the patient's record. */
-async function linkPortalPatient(app: FastifyInstance, clinic: SeededClinic, patientId: string): Promise<void> {
-  const memberId = clinic.sessions.get('patient')!.memberId;
-  await app.withTenant(contextOf(clinic, clinic.sessions.get('receptionist')!), (db) =>
-    db.updateTable('appPublic.patients').set({ memberId }).where('id', '=', patientId).execute(),
-  );
+async function linkPortalPatient(api: Api, clinic: DemoClinic, seeded: SeededClinic, patientId: string): Promise<void> {
+  const memberId = seeded.sessions.get('patient')!.memberId;
+  await api('PATCH', `/api/v1/clinics/${clinic.slug}/patients/${patientId}`, seeded.sessions.get('receptionist')!.accessToken, { memberId });
 }
 
 /** Adds `days` to a YYYY-MM-DD date. */
@@ -544,9 +537,9 @@ async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken:
   const patients = demoPatients({ seed: clinic.slug, count: PATIENTS_PER_CLINIC, town: clinic.town, numberBlock: clinic.numberBlock, today });
   // The portal patient's record carries the e-mail they log in with.
   patients[0] = { ...patients[0]!, email: loginOf(clinic, 'patient').email };
-  const patientIds = await registerPatients(app, seeded, patients);
+  const patientIds = await registerPatients(api, clinic, seeded, patients);
   await portalPatient(api, owner, clinic, seeded, patients[0]!, logins);
-  await linkPortalPatient(app, seeded, patientIds[0]!);
+  await linkPortalPatient(api, clinic, seeded, patientIds[0]!);
   progress(`${clinic.slug}: ${patientIds.length} patients registered, ${patients[0]!.fullName} has a portal login`);
   const files = await uploadFiles(app, clinic, seeded, patients, patientIds);
   progress(`${clinic.slug}: ${files} files uploaded`);
