@@ -23,6 +23,8 @@ import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
 import corsPlugin from './plugins/cors.ts';
 import dbPlugin from './plugins/db.ts';
 import errorsPlugin from './plugins/errors.ts';
+import graphqlPlugin from './plugins/graphql.ts';
+import { defaultGraphqlConfig } from './graphql/config.ts';
 import eventStreamsPlugin from './plugins/event-streams.ts';
 import multipartPlugin from './plugins/multipart.ts';
 import problemResponsesPlugin from './plugins/problem-responses.ts';
@@ -32,7 +34,7 @@ import storagePlugin from './plugins/storage.ts';
 
 export interface AppConfig
   extends Pick<Config, 'env' | 'logLevel' | 'storageDir'>,
-    Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'fileMaxBytes'>> {
+    Partial<Pick<Config, 'trustProxy' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'fileMaxBytes' | 'graphql'>> {
   /** `transactions` unset: DEFAULT_TRANSACTION_SETTINGS (src/db/tenant.ts). */
   database: {
     authenticatorUrl: string;
@@ -68,6 +70,7 @@ export function appConfigFrom(config: Config, prepared: { authenticatorUrl: stri
     redisUrl: config.redisUrl,
     corsOrigins: config.corsOrigins,
     apiDocs: config.apiDocs,
+    graphql: config.graphql,
     database: {
       authenticatorUrl: prepared.authenticatorUrl,
       listenUrl: config.database.listenUrl,
@@ -182,6 +185,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
+  await app.register(graphqlPlugin, {
+    graphql: config.graphql ?? defaultGraphqlConfig(config.env),
+    transactions: config.database.transactions ?? {},
+  });
   await app.register(operatorSupportAccessRoutes, {
     prefix: '/api/v1/platform/support-access',
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { passwordProblem } from './auth/password-policy.ts';
 import { type DataEncryptionConfig, parseDataKeys } from './crypto/data-keys.ts';
 import { DEFAULT_TRANSACTION_SETTINGS, type TransactionSettings } from './db/tenant.ts';
+import { GRAPHQL_DEFAULTS, type GraphqlConfig } from './graphql/config.ts';
 
 const postgresUrl = z
   .string()
@@ -134,6 +135,30 @@ const envSchema = z.object({
     .optional(),
   // Serve /docs and /openapi.json; unset: on outside production, off in production.
   API_DOCS: z.stringbool().optional(),
+  // GraphQL (src/graphql/, docs/architecture.md "GraphQL"). Ruru, the GraphQL IDE, at /graphiql;
+  // unset: on outside production, off in production.
+  GRAPHIQL: z.stringbool().optional(),
+  // Introspection queries (__schema, __type); unset: on outside production, off in production.
+  GRAPHQL_INTROSPECTION: z.stringbool().optional(),
+  // The limits every GraphQL document is held to before it runs (src/graphql/limits.ts).
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(GRAPHQL_DEFAULTS.maxDepth),
+  GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(1).max(1000).default(GRAPHQL_DEFAULTS.maxAliases),
+  GRAPHQL_MAX_ROOT_FIELDS: z.coerce.number().int().min(1).max(100).default(GRAPHQL_DEFAULTS.maxRootFields),
+  GRAPHQL_MAX_DOCUMENT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(GRAPHQL_DEFAULTS.maxDocumentBytes),
+  // Rows per page of a connection: `first`/`last` above the maximum are refused; without either, the default.
+  GRAPHQL_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(GRAPHQL_DEFAULTS.maxPageSize),
+  GRAPHQL_DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(GRAPHQL_DEFAULTS.defaultPageSize),
+  // GraphQL operations per caller per minute (each operation of a request counts).
+  GRAPHQL_OPERATIONS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(GRAPHQL_DEFAULTS.operationsPerMinute),
+  // statement_timeout of a GraphQL request's transactions (lower than REST's: documents are the client's).
+  GRAPHQL_STATEMENT_TIMEOUT_MS: timeoutMs(GRAPHQL_DEFAULTS.statementTimeoutMs),
+  // Trusted documents: a folder of persisted operations (<sha256>.graphql); when set, only those run.
+  GRAPHQL_TRUSTED_DOCUMENTS_DIR: z.string().min(1).optional(),
   // The first platform operator, created at start when there is none yet.
   PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
   PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
@@ -210,6 +235,8 @@ export interface Config {
   corsOrigins: string[];
   /** Serve /docs and /openapi.json; undefined: on outside production. */
   apiDocs: boolean | undefined;
+  /** The GraphQL endpoint's switches and limits (src/graphql/). */
+  graphql: GraphqlConfig;
   logLevel: string;
   dataDir: string;
   /** Where uploaded files live (src/storage/local-disk.ts). */
@@ -260,6 +287,19 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisUrl: env.REDIS_URL,
     corsOrigins: env.CORS_ORIGINS ?? [],
     apiDocs: env.API_DOCS,
+    graphql: Object.freeze({
+      graphiql: env.GRAPHIQL ?? env.NODE_ENV !== 'production',
+      introspection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxRootFields: env.GRAPHQL_MAX_ROOT_FIELDS,
+      maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
+      maxPageSize: env.GRAPHQL_MAX_PAGE_SIZE,
+      defaultPageSize: env.GRAPHQL_DEFAULT_PAGE_SIZE,
+      operationsPerMinute: env.GRAPHQL_OPERATIONS_PER_MINUTE,
+      statementTimeoutMs: env.GRAPHQL_STATEMENT_TIMEOUT_MS,
+      trustedDocumentsDir: env.GRAPHQL_TRUSTED_DOCUMENTS_DIR ? path.resolve(env.GRAPHQL_TRUSTED_DOCUMENTS_DIR) : undefined,
+    }),
     logLevel: env.LOG_LEVEL,
     dataDir,
     storageDir: env.STORAGE_DIR ? path.resolve(env.STORAGE_DIR) : path.join(dataDir, 'files'),

@@ -27,6 +27,8 @@ export interface Statement {
   name?: string;
   text: string;
   values: unknown[];
+  /** 'array': rows as arrays of column values (PostGraphile's queries), not objects. */
+  rowMode?: 'array';
 }
 
 /** The parts of pg's internal Connection that a query writes its messages with. */

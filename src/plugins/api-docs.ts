@@ -45,6 +45,23 @@ function withMultipartBody(document: TransformInput): TransformInput {
   return { ...document, schema: { ...schema, body: documentedForm(form), consumes: ['multipart/form-data'] } };
 }
 
+type Responses = Record<string, { description?: string; content?: Record<string, unknown> }>;
+
+/** The route's own responses and the problems it can answer; a status in both lists both bodies (GraphQL's 400). */
+function mergeResponses(own: Responses, problems: Responses): Responses {
+  const merged: Responses = { ...own, ...problems };
+  for (const [status, response] of Object.entries(own)) {
+    const problem = problems[status];
+    if (!problem) continue;
+    merged[status] = {
+      ...problem,
+      description: [response.description, problem.description].filter(Boolean).join('; '),
+      content: { ...response.content, ...problem.content },
+    };
+  }
+  return merged;
+}
+
 async function apiDocsPlugin(app: FastifyInstance, options: ApiDocsOptions): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -64,7 +81,7 @@ async function apiDocsPlugin(app: FastifyInstance, options: ApiDocsOptions): Pro
       if (schema.hide) return { schema, url };
       const { problems: _declared, security: _security, ...rest } = schema;
       const { security, problemResponses } = app.routeContract(document.route);
-      const response = { ...(rest.response as Record<string, unknown> | undefined), ...problemResponses };
+      const response = mergeResponses((rest.response ?? {}) as Responses, problemResponses as Responses);
       return { schema: { ...rest, ...(security ? { security } : {}), response }, url };
     },
   });

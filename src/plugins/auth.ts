@@ -25,6 +25,12 @@ declare module 'fastify' {
     /** preValidation hook: a valid access token of a clinic member (not support access); sets request.tenant and request.claims. */
     authenticate: preHandlerAsyncHookHandler;
     /**
+     * Hook for an endpoint whose URL names no clinic (GraphQL): the clinic guard's every check on
+     * the token, its clinic the one it names; a support token's use is checked and audited.
+     * Sets request.tenant and request.claims.
+     */
+    requireClinicToken: preHandlerAsyncHookHandler;
+    /**
      * Route options for a clinic route: a valid access token for the clinic named by the `slug`
      * parameter, whose role may perform `action` on `resource` (src/auth/permissions.ts). Checked
      * before the request is validated, so a caller without the right learns nothing of the
@@ -117,6 +123,15 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     request.tenant = tenant;
   }
 
+  app.decorate('requireClinicToken', async (request: FastifyRequest) => {
+    const { claims, tenant } = await guard.tenantFromToken(tokenOf(request), {
+      ...caller(request),
+      details: { method: request.method, route: request.routeOptions.url, operationName: operationNameOf(request.body) },
+    });
+    request.claims = claims;
+    request.tenant = tenant;
+  });
+
   app.decorate('permission', (resource: Resource, action: Action) => ({
     preValidation: [requireClinicMember, async (request: FastifyRequest) => requirePermission(request.tenant!, resource, action)],
     config: { permission: { resource, action } },
@@ -142,6 +157,12 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   });
 
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => jwks(options.keys));
+}
+
+/** A GraphQL request's operation name, for the audit of a support token's use (bounded, or none). */
+function operationNameOf(body: unknown): string | null {
+  const name = (body as { operationName?: unknown } | null)?.operationName;
+  return typeof name === 'string' && /^[_A-Za-z][_0-9A-Za-z]{0,99}$/.test(name) ? name : null;
 }
 
 export default fp(authPlugin, { name: 'auth', dependencies: ['errors', 'db'] });

@@ -59,7 +59,8 @@ function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
-type AuthKind = 'clinic' | 'account' | 'operator';
+/** `clinic-token`: the clinic guard on a URL that names no clinic (GraphQL: the token's clinic is the one). */
+type AuthKind = 'clinic' | 'clinic-token' | 'account' | 'operator';
 
 export interface RouteContract {
   /** The bearer token the route requires (its guard's), or none. */
@@ -71,8 +72,8 @@ export interface RouteContract {
 /** Methods whose body Fastify parses (a malformed, oversized or foreign one is refused before any hook of ours). */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Every /api route reads or writes the database (a lost connection, a timeout: 503 with Retry-After). */
-const USES_DATABASE = /^\/api\//;
+/** Every /api route and GraphQL read or write the database (a lost connection, a timeout: 503 with Retry-After). */
+const USES_DATABASE = /^\/(api\/|graphql$)/;
 
 /** Input keys of a zod object schema (or a JSON schema's properties). */
 function inputKeys(schema: unknown): string[] {
@@ -105,6 +106,8 @@ function routeProblems(route: RouteOptions, auth: AuthKind | undefined): ErrorCo
   // without the permission or a suspended clinic (403) and a slug that is not the token's clinic (404).
   if (auth) codes.add('UNAUTHENTICATED');
   if (auth === 'clinic') codes.add('FORBIDDEN').add('NOT_FOUND');
+  // A suspended clinic.
+  if (auth === 'clinic-token') codes.add('FORBIDDEN');
   // A path parameter names something that may not exist.
   if (/\/:\w/.test(route.url)) codes.add('NOT_FOUND');
   if (route.config?.rateLimit) codes.add('RATE_LIMITED');
@@ -154,6 +157,7 @@ async function problemResponsesPlugin(app: FastifyInstance): Promise<void> {
   const hooks = (route: RouteOptions): unknown[] => [route.preValidation ?? []].flat();
   const authKind = (route: RouteOptions): AuthKind | undefined => {
     if (route.config?.permission) return 'clinic';
+    if (hooks(route).includes(app.requireClinicToken)) return 'clinic-token';
     if (hooks(route).includes(app.authenticate)) return 'account';
     if (hooks(route).includes(app.requirePlatformOperator)) return 'operator';
     return undefined;

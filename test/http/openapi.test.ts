@@ -25,6 +25,7 @@ type Document = OpenApiDocument & { paths: Record<string, Record<string, Operati
 const STATUSES: Record<string, string> = {
   'GET /health/live': '200 500 503',
   'GET /health/ready': '200 500 503',
+  'POST /graphql': '200 400 401 403 413 415 500 503',
   'POST /api/v1/auth/login': '200 400 401 403 413 415 429 500 503',
   'POST /api/v1/auth/refresh': '200 400 401 413 415 429 500 503',
   'POST /api/v1/auth/logout': '204 400 413 415 429 500 503',
@@ -167,6 +168,11 @@ t.test('every operation declares every status it can answer, errors as problem+j
           key === 'GET /health/live' ? ['application/json'] : ['application/json', 'application/problem+json'],
           `${key} 503: a problem, and Fastify's own answer while the server shuts down`,
         );
+      } else if (key === 'POST /graphql' && (status === '200' || status === '400')) {
+        // GraphQL's own answers (src/graphql/http.ts); a malformed request's 400 is a problem too.
+        const graphql =
+          status === '200' ? ['application/graphql-response+json', 'application/json'] : ['application/graphql-response+json', 'application/problem+json'];
+        t.same(media, graphql.sort(), `${key} ${status}: GraphQL's response`);
       } else if (Number(status) >= 400) {
         t.same(media, ['application/problem+json'], `${key} ${status}: a problem`);
         t.match(
@@ -276,6 +282,7 @@ t.test('every operation declares every status it can answer, errors as problem+j
       'PATCH /api/v1/platform/clinics/{slug}/plan',
       'GET /api/v1/platform/support-access',
       'POST /api/v1/platform/support-access/{grantId}/token',
+      'POST /graphql',
       ...Object.keys(STATUSES).filter((key) => key.includes('/api/v1/clinics/')),
     ].sort(),
     "the operations that take a bearer token (from the routes' guards)",

@@ -1,0 +1,62 @@
+// GraphQL at /graphql: PostGraphile 5 in the same Fastify server (grafserv's Fastify 5 adaptor),
+// built from the one preset (src/graphql/preset.ts). Every request passes the clinic guard that
+// REST routes pass, before any GraphQL is parsed: no verified clinic token, no GraphQL.
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { postgraphile, type PostGraphileInstance } from 'postgraphile';
+import { grafserv } from 'postgraphile/grafserv/fastify/v5';
+import type { TransactionSettings } from '../db/tenant.ts';
+import type { GraphqlConfig } from '../graphql/config.ts';
+import { graphqlRequestSchema, graphqlResponses } from '../graphql/http.ts';
+import { GRAPHQL_PATH, graphqlPreset } from '../graphql/preset.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The PostGraphile instance: its schema (`getSchema()`), for the schema export and tests. */
+    graphql: PostGraphileInstance;
+  }
+}
+
+export interface GraphqlPluginOptions {
+  graphql: GraphqlConfig;
+  transactions: Partial<TransactionSettings>;
+}
+
+async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions): Promise<void> {
+  const preset = graphqlPreset({
+    pool: app.pool,
+    graphql: options.graphql,
+    transactions: options.transactions,
+    tenantOf: (requestContext) => (requestContext.fastifyv5?.request as FastifyRequest | undefined)?.tenant ?? null,
+  });
+  const pgl = postgraphile(preset);
+  app.decorate('graphql', pgl);
+  app.addHook('onClose', async () => {
+    await pgl.release();
+  });
+  const serv = pgl.createServ(grafserv);
+  await app.register(async (scope) => {
+    // grafserv adds its routes with `route()` only (no websockets): each is declared on the way.
+    const mount = { route: (route: RouteOptions) => scope.route(declared(app, route)) } as unknown as FastifyInstance;
+    await serv.addTo(mount);
+  });
+}
+
+/** grafserv's route with what the app adds: the clinic guard and the request schema on /graphql, docs for both. */
+function declared(app: FastifyInstance, route: RouteOptions): RouteOptions {
+  // Ruru's page and its static files are not part of the API.
+  if (route.url !== GRAPHQL_PATH || route.method !== 'POST') return { ...route, schema: { hide: true } };
+  return {
+    ...route,
+    preValidation: [app.requireClinicToken],
+    schema: {
+      summary: 'GraphQL: the clinic data model under the same token and policies as REST',
+      description: 'PostGraphile over app_public; the token names the clinic. See docs/architecture.md ("GraphQL").',
+      tags: ['graphql'],
+      body: graphqlRequestSchema,
+      response: graphqlResponses,
+    },
+  };
+}
+
+export default fp(graphqlPlugin, { name: 'graphql', dependencies: ['db', 'auth', 'errors'] });
