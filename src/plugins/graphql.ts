@@ -1,6 +1,7 @@
 // GraphQL at /graphql: PostGraphile 5 in the same Fastify server (grafserv's Fastify 5 adaptor),
 // built from the one preset (src/graphql/preset.ts). Every request passes the clinic guard that
 // REST routes pass, before any GraphQL is parsed: no verified clinic token, no GraphQL.
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
@@ -8,7 +9,7 @@ import { grafserv } from 'postgraphile/grafserv/fastify/v5';
 import type { TransactionSettings } from '../db/tenant.ts';
 import type { GraphqlConfig } from '../graphql/config.ts';
 import { graphqlRequestSchema, graphqlResponses } from '../graphql/http.ts';
-import { GRAPHQL_PATH, graphqlPreset } from '../graphql/preset.ts';
+import { GRAPHIQL_PATH, GRAPHQL_PATH, graphqlPreset } from '../graphql/preset.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -36,10 +37,43 @@ async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions
   });
   const serv = pgl.createServ(grafserv);
   await app.register(async (scope) => {
+    scope.addHook('onSend', async (request, reply, payload) => {
+      // GraphQL answers carry clinic data: never kept by a browser or a shared cache.
+      if (request.routeOptions.url === GRAPHQL_PATH) reply.header('cache-control', 'no-store');
+      // Ruru's page runs inline scripts: allowed by their hashes, nothing else inline.
+      if (request.routeOptions.url === GRAPHIQL_PATH && (typeof payload === 'string' || Buffer.isBuffer(payload))) {
+        reply.header('content-security-policy', ruruPolicy(payload.toString()));
+      }
+      return payload;
+    });
     // grafserv adds its routes with `route()` only (no websockets): each is declared on the way.
     const mount = { route: (route: RouteOptions) => scope.route(declared(app, route)) } as unknown as FastifyInstance;
     await serv.addTo(mount);
   });
+}
+
+/**
+ * The content security policy of Ruru's page: the app's strict policy (src/plugins/security-headers.ts)
+ * loosened only as far as the IDE needs: its own static files, the page's inline scripts by hash,
+ * inline styles, web workers from blobs (its editor), requests to this origin only.
+ */
+export function ruruPolicy(html: string): string {
+  const hashes = [...html.matchAll(/<script\b[^>]*>([\s\S]*?)<\/script>/g)]
+    .map(([, body]) => body!)
+    .filter((body) => body.trim() !== '')
+    .map((body) => `'sha256-${createHash('sha256').update(body).digest('base64')}'`);
+  return [
+    "default-src 'none'",
+    `script-src 'self' ${hashes.join(' ')}`.trim(),
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "worker-src 'self' blob:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
 }
 
 /** grafserv's route with what the app adds: the clinic guard and the request schema on /graphql, docs for both. */

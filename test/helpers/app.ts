@@ -19,7 +19,7 @@ export const TEST_FIELD_CIPHER: FieldCipher = createFieldCipher([generateDataKey
  * uploaded files in a temporary folder of the test's own, TEST_FIELD_CIPHER).
  */
 export interface TestAppOptions
-  extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir' | 'fileMaxBytes' | 'fieldCipher'>> {
+  extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir' | 'fileMaxBytes' | 'fieldCipher' | 'graphql'>> {
   rateLimitNameSpace?: string;
 }
 
