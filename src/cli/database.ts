@@ -11,11 +11,14 @@ export async function withInspectedDatabase<T>(config: Config, log: (message: st
   return withFreshDatabase(log, fn);
 }
 
+/** The roles' password in withFreshDatabase's throwaway cluster (it lives only as long as the cluster). */
+export const FRESH_ROLE_PASSWORD = 'clinicbase-inspect-only';
+
 export async function withFreshDatabase<T>(log: (message: string) => void, fn: (adminUrl: string) => Promise<T>): Promise<T> {
   const cluster = await startThrowawayCluster();
   try {
     const url = withDatabase(cluster.adminUrl, 'clinicbase');
-    await setupDatabase({ adminUrl: url, rolePassword: 'clinicbase-inspect-only', log });
+    await setupDatabase({ adminUrl: url, rolePassword: FRESH_ROLE_PASSWORD, log });
     return await fn(url);
   } finally {
     await cluster.stop();

@@ -10,6 +10,7 @@ import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connection-filter';
 import { contextSettings, type TenantContext, type TransactionSettings } from '../db/tenant.ts';
 import type { GraphqlConfig } from './config.ts';
+import { ExposurePreset } from './exposure.ts';
 import { tenantWithPgClient } from '../db/graphql-adaptor.ts';
 
 export interface GraphqlPresetOptions {
@@ -30,7 +31,7 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
   const transactions = { ...options.transactions, statementTimeoutMs: graphql.statementTimeoutMs };
   const withPgClient = tenantWithPgClient({ pool, preparedStatements });
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset],
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, ExposurePreset],
     pgServices: [
       {
         name: 'main',

@@ -1,0 +1,78 @@
+// How the GraphQL schema names and exposes the tenant tables, beyond what the tables' comments
+// declare (migrations/README.md, "GraphQL exposure"). Every tenant table's keys and references lead
+// with clinic_id, which the request's context supplies and clients never name. Two plugins:
+// - names come from the other columns: `department(rowId:)`, `patientByPatientNumber`, a visit's
+//   `doctor` and `patient`, a patient's `appointments`, not `clinicDoctor` or `…ByClinicIdAndCode`;
+//   the table's `@unique id` (the row's id, unique among the rows RLS lets a request see) is its
+//   short key, as a primary key is elsewhere: `department`, `updateDepartment`, `deleteDepartment`;
+// - filtering and ordering are opt-in per column (`@behavior +filterBy +orderBy` in its comment),
+//   so a new column is never a filter by accident, and the schema does not change with an index.
+import type { PgCodecWithAttributes, PgResourceUnique } from '@dataplan/pg';
+
+/** The column every tenant table leads its keys with; the context gives it. */
+const TENANT_COLUMN = 'clinic_id';
+/** A tenant row's own id: its `@unique` key, and `rowId` in GraphQL. */
+const ROW_ID_COLUMN = 'id';
+
+const isTenantCodec = (codec: PgCodecWithAttributes): boolean => TENANT_COLUMN in codec.attributes;
+
+/** The key's columns without clinic_id, when it has others; a clinic's own key (clinics, clinic_settings) stays. */
+function withoutTenantColumn<T>(codec: PgCodecWithAttributes, keys: readonly T[], nameOf: (key: T) => string): T[] {
+  if (!isTenantCodec(codec)) return [...keys];
+  const rest = keys.filter((key) => nameOf(key) !== TENANT_COLUMN);
+  return rest.length > 0 ? rest : [...keys];
+}
+
+/** `@unique id` on a tenant table: named as the short key of the table. */
+function asShortKey<D extends { unique: PgResourceUnique; resource: { codec: PgCodecWithAttributes } }>(details: D): D {
+  const { unique, resource } = details;
+  const isRowKey = isTenantCodec(resource.codec) && unique.attributes.length === 1 && unique.attributes[0] === ROW_ID_COLUMN;
+  return isRowKey ? { ...details, unique: { ...unique, isPrimary: true } } : details;
+}
+
+export const TenantInflectionPlugin: GraphileConfig.Plugin = {
+  name: 'TenantInflectionPlugin',
+  description: 'Names keys and relations of tenant tables after their columns other than clinic_id',
+  version: '0.0.0',
+  after: ['PgSimplifyInflectionPlugin'],
+  inflection: {
+    replace: {
+      _joinAttributeNames(previous, _options, codec, names) {
+        return previous!(
+          codec,
+          withoutTenantColumn(codec, names, (name) => name),
+        );
+      },
+      _getBaseNameFromKeys(previous, _options, detailedKeys) {
+        const codec = detailedKeys[0]?.codec;
+        return previous!(codec ? withoutTenantColumn(codec, detailedKeys, (key) => key.attributeName) : detailedKeys);
+      },
+      rowByUnique: (previous, _options, details) => previous!(asShortKey(details)),
+      updateByKeysField: (previous, _options, details) => previous!(asShortKey(details)),
+      deleteByKeysField: (previous, _options, details) => previous!(asShortKey(details)),
+      updateByKeysInputType: (previous, _options, details) => previous!(asShortKey(details)),
+      deleteByKeysInputType: (previous, _options, details) => previous!(asShortKey(details)),
+    },
+  },
+};
+
+export const OptInFilterOrderPlugin: GraphileConfig.Plugin = {
+  name: 'OptInFilterOrderPlugin',
+  description: 'No column is a filter or an ordering unless its comment says `@behavior +filterBy +orderBy`',
+  version: '0.0.0',
+  after: ['PgIndexBehaviorsPlugin'],
+  schema: {
+    entityBehavior: {
+      pgCodecAttribute: {
+        inferred: {
+          after: ['postInferred'],
+          callback: (behavior) => [behavior, '-filterBy', '-orderBy'],
+        },
+      },
+    },
+  },
+};
+
+export const ExposurePreset: GraphileConfig.Preset = {
+  plugins: [TenantInflectionPlugin, OptInFilterOrderPlugin],
+};
