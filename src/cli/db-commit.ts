@@ -1,6 +1,6 @@
 // Developer command: turn migrations/current.sql into the next committed migration, record its
 // hash (committed migrations are immutable: src/db/committed-migrations.ts), then regenerate what is
-// derived from the schema (policies/, migrations/schema.sql, src/db/types.ts).
+// derived from the schema (policies/, migrations/schema.sql, src/db/types.ts, schema.graphql).
 // graphile-migrate rebuilds a shadow database from every committed migration plus current.sql,
 // so the commit is proven to apply cleanly; a throwaway embedded cluster provides that database.
 import { commit } from 'graphile-migrate';
@@ -13,6 +13,7 @@ import { setupDatabase, withDatabase } from '../db/setup.ts';
 import { runCli } from './database.ts';
 import { writeSchemaDump } from './db-schema.ts';
 import { writeKyselyTypes } from './db-types.ts';
+import { writeGraphqlSchema } from './graphql-schema.ts';
 import { writePolicyFiles } from './policies-generate.ts';
 
 const PASSWORD = 'clinicbase-commit-only';
@@ -39,6 +40,8 @@ runCli(async () => {
     log('migrations/schema.sql written');
     await writeKyselyTypes(mainUrl);
     log('src/db/types.ts written');
+    await writeGraphqlSchema(roleUrl(mainUrl, 'app_authenticator', PASSWORD));
+    log('schema.graphql written');
   } finally {
     await cluster.stop();
   }
