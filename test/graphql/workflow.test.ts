@@ -130,10 +130,24 @@ t.test('check-in: an appointment checks in once; the second check-in is refused 
   t.equal(await s.count('app_public.visits'), 1, 'one visit');
 
   const walkIn = await s.as('receptionist', {
-    query: `mutation WalkIn($patientId: UUID!) { createVisit(input: { visit: { patientId: $patientId } }) { visit { tokenNumber } } }`,
-    variables: { patientId },
+    query: `mutation WalkIn($patientId: UUID!, $doctorId: UUID!) {
+      createVisit(input: { visit: { patientId: $patientId, doctorId: $doctorId } }) { visit { rowId tokenNumber } }
+    }`,
+    variables: { patientId, doctorId },
   });
   t.match(walkIn.data, { createVisit: { visit: { tokenNumber: 2 } } }, 'a walk-in gets the next token');
+
+  // The queue moves are status changes the state machine judges (the doctor's own queue): waiting → completed is not one.
+  const visitId = (walkIn.data as { createVisit: { visit: { rowId: string } } }).createVisit.visit.rowId;
+  const move = (status: string) =>
+    s.as('doctor', {
+      query: `mutation Move($rowId: UUID!, $status: String!) { updateVisit(input: { rowId: $rowId, patch: { status: $status } }) { visit { status } } }`,
+      variables: { rowId: visitId, status },
+    });
+  const skipped = await move('completed');
+  t.same(skipped.data, { updateVisit: null }, 'a waiting visit cannot be completed');
+  t.same((await s.db.admin.query('select status from app_public.visits where id = $1', [visitId])).rows, [{ status: 'waiting' }], 'it still waits');
+  t.same((await move('called')).data, { updateVisit: { visit: { status: 'called' } } }, 'calling it is a move the state machine allows');
 });
 
 t.test('merging patients: no mutation, and mergedIntoId cannot be written', async (t) => {
