@@ -210,6 +210,13 @@ t.test('departments: a clinic admin creates, updates and deletes by row id; a re
   t.same(renamed.data, { updateDepartment: { department: { name: 'Heart' } } }, 'renamed by its row id');
   const found = await s.as('clinic_admin', { query: `{ departmentByCode(code: "CARD") { name } departments(condition: { code: "CARD" }) { totalCount } }` });
   t.same(found.data, { departmentByCode: { name: 'Heart' }, departments: { totalCount: 1 } }, 'found by its code, without a clinic id');
+  const nodeId = (
+    (await s.as('clinic_admin', { query: `query One($rowId: UUID!) { department(rowId: $rowId) { id } }`, variables: { rowId } })).data as {
+      department: { id: string };
+    }
+  ).department.id;
+  const byNode = await s.as('clinic_admin', { query: `query ByNode($id: ID!) { node(id: $id) { ... on Department { rowId } } }`, variables: { id: nodeId } });
+  t.same(byNode.data, { node: { rowId } }, 'its node id (the real key, clinic included) finds it too');
 
   const deleted = await s.as('clinic_admin', {
     query: `mutation Remove($rowId: UUID!) { deleteDepartment(input: { rowId: $rowId }) { department { code } } }`,
