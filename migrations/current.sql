@@ -100,15 +100,19 @@ comment on column app_public.doctor_time_off.doctor_id is E'@behavior +filterBy\
 comment on column app_public.doctor_time_off.starts_at is '@behavior +filterBy +orderBy';
 
 -- Appointments: booking is an insert the triggers and the exclusion constraint judge (a free slot
--- of the schedule, not taken), as REST's; so is moving, cancelling, completing (the state machine's
--- trigger). Never deleted (cancelled instead). REST never changes the reason of a booking.
+-- of the schedule, not taken), as REST's; so is moving one (the schedule and state machine's
+-- triggers). Never deleted (cancelled instead). REST never changes the reason of a booking. The
+-- status stays REST's (cancel, complete, no-show): the state machine also lets app_user move a
+-- booking to checked_in, which only a check-in (a visit's insert) does, and REST never asks for;
+-- a patchable status would let a client check an appointment in with no visit in the queue.
 comment on table app_public.appointments is E'@unique id\n@behavior -delete -nodeId:resource:update -nodeId:resource:delete\nAn appointment of a patient with a doctor.';
 comment on constraint appointments_pkey on app_public.appointments is '@behavior -single -update -delete';
 comment on column app_public.appointments.clinic_id is '@behavior -*';
 comment on column app_public.appointments.doctor_id is '@behavior +filterBy';
 comment on column app_public.appointments.patient_id is '@behavior +filterBy';
 comment on column app_public.appointments.starts_at is '@behavior +filterBy +orderBy';
-comment on column app_public.appointments.status is E'@behavior +filterBy\nbooked, checked_in, completed, cancelled or no_show.';
+comment on column app_public.appointments.status is E'@behavior -update +filterBy\nbooked, checked_in, completed, cancelled or no_show.';
+comment on column app_public.appointments.cancellation_reason is '@behavior -update';
 comment on column app_public.appointments.reason is '@behavior -update';
 
 -- Visits: check-in is an insert whose triggers give the token and refuse an appointment that is

@@ -159,8 +159,8 @@ t.test('relations are named after the columns other than clinic_id', async (t) =
 t.test('what each create and patch accepts, literally', async (t) => {
   const accepted: Record<string, string[]> = {
     AppointmentInput: ['doctorId', 'endsAt', 'patientId', 'reason', 'startsAt'],
-    // The reason of a booking stays as booked, as in REST.
-    AppointmentPatch: ['cancellationReason', 'doctorId', 'endsAt', 'startsAt', 'status'],
+    // Moving a booking only: its reason stays as booked, as in REST; its status moves stay REST's.
+    AppointmentPatch: ['doctorId', 'endsAt', 'startsAt'],
     // Role and status: REST ends the member's tokens after a change; office hours: their shape is checked in TypeScript.
     ClinicMemberPatch: ['consultationFee', 'displayName', 'licenceNumber', 'qualification', 'specialisation'],
     ClinicSettingPatch: [

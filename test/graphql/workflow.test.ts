@@ -92,6 +92,13 @@ t.test('booking: a free slot is booked; the same slot again is refused and write
     (await s.db.admin.query('select starts_at from app_public.appointments')).rows.map((row) => (row.starts_at as Date).toISOString()),
     [at('11:30')],
   );
+
+  const checkedInWithoutVisit = await s.as('receptionist', {
+    query: `mutation Mark($rowId: UUID!) { updateAppointment(input: { rowId: $rowId, patch: { status: "checked_in" } }) { appointment { status } } }`,
+    variables: { rowId: (booked.data as { createAppointment: { appointment: { rowId: string } } }).createAppointment.appointment.rowId },
+  });
+  t.match(checkedInWithoutVisit.errors, [{ message: /status/ }], 'no status to patch: only a check-in checks an appointment in');
+  t.same((await s.db.admin.query('select status from app_public.appointments')).rows, [{ status: 'booked' }], 'still booked');
 });
 
 t.test('check-in: an appointment checks in once; the second check-in is refused and writes nothing', async (t) => {
