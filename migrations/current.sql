@@ -138,6 +138,44 @@ comment on constraint support_access_grants_pkey on app_public.support_access_gr
 comment on column app_public.support_access_grants.clinic_id is '@behavior -*';
 comment on column app_public.support_access_grants.created_at is '@behavior +orderBy';
 
+-- Text GraphQL writes: REST refuses control characters in every text field before any SQL
+-- (src/http/text.ts: none in one-line text; tab, CR and LF only in multi-line text), which GraphQL
+-- cannot repeat; so the database refuses them too, for every column a create or patch above
+-- writes (codes, phones, colours and enumerations have format checks of their own already).
+-- `<table>_<column>_check` names the field at fault, as every constraint does.
+alter table app_public.appointments drop constraint if exists appointments_reason_check;
+alter table app_public.appointments add constraint appointments_reason_check check (reason !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]');
+alter table app_public.clinic_members drop constraint if exists clinic_members_display_name_check;
+alter table app_public.clinic_members add constraint clinic_members_display_name_check check (display_name !~ '[\x01-\x1f\x7f]');
+alter table app_public.clinic_members drop constraint if exists clinic_members_licence_number_check;
+alter table app_public.clinic_members add constraint clinic_members_licence_number_check check (licence_number !~ '[\x01-\x1f\x7f]');
+alter table app_public.clinic_members drop constraint if exists clinic_members_qualification_check;
+alter table app_public.clinic_members add constraint clinic_members_qualification_check check (qualification !~ '[\x01-\x1f\x7f]');
+alter table app_public.clinic_members drop constraint if exists clinic_members_specialisation_check;
+alter table app_public.clinic_members add constraint clinic_members_specialisation_check check (specialisation !~ '[\x01-\x1f\x7f]');
+alter table app_public.clinic_settings drop constraint if exists clinic_settings_brand_logo_url_check;
+alter table app_public.clinic_settings add constraint clinic_settings_brand_logo_url_check check (brand_logo_url !~ '[\x01-\x1f\x7f]');
+alter table app_public.departments drop constraint if exists departments_description_check;
+alter table app_public.departments add constraint departments_description_check check (description !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]');
+alter table app_public.departments drop constraint if exists departments_name_check;
+alter table app_public.departments add constraint departments_name_check check (name !~ '[\x01-\x1f\x7f]');
+alter table app_public.doctor_time_off drop constraint if exists doctor_time_off_reason_check;
+alter table app_public.doctor_time_off add constraint doctor_time_off_reason_check check (reason !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]');
+alter table app_public.patient_history drop constraint if exists patient_history_detail_check;
+alter table app_public.patient_history add constraint patient_history_detail_check check (detail !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]');
+alter table app_public.patient_history drop constraint if exists patient_history_name_check;
+alter table app_public.patient_history add constraint patient_history_name_check check (name !~ '[\x01-\x1f\x7f]');
+alter table app_public.patients drop constraint if exists patients_address_check;
+alter table app_public.patients add constraint patients_address_check check (address !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]');
+alter table app_public.patients drop constraint if exists patients_email_check;
+alter table app_public.patients add constraint patients_email_check check (email !~ '[\x01-\x1f\x7f]');
+alter table app_public.patients drop constraint if exists patients_emergency_contact_name_check;
+alter table app_public.patients add constraint patients_emergency_contact_name_check check (emergency_contact_name !~ '[\x01-\x1f\x7f]');
+alter table app_public.patients drop constraint if exists patients_full_name_check;
+alter table app_public.patients add constraint patients_full_name_check check (full_name !~ '[\x01-\x1f\x7f]');
+alter table app_public.visits drop constraint if exists visits_purpose_check;
+alter table app_public.visits add constraint visits_purpose_check check (purpose !~ '[\x01-\x1f\x7f]');
+
 -- Functions: the context helpers are the policies' plumbing, not API; the front desk's queries and
 -- calling next (which checks who may call whom itself) are.
 comment on function app_public.current_app_role() is E'@behavior -*\nThe clinic role of the current request (app.role), or NULL when none is set.';

@@ -225,6 +225,18 @@ t.test('departments: a clinic admin creates, updates and deletes by row id; a re
   const byNode = await s.as('clinic_admin', { query: `query ByNode($id: ID!) { node(id: $id) { ... on Department { rowId } } }`, variables: { id: nodeId } });
   t.same(byNode.data, { node: { rowId } }, 'its node id (the real key, clinic included) finds it too');
 
+  const bell = await s.as('clinic_admin', {
+    query: `mutation Bell($name: String!) { createDepartment(input: { department: { code: "BELL", name: $name } }) { department { rowId } } }`,
+    variables: { name: 'Ring\u0007ing' },
+  });
+  t.same(bell.data, { createDepartment: null }, 'a control character is refused, as REST refuses it (departments_name_check)');
+  const lines = await s.as('clinic_admin', {
+    query: `mutation Lines($rowId: UUID!, $description: String!) { updateDepartment(input: { rowId: $rowId, patch: { description: $description } }) { department { description } } }`,
+    variables: { rowId, description: 'First line\nsecond line' },
+  });
+  t.same(lines.data, { updateDepartment: { department: { description: 'First line\nsecond line' } } }, 'line breaks are fine in a description');
+  t.equal(await s.count('app_public.departments'), 1, 'still one department');
+
   const deleted = await s.as('clinic_admin', {
     query: `mutation Remove($rowId: UUID!) { deleteDepartment(input: { rowId: $rowId }) { department { code } } }`,
     variables: { rowId },
