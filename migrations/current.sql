@@ -10,7 +10,9 @@
 --   triggers, functions); where REST does part of the work in TypeScript (encryption, blob storage,
 --   invitations, look-ups in app_hidden, token cut-off), the mutation or the column is not offered;
 -- - a column is a filter or an ordering only when its comment says `+filterBy` / `+orderBy`
---   (src/graphql/exposure.ts makes that opt-in), and only on columns an index serves.
+--   (src/graphql/exposure.ts makes that opt-in): columns an index serves, and a few that narrow
+--   rows found otherwise or small tables (docs/architecture.md, "GraphQL: what is exposed");
+-- - REST's input rules that GraphQL would skip become constraints (control characters, at the end).
 
 -- Clinics: read-only (platform operators change them through REST); the caller's clinic only (RLS).
 comment on table app_public.clinics is E'@behavior -insert -update -delete\nA clinic (tenant). Every tenant row belongs to exactly one clinic.';
