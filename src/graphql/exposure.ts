@@ -7,26 +7,23 @@
 //   short key, as a primary key is elsewhere: `department`, `updateDepartment`, `deleteDepartment`;
 // - filtering and ordering are opt-in per column (`@behavior +filterBy +orderBy` in its comment),
 //   so a new column is never a filter by accident, and the schema does not change with an index.
-import type { PgCodecWithAttributes, PgResourceUnique } from '@dataplan/pg';
+import type { PgResourceUnique } from '@dataplan/pg';
 
 /** The column every tenant table leads its keys with; the context gives it. */
 const TENANT_COLUMN = 'clinic_id';
 /** A tenant row's own id: its `@unique` key, and `rowId` in GraphQL. */
 const ROW_ID_COLUMN = 'id';
 
-const isTenantCodec = (codec: PgCodecWithAttributes): boolean => TENANT_COLUMN in codec.attributes;
-
-/** The key's columns without clinic_id, when it has others; a clinic's own key (clinics, clinic_settings) stays. */
-function withoutTenantColumn<T>(codec: PgCodecWithAttributes, keys: readonly T[], nameOf: (key: T) => string): T[] {
-  if (!isTenantCodec(codec)) return [...keys];
+/** A key's columns without clinic_id when it has others: the clinic's own keys (clinics, settings) stay. */
+function withoutTenantColumn<T>(keys: readonly T[], nameOf: (key: T) => string): readonly T[] {
   const rest = keys.filter((key) => nameOf(key) !== TENANT_COLUMN);
-  return rest.length > 0 ? rest : [...keys];
+  return rest.length > 0 ? rest : keys;
 }
 
-/** `@unique id` on a tenant table: named as the short key of the table. */
-function asShortKey<D extends { unique: PgResourceUnique; resource: { codec: PgCodecWithAttributes } }>(details: D): D {
-  const { unique, resource } = details;
-  const isRowKey = isTenantCodec(resource.codec) && unique.attributes.length === 1 && unique.attributes[0] === ROW_ID_COLUMN;
+/** `@unique id` on a tenant table: named as the table's short key, as a primary key would be. */
+function asShortKey<D extends { unique: PgResourceUnique }>(details: D): D {
+  const { unique } = details;
+  const isRowKey = unique.attributes.length === 1 && unique.attributes[0] === ROW_ID_COLUMN;
   return isRowKey ? { ...details, unique: { ...unique, isPrimary: true } } : details;
 }
 
@@ -37,16 +34,8 @@ export const TenantInflectionPlugin: GraphileConfig.Plugin = {
   after: ['PgSimplifyInflectionPlugin'],
   inflection: {
     replace: {
-      _joinAttributeNames(previous, _options, codec, names) {
-        return previous!(
-          codec,
-          withoutTenantColumn(codec, names, (name) => name),
-        );
-      },
-      _getBaseNameFromKeys(previous, _options, detailedKeys) {
-        const codec = detailedKeys[0]?.codec;
-        return previous!(codec ? withoutTenantColumn(codec, detailedKeys, (key) => key.attributeName) : detailedKeys);
-      },
+      _joinAttributeNames: (previous, _options, codec, names) => previous!(codec, [...withoutTenantColumn(names, (name) => name)]),
+      _getBaseNameFromKeys: (previous, _options, detailedKeys) => previous!([...withoutTenantColumn(detailedKeys, (key) => key.attributeName)]),
       rowByUnique: (previous, _options, details) => previous!(asShortKey(details)),
       updateByKeysField: (previous, _options, details) => previous!(asShortKey(details)),
       deleteByKeysField: (previous, _options, details) => previous!(asShortKey(details)),
