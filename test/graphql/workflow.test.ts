@@ -5,14 +5,13 @@
 import type { FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
-import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
+import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
-import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { graphql, type GraphqlRequest } from '../helpers/graphql.ts';
-
-// Mondays 09:00–12:00 UTC in 30-minute slots; 2027-02-01 is a Monday.
-const at = (time: string) => `2027-02-01T${time}:00.000Z`;
+// Mondays 09:00–12:00 UTC in 30-minute slots.
+import { bookableClinics, onBookableMonday as at } from '../helpers/schedule.ts';
 
 interface Setup {
   db: TestDatabase;
@@ -26,15 +25,7 @@ interface Setup {
 
 async function setUp(t: Test): Promise<Setup> {
   const db = await createTestDatabase(t);
-  const clinics = await createClinics(db);
-  await db.admin.query(`update app_public.clinics set plan = 'enterprise'`);
-  await createActors(db, [clinics.a, clinics.b]);
-  for (const clinic of [clinics.a, clinics.b]) {
-    await db.admin.query(`insert into app_public.clinic_settings (clinic_id, appointment_slot_minutes, operating_hours) values ($1, 30, $2)`, [
-      clinic,
-      { mon: [['09:00', '12:00']] },
-    ]);
-  }
+  const clinics = await bookableClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const client = testClient(app);
   return {

@@ -6,26 +6,16 @@
 import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
-import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
+import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { type Method, testClient } from '../helpers/client.ts';
-import { createClinics, createTestDatabase } from '../helpers/db.ts';
-
-// Mondays 09:00–12:00 UTC in 30-minute slots; 2027-02-01 is a Monday.
-const MONDAY = '2027-02-01';
-const at = (time: string) => `${MONDAY}T${time}:00.000Z`;
+import { createTestDatabase } from '../helpers/db.ts';
+// Mondays 09:00–12:00 UTC in 30-minute slots.
+import { bookableClinics, BOOKABLE_MONDAY as MONDAY, onBookableMonday as at } from '../helpers/schedule.ts';
 
 async function setUp(t: Test, poolSize = 2) {
   const db = await createTestDatabase(t);
-  const clinics = await createClinics(db);
-  await db.admin.query(`update app_public.clinics set plan = 'enterprise'`);
-  await createActors(db, [clinics.a, clinics.b]);
-  for (const clinic of [clinics.a, clinics.b]) {
-    await db.admin.query(`insert into app_public.clinic_settings (clinic_id, appointment_slot_minutes, operating_hours) values ($1, 30, $2)`, [
-      clinic,
-      { mon: [['09:00', '12:00']] },
-    ]);
-  }
+  const clinics = await bookableClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl, undefined, undefined, { poolSize });
   const client = testClient(app);
   const tokens = new Map<string, string>();
