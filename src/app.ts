@@ -187,6 +187,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
   await app.register(graphqlPlugin, {
     graphql: config.graphql ?? defaultGraphqlConfig(config.env),
+    env: config.env,
     transactions: config.database.transactions ?? {},
   });
   await app.register(operatorSupportAccessRoutes, {

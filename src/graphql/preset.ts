@@ -4,6 +4,7 @@
 // exposure") decide the rest. Every request runs with the settings withTenant would give the
 // same caller: contextSettings() of the TenantContext the clinic guard made from its token
 // (src/plugins/graphql.ts).
+import type { FastifyBaseLogger } from 'fastify';
 import type { Pool } from '../db/pool.ts';
 import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
@@ -12,10 +13,18 @@ import { contextSettings, type TenantContext, type TransactionSettings } from '.
 import type { GraphqlConfig } from './config.ts';
 import { ExposurePreset } from './exposure.ts';
 import { tenantWithPgClient } from '../db/graphql-adaptor.ts';
+import { type AppEnv, publicError, publicErrorsPlugin } from './errors.ts';
+import { limitsPlugin } from './limits.ts';
+import { pageSizePlugin } from './pagination.ts';
+import { supportReadOnlyPlugin } from './read-only.ts';
 
 export interface GraphqlPresetOptions {
   pool: Pool;
   graphql: GraphqlConfig;
+  /** The app's environment: production errors carry nothing for developers (src/graphql/errors.ts). */
+  env: AppEnv;
+  /** Where an error that no request's logger takes is logged. */
+  log: FastifyBaseLogger;
   /** The configured transaction settings; GraphQL's statement timeout replaces theirs. */
   transactions: Partial<TransactionSettings>;
   /** The caller of a request, as the clinic guard verified it (null: none, which the plugin refuses first). */
@@ -26,12 +35,14 @@ export const GRAPHQL_PATH = '/graphql';
 export const GRAPHIQL_PATH = '/graphiql';
 
 export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Preset {
-  const { pool, graphql } = options;
+  const { pool, graphql, env, log } = options;
   const preparedStatements = options.transactions.preparedStatements ?? true;
   const transactions = { ...options.transactions, statementTimeoutMs: graphql.statementTimeoutMs };
   const withPgClient = tenantWithPgClient({ pool, preparedStatements });
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, ExposurePreset],
+    // The abuse limits (docs/architecture.md, "GraphQL: limits").
+    plugins: [limitsPlugin(graphql), pageSizePlugin(graphql), supportReadOnlyPlugin(options.tenantOf), publicErrorsPlugin(env, log)],
     pgServices: [
       {
         name: 'main',
@@ -56,6 +67,7 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
       websockets: false,
       watch: false,
       maxRequestLength: graphql.maxDocumentBytes,
+      maskError: (error) => publicError(error, env, { log }),
     },
     grafast: {
       context(requestContext) {

@@ -68,7 +68,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
  * What a failure may put in the logs. A database error's message and detail can quote the values
  * of a row (PHI): keep its code and the names of the objects involved, never the text.
  */
-function loggable(error: Error): Record<string, unknown> {
+export function loggable(error: Error): Record<string, unknown> {
   const pgError = error as Error & { code?: string; severity?: string; table?: string; column?: string; constraint?: string; routine?: string };
   if (typeof pgError.severity !== 'string') return { err: error };
   const { code, severity, table, column, constraint, routine } = pgError;

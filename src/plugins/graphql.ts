@@ -8,6 +8,7 @@ import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/fastify/v5';
 import type { TransactionSettings } from '../db/tenant.ts';
 import type { GraphqlConfig } from '../graphql/config.ts';
+import type { AppEnv } from '../graphql/errors.ts';
 import { graphqlRequestSchema, graphqlResponses } from '../graphql/http.ts';
 import { GRAPHIQL_PATH, GRAPHQL_PATH, graphqlPreset } from '../graphql/preset.ts';
 
@@ -20,6 +21,7 @@ declare module 'fastify' {
 
 export interface GraphqlPluginOptions {
   graphql: GraphqlConfig;
+  env: AppEnv;
   transactions: Partial<TransactionSettings>;
 }
 
@@ -27,6 +29,8 @@ async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions
   const preset = graphqlPreset({
     pool: app.pool,
     graphql: options.graphql,
+    env: options.env,
+    log: app.log,
     transactions: options.transactions,
     tenantOf: (requestContext) => (requestContext.fastifyv5?.request as FastifyRequest | undefined)?.tenant ?? null,
   });

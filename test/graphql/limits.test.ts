@@ -1,0 +1,136 @@
+// The GraphQL abuse limits: each abusive document is refused with a clear error naming the limit
+// and its maximum, and a stable `extensions.code`; documents within the limits run.
+import type { Test } from 'tap';
+import t from 'tap';
+import { defaultGraphqlConfig, type GraphqlConfig } from '../../src/graphql/config.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { errorCodes, graphql } from '../helpers/graphql.ts';
+
+// The schema's names these tests rely on, in one place (they may change with the naming work).
+/** A connection of the clinic's departments at the root. */
+const DEPARTMENTS = 'departments';
+/** Relay's root field that returns the Query type again: a depth of any size with no data. */
+const QUERY = 'query';
+
+const DEPARTMENT_ROWS = 25;
+
+async function setup(t: Test, graphqlConfig: Partial<GraphqlConfig> = {}) {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await db.admin.query(
+    `insert into app_public.departments (clinic_id, code, name) select $1, 'D' || lpad(g::text, 2, '0'), 'Department ' || g from generate_series(1, $2) g`,
+    [clinics.a, DEPARTMENT_ROWS],
+  );
+  const { app, logs } = await buildTestApp(t, db.authenticatorUrl, undefined, undefined, undefined, {
+    graphql: { ...defaultGraphqlConfig('test'), ...graphqlConfig },
+  });
+  const token = await testClient(app).clinicToken('clinic_admin', { id: clinics.a, slug: 'clinic-a' });
+  return { db, app, logs, token, clinics, run: (query: string, variables?: Record<string, unknown>) => graphql(app, token, { query, variables }) };
+}
+
+/** `{ query { query { … departments { totalCount } } } }`: `levels` levels of fields in all. */
+const nested = (levels: number) => `{ ${`${QUERY} { `.repeat(levels - 2)}${DEPARTMENTS} { totalCount }${' }'.repeat(levels - 2)} }`;
+
+t.test('depth: a document nested deeper than the maximum is refused, fragments followed', async (t) => {
+  const { run } = await setup(t, { maxDepth: 6 });
+  const atLimit = await run(nested(6));
+  t.equal(atLimit.status, 200, 'six levels run');
+  t.equal(atLimit.errors, undefined);
+
+  const tooDeep = await run(nested(7));
+  t.equal(tooDeep.status, 400);
+  t.same(errorCodes(tooDeep), ['GRAPHQL_DEPTH_LIMIT']);
+  t.equal(tooDeep.errors?.[0]?.message, 'The operation is nested 7 levels deep; the maximum depth is 6.');
+  t.equal(tooDeep.errors?.[0]?.extensions?.limit, 6, 'the maximum, for a client to read');
+  t.equal(tooDeep.data, undefined, 'nothing ran');
+
+  // The same seven levels, four of them inside fragments spread into each other.
+  const throughFragments = await run(
+    `{ ${QUERY} { ...Outer } }
+     fragment Outer on Query { ${QUERY} { ...Inner } }
+     fragment Inner on Query { ${QUERY} { ${QUERY} { ${QUERY} { ${DEPARTMENTS} { totalCount } } } } }`,
+  );
+  t.same(errorCodes(throughFragments), ['GRAPHQL_DEPTH_LIMIT'], 'fragments count where they are spread');
+
+  // Fragments that spread each other: graphql's own rule refuses the cycle, and the depth rule ends.
+  const cycle = await run(`{ ...A } fragment A on Query { ${QUERY} { ...B } } fragment B on Query { ${QUERY} { ...A } }`);
+  t.equal(cycle.status, 400);
+  t.match(cycle.errors?.[0]?.message, /Cannot spread fragment "A" within itself/);
+});
+
+t.test('aliases: more aliased fields than the maximum are refused, counted where fragments are spread', async (t) => {
+  const { run } = await setup(t, { maxAliases: 4 });
+  const aliased = (count: number) => Array.from({ length: count }, (_, i) => `a${i}: __typename`).join(' ');
+  t.same((await run(`{ ${DEPARTMENTS} { ${aliased(4)} } }`)).errors, undefined, 'four aliases run');
+
+  const five = await run(`{ ${DEPARTMENTS} { ${aliased(5)} } }`);
+  t.equal(five.status, 400);
+  t.same(errorCodes(five), ['GRAPHQL_ALIAS_LIMIT']);
+  t.equal(five.errors?.[0]?.message, 'The operation has 5 aliases; the maximum is 4.');
+
+  // Two aliases in a fragment spread three times: six aliases executed, though the text has two.
+  const spread = await run(
+    `{ ${DEPARTMENTS} { ...F } x: ${DEPARTMENTS} { ...F } y: ${DEPARTMENTS} { ...F } } fragment F on DepartmentConnection { ${aliased(2)} }`,
+  );
+  t.same(errorCodes(spread), ['GRAPHQL_ALIAS_LIMIT']);
+  t.equal(spread.errors?.[0]?.message, 'The operation has 8 aliases; the maximum is 4.');
+});
+
+t.test('root fields: an operation asking for more root fields than the maximum is refused', async (t) => {
+  const { run } = await setup(t, { maxRootFields: 3 });
+  const rootFields = (count: number) => Array.from({ length: count }, (_, i) => `r${i}: ${DEPARTMENTS} { totalCount }`).join(' ');
+  t.same((await run(`{ ${rootFields(3)} }`)).errors, undefined, 'three root fields run');
+
+  const four = await run(`{ ${rootFields(3)} __typename }`);
+  t.equal(four.status, 400);
+  t.same(errorCodes(four), ['GRAPHQL_ROOT_FIELD_LIMIT']);
+  t.equal(four.errors?.[0]?.message, 'The operation asks for 4 root fields; the maximum is 3.');
+  const throughFragment = await run(`{ ...Two ...Two } fragment Two on Query { a: __typename b: __typename }`);
+  t.same(errorCodes(throughFragment), ['GRAPHQL_ROOT_FIELD_LIMIT'], 'root fields inside fragments count');
+});
+
+t.test('introspection: off, __schema and __type are refused and __typename still answers', async (t) => {
+  const { run } = await setup(t, { introspection: false });
+  const schema = await run('{ __schema { queryType { name } } }');
+  t.equal(schema.status, 400);
+  // One error per introspection field asked for (`__schema`, then `queryType`), as graphql's rule reports them.
+  t.same(errorCodes(schema), ['GRAPHQL_INTROSPECTION_DISABLED', 'GRAPHQL_INTROSPECTION_DISABLED']);
+  t.match(schema.errors?.[0]?.message, 'GraphQL introspection has been disabled, but the requested query contained the field "__schema".');
+  t.same(errorCodes(await run('{ __type(name: "Query") { name } }')), ['GRAPHQL_INTROSPECTION_DISABLED']);
+  const typename = await run(`{ __typename ${DEPARTMENTS} { __typename } }`);
+  t.same(typename.data, { __typename: 'Query', [DEPARTMENTS]: { __typename: 'DepartmentConnection' } });
+});
+
+t.test('introspection: on (the default outside production), the schema answers', async (t) => {
+  const { run } = await setup(t);
+  t.same((await run('{ __schema { queryType { name } } }')).data, { __schema: { queryType: { name: 'Query' } } });
+});
+
+t.test('page size: first/last above the maximum are refused, no first/last reads the default page', async (t) => {
+  const { run } = await setup(t, { maxPageSize: 10, defaultPageSize: 4 });
+  const page = `${DEPARTMENTS}(orderBy: CODE_ASC) { totalCount nodes { code } pageInfo { hasNextPage hasPreviousPage } }`;
+  const codes = (...numbers: number[]) => numbers.map((n) => ({ code: `D${String(n).padStart(2, '0')}` }));
+
+  const byDefault = await run(`{ ${page} }`);
+  t.same(byDefault.data?.[DEPARTMENTS], { totalCount: DEPARTMENT_ROWS, nodes: codes(1, 2, 3, 4), pageInfo: { hasNextPage: true, hasPreviousPage: false } });
+  const atMax = await run(`{ ${DEPARTMENTS}(first: 10, orderBy: CODE_ASC) { nodes { code } } }`);
+  t.same(atMax.data?.[DEPARTMENTS], { nodes: codes(1, 2, 3, 4, 5, 6, 7, 8, 9, 10) }, 'first: 10 reads ten');
+  const last = await run(`{ ${DEPARTMENTS}(last: 2, orderBy: CODE_ASC) { nodes { code } pageInfo { hasNextPage hasPreviousPage } } }`);
+  t.same(
+    last.data?.[DEPARTMENTS],
+    { nodes: codes(24, 25), pageInfo: { hasNextPage: false, hasPreviousPage: true } },
+    'last alone is not capped by the default',
+  );
+
+  const tooMany = await run(`{ ${DEPARTMENTS}(first: 11) { nodes { code } } }`);
+  t.same(errorCodes(tooMany), ['GRAPHQL_PAGE_SIZE_LIMIT']);
+  t.equal(tooMany.errors?.[0]?.message, 'first: 11 is not a page size this API serves; first must be between 0 and 10.');
+  t.same(tooMany.errors?.[0]?.path, [DEPARTMENTS]);
+  t.equal(tooMany.data?.[DEPARTMENTS], null, 'the field is not read');
+
+  const throughVariable = await run(`query ($n: Int) { ${DEPARTMENTS}(last: $n) { nodes { code } } }`, { n: 1000 });
+  t.same(errorCodes(throughVariable), ['GRAPHQL_PAGE_SIZE_LIMIT'], 'a variable is held to it too');
+  t.equal(throughVariable.errors?.[0]?.message, 'last: 1000 is not a page size this API serves; last must be between 0 and 10.');
+});
