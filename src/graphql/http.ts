@@ -6,15 +6,23 @@ import { z } from 'zod';
 
 const GRAPHQL_RESPONSE_MEDIA_TYPE = 'application/graphql-response+json';
 
+const BATCH_REFUSAL = 'Batched requests are not accepted: send one operation per request (a JSON object, not an array).';
+
 export const graphqlRequestSchema = z
-  .object({
-    query: z.string().min(1).optional().describe('The GraphQL document (absent when a persisted document is named).'),
-    operationName: z.string().max(100).nullish(),
-    variables: z.record(z.string(), z.unknown()).nullish(),
-    extensions: z.record(z.string(), z.unknown()).nullish(),
-    documentId: z.string().max(200).optional().describe('A persisted (trusted) document, by id.'),
-    id: z.string().max(200).optional().describe('A persisted (trusted) document, by id (older clients).'),
-  })
+  .object(
+    {
+      query: z.string().min(1).optional().describe('The GraphQL document (absent when a persisted document is named).'),
+      operationName: z.string().max(100).nullish(),
+      variables: z.record(z.string(), z.unknown()).nullish(),
+      extensions: z.record(z.string(), z.unknown()).nullish(),
+      documentId: z.string().max(200).optional().describe('A persisted (trusted) document, by id.'),
+      id: z.string().max(200).optional().describe('A persisted (trusted) document, by id (older clients).'),
+    },
+    {
+      // Batching is off: one operation per request, so each is checked and counted (rate limit) on its own.
+      error: (issue) => (Array.isArray(issue.input) ? BATCH_REFUSAL : undefined),
+    },
+  )
   .refine((body) => body.query !== undefined || body.documentId !== undefined || body.id !== undefined, {
     message: 'query (or a persisted documentId) is required',
     path: ['query'],

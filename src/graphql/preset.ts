@@ -17,6 +17,7 @@ import { type AppEnv, publicError, publicErrorsPlugin } from './errors.ts';
 import { limitsPlugin } from './limits.ts';
 import { pageSizePlugin } from './pagination.ts';
 import { supportReadOnlyPlugin } from './read-only.ts';
+import { trustedDocumentsPreset } from './trusted-documents.ts';
 
 export interface GraphqlPresetOptions {
   pool: Pool;
@@ -40,7 +41,13 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
   const transactions = { ...options.transactions, statementTimeoutMs: graphql.statementTimeoutMs };
   const withPgClient = tenantWithPgClient({ pool, preparedStatements });
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, ExposurePreset],
+    extends: [
+      PostGraphileAmberPreset,
+      PgSimplifyInflectionPreset,
+      PostGraphileConnectionFilterPreset,
+      ExposurePreset,
+      trustedDocumentsPreset(graphql.trustedDocumentsDir),
+    ],
     // The abuse limits (docs/architecture.md, "GraphQL: limits").
     plugins: [limitsPlugin(graphql), pageSizePlugin(graphql), supportReadOnlyPlugin(options.tenantOf), publicErrorsPlugin(env, log)],
     pgServices: [

@@ -2,11 +2,12 @@
 // built from the one preset (src/graphql/preset.ts). Every request passes the clinic guard that
 // REST routes pass, before any GraphQL is parsed: no verified clinic token, no GraphQL.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/fastify/v5';
 import type { TransactionSettings } from '../db/tenant.ts';
+import { AppError } from '../errors.ts';
 import type { GraphqlConfig } from '../graphql/config.ts';
 import type { AppEnv } from '../graphql/errors.ts';
 import { graphqlRequestSchema, graphqlResponses } from '../graphql/http.ts';
@@ -51,7 +52,7 @@ async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions
       return payload;
     });
     // grafserv adds its routes with `route()` only (no websockets): each is declared on the way.
-    const mount = { route: (route: RouteOptions) => scope.route(declared(app, route)) } as unknown as FastifyInstance;
+    const mount = { route: (route: RouteOptions) => scope.route(declared(app, route, options.graphql)) } as unknown as FastifyInstance;
     await serv.addTo(mount);
   });
 }
@@ -80,13 +81,31 @@ export function ruruPolicy(html: string): string {
   ].join('; ');
 }
 
-/** grafserv's route with what the app adds: the clinic guard and the request schema on /graphql, docs for both. */
-function declared(app: FastifyInstance, route: RouteOptions): RouteOptions {
+/**
+ * The per-minute limit of GraphQL operations, per caller: the token's account in the token's clinic
+ * (the guard has run: it is counted after it, so a refused token counts nothing), else the address.
+ * A request is one operation (a batch, a JSON array, is refused by the body schema), so counting
+ * requests counts operations. Counted with the app's rate-limit store (Redis when REDIS_URL is set).
+ */
+function operationLimit(operationsPerMinute: number): FastifyContextConfig['rateLimit'] {
+  return {
+    max: operationsPerMinute,
+    timeWindow: '1 minute',
+    hook: 'preValidation',
+    keyGenerator: (request) => (request.tenant ? `graphql:${request.tenant.clinicId}:${request.tenant.userId}` : `graphql:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new AppError('RATE_LIMITED', `Too many GraphQL operations: at most ${context.max} a minute for each caller; retry in ${context.after}.`),
+  };
+}
+
+/** grafserv's route with what the app adds: the clinic guard, the operation limit and the request schema on /graphql, docs for both. */
+function declared(app: FastifyInstance, route: RouteOptions, graphql: GraphqlConfig): RouteOptions {
   // Ruru's page and its static files are not part of the API.
   if (route.url !== GRAPHQL_PATH || route.method !== 'POST') return { ...route, schema: { hide: true } };
   return {
     ...route,
     preValidation: [app.requireClinicToken],
+    config: { ...route.config, rateLimit: operationLimit(graphql.operationsPerMinute) },
     schema: {
       summary: 'GraphQL: the clinic data model under the same token and policies as REST',
       description: 'PostGraphile over app_public; the token names the clinic. See docs/architecture.md ("GraphQL").',

@@ -134,3 +134,56 @@ t.test('page size: first/last above the maximum are refused, no first/last reads
   t.same(errorCodes(throughVariable), ['GRAPHQL_PAGE_SIZE_LIMIT'], 'a variable is held to it too');
   t.equal(throughVariable.errors?.[0]?.message, 'last: 1000 is not a page size this API serves; last must be between 0 and 10.');
 });
+
+t.test('document size: a body over the maximum is a 413 problem before any GraphQL is read', async (t) => {
+  const { app, token, run } = await setup(t, { maxDocumentBytes: 2048 });
+  const padding = ' '.repeat(2048);
+  const response = await app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    payload: { query: `{ __typename${padding}}` },
+  });
+  t.equal(response.statusCode, 413);
+  t.match(response.headers['content-type'], /^application\/problem\+json/);
+  t.match(response.json(), { status: 413, code: 'PAYLOAD_TOO_LARGE' });
+  t.same((await run(`{ __typename${' '.repeat(1900)}}`)).data, { __typename: 'Query' }, 'just under the limit runs');
+});
+
+t.test('batching: a JSON array of operations is a 400 that says one operation per request', async (t) => {
+  const { app, token } = await setup(t);
+  const response = await app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    payload: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+  });
+  t.equal(response.statusCode, 400);
+  t.match(response.headers['content-type'], /^application\/problem\+json/);
+  t.match(response.json(), {
+    code: 'VALIDATION_FAILED',
+    errors: [{ path: 'body', message: 'Batched requests are not accepted: send one operation per request (a JSON object, not an array).' }],
+  });
+});
+
+t.test('rate limit: operations per minute per caller, then 429 with Retry-After; another caller has its own count', async (t) => {
+  const { app, clinics, run } = await setup(t, { operationsPerMinute: 3 });
+  const statuses: number[] = [];
+  let last: Awaited<ReturnType<typeof run>> | undefined;
+  for (let i = 0; i < 4; i++) {
+    last = await run('{ __typename }');
+    statuses.push(last.status);
+  }
+  t.same(statuses, [200, 200, 200, 429], 'three operations a minute');
+  const refused = last!.response;
+  t.match(refused.headers['content-type'], /^application\/problem\+json/);
+  t.match(refused.json(), {
+    status: 429,
+    code: 'RATE_LIMITED',
+    detail: /^Too many GraphQL operations: at most 3 a minute for each caller; retry in \d+ seconds?\.$/,
+  });
+  const retryAfter = Number(refused.headers['retry-after']);
+  t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After within the minute (${retryAfter})`);
+  const otherCaller = await testClient(app).clinicToken('nurse', { id: clinics.a, slug: 'clinic-a' });
+  t.equal((await graphql(app, otherCaller, '{ __typename }')).status, 200, 'another account of the same clinic, from the same address, is counted apart');
+});
