@@ -47,7 +47,8 @@ export const graphqlResponses = {
     content: { [GRAPHQL_RESPONSE_MEDIA_TYPE]: { schema: graphqlResponse }, 'application/json': { schema: graphqlResponse } },
   },
   400: {
-    description: 'The document does not parse or validate (a limit included), or the request is malformed: `errors[]`',
-    content: { [GRAPHQL_RESPONSE_MEDIA_TYPE]: { schema: graphqlResponse } },
+    description:
+      'The document does not parse or validate (a limit included), or the request is malformed: `errors[]`. A request grafserv refuses before any document (trusted documents only, an unknown documentId) is answered in application/json.',
+    content: { [GRAPHQL_RESPONSE_MEDIA_TYPE]: { schema: graphqlResponse }, 'application/json': { schema: graphqlResponse } },
   },
 };

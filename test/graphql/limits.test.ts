@@ -1,5 +1,9 @@
 // The GraphQL abuse limits: each abusive document is refused with a clear error naming the limit
 // and its maximum, and a stable `extensions.code`; documents within the limits run.
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Test } from 'tap';
 import t from 'tap';
 import { defaultGraphqlConfig, type GraphqlConfig } from '../../src/graphql/config.ts';
@@ -180,10 +184,74 @@ t.test('rate limit: operations per minute per caller, then 429 with Retry-After;
   t.match(refused.json(), {
     status: 429,
     code: 'RATE_LIMITED',
-    detail: /^Too many GraphQL operations: at most 3 a minute for each caller; retry in \d+ seconds?\.$/,
+    detail: /^Too many GraphQL operations: at most 3 a minute for each caller; retry in \d+ (seconds?|minute)\.$/,
   });
   const retryAfter = Number(refused.headers['retry-after']);
   t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After within the minute (${retryAfter})`);
   const otherCaller = await testClient(app).clinicToken('nurse', { id: clinics.a, slug: 'clinic-a' });
   t.equal((await graphql(app, otherCaller, '{ __typename }')).status, 200, 'another account of the same clinic, from the same address, is counted apart');
+});
+
+t.test('trusted documents: only the persisted operations run; a free-form query and an unknown id are refused', async (t) => {
+  const directory = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-trusted-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  const document = `query DepartmentCount { ${DEPARTMENTS} { totalCount } }`;
+  const documentId = createHash('sha256').update(document).digest('hex');
+  await writeFile(path.join(directory, `${documentId}.graphql`), document);
+  const { app, token } = await setup(t, { trustedDocumentsDir: directory });
+  const send = (payload: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url: '/graphql', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload });
+
+  const persisted = await send({ documentId });
+  t.equal(persisted.statusCode, 200);
+  t.same(persisted.json().data, { [DEPARTMENTS]: { totalCount: DEPARTMENT_ROWS } }, 'the persisted operation runs');
+
+  const freeForm = await send({ query: document });
+  t.equal(freeForm.statusCode, 400, 'even the same text, sent as a query');
+  t.match(freeForm.json(), {
+    errors: [
+      {
+        message: 'This server runs trusted documents only: send the documentId of a persisted operation, not a query.',
+        extensions: { code: 'GRAPHQL_TRUSTED_DOCUMENT_REQUIRED' },
+      },
+    ],
+  });
+  const unknown = await send({ documentId: 'f'.repeat(64) });
+  t.equal(unknown.statusCode, 400);
+  t.match(unknown.json(), {
+    errors: [
+      {
+        message: 'Unknown documentId: this server runs only the persisted operations it was deployed with.',
+        extensions: { code: 'GRAPHQL_TRUSTED_DOCUMENT_REQUIRED' },
+      },
+    ],
+  });
+  t.equal((await send({ documentId: '../../etc/passwd' })).statusCode, 400, 'an id is a name in the folder, never a path');
+});
+
+t.test('statement_timeout: a statement running past the GraphQL timeout is cancelled, 503-like error without SQL', async (t) => {
+  const { db, app, logs, run } = await setup(t, { statementTimeoutMs: 200 });
+  // A test-only trigger that makes every insert into departments slow (triggers are not part of the schema).
+  await db.admin.query(`
+    create function public.test_slow_insert() returns trigger language plpgsql as $$ begin perform pg_sleep(3); return new; end $$;
+    create trigger test_slow_insert before insert on app_public.departments for each row execute function public.test_slow_insert()`);
+  t.same((await run('{ __typename }')).data, { __typename: 'Query' }, 'the schema is built before the clock starts');
+  const started = performance.now();
+  const slow = await run(`mutation { createDepartment(input: { department: { code: "SLOW", name: "Slow" } }) { department { code } } }`);
+  const ms = performance.now() - started;
+  t.ok(ms < 2000, `cancelled after about 200 ms, not after the 3 s sleep (${Math.round(ms)} ms)`);
+  t.same(errorCodes(slow), ['SERVICE_UNAVAILABLE']);
+  t.equal(slow.errors?.[0]?.message, 'Service temporarily unavailable');
+  t.match(slow.errors?.[0]?.extensions, { requestId: String });
+  t.notMatch(slow.response.body, /insert|pg_sleep|departments|statement timeout/i, 'no SQL, no table, no database message');
+  t.same(
+    logs()
+      .filter((line) => line.msg === 'graphql operation failed')
+      .map((line) => (line.db as { code?: string } | undefined)?.code),
+    ['57014'],
+    'logged as cancelled by statement_timeout',
+  );
+  const { rows } = await db.admin.query(`select count(*)::int as n from app_public.departments where code = 'SLOW'`);
+  t.same(rows, [{ n: 0 }], 'nothing written');
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'the connection is back in the pool');
 });
