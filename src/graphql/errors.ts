@@ -28,15 +28,32 @@ function debugOf(cause: unknown): Record<string, unknown> | undefined {
   return { sqlstate: code, table, column, constraint };
 }
 
+interface FieldAtFault {
+  path: string;
+  message: string;
+}
+
+/**
+ * The message: the catalogue's title for a server failure; REST's detail when it is a sentence of its
+ * own ('Support access is read-only.'); for a constraint, whose detail is worded to follow a field's
+ * name ('is already taken'), the title and the fields: 'The request conflicts with existing data: code is already taken.'
+ */
+function messageOf(appError: AppError, fields: FieldAtFault[]): string {
+  const { status, title } = ERROR_CATALOGUE[appError.code];
+  if (status >= 500) return title;
+  if (!/^[a-z]/.test(appError.message)) return appError.message;
+  return fields.length > 0 ? `${title}: ${fields.map((field) => `${field.path} ${field.message}`).join('; ')}.` : `${title}.`;
+}
+
 /** The same refusal as REST's, in GraphQL's shape: message, `extensions.code`, the fields at fault. */
 function fromAppError(error: GraphQLError, appError: AppError, env: AppEnv, caller: ErrorCaller): GraphQLError {
-  const { status, title } = ERROR_CATALOGUE[appError.code];
+  const { status } = ERROR_CATALOGUE[appError.code];
   if (status >= 500) caller.log.error(loggable(appError.cause instanceof Error ? appError.cause : appError), 'graphql operation failed');
   else caller.log.info({ code: appError.code, status }, 'graphql operation refused');
   // REST writes `body.<field>`; a GraphQL client wrote the field in the mutation's input.
-  const fields = appError.errors.map(({ path, message }) => ({ path: path.replace(/^body\./, ''), message }));
+  const fields: FieldAtFault[] = appError.errors.map(({ path, message }) => ({ path: path.replace(/^body\./, ''), message }));
   const debug = env !== 'production' && appError.cause !== undefined ? debugOf(appError.cause) : undefined;
-  return new GraphQLError(status >= 500 ? title : appError.message, {
+  return new GraphQLError(messageOf(appError, fields), {
     nodes: error.nodes,
     positions: error.positions,
     source: error.source,
