@@ -8,6 +8,13 @@ import { type DataEncryptionConfig, parseDataKeys } from './crypto/data-keys.ts'
 import { DEFAULT_TRANSACTION_SETTINGS, type TransactionSettings } from './db/tenant.ts';
 import { GRAPHQL_DEFAULTS, type GraphqlConfig } from './graphql/config.ts';
 
+// Grafast (PostGraphile's engine) reads GRAPHILE_ENV once, when it is first imported: unset (and
+// NODE_ENV unset), it warns on stderr and runs in production mode. It gets the app's environment
+// (NODE_ENV, development when unset, as below) unless the operator set it. This runs as this
+// module is evaluated, which is before PostGraphile's: src/app.ts imports this module before any
+// module that imports PostGraphile (docs/operations.md, "GraphQL in production").
+process.env.GRAPHILE_ENV ??= process.env.NODE_ENV ?? 'development';
+
 const postgresUrl = z
   .string()
   .url()
