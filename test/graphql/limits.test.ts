@@ -15,6 +15,8 @@ import { errorCodes, graphql } from '../helpers/graphql.ts';
 // The schema's names these tests rely on, in one place (they may change with the naming work).
 /** A connection of the clinic's departments at the root. */
 const DEPARTMENTS = 'departments';
+/** A department's clinic (a relation), and the clinic's departments (a relation connection). */
+const DEPARTMENT_CLINIC = 'clinic';
 /** Relay's root field that returns the Query type again: a depth of any size with no data. */
 const QUERY = 'query';
 
@@ -134,6 +136,16 @@ t.test('page size: first/last above the maximum are refused, no first/last reads
   t.same(tooMany.errors?.[0]?.path, [DEPARTMENTS]);
   t.equal(tooMany.data?.[DEPARTMENTS], null, 'the field is not read');
 
+  const relation = await run(`{ ${DEPARTMENTS}(first: 1) { nodes { ${DEPARTMENT_CLINIC} { ${DEPARTMENTS}(orderBy: CODE_ASC) { nodes { code } } } } } }`);
+  t.same(
+    relation.data,
+    { [DEPARTMENTS]: { nodes: [{ [DEPARTMENT_CLINIC]: { [DEPARTMENTS]: { nodes: codes(1, 2, 3, 4) } } }] } },
+    "a relation's connection reads the default page",
+  );
+  const relationTooMany = await run(`{ ${DEPARTMENTS}(first: 1) { nodes { ${DEPARTMENT_CLINIC} { ${DEPARTMENTS}(first: 11) { nodes { code } } } } } }`);
+  t.same(errorCodes(relationTooMany), ['GRAPHQL_PAGE_SIZE_LIMIT'], "a relation's first above the maximum is refused");
+  // The relation is read in its parent's query, so the parent is not read either.
+  t.same(relationTooMany.data, { [DEPARTMENTS]: null });
   const throughVariable = await run(`query ($n: Int) { ${DEPARTMENTS}(last: $n) { nodes { code } } }`, { n: 1000 });
   t.same(errorCodes(throughVariable), ['GRAPHQL_PAGE_SIZE_LIMIT'], 'a variable is held to it too');
   t.equal(throughVariable.errors?.[0]?.message, 'last: 1000 is not a page size this API serves; last must be between 0 and 10.');
