@@ -109,9 +109,13 @@ t.test('introspection: off, __schema and __type are refused and __typename still
   t.same(typename.data, { __typename: 'Query', [DEPARTMENTS]: { __typename: 'DepartmentConnection' } });
 });
 
-t.test('introspection: on (the default outside production), the schema answers', async (t) => {
-  const { run } = await setup(t);
+t.test('introspection: on (the default outside production), the schema answers, deeper than the depth limit', async (t) => {
+  const { run } = await setup(t, { maxDepth: 3 });
   t.same((await run('{ __schema { queryType { name } } }')).data, { __schema: { queryType: { name: 'Query' } } });
+  // GraphiQL's introspection query nests `ofType` far deeper than data queries need: it is not held to the depth limit.
+  const deep = await run('{ __type(name: "Query") { fields { type { ofType { ofType { name } } } } } }');
+  t.equal(deep.errors, undefined, 'introspection fields are not followed by the depth measure');
+  t.same(errorCodes(await run(nested(4))), ['GRAPHQL_DEPTH_LIMIT'], 'while data fields are');
 });
 
 t.test('page size: first/last above the maximum are refused, no first/last reads the default page', async (t) => {
