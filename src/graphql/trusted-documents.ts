@@ -19,7 +19,16 @@ const DOCUMENT_FILE = /^([A-Za-z0-9_-]{1,200})\.graphql$/;
 /** The persisted operations of the folder, by id (the file's name without `.graphql`). */
 export function readTrustedDocuments(directory: string): Record<string, string> {
   const documents: Record<string, string> = Object.create(null);
-  for (const name of readdirSync(directory)) {
+  let names: string[];
+  try {
+    names = readdirSync(directory);
+  } catch (error) {
+    // Fail closed and say why: without its folder the server would run no document at all.
+    throw new Error(`GRAPHQL_TRUSTED_DOCUMENTS_DIR: cannot read the folder ${directory} (${(error as { code?: string }).code ?? String(error)})`, {
+      cause: error,
+    });
+  }
+  for (const name of names) {
     const id = DOCUMENT_FILE.exec(name)?.[1];
     if (id) documents[id] = readFileSync(path.join(directory, name), 'utf8');
   }

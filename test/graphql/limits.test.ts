@@ -245,6 +245,15 @@ t.test('trusted documents: only the persisted operations run; a free-form query 
   t.equal((await send({ documentId: '../../etc/passwd' })).statusCode, 400, 'an id is a name in the folder, never a path');
 });
 
+t.test('trusted documents: a folder that cannot be read stops the start, naming the variable', async (t) => {
+  const db = await createTestDatabase(t);
+  const missing = path.join(os.tmpdir(), `clinicbase-no-such-folder-${process.pid}`);
+  await t.rejects(
+    buildTestApp(t, db.authenticatorUrl, undefined, undefined, undefined, { graphql: { ...defaultGraphqlConfig('test'), trustedDocumentsDir: missing } }),
+    { message: `GRAPHQL_TRUSTED_DOCUMENTS_DIR: cannot read the folder ${missing} (ENOENT)` },
+  );
+});
+
 t.test('statement_timeout: a statement running past the GraphQL timeout is cancelled, 503-like error without SQL', async (t) => {
   const { db, app, logs, run } = await setup(t, { statementTimeoutMs: 200 });
   // A test-only trigger that makes every insert into departments slow (triggers are not part of the schema).
