@@ -16,10 +16,13 @@ import { loggable } from '../plugins/errors.ts';
 
 export type AppEnv = 'development' | 'test' | 'production';
 
+/** What errors are logged with: a request's logger, or the app's. */
+export type ErrorLog = Pick<FastifyBaseLogger, 'error' | 'info'>;
+
 /** Where a failure is logged and the id the client may quote. */
 export interface ErrorCaller {
   requestId?: string;
-  log: FastifyBaseLogger;
+  log: ErrorLog;
 }
 
 /** The database's names for what a refusal was about: for developers, outside production. */
@@ -87,7 +90,7 @@ export function publicError(error: GraphQLError, env: AppEnv, caller: ErrorCalle
   return fromAppError(error, appError ?? new AppError('INTERNAL', undefined, { cause }), env, caller);
 }
 
-function callerOf(request: FastifyRequest | undefined, log: FastifyBaseLogger): ErrorCaller {
+function callerOf(request: FastifyRequest | undefined, log: ErrorLog): ErrorCaller {
   return request ? { requestId: request.id, log: request.log } : { log };
 }
 
@@ -95,7 +98,7 @@ function callerOf(request: FastifyRequest | undefined, log: FastifyBaseLogger): 
  * The plugin that maps every error of an operation's result, with the request's id and logger;
  * grafserv's maskError catches the rest (an error raised outside execution), with the app's logger.
  */
-export function publicErrorsPlugin(env: AppEnv, log: FastifyBaseLogger): GraphileConfig.Plugin {
+export function publicErrorsPlugin(env: AppEnv, log: ErrorLog): GraphileConfig.Plugin {
   return {
     name: 'ClinicbasePublicErrorsPlugin',
     version: '1.0.0',

@@ -70,30 +70,12 @@ export function pageSizePlugin(limits: PageSize): GraphileConfig.Plugin {
             },
           };
         },
-        GraphQLObjectType_fields_field_args(args, build, context) {
+        GraphQLObjectType_fields_field_args(args, _build, context) {
           if (!isCollection(context.scope) || !args.first) return args;
           const { first, last } = args;
-          const described = (text: string) => build.wrapDescription(text, 'arg');
-          return {
-            ...args,
-            // Applied by the field's plan above, checked (applyPage).
-            first: {
-              ...first,
-              applyPlan: undefined,
-              description: described(
-                `Only read the first \`n\` values of the set (at most ${limits.maxPageSize}; ${limits.defaultPageSize} when neither \`first\` nor \`last\` is given).`,
-              ),
-            },
-            ...(last
-              ? {
-                  last: {
-                    ...last,
-                    applyPlan: undefined,
-                    description: described(`Only read the last \`n\` values of the set (at most ${limits.maxPageSize}).`),
-                  },
-                }
-              : {}),
-          };
+          // Applied by the field's plan above, checked (applyPage). The arguments' descriptions stay
+          // PostGraphile's: the bounds are configuration, and the committed schema does not change with it.
+          return { ...args, first: { ...first, applyPlan: undefined }, ...(last ? { last: { ...last, applyPlan: undefined } } : {}) };
         },
       },
     },

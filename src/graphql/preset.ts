@@ -4,7 +4,6 @@
 // exposure") decide the rest. Every request runs with the settings withTenant would give the
 // same caller: contextSettings() of the TenantContext the clinic guard made from its token
 // (src/plugins/graphql.ts).
-import type { FastifyBaseLogger } from 'fastify';
 import type { Pool } from '../db/pool.ts';
 import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
@@ -13,7 +12,7 @@ import { contextSettings, type TenantContext, type TransactionSettings } from '.
 import type { GraphqlConfig } from './config.ts';
 import { ExposurePreset } from './exposure.ts';
 import { tenantWithPgClient } from '../db/graphql-adaptor.ts';
-import { type AppEnv, publicError, publicErrorsPlugin } from './errors.ts';
+import { type AppEnv, type ErrorLog, publicError, publicErrorsPlugin } from './errors.ts';
 import { limitsPlugin } from './limits.ts';
 import { pageSizePlugin } from './pagination.ts';
 import { supportReadOnlyPlugin } from './read-only.ts';
@@ -22,10 +21,10 @@ import { trustedDocumentsPreset } from './trusted-documents.ts';
 export interface GraphqlPresetOptions {
   pool: Pool;
   graphql: GraphqlConfig;
-  /** The app's environment: production errors carry nothing for developers (src/graphql/errors.ts). */
-  env: AppEnv;
-  /** Where an error that no request's logger takes is logged. */
-  log: FastifyBaseLogger;
+  /** The app's environment: production errors carry nothing for developers (src/graphql/errors.ts); default production. */
+  env?: AppEnv;
+  /** Where an error that no request's logger takes is logged; default stderr (a preset built only to print the schema serves nothing). */
+  log?: ErrorLog;
   /** The configured transaction settings; GraphQL's statement timeout replaces theirs. */
   transactions: Partial<TransactionSettings>;
   /** The caller of a request, as the clinic guard verified it (null: none, which the plugin refuses first). */
@@ -35,8 +34,13 @@ export interface GraphqlPresetOptions {
 export const GRAPHQL_PATH = '/graphql';
 export const GRAPHIQL_PATH = '/graphiql';
 
+const STDERR_LOG: ErrorLog = {
+  error: (details: unknown, message?: string) => console.error(message, details),
+  info: () => {},
+};
+
 export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Preset {
-  const { pool, graphql, env, log } = options;
+  const { pool, graphql, env = 'production', log = STDERR_LOG } = options;
   const preparedStatements = options.transactions.preparedStatements ?? true;
   const transactions = { ...options.transactions, statementTimeoutMs: graphql.statementTimeoutMs };
   const withPgClient = tenantWithPgClient({ pool, preparedStatements });

@@ -5,37 +5,40 @@
 import type { Test } from 'tap';
 import t from 'tap';
 import { buildTestApp, type TestAppOptions } from '../helpers/app.ts';
-import { actorIn, createActors } from '../helpers/actors.ts';
+import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
 import { testClient } from '../helpers/client.ts';
-import { createClinics, createTestDatabase } from '../helpers/db.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { errorCodes, graphql } from '../helpers/graphql.ts';
 import { createOperator } from '../helpers/people.ts';
+// Clinics whose doctors can be booked on Mondays 09:00–12:00 UTC in 30-minute slots.
+import { bookableClinics, onBookableMonday as at } from '../helpers/schedule.ts';
 
 // The schema's names these tests rely on, in one place (they may change with the naming work).
 const DEPARTMENTS = 'departments';
-const CLINIC_MEMBERS = 'clinicMembers';
 const createDepartment = (code: string) =>
   `mutation { createDepartment(input: { department: { code: "${code}", name: "Department ${code}" } }) { department { code } } }`;
-const demoteMember = (nodeId: string) => `mutation { updateClinicMemberById(input: { id: "${nodeId}", patch: { role: "nurse" } }) { clinicMember { role } } }`;
+const BOOK = `mutation Book($patientId: UUID!, $doctorId: UUID!, $startsAt: Datetime!, $endsAt: Datetime!) {
+  createAppointment(input: { appointment: { patientId: $patientId, doctorId: $doctorId, startsAt: $startsAt, endsAt: $endsAt } }) { appointment { status } }
+}`;
 
 /** What a database error says and a client must never read. */
 const DATABASE_WORDS = /departments_|clinic_members|violates|row-level|relation|sqlstate|debug|insert into|update app/i;
 
 async function setup(t: Test, surface: TestAppOptions = {}) {
   const db = await createTestDatabase(t);
-  const clinics = await createClinics(db);
-  await createActors(db, [clinics.a]);
+  const clinics = await bookableClinics(db);
   await db.admin.query(`insert into app_public.departments (clinic_id, code, name) values ($1, 'CARD', 'Cardiology')`, [clinics.a]);
   const { app, logs } = await buildTestApp(t, db.authenticatorUrl, undefined, undefined, undefined, surface);
   const clinicA = { id: clinics.a, slug: 'clinic-a' };
   const client = testClient(app);
   const admin = await client.clinicToken('clinic_admin', clinicA, actorIn(db, clinics.a, 'clinic_admin').account);
   const nurse = await client.clinicToken('nurse', clinicA, actorIn(db, clinics.a, 'nurse').account);
-  return { db, app, logs, clinics, client, admin, nurse };
+  const receptionist = await client.clinicToken('receptionist', clinicA, actorIn(db, clinics.a, 'receptionist').account);
+  return { db, app, logs, clinics, client, admin, nurse, receptionist };
 }
 
 t.test("production: the database's refusals carry REST's codes and messages, and nothing of the database", async (t) => {
-  const { db, app, admin, nurse } = await setup(t, { env: 'production' });
+  const { db, app, clinics, admin, nurse, receptionist } = await setup(t, { env: 'production' });
 
   const taken = await graphql(app, admin, createDepartment('CARD'));
   t.same(errorCodes(taken), ['CONFLICT'], 'a unique key: CONFLICT, as REST');
@@ -51,13 +54,21 @@ t.test("production: the database's refusals carry REST's codes and messages, and
   t.same(errorCodes(refused), ['FORBIDDEN'], 'a row-level security refusal (42501): FORBIDDEN, not a masked message');
   t.equal(refused.errors?.[0]?.message, 'This action is not allowed');
 
-  const members = await graphql<Record<string, { nodes: { id: string; role: string }[] }>>(app, admin, `{ ${CLINIC_MEMBERS} { nodes { id role } } }`);
-  const onlyAdmin = members.data?.[CLINIC_MEMBERS]?.nodes.find((member) => member.role === 'clinic_admin');
-  const lastAdmin = await graphql(app, admin, demoteMember(onlyAdmin!.id));
-  t.same(errorCodes(lastAdmin), ['CONFLICT'], "one of our SQLSTATEs (CBADM): REST's code");
-  t.equal(lastAdmin.errors?.[0]?.message, 'A clinic keeps at least one active admin.');
+  const booking = async (startsAt: string, endsAt: string) => ({
+    patientId: await insertAsAdmin(db, clinics.a, 'app_public.patients', { full_name: 'Booked Patient', date_of_birth: '1980-01-01', sex: 'male' }),
+    doctorId: actorIn(db, clinics.a, 'doctor').member,
+    startsAt: at(startsAt),
+    endsAt: at(endsAt),
+  });
+  t.same(errorCodes(await graphql(app, receptionist, { query: BOOK, variables: await booking('10:00', '10:30') })), [], 'a free slot is booked');
+  const slotTaken = await graphql(app, receptionist, { query: BOOK, variables: await booking('10:00', '10:30') });
+  t.same(errorCodes(slotTaken), ['SLOT_TAKEN'], 'the double-booking constraint: SLOT_TAKEN, as REST');
+  t.equal(slotTaken.errors?.[0]?.message, 'Another appointment holds this slot.');
+  const offGrid = await graphql(app, receptionist, { query: BOOK, variables: await booking('10:10', '10:40') });
+  t.same(errorCodes(offGrid), ['SLOT_UNAVAILABLE'], 'the schedule trigger (CBSLT): SLOT_UNAVAILABLE, as REST');
+  t.equal(offGrid.errors?.[0]?.message, "This time is not a free slot of the doctor's schedule.");
 
-  for (const [what, result] of Object.entries({ taken, badCode, refused, lastAdmin })) {
+  for (const [what, result] of Object.entries({ taken, badCode, refused, slotTaken, offGrid })) {
     t.notMatch(result.response.body, DATABASE_WORDS, `${what}: no table, constraint or database wording`);
   }
   const { rows } = await db.admin.query(`select code from app_public.departments order by code`);
