@@ -49,7 +49,7 @@ const accountPools = new WeakMap<TestDatabase, string[]>();
 let accountCursor = 0;
 
 /** References for fixtures of one clinic: rows of other tables, its actors, and accounts taken round-robin. */
-function fixtureRefs(db: TestDatabase, rows: Rows, clinics: Clinics, clinic: 'a' | 'b'): FixtureRefs {
+export function fixtureRefs(db: TestDatabase, rows: Rows, clinics: Clinics, clinic: 'a' | 'b'): FixtureRefs {
   return {
     idOf: (table) => rows[table]![clinic],
     member: (role) => actorIn(db, clinics[clinic], role).member,
@@ -171,7 +171,7 @@ function insertFixtureRow(db: TestDatabase, table: TenantTable, rows: Rows, clin
 }
 
 /** The row of each clinic the delete checks use: one nothing references. */
-function deletable(rows: Rows, t: TenantTable): { a: string; b: string } {
+export function deletable(rows: Rows, t: TenantTable): { a: string; b: string } {
   const { a, b, unreferenced } = rows[t.qualified]!;
   return unreferenced ?? { a, b };
 }
