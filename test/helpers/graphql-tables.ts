@@ -59,7 +59,7 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
     create: 'createSupportAccessGrant',
     update: 'updateSupportAccessGrant',
     delete: null,
-    patch: { reason: 'changed through GraphQL' },
+    patch: { revokedAt: '2030-06-01T00:00:00.000Z' },
   },
   'app_public.patients': { type: 'Patient', create: 'createPatient', update: 'updatePatient', delete: null, patch: { phone: '+44 20 7946 0999' } },
   'app_public.patient_history': {
@@ -82,7 +82,8 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
     create: 'createAppointment',
     update: 'updateAppointment',
     delete: null,
-    patch: { reason: 'changed through GraphQL' },
+    // A patient may change only the time (or cancel) of their own appointments.
+    patch: { startsAt: '2031-06-02T10:00:00.000Z', endsAt: '2031-06-02T10:15:00.000Z' },
   },
   'app_public.visits': { type: 'Visit', create: 'createVisit', update: 'updateVisit', delete: null, patch: { purpose: 'changed through GraphQL' } },
   'app_public.files': { type: 'File', create: 'createFile', update: null, delete: null, patch: null },
@@ -96,7 +97,7 @@ export const encodeNodeId = (parts: unknown[]): string => Buffer.from(JSON.strin
 export const decodeNodeId = (id: string): unknown[] => JSON.parse(Buffer.from(id, 'base64').toString('utf8')) as unknown[];
 
 export const camel = (column: string) => column.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+export const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** A row as superuser reads it, keyed by column (JSON values: timestamps as text). */
 export type Row = Record<string, unknown>;

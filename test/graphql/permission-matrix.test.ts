@@ -1,0 +1,182 @@
+// The permission matrix through GraphQL: one row per resource of PERMISSIONS × action × clinic
+// role, run as that role's member of clinic A against the clinic's fixture rows. The expectation
+// of each row is the hand-written matrix (helpers/matrix.ts), never PERMISSIONS itself (the code
+// under test): PERMISSIONS only says which rows exist. Reads through the table's connection and
+// node(id:); writes through the mutations named in helpers/graphql-tables.ts. An allowed role's
+// write is there when read back as superuser; a refused one gets an error or no row, and nothing
+// is written. An action GraphQL does not offer (GRAPHQL_TABLES names no mutation) must have no
+// mutation at all, for any role.
+import { getNamedType, type GraphQLField, isInputObjectType, isObjectType } from 'graphql';
+import t, { type Test } from 'tap';
+import { PERMISSIONS } from '../../src/auth/permissions.ts';
+import { insertAsAdmin } from '../helpers/actors.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
+import { graphql, type GraphqlResult } from '../helpers/graphql.ts';
+import {
+  connectionField,
+  countRows,
+  createInput,
+  encodeNodeId,
+  GRAPHQL_TABLES,
+  graphqlSweep,
+  inputFields,
+  keyValues,
+  mutationDocument,
+  mutationNamed,
+  mutationsOf,
+  type Row,
+  rowOf,
+  snake,
+  type Sweep,
+} from '../helpers/graphql-tables.ts';
+import type { TestDatabase } from '../helpers/db.ts';
+import { fixtureRefs } from '../helpers/isolation.ts';
+import { type Command, MATRIX, mayRun, ROLES, type Role } from '../helpers/matrix.ts';
+
+const COMMANDS: Command[] = ['select', 'insert', 'update', 'delete'];
+
+/** What kind of write a mutation is, from its input and payload: a row to create, a patch, or a deleted id. */
+function kindOf(mutation: GraphQLField<unknown, unknown>): Command | 'other' {
+  const fields = Object.values(inputFields(mutation).getFields());
+  if (fields.some((field) => field.name === 'patch')) return 'update';
+  if (fields.some((field) => isInputObjectType(getNamedType(field.type)))) return 'insert';
+  const payload = getNamedType(mutation.type);
+  return isObjectType(payload) && Object.keys(payload.getFields()).some((name) => name.startsWith('deleted')) ? 'delete' : 'other';
+}
+
+const MUTATION_OF: Record<Exclude<Command, 'select'>, 'create' | 'update' | 'delete'> = { insert: 'create', update: 'update', delete: 'delete' };
+
+/** A refusal tells the client nothing of the database: no SQL, no policy, no constraint. */
+function refusedQuietly(t: Test, result: GraphqlResult<unknown>, what: string): void {
+  t.notMatch(
+    JSON.stringify(result.errors ?? []),
+    /row-level security|violates|permission denied|policy|constraint|select |insert |update /i,
+    `${what}: no SQL in the error`,
+  );
+}
+
+t.test('every resource × action × role of PERMISSIONS through GraphQL, as the hand-written matrix expects', async (t) => {
+  const sweep = await graphqlSweep(t);
+  const { schema } = sweep;
+  t.same(Object.keys(PERMISSIONS).sort(), Object.keys(MATRIX).sort(), 'PERMISSIONS has the resources of the hand-written matrix');
+  const tokens = Object.fromEntries(await Promise.all(ROLES.map(async (role) => [role, await sweep.token(role)] as const))) as Record<Role, string>;
+
+  for (const resource of Object.keys(PERMISSIONS)) {
+    const entry = GRAPHQL_TABLES[resource];
+    if (!entry) {
+      t.fail(`${resource}: add it to GRAPHQL_TABLES (helpers/graphql-tables.ts)`);
+      continue;
+    }
+    t.test(resource, async (t) => {
+      const mutations = mutationsOf(schema, entry.type);
+      for (const command of COMMANDS) {
+        if (command === 'select') {
+          for (const role of ROLES) await checkSelect(t, sweep, resource, role, tokens[role]);
+          continue;
+        }
+        const name = entry[MUTATION_OF[command]];
+        const offered = mutations.filter((mutation) => kindOf(mutation) === command).map((mutation) => mutation.name);
+        if (!name) {
+          t.same(offered, [], `${command}: GraphQL offers no such mutation, to any role`);
+          continue;
+        }
+        t.ok(offered.includes(name), `${command}: ${name} exists`);
+        const mutation = mutationNamed(schema, name)!;
+        for (const role of ROLES) {
+          const check = { insert: checkInsert, update: checkUpdate, delete: checkDelete }[command];
+          await check(t, sweep, resource, mutation, role, tokens[role]);
+        }
+      }
+    });
+  }
+});
+
+async function checkSelect(t: Test, { app, schema, rows, clinics }: Sweep, resource: string, role: Role, token: string): Promise<void> {
+  const type = GRAPHQL_TABLES[resource]!.type;
+  const own = rows[resource]!.a;
+  const allowed = mayRun(resource, role, 'select');
+  const field = connectionField(schema, type)!;
+  const result = await graphql(app, token, {
+    query: `query ($id: ID!) { list: ${field.name} { nodes { rowId } } node(id: $id) { id } }`,
+    variables: { id: encodeNodeId([type, clinics.a, own]) },
+  });
+  const data = result.data as { list: { nodes: { rowId: string }[] }; node: unknown } | null;
+  t.equal(data?.list.nodes.some((node) => node.rowId === own) ?? false, allowed, `select ${role}: the list ${allowed ? 'has' : 'has not'} the row`);
+  t.equal(Boolean(data?.node), allowed, `select ${role}: node(id:) ${allowed ? 'finds' : 'does not find'} the row`);
+}
+
+async function checkInsert(t: Test, sweep: Sweep, resource: string, mutation: GraphQLField<unknown, unknown>, role: Role, token: string): Promise<void> {
+  const { app, db, rows, clinics } = sweep;
+  const allowed = mayRun(resource, role, 'insert');
+  const before = await countRows(db, resource);
+  const input = createInput(mutation, resource, fixtureRefs(db, rows, clinics, 'a'));
+  const result = await graphql(app, token, { query: mutationDocument(mutation), variables: { input } });
+  const written = (await countRows(db, resource)) - before;
+  t.equal(
+    written,
+    allowed ? 1 : 0,
+    `insert ${role}: ${allowed ? 'one row written' : 'nothing written'} (${JSON.stringify(result.errors?.map((e) => e.message))})`,
+  );
+  t.equal(result.errors === undefined, allowed, `insert ${role}: ${allowed ? 'no error' : 'an error'}`);
+  if (!allowed) refusedQuietly(t, result, `insert ${role}`);
+}
+
+async function checkUpdate(t: Test, sweep: Sweep, resource: string, mutation: GraphQLField<unknown, unknown>, role: Role, token: string): Promise<void> {
+  const { app, db, clinics } = sweep;
+  const allowed = mayRun(resource, role, 'update');
+  const { type, patch } = GRAPHQL_TABLES[resource]!;
+  const target = await rowToChange(sweep, resource);
+  const original = (await rowOf(db, resource, target.id))!;
+  const input = { ...keyValues(Object.values(inputFields(mutation).getFields()), original, encodeNodeId([type, clinics.a, target.id])), patch };
+  const result = await graphql(app, token, { query: mutationDocument(mutation), variables: { input } });
+  const after = (await rowOf(db, resource, target.id))!;
+  // Changed, not equal to the patch: the database may stamp a value of its own (a revocation's time).
+  const changed = Object.keys(patch!).every((field) => JSON.stringify(after[snake(field)]) !== JSON.stringify(original[snake(field)]));
+  t.equal(changed, allowed, `update ${role}: ${allowed ? 'changed' : 'unchanged'} (${JSON.stringify(result.errors?.map((e) => e.message))})`);
+  if (!allowed) {
+    t.same(after, original, `update ${role}: the row as it was`);
+    refusedQuietly(t, result, `update ${role}`);
+  }
+  await target.done();
+}
+
+/**
+ * A row of clinic A for one update: a fresh fixture row, deleted afterwards; or where the clinic has
+ * one row only (its settings: a second is a unique violation), the fixture row, put back afterwards.
+ */
+async function rowToChange({ db, rows, clinics }: Sweep, resource: string): Promise<{ id: string; done(): Promise<void> }> {
+  try {
+    const id = await insertAsAdmin(db, clinics.a, resource, FIXTURES[resource]!(fixtureRefs(db, rows, clinics, 'a')));
+    return { id, done: async () => void (await db.admin.query(`delete from ${resource} where id = $1`, [id])) };
+  } catch (error) {
+    if ((error as { code?: string }).code !== '23505') throw error;
+    const id = rows[resource]!.a;
+    const original = (await rowOf(db, resource, id))!;
+    return { id, done: () => restore(db, resource, id, original) };
+  }
+}
+
+/** Puts back every column of the row that differs from `original` (as superuser). */
+async function restore(db: TestDatabase, resource: string, id: string, original: Row): Promise<void> {
+  const now = (await rowOf(db, resource, id))!;
+  const changed = Object.keys(original).filter((column) => JSON.stringify(now[column]) !== JSON.stringify(original[column]));
+  if (changed.length === 0) return;
+  await db.admin.query(
+    `update ${resource} t set ${changed.map((column) => `"${column}" = r."${column}"`).join(', ')} from jsonb_populate_record(null::${resource}, $2) r where t.id = $1`,
+    [id, original],
+  );
+}
+
+async function checkDelete(t: Test, sweep: Sweep, resource: string, mutation: GraphQLField<unknown, unknown>, role: Role, token: string): Promise<void> {
+  const { app, db, rows, clinics } = sweep;
+  const allowed = mayRun(resource, role, 'delete');
+  const { type } = GRAPHQL_TABLES[resource]!;
+  // A row of its own for each role, that nothing references.
+  const id = await insertAsAdmin(db, clinics.a, resource, FIXTURES[resource]!(fixtureRefs(db, rows, clinics, 'a')));
+  const row = (await rowOf(db, resource, id))!;
+  const input = keyValues(Object.values(inputFields(mutation).getFields()), row, encodeNodeId([type, clinics.a, id]));
+  const result = await graphql(app, token, { query: mutationDocument(mutation), variables: { input } });
+  const gone = (await rowOf(db, resource, id)) === undefined;
+  t.equal(gone, allowed, `delete ${role}: ${allowed ? 'deleted' : 'still there'} (${JSON.stringify(result.errors?.map((e) => e.message))})`);
+  if (!allowed) refusedQuietly(t, result, `delete ${role}`);
+}
