@@ -6,7 +6,7 @@
 // write is there when read back as superuser; a refused one gets an error or no row, and nothing
 // is written. An action GraphQL does not offer (GRAPHQL_TABLES names no mutation) must have no
 // mutation at all, for any role.
-import { getNamedType, type GraphQLField, isInputObjectType, isObjectType } from 'graphql';
+import type { GraphQLField } from 'graphql';
 import t, { type Test } from 'tap';
 import { PERMISSIONS } from '../../src/auth/permissions.ts';
 import { insertAsAdmin } from '../helpers/actors.ts';
@@ -22,6 +22,7 @@ import {
   inputFields,
   keyValues,
   mutationDocument,
+  mutationKind,
   mutationNamed,
   mutationsOf,
   type Row,
@@ -34,15 +35,6 @@ import { fixtureRefs } from '../helpers/isolation.ts';
 import { type Command, MATRIX, mayRun, ROLES, type Role } from '../helpers/matrix.ts';
 
 const COMMANDS: Command[] = ['select', 'insert', 'update', 'delete'];
-
-/** What kind of write a mutation is, from its input and payload: a row to create, a patch, or a deleted id. */
-function kindOf(mutation: GraphQLField<unknown, unknown>): Command | 'other' {
-  const fields = Object.values(inputFields(mutation).getFields());
-  if (fields.some((field) => field.name === 'patch')) return 'update';
-  if (fields.some((field) => isInputObjectType(getNamedType(field.type)))) return 'insert';
-  const payload = getNamedType(mutation.type);
-  return isObjectType(payload) && Object.keys(payload.getFields()).some((name) => name.startsWith('deleted')) ? 'delete' : 'other';
-}
 
 const MUTATION_OF: Record<Exclude<Command, 'select'>, 'create' | 'update' | 'delete'> = { insert: 'create', update: 'update', delete: 'delete' };
 
@@ -75,7 +67,7 @@ t.test('every resource × action × role of PERMISSIONS through GraphQL, as the 
           continue;
         }
         const name = entry[MUTATION_OF[command]];
-        const offered = mutations.filter((mutation) => kindOf(mutation) === command).map((mutation) => mutation.name);
+        const offered = mutations.filter((mutation) => mutationKind(mutation) === command).map((mutation) => mutation.name);
         if (!name) {
           t.same(offered, [], `${command}: GraphQL offers no such mutation, to any role`);
           continue;

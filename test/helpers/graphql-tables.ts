@@ -154,6 +154,15 @@ export function mutationNamed(schema: GraphQLSchema, name: string): GraphQLField
   return schema.getMutationType()?.getFields()[name];
 }
 
+/** What a mutation writes, from its input and payload: a row to create, a patch, a deleted row, or something else (a function). */
+export function mutationKind(mutation: GraphQLField<unknown, unknown>): 'insert' | 'update' | 'delete' | 'other' {
+  const fields = Object.values(inputFields(mutation).getFields());
+  if (fields.some((field) => field.name === 'patch')) return 'update';
+  if (fields.some((field) => isInputObjectType(getNamedType(field.type)))) return 'insert';
+  const payload = getNamedType(mutation.type);
+  return isObjectType(payload) && Object.keys(payload.getFields()).some((name) => name.startsWith('deleted')) ? 'delete' : 'other';
+}
+
 /** The fields of a mutation's `input` argument. */
 export function inputFields(mutation: GraphQLField<unknown, unknown>): GraphQLInputObjectType {
   const input = getNamedType(mutation.args.find((arg) => arg.name === 'input')!.type);
