@@ -112,13 +112,18 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
   t.test("the tenant root: A's clinic only, B's by id or slug is unknown", async (t) => {
     for (const role of ROLES) {
       const result = await graphql(app, tokens[role], {
-        query: `query ($b: UUID!) { clinics { nodes { ${selectionOf(schema.getType(CLINIC_TYPE) as never)} } } byId: clinic(rowId: $b) { id } bySlug: clinicBySlug(slug: "clinic-b") { id } }`,
-        variables: { b: clinics.b },
+        query: `query ($b: UUID!, $node: ID!) { clinics { nodes { ${selectionOf(schema.getType(CLINIC_TYPE) as never)} } } byId: clinic(rowId: $b) { id } bySlug: clinicBySlug(slug: "clinic-b") { id } byNode: node(id: $node) { id } }`,
+        variables: { b: clinics.b, node: encodeNodeId([CLINIC_TYPE, clinics.b]) },
       });
       noLeak(t, result, `clinics as ${role}`);
       t.same(result.errors, undefined, `clinics as ${role}: no errors`);
-      t.match(result.data, { clinics: { nodes: [{ rowId: clinics.a }] }, byId: null, bySlug: null }, `as ${role}`);
-      t.equal((result.data as { clinics: { nodes: unknown[] } }).clinics.nodes.length, 1);
+      t.match(result.data, { clinics: { nodes: [{ rowId: clinics.a }] }, byId: null, bySlug: null, byNode: null }, `as ${role}`);
+      const { nodes } = (result.data as { clinics: { nodes: { id: string }[] } }).clinics;
+      t.same(
+        nodes.map((node) => node.id),
+        [encodeNodeId([CLINIC_TYPE, clinics.a])],
+        "one clinic, its node id encoded as the test encodes B's",
+      );
     }
     const settings = await graphql(app, tokens.clinic_admin, '{ clinicSettings { nodes { clinicId clinic { rowId } } } }');
     t.same(
