@@ -254,16 +254,23 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
       for (const mutation of mutationsOf(schema, type.name).filter((m) => m.name !== entry.create)) {
         const isDelete = !Object.values(inputFields(mutation).getFields()).some((field) => field.name === 'patch');
         const target = isDelete ? deletable(rows, table).b : rows[table.qualified]!.b;
+        const rowField = payloadRowField(mutation, type.name);
+        const document = mutationDocument(mutation, `${rowField} { id }`);
+        const attacks = await attacksOn(table.qualified, type.name, mutation, target);
+        // The same inputs with an id no row has: B's row must be answered exactly as a row that does not exist.
+        const unknowns = await attacksOn(table.qualified, type.name, mutation, randomUUID(), target);
         for (const role of ROLES) {
-          const rowField = payloadRowField(mutation, type.name);
-          for (const input of await attacksOn(table.qualified, type.name, mutation, target)) {
-            const result = await graphql(app, tokens[role], { query: mutationDocument(mutation, `${rowField} { id }`), variables: { input } });
+          for (const [i, input] of attacks.entries()) {
+            const result = await graphql(app, tokens[role], { query: document, variables: { input } });
+            t.equal(result.status, 200, `${mutation.name}: the input validates, so the database is what refuses`);
             // A function returning setof (callNextVisit) answers [] where a row mutation answers null.
             const touched = [(result.data as { result: Record<string, unknown> | null } | null)?.result?.[rowField] ?? null]
               .flat()
               .filter((row) => row !== null);
             t.same(touched, [], `${mutation.name}(${JSON.stringify(input)}) as ${role}: no row`);
             noLeak(t, result, mutation.name);
+            const unknown = await graphql(app, tokens[role], { query: document, variables: { input: unknowns[i] } });
+            t.same(answerOf(result), answerOf(unknown), `${mutation.name} as ${role}: B's row answered as one that does not exist`);
           }
         }
       }
@@ -329,6 +336,16 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
     t.same(await snapshotOfB(), before, 'every row of B as it was');
   });
 
+  /** What a client learns from an answer: status, data and errors, without the error's id of this occurrence. */
+  function answerOf(result: GraphqlResult<unknown>): unknown {
+    const errors = result.errors?.map(({ extensions, message, ...error }) => ({
+      ...error,
+      message: message.replace(/, id: '[^']*'/, ''),
+      extensions: { ...extensions, errorId: undefined },
+    }));
+    return { status: result.status, data: result.data, errors };
+  }
+
   /** The node id of A's row, read as the first role that sees it. */
   async function nodeIdOfA(table: string, typeName: string): Promise<string> {
     const field = connectionField(schema, typeName)!;
@@ -361,7 +378,8 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
       ? nodeIds.map((nodeId) => keyValues(fields, row, nodeId))
       : // A's clinic with B's row id; not with other keys, which may name A's own row (the same patient number).
         [keyValues(fields, row, ''), ...(names.has('clinicId') && names.has('rowId') ? [keyValues(fields, row, '', { clinicId: clinics.a })] : [])];
-    return variants.map((keys) => ({ ...keys, ...patch }));
+    // A unique key that is null in the row (a walk-in visit's appointment) names no row: nothing to attack by it.
+    return variants.filter((keys) => Object.values(keys).every((value) => value != null)).map((keys) => ({ ...keys, ...patch }));
   }
 
   /** `clinicId: "…", rowId: "…",` or `rowId: "…",`: the update mutation's keys for a row of A, as the schema names them. */
