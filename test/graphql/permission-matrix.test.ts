@@ -27,6 +27,7 @@ import {
   mutationsOf,
   type Row,
   rowOf,
+  selectionOf,
   snake,
   type Sweep,
 } from '../helpers/graphql-tables.ts';
@@ -172,3 +173,32 @@ async function checkDelete(t: Test, sweep: Sweep, resource: string, mutation: Gr
   t.equal(gone, allowed, `delete ${role}: ${allowed ? 'deleted' : 'still there'} (${JSON.stringify(result.errors?.map((e) => e.message))})`);
   if (!allowed) refusedQuietly(t, result, `delete ${role}`);
 }
+
+t.test('a patient sees their own record and its rows only, through every connection and relation', async (t) => {
+  const sweep = await graphqlSweep(t);
+  const { db, clinics, rows, tables, app, schema } = sweep;
+  // Another patient of clinic A, with a row of their own in each table that references patients.
+  const theirs: Record<string, string> = {};
+  const refs = { ...fixtureRefs(db, rows, clinics, 'a'), idOf: (table: string) => theirs[table] ?? rows[table]!.a };
+  theirs['app_public.patients'] = await insertAsAdmin(db, clinics.a, 'app_public.patients', FIXTURES['app_public.patients']!(refs));
+  const referencing = Object.keys(FIXTURES).filter((table) =>
+    tables.find((candidate) => candidate.qualified === table)?.references.some((ref) => ref.target === 'app_public.patients'),
+  );
+  for (const table of referencing) theirs[table] = await insertAsAdmin(db, clinics.a, table, FIXTURES[table]!(refs));
+  t.ok(referencing.length >= 5, `the other patient has rows in ${referencing.join(', ')}`);
+
+  const token = await sweep.token('patient');
+  const own = Object.fromEntries(referencing.map((table) => [table, rows[table]!.a]));
+  for (const [table, entry] of Object.entries(GRAPHQL_TABLES)) {
+    const type = schema.getType(entry.type) as Parameters<typeof selectionOf>[0];
+    const field = connectionField(schema, entry.type)!;
+    const result = await graphql(app, token, `{ list: ${field.name} { nodes { ${selectionOf(type)} } } }`);
+    const text = JSON.stringify(result.data);
+    t.same(
+      Object.values(theirs).filter((id) => text.includes(id)),
+      [],
+      `${field.name} (with its relations): nothing of the other patient`,
+    );
+    if (own[table]) t.ok(text.includes(own[table]), `${field.name}: the patient's own row is there`);
+  }
+});
