@@ -27,6 +27,8 @@ import { ROLES } from '../helpers/matrix.ts';
 import { createOperator } from '../helpers/people.ts';
 import { signWithTestKey } from '../helpers/tokens.ts';
 
+/** The clinics the transaction's settings let the caller see: the token's clinic alone. */
+const CLINICS = '{ clinics { nodes { rowId } } }';
 const CREATE_DEPARTMENT = 'mutation { createDepartment(input: { department: { code: "IDT", name: "Identity" } }) { clientMutationId } }';
 
 /**
@@ -86,7 +88,7 @@ t.test('the clinic guard in front of GraphQL', async (t) => {
     };
     for (const [what, token] of Object.entries(bad)) refusedByGuard(t, await post(token, CREATE_DEPARTMENT), 401, what);
     t.equal(await departments(), 0, 'nothing written');
-    t.equal((await post(good, '{ currentClinicId }')).statusCode, 200, 'the same claims, well signed, pass (the refusals were the flaws)');
+    t.equal((await post(good, CLINICS)).statusCode, 200, 'the same claims, well signed, pass (the refusals were the flaws)');
   });
 
   t.test("a platform operator's token opens no clinic", async (t) => {
@@ -96,11 +98,10 @@ t.test('the clinic guard in front of GraphQL', async (t) => {
     refusedByGuard(t, await post(token, CREATE_DEPARTMENT), 401, 'a mutation');
   });
 
-  t.test("a member's token is the transaction's settings: clinic, user, role, member, request id", async (t) => {
+  t.test("a member's token is the transaction's settings: clinic, user, role, request id", async (t) => {
     for (const role of ROLES) {
-      const actor = actorIn(db, clinics.a, role);
-      const result = await graphql(app, await sweep.token(role), '{ currentClinicId currentUserId currentAppRole currentMemberId }');
-      t.same(result.data, { currentClinicId: clinics.a, currentUserId: actor.account, currentAppRole: role, currentMemberId: actor.member }, role);
+      const result = await graphql(app, await sweep.token(role), CLINICS);
+      t.same(result.data, { clinics: { nodes: [{ rowId: clinics.a }] } }, `${role}: the token's clinic`);
     }
     const admin = actorIn(db, clinics.a, 'clinic_admin');
     const requestId = `graphql-identity-${randomUUID()}`;
@@ -154,16 +155,16 @@ t.test('the clinic guard in front of GraphQL', async (t) => {
     const read = await graphql(
       app,
       support,
-      { query: 'query SupportReads { departments { nodes { rowId } } currentClinicId currentUserId }', operationName: 'SupportReads' },
+      { query: 'query SupportReads { departments { nodes { rowId } } clinics { nodes { rowId } } }', operationName: 'SupportReads' },
       { 'x-request-id': requestId },
     );
     t.same(read.errors, undefined, 'the support token reads');
-    const seen = read.data as { departments: { nodes: { rowId: string }[] }; currentClinicId: string; currentUserId: string };
+    const seen = read.data as { departments: { nodes: { rowId: string }[] }; clinics: { nodes: { rowId: string }[] } };
     t.ok(
       seen.departments.nodes.some((node) => node.rowId === sweep.rows['app_public.departments']!.a),
       "clinic A's departments",
     );
-    t.match(seen, { currentClinicId: clinics.a, currentUserId: operator }, 'as the operator, in clinic A');
+    t.same(seen.clinics.nodes, [{ rowId: clinics.a }], 'in clinic A alone');
     t.same(
       await uses(),
       [
@@ -206,7 +207,7 @@ t.test('the clinic guard in front of GraphQL', async (t) => {
   t.test('a deactivated membership or a changed role: the old token is refused once the process re-reads them', async (t) => {
     const nurse = await sweep.token('nurse');
     const receptionist = await sweep.token('receptionist');
-    t.equal((await post(nurse, '{ currentClinicId }')).statusCode, 200);
+    t.equal((await post(nurse, CLINICS)).statusCode, 200);
     await db.admin.query(`update app_public.clinic_members set status = 'deactivated' where id = $1`, [actorIn(db, clinics.a, 'nurse').member]);
     await db.admin.query(`update app_public.clinic_members set role = 'clinic_admin' where id = $1`, [actorIn(db, clinics.a, 'receptionist').member]);
     await app.refreshBlockedAccess();
@@ -223,7 +224,7 @@ t.test('the clinic guard in front of GraphQL', async (t) => {
     t.equal(await departments(), 0, 'nothing written');
     await db.admin.query(`update app_public.clinics set status = 'active' where id = $1`, [clinics.a]);
     await app.refreshBlockedAccess();
-    t.equal((await post(admin, '{ currentClinicId }')).statusCode, 200, 'reactivated');
+    t.equal((await post(admin, CLINICS)).statusCode, 200, 'reactivated');
   });
 });
 
