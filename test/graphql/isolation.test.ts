@@ -125,12 +125,8 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
         "one clinic, its node id encoded as the test encodes B's",
       );
     }
-    const settings = await graphql(app, tokens.clinic_admin, '{ clinicSettings { nodes { clinicId clinic { rowId } } } }');
-    t.same(
-      settings.data,
-      { clinicSettings: { nodes: [{ clinicId: clinics.a, clinic: { rowId: clinics.a } }] } },
-      "traversing to the clinic from A's rows gives A",
-    );
+    const settings = await graphql(app, tokens.clinic_admin, '{ clinicSettings { nodes { clinic { rowId } } } }');
+    t.same(settings.data, { clinicSettings: { nodes: [{ clinic: { rowId: clinics.a } }] } }, "traversing to the clinic from A's rows gives A");
   });
 
   t.test("node(id:) and every lookup with B's keys and node ids, re-encoded every way, is unknown", async (t) => {
@@ -161,16 +157,13 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
         for (const field of lookupFields(schema, type.name)) {
           const variables = keyValues(field.args, bRow, encodeNodeId(variants["B's own"]!));
           const result = await graphql(app, tokens[role], { query: lookupDocument(field), variables });
-          t.equal((result.data as { result?: unknown } | null)?.result ?? null, null, `${field.name}(${JSON.stringify(variables)}) as ${role}`);
           noLeak(t, result, field.name);
-          if ('clinicId' in variables) {
-            // A's clinic with B's other keys may find A's own row (the same patient number), never B's.
-            noLeak(
-              t,
-              await graphql(app, tokens[role], { query: lookupDocument(field), variables: { ...variables, clinicId: clinics.a } }),
-              `${field.name} in A`,
-            );
-          }
+          // By B's row id or node id: nothing. By another unique key (a patient number, a visit's
+          // date and token), clinic A may have a row with the same values: its own, never B's.
+          const found = (result.data as { result?: { id: string } | null } | null)?.result ?? null;
+          if (field.args.some((arg) => arg.name === 'rowId' || arg.name === 'id'))
+            t.equal(found, null, `${field.name}(${JSON.stringify(variables)}) as ${role}`);
+          else t.ok(found === null || decodeNodeId(found.id).includes(clinics.a), `${field.name}(${JSON.stringify(variables)}) as ${role}: A's row or none`);
         }
       }
     }
