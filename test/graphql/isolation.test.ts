@@ -329,12 +329,12 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
     t.same(await snapshotOfB(), before, 'every row of B as it was');
   });
 
-  /** What a client learns from an answer: status, data and errors, without the error's id of this occurrence. */
+  /** What a client learns from an answer: status, data and errors, without the ids of this request and occurrence. */
   function answerOf(result: GraphqlResult<unknown>): unknown {
     const errors = result.errors?.map(({ extensions, message, ...error }) => ({
       ...error,
       message: message.replace(/, id: '[^']*'/, ''),
-      extensions: { ...extensions, errorId: undefined },
+      extensions: { ...extensions, errorId: undefined, requestId: undefined },
     }));
     return { status: result.status, data: result.data, errors };
   }
