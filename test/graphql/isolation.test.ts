@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
 import { actorIn } from '../helpers/actors.ts';
 import { sqlstateOf } from '../helpers/db.ts';
-import { graphql, type GraphqlResult } from '../helpers/graphql.ts';
+import { errorCodes, graphql, type GraphqlResult } from '../helpers/graphql.ts';
 import {
   camel,
   CLINIC_TYPE,
@@ -309,23 +309,31 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
     t.equal(await countRows(db, 'app_public.departments'), count, 'nothing created');
   });
 
-  t.test("aliases of a mutation guessing B's ids: each refused, nothing written", async (t) => {
+  t.test("aliases of a mutation guessing B's ids: within the limit each is refused, beyond it the document is; nothing written", async (t) => {
     const mutation = schema.getMutationType()!.getFields()[GRAPHQL_TABLES['app_public.departments']!.delete!]!;
     const { b } = deletable(rows, tableOf('app_public.departments'));
-    const guesses = [b, ...Array.from({ length: 9 }, () => randomUUID())];
-    const inputs = await Promise.all(guesses.map(async (id) => (await attacksOn('app_public.departments', 'Department', mutation, id, b))[0]!));
-    const variables = Object.fromEntries(inputs.map((input, i) => [`i${i}`, input]));
-    const query = `mutation (${inputs.map((_, i) => `$i${i}: ${String(mutation.args[0]!.type)}`).join(', ')}) { ${inputs
-      .map((_, i) => `a${i}: ${mutation.name}(input: $i${i}) { department { id } }`)
-      .join(' ')} }`;
-    const result = await graphql(app, tokens.clinic_admin, { query, variables });
-    t.equal(result.errors?.length, guesses.length, 'every alias refused');
+    const guessing = async (count: number) => {
+      const guesses = [b, ...Array.from({ length: count - 1 }, () => randomUUID())];
+      const inputs = await Promise.all(guesses.map(async (id) => (await attacksOn('app_public.departments', 'Department', mutation, id, b))[0]!));
+      const query = `mutation (${inputs.map((_, i) => `$i${i}: ${String(mutation.args[0]!.type)}`).join(', ')}) { ${inputs
+        .map((_, i) => `a${i}: ${mutation.name}(input: $i${i}) { department { id } }`)
+        .join(' ')} }`;
+      return graphql(app, tokens.clinic_admin, { query, variables: Object.fromEntries(inputs.map((input, i) => [`i${i}`, input])) });
+    };
+    // 10 root fields, the most an operation may have (GRAPHQL_MAX_ROOT_FIELDS' default), 10 aliases.
+    const within = await guessing(10);
+    t.equal(within.errors?.length, 10, 'every alias refused');
     t.same(
-      Object.values((result.data ?? {}) as Record<string, { department: unknown } | null>).filter((value) => value?.department),
+      Object.values((within.data ?? {}) as Record<string, { department: unknown } | null>).filter((value) => value?.department),
       [],
       'no row deleted',
     );
-    noLeak(t, result, 'aliases');
+    noLeak(t, within, 'aliases');
+    // 21 aliases: one more than GRAPHQL_MAX_ALIASES' default; the document is refused before it runs.
+    const beyond = await guessing(21);
+    t.equal(beyond.status, 400);
+    t.ok(errorCodes(beyond).includes('GRAPHQL_ALIAS_LIMIT'), `refused by the alias limit (${errorCodes(beyond).join(', ')})`);
+    t.equal(beyond.data, undefined, 'nothing ran');
     t.same(await snapshotOfB(), before, 'every row of B as it was');
   });
 
