@@ -261,6 +261,8 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
               .flat()
               .filter((row) => row !== null);
             t.same(touched, [], `${mutation.name}(${JSON.stringify(input)}) as ${role}: no row`);
+            // Another clinic's id is the client's mistake, never a server failure (nor an error in the log).
+            t.notOk(errorCodes(result).includes('INTERNAL'), `${mutation.name} as ${role}: not INTERNAL (${errorCodes(result).join(', ')})`);
             noLeak(t, result, mutation.name);
             const unknown = await graphql(app, tokens[role], { query: document, variables: { input: unknowns[i] } });
             t.same(answerOf(result), answerOf(unknown), `${mutation.name} as ${role}: B's row answered as one that does not exist`);

@@ -172,7 +172,11 @@ async function checkDelete(t: Test, sweep: Sweep, resource: string, mutation: Gr
   const result = await graphql(app, token, { query: mutationDocument(mutation), variables: { input } });
   const gone = (await rowOf(db, resource, id)) === undefined;
   t.equal(gone, allowed, `delete ${role}: ${allowed ? 'deleted' : 'still there'} (${JSON.stringify(result.errors?.map((e) => e.message))})`);
-  if (!allowed) refusedQuietly(t, result, `delete ${role}`);
+  if (!allowed) {
+    // A row the role may not delete is one it cannot find, as REST answers an id it cannot see.
+    t.same(errorCodes(result), ['NOT_FOUND'], `delete ${role}: NOT_FOUND`);
+    refusedQuietly(t, result, `delete ${role}`);
+  }
 }
 
 t.test('a patient sees their own record and its rows only, through every connection and relation', async (t) => {
