@@ -86,8 +86,16 @@ export function publicError(error: GraphQLError, env: AppEnv, caller: ErrorCalle
       extensions: cause.extensions,
     });
   }
-  const appError = cause instanceof AppError ? cause : fromDatabaseError(cause);
+  const appError = cause instanceof AppError ? cause : (fromDatabaseError(cause) ?? nothingDeleted(cause));
   return fromAppError(error, appError ?? new AppError('INTERNAL', undefined, { cause }), env, caller);
+}
+
+/**
+ * PostGraphile's refusal of a delete that found no row: another clinic's, an unknown id, or one the
+ * policies do not let the caller delete look the same, REST's 404 (its message is the collection's name).
+ */
+function nothingDeleted(cause: Error): AppError | undefined {
+  return /^No values were deleted in collection /.test(cause.message) ? new AppError('NOT_FOUND', undefined, { cause }) : undefined;
 }
 
 function callerOf(request: FastifyRequest | undefined, log: ErrorLog): ErrorCaller {
