@@ -44,6 +44,8 @@ export interface ServerOptions {
   logLevel: string;
   /** The bench-only role, exempt from RLS, the bare route connects as. */
   exemptRole: string;
+  /** The script that builds and serves the app (default src/server.ts: the app as `npm start` serves it). */
+  entry?: string;
 }
 
 /**
@@ -69,7 +71,11 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     BENCH_BARE_PORT: String(barePort),
     BENCH_BARE_DATABASE_URL: roleUrl(options.databaseUrl, options.exemptRole, PASSWORD),
   };
-  const child = spawn(process.execPath, ['--import', BARE, 'src/server.ts'], { cwd: options.root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', BARE, options.entry ?? 'src/server.ts'], {
+    cwd: options.root,
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const server: Server = {
     api: `http://127.0.0.1:${port}`,
@@ -129,7 +135,8 @@ export interface Target {
   name: string;
   server: Server;
   origin: string;
-  requests: { method: 'GET'; path: string; headers?: Record<string, string> }[];
+  /** `body`: the JSON text a POST sends. */
+  requests: { method: 'GET' | 'POST'; path: string; headers?: Record<string, string>; body?: string }[];
 }
 
 /** Requests per second, and the server's CPU microseconds per request. */
@@ -195,7 +202,9 @@ export async function paced(target: Target, driving: Driving, rate: number): Pro
     for (; sent < total && start + (sent * 1000) / rate <= performance.now(); sent++) {
       const due = start + (sent * 1000) / rate;
       const request = target.requests[sent % target.requests.length]!;
-      answers.push(send(agent, 'GET', target.origin + request.path, request.headers).then(() => void latencies.push(performance.now() - due)));
+      answers.push(
+        send(agent, request.method, target.origin + request.path, request.headers, request.body).then(() => void latencies.push(performance.now() - due)),
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
@@ -211,8 +220,8 @@ export function quantile(values: number[], q: number): number {
 }
 
 /**
- * One request whose answer is read to its end: its body. An answer other than `expected` (200
- * unless said) fails the run.
+ * One request whose answer is read to its end: its body. `body`: sent as JSON (a string: as it is,
+ * already JSON text). An answer other than `expected` (200 unless said) fails the run.
  */
 export function send(
   agent: http.Agent,
@@ -222,7 +231,7 @@ export function send(
   body?: unknown,
   expected = 200,
 ): Promise<string> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const payload = body === undefined || typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
