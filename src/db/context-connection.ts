@@ -34,7 +34,7 @@ import {
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { CONTEXT_SQL, type ContextValues } from './context-settings.ts';
-import { parsedStatementsOf, queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
+import { preparableName, queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
 import type { DB } from './types.ts';
 
 export type TenantDb = Kysely<DB>;
@@ -166,16 +166,14 @@ export class ContextConnection implements DatabaseConnection {
   /**
    * Kysely's queries come from a bounded set of shapes, so each is prepared once per connection
    * (pg keeps the parse; Postgres caches the plan): a policy is planned once, not per request.
-   * Past PREPARED_PER_CONNECTION distinct texts, the rest run unnamed; all of them do when
+   * Past PREPARED_PER_CONNECTION (pg-wire.ts) distinct texts, the rest run unnamed; all of them do when
    * prepared statements are off.
    */
   #statement(compiled: CompiledQuery): Statement {
     const values = compiled.parameters as unknown[];
     if (!this.#options.preparedStatements) return { text: compiled.sql, values };
-    const prepared = parsedStatementsOf(this.#client);
-    const name = statementName(compiled.sql);
-    if (name in prepared || Object.keys(prepared).length < PREPARED_PER_CONNECTION) return { name, text: compiled.sql, values };
-    return { text: compiled.sql, values };
+    const name = preparableName(this.#client, statementName(compiled.sql));
+    return name ? { name, text: compiled.sql, values } : { text: compiled.sql, values };
   }
 
   async #send(prefix: Prefix[], statement: Statement): Promise<pg.QueryResult> {
@@ -199,9 +197,8 @@ export class ContextConnection implements DatabaseConnection {
  * & co., in a subquery too) or an advisory transaction lock (pg_advisory_xact_lock and its try_ and
  * _shared forms). Matched on the compiled text: a false match only costs the explicit transaction.
  */
-const TAKES_LOCKS = /\bfor\s+(?:no\s+key\s+update|update|key\s+share|share)\b|advisory_xact_lock/i;
+export const TAKES_LOCKS = /\bfor\s+(?:no\s+key\s+update|update|key\s+share|share)\b|advisory_xact_lock/i;
 
-const PREPARED_PER_CONNECTION = 500;
 const statementNames = new Map<string, string>();
 
 function statementName(sql: string): string {

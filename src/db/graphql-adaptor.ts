@@ -5,14 +5,30 @@
 // `set jit_optimize_above_cost` on every pooled connection it first sees: nothing here is ever
 // set for longer than the transaction.
 //
-// Each withPgClient call (one batch of a GraphQL request) is one transaction on one pooled
-// connection: BEGIN and the settings travel in the same protocol message as its first query
-// (src/db/pg-wire.ts), its queries follow, COMMIT ends it. The settings are the request's
-// contextSettings() (src/db/context-settings.ts): every one transaction-local, the role app_user.
+// Each withPgClient call (one batch of a GraphQL request, or one mutation: @dataplan/pg's
+// executeMutation calls withPgClient without withTransaction, each mutation field in a call of its
+// own) runs on one pooled connection with the request's contextSettings()
+// (src/db/context-settings.ts): every setting transaction-local, the role app_user. Its statements
+// run as withTenant's do (src/db/context-connection.ts):
+//  - A plain SELECT before anything else runs as its own read-only implicit transaction:
+//    [context, query, Sync], one round trip, no BEGIN, no COMMIT. Under read committed every
+//    statement takes a fresh snapshot anyway, so it reads what an explicit transaction would; a
+//    write hidden in a function it calls is refused (25006) and the statement runs again in the
+//    explicit transaction, unless the context itself is read-only (a support token): then the
+//    refusal is final.
+//  - Any other statement (a write, a SELECT that locks), or one inside withTransaction, opens the
+//    explicit transaction: [BEGIN, context, query, Sync]; every later statement joins it, and the
+//    call's end sends COMMIT (ROLLBACK when the callback failed). A mutation is atomic.
+//  - withTransaction (a nested transaction) is a savepoint: SAVEPOINT, RELEASE and ROLLBACK TO
+//    travel in front of the next statement (or the COMMIT), never as round trips of their own.
+// PostGraphile names its statements (a hash of the text): each is prepared once per connection, up
+// to the cap withTenant's statements share (pg-wire.ts); all run unnamed when prepared statements
+// are off (TransactionSettings.preparedStatements, behind PgBouncer < 1.21).
 import type { PgClient, PgClientQuery, PgClientResult, WithPgClient } from 'postgraphile/@dataplan/pg';
 import type pg from 'pg';
+import { TAKES_LOCKS } from './context-connection.ts';
 import { CONTEXT_SETTINGS, CONTEXT_SQL } from './context-settings.ts';
-import { queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
+import { preparableName, queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
 
 const BEGIN: PrefixStatement = { name: 'clinicbase_begin', text: 'begin' };
 /** The same statement (and prepared name) as withTenant's context statement. */
@@ -23,6 +39,18 @@ const OTHER_SETTINGS: PrefixStatement = {
   text: 'select from (select pg_catalog.set_config(el->>0, el->>1, true) from pg_catalog.json_array_elements($1::json) el) as settings',
 };
 const CONTEXT_NAMES = Object.keys(CONTEXT_SETTINGS);
+const COMMIT = 'commit';
+/** A statement that may run alone: a SELECT (PostGraphile's reads start so), taking no lock. */
+const READ = /^\s*select\b/i;
+
+/** read_only_sql_transaction: a write attempted in a read-only transaction. */
+const READ_ONLY_VIOLATION = '25006';
+/** The connection's prepared statements no longer match pg's belief: stale plan, lost or duplicate statement. */
+const STALE_STATEMENTS = new Set(['0A000', '26000', '42P05']);
+/** Connection exceptions, and the server ending the session (57P01 administrator command & co.). */
+const SESSION_ENDING = /^(?:08|57P)/;
+
+type Settings = Record<string, string | undefined>;
 
 export interface TenantAdaptorOptions {
   pool: pg.Pool;
@@ -31,16 +59,16 @@ export interface TenantAdaptorOptions {
 }
 
 /** The statement that sets `settings`, transaction-local, with its values. */
-function settingsPrefix(settings: Record<string, string | undefined>): Prefix {
+function settingsPrefix(settings: Settings): Prefix {
   const names = Object.keys(settings).filter((name) => settings[name] != null);
   const isContext = names.length === CONTEXT_NAMES.length && CONTEXT_NAMES.every((name) => settings[name] != null);
   if (isContext) return { statement: CONTEXT, values: CONTEXT_NAMES.map((name) => settings[name]!) };
   return { statement: OTHER_SETTINGS, values: [JSON.stringify(names.map((name) => [name, settings[name]]))] };
 }
 
-/** A withPgClient over `pool`: every call is one transaction with `pgSettings` set in it. */
+/** A withPgClient over `pool`: every call runs on one connection with `pgSettings` set in each of its transactions. */
 export function tenantWithPgClient({ pool, preparedStatements }: TenantAdaptorOptions): WithPgClient {
-  return async function withPgClient<T>(pgSettings: Record<string, string | undefined> | null, callback: (client: PgClient) => T | Promise<T>): Promise<T> {
+  return async function withPgClient<T>(pgSettings: Settings | null, callback: (client: PgClient) => T | Promise<T>): Promise<T> {
     if (!pgSettings || Object.keys(pgSettings).length === 0) throw new Error('GraphQL refuses to query without transaction settings');
     const client = await pool.connect();
     let lost: Error | undefined;
@@ -48,7 +76,7 @@ export function tenantWithPgClient({ pool, preparedStatements }: TenantAdaptorOp
       lost ??= error;
     };
     client.on('error', onLost);
-    const transaction = new SettingsTransaction(client, settingsPrefix(pgSettings), preparedStatements);
+    const transaction = new SettingsTransaction(client, pgSettings, preparedStatements);
     let broken: Error | undefined;
     try {
       const result = await callback(transaction.client(0));
@@ -59,62 +87,112 @@ export function tenantWithPgClient({ pool, preparedStatements }: TenantAdaptorOp
       throw error;
     } finally {
       client.off('error', onLost);
-      client.release(lost ?? broken ?? false);
+      client.release(lost ?? broken ?? transaction.unusable ?? false);
     }
   };
 }
 
-/** One transaction, opened with the first query that needs it. */
+/** The statements of one withPgClient call: alone while they may, then one explicit transaction. */
 class SettingsTransaction {
   readonly #client: pg.PoolClient;
   readonly #settings: Prefix;
+  /** The settings of a statement run alone: the same, read-only. */
+  readonly #readSettings: Prefix;
+  readonly #readOnly: boolean;
   readonly #preparedStatements: boolean;
   #begun = false;
-  #savepoints = 0;
+  /** Savepoint statements waiting for the next message (the next statement's, or COMMIT's). */
+  #pending: Prefix[] = [];
+  /**
+   * Set when the connection must not go back to the pool: its session is ending (the server's error
+   * can arrive before the socket closes, and a read run alone has no ROLLBACK to fail on), or its
+   * prepared statements went out of step with pg's.
+   */
+  unusable: Error | undefined;
 
-  constructor(client: pg.PoolClient, settings: Prefix, preparedStatements: boolean) {
+  constructor(client: pg.PoolClient, settings: Settings, preparedStatements: boolean) {
     this.#client = client;
-    this.#settings = settings;
+    this.#settings = settingsPrefix(settings);
+    this.#readSettings = settingsPrefix({ ...settings, transaction_read_only: 'on' });
+    this.#readOnly = settings.transaction_read_only === 'on';
     this.#preparedStatements = preparedStatements;
   }
 
   /** The PgClient PostGraphile queries through; `depth` counts its nested withTransaction calls. */
   client(depth: number): PgClient {
     return {
-      query: <TData>(opts: PgClientQuery) => this.#query<TData>(opts),
-      withTransaction: async <T>(callback: (client: PgClient) => Promise<T>): Promise<T> => {
-        // The whole call is already a transaction: a nested one is a savepoint, so a failure
-        // inside it that PostGraphile handles leaves the rest of the transaction usable.
-        const savepoint = `tx${depth + 1}_${++this.#savepoints}`;
-        await this.#query({ text: `savepoint ${savepoint}`, values: [] });
-        try {
-          const result = await callback(this.client(depth + 1));
-          await this.#query({ text: `release savepoint ${savepoint}`, values: [] });
-          return result;
-        } catch (error) {
-          await this.#query({ text: `rollback to savepoint ${savepoint}`, values: [] });
-          throw error;
-        }
-      },
+      query: <TData>(opts: PgClientQuery) => this.#query<TData>(opts, depth),
+      withTransaction: <T>(callback: (client: PgClient) => Promise<T>) => this.#savepoint(depth + 1, callback),
     } as PgClient;
   }
 
-  async #query<TData>({ text, values, arrayMode, name }: PgClientQuery): Promise<PgClientResult<TData>> {
+  /**
+   * A nested transaction: a savepoint, so that a failure inside it that PostGraphile handles leaves
+   * the rest of the transaction usable. Its statements go out in front of the next message; one that
+   * nothing was sent after is simply dropped.
+   */
+  async #savepoint<T>(depth: number, callback: (client: PgClient) => Promise<T>): Promise<T> {
+    const savepoint = savepointStatements(depth);
+    const opened: Prefix = { statement: savepoint.open, values: [] };
+    this.#pending.push(opened);
+    const close = (statement: PrefixStatement) => {
+      if (this.#pending.at(-1) === opened) this.#pending.pop();
+      else this.#pending.push({ statement, values: [] });
+    };
+    try {
+      const result = await callback(this.client(depth));
+      close(savepoint.release);
+      return result;
+    } catch (error) {
+      close(savepoint.rollback);
+      throw error;
+    }
+  }
+
+  async #query<TData>({ text, values, arrayMode, name }: PgClientQuery, depth: number): Promise<PgClientResult<TData>> {
     const statement: Statement = {
       text,
       values: (values ?? []) as unknown[],
       ...(arrayMode ? { rowMode: 'array' as const } : {}),
-      ...(this.#preparedStatements && name ? { name } : {}),
+      ...this.#named(name),
     };
-    const prefix: Prefix[] = this.#begun ? [] : [{ statement: BEGIN, values: [] }, this.#settings];
-    this.#begun = true;
-    const { rows, rowCount } = await queryWithPrefix(this.#client, prefix, statement, this.#preparedStatements);
+    const { rows, rowCount } = await this.#run(statement, depth);
     return { rows: rows as TData[], rowCount: rowCount ?? null };
+  }
+
+  #named(name: string | undefined): { name?: string } {
+    const prepared = this.#preparedStatements && name ? preparableName(this.#client, name) : undefined;
+    return prepared ? { name: prepared } : {};
+  }
+
+  async #run(statement: Statement, depth: number): Promise<pg.QueryResult> {
+    if (!this.#begun && depth === 0 && this.#pending.length === 0 && READ.test(statement.text) && !TAKES_LOCKS.test(statement.text)) {
+      try {
+        return await this.#send([this.#readSettings], statement);
+      } catch (error) {
+        if ((error as { code?: string }).code !== READ_ONLY_VIOLATION || this.#readOnly) throw error;
+      }
+    }
+    const prefix = this.#begun ? [] : [{ statement: BEGIN, values: [] }, this.#settings];
+    this.#begun = true;
+    return this.#send([...prefix, ...this.#pending.splice(0)], statement);
+  }
+
+  async #send(prefix: Prefix[], statement: Statement): Promise<pg.QueryResult> {
+    try {
+      return await queryWithPrefix(this.#client, prefix, statement, this.#preparedStatements);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      // No SQLSTATE: pg's own (connection terminated, not queryable), never a statement's.
+      const ending = !code || SESSION_ENDING.test(code);
+      if (ending || (STALE_STATEMENTS.has(code) && (code !== '0A000' || statement.name))) this.unusable = error as Error;
+      throw error;
+    }
   }
 
   async commit(): Promise<void> {
     if (!this.#begun) return;
-    const result = await this.#client.query('commit');
+    const result = await this.#send(this.#pending.splice(0), { text: COMMIT, values: [] });
     // COMMIT answers ROLLBACK when an earlier statement failed and its error was swallowed.
     if (result.command === 'ROLLBACK') throw new Error('transaction was aborted by an earlier error');
   }
@@ -129,4 +207,14 @@ class SettingsTransaction {
       return error instanceof Error ? error : new Error(String(error));
     }
   }
+}
+
+/** The savepoint of nesting level `depth`: one name per level (a level is never open twice at once), each statement prepared once per connection. */
+function savepointStatements(depth: number): Record<'open' | 'release' | 'rollback', PrefixStatement> {
+  const savepoint = `graphql_${depth}`;
+  return {
+    open: { name: `clinicbase_savepoint_${depth}`, text: `savepoint ${savepoint}` },
+    release: { name: `clinicbase_release_${depth}`, text: `release savepoint ${savepoint}` },
+    rollback: { name: `clinicbase_rollback_to_${depth}`, text: `rollback to savepoint ${savepoint}` },
+  };
 }

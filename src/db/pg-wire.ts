@@ -47,6 +47,20 @@ export function parsedStatementsOf(client: pg.ClientBase): Readonly<Record<strin
   return wireOf(client).parsedStatements;
 }
 
+/**
+ * How many statements pg may keep prepared on one connection: Kysely's (withTenant) and
+ * PostGraphile's come from bounded sets of shapes, but a connection lives as long as the process,
+ * so past this many distinct texts the rest run unnamed rather than grow its memory and the
+ * server's without end.
+ */
+export const PREPARED_PER_CONNECTION = 500;
+
+/** `name`, when the statement may be prepared on the client's connection (it already is, or there is room); else undefined (unnamed). */
+export function preparableName(client: pg.ClientBase, name: string): string | undefined {
+  const prepared = parsedStatementsOf(client);
+  return name in prepared || Object.keys(prepared).length < PREPARED_PER_CONNECTION ? name : undefined;
+}
+
 /** The prefix statements prepared on each connection (pg does not know about them). */
 const preparedOn = new WeakMap<WireConnection, Set<string>>();
 
