@@ -106,6 +106,12 @@ t.test('a write fails whole; a nested transaction is a savepoint that costs no r
   });
   t.equal(await sqlstateOf(failing), '23505', 'the third insert is refused');
   t.same(await departmentCodes(db), [], 'and the two before it are gone with it');
+  const thrown = withPgClient(settings, async (client) => {
+    await client.query(insert('F3'));
+    throw new Error('the callback failed after writing');
+  });
+  await t.rejects(thrown, /failed after writing/);
+  t.same(await departmentCodes(db), [], 'a callback that throws after a write: rolled back');
 
   wire.take();
   await withPgClient(settings, (client) =>
@@ -169,6 +175,7 @@ t.test('a lost connection fails the request, not the process', async (t) => {
     await client.query({ text: 'select 1', values: [] });
   });
   t.not(await sqlstateOf(lost), 'resolved', 'the statement after the kill fails');
+  t.equal(app.pool.totalCount, 0, 'its connection was destroyed, not put back in the pool');
   t.same((await graphql(app, token, DEPARTMENTS)).data, { departments: { nodes: [] } }, 'the next request gets a new connection');
 });
 
