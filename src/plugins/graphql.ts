@@ -2,8 +2,9 @@
 // built from the one preset (src/graphql/preset.ts). Every request passes the clinic guard that
 // REST routes pass, before any GraphQL is parsed: no verified clinic token, no GraphQL.
 import { createHash } from 'node:crypto';
-import type { FastifyContextConfig, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
+import type { GraphQLSchema } from 'graphql';
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/fastify/v5';
 import type { TransactionSettings } from '../db/tenant.ts';
@@ -35,12 +36,35 @@ async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions
     transactions: options.transactions,
     tenantOf: (requestContext) => (requestContext.fastifyv5?.request as FastifyRequest | undefined)?.tenant ?? null,
   });
-  const pgl = postgraphile(preset);
-  app.decorate('graphql', pgl);
+  // postgraphile(preset) starts building the schema (introspection, then 0.6–0.8 s of CPU) at once.
+  // Outside the tests it is created here, so that no request waits for it; in the tests, whose many
+  // apps mostly never see GraphQL, on the first request to /graphql or call of getSchema(). grafserv
+  // (created here, as pgl.createServ would) gets the schema when it is built.
+  const schema = Promise.withResolvers<GraphQLSchema>();
+  let pgl: PostGraphileInstance | undefined;
+  const instance = () => {
+    if (!pgl) {
+      pgl = postgraphile(preset);
+      Promise.resolve(pgl.getSchema()).then(schema.resolve, schema.reject);
+    }
+    return pgl;
+  };
+  if (options.env !== 'test') instance();
+  app.decorate('graphql', {
+    createServ: (server) => instance().createServ(server),
+    getSchemaResult: () => instance().getSchemaResult(),
+    getSchema: () => instance().getSchema(),
+    getResolvedPreset: () => instance().getResolvedPreset(),
+    release: () => pgl?.release(),
+  } satisfies PostGraphileInstance);
+  const serv = grafserv({ preset, schema: schema.promise });
   app.addHook('onClose', async () => {
-    await pgl.release();
+    await serv.release();
+    await pgl?.release();
   });
-  const serv = pgl.createServ(grafserv);
+  const schemaBuilt: preHandlerAsyncHookHandler = async () => {
+    await app.graphql.getSchema();
+  };
   await app.register(async (scope) => {
     scope.addHook('onSend', async (request, reply, payload) => {
       // GraphQL answers carry clinic data: never kept by a browser or a shared cache.
@@ -52,7 +76,7 @@ async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions
       return payload;
     });
     // grafserv adds its routes with `route()` only (no websockets): each is declared on the way.
-    const mount = { route: (route: RouteOptions) => scope.route(declared(app, route, options.graphql)) } as unknown as FastifyInstance;
+    const mount = { route: (route: RouteOptions) => scope.route(declared(app, route, options.graphql, schemaBuilt)) } as unknown as FastifyInstance;
     await serv.addTo(mount);
   });
 }
@@ -98,13 +122,17 @@ function operationLimit(operationsPerMinute: number): FastifyContextConfig['rate
   };
 }
 
-/** grafserv's route with what the app adds: the clinic guard, the operation limit and the request schema on /graphql, docs for both. */
-function declared(app: FastifyInstance, route: RouteOptions, graphql: GraphqlConfig): RouteOptions {
+/**
+ * grafserv's route with what the app adds: on /graphql the clinic guard, then the schema built (what
+ * starts the build in the tests: a request without a valid token never does), the operation limit
+ * and the request schema; docs for both.
+ */
+function declared(app: FastifyInstance, route: RouteOptions, graphql: GraphqlConfig, schemaBuilt: preHandlerAsyncHookHandler): RouteOptions {
   // Ruru's page and its static files are not part of the API.
   if (route.url !== GRAPHQL_PATH || route.method !== 'POST') return { ...route, schema: { hide: true } };
   return {
     ...route,
-    preValidation: [app.requireClinicToken],
+    preValidation: [app.requireClinicToken, schemaBuilt],
     config: { ...route.config, rateLimit: operationLimit(graphql.operationsPerMinute) },
     schema: {
       summary: 'GraphQL: the clinic data model under the same token and policies as REST',
