@@ -26,8 +26,13 @@
 // Options: BENCH_SECONDS (per target and round, default 5), BENCH_ROUNDS (4), BENCH_CONNECTIONS (16),
 // BENCH_LOG_LEVEL (the server's LOG_LEVEL, default info), BENCH_CLINICS (5), BENCH_PATIENTS (200 per
 // clinic), BENCH_COUNTED (requests per count, default 20).
+// BENCH_AGAINST=<another checkout of this repository with this bench, its dependencies installed>:
+// that checkout's server (its scripts/bench-graphql-app.ts) runs on the same database and key, and
+// its GraphQL route is one more saturated target, the three taking turns at going first (before and
+// after a change of the GraphQL path, measured in one run).
 // Not a test: a report (Markdown on stdout, progress on stderr).
 import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { hashPassword } from '../src/auth/passwords.ts';
 import { generateSigningKey } from '../src/auth/keys.ts';
@@ -48,6 +53,7 @@ import {
   POOL_SIZE,
   ROOT,
   row,
+  saturate,
   type Server,
   startServer as startBenchServer,
   type Target,
@@ -61,6 +67,7 @@ const CLINICS = option('BENCH_CLINICS', 5);
 const PATIENTS = option('BENCH_PATIENTS', 200);
 const COUNTED = option('BENCH_COUNTED', 20);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
+const AGAINST = process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : undefined;
 /** Rows of each kind per seeded patient: more than the page of 10 the query asks for. */
 const ROWS_PER_PATIENT = 12;
 const EXEMPT_ROLE = 'bench_graphql_rls_exempt';
@@ -100,18 +107,21 @@ interface Seeded {
 interface Targets {
   graphql: Target;
   rest: Target;
+  /** BENCH_AGAINST's GraphQL route. */
+  against?: Target;
 }
 
 interface Round {
   graphql: Load;
   rest: Load;
+  against: Load | undefined;
   rate: number;
   graphqlPaced: { p50: number; p99: number };
   restPaced: { p50: number; p99: number };
 }
 
 /** Statements and round trips per request, for the full patient and the sparse one. */
-type Counts = Record<keyof Targets, Record<'full' | 'sparse', { statements: number; roundTrips: number }>>;
+type Counts = Record<'graphql' | 'rest', Record<'full' | 'sparse', { statements: number; roundTrips: number }>>;
 
 const loadBefore = os.loadavg();
 const cluster = await startThrowawayCluster();
@@ -123,7 +133,11 @@ try {
   const counts = await countStatements(seeded, key, dataKey);
   const server = await startServer(seeded.url, key, dataKey);
   servers.push(server);
-  const targets = targetsFor(server, seeded, await logIn(server.api, MEMBER, 'clinic-1'));
+  const other = AGAINST ? await startServer(seeded.url, key, dataKey, AGAINST) : undefined;
+  if (other) servers.push(other);
+  const token = await logIn(server.api, MEMBER, 'clinic-1');
+  const targets = targetsFor(server, seeded, token);
+  if (other) targets.against = { ...targetsFor(other, seeded, token).graphql, name: 'against' };
   const startup = (await (await fetch(`${server.api}/bench/startup`)).json()) as Startup;
   report(await measure(targets), counts, startup, loadBefore, os.loadavg());
 } finally {
@@ -185,8 +199,8 @@ async function seed(url: string): Promise<Seeded> {
   }
 }
 
-function startServer(databaseUrl: string, key: { privateKeyPem: string; keyId: string }, dataKey: string): Promise<Server> {
-  return startBenchServer({ root: ROOT, databaseUrl, key, dataKey, logLevel: LOG_LEVEL, exemptRole: EXEMPT_ROLE, entry: 'scripts/bench-graphql-app.ts' });
+function startServer(databaseUrl: string, key: { privateKeyPem: string; keyId: string }, dataKey: string, root = ROOT): Promise<Server> {
+  return startBenchServer({ root, databaseUrl, key, dataKey, logLevel: LOG_LEVEL, exemptRole: EXEMPT_ROLE, entry: 'scripts/bench-graphql-app.ts' });
 }
 
 function targetsFor(server: Server, seeded: Seeded, token: string, ids = seeded.patientIds): Targets {
@@ -213,7 +227,7 @@ async function answer(target: Target, i: number): Promise<unknown> {
   const response = await fetch(target.origin + request.path, { method: request.method, headers: request.headers ?? {}, body: request.body ?? null });
   const body = (await response.json()) as { data?: unknown; errors?: unknown };
   if (response.status !== 200 || body.errors) throw new Error(`${target.name} answered ${response.status}: ${JSON.stringify(body)}`);
-  return target.name === 'graphql' ? body.data : body;
+  return target.name === 'rest' ? body : body.data;
 }
 
 /** Timestamps compared as instants: PostGraphile writes `+00:00` where JSON.stringify(Date) writes `.000Z`. */
@@ -226,6 +240,7 @@ async function checkAnswers(targets: Targets, full: number[], sparse?: number): 
   for (const i of sparse === undefined ? full : [...full, sparse]) {
     const [graphql, rest] = [await answer(targets.graphql, i), await answer(targets.rest, i)];
     if (normalised(graphql) !== normalised(rest)) throw new Error(`graphql and rest answer differently:\n${JSON.stringify(graphql)}\n${JSON.stringify(rest)}`);
+    if (targets.against && normalised(await answer(targets.against, i)) !== normalised(rest)) throw new Error('against and rest answer differently');
     const { patient } = graphql as { patient: { appointments: { nodes: unknown[] }; visits: { nodes: unknown[] } } };
     const expected = i === sparse ? 1 : 10;
     if (patient.appointments.nodes.length !== expected || patient.visits.nodes.length !== expected) {
@@ -285,18 +300,30 @@ async function measure(targets: Targets): Promise<Round[]> {
   for (const target of Object.values(targets)) await drive(target, { ...driving, seconds: 1 });
   const rounds: Round[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const [graphql, rest] = await inTurn(round, targets.graphql, targets.rest, driving);
+    const [graphql, rest, against] = await saturatedInTurn(round, targets);
     const rate = Math.max(1, Math.round(Math.min(graphql.rate, rest.rate) / 2));
     const graphqlPaced = await paced(targets.graphql, driving, rate);
     const restPaced = await paced(targets.rest, driving, rate);
-    rounds.push({ graphql, rest, rate, graphqlPaced, restPaced });
+    rounds.push({ graphql, rest, against, rate, graphqlPaced, restPaced });
     const load = (l: Load) => `${Math.round(l.rate)}/s (${Math.round(l.cpuMicros)} µs CPU each)`;
     log(
-      `round ${round}: graphql ${load(graphql)}, rest ${load(rest)}, ratio ${(graphql.rate / rest.rate).toFixed(2)}; at ${rate}/s: ` +
+      `round ${round}: graphql ${load(graphql)}, rest ${load(rest)}, ratio ${(graphql.rate / rest.rate).toFixed(2)}${against ? `, against ${load(against)}` : ''}; at ${rate}/s: ` +
         `graphql p50 ${graphqlPaced.p50} ms, p99 ${graphqlPaced.p99} ms, rest p50 ${restPaced.p50} ms, p99 ${restPaced.p99} ms`,
     );
   }
   return rounds;
+}
+
+/** graphql and rest saturated back to back, taking turns at going first; with BENCH_AGAINST, the three in rotation. */
+async function saturatedInTurn(round: number, targets: Targets): Promise<[Load, Load, Load | undefined]> {
+  if (!targets.against) return [...(await inTurn(round, targets.graphql, targets.rest, driving)), undefined];
+  const order = [targets.graphql, targets.rest, targets.against];
+  const loads = new Map<Target, Load>();
+  for (let i = 0; i < order.length; i++) {
+    const target = order[(round - 1 + i) % order.length]!;
+    loads.set(target, await saturate(target, driving));
+  }
+  return [loads.get(targets.graphql)!, loads.get(targets.rest)!, loads.get(targets.against)];
 }
 
 function report(rounds: Round[], counts: Counts, startup: Startup, loadBefore: number[], loadAfter: number[]): void {
@@ -308,6 +335,14 @@ function report(rounds: Round[], counts: Counts, startup: Startup, loadBefore: n
     ['graphql / rest', (r) => r.graphql.rate / r.rest.rate, (v) => v.toFixed(2)],
     ['graphql CPU µs/req', (r) => r.graphql.cpuMicros, n],
     ['rest CPU µs/req', (r) => r.rest.cpuMicros, n],
+    ...(rounds[0]!.against
+      ? ([
+          ['against req/s', (r) => r.against!.rate, n],
+          ['against CPU µs/req', (r) => r.against!.cpuMicros, n],
+          ['graphql / against req/s', (r) => r.graphql.rate / r.against!.rate, (v) => v.toFixed(2)],
+          ['against / graphql CPU', (r) => r.against!.cpuMicros / r.graphql.cpuMicros, (v) => v.toFixed(2)],
+        ] as [string, (r: Round) => number, (v: number) => string][])
+      : []),
     ['paced at (req/s)', (r) => r.rate, n],
     ['graphql p50 (ms)', (r) => r.graphqlPaced.p50, ms],
     ['graphql p99 (ms)', (r) => r.graphqlPaced.p99, ms],
@@ -315,7 +350,7 @@ function report(rounds: Round[], counts: Counts, startup: Startup, loadBefore: n
     ['rest p99 (ms)', (r) => r.restPaced.p99, ms],
   ];
   const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(', ');
-  const counted = (name: keyof Targets) =>
+  const counted = (name: keyof Counts) =>
     row([name, ...(['full', 'sparse'] as const).flatMap((k) => [String(counts[name][k].statements), String(counts[name][k].roundTrips)])]);
   console.log(`
 ${row(['round', ...columns.map(([title]) => title)])}
@@ -334,7 +369,7 @@ ${row(['---', '---', '---', '---', '---'])}
 ${counted('graphql')}
 ${counted('rest')}
 
-Start-up of the timed server: buildApp ${n(startup.buildAppMs)} ms; GraphQL schema ready ${n(startup.schemaReadyMs)} ms after buildApp was called.
+${rounds[0]!.against ? `against: the GraphQL route of ${AGAINST}, in its own server process, same database and key.\n` : ''}Start-up of the timed server: buildApp ${n(startup.buildAppMs)} ms; GraphQL schema ready ${n(startup.schemaReadyMs)} ms after buildApp was called.
 ${ROUNDS} interleaved rounds of ${SECONDS}s per target, ${CONNECTIONS} connections (autocannon), pool ${POOL_SIZE}, LOG_LEVEL=${LOG_LEVEL}, NODE_ENV=production, Node ${process.versions.node}, embedded Postgres 18, ${os.cpus().length} CPUs.
 Data: ${CLINICS} clinics × ${PATIENTS} patients × ${ROWS_PER_PATIENT} appointments and ${ROWS_PER_PATIENT} visits; requests cycle through clinic-1's patients.
 Load average (1, 5, 15 min) before: ${load(loadBefore)}; after: ${load(loadAfter)}.`);
