@@ -42,6 +42,8 @@ import { holdsWorkInProgress, readCurrentMigration, runCurrentMigration } from '
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import { wireCounter } from '../test/helpers/round-trips.ts';
 import {
+  againstColumns,
+  type Column,
   drive,
   inTurn,
   type Load,
@@ -329,19 +331,18 @@ async function saturatedInTurn(round: number, targets: Targets): Promise<[Load, 
 function report(rounds: Round[], counts: Counts, startup: Startup, loadBefore: number[], loadAfter: number[]): void {
   const n = (value: number) => Math.round(value).toLocaleString('en');
   const ms = (v: number) => v.toFixed(1);
-  const columns: [string, (r: Round) => number, (v: number) => string][] = [
+  const columns: Column<Round>[] = [
     ['graphql req/s', (r) => r.graphql.rate, n],
     ['rest req/s', (r) => r.rest.rate, n],
     ['graphql / rest', (r) => r.graphql.rate / r.rest.rate, (v) => v.toFixed(2)],
     ['graphql CPU µs/req', (r) => r.graphql.cpuMicros, n],
     ['rest CPU µs/req', (r) => r.rest.cpuMicros, n],
     ...(rounds[0]!.against
-      ? ([
-          ['against req/s', (r) => r.against!.rate, n],
-          ['against CPU µs/req', (r) => r.against!.cpuMicros, n],
-          ['graphql / against req/s', (r) => r.graphql.rate / r.against!.rate, (v) => v.toFixed(2)],
-          ['against / graphql CPU', (r) => r.against!.cpuMicros / r.graphql.cpuMicros, (v) => v.toFixed(2)],
-        ] as [string, (r: Round) => number, (v: number) => string][])
+      ? againstColumns<Round>(
+          'graphql',
+          (r) => r.graphql,
+          (r) => r.against!,
+        )
       : []),
     ['paced at (req/s)', (r) => r.rate, n],
     ['graphql p50 (ms)', (r) => r.graphqlPaced.p50, ms],

@@ -41,6 +41,8 @@ import { formatDataKey, generateDataKey } from '../src/crypto/data-keys.ts';
 import { startThrowawayCluster } from '../src/db/embedded.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import {
+  againstColumns,
+  type Column,
   drive as driveWith,
   inTurn,
   type Load,
@@ -237,7 +239,7 @@ async function measure(targets: Targets): Promise<Round[]> {
 function report(rounds: Round[], loadBefore: number[], loadAfter: number[]): void {
   const n = (value: number) => Math.round(value).toLocaleString('en');
   const withAgainst = rounds[0]!.against !== undefined;
-  const columns: [string, (r: Round) => number, (v: number) => string][] = [
+  const columns: Column<Round>[] = [
     ['api req/s', (r) => r.api.rate, n],
     ['bare req/s', (r) => r.bare.rate, n],
     ['api / bare', (r) => r.api.rate / r.bare.rate, (v) => v.toFixed(2)],
@@ -245,12 +247,11 @@ function report(rounds: Round[], loadBefore: number[], loadAfter: number[]): voi
     ['bare CPU µs/req', (r) => r.bare.cpuMicros, n],
     ['bare / api CPU', (r) => r.bare.cpuMicros / r.api.cpuMicros, (v) => v.toFixed(2)],
     ...(withAgainst
-      ? ([
-          ['against req/s', (r) => r.against!.rate, n],
-          ['against CPU µs/req', (r) => r.against!.cpuMicros, n],
-          ['api / against req/s', (r) => r.api.rate / r.against!.rate, (v) => v.toFixed(2)],
-          ['against / api CPU', (r) => r.against!.cpuMicros / r.api.cpuMicros, (v) => v.toFixed(2)],
-        ] as [string, (r: Round) => number, (v: number) => string][])
+      ? againstColumns<Round>(
+          'api',
+          (r) => r.api,
+          (r) => r.against!,
+        )
       : []),
     ['/health/live req/s', (r) => r.live, n],
     ['/health/ready req/s', (r) => r.ready, n],

@@ -296,3 +296,18 @@ Profile: ${file} (Chrome DevTools' Performance panel opens it; \`node scripts/cp
 
 /** A Markdown table row. */
 export const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+
+/** A report's column: its title, its value in a round, how the value is written. */
+export type Column<R> = [string, (r: R) => number, (v: number) => string];
+
+/** BENCH_AGAINST's columns beside the `name` target's: the other checkout's rate and CPU, and the two ratios. */
+export function againstColumns<R>(name: string, own: (r: R) => Load, against: (r: R) => Load): Column<R>[] {
+  const count = (v: number) => Math.round(v).toLocaleString('en');
+  const ratio = (v: number) => v.toFixed(2);
+  return [
+    ['against req/s', (r) => against(r).rate, count],
+    ['against CPU µs/req', (r) => against(r).cpuMicros, count],
+    [`${name} / against req/s`, (r) => own(r).rate / against(r).rate, ratio],
+    [`against / ${name} CPU`, (r) => against(r).cpuMicros / own(r).cpuMicros, ratio],
+  ];
+}
