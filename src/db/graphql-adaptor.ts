@@ -10,12 +10,15 @@
 // own) runs on one pooled connection with the request's contextSettings()
 // (src/db/context-settings.ts): every setting transaction-local, the role app_user. Its statements
 // run as withTenant's do (src/db/context-connection.ts):
-//  - A plain SELECT before anything else runs as its own read-only implicit transaction:
-//    [context, query, Sync], one round trip, no BEGIN, no COMMIT. Under read committed every
-//    statement takes a fresh snapshot anyway, so it reads what an explicit transaction would; a
-//    write hidden in a function it calls is refused (25006) and the statement runs again in the
-//    explicit transaction, unless the context itself is read-only (a support token): then the
-//    refusal is final.
+//  - A read before anything else runs as its own read-only implicit transaction: [context, query,
+//    Sync], one round trip, no BEGIN, no COMMIT. Under read committed every statement takes a fresh
+//    snapshot anyway, so it reads what an explicit transaction would; a write hidden in a function
+//    it calls is refused (25006) and the statement runs again in the explicit transaction, unless
+//    the context itself is read-only (a support token): then the refusal is final. A read is a
+//    SELECT that takes no lock and that PostGraphile named: it names its reads after their text
+//    (pgSelect), and sends a mutation's statement unnamed (executeMutation), so a function exposed
+//    as a mutation, `select … from fn(…)`, goes straight to the transaction instead of running
+//    twice.
 //  - Any other statement (a write, a SELECT that locks), or one inside withTransaction, opens the
 //    explicit transaction: [BEGIN, context, query, Sync]; every later statement joins it, and the
 //    call's end sends COMMIT (ROLLBACK when the callback failed). A mutation is atomic.
@@ -40,8 +43,8 @@ const OTHER_SETTINGS: PrefixStatement = {
 };
 const CONTEXT_NAMES = Object.keys(CONTEXT_SETTINGS);
 const COMMIT = 'commit';
-/** A statement that may run alone: a SELECT (PostGraphile's reads start so), taking no lock. */
-const READ = /^\s*select\b/i;
+/** A SELECT (PostGraphile's reads start so). */
+const SELECT = /^\s*select\b/i;
 
 /** read_only_sql_transaction: a write attempted in a read-only transaction. */
 const READ_ONLY_VIOLATION = '25006';
@@ -156,7 +159,7 @@ class SettingsTransaction {
       ...(arrayMode ? { rowMode: 'array' as const } : {}),
       ...this.#named(name),
     };
-    const { rows, rowCount } = await this.#run(statement, depth);
+    const { rows, rowCount } = await this.#run(statement, depth === 0 && name !== undefined && isRead(text));
     return { rows: rows as TData[], rowCount: rowCount ?? null };
   }
 
@@ -165,8 +168,9 @@ class SettingsTransaction {
     return prepared ? { name: prepared } : {};
   }
 
-  async #run(statement: Statement, depth: number): Promise<pg.QueryResult> {
-    if (!this.#begun && depth === 0 && this.#pending.length === 0 && READ.test(statement.text) && !TAKES_LOCKS.test(statement.text)) {
+  /** `read`: a read outside any nested transaction, which may run alone until the transaction is open. */
+  async #run(statement: Statement, read: boolean): Promise<pg.QueryResult> {
+    if (read && !this.#begun && this.#pending.length === 0) {
       try {
         return await this.#send([this.#readSettings], statement);
       } catch (error) {
@@ -207,6 +211,11 @@ class SettingsTransaction {
       return error instanceof Error ? error : new Error(String(error));
     }
   }
+}
+
+/** A read of PostGraphile's: a SELECT that takes no lock. */
+function isRead(text: string): boolean {
+  return SELECT.test(text) && !TAKES_LOCKS.test(text);
 }
 
 /** The savepoint of nesting level `depth`: one name per level (a level is never open twice at once), each statement prepared once per connection. */

@@ -136,24 +136,34 @@ t.test('a write fails whole; a nested transaction is a savepoint that costs no r
   t.equal(await sqlstateOf(readOnly), '25006', 'a read-only context refuses the write');
 });
 
-t.test('a write hidden behind a SELECT runs in the explicit transaction', async (t) => {
+t.test('a write behind a SELECT runs in the explicit transaction', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
-  // A function that writes, called from a SELECT: refused in the read-only implicit transaction,
-  // so the statement runs again in the explicit one.
   await db.admin.query(`
     create function app_public.adaptor_probe_write(code text) returns text language sql volatile as
       $$ insert into app_public.departments (code, name) values (code, 'Probe ' || code) returning code $$;
     grant execute on function app_public.adaptor_probe_write(text) to app_user`);
-  const withPgClient = tenantWithPgClient({ pool: db.pool, preparedStatements: true });
+  const wire = await countRoundTrips(t, db.authenticatorUrl);
+  const pool = createPool({ url: wire.url, size: 1 });
+  t.teardown(() => pool.end());
+  const withPgClient = tenantWithPgClient({ pool, preparedStatements: true });
   const admin: TenantContext = { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' };
-  const probe = { text: 'select app_public.adaptor_probe_write($1) as code', values: ['H1'] };
-  const written = await withPgClient(contextSettings(admin, 'app_user'), (client) => client.query(probe));
-  t.same(written.rows, [{ code: 'H1' }]);
-  t.same(await departmentCodes(db), ['H1']);
-  const refused = withPgClient(contextSettings({ ...admin, readOnly: true }, 'app_user'), (client) => client.query({ ...probe, values: ['H2'] }));
-  t.equal(await sqlstateOf(refused), '25006', 'a read-only context: the refusal is final');
-  t.same(await departmentCodes(db), ['H1']);
+  const probe = (code: string, name?: string) => ({ text: 'select app_public.adaptor_probe_write($1) as code', values: [code], ...(name ? { name } : {}) });
+  await withPgClient(contextSettings(admin, 'app_user'), (client) => client.query({ text: 'select 1', values: [] }));
+
+  // PostGraphile sends a mutation's statement unnamed: a function exposed as a mutation.
+  wire.take();
+  t.same((await withPgClient(contextSettings(admin, 'app_user'), (client) => client.query(probe('H1')))).rows, [{ code: 'H1' }]);
+  t.equal(wire.take(), 2, 'unnamed: [BEGIN, context, select, Sync], then COMMIT; the function runs once');
+  // Named, as PostGraphile names its reads: tried alone, refused by the read-only mode, run again.
+  t.same((await withPgClient(contextSettings(admin, 'app_user'), (client) => client.query(probe('H2', 'probe_read')))).rows, [{ code: 'H2' }]);
+  t.equal(wire.take(), 3, 'named: refused alone (25006), then [BEGIN, context, select, Sync], then COMMIT');
+  t.same(await departmentCodes(db), ['H1', 'H2']);
+  wire.take();
+  const refused = withPgClient(contextSettings({ ...admin, readOnly: true }, 'app_user'), (client) => client.query(probe('H3', 'probe_read')));
+  t.equal(await sqlstateOf(refused), '25006', 'a read-only context refuses it');
+  t.equal(wire.take(), 1, 'and the refusal is final: not tried again in a transaction');
+  t.same(await departmentCodes(db), ['H1', 'H2']);
 });
 
 t.test('a lost connection fails the request, not the process', async (t) => {
@@ -170,9 +180,10 @@ t.test('a lost connection fails the request, not the process', async (t) => {
   const withPgClient = tenantWithPgClient({ pool: app.pool, preparedStatements: true });
   const admin = contextSettings({ clinicId: null, userId: null, role: null }, 'app_user');
   const lost = withPgClient(admin, async (client) => {
-    const { rows } = await client.query<[number]>({ text: 'select pg_backend_pid()', values: [], arrayMode: true });
+    // Named reads, as PostGraphile's: each runs alone, so there is no transaction whose ROLLBACK would fail.
+    const { rows } = await client.query<[number]>({ text: 'select pg_backend_pid()', values: [], arrayMode: true, name: 'probe_pid' });
     await db.admin.query('select pg_terminate_backend($1)', [rows[0]![0]]);
-    await client.query({ text: 'select 1', values: [] });
+    await client.query({ text: 'select 1', values: [], name: 'probe_one' });
   });
   t.not(await sqlstateOf(lost), 'resolved', 'the statement after the kill fails');
   t.equal(app.pool.totalCount, 0, 'its connection was destroyed, not put back in the pool');
