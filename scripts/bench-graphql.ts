@@ -30,6 +30,8 @@
 // that checkout's server (its scripts/bench-graphql-app.ts) runs on the same database and key, and
 // its GraphQL route is one more saturated target, the three taking turns at going first (before and
 // after a change of the GraphQL path, measured in one run).
+// BENCH_PROFILE=graphql (or =rest): no rounds; that target alone with the server's CPU profiler on,
+// summarised as bench:http does.
 // Not a test: a report (Markdown on stdout, progress on stderr).
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +55,7 @@ import {
   PASSWORD,
   paced,
   POOL_SIZE,
+  profile,
   ROOT,
   row,
   saturate,
@@ -70,6 +73,7 @@ const PATIENTS = option('BENCH_PATIENTS', 200);
 const COUNTED = option('BENCH_COUNTED', 20);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const AGAINST = process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : undefined;
+const PROFILE = ({ graphql: 'graphql', rest: 'rest' } as const)[process.env.BENCH_PROFILE ?? ''];
 /** Rows of each kind per seeded patient: more than the page of 10 the query asks for. */
 const ROWS_PER_PATIENT = 12;
 const EXEMPT_ROLE = 'bench_graphql_rls_exempt';
@@ -141,7 +145,8 @@ try {
   const targets = targetsFor(server, seeded, token);
   if (other) targets.against = { ...targetsFor(other, seeded, token).graphql, name: 'against' };
   const startup = (await (await fetch(`${server.api}/bench/startup`)).json()) as Startup;
-  report(await measure(targets), counts, startup, loadBefore, os.loadavg());
+  if (PROFILE) await profile(targets[PROFILE], driving, ROUNDS, LOG_LEVEL);
+  else report(await measure(targets), counts, startup, loadBefore, os.loadavg());
 } finally {
   for (const server of servers) await server.stop();
   await cluster.stop();
