@@ -81,30 +81,29 @@ const MEMBER = { email: 'bench-graphql@clinicbase.test', password: 'bench graphq
 const driving = { seconds: SECONDS, connections: CONNECTIONS };
 
 /**
- * The GraphQL side of the comparison, in one place: the document and its variables. Aliases give the
- * answer the REST route's shape whatever the schema calls the fields. Consultations join here (and
- * in the REST route) when clinical care adds them.
+ * The GraphQL side of the comparison, in one place: the document and its variables. The clinic comes
+ * from the token, as in REST. Consultations join here (and in the REST route) when clinical care adds
+ * them.
  */
 const PATIENT_HISTORY = {
-  query: `query PatientHistory($clinicId: UUID!, $id: UUID!) {
-  patient(clinicId: $clinicId, rowId: $id) {
+  query: `query PatientHistory($id: UUID!) {
+  patient(rowId: $id) {
     rowId patientNumber fullName dateOfBirth sex status
-    appointments: appointmentsByClinicIdAndPatientId(first: 10, orderBy: [STARTS_AT_DESC]) {
+    appointments(first: 10, orderBy: [STARTS_AT_DESC]) {
       nodes { rowId doctorId startsAt endsAt status reason }
     }
-    visits: visitsByClinicIdAndPatientId(first: 10, orderBy: [VISIT_DATE_DESC]) {
+    visits(first: 10, orderBy: [VISIT_DATE_DESC]) {
       nodes { rowId appointmentId doctorId visitDate tokenNumber status checkedInAt completedAt }
     }
   }
 }`,
-  variables: (clinicId: string, id: string) => ({ clinicId, id }),
+  variables: (id: string) => ({ id }),
 };
 /** scripts/bench-graphql-app.ts's route. */
 const restPath = (id: string) => `/bench/patients/${id}/history`;
 
 interface Seeded {
   url: string;
-  clinicId: string;
   patientIds: string[];
   /** The patient of clinic-1 with one appointment and one visit. */
   sparseId: string;
@@ -200,7 +199,7 @@ async function seed(url: string): Promise<Seeded> {
       [clinic.id],
     );
     const sparse = patients.rows.find((p) => p.full_name === 'Sparse Patient')!;
-    return { url, clinicId: clinic.id, patientIds: patients.rows.filter((p) => p !== sparse).map((p) => p.id), sparseId: sparse.id };
+    return { url, patientIds: patients.rows.filter((p) => p !== sparse).map((p) => p.id), sparseId: sparse.id };
   } finally {
     await admin.end();
   }
@@ -221,7 +220,7 @@ function targetsFor(server: Server, seeded: Seeded, token: string, ids = seeded.
         method: 'POST',
         path: '/graphql',
         headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ query: PATIENT_HISTORY.query, variables: PATIENT_HISTORY.variables(seeded.clinicId, id) }),
+        body: JSON.stringify({ query: PATIENT_HISTORY.query, variables: PATIENT_HISTORY.variables(id) }),
       })),
     },
     rest: { name: 'rest', server, origin: server.api, requests: ids.map((id) => ({ method: 'GET', path: restPath(id), headers })) },
