@@ -25,13 +25,14 @@
 //  - withTransaction (a nested transaction) is a savepoint: SAVEPOINT, RELEASE and ROLLBACK TO
 //    travel in front of the next statement (or the COMMIT), never as round trips of their own.
 // PostGraphile names its statements (a hash of the text): each is prepared once per connection, up
-// to the cap withTenant's statements share (pg-wire.ts); all run unnamed when prepared statements
-// are off (TransactionSettings.preparedStatements, behind PgBouncer < 1.21).
+// to half the cap withTenant's statements share (pg-wire.ts), so that documents a client makes up
+// cannot take the places withTenant's bounded set of statements needs; all run unnamed when
+// prepared statements are off (TransactionSettings.preparedStatements, behind PgBouncer < 1.21).
 import type { PgClient, PgClientQuery, PgClientResult, WithPgClient } from 'postgraphile/@dataplan/pg';
 import type pg from 'pg';
 import { TAKES_LOCKS } from './context-connection.ts';
 import { CONTEXT_SETTINGS, CONTEXT_SQL } from './context-settings.ts';
-import { preparableName, queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
+import { PREPARED_PER_CONNECTION, preparableName, queryWithPrefix, type Prefix, type PrefixStatement, type Statement } from './pg-wire.ts';
 
 const BEGIN: PrefixStatement = { name: 'clinicbase_begin', text: 'begin' };
 /** The same statement (and prepared name) as withTenant's context statement. */
@@ -54,6 +55,11 @@ const STALE_STATEMENTS = new Set(['0A000', '26000', '42P05']);
 const SESSION_ENDING = /^(?:08|57P)/;
 
 type Settings = Record<string, string | undefined>;
+
+/** GraphQL's share of the statements a connection keeps prepared; the other half stays withTenant's. */
+const GRAPHQL_PREPARED_PER_CONNECTION = PREPARED_PER_CONNECTION / 2;
+/** The statements GraphQL prepared on each connection. */
+const preparedByGraphql = new WeakMap<pg.ClientBase, Set<string>>();
 
 export interface TenantAdaptorOptions {
   pool: pg.Pool;
@@ -164,8 +170,15 @@ class SettingsTransaction {
   }
 
   #named(name: string | undefined): { name?: string } {
-    const prepared = this.#preparedStatements && name ? preparableName(this.#client, name) : undefined;
-    return prepared ? { name: prepared } : {};
+    if (!this.#preparedStatements || !name) return {};
+    let ours = preparedByGraphql.get(this.#client);
+    if (!ours) {
+      ours = new Set();
+      preparedByGraphql.set(this.#client, ours);
+    }
+    if (!ours.has(name) && (ours.size >= GRAPHQL_PREPARED_PER_CONNECTION || !preparableName(this.#client, name))) return {};
+    ours.add(name);
+    return { name };
   }
 
   /** `read`: a read outside any nested transaction, which may run alone until the transaction is open. */

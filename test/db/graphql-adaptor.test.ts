@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { tenantWithPgClient } from '../../src/db/graphql-adaptor.ts';
 import { PREPARED_PER_CONNECTION } from '../../src/db/pg-wire.ts';
 import { createPool } from '../../src/db/pool.ts';
-import { contextSettings, type TenantContext } from '../../src/db/tenant.ts';
+import { contextSettings, type TenantContext, withTenant } from '../../src/db/tenant.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
@@ -199,10 +199,20 @@ t.test('named statements: capped per connection, none when prepared statements a
   t.teardown(() => pool.end());
   const withPgClient = tenantWithPgClient({ pool, preparedStatements: true });
   const prepared = await withPgClient(settings, async (client) => {
-    for (let i = 0; i < PREPARED_PER_CONNECTION + 20; i++) await client.query({ text: `select ${i} as n`, values: [], name: `graphql_cap_probe_${i}` });
+    for (let i = 0; i < PREPARED_PER_CONNECTION; i++) await client.query({ text: `select ${i} as n`, values: [], name: `graphql_cap_probe_${i}` });
     return (await client.query<{ n: number }>({ text: named, values: [] })).rows[0]!.n;
   });
-  t.equal(prepared, 500, 'PostGraphile names each text; past 500 on a connection the rest run unnamed');
+  t.equal(prepared, 250, "PostGraphile names each text; past 250 on a connection (half of withTenant's cap of 500) the rest run unnamed");
+  await withTenant(pool, { clinicId: clinics.a, userId: randomUUID(), role: 'clinic_admin' }, (db) =>
+    db.selectFrom('appPublic.departments').select('code').execute(),
+  );
+  const pooled = await pool.connect();
+  try {
+    const { rows } = await pooled.query(`select count(*)::int as n from pg_prepared_statements where name like 'cb\\_%'`);
+    t.equal(rows[0].n, 1, "withTenant's statement is still prepared: GraphQL's documents did not take its places");
+  } finally {
+    pooled.release();
+  }
 
   const { app, token } = await clinicApp(t, db, db.authenticatorUrl, { poolSize: 1, transactions: { preparedStatements: false } }, clinics);
   t.same((await graphql(app, token, createDepartment('U1'))).data, { createDepartment: { department: { code: 'U1' } } });
