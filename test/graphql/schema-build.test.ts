@@ -1,4 +1,4 @@
-// When the GraphQL schema is built (src/plugins/graphql.ts, buildSchema): at start outside the tests,
+// When the GraphQL schema is built (src/plugins/graphql.ts): at start outside the tests (env `test`),
 // so the first request does not wait for it; on the first GraphQL request in the tests, whose many
 // apps mostly never see one. The introspection is what shows it: it runs with settings that are not
 // a request's context, a statement the adaptor prepares on the connection under its own name.
