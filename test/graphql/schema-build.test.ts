@@ -1,5 +1,5 @@
-// When the GraphQL schema is built (src/plugins/graphql.ts): at start outside the tests (env `test`),
-// so the first request does not wait for it; on the first GraphQL request in the tests, whose many
+// When the GraphQL schema is built (src/plugins/graphql.ts): at start outside the tests,
+// so the first request does not wait for it; on the first GraphQL request in the tests (env `test`), whose many
 // apps mostly never see one. The introspection is what shows it: it runs with settings that are not
 // a request's context, a statement the adaptor prepares on the connection under its own name.
 import { setTimeout as sleep } from 'node:timers/promises';
