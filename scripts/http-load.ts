@@ -46,6 +46,8 @@ export interface ServerOptions {
   exemptRole: string;
   /** The script that builds and serves the app (default src/server.ts: the app as `npm start` serves it). */
   entry?: string;
+  /** More of the server's environment (a limit a benchmark must raise to measure anything). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     JWT_ACCESS_TOKEN_TTL_SECONDS: '3600',
     BENCH_BARE_PORT: String(barePort),
     BENCH_BARE_DATABASE_URL: roleUrl(options.databaseUrl, options.exemptRole, PASSWORD),
+    ...options.env,
   };
   const child = spawn(process.execPath, ['--import', BARE, options.entry ?? 'src/server.ts'], {
     cwd: options.root,
