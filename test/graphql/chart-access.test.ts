@@ -1,0 +1,236 @@
+// The chart access log through GraphQL: every way of reading a patient's record, history or files
+// (a lookup, node(id:), a connection, a relation, the patient's own record, a support grant) writes
+// the rows REST would (who, what, the address, the request id sent as x-request-id); a read of
+// another clinic's patient, of nothing, or of no chart writes none; an ended grant answers no data;
+// and recording costs the same statements for one patient as for many.
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { graphql } from '../helpers/graphql.ts';
+import { createOperator } from '../helpers/people.ts';
+import { patientsApp, person } from '../helpers/patients.ts';
+import { countRoundTrips } from '../helpers/round-trips.ts';
+
+/** Every document this file sends (the schema's names in one place). */
+const DOCUMENTS = {
+  byLookup: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { fullName } }',
+  byNode: 'query ($nodeId: ID!) { node(id: $nodeId) { ... on Patient { fullName } } }',
+  connection: 'query ($first: Int!) { patients(first: $first, orderBy: PATIENT_NUMBER_ASC) { nodes { fullName } } }',
+  appointmentPatients: 'query { appointments { nodes { startsAt clinicPatient { fullName } } } }',
+  chart: `query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) {
+    patientNumber
+    patientHistoriesByClinicIdAndPatientId { nodes { name } }
+    filesByClinicIdAndPatientId { nodes { originalName } }
+  } }`,
+  typenameOnly: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { __typename } }',
+  noPatients: 'query { departments { nodes { name } } currentClinicId }',
+};
+
+/** The log as a clinic admin would audit it: who (membership or grant), what, the request and the address. */
+async function logRows(db: { admin: { query: (sql: string, values: unknown[]) => Promise<{ rows: unknown[] }> } }, requestId?: string) {
+  const { rows } = await db.admin.query(
+    `select member_id, support_grant_id, patient_id, file_id, action, request_id, host(client_ip) as client_ip
+     from app_public.patient_access_log where $1::text is null or request_id = $1 order by action, patient_id`,
+    [requestId ?? null],
+  );
+  return rows;
+}
+
+/** From now on the log refuses rows of request `requestId` (a check constraint added by the superuser). */
+async function refuseRecording(db: { admin: { query: (sql: string) => Promise<unknown> } }, requestId: string) {
+  await db.admin.query(
+    `alter table app_public.patient_access_log add constraint test_refuses_request check (request_id is distinct from '${requestId}') not valid`,
+  );
+}
+
+/** Patient's node id as PostGraphile encodes it (base64 of the JSON [type, clinic, id]), made here by hand. */
+const patientNodeId = (clinicId: string, id: string) => Buffer.from(JSON.stringify(['Patient', clinicId, id])).toString('base64');
+
+t.test('each way of reading a patient writes one row per patient read, in the request', async (t) => {
+  const { db, clinics, app, token, register, member } = await patientsApp(t);
+  const first = await register(person(1));
+  const second = await register(person(2));
+  const theirs = await register(person(3), 'b');
+  const doctor = member('doctor');
+  const send = async (document: string, variables: Record<string, unknown>, requestId: string) => {
+    const result = await graphql(app, await token('doctor'), { query: document, variables }, { 'x-request-id': requestId });
+    t.equal(result.errors, undefined, `${requestId}: no errors`);
+    return result.data;
+  };
+  const row = (patientId: string, requestId: string) => ({
+    member_id: doctor,
+    support_grant_id: null,
+    patient_id: patientId,
+    file_id: null,
+    action: 'read_record',
+    request_id: requestId,
+    client_ip: '127.0.0.1',
+  });
+
+  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: first }, 'req-lookup'), { patient: { fullName: 'Person Number1 Testcase' } });
+  t.same(await logRows(db), [row(first, 'req-lookup')], 'a lookup');
+
+  t.same(await send(DOCUMENTS.byNode, { nodeId: patientNodeId(clinics.a, second) }, 'req-node'), { node: { fullName: 'Person Number2 Testcase' } });
+  t.same(await logRows(db, 'req-node'), [row(second, 'req-node')], 'node(id:)');
+
+  t.same(await send(DOCUMENTS.connection, { first: 10 }, 'req-connection'), {
+    patients: { nodes: [{ fullName: 'Person Number1 Testcase' }, { fullName: 'Person Number2 Testcase' }] },
+  });
+  t.same(
+    await logRows(db, 'req-connection'),
+    [first, second].sort().map((id) => row(id, 'req-connection')),
+    'a connection: each patient of the page',
+  );
+
+  for (const [hour, patientId] of [second, first, second].entries()) {
+    await insertAsAdmin(db, clinics.a, 'app_public.appointments', {
+      patient_id: patientId,
+      doctor_id: doctor,
+      starts_at: new Date(Date.UTC(2030, 0, 1, 9 + hour)),
+      ends_at: new Date(Date.UTC(2030, 0, 1, 9 + hour, 15)),
+    });
+  }
+  const viaRelation = (await send(DOCUMENTS.appointmentPatients, {}, 'req-relation')) as { appointments: { nodes: unknown[] } };
+  t.equal(viaRelation.appointments.nodes.length, 3);
+  t.same(
+    await logRows(db, 'req-relation'),
+    [first, second].sort().map((id) => row(id, 'req-relation')),
+    'a relation: each patient once per request',
+  );
+
+  const before = (await logRows(db)).length;
+  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.b, id: theirs }, 'req-theirs'), { patient: null }, "another clinic's patient is not there");
+  t.same(await send(DOCUMENTS.byNode, { nodeId: patientNodeId(clinics.b, theirs) }, 'req-theirs-node'), { node: null });
+  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: randomUUID() }, 'req-unknown'), { patient: null });
+  t.same(await send(DOCUMENTS.noPatients, {}, 'req-no-patients'), { departments: { nodes: [] }, currentClinicId: clinics.a });
+  t.same(await send(DOCUMENTS.typenameOnly, { clinicId: clinics.a, id: first }, 'req-typename'), { patient: { __typename: 'Patient' } });
+  t.equal((await logRows(db)).length, before, 'nothing recorded for another clinic, an unknown id, no patient, or no field of the record');
+
+  await refuseRecording(db, 'req-refused');
+  const refused = await graphql(app, await token('doctor'), { query: DOCUMENTS.connection, variables: { first: 10 } }, { 'x-request-id': 'req-refused' });
+  t.same(refused.data, { patients: { nodes: [null, null] } }, 'a read that cannot be recorded answers no data');
+  t.equal(refused.errors?.length, 2);
+  t.equal((await logRows(db)).length, before);
+});
+
+t.test('history and files: read_record and read_files, as REST records them', async (t) => {
+  const { db, clinics, app, token, register, member } = await patientsApp(t);
+  const id = await register(person(1));
+  for (const name of ['Penicillin', 'Latex']) {
+    await insertAsAdmin(db, clinics.a, 'app_public.patient_history', { patient_id: id, kind: 'allergy', name, severity: 'severe' });
+  }
+  await insertAsAdmin(db, clinics.a, 'app_public.files', {
+    patient_id: id,
+    category: 'report',
+    original_name: 'report.pdf',
+    content_type: 'application/pdf',
+    size_bytes: 10,
+    sha256: 'b'.repeat(64),
+  });
+  const result = await graphql(app, await token('nurse'), { query: DOCUMENTS.chart, variables: { clinicId: clinics.a, id } }, { 'x-request-id': 'req-chart' });
+  t.equal(result.errors, undefined);
+  const patient = (
+    result.data as {
+      patient: { patientNumber: string; patientHistoriesByClinicIdAndPatientId: { nodes: { name: string }[] }; filesByClinicIdAndPatientId: unknown };
+    }
+  ).patient;
+  t.match(patient.patientNumber, /^PT-\d{4}-00001$/);
+  t.same(patient.patientHistoriesByClinicIdAndPatientId.nodes.map(({ name }) => name).sort(), ['Latex', 'Penicillin']);
+  t.same(patient.filesByClinicIdAndPatientId, { nodes: [{ originalName: 'report.pdf' }] });
+  const row = { member_id: member('nurse'), support_grant_id: null, patient_id: id, file_id: null, request_id: 'req-chart', client_ip: '127.0.0.1' };
+  t.same(await logRows(db), [
+    { ...row, action: 'read_files' },
+    { ...row, action: 'read_record' },
+  ]);
+});
+
+t.test("a patient's own record is recorded as theirs; another patient's is not there", async (t) => {
+  const { db, clinics, app, token, call, register, member } = await patientsApp(t);
+  const own = await register(person(1));
+  const other = await register(person(2));
+  await call('PATCH', `/${own}`, 'receptionist', { memberId: member('patient') });
+  const read = async (id: string, requestId: string) =>
+    graphql(app, await token('patient'), { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
+  t.same((await read(own, 'req-own')).data, { patient: { fullName: 'Person Number1 Testcase' } });
+  t.same((await read(other, 'req-other')).data, { patient: null });
+  t.same(await logRows(db), [
+    {
+      member_id: member('patient'),
+      support_grant_id: null,
+      patient_id: own,
+      file_id: null,
+      action: 'read_record',
+      request_id: 'req-own',
+      client_ip: '127.0.0.1',
+    },
+  ]);
+});
+
+t.test('a support read is recorded through the grant; an ended grant reads nothing', async (t) => {
+  const { db, clinics, app, register } = await patientsApp(t);
+  const id = await register(person(1));
+  const operator = await createOperator(db, 'ops@example.test', 'a long and correct password');
+  const { rows } = await db.admin.query(
+    `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at)
+     values ($1, $2, $3, 'Ticket 12', now() + interval '1 hour') returning id`,
+    [clinics.a, operator, actorIn(db, clinics.a, 'clinic_admin').account],
+  );
+  const grant = rows[0]!.id as string;
+  const support = await app.signAccessToken({
+    sub: operator,
+    clinic_id: clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+    support_grant: grant,
+  });
+  const read = (requestId: string) =>
+    graphql(app, support, { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
+
+  const granted = await read('req-support');
+  t.equal(granted.errors, undefined);
+  t.same(granted.data, { patient: { fullName: 'Person Number1 Testcase' } });
+  t.same(await logRows(db), [
+    { member_id: null, support_grant_id: grant, patient_id: id, file_id: null, action: 'read_record', request_id: 'req-support', client_ip: '127.0.0.1' },
+  ]);
+
+  await refuseRecording(db, 'req-refused');
+  const refused = await read('req-refused');
+  t.same(refused.data, { patient: null }, 'a support read that cannot be recorded answers no data');
+  t.equal(refused.errors?.length, 1);
+  t.equal((await logRows(db)).length, 1);
+});
+
+t.test('the statements per request do not grow with the patients read', async (t) => {
+  const { db, clinics, token, register, member } = await patientsApp(t);
+  const ids: string[] = [];
+  for (let n = 1; n <= 6; n++) ids.push(await register(person(n)));
+  for (const [hour, patientId] of ids.entries()) {
+    await insertAsAdmin(db, clinics.a, 'app_public.appointments', {
+      patient_id: patientId,
+      doctor_id: member('doctor'),
+      starts_at: new Date(Date.UTC(2030, 0, 1, 8 + hour)),
+      ends_at: new Date(Date.UTC(2030, 0, 1, 8 + hour, 15)),
+    });
+  }
+  const wire = await countRoundTrips(t, db.authenticatorUrl);
+  const { app } = await buildTestApp(t, wire.url);
+  const roundTrips = async (first: number) => {
+    wire.take();
+    const result = await graphql(app, await token('doctor'), { query: DOCUMENTS.connection, variables: { first } });
+    t.equal(result.errors, undefined);
+    t.equal((result.data as { patients: { nodes: unknown[] } }).patients.nodes.length, first);
+    return wire.take();
+  };
+  await roundTrips(1); // a new connection's first request also prepares statements
+  // The page's read (BEGIN and the context in its message, then COMMIT) and the log's insert (the same): 4.
+  t.equal(await roundTrips(1), 4, 'one patient');
+  t.equal(await roundTrips(6), 4, 'six patients');
+  wire.take();
+  const related = await graphql(app, await token('doctor'), DOCUMENTS.appointmentPatients);
+  t.equal((related.data as { appointments: { nodes: unknown[] } }).appointments.nodes.length, 6);
+  t.equal(wire.take(), 4, 'six appointments with their patients (one read, the patients joined) and the log');
+  t.equal((await db.admin.query('select count(*)::int as n from app_public.patient_access_log')).rows[0]!.n as number, 1 + 1 + 6 + 6);
+});
