@@ -25,6 +25,9 @@ const DOCUMENTS = {
   } }`,
   typenameOnly: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { __typename } }',
   noPatients: 'query { departments { nodes { name } } currentClinicId }',
+  updateHistory: `mutation ($clinicId: UUID!, $id: UUID!) {
+    updatePatientHistory(input: { clinicId: $clinicId, rowId: $id, patch: { detail: "Rash" } }) { patientHistory { detail clinicPatient { fullName } } }
+  }`,
 };
 
 /** The log as a clinic admin would audit it: who (membership or grant), what, the request and the address. */
@@ -54,9 +57,15 @@ t.test('each way of reading a patient writes one row per patient read, in the re
   const theirs = await register(person(3), 'b');
   const doctor = member('doctor');
   const send = async (document: string, variables: Record<string, unknown>, requestId: string) => {
-    const result = await graphql(app, await token('doctor'), { query: document, variables }, { 'x-request-id': requestId });
-    t.equal(result.errors, undefined, `${requestId}: no errors`);
-    return result.data;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: { authorization: `Bearer ${await token('doctor')}`, 'x-request-id': requestId },
+      payload: { query: document, variables },
+      remoteAddress: '203.0.113.7',
+    });
+    t.equal(response.json().errors, undefined, `${requestId}: no errors`);
+    return response.json().data;
   };
   const row = (patientId: string, requestId: string) => ({
     member_id: doctor,
@@ -65,7 +74,7 @@ t.test('each way of reading a patient writes one row per patient read, in the re
     file_id: null,
     action: 'read_record',
     request_id: requestId,
-    client_ip: '127.0.0.1',
+    client_ip: '203.0.113.7',
   });
 
   t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: first }, 'req-lookup'), { patient: { fullName: 'Person Number1 Testcase' } });
@@ -117,8 +126,9 @@ t.test('each way of reading a patient writes one row per patient read, in the re
 t.test('history and files: read_record and read_files, as REST records them', async (t) => {
   const { db, clinics, app, token, register, member } = await patientsApp(t);
   const id = await register(person(1));
+  const history: string[] = [];
   for (const name of ['Penicillin', 'Latex']) {
-    await insertAsAdmin(db, clinics.a, 'app_public.patient_history', { patient_id: id, kind: 'allergy', name, severity: 'severe' });
+    history.push(await insertAsAdmin(db, clinics.a, 'app_public.patient_history', { patient_id: id, kind: 'allergy', name, severity: 'severe' }));
   }
   await insertAsAdmin(db, clinics.a, 'app_public.files', {
     patient_id: id,
@@ -143,6 +153,16 @@ t.test('history and files: read_record and read_files, as REST records them', as
     { ...row, action: 'read_files' },
     { ...row, action: 'read_record' },
   ]);
+
+  // A mutation's payload is a read like any other (it reaches related records, and `query`).
+  const updated = await graphql(
+    app,
+    await token('doctor'),
+    { query: DOCUMENTS.updateHistory, variables: { clinicId: clinics.a, id: history[0] } },
+    { 'x-request-id': 'req-update' },
+  );
+  t.same(updated.data, { updatePatientHistory: { patientHistory: { detail: 'Rash', clinicPatient: { fullName: 'Person Number1 Testcase' } } } });
+  t.same(await logRows(db, 'req-update'), [{ ...row, member_id: member('doctor'), action: 'read_record', request_id: 'req-update' }]);
 });
 
 t.test("a patient's own record is recorded as theirs; another patient's is not there", async (t) => {
@@ -167,7 +187,7 @@ t.test("a patient's own record is recorded as theirs; another patient's is not t
   ]);
 });
 
-t.test('a support read is recorded through the grant; an ended grant reads nothing', async (t) => {
+t.test('a support read is recorded through the grant; one that cannot be recorded answers no data', async (t) => {
   const { db, clinics, app, register } = await patientsApp(t);
   const id = await register(person(1));
   const operator = await createOperator(db, 'ops@example.test', 'a long and correct password');
