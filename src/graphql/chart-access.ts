@@ -21,7 +21,7 @@
 //   (app_platform) through app_hidden.record_support_chart_access, naming the grant, as REST does;
 //   an ended grant records nothing and answers no data.
 import type { FastifyRequest } from 'fastify';
-import type { PgCodec, PgExecutor } from 'postgraphile/@dataplan/pg';
+import type { PgCodec, PgExecutor, PgExecutorContext } from 'postgraphile/@dataplan/pg';
 import { access, context, type ExecutionDetails, type GrafastResultsList, Step, UnbatchedStep } from 'postgraphile/grafast';
 import { getNamedType, isLeafType } from 'postgraphile/graphql';
 import { wrapPlans } from 'postgraphile/utils';
@@ -61,18 +61,12 @@ interface ChartReaderContext {
   chartReader?: ChartReader;
 }
 
-/** The settings of the read's transaction and the adaptor's door to Postgres (PgExecutor's context). */
-interface PgDoor {
-  pgSettings: Record<string, string> | null;
-  withPgClient: (settings: Record<string, string> | null, fn: (client: PgQueryClient) => Promise<unknown>) => Promise<unknown>;
-}
-interface PgQueryClient {
-  query<T>(options: { text: string; values: unknown[] }): Promise<{ rows: T[] }>;
-}
+/** The request's settings (contextSettings()) and the adaptor's door to Postgres, as PgExecutor's context gives them. */
+type PgDoor = PgExecutorContext<Record<string, string> | null>;
 
 const INSERT_READS = `insert into app_public.patient_access_log (patient_id, action)
   select patient_id, $2::text from pg_catalog.unnest($1::uuid[]) as patient_id`;
-const RECORD_SUPPORT_READS = `select coalesce(pg_catalog.bool_and(app_hidden.record_support_chart_access($1::uuid, $2::uuid, $3::text, patient_id, null)), true) as recorded
+const RECORD_SUPPORT_READS = `select pg_catalog.bool_and(app_hidden.record_support_chart_access($1::uuid, $2::uuid, $3::text, patient_id, null)) as recorded
   from pg_catalog.unnest($4::uuid[]) as patient_id`;
 
 /** Records `patientIds` read as `action` in the chart access log, each once per request. */
@@ -80,26 +74,36 @@ async function recordReads(door: PgDoor, reader: ChartReader, action: ChartActio
   const keyOf = (id: string) => `${action}:${id}`;
   const unrecorded = [...new Set(patientIds)].filter((id) => !reader.recorded.has(keyOf(id)));
   if (unrecorded.length > 0) {
-    const recording = insertReads(door, reader, action, unrecorded);
+    const settings = door.pgSettings;
+    if (!settings) throw new Error('a chart read cannot be recorded without the request’s settings');
+    const recording =
+      reader.supportGrantId === null
+        ? recordMemberReads(door, settings, action, unrecorded)
+        : recordSupportReads(door, settings, reader.supportGrantId, action, unrecorded);
     for (const id of unrecorded) reader.recorded.set(keyOf(id), recording);
   }
   await Promise.all(patientIds.map((id) => reader.recorded.get(keyOf(id))));
 }
 
-async function insertReads(door: PgDoor, reader: ChartReader, action: ChartAction, patientIds: string[]): Promise<void> {
-  const settings = door.pgSettings;
-  if (!settings) throw new Error('a chart read cannot be recorded without the request’s settings');
-  if (reader.supportGrantId === null) {
-    await door.withPgClient(settings, (client) => client.query({ text: INSERT_READS, values: [patientIds, action] }));
-    return;
-  }
-  // As the grant's operator, as REST's recordSupportRead: the same caller, request and address, no clinic.
+/**
+ * A member's reads, inserted under the request's own settings: the column defaults name the
+ * membership, address and request; the insert policy admits only the caller's own membership (a
+ * patient: their own record). The ids are those of rows the caller's policies just showed.
+ */
+async function recordMemberReads(door: PgDoor, settings: Record<string, string>, action: ChartAction, patientIds: string[]): Promise<void> {
+  await door.withPgClient(settings, (client) => client.query({ text: INSERT_READS, values: [patientIds, action] }));
+}
+
+/**
+ * Reads under a support grant, whose transactions are read-only: recorded as the grant's operator
+ * (app_platform, no clinic; the same caller, request and address), as REST's recordSupportRead,
+ * by the function that checks the grant is theirs and in force. An ended grant records nothing.
+ */
+async function recordSupportReads(door: PgDoor, settings: Record<string, string>, grantId: string, action: ChartAction, patientIds: string[]): Promise<void> {
   const operator = { ...settings, role: 'app_platform', 'app.clinic_id': '', 'app.role': '', transaction_read_only: 'off' };
-  const values = [reader.supportGrantId, settings['app.clinic_id'], action, patientIds];
-  const rows = (await door.withPgClient(operator, (client) => client.query<{ recorded: boolean }>({ text: RECORD_SUPPORT_READS, values }))) as {
-    rows: { recorded: boolean }[];
-  };
-  if (rows.rows[0]?.recorded !== true) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
+  const values = [grantId, settings['app.clinic_id'], action, patientIds];
+  const { rows } = await door.withPgClient(operator, (client) => client.query<{ recorded: boolean }>({ text: RECORD_SUPPORT_READS, values }));
+  if (rows[0]?.recorded !== true) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
 }
 
 /** The read of one batch of chart rows, recorded: resolves once the log has them, fails when it cannot. */
