@@ -5,10 +5,9 @@
 // answers no data; and recording costs the same statements for one patient as for many.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
+import { insertAsAdmin } from '../helpers/actors.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { graphql } from '../helpers/graphql.ts';
-import { createOperator } from '../helpers/people.ts';
 import { patientsApp, person } from '../helpers/patients.ts';
 import { countRoundTrips } from '../helpers/round-trips.ts';
 
@@ -130,14 +129,8 @@ t.test('history and files: read_record and read_files, as REST records them', as
   for (const name of ['Penicillin', 'Latex']) {
     history.push(await insertAsAdmin(db, clinics.a, 'app_public.patient_history', { patient_id: id, kind: 'allergy', name, severity: 'severe' }));
   }
-  await insertAsAdmin(db, clinics.a, 'app_public.files', {
-    patient_id: id,
-    category: 'report',
-    original_name: 'report.pdf',
-    content_type: 'application/pdf',
-    size_bytes: 10,
-    sha256: 'b'.repeat(64),
-  });
+  const scan = { original_name: 'consent.png', content_type: 'image/png', size_bytes: 2048, sha256: 'c'.repeat(64) };
+  await insertAsAdmin(db, clinics.a, 'app_public.files', { patient_id: id, category: 'registration', ...scan });
   const result = await graphql(app, await token('nurse'), { query: DOCUMENTS.chart, variables: { clinicId: clinics.a, id } }, { 'x-request-id': 'req-chart' });
   t.equal(result.errors, undefined);
   const patient = (
@@ -147,7 +140,7 @@ t.test('history and files: read_record and read_files, as REST records them', as
   ).patient;
   t.match(patient.patientNumber, /^PT-\d{4}-00001$/);
   t.same(patient.patientHistoriesByClinicIdAndPatientId.nodes.map(({ name }) => name).sort(), ['Latex', 'Penicillin']);
-  t.same(patient.filesByClinicIdAndPatientId, { nodes: [{ originalName: 'report.pdf' }] });
+  t.same(patient.filesByClinicIdAndPatientId, { nodes: [{ originalName: 'consent.png' }] });
   const row = { member_id: member('nurse'), support_grant_id: null, patient_id: id, file_id: null, request_id: 'req-chart', client_ip: '127.0.0.1' };
   t.same(await logRows(db), [
     { ...row, action: 'read_files' },
@@ -188,24 +181,9 @@ t.test("a patient's own record is recorded as theirs; another patient's is not t
 });
 
 t.test('a support read is recorded through the grant; one that cannot be recorded answers no data', async (t) => {
-  const { db, clinics, app, register } = await patientsApp(t);
+  const { db, clinics, app, register, supportAccess } = await patientsApp(t);
   const id = await register(person(1));
-  const operator = await createOperator(db, 'ops@example.test', 'a long and correct password');
-  const { rows } = await db.admin.query(
-    `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at)
-     values ($1, $2, $3, 'Ticket 12', now() + interval '1 hour') returning id`,
-    [clinics.a, operator, actorIn(db, clinics.a, 'clinic_admin').account],
-  );
-  const grant = rows[0]!.id as string;
-  const support = await app.signAccessToken({
-    sub: operator,
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-    support_grant: grant,
-  });
+  const { grant, token: support } = await supportAccess();
   const read = (requestId: string) =>
     graphql(app, support, { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
 
