@@ -4,12 +4,16 @@
 // another clinic's patient, of nothing, or of no chart writes none; a read that cannot be recorded
 // answers no data; and recording costs the same statements for one patient as for many.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import t from 'tap';
-import { insertAsAdmin } from '../helpers/actors.ts';
+import { withContext } from '../../src/db/tenant.ts';
+import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { holdLock } from '../helpers/db.ts';
 import { graphql } from '../helpers/graphql.ts';
 import { patientsApp, person } from '../helpers/patients.ts';
 import { countRoundTrips } from '../helpers/round-trips.ts';
+import { eventually } from '../helpers/wait.ts';
 
 /** Every document this file sends (the schema's names in one place). */
 const DOCUMENTS = {
@@ -180,7 +184,7 @@ t.test("a patient's own record is recorded as theirs; another patient's is not t
   ]);
 });
 
-t.test('a support read is recorded through the grant; one that cannot be recorded answers no data', async (t) => {
+t.test('a support read is recorded through the grant; one revoked meanwhile or that cannot be recorded answers no data', async (t) => {
   const { db, clinics, app, register, supportAccess } = await patientsApp(t);
   const id = await register(person(1));
   const { grant, token: support } = await supportAccess();
@@ -198,6 +202,24 @@ t.test('a support read is recorded through the grant; one that cannot be recorde
   const refused = await read('req-refused');
   t.same(refused.data, { patient: null }, 'a support read that cannot be recorded answers no data');
   t.equal(refused.errors?.length, 1);
+  t.equal((await logRows(db)).length, 1);
+
+  // Revoked while the read waits, after the guard let the token in: the recording refuses, nothing is sent.
+  const release = await holdLock(db.admin, 'app_public.patients');
+  const pending = read('req-revoked');
+  const waiting = "select count(*)::int as n from pg_locks where relation = 'app_public.patients'::regclass and not granted";
+  await eventually(
+    async () => (await db.admin.query(waiting)).rows[0]!.n as number,
+    (n) => n > 0,
+  );
+  // The admin revokes it as the API would (the trigger stamps who and when).
+  await withContext(db.pool, 'app_user', { clinicId: clinics.a, userId: actorIn(db, clinics.a, 'clinic_admin').account, role: 'clinic_admin' }, (tx) =>
+    sql`update app_public.support_access_grants set revoked_at = now() where id = ${grant}`.execute(tx),
+  );
+  await release();
+  const revoked = await pending;
+  t.same(revoked.data, { patient: null }, 'a read under a grant revoked meanwhile answers no data');
+  t.equal(revoked.errors?.length, 1);
   t.equal((await logRows(db)).length, 1);
 });
 
