@@ -164,8 +164,11 @@ interface RowStep extends Step {
 /** The chart table a GraphQL object type shows (by its codec), with the executor that reads it. */
 function chartTableOf(codec: PgCodec | undefined): (ChartTable & { executor: PgExecutor }) | null {
   const pg = codec?.extensions?.pg;
-  const table = pg ? CHART_TABLES[`${pg.schemaName}.${pg.name}`] : undefined;
-  if (!table || !codec?.executor) return null;
+  const name = pg ? `${pg.schemaName}.${pg.name}` : '';
+  const table = CHART_TABLES[name];
+  if (!table) return null;
+  // Fail closed: a chart table whose reads could not be recorded fails the schema's build.
+  if (!codec?.executor) throw new Error(`${name} has no executor to record its reads with`);
   return { ...table, executor: codec.executor };
 }
 
@@ -178,7 +181,7 @@ export const ChartAccessPlugin: GraphileConfig.Plugin = {
     ({ action, patientIdColumn, executor }) =>
       (plan, $row) => {
         const row = $row as RowStep;
-        if (typeof row.get !== 'function') throw new Error(`a chart row of ${action} without columns cannot be recorded`);
+        if (typeof row.get !== 'function') throw new Error(`a chart row without columns: its ${action} cannot be recorded`);
         return new RecordedValueStep(new ChartReadStep(action, row.get(patientIdColumn), executor), plan());
       },
     { name: 'ChartAccessPlugin', description: 'Records GraphQL reads of patient charts in the chart access log' },
