@@ -7,7 +7,9 @@
 //   row. Whatever path reaches a Patient, PatientHistory or File (a lookup, node(id:), a
 //   connection, a relation, a function, a mutation's payload, a relation added later) ends in
 //   those fields, so it is recorded; a row that was not found or not visible under RLS plans no
-//   field value and records nothing.
+//   field value and records nothing. As in REST, a patient's summary (what a search answers: name,
+//   number, date of birth, sex, phone, status) is not a read of the record: a day's schedule with
+//   the patients' names records nothing, their address or blood group does.
 // - Batched: the fields of one row share one ChartReadStep (deduplicated by Grafast), which runs
 //   once per batch of rows (a whole connection page, every appointment's patient): one statement
 //   for all of them, and each (action, patient) once per request.
@@ -35,17 +37,29 @@ interface ChartTable {
   action: ChartAction;
   /** The column that names the row's patient. */
   patientIdColumn: string;
+  /**
+   * The columns REST answers without recording (a search result, enough to pick the right person),
+   * so reading only these (and the node id, made of the key) records nothing here either. Every
+   * other column, and any column added later, is recorded.
+   */
+  summaryColumns: readonly string[];
 }
 
 /**
  * The tables whose rows are chart data, as REST records their reads: a patient's record and its
  * history are `read_record` (GET …/patients/{id}, …/history), a file's metadata is `read_files`
- * (GraphQL serves no file's bytes, so never `download_file`). A new table of chart data adds its line.
+ * (GraphQL serves no file's bytes, so never `download_file`); a patient's summary is what REST's
+ * search answers unrecorded (patientSummary in src/modules/patients/schemas.ts, and the clinic, which
+ * is the caller's). A new table of chart data adds its line.
  */
 const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
-  'app_public.patients': { action: 'read_record', patientIdColumn: 'id' },
-  'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id' },
-  'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id' },
+  'app_public.patients': {
+    action: 'read_record',
+    patientIdColumn: 'id',
+    summaryColumns: ['clinic_id', 'id', 'patient_number', 'full_name', 'date_of_birth', 'sex', 'phone', 'status', 'merged_into_id'],
+  },
+  'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */
@@ -161,6 +175,14 @@ interface RowStep extends Step {
   get(attribute: string): Step<string | null>;
 }
 
+/** Whether a field of `table`'s type shows only its summary: a summary column, or the node id (its key). */
+function isSummaryField(table: ChartTable, codec: PgCodec, scope: { fieldName: string; pgFieldAttribute?: unknown }, nodeIdFieldName: string): boolean {
+  if (table.summaryColumns.length === 0) return false;
+  if (scope.fieldName === nodeIdFieldName && scope.pgFieldAttribute === undefined) return true;
+  const column = Object.entries(codec.attributes ?? {}).find(([, attribute]) => attribute === scope.pgFieldAttribute)?.[0];
+  return column !== undefined && table.summaryColumns.includes(column);
+}
+
 /** The chart table a GraphQL object type shows (by its codec), with the executor that reads it. */
 function chartTableOf(codec: PgCodec | undefined): (ChartTable & { executor: PgExecutor }) | null {
   const pg = codec?.extensions?.pg;
@@ -174,9 +196,13 @@ function chartTableOf(codec: PgCodec | undefined): (ChartTable & { executor: PgE
 
 export const ChartAccessPlugin: GraphileConfig.Plugin = {
   ...wrapPlans(
-    (context, _build, field) => {
-      if (!context.scope.isPgClassType || !isLeafType(getNamedType(field.type))) return null;
-      return chartTableOf(context.scope.pgCodec as PgCodec | undefined);
+    (context, build, field) => {
+      const { scope } = context;
+      if (!scope.isPgClassType || !isLeafType(getNamedType(field.type))) return null;
+      const codec = scope.pgCodec as PgCodec;
+      const table = chartTableOf(codec);
+      if (!table || isSummaryField(table, codec, scope, build.inflection.nodeIdFieldName())) return null;
+      return table;
     },
     ({ action, patientIdColumn, executor }) =>
       (plan, $row) => {

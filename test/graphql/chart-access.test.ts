@@ -17,10 +17,13 @@ import { eventually } from '../helpers/wait.ts';
 
 /** Every document this file sends (the schema's names in one place). */
 const DOCUMENTS = {
-  byLookup: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { fullName } }',
-  byNode: 'query ($nodeId: ID!) { node(id: $nodeId) { ... on Patient { fullName } } }',
-  connection: 'query ($first: Int!) { patients(first: $first, orderBy: PATIENT_NUMBER_ASC) { nodes { fullName } } }',
-  appointmentPatients: 'query { appointments { nodes { startsAt clinicPatient { fullName } } } }',
+  byLookup: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { fullName address } }',
+  byNode: 'query ($nodeId: ID!) { node(id: $nodeId) { ... on Patient { fullName address } } }',
+  connection: 'query ($first: Int!) { patients(first: $first, orderBy: PATIENT_NUMBER_ASC) { nodes { fullName address } } }',
+  appointmentPatients: 'query { appointments { nodes { startsAt clinicPatient { fullName address } } } }',
+  // Only what REST's search answers unrecorded: a schedule, a list to pick the right person from.
+  schedule: 'query { appointments { nodes { clinicPatient { id rowId clinicId patientNumber fullName dateOfBirth sex phone status mergedIntoId } } } }',
+  search: 'query { patients(filter: { fullName: { includesInsensitive: "number" } }, orderBy: PATIENT_NUMBER_ASC) { nodes { rowId fullName dateOfBirth } } }',
   chart: `query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) {
     patientNumber
     patientHistoriesByClinicIdAndPatientId { nodes { name } }
@@ -50,14 +53,17 @@ async function refuseRecording(db: { admin: { query: (sql: string) => Promise<un
   );
 }
 
+/** A registration with an address: a column of the record, not of the summary. */
+const withAddress = (n: number) => person(n, { address: `${n} High Street` });
+
 /** Patient's node id as PostGraphile encodes it (base64 of the JSON [type, clinic, id]), made here by hand. */
 const patientNodeId = (clinicId: string, id: string) => Buffer.from(JSON.stringify(['Patient', clinicId, id])).toString('base64');
 
 t.test('each way of reading a patient writes one row per patient read, in the request', async (t) => {
   const { db, clinics, app, token, register, member } = await patientsApp(t);
-  const first = await register(person(1));
-  const second = await register(person(2));
-  const theirs = await register(person(3), 'b');
+  const first = await register(withAddress(1));
+  const second = await register(withAddress(2));
+  const theirs = await register(withAddress(3), 'b');
   const doctor = member('doctor');
   const send = async (document: string, variables: Record<string, unknown>, requestId: string) => {
     const response = await app.inject({
@@ -80,14 +86,23 @@ t.test('each way of reading a patient writes one row per patient read, in the re
     client_ip: '203.0.113.7',
   });
 
-  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: first }, 'req-lookup'), { patient: { fullName: 'Person Number1 Testcase' } });
+  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: first }, 'req-lookup'), {
+    patient: { fullName: 'Person Number1 Testcase', address: '1 High Street' },
+  });
   t.same(await logRows(db), [row(first, 'req-lookup')], 'a lookup');
 
-  t.same(await send(DOCUMENTS.byNode, { nodeId: patientNodeId(clinics.a, second) }, 'req-node'), { node: { fullName: 'Person Number2 Testcase' } });
+  t.same(await send(DOCUMENTS.byNode, { nodeId: patientNodeId(clinics.a, second) }, 'req-node'), {
+    node: { fullName: 'Person Number2 Testcase', address: '2 High Street' },
+  });
   t.same(await logRows(db, 'req-node'), [row(second, 'req-node')], 'node(id:)');
 
   t.same(await send(DOCUMENTS.connection, { first: 10 }, 'req-connection'), {
-    patients: { nodes: [{ fullName: 'Person Number1 Testcase' }, { fullName: 'Person Number2 Testcase' }] },
+    patients: {
+      nodes: [
+        { fullName: 'Person Number1 Testcase', address: '1 High Street' },
+        { fullName: 'Person Number2 Testcase', address: '2 High Street' },
+      ],
+    },
   });
   t.same(
     await logRows(db, 'req-connection'),
@@ -117,18 +132,50 @@ t.test('each way of reading a patient writes one row per patient read, in the re
   t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: randomUUID() }, 'req-unknown'), { patient: null });
   t.same(await send(DOCUMENTS.noPatients, {}, 'req-no-patients'), { departments: { nodes: [] }, currentClinicId: clinics.a });
   t.same(await send(DOCUMENTS.typenameOnly, { clinicId: clinics.a, id: first }, 'req-typename'), { patient: { __typename: 'Patient' } });
-  t.equal((await logRows(db)).length, before, 'nothing recorded for another clinic, an unknown id, no patient, or no field of the record');
+  const schedule = (await send(DOCUMENTS.schedule, {}, 'req-schedule')) as { appointments: { nodes: { clinicPatient: Record<string, unknown> }[] } };
+  t.same(schedule.appointments.nodes.map(({ clinicPatient }) => clinicPatient.fullName).sort(), [
+    'Person Number1 Testcase',
+    'Person Number2 Testcase',
+    'Person Number2 Testcase',
+  ]);
+  t.same(await send(DOCUMENTS.search, {}, 'req-search'), {
+    patients: {
+      nodes: [first, second].map((rowId, i) => ({ rowId, fullName: `Person Number${i + 1} Testcase`, dateOfBirth: ['1911-02-11', '1912-03-12'][i] })),
+    },
+  });
+  t.equal(
+    (await logRows(db)).length,
+    before,
+    'nothing recorded for another clinic, an unknown id, no patient, no field, or the summary alone (as REST search)',
+  );
 
   await refuseRecording(db, 'req-refused');
   const refused = await graphql(app, await token('doctor'), { query: DOCUMENTS.connection, variables: { first: 10 } }, { 'x-request-id': 'req-refused' });
-  t.same(refused.data, { patients: { nodes: [null, null] } }, 'a read that cannot be recorded answers no data');
-  t.equal(refused.errors?.length, 2);
+  t.same(
+    refused.data,
+    {
+      patients: {
+        nodes: [
+          { fullName: 'Person Number1 Testcase', address: null },
+          { fullName: 'Person Number2 Testcase', address: null },
+        ],
+      },
+    },
+    'a read that cannot be recorded answers no field of the record (the summary is not one)',
+  );
+  t.same(
+    refused.errors?.map((error) => error.path),
+    [
+      ['patients', 'nodes', 0, 'address'],
+      ['patients', 'nodes', 1, 'address'],
+    ],
+  );
   t.equal((await logRows(db)).length, before);
 });
 
 t.test('history and files: read_record and read_files, as REST records them', async (t) => {
   const { db, clinics, app, token, register, member } = await patientsApp(t);
-  const id = await register(person(1));
+  const id = await register(withAddress(1));
   const history: string[] = [];
   for (const name of ['Penicillin', 'Latex']) {
     history.push(await insertAsAdmin(db, clinics.a, 'app_public.patient_history', { patient_id: id, kind: 'allergy', name, severity: 'severe' }));
@@ -164,12 +211,12 @@ t.test('history and files: read_record and read_files, as REST records them', as
 
 t.test("a patient's own record is recorded as theirs; another patient's is not there", async (t) => {
   const { db, clinics, app, token, call, register, member } = await patientsApp(t);
-  const own = await register(person(1));
-  const other = await register(person(2));
+  const own = await register(withAddress(1));
+  const other = await register(withAddress(2));
   await call('PATCH', `/${own}`, 'receptionist', { memberId: member('patient') });
   const read = async (id: string, requestId: string) =>
     graphql(app, await token('patient'), { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
-  t.same((await read(own, 'req-own')).data, { patient: { fullName: 'Person Number1 Testcase' } });
+  t.same((await read(own, 'req-own')).data, { patient: { fullName: 'Person Number1 Testcase', address: '1 High Street' } });
   t.same((await read(other, 'req-other')).data, { patient: null });
   t.same(await logRows(db), [
     {
@@ -186,22 +233,29 @@ t.test("a patient's own record is recorded as theirs; another patient's is not t
 
 t.test('a support read is recorded through the grant; one revoked meanwhile or that cannot be recorded answers no data', async (t) => {
   const { db, clinics, app, register, supportAccess } = await patientsApp(t);
-  const id = await register(person(1));
+  const id = await register(withAddress(1));
   const { grant, token: support } = await supportAccess();
   const read = (requestId: string) =>
     graphql(app, support, { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
 
   const granted = await read('req-support');
   t.equal(granted.errors, undefined);
-  t.same(granted.data, { patient: { fullName: 'Person Number1 Testcase' } });
+  t.same(granted.data, { patient: { fullName: 'Person Number1 Testcase', address: '1 High Street' } });
   t.same(await logRows(db), [
     { member_id: null, support_grant_id: grant, patient_id: id, file_id: null, action: 'read_record', request_id: 'req-support', client_ip: '127.0.0.1' },
   ]);
 
   await refuseRecording(db, 'req-refused');
   const refused = await read('req-refused');
-  t.same(refused.data, { patient: null }, 'a support read that cannot be recorded answers no data');
-  t.equal(refused.errors?.length, 1);
+  t.same(
+    refused.data,
+    { patient: { fullName: 'Person Number1 Testcase', address: null } },
+    'a support read that cannot be recorded answers no field of the record',
+  );
+  t.same(
+    refused.errors?.map((error) => error.path),
+    [['patient', 'address']],
+  );
   t.equal((await logRows(db)).length, 1);
 
   // Revoked while the read waits, after the guard let the token in: the recording refuses, nothing is sent.
@@ -218,15 +272,18 @@ t.test('a support read is recorded through the grant; one revoked meanwhile or t
   );
   await release();
   const revoked = await pending;
-  t.same(revoked.data, { patient: null }, 'a read under a grant revoked meanwhile answers no data');
-  t.equal(revoked.errors?.length, 1);
+  t.same(revoked.data, { patient: { fullName: 'Person Number1 Testcase', address: null } }, 'nor does a read under a grant revoked meanwhile');
+  t.same(
+    revoked.errors?.map((error) => error.path),
+    [['patient', 'address']],
+  );
   t.equal((await logRows(db)).length, 1);
 });
 
 t.test('the statements per request do not grow with the patients read', async (t) => {
   const { db, clinics, token, register, member } = await patientsApp(t);
   const ids: string[] = [];
-  for (let n = 1; n <= 6; n++) ids.push(await register(person(n)));
+  for (let n = 1; n <= 6; n++) ids.push(await register(withAddress(n)));
   for (const [hour, patientId] of ids.entries()) {
     await insertAsAdmin(db, clinics.a, 'app_public.appointments', {
       patient_id: patientId,
