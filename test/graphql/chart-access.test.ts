@@ -198,6 +198,18 @@ t.test('history and files: read_record and read_files, as REST records them', as
     { ...row, action: 'read_record' },
   ]);
 
+  // The front desk does not see the history (RLS): it reads the files only, and only they are recorded.
+  const desk = await graphql(
+    app,
+    await token('receptionist'),
+    { query: DOCUMENTS.chart, variables: { clinicId: clinics.a, id } },
+    { 'x-request-id': 'req-desk' },
+  );
+  const deskChart = (desk.data as { patient: Record<string, unknown> }).patient;
+  t.same(deskChart.patientHistoriesByClinicIdAndPatientId, { nodes: [] });
+  t.same(deskChart.filesByClinicIdAndPatientId, { nodes: [{ originalName: 'consent.png' }] });
+  t.same(await logRows(db, 'req-desk'), [{ ...row, member_id: member('receptionist'), action: 'read_files', request_id: 'req-desk' }]);
+
   // A mutation's payload is a read like any other (it reaches related records, and `query`).
   const updated = await graphql(
     app,
