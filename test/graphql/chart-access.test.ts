@@ -1,8 +1,9 @@
 // The chart access log through GraphQL: every way of reading a patient's record, history or files
 // (a lookup, node(id:), a connection, a relation, the patient's own record, a support grant) writes
 // the rows REST would (who, what, the address, the request id sent as x-request-id); a read of
-// another clinic's patient, of nothing, or of no chart writes none; a read that cannot be recorded
-// answers no data; and recording costs the same statements for one patient as for many.
+// another clinic's patient, of nothing, of no chart, or of a patient's summary alone (what REST's
+// search answers unrecorded) writes none; a read that cannot be recorded answers no field of the
+// record; and recording costs the same statements for one patient as for many.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import t from 'tap';
