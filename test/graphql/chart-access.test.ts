@@ -18,22 +18,22 @@ import { eventually } from '../helpers/wait.ts';
 
 /** Every document this file sends (the schema's names in one place). */
 const DOCUMENTS = {
-  byLookup: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { fullName address } }',
+  byLookup: 'query ($id: UUID!) { patient(rowId: $id) { fullName address } }',
   byNode: 'query ($nodeId: ID!) { node(id: $nodeId) { ... on Patient { fullName address } } }',
   connection: 'query ($first: Int!) { patients(first: $first, orderBy: PATIENT_NUMBER_ASC) { nodes { fullName address } } }',
-  appointmentPatients: 'query { appointments { nodes { startsAt clinicPatient { fullName address } } } }',
+  appointmentPatients: 'query { appointments { nodes { startsAt patient { fullName address } } } }',
   // Only what REST's search answers unrecorded: a schedule, a list to pick the right person from.
-  schedule: 'query { appointments { nodes { clinicPatient { id rowId clinicId patientNumber fullName dateOfBirth sex phone status mergedIntoId } } } }',
+  schedule: 'query { appointments { nodes { patient { id rowId patientNumber fullName dateOfBirth sex phone status mergedIntoId } } } }',
   search: 'query { patients(filter: { fullName: { includesInsensitive: "number" } }, orderBy: PATIENT_NUMBER_ASC) { nodes { rowId fullName dateOfBirth } } }',
-  chart: `query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) {
+  chart: `query ($id: UUID!) { patient(rowId: $id) {
     patientNumber
-    patientHistoriesByClinicIdAndPatientId { nodes { name } }
-    filesByClinicIdAndPatientId { nodes { originalName } }
+    patientHistories { nodes { name } }
+    files { nodes { originalName } }
   } }`,
-  typenameOnly: 'query ($clinicId: UUID!, $id: UUID!) { patient(clinicId: $clinicId, rowId: $id) { __typename } }',
-  noPatients: 'query { departments { nodes { name } } currentClinicId }',
-  updateHistory: `mutation ($clinicId: UUID!, $id: UUID!) {
-    updatePatientHistory(input: { clinicId: $clinicId, rowId: $id, patch: { detail: "Rash" } }) { patientHistory { detail clinicPatient { fullName } } }
+  typenameOnly: 'query ($id: UUID!) { patient(rowId: $id) { __typename } }',
+  noPatients: 'query { departments { nodes { name } } }',
+  updateHistory: `mutation ($id: UUID!) {
+    updatePatientHistory(input: { rowId: $id, patch: { detail: "Rash" } }) { patientHistory { detail patient { fullName } } }
   }`,
 };
 
@@ -87,7 +87,7 @@ t.test('each way of reading a patient writes one row per patient read, in the re
     client_ip: '203.0.113.7',
   });
 
-  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: first }, 'req-lookup'), {
+  t.same(await send(DOCUMENTS.byLookup, { id: first }, 'req-lookup'), {
     patient: { fullName: 'Person Number1 Testcase', address: '1 High Street' },
   });
   t.same(await logRows(db), [row(first, 'req-lookup')], 'a lookup');
@@ -128,13 +128,13 @@ t.test('each way of reading a patient writes one row per patient read, in the re
   );
 
   const before = (await logRows(db)).length;
-  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.b, id: theirs }, 'req-theirs'), { patient: null }, "another clinic's patient is not there");
+  t.same(await send(DOCUMENTS.byLookup, { id: theirs }, 'req-theirs'), { patient: null }, "another clinic's patient is not there");
   t.same(await send(DOCUMENTS.byNode, { nodeId: patientNodeId(clinics.b, theirs) }, 'req-theirs-node'), { node: null });
-  t.same(await send(DOCUMENTS.byLookup, { clinicId: clinics.a, id: randomUUID() }, 'req-unknown'), { patient: null });
-  t.same(await send(DOCUMENTS.noPatients, {}, 'req-no-patients'), { departments: { nodes: [] }, currentClinicId: clinics.a });
-  t.same(await send(DOCUMENTS.typenameOnly, { clinicId: clinics.a, id: first }, 'req-typename'), { patient: { __typename: 'Patient' } });
-  const schedule = (await send(DOCUMENTS.schedule, {}, 'req-schedule')) as { appointments: { nodes: { clinicPatient: Record<string, unknown> }[] } };
-  t.same(schedule.appointments.nodes.map(({ clinicPatient }) => clinicPatient.fullName).sort(), [
+  t.same(await send(DOCUMENTS.byLookup, { id: randomUUID() }, 'req-unknown'), { patient: null });
+  t.same(await send(DOCUMENTS.noPatients, {}, 'req-no-patients'), { departments: { nodes: [] } });
+  t.same(await send(DOCUMENTS.typenameOnly, { id: first }, 'req-typename'), { patient: { __typename: 'Patient' } });
+  const schedule = (await send(DOCUMENTS.schedule, {}, 'req-schedule')) as { appointments: { nodes: { patient: Record<string, unknown> }[] } };
+  t.same(schedule.appointments.nodes.map(({ patient }) => patient.fullName).sort(), [
     'Person Number1 Testcase',
     'Person Number2 Testcase',
     'Person Number2 Testcase',
@@ -183,16 +183,16 @@ t.test('history and files: read_record and read_files, as REST records them', as
   }
   const scan = { original_name: 'consent.png', content_type: 'image/png', size_bytes: 2048, sha256: 'c'.repeat(64) };
   await insertAsAdmin(db, clinics.a, 'app_public.files', { patient_id: id, category: 'registration', ...scan });
-  const result = await graphql(app, await token('nurse'), { query: DOCUMENTS.chart, variables: { clinicId: clinics.a, id } }, { 'x-request-id': 'req-chart' });
+  const result = await graphql(app, await token('nurse'), { query: DOCUMENTS.chart, variables: { id } }, { 'x-request-id': 'req-chart' });
   t.equal(result.errors, undefined);
   const patient = (
     result.data as {
-      patient: { patientNumber: string; patientHistoriesByClinicIdAndPatientId: { nodes: { name: string }[] }; filesByClinicIdAndPatientId: unknown };
+      patient: { patientNumber: string; patientHistories: { nodes: { name: string }[] }; files: unknown };
     }
   ).patient;
   t.match(patient.patientNumber, /^PT-\d{4}-00001$/);
-  t.same(patient.patientHistoriesByClinicIdAndPatientId.nodes.map(({ name }) => name).sort(), ['Latex', 'Penicillin']);
-  t.same(patient.filesByClinicIdAndPatientId, { nodes: [{ originalName: 'consent.png' }] });
+  t.same(patient.patientHistories.nodes.map(({ name }) => name).sort(), ['Latex', 'Penicillin']);
+  t.same(patient.files, { nodes: [{ originalName: 'consent.png' }] });
   const row = { member_id: member('nurse'), support_grant_id: null, patient_id: id, file_id: null, request_id: 'req-chart', client_ip: '127.0.0.1' };
   t.same(await logRows(db), [
     { ...row, action: 'read_files' },
@@ -200,35 +200,30 @@ t.test('history and files: read_record and read_files, as REST records them', as
   ]);
 
   // The front desk does not see the history (RLS): it reads the files only, and only they are recorded.
-  const desk = await graphql(
-    app,
-    await token('receptionist'),
-    { query: DOCUMENTS.chart, variables: { clinicId: clinics.a, id } },
-    { 'x-request-id': 'req-desk' },
-  );
+  const desk = await graphql(app, await token('receptionist'), { query: DOCUMENTS.chart, variables: { id } }, { 'x-request-id': 'req-desk' });
   const deskChart = (desk.data as { patient: Record<string, unknown> }).patient;
-  t.same(deskChart.patientHistoriesByClinicIdAndPatientId, { nodes: [] });
-  t.same(deskChart.filesByClinicIdAndPatientId, { nodes: [{ originalName: 'consent.png' }] });
+  t.same(deskChart.patientHistories, { nodes: [] });
+  t.same(deskChart.files, { nodes: [{ originalName: 'consent.png' }] });
   t.same(await logRows(db, 'req-desk'), [{ ...row, member_id: member('receptionist'), action: 'read_files', request_id: 'req-desk' }]);
 
   // A mutation's payload is a read like any other (it reaches related records, and `query`).
   const updated = await graphql(
     app,
     await token('doctor'),
-    { query: DOCUMENTS.updateHistory, variables: { clinicId: clinics.a, id: history[0] } },
+    { query: DOCUMENTS.updateHistory, variables: { id: history[0] } },
     { 'x-request-id': 'req-update' },
   );
-  t.same(updated.data, { updatePatientHistory: { patientHistory: { detail: 'Rash', clinicPatient: { fullName: 'Person Number1 Testcase' } } } });
+  t.same(updated.data, { updatePatientHistory: { patientHistory: { detail: 'Rash', patient: { fullName: 'Person Number1 Testcase' } } } });
   t.same(await logRows(db, 'req-update'), [{ ...row, member_id: member('doctor'), action: 'read_record', request_id: 'req-update' }]);
 });
 
 t.test("a patient's own record is recorded as theirs; another patient's is not there", async (t) => {
-  const { db, clinics, app, token, call, register, member } = await patientsApp(t);
+  const { db, app, token, call, register, member } = await patientsApp(t);
   const own = await register(withAddress(1));
   const other = await register(withAddress(2));
   await call('PATCH', `/${own}`, 'receptionist', { memberId: member('patient') });
   const read = async (id: string, requestId: string) =>
-    graphql(app, await token('patient'), { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
+    graphql(app, await token('patient'), { query: DOCUMENTS.byLookup, variables: { id } }, { 'x-request-id': requestId });
   t.same((await read(own, 'req-own')).data, { patient: { fullName: 'Person Number1 Testcase', address: '1 High Street' } });
   t.same((await read(other, 'req-other')).data, { patient: null });
   t.same(await logRows(db), [
@@ -248,8 +243,7 @@ t.test('a support read is recorded through the grant; one revoked meanwhile or t
   const { db, clinics, app, register, supportAccess } = await patientsApp(t);
   const id = await register(withAddress(1));
   const { grant, token: support } = await supportAccess();
-  const read = (requestId: string) =>
-    graphql(app, support, { query: DOCUMENTS.byLookup, variables: { clinicId: clinics.a, id } }, { 'x-request-id': requestId });
+  const read = (requestId: string) => graphql(app, support, { query: DOCUMENTS.byLookup, variables: { id } }, { 'x-request-id': requestId });
 
   const granted = await read('req-support');
   t.equal(granted.errors, undefined);
