@@ -281,8 +281,9 @@ t.test('a support read is recorded through the grant; one revoked meanwhile or t
   const revoked = await pending;
   t.same(revoked.data, { patient: { fullName: 'Person Number1 Testcase', address: null } }, 'nor does a read under a grant revoked meanwhile');
   t.same(
-    revoked.errors?.map((error) => error.path),
-    [['patient', 'address']],
+    revoked.errors?.map((error) => [error.path, error.extensions?.code, error.message]),
+    [[['patient', 'address'], 'UNAUTHENTICATED', 'This support access has ended.']],
+    "REST's answer to an ended grant, on the field withheld",
   );
   t.equal((await logRows(db)).length, 1);
 });
