@@ -17,6 +17,7 @@ import { limitsPlugin } from './limits.ts';
 import { pageSizePlugin } from './pagination.ts';
 import { supportReadOnlyPlugin } from './read-only.ts';
 import { trustedDocumentsPreset } from './trusted-documents.ts';
+import { ChartAccessPlugin } from './chart-access.ts';
 
 export interface GraphqlPresetOptions {
   pool: Pool;
@@ -52,8 +53,8 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
       ExposurePreset,
       trustedDocumentsPreset(graphql.trustedDocumentsDir),
     ],
-    // The abuse limits (docs/architecture.md, "GraphQL: limits").
-    plugins: [limitsPlugin(graphql), pageSizePlugin(graphql), supportReadOnlyPlugin(options.tenantOf), publicErrorsPlugin(env, log)],
+    // The abuse limits (docs/architecture.md, "GraphQL: limits"); the chart access log ("GraphQL: chart access").
+    plugins: [limitsPlugin(graphql), pageSizePlugin(graphql), supportReadOnlyPlugin(options.tenantOf), publicErrorsPlugin(env, log), ChartAccessPlugin],
     pgServices: [
       {
         name: 'main',

@@ -352,10 +352,17 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
   /** The node id of A's row, read as the first role that sees it. */
   async function nodeIdOfA(table: string, typeName: string): Promise<string> {
     const field = connectionField(schema, typeName)!;
+    const query = `query ($after: Cursor) { list: ${field.name}(after: $after) { nodes { id rowId } pageInfo { hasNextPage endCursor } } }`;
+    type Page = { list: { nodes: { id: string; rowId: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
     for (const role of ROLES) {
-      const result = await graphql(app, tokens[role], `{ list: ${field.name} { nodes { id rowId } } }`);
-      const node = (result.data as { list: { nodes: { id: string; rowId: string }[] } }).list.nodes.find((n) => n.rowId === rows[table]!.a);
-      if (node) return node.id;
+      // Every page: the reads of patients above add rows to A's chart access log.
+      for (let after: string | null = null, more = true; more; ) {
+        const result: GraphqlResult<Page> = await graphql<Page>(app, tokens[role], { query, variables: { after } });
+        const { nodes, pageInfo } = result.data!.list;
+        const node = nodes.find((n) => n.rowId === rows[table]!.a);
+        if (node) return node.id;
+        [after, more] = [pageInfo.endCursor, pageInfo.hasNextPage];
+      }
     }
     throw new Error(`no role of A sees A's ${table} row`);
   }

@@ -1,6 +1,7 @@
 // The patient registry's HTTP tests share this: two clinics with a real member per role (so the
 // access log and own-record rules see real memberships), the real app, and calls under
 // /api/v1/clinics/<slug>/patients as one of those members.
+import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Test } from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
@@ -8,6 +9,7 @@ import { actorIn, createActors } from './actors.ts';
 import { buildTestApp } from './app.ts';
 import { type Method, testClient } from './client.ts';
 import { createClinics, createTestDatabase } from './db.ts';
+import { createOperator } from './people.ts';
 
 export type ClinicKey = 'a' | 'b';
 
@@ -40,5 +42,17 @@ export async function patientsApp(t: Test, options: { poolSize?: number } = {}) 
     return response.json().id as string;
   };
   const member = (role: ClinicRole, clinic: ClinicKey = 'a') => actorIn(db, clinics[clinic], role).member;
-  return { db, clinics, app, logs, client, token, call, register, member };
+  /** A platform operator's access to clinic a under a support grant of an hour the clinic admin gave: the operator, the grant, its token. */
+  const supportAccess = async () => {
+    const operator = await createOperator(db, 'ops@example.test', 'a long and correct password');
+    const { rows } = await db.admin.query<{ id: string }>(
+      `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at)
+       values ($1, $2, $3, 'Ticket 12', now() + interval '1 hour') returning id`,
+      [clinics.a, operator, actorIn(db, clinics.a, 'clinic_admin').account],
+    );
+    const grant = rows[0]!.id;
+    const claims = { sub: operator, clinic_id: clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin' as const, jti: randomUUID(), amr: ['pwd' as const] };
+    return { operator, grant, token: await app.signAccessToken({ ...claims, support_grant: grant }) };
+  };
+  return { db, clinics, app, logs, client, token, call, register, member, supportAccess };
 }

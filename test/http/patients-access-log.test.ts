@@ -10,7 +10,6 @@ import { withContext, withTenant } from '../../src/db/tenant.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { type ChartDoors, readWithChartAccess } from '../../src/records/chart-access.ts';
 import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
-import { createOperator } from '../helpers/people.ts';
 import { patientsApp, person } from '../helpers/patients.ts';
 import { countRoundTrips } from '../helpers/round-trips.ts';
 
@@ -150,25 +149,10 @@ t.test('who viewed a record: the clinic admin sees every read, the patient who r
 });
 
 t.test('reads under a support grant: answered, recorded naming the grant, shown to the admin and the patient', async (t) => {
-  const { db, clinics, app, call, register, member } = await patientsApp(t);
+  const { db, clinics, app, call, register, member, supportAccess } = await patientsApp(t);
   const id = await register(person(1, { identificationType: 'passport', identificationNumber: 'K55501234' }));
   await call('PATCH', `/${id}`, 'receptionist', { memberId: member('patient') });
-  const operator = await createOperator(db, 'ops@example.test', 'a long and correct password');
-  const { rows } = await db.admin.query(
-    `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at)
-     values ($1, $2, $3, 'Ticket 12', now() + interval '1 hour') returning id`,
-    [clinics.a, operator, actorIn(db, clinics.a, 'clinic_admin').account],
-  );
-  const grant = rows[0]!.id as string;
-  const support = await app.signAccessToken({
-    sub: operator,
-    clinic_id: clinics.a,
-    clinic_slug: 'clinic-a',
-    role: 'clinic_admin',
-    jti: randomUUID(),
-    amr: ['pwd'],
-    support_grant: grant,
-  });
+  const { operator, grant, token: support } = await supportAccess();
   const get = (url: string) =>
     app.inject({
       method: 'GET',
