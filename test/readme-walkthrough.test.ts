@@ -59,6 +59,11 @@ t.test('the README front-desk day runs as written against a seeded server', asyn
   t.equal(run.code, 0, `the walk-through ran to the end:\n${run.stdout}\n${run.stderr}`);
   t.match(run.stdout, /^registered [0-9a-f-]{36}$/m);
   t.match(run.stdout, /"fullName": "Maya Lindqvist"/, 'the typo search found her');
+  t.match(
+    run.stdout,
+    /"patientNumber": "PT-\d{4}-00201",\s*"fullName": "Maya Lindqvist",\s*"appointments": \{\s*"nodes": \[\s*\{\s*"startsAt": "[^"]+",\s*"status": "(booked|checked_in)",\s*"doctor": \{\s*"displayName": "Dr Priya Raman"/,
+    'GraphQL read her chart with the doctor token: her appointment with Dr Raman',
+  );
   const today = /^first free slot: \S+ \(today: (yes|no)\)$/m.exec(run.stdout)?.[1];
   t.ok(today, 'the first free slot was printed, today or not');
 

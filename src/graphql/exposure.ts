@@ -6,7 +6,8 @@
 //   the table's `@unique id` (the row's id, unique among the rows RLS lets a request see) is its
 //   short key, as a primary key is elsewhere: `department`, `updateDepartment`, `deleteDepartment`;
 // - filtering and ordering are opt-in per column (`@behavior +filterBy +orderBy` in its comment),
-//   so a new column is never a filter by accident, and the schema does not change with an index.
+//   so a new column is never a filter by accident, and the schema does not change with an index;
+//   relations are never filters.
 import type { PgResourceUnique } from '@dataplan/pg';
 
 /** The column every tenant table leads its keys with; the context gives it. */
@@ -56,6 +57,14 @@ export const OptInFilterOrderPlugin: GraphileConfig.Plugin = {
         inferred: {
           after: ['postInferred'],
           callback: (behavior) => [behavior, '-filterBy', '-orderBy'],
+        },
+      },
+      // A filter through a relation (`patientHistories: { some: … }`, `filesExist`) would tell
+      // whether a patient has a chart entry of a kind without reading, and so without logging, it.
+      pgCodecRelation: {
+        inferred: {
+          after: ['postInferred'],
+          callback: (behavior) => [behavior, '-filterBy'],
         },
       },
     },
