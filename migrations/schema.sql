@@ -1472,7 +1472,8 @@ CREATE OR REPLACE FUNCTION app_public.current_app_role()
  STABLE PARALLEL SAFE
 AS $function$ select nullif(pg_catalog.current_setting('app.role', true), '') $function$;
 grant execute on function app_public.current_app_role() to app_platform, app_user;
-comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';
+comment on function app_public.current_app_role() is '@behavior -*
+The clinic role of the current request (app.role), or NULL when none is set.';
 
 CREATE OR REPLACE FUNCTION app_public.current_clinic_date()
  RETURNS date
@@ -1485,7 +1486,8 @@ BEGIN ATOMIC
    WHERE (c.id = app_public.current_clinic_id());
 END;
 grant execute on function app_public.current_clinic_date() to app_user;
-comment on function app_public.current_clinic_date() is 'Today in the context clinic''s time zone.';
+comment on function app_public.current_clinic_date() is '@behavior -*
+Today in the context clinic''s time zone.';
 
 CREATE OR REPLACE FUNCTION app_public.current_clinic_id()
  RETURNS uuid
@@ -1493,7 +1495,8 @@ CREATE OR REPLACE FUNCTION app_public.current_clinic_id()
  STABLE PARALLEL SAFE
 AS $function$ select nullif(pg_catalog.current_setting('app.clinic_id', true), '')::pg_catalog.uuid $function$;
 grant execute on function app_public.current_clinic_id() to app_platform, app_user;
-comment on function app_public.current_clinic_id() is 'The clinic of the current request (app.clinic_id), or NULL when none is set.';
+comment on function app_public.current_clinic_id() is '@behavior -*
+The clinic of the current request (app.clinic_id), or NULL when none is set.';
 
 CREATE OR REPLACE FUNCTION app_public.current_member_id()
  RETURNS uuid
@@ -1506,7 +1509,8 @@ BEGIN ATOMIC
    WHERE ((m.clinic_id = app_public.current_clinic_id()) AND (m.account_id = app_public.current_user_id()) AND (m.status = 'active'::text) AND (m.role = app_public.current_app_role()));
 END;
 grant execute on function app_public.current_member_id() to app_user;
-comment on function app_public.current_member_id() is 'The caller''s active membership in the context clinic, in the context role; NULL when there is none.';
+comment on function app_public.current_member_id() is '@behavior -*
+The caller''s active membership in the context clinic, in the context role; NULL when there is none.';
 
 CREATE OR REPLACE FUNCTION app_public.current_patient_id()
  RETURNS uuid
@@ -1519,7 +1523,8 @@ BEGIN ATOMIC
    WHERE ((p.clinic_id = app_public.current_clinic_id()) AND (p.member_id = app_public.current_member_id()) AND app_public.current_role_is(VARIADIC ARRAY['patient'::text]));
 END;
 grant execute on function app_public.current_patient_id() to app_user;
-comment on function app_public.current_patient_id() is 'The patient record linked to the caller''s patient membership in the context clinic; NULL otherwise.';
+comment on function app_public.current_patient_id() is '@behavior -*
+The patient record linked to the caller''s patient membership in the context clinic; NULL otherwise.';
 
 CREATE OR REPLACE FUNCTION app_public.current_role_is(VARIADIC roles text[])
  RETURNS boolean
@@ -1527,7 +1532,8 @@ CREATE OR REPLACE FUNCTION app_public.current_role_is(VARIADIC roles text[])
  STABLE PARALLEL SAFE
 AS $function$ select coalesce(nullif(pg_catalog.current_setting('app.role', true), '') = any (roles), false) $function$;
 grant execute on function app_public.current_role_is(text[]) to app_platform, app_user;
-comment on function app_public.current_role_is(text[]) is 'True when the current request''s clinic role is one of the given roles.';
+comment on function app_public.current_role_is(text[]) is '@behavior -*
+True when the current request''s clinic role is one of the given roles.';
 
 CREATE OR REPLACE FUNCTION app_public.current_user_id()
  RETURNS uuid
@@ -1535,7 +1541,8 @@ CREATE OR REPLACE FUNCTION app_public.current_user_id()
  STABLE PARALLEL SAFE
 AS $function$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::pg_catalog.uuid $function$;
 grant execute on function app_public.current_user_id() to app_platform, app_user;
-comment on function app_public.current_user_id() is 'The user of the current request (app.user_id), or NULL when none is set.';
+comment on function app_public.current_user_id() is '@behavior -*
+The user of the current request (app.user_id), or NULL when none is set.';
 
 CREATE OR REPLACE FUNCTION app_public.doctor_free_slots(doctor_id uuid, from_date date, to_date date)
  RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
@@ -1893,6 +1900,7 @@ create table app_public.appointments (
   constraint appointments_cancellation_reason_length CHECK (char_length(cancellation_reason) >= 1 AND char_length(cancellation_reason) <= 500),
   constraint appointments_cancellation_reason_valid CHECK ((status = 'cancelled'::text) = (cancellation_reason IS NOT NULL)),
   constraint appointments_ends_at_valid CHECK (ends_at > starts_at),
+  constraint appointments_reason_check CHECK (reason !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint appointments_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500),
   constraint appointments_status_valid CHECK (status = ANY (ARRAY['booked'::text, 'checked_in'::text, 'completed'::text, 'cancelled'::text, 'no_show'::text]))
 );
@@ -1931,9 +1939,19 @@ CREATE TRIGGER _200_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app
 CREATE TRIGGER _300_transition BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointment_transition();
 CREATE TRIGGER _310_in_schedule BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointment_in_schedule();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.appointments is 'An appointment of a patient with a doctor.';
-comment on column app_public.appointments.status is 'booked, checked_in, completed, cancelled or no_show.';
+comment on table app_public.appointments is '@unique id
+@behavior -delete -nodeId:resource:update -nodeId:resource:delete
+An appointment of a patient with a doctor.';
+comment on column app_public.appointments.clinic_id is '@behavior -*';
+comment on column app_public.appointments.patient_id is '@behavior +filterBy';
+comment on column app_public.appointments.doctor_id is '@behavior +filterBy';
+comment on column app_public.appointments.starts_at is '@behavior +filterBy +orderBy';
+comment on column app_public.appointments.status is '@behavior -update +filterBy
+booked, checked_in, completed, cancelled or no_show.';
+comment on column app_public.appointments.reason is '@behavior -update';
+comment on column app_public.appointments.cancellation_reason is '@behavior -update';
 comment on column app_public.appointments.booked_by is 'The membership that booked it (the patient''s own when booked in the portal).';
+comment on constraint appointments_pkey on app_public.appointments is '@behavior -single -update -delete';
 
 create table app_public.clinic_members (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -1956,11 +1974,15 @@ create table app_public.clinic_members (
   constraint clinic_members_account_id_fkey FOREIGN KEY (account_id) REFERENCES app_private.accounts(id),
   constraint clinic_members_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint clinic_members_consultation_fee_valid CHECK (consultation_fee >= 0::numeric),
+  constraint clinic_members_display_name_check CHECK (display_name !~ '[\x01-\x1f\x7f]'::text),
   constraint clinic_members_display_name_length CHECK (char_length(display_name) >= 1 AND char_length(display_name) <= 120),
+  constraint clinic_members_licence_number_check CHECK (licence_number !~ '[\x01-\x1f\x7f]'::text),
   constraint clinic_members_licence_number_length CHECK (char_length(licence_number) >= 1 AND char_length(licence_number) <= 64),
   constraint clinic_members_office_hours_valid CHECK (jsonb_typeof(office_hours) = 'object'::text),
+  constraint clinic_members_qualification_check CHECK (qualification !~ '[\x01-\x1f\x7f]'::text),
   constraint clinic_members_qualification_length CHECK (char_length(qualification) <= 200),
   constraint clinic_members_role_valid CHECK (role = ANY (ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text, 'patient'::text])),
+  constraint clinic_members_specialisation_check CHECK (specialisation !~ '[\x01-\x1f\x7f]'::text),
   constraint clinic_members_specialisation_length CHECK (char_length(specialisation) <= 120),
   constraint clinic_members_status_valid CHECK (status = ANY (ARRAY['invited'::text, 'active'::text, 'deactivated'::text]))
 );
@@ -2002,12 +2024,25 @@ CREATE TRIGGER _120_stamp_role_change BEFORE UPDATE OF role ON app_public.clinic
 CREATE TRIGGER _150_enforce_plan_limits BEFORE INSERT OR UPDATE OF role, status ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_limits();
 CREATE TRIGGER _200_keep_an_active_admin AFTER DELETE OR UPDATE ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_keep_an_active_admin();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinic_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.clinic_members is 'A person''s membership of a clinic: role, status and staff profile.';
-comment on column app_public.clinic_members.role is 'clinic_admin, doctor, nurse, receptionist, lab_technician or patient.';
-comment on column app_public.clinic_members.status is 'invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).';
-comment on column app_public.clinic_members.licence_number is 'Professional licence number, unique within the clinic.';
-comment on column app_public.clinic_members.office_hours is 'Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.';
-comment on column app_public.clinic_members.role_changed_at is 'When the role last changed; NULL when it never did.';
+comment on table app_public.clinic_members is '@unique id
+@behavior -insert -delete -nodeId:resource:update -nodeId:resource:delete
+A person''s membership of a clinic: role, status and staff profile.';
+comment on column app_public.clinic_members.clinic_id is '@behavior -*';
+comment on column app_public.clinic_members.account_id is '@behavior -*';
+comment on column app_public.clinic_members.role is '@behavior -update +filterBy
+clinic_admin, doctor, nurse, receptionist, lab_technician or patient.';
+comment on column app_public.clinic_members.display_name is '@behavior +orderBy';
+comment on column app_public.clinic_members.status is '@behavior -update +filterBy
+invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).';
+comment on column app_public.clinic_members.licence_number is '@behavior +filterBy
+Professional licence number, unique within the clinic.';
+comment on column app_public.clinic_members.office_hours is '@behavior -update
+Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.';
+comment on column app_public.clinic_members.role_changed_at is '@behavior -*
+When the role last changed; NULL when it never did.';
+comment on constraint clinic_members_pkey on app_public.clinic_members is '@behavior -single -update -delete';
+comment on constraint clinic_members_account_id_key on app_public.clinic_members is '@behavior -single -update -delete';
+comment on constraint clinic_members_licence_number_key on app_public.clinic_members is '@behavior -single -update -delete';
 
 create table app_public.clinic_settings (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2028,6 +2063,7 @@ create table app_public.clinic_settings (
   constraint clinic_settings_clinic_id_key UNIQUE (clinic_id),
   constraint clinic_settings_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint clinic_settings_appointment_slot_minutes_valid CHECK (appointment_slot_minutes >= 5 AND appointment_slot_minutes <= 240),
+  constraint clinic_settings_brand_logo_url_check CHECK (brand_logo_url !~ '[\x01-\x1f\x7f]'::text),
   constraint clinic_settings_brand_logo_url_format CHECK (char_length(brand_logo_url) <= 2048 AND brand_logo_url ~ '^https://'::text),
   constraint clinic_settings_brand_primary_colour_format CHECK (brand_primary_colour ~ '^#[0-9a-f]{6}$'::text),
   constraint clinic_settings_brand_secondary_colour_format CHECK (brand_secondary_colour ~ '^#[0-9a-f]{6}$'::text),
@@ -2061,9 +2097,15 @@ grant select on app_public.clinic_settings to app_user;
 grant update (appointment_slot_minutes, brand_logo_url, brand_primary_colour, brand_secondary_colour, currency, operating_hours, require_two_factor, retention_days, session_idle_minutes, tax_rate) on app_public.clinic_settings to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinic_settings FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinic_settings FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id');
-comment on table app_public.clinic_settings is 'A clinic''s settings: currency, tax, scheduling, session timeout, 2FA, retention, branding.';
+comment on table app_public.clinic_settings is '@unique id
+@behavior -insert -delete -nodeId:resource:update -nodeId:resource:delete
+A clinic''s settings: currency, tax, scheduling, session timeout, 2FA, retention, branding.';
+comment on column app_public.clinic_settings.clinic_id is '@behavior -*';
 comment on column app_public.clinic_settings.session_idle_minutes is 'Minutes of inactivity after which a session''s refresh token expires.';
-comment on column app_public.clinic_settings.operating_hours is 'Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.';
+comment on column app_public.clinic_settings.operating_hours is '@behavior -update
+Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.';
+comment on constraint clinic_settings_pkey on app_public.clinic_settings is '@behavior -single -update -delete';
+comment on constraint clinic_settings_clinic_id_key on app_public.clinic_settings is '@behavior -single -update -delete';
 
 create table app_public.clinics (
   id uuid default gen_random_uuid() not null,
@@ -2121,7 +2163,8 @@ grant update (address, contact_email, contact_phone, name, plan, plan_status, re
 grant select on app_public.clinics to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinics FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinics FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row();
-comment on table app_public.clinics is 'A clinic (tenant). Every tenant row belongs to exactly one clinic.';
+comment on table app_public.clinics is '@behavior -insert -update -delete
+A clinic (tenant). Every tenant row belongs to exactly one clinic.';
 comment on column app_public.clinics.slug is 'URL name of the clinic: /api/v1/clinics/{slug}/...';
 comment on column app_public.clinics.timezone is 'IANA time zone used for the clinic''s schedules and reports.';
 comment on column app_public.clinics.status is 'active, or suspended (a suspended clinic''s members are refused: enforced with identity and access).';
@@ -2141,7 +2184,9 @@ create table app_public.departments (
   constraint departments_code_key UNIQUE (clinic_id, code),
   constraint departments_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint departments_code_format CHECK (code ~ '^[A-Z0-9][A-Z0-9_-]{0,15}$'::text),
+  constraint departments_description_check CHECK (description !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint departments_description_length CHECK (char_length(description) <= 2000),
+  constraint departments_name_check CHECK (name !~ '[\x01-\x1f\x7f]'::text),
   constraint departments_name_length CHECK (char_length(name) >= 1 AND char_length(name) <= 120)
 );
 alter table app_public.departments enable row level security;
@@ -2170,8 +2215,16 @@ grant insert (code, description, is_active, name) on app_public.departments to a
 grant update (code, description, is_active, name) on app_public.departments to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.departments FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.departments FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.departments is 'A department of a clinic (e.g. cardiology, laboratory).';
-comment on column app_public.departments.code is 'Short code unique within the clinic, e.g. CARD.';
+comment on table app_public.departments is '@unique id
+@unique code|@behavior -update -delete
+@behavior -nodeId:resource:update -nodeId:resource:delete
+A department of a clinic (e.g. cardiology, laboratory).';
+comment on column app_public.departments.clinic_id is '@behavior -*';
+comment on column app_public.departments.code is '@behavior +filterBy +orderBy
+Short code unique within the clinic, e.g. CARD.';
+comment on column app_public.departments.is_active is '@behavior +filterBy';
+comment on constraint departments_pkey on app_public.departments is '@behavior -single -update -delete';
+comment on constraint departments_code_key on app_public.departments is '@behavior -single -update -delete';
 
 create table app_public.doctor_time_off (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2186,6 +2239,7 @@ create table app_public.doctor_time_off (
   constraint doctor_time_off_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint doctor_time_off_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
   constraint doctor_time_off_ends_at_valid CHECK (ends_at > starts_at),
+  constraint doctor_time_off_reason_check CHECK (reason !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint doctor_time_off_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500)
 );
 alter table app_public.doctor_time_off enable row level security;
@@ -2218,8 +2272,14 @@ grant update (doctor_id, ends_at, reason, starts_at) on app_public.doctor_time_o
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.doctor_time_off FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _200_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app_public.doctor_time_off FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('doctor_id', 'doctor');
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.doctor_time_off FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.doctor_time_off is 'A doctor''s leave or blocked time: no appointments then.';
-comment on column app_public.doctor_time_off.doctor_id is 'The doctor''s membership.';
+comment on table app_public.doctor_time_off is '@unique id
+@behavior -update -nodeId:resource:delete
+A doctor''s leave or blocked time: no appointments then.';
+comment on column app_public.doctor_time_off.clinic_id is '@behavior -*';
+comment on column app_public.doctor_time_off.doctor_id is '@behavior +filterBy
+The doctor''s membership.';
+comment on column app_public.doctor_time_off.starts_at is '@behavior +filterBy +orderBy';
+comment on constraint doctor_time_off_pkey on app_public.doctor_time_off is '@behavior -single -update -delete';
 
 create table app_public.files (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2267,10 +2327,16 @@ grant select on app_public.files to app_user;
 grant insert (category, content_type, original_name, patient_id, sha256, size_bytes) on app_public.files to app_user;
 CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.files is 'A file attached to a patient: its metadata (the bytes are in storage under <clinic_id>/<id>).';
+comment on table app_public.files is '@unique id
+@behavior -insert -update -delete
+A file attached to a patient: its metadata (the bytes are in storage under <clinic_id>/<id>).';
+comment on column app_public.files.clinic_id is '@behavior -*';
+comment on column app_public.files.patient_id is '@behavior +filterBy';
 comment on column app_public.files.original_name is 'The uploaded file''s name, as metadata only.';
 comment on column app_public.files.content_type is 'The type sniffed from the bytes: application/pdf, image/png, image/jpeg or text/plain.';
 comment on column app_public.files.sha256 is 'Hex SHA-256 of the bytes.';
+comment on column app_public.files.created_at is '@behavior +orderBy';
+comment on constraint files_pkey on app_public.files is '@behavior -single -update -delete';
 
 create table app_public.patient_access_log (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2314,10 +2380,20 @@ create policy select_admins_and_own on app_public.patient_access_log
 grant select on app_public.patient_access_log to app_user;
 grant insert (action, file_id, patient_id) on app_public.patient_access_log to app_user;
 CREATE TRIGGER _900_audit AFTER DELETE OR UPDATE ON app_public.patient_access_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.patient_access_log is 'Who read which patient''s record or files, when, from which address, in which request (append-only).';
+comment on table app_public.patient_access_log is '@unique id
+@behavior -insert -update -delete
+Who read which patient''s record or files, when, from which address, in which request (append-only).';
+comment on column app_public.patient_access_log.clinic_id is '@behavior -*';
+comment on column app_public.patient_access_log.patient_id is '@behavior +filterBy';
 comment on column app_public.patient_access_log.action is 'read_record, read_files or download_file.';
 comment on column app_public.patient_access_log.member_id is 'The membership that read; NULL for a read under support access.';
-comment on column app_public.patient_access_log.support_grant_id is 'The support access grant a platform operator read under; NULL for a member''s read.';
+comment on column app_public.patient_access_log.request_id is '@behavior -*';
+comment on column app_public.patient_access_log.client_ip is '@behavior -*';
+comment on column app_public.patient_access_log.accessed_at is '@behavior +filterBy +orderBy';
+comment on column app_public.patient_access_log.support_grant_id is '@behavior -*
+The support access grant a platform operator read under; NULL for a member''s read.';
+comment on constraint patient_access_log_pkey on app_public.patient_access_log is '@behavior -single -update -delete';
+comment on constraint patient_access_log_support_grant_id_fkey on app_public.patient_access_log is '@behavior -*';
 
 create table app_public.patient_history (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2335,8 +2411,10 @@ create table app_public.patient_history (
   constraint patient_history_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint patient_history_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
   constraint patient_history_recorded_by_fkey FOREIGN KEY (clinic_id, recorded_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint patient_history_detail_check CHECK (detail !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint patient_history_detail_length CHECK (char_length(detail) <= 2000),
   constraint patient_history_kind_valid CHECK (kind = ANY (ARRAY['allergy'::text, 'medication'::text])),
+  constraint patient_history_name_check CHECK (name !~ '[\x01-\x1f\x7f]'::text),
   constraint patient_history_name_length CHECK (char_length(name) >= 1 AND char_length(name) <= 200),
   constraint patient_history_severity_valid CHECK (severity IS NULL OR kind = 'allergy'::text AND (severity = ANY (ARRAY['mild'::text, 'moderate'::text, 'severe'::text])))
 );
@@ -2370,10 +2448,16 @@ grant insert (detail, is_active, kind, name, patient_id, severity) on app_public
 grant update (detail, is_active, name, severity) on app_public.patient_history to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.patient_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.patient_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.patient_history is 'A patient''s allergies and current medication.';
-comment on column app_public.patient_history.kind is 'allergy or medication.';
+comment on table app_public.patient_history is '@unique id
+@behavior -delete -nodeId:resource:update -nodeId:resource:delete
+A patient''s allergies and current medication.';
+comment on column app_public.patient_history.clinic_id is '@behavior -*';
+comment on column app_public.patient_history.patient_id is '@behavior +filterBy';
+comment on column app_public.patient_history.kind is '@behavior +filterBy
+allergy or medication.';
 comment on column app_public.patient_history.severity is 'mild, moderate or severe (allergies only).';
 comment on column app_public.patient_history.recorded_by is 'The membership that recorded the entry.';
+comment on constraint patient_history_pkey on app_public.patient_history is '@behavior -single -update -delete';
 
 create table app_public.patients (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2407,12 +2491,16 @@ END || regexp_replace(phone, '[^0-9]'::text, ''::text, 'g'::text))) stored,
   constraint patients_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint patients_member_id_fkey FOREIGN KEY (clinic_id, member_id) REFERENCES app_public.clinic_members(clinic_id, id) ON DELETE SET NULL (member_id),
   constraint patients_merged_into_id_fkey FOREIGN KEY (clinic_id, merged_into_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint patients_address_check CHECK (address !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint patients_address_length CHECK (char_length(address) >= 1 AND char_length(address) <= 500),
   constraint patients_blood_group_valid CHECK (blood_group = ANY (ARRAY['A+'::text, 'A-'::text, 'B+'::text, 'B-'::text, 'AB+'::text, 'AB-'::text, 'O+'::text, 'O-'::text])),
   constraint patients_date_of_birth_valid CHECK (date_of_birth >= '1900-01-01'::date AND date_of_birth <= (now() AT TIME ZONE 'Etc/GMT-14'::text)::date),
+  constraint patients_email_check CHECK (email !~ '[\x01-\x1f\x7f]'::text),
   constraint patients_email_format CHECK (char_length(email) <= 254 AND email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text),
+  constraint patients_emergency_contact_name_check CHECK (emergency_contact_name !~ '[\x01-\x1f\x7f]'::text),
   constraint patients_emergency_contact_name_length CHECK (char_length(emergency_contact_name) >= 1 AND char_length(emergency_contact_name) <= 200),
   constraint patients_emergency_contact_phone_format CHECK (emergency_contact_phone ~ '^\+?[0-9][0-9 ()-]{4,31}$'::text),
+  constraint patients_full_name_check CHECK (full_name !~ '[\x01-\x1f\x7f]'::text),
   constraint patients_full_name_length CHECK (char_length(full_name) >= 1 AND char_length(full_name) <= 200),
   constraint patients_identification_number_ciphertext_format CHECK (char_length(identification_number_ciphertext) <= 1024 AND identification_number_ciphertext ~ '^v1\.[a-z0-9-]{1,32}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$'::text),
   constraint patients_identification_number_hmac_format CHECK (identification_number_hmac ~ '^[a-z0-9-]{1,32}:[0-9a-f]{64}$'::text),
@@ -2461,14 +2549,28 @@ CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.patients FOR 
 CREATE TRIGGER _200_set_patient_number BEFORE INSERT ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_patient_number();
 CREATE TRIGGER _210_member_is_patient BEFORE INSERT OR UPDATE OF member_id ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_require_member_role('member_id', 'patient');
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.patients is 'A patient registered at the clinic: identity and contact details (clinical history is separate).';
-comment on column app_public.patients.patient_number is 'PT-YYYY-NNNNN: the year in the clinic''s time zone, consecutive per clinic and year; set by the database.';
-comment on column app_public.patients.phone_normalised is 'The phone number as digits, a leading + kept (for search).';
-comment on column app_public.patients.identification_number_ciphertext is 'The identification number, encrypted by the application (key id inside); the database never sees it in clear.';
-comment on column app_public.patients.identification_number_hmac is 'Keyed hash of the identification number (<keyId>:<hex HMAC-SHA256>), for exact look-up.';
+comment on table app_public.patients is '@unique id
+@unique patient_number|@behavior -update -delete
+@behavior -insert -delete -nodeId:resource:update -nodeId:resource:delete
+A patient registered at the clinic: identity and contact details (clinical history is separate).';
+comment on column app_public.patients.clinic_id is '@behavior -*';
+comment on column app_public.patients.patient_number is '@behavior +filterBy +orderBy
+PT-YYYY-NNNNN: the year in the clinic''s time zone, consecutive per clinic and year; set by the database.';
+comment on column app_public.patients.full_name is '@behavior +filterBy';
+comment on column app_public.patients.date_of_birth is '@behavior +filterBy +orderBy';
+comment on column app_public.patients.phone_normalised is '@behavior +filterBy
+The phone number as digits, a leading + kept (for search).';
+comment on column app_public.patients.identification_number_ciphertext is '@behavior -*
+The identification number, encrypted by the application (key id inside); the database never sees it in clear.';
+comment on column app_public.patients.identification_number_hmac is '@behavior -*
+Keyed hash of the identification number (<keyId>:<hex HMAC-SHA256>), for exact look-up.';
 comment on column app_public.patients.status is 'registered, in_treatment, discharged, deceased or archived (records are archived, never deleted).';
-comment on column app_public.patients.merged_into_id is 'The record this duplicate was merged into; set by the merge.';
+comment on column app_public.patients.merged_into_id is '@behavior -insert -update
+The record this duplicate was merged into; set by the merge.';
 comment on column app_public.patients.member_id is 'The patient membership (portal login) linked to this record.';
+comment on constraint patients_pkey on app_public.patients is '@behavior -single -update -delete';
+comment on constraint patients_member_id_key on app_public.patients is '@behavior -single -update -delete';
+comment on constraint patients_patient_number_key on app_public.patients is '@behavior -single -update -delete';
 
 create table app_public.support_access_grants (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2517,7 +2619,12 @@ grant update (revoked_at) on app_public.support_access_grants to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _110_stamp_revocation BEFORE UPDATE OF revoked_at ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_stamp_revocation();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id', 'id');
-comment on table app_public.support_access_grants is 'Consented, time-limited read access of a platform operator to the clinic (break-glass support).';
+comment on table app_public.support_access_grants is '@unique id
+@behavior -insert -update -delete
+Consented, time-limited read access of a platform operator to the clinic (break-glass support).';
+comment on column app_public.support_access_grants.clinic_id is '@behavior -*';
+comment on column app_public.support_access_grants.created_at is '@behavior +orderBy';
+comment on constraint support_access_grants_pkey on app_public.support_access_grants is '@behavior -single -update -delete';
 
 create table app_public.visits (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2545,6 +2652,7 @@ create table app_public.visits (
   constraint visits_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
   constraint visits_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
   constraint visits_priority_valid CHECK (priority = ANY (ARRAY['normal'::text, 'urgent'::text, 'emergency'::text])),
+  constraint visits_purpose_check CHECK (purpose !~ '[\x01-\x1f\x7f]'::text),
   constraint visits_purpose_length CHECK (char_length(purpose) >= 1 AND char_length(purpose) <= 500),
   constraint visits_status_valid CHECK (status = ANY (ARRAY['waiting'::text, 'called'::text, 'in_consultation'::text, 'completed'::text, 'no_show'::text, 'cancelled'::text])),
   constraint visits_token_number_valid CHECK (token_number > 0)
@@ -2587,12 +2695,26 @@ CREATE TRIGGER _210_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app
 CREATE TRIGGER _800_complete_appointment AFTER UPDATE OF status ON app_public.visits FOR EACH ROW WHEN (new.status = 'completed'::text AND new.appointment_id IS NOT NULL) EXECUTE FUNCTION app_private.tg_visit_complete_appointment();
 CREATE TRIGGER _850_notify_queue AFTER INSERT OR UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_visit_notify_queue();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.visits FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
-comment on table app_public.visits is 'A patient''s check-in: token of the day, queue position, consultation progress.';
-comment on column app_public.visits.visit_date is 'The clinic-local date of the check-in.';
-comment on column app_public.visits.token_number is 'The token of the day, consecutive per clinic and clinic-local date.';
-comment on column app_public.visits.priority is 'normal, urgent or emergency (the queue serves emergency first).';
-comment on column app_public.visits.status is 'waiting, called, in_consultation, completed, no_show or cancelled.';
+comment on table app_public.visits is '@unique id
+@unique visit_date,token_number|@behavior -update -delete
+@behavior -delete -nodeId:resource:update -nodeId:resource:delete
+A patient''s check-in: token of the day, queue position, consultation progress.';
+comment on column app_public.visits.clinic_id is '@behavior -*';
+comment on column app_public.visits.patient_id is '@behavior +filterBy';
+comment on column app_public.visits.doctor_id is '@behavior -update +filterBy';
+comment on column app_public.visits.visit_date is '@behavior +filterBy +orderBy
+The clinic-local date of the check-in.';
+comment on column app_public.visits.token_number is '@behavior +orderBy
+The token of the day, consecutive per clinic and clinic-local date.';
+comment on column app_public.visits.purpose is '@behavior -update';
+comment on column app_public.visits.priority is '@behavior -update
+normal, urgent or emergency (the queue serves emergency first).';
+comment on column app_public.visits.status is '@behavior +filterBy
+waiting, called, in_consultation, completed, no_show or cancelled.';
 comment on column app_public.visits.skipped_at is 'When the visit was last skipped (it waits again, behind the others).';
+comment on constraint visits_pkey on app_public.visits is '@behavior -single -update -delete';
+comment on constraint visits_appointment_id_key on app_public.visits is '@behavior -single -update -delete';
+comment on constraint visits_token_number_key on app_public.visits is '@behavior -single -update -delete';
 
 -- Views
 

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.appointments: An appointment of a patient with a doctor.
+-- app_public.appointments: @unique id @behavior -delete -nodeId:resource:update -nodeId:resource:delete An appointment of a patient with a doctor.
 
 alter table app_public.appointments enable row level security;
 alter table app_public.appointments force row level security;

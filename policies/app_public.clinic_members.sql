@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.clinic_members: A person's membership of a clinic: role, status and staff profile.
+-- app_public.clinic_members: @unique id @behavior -insert -delete -nodeId:resource:update -nodeId:resource:delete A person's membership of a clinic: role, status and staff profile.
 
 alter table app_public.clinic_members enable row level security;
 alter table app_public.clinic_members force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.clinic_settings: A clinic's settings: currency, tax, scheduling, session timeout, 2FA, retention, branding.
+-- app_public.clinic_settings: @unique id @behavior -insert -delete -nodeId:resource:update -nodeId:resource:delete A clinic's settings: currency, tax, scheduling, session timeout, 2FA, retention, branding.
 
 alter table app_public.clinic_settings enable row level security;
 alter table app_public.clinic_settings force row level security;

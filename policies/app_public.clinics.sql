@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.clinics: A clinic (tenant). Every tenant row belongs to exactly one clinic.
+-- app_public.clinics: @behavior -insert -update -delete A clinic (tenant). Every tenant row belongs to exactly one clinic.
 
 alter table app_public.clinics enable row level security;
 alter table app_public.clinics force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.departments: A department of a clinic (e.g. cardiology, laboratory).
+-- app_public.departments: @unique id @unique code|@behavior -update -delete @behavior -nodeId:resource:update -nodeId:resource:delete A department of a clinic (e.g. cardiology, laboratory).
 
 alter table app_public.departments enable row level security;
 alter table app_public.departments force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.doctor_time_off: A doctor's leave or blocked time: no appointments then.
+-- app_public.doctor_time_off: @unique id @behavior -update -nodeId:resource:delete A doctor's leave or blocked time: no appointments then.
 
 alter table app_public.doctor_time_off enable row level security;
 alter table app_public.doctor_time_off force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.patient_access_log: Who read which patient's record or files, when, from which address, in which request (append-only).
+-- app_public.patient_access_log: @unique id @behavior -insert -update -delete Who read which patient's record or files, when, from which address, in which request (append-only).
 
 alter table app_public.patient_access_log enable row level security;
 alter table app_public.patient_access_log force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.patients: A patient registered at the clinic: identity and contact details (clinical history is separate).
+-- app_public.patients: @unique id @unique patient_number|@behavior -update -delete @behavior -insert -delete -nodeId:resource:update -nodeId:resource:delete A patient registered at the clinic: identity and contact details (clinical history is separate).
 
 alter table app_public.patients enable row level security;
 alter table app_public.patients force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.support_access_grants: Consented, time-limited read access of a platform operator to the clinic (break-glass support).
+-- app_public.support_access_grants: @unique id @behavior -insert -update -delete Consented, time-limited read access of a platform operator to the clinic (break-glass support).
 
 alter table app_public.support_access_grants enable row level security;
 alter table app_public.support_access_grants force row level security;

@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.visits: A patient's check-in: token of the day, queue position, consultation progress.
+-- app_public.visits: @unique id @unique visit_date,token_number|@behavior -update -delete @behavior -delete -nodeId:resource:update -nodeId:resource:delete A patient's check-in: token of the day, queue position, consultation progress.
 
 alter table app_public.visits enable row level security;
 alter table app_public.visits force row level security;

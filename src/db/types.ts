@@ -32,16 +32,35 @@ export interface AppPublicAppointments {
    * The membership that booked it (the patient's own when booked in the portal).
    */
   bookedBy: Generated<string>;
+  /**
+   * @behavior -update
+   */
   cancellationReason: string | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
+  /**
+   * @behavior +filterBy
+   */
   doctorId: string;
   endsAt: Timestamp;
   id: Generated<string>;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
+  /**
+   * @behavior -update
+   */
   reason: string | null;
+  /**
+   * @behavior +filterBy +orderBy
+   */
   startsAt: Timestamp;
   /**
+   * @behavior -update +filterBy
    * booked, checked_in, completed, cancelled or no_show.
    */
   status: Generated<string>;
@@ -49,31 +68,45 @@ export interface AppPublicAppointments {
 }
 
 export interface AppPublicClinicMembers {
+  /**
+   * @behavior -*
+   */
   accountId: string;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   consultationFee: Numeric | null;
   createdAt: Generated<Timestamp>;
+  /**
+   * @behavior +orderBy
+   */
   displayName: string;
   id: Generated<string>;
   /**
+   * @behavior +filterBy
    * Professional licence number, unique within the clinic.
    */
   licenceNumber: string | null;
   /**
+   * @behavior -update
    * Office hours per weekday, e.g. {"mon": [["09:00", "13:00"]]}.
    */
   officeHours: Generated<Json>;
   qualification: string | null;
   /**
+   * @behavior -update +filterBy
    * clinic_admin, doctor, nurse, receptionist, lab_technician or patient.
    */
   role: string;
   /**
+   * @behavior -*
    * When the role last changed; NULL when it never did.
    */
   roleChangedAt: Timestamp | null;
   specialisation: string | null;
   /**
+   * @behavior -update +filterBy
    * invited (until the invitation is accepted), active, or deactivated (cannot log in or refresh).
    */
   status: Generated<string>;
@@ -117,11 +150,15 @@ export interface AppPublicClinicSettings {
   brandLogoUrl: string | null;
   brandPrimaryColour: string | null;
   brandSecondaryColour: string | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
   currency: Generated<string>;
   id: Generated<string>;
   /**
+   * @behavior -update
    * Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.
    */
   operatingHours: Generated<Json>;
@@ -136,46 +173,69 @@ export interface AppPublicClinicSettings {
 }
 
 export interface AppPublicDepartments {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   /**
+   * @behavior +filterBy +orderBy
    * Short code unique within the clinic, e.g. CARD.
    */
   code: string;
   createdAt: Generated<Timestamp>;
   description: string | null;
   id: Generated<string>;
+  /**
+   * @behavior +filterBy
+   */
   isActive: Generated<boolean>;
   name: string;
   updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicDoctorTimeOff {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
   /**
+   * @behavior +filterBy
    * The doctor's membership.
    */
   doctorId: string;
   endsAt: Timestamp;
   id: Generated<string>;
   reason: string | null;
+  /**
+   * @behavior +filterBy +orderBy
+   */
   startsAt: Timestamp;
   updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicFiles {
   category: string;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   /**
    * The type sniffed from the bytes: application/pdf, image/png, image/jpeg or text/plain.
    */
   contentType: string;
+  /**
+   * @behavior +orderBy
+   */
   createdAt: Generated<Timestamp>;
   id: Generated<string>;
   /**
    * The uploaded file's name, as metadata only.
    */
   originalName: string;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
   /**
    * Hex SHA-256 of the bytes.
@@ -186,12 +246,21 @@ export interface AppPublicFiles {
 }
 
 export interface AppPublicPatientAccessLog {
+  /**
+   * @behavior +filterBy +orderBy
+   */
   accessedAt: Generated<Timestamp>;
   /**
    * read_record, read_files or download_file.
    */
   action: string;
+  /**
+   * @behavior -*
+   */
   clientIp: Generated<string | null>;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   fileId: string | null;
   id: Generated<string>;
@@ -199,25 +268,39 @@ export interface AppPublicPatientAccessLog {
    * The membership that read; NULL for a read under support access.
    */
   memberId: Generated<string | null>;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
+  /**
+   * @behavior -*
+   */
   requestId: Generated<string | null>;
   /**
+   * @behavior -*
    * The support access grant a platform operator read under; NULL for a member's read.
    */
   supportGrantId: string | null;
 }
 
 export interface AppPublicPatientHistory {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
   detail: string | null;
   id: Generated<string>;
   isActive: Generated<boolean>;
   /**
+   * @behavior +filterBy
    * allergy or medication.
    */
   kind: string;
   name: string;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
   /**
    * The membership that recorded the entry.
@@ -233,19 +316,30 @@ export interface AppPublicPatientHistory {
 export interface AppPublicPatients {
   address: string | null;
   bloodGroup: string | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
+  /**
+   * @behavior +filterBy +orderBy
+   */
   dateOfBirth: Timestamp;
   email: string | null;
   emergencyContactName: string | null;
   emergencyContactPhone: string | null;
+  /**
+   * @behavior +filterBy
+   */
   fullName: string;
   id: Generated<string>;
   /**
+   * @behavior -*
    * The identification number, encrypted by the application (key id inside); the database never sees it in clear.
    */
   identificationNumberCiphertext: string | null;
   /**
+   * @behavior -*
    * Keyed hash of the identification number (<keyId>:<hex HMAC-SHA256>), for exact look-up.
    */
   identificationNumberHmac: string | null;
@@ -255,15 +349,18 @@ export interface AppPublicPatients {
    */
   memberId: string | null;
   /**
+   * @behavior -insert -update
    * The record this duplicate was merged into; set by the merge.
    */
   mergedIntoId: string | null;
   /**
+   * @behavior +filterBy +orderBy
    * PT-YYYY-NNNNN: the year in the clinic's time zone, consecutive per clinic and year; set by the database.
    */
   patientNumber: string;
   phone: string | null;
   /**
+   * @behavior +filterBy
    * The phone number as digits, a leading + kept (for search).
    */
   phoneNormalised: Generated<string | null>;
@@ -276,7 +373,13 @@ export interface AppPublicPatients {
 }
 
 export interface AppPublicSupportAccessGrants {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
+  /**
+   * @behavior +orderBy
+   */
   createdAt: Generated<Timestamp>;
   expiresAt: Timestamp;
   grantedBy: Generated<string>;
@@ -292,32 +395,48 @@ export interface AppPublicVisits {
   appointmentId: string | null;
   calledAt: Timestamp | null;
   checkedInAt: Generated<Timestamp>;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   completedAt: Timestamp | null;
   consultationStartedAt: Timestamp | null;
   createdAt: Generated<Timestamp>;
+  /**
+   * @behavior -update +filterBy
+   */
   doctorId: string | null;
   id: Generated<string>;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
   /**
+   * @behavior -update
    * normal, urgent or emergency (the queue serves emergency first).
    */
   priority: Generated<string>;
+  /**
+   * @behavior -update
+   */
   purpose: string | null;
   /**
    * When the visit was last skipped (it waits again, behind the others).
    */
   skippedAt: Timestamp | null;
   /**
+   * @behavior +filterBy
    * waiting, called, in_consultation, completed, no_show or cancelled.
    */
   status: Generated<string>;
   /**
+   * @behavior +orderBy
    * The token of the day, consecutive per clinic and clinic-local date.
    */
   tokenNumber: number;
   updatedAt: Generated<Timestamp>;
   /**
+   * @behavior +filterBy +orderBy
    * The clinic-local date of the check-in.
    */
   visitDate: Timestamp;
