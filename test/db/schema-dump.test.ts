@@ -33,9 +33,10 @@ t.test('each object in migrations/schema.sql is followed by its own grants and c
   t.match(departments, /\ngrant delete, select on app_public\.departments to app_user;\n/);
   t.match(departments, /\ngrant update \(code, description, is_active, name\) on app_public\.departments to app_user;\n/);
   t.match(departments, /\nCREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public\.departments /);
-  t.match(departments, /\ncomment on table app_public\.departments is 'A department of a clinic \(e\.g\. cardiology, laboratory\)\.';/);
+  // A comment's smart tags (its GraphQL exposure, migrations/README.md) come before its description.
+  t.match(departments, /\ncomment on table app_public\.departments is '@unique id\n[^']*\nA department of a clinic \(e\.g\. cardiology, laboratory\)\.';/);
   const statements = departments.split('\n').filter((line) => /^(alter table|CREATE (UNIQUE )?INDEX|create policy|grant|CREATE TRIGGER|comment on)/.test(line));
-  t.equal(statements.length, 15, 'two RLS lines, an index, five policies, three grants, two triggers, two comments');
+  t.equal(statements.length, 19, "two RLS lines, an index, five policies, three grants, two triggers, the table's comment, three columns' and two constraints'");
   for (const line of statements) t.match(line, / app_public\.departments\b/, 'every statement of the block is about departments');
 
   const currentClinic = blockOf(dump, 'CREATE OR REPLACE FUNCTION app_public.current_clinic_id()');
@@ -44,7 +45,7 @@ t.test('each object in migrations/schema.sql is followed by its own grants and c
     /\$function\$;\ngrant execute on function app_public\.current_clinic_id\(\) to [^;\n]*\bapp_user\b[^;\n]*;\n/,
     'the grant right after the body',
   );
-  t.match(currentClinic, /\ncomment on function app_public\.current_clinic_id\(\) is 'The clinic of the current request/);
+  t.match(currentClinic, /\ncomment on function app_public\.current_clinic_id\(\) is '@behavior -\*\nThe clinic of the current request/);
 
   const report = blockOf(dump, 'create view app_audit.rls_report');
   t.match(report, /^create view app_audit\.rls_report with \(security_invoker=true\) as\n WITH app_roles AS \(/);
@@ -70,7 +71,8 @@ t.test("a function's current body, grants and owner are what the dump shows", as
       "AS $function$ select 'changed' $function$;",
       'alter function app_public.current_app_role() owner to app_platform;',
       'grant execute on function app_public.current_app_role() to app_user;',
-      "comment on function app_public.current_app_role() is 'The clinic role of the current request (app.role), or NULL when none is set.';",
+      "comment on function app_public.current_app_role() is '@behavior -*",
+      "The clinic role of the current request (app.role), or NULL when none is set.';",
     ].join('\n'),
   );
   t.not(dump, await readFile(SCHEMA_FILE, 'utf8'), 'the committed file no longer matches');
