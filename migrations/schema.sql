@@ -2328,7 +2328,7 @@ grant insert (category, content_type, original_name, patient_id, sha256, size_by
 CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_quota('max_storage_mb', 'size_bytes');
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.files FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
 comment on table app_public.files is '@unique id
-@behavior -insert -update -delete
+@behavior -insert -update -delete -totalCount
 A file attached to a patient: its metadata (the bytes are in storage under <clinic_id>/<id>).';
 comment on column app_public.files.clinic_id is '@behavior -*';
 comment on column app_public.files.patient_id is '@behavior +filterBy';
@@ -2449,7 +2449,7 @@ grant update (detail, is_active, name, severity) on app_public.patient_history t
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.patient_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.patient_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
 comment on table app_public.patient_history is '@unique id
-@behavior -delete -nodeId:resource:update -nodeId:resource:delete
+@behavior -delete -nodeId:resource:update -nodeId:resource:delete -totalCount
 A patient''s allergies and current medication.';
 comment on column app_public.patient_history.clinic_id is '@behavior -*';
 comment on column app_public.patient_history.patient_id is '@behavior +filterBy';

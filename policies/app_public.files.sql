@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.files: @unique id @behavior -insert -update -delete A file attached to a patient: its metadata (the bytes are in storage under <clinic_id>/<id>).
+-- app_public.files: @unique id @behavior -insert -update -delete -totalCount A file attached to a patient: its metadata (the bytes are in storage under <clinic_id>/<id>).
 
 alter table app_public.files enable row level security;
 alter table app_public.files force row level security;

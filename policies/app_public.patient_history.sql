@@ -1,7 +1,7 @@
 -- Generated from the database by `npm run policies:generate` after migrating; do not edit.
 -- The source of truth is migrations/; this file is what Postgres enforces for the table.
 
--- app_public.patient_history: @unique id @behavior -delete -nodeId:resource:update -nodeId:resource:delete A patient's allergies and current medication.
+-- app_public.patient_history: @unique id @behavior -delete -nodeId:resource:update -nodeId:resource:delete -totalCount A patient's allergies and current medication.
 
 alter table app_public.patient_history enable row level security;
 alter table app_public.patient_history force row level security;

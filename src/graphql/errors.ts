@@ -75,7 +75,7 @@ const isGraphqlOwn = (error: GraphQLError) => error.originalError === undefined 
 
 /** The error as the client may see it. Idempotent: what this returns passes through it unchanged. */
 export function publicError(error: GraphQLError, env: AppEnv, caller: ErrorCaller): GraphQLError {
-  if (isGraphqlOwn(error)) return error;
+  if (isGraphqlOwn(error)) return env === 'production' ? withoutSuggestions(error) : error;
   const cause = error.originalError!;
   if (isSafeError(cause)) {
     return new GraphQLError(cause.message, {
@@ -96,6 +96,16 @@ export function publicError(error: GraphQLError, env: AppEnv, caller: ErrorCalle
  */
 function nothingDeleted(cause: Error): AppError | undefined {
   return /^No values were deleted in collection /.test(cause.message) ? new AppError('NOT_FOUND', undefined, { cause }) : undefined;
+}
+
+/**
+ * A document's own error without graphql-js' "Did you mean …?": with introspection off in
+ * production, the suggestions would spell out the schema field by field to whoever guesses.
+ */
+function withoutSuggestions(error: GraphQLError): GraphQLError {
+  const message = error.message.replace(/ Did you mean .*$/s, '');
+  if (message === error.message) return error;
+  return new GraphQLError(message, { nodes: error.nodes, positions: error.positions, source: error.source, path: error.path, extensions: error.extensions });
 }
 
 function callerOf(request: FastifyRequest | undefined, log: ErrorLog): ErrorCaller {

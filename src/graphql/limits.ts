@@ -131,6 +131,29 @@ export function limitRules(config: Pick<GraphqlConfig, 'introspection' | 'maxDep
   ];
 }
 
+/**
+ * The rule, its "Did you mean …?" taken out of what it reports: with introspection off, graphql-js'
+ * suggestions would spell out the schema, field by field, to whoever guesses.
+ */
+function withoutSuggestions(rule: ValidationRule): ValidationRule {
+  return (context) =>
+    rule(
+      new Proxy(context, {
+        get(target, key) {
+          if (key === 'reportError') {
+            return (error: GraphQLError) => target.reportError(error.message.includes(' Did you mean ') ? withoutSuggestion(error) : error);
+          }
+          const value = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    );
+}
+
+function withoutSuggestion(error: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message.replace(/ Did you mean .*$/s, ''), { nodes: error.nodes, extensions: error.extensions });
+}
+
 /** The graphile-config plugin that adds the rules to every document grafserv validates. */
 export function limitsPlugin(config: GraphqlConfig): GraphileConfig.Plugin {
   const rules = limitRules(config);
@@ -141,7 +164,8 @@ export function limitsPlugin(config: GraphqlConfig): GraphileConfig.Plugin {
     grafserv: {
       middleware: {
         setPreset(next, event) {
-          event.validationRules.push(...rules);
+          const all = [...event.validationRules, ...rules];
+          event.validationRules.splice(0, event.validationRules.length, ...(config.introspection ? all : all.map(withoutSuggestions)));
           return next();
         },
       },

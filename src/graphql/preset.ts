@@ -55,6 +55,10 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
     ],
     // The abuse limits (docs/architecture.md, "GraphQL: limits"); the chart access log ("GraphQL: chart access").
     plugins: [limitsPlugin(graphql), pageSizePlugin(graphql), supportReadOnlyPlugin(options.tenantOf), publicErrorsPlugin(env, log), ChartAccessPlugin],
+    // Relay 1's ways back to the root (`query: Query!` on Query and on every mutation payload, Query
+    // as a Node) would let a document nest root fields below the root, where the root-field limit
+    // does not count them.
+    disablePlugins: ['QueryQueryPlugin', 'MutationPayloadQueryPlugin', 'RegisterQueryNodePlugin'],
     pgServices: [
       {
         name: 'main',

@@ -123,3 +123,17 @@ t.test('support access: reads work, a mutation is refused before it reaches the 
   const { rows } = await db.admin.query(`select count(*)::int as n from app_public.departments`);
   t.same(rows, [{ n: 1 }], 'no department written');
 });
+
+t.test("introspection off (production): a misspelt field is refused without graphql-js' suggestions, which would spell out the schema", async (t) => {
+  const misspelt = '{ departmentz { totalCount } }';
+  const production = await setup(t, { env: 'production' });
+  const refused = await graphql(production.app, production.nurse, misspelt);
+  t.equal(refused.status, 400);
+  t.same(
+    refused.errors?.map((error) => error.message),
+    ['Cannot query field "departmentz" on type "Query".'],
+  );
+  const development = await setup(t, { env: 'development' });
+  const helped = await graphql(development.app, development.nurse, misspelt);
+  t.match(helped.errors?.[0]?.message, / Did you mean "/, 'with introspection on (development) the suggestion stays, for developers');
+});

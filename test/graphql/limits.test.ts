@@ -17,8 +17,9 @@ import { errorCodes, graphql } from '../helpers/graphql.ts';
 const DEPARTMENTS = 'departments';
 /** A department's clinic (a relation), and the clinic's departments (a relation connection). */
 const DEPARTMENT_CLINIC = 'clinic';
-/** Relay's root field that returns the Query type again: a depth of any size with no data. */
-const QUERY = 'query';
+/** The root connection of patients, and a patient's record it was merged into (a Patient again): a depth of any size. */
+const PATIENTS = 'patients';
+const MERGED_INTO = 'mergedInto';
 
 const DEPARTMENT_ROWS = 25;
 
@@ -36,8 +37,8 @@ async function setup(t: Test, graphqlConfig: Partial<GraphqlConfig> = {}) {
   return { db, app, logs, token, clinics, run: (query: string, variables?: Record<string, unknown>) => graphql(app, token, { query, variables }) };
 }
 
-/** `{ query { query { … departments { totalCount } } } }`: `levels` levels of fields in all. */
-const nested = (levels: number) => `{ ${`${QUERY} { `.repeat(levels - 2)}${DEPARTMENTS} { totalCount }${' }'.repeat(levels - 2)} }`;
+/** `{ patients { nodes { mergedInto { … rowId } } } }`: `levels` levels of fields in all. */
+const nested = (levels: number) => `{ ${PATIENTS} { nodes { ${`${MERGED_INTO} { `.repeat(levels - 3)}rowId${' }'.repeat(levels - 3)} } } }`;
 
 t.test('depth: a document nested deeper than the maximum is refused, fragments followed', async (t) => {
   const { run } = await setup(t, { maxDepth: 6 });
@@ -54,14 +55,14 @@ t.test('depth: a document nested deeper than the maximum is refused, fragments f
 
   // The same seven levels, four of them inside fragments spread into each other.
   const throughFragments = await run(
-    `{ ${QUERY} { ...Outer } }
-     fragment Outer on Query { ${QUERY} { ...Inner } }
-     fragment Inner on Query { ${QUERY} { ${QUERY} { ${QUERY} { ${DEPARTMENTS} { totalCount } } } } }`,
+    `{ ${PATIENTS} { nodes { ...Outer } } }
+     fragment Outer on Patient { ${MERGED_INTO} { ...Inner } }
+     fragment Inner on Patient { ${MERGED_INTO} { ${MERGED_INTO} { ${MERGED_INTO} { rowId } } } }`,
   );
   t.same(errorCodes(throughFragments), ['GRAPHQL_DEPTH_LIMIT'], 'fragments count where they are spread');
 
   // Fragments that spread each other: graphql's own rule refuses the cycle, and the depth rule ends.
-  const cycle = await run(`{ ...A } fragment A on Query { ${QUERY} { ...B } } fragment B on Query { ${QUERY} { ...A } }`);
+  const cycle = await run(`{ ${PATIENTS} { nodes { ...A } } } fragment A on Patient { ${MERGED_INTO} { ...B } } fragment B on Patient { ${MERGED_INTO} { ...A } }`);
   t.equal(cycle.status, 400);
   t.match(cycle.errors?.[0]?.message, /Cannot spread fragment "A" within itself/);
 });
