@@ -36,7 +36,11 @@ t.test('each object in migrations/schema.sql is followed by its own grants and c
   // A comment's smart tags (its GraphQL exposure, migrations/README.md) come before its description.
   t.match(departments, /\ncomment on table app_public\.departments is '@unique id\n[^']*\nA department of a clinic \(e\.g\. cardiology, laboratory\)\.';/);
   const statements = departments.split('\n').filter((line) => /^(alter table|CREATE (UNIQUE )?INDEX|create policy|grant|CREATE TRIGGER|comment on)/.test(line));
-  t.equal(statements.length, 19, "two RLS lines, an index, five policies, three grants, two triggers, the table's comment, three columns' and two constraints'");
+  t.equal(
+    statements.length,
+    19,
+    "two RLS lines, an index, five policies, three grants, two triggers, the table's comment, three columns' and two constraints'",
+  );
   for (const line of statements) t.match(line, / app_public\.departments\b/, 'every statement of the block is about departments');
 
   const currentClinic = blockOf(dump, 'CREATE OR REPLACE FUNCTION app_public.current_clinic_id()');

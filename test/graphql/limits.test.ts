@@ -62,7 +62,9 @@ t.test('depth: a document nested deeper than the maximum is refused, fragments f
   t.same(errorCodes(throughFragments), ['GRAPHQL_DEPTH_LIMIT'], 'fragments count where they are spread');
 
   // Fragments that spread each other: graphql's own rule refuses the cycle, and the depth rule ends.
-  const cycle = await run(`{ ${PATIENTS} { nodes { ...A } } } fragment A on Patient { ${MERGED_INTO} { ...B } } fragment B on Patient { ${MERGED_INTO} { ...A } }`);
+  const cycle = await run(
+    `{ ${PATIENTS} { nodes { ...A } } } fragment A on Patient { ${MERGED_INTO} { ...B } } fragment B on Patient { ${MERGED_INTO} { ...A } }`,
+  );
   t.equal(cycle.status, 400);
   t.match(cycle.errors?.[0]?.message, /Cannot spread fragment "A" within itself/);
 });
