@@ -61,7 +61,7 @@ t.test('the README front-desk day runs as written against a seeded server', asyn
   t.match(run.stdout, /"fullName": "Maya Lindqvist"/, 'the typo search found her');
   t.match(
     run.stdout,
-    /"patientNumber": "PT-\d{4}-00201",\s*"fullName": "Maya Lindqvist",\s*"appointments": \{\s*"nodes": \[\s*\{\s*"startsAt": "[^"]+",\s*"status": "(booked|checked_in)",\s*"doctor": \{\s*"displayName": "Dr Priya Raman"/,
+    /"patientNumber": "PT-\d{4}-00201",\s*"fullName": "Maya Lindqvist",\s*"bloodGroup": null,\s*"appointments": \{\s*"nodes": \[\s*\{\s*"startsAt": "[^"]+",\s*"status": "(booked|checked_in)",\s*"doctor": \{\s*"displayName": "Dr Priya Raman"/,
     'GraphQL read her chart with the doctor token: her appointment with Dr Raman',
   );
   const today = /^first free slot: \S+ \(today: (yes|no)\)$/m.exec(run.stdout)?.[1];
@@ -82,6 +82,12 @@ t.test('the README front-desk day runs as written against a seeded server', asyn
      where p.full_name = 'Maya Lindqvist'`,
   );
   t.equal(rows.length, 1, 'one patient, one appointment, one visit');
+  const chartReads = await db.admin.query(
+    `select m.role, l.action from app_public.patient_access_log l
+     join app_public.patients p on p.id = l.patient_id and p.full_name = 'Maya Lindqvist'
+     join app_public.clinic_members m on m.id = l.member_id`,
+  );
+  t.same(chartReads.rows, [{ role: 'doctor', action: 'read_record' }], "the doctor's GraphQL read of her record is in the chart access log, once");
   const row = rows[0]!;
   t.same(
     { numbered_after_the_seeds: row.numbered_after_the_seeds, registered_by: row.registered_by, doctor: row.doctor, same_doctor: row.same_doctor },
