@@ -78,12 +78,14 @@ export function publicError(error: GraphQLError, env: AppEnv, caller: ErrorCalle
   if (isGraphqlOwn(error)) return env === 'production' ? withoutSuggestions(error) : error;
   const cause = error.originalError!;
   if (isSafeError(cause)) {
+    // Grafast's errors meant for the client (an invalid cursor): the client's input, so REST's code
+    // for bad input unless the error names its own.
     return new GraphQLError(cause.message, {
       nodes: error.nodes,
       positions: error.positions,
       source: error.source,
       path: error.path,
-      extensions: cause.extensions,
+      extensions: { code: 'VALIDATION_FAILED', ...cause.extensions },
     });
   }
   const appError = cause instanceof AppError ? cause : (fromDatabaseError(cause) ?? nothingDeleted(cause));

@@ -137,3 +137,10 @@ t.test("introspection off (production): a misspelt field is refused without grap
   const helped = await graphql(development.app, development.nurse, misspelt);
   t.match(helped.errors?.[0]?.message, / Did you mean "/, 'with introspection on (development) the suggestion stays, for developers');
 });
+
+t.test("a cursor that no answer gave is the client's input: VALIDATION_FAILED, worded for the client", async (t) => {
+  const { app, nurse } = await setup(t, { env: 'production' });
+  const refused = await graphql(app, nurse, `{ ${DEPARTMENTS}(after: "not-a-cursor") { nodes { code } } }`);
+  t.same(errorCodes(refused), ['VALIDATION_FAILED']);
+  t.equal(refused.errors?.[0]?.message, 'Invalid cursor, please enter a cursor from a previous request, or null.');
+});
