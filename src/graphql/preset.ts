@@ -67,7 +67,8 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
         pgSettingsKey: 'pgSettings',
         pgSubscriberKey: 'pgSubscriber',
         pgSubscriber: null,
-        // The schema shows what app_user may use, and nothing else (STACK-NOTES: introspect as app_user).
+        // The schema shows what app_user may use, and nothing else: PostGraphile hides what the
+        // introspecting role cannot use, so it introspects as app_user (docs/architecture.md, "GraphQL").
         pgSettingsForIntrospection: { role: 'app_user' },
         adaptor: { createWithPgClient: () => withPgClient, makePgService: unusedMakePgService },
         adaptorSettings: undefined,
