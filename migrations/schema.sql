@@ -859,8 +859,9 @@ END;
 CREATE OR REPLACE FUNCTION app_private.doctor_schedule(clinic_id uuid, doctor_id uuid, from_date date, to_date date)
  RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
  LANGUAGE sql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 40
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
 BEGIN ATOMIC
  WITH clinic AS (
           SELECT c.timezone,
@@ -1419,7 +1420,7 @@ END;
 CREATE OR REPLACE FUNCTION app_private.weekday_ranges(hours jsonb, weekday text)
  RETURNS TABLE(opens time without time zone, closes time without time zone)
  LANGUAGE sql
- IMMUTABLE
+ IMMUTABLE ROWS 3
  SET search_path TO 'pg_catalog', 'pg_temp'
 BEGIN ATOMIC
  SELECT ((r.value ->> 0))::time without time zone AS "time",

@@ -235,6 +235,20 @@ t.test('doctor_free_slots guards itself', async (t) => {
   );
 });
 
+// Planned from set-returning functions Postgres cannot count, the schedule's query is estimated at
+// billions; a server with JIT then spent ~650 ms compiling it on every booking (seen on Postgres 15).
+t.test('the schedule is never JIT-compiled, and its functions state realistic row counts', async (t) => {
+  const db = await createTestDatabase(t);
+  const { rows } = await db.admin.query(`
+    select p.oid::regprocedure::text as function, p.prorows::int as rows, p.proconfig as config from pg_proc p
+    where p.oid in ('app_private.doctor_schedule(uuid, uuid, date, date)'::regprocedure, 'app_private.weekday_ranges(jsonb, text)'::regprocedure)
+    order by 1`);
+  t.same(rows, [
+    { function: 'app_private.doctor_schedule(uuid,uuid,date,date)', rows: 40, config: ['search_path=pg_catalog, pg_temp', 'jit=off'] },
+    { function: 'app_private.weekday_ranges(jsonb,text)', rows: 3, config: ['search_path=pg_catalog, pg_temp'] },
+  ]);
+});
+
 /** Every transition from each state, as the receptionist: allowed or CBSTA. */
 const TRANSITIONS: [from: string, to: string, outcome: 'allowed' | 'CBSTA'][] = [
   ['booked', 'checked_in', 'allowed'],
