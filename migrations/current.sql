@@ -1,1 +1,476 @@
--- Enter migration here
+-- Clinical care, the tables: consultations with their vital signs, diagnoses and addenda;
+-- prescriptions and their items; lab test requests, reports and results; follow-ups. This
+-- migration lays down the rows and the rules every row must satisfy on its own (keys, references,
+-- formats, ranges), each table under RLS, enabled and forced, with the tenant boundary. Nothing is
+-- granted here: no app role can read or write these tables until the next migrations add each
+-- table's policies, grants, state machines and locks (who may do what: docs/permissions.md,
+-- footnotes 3, 5, 6, 7 and 9), so no table is ever reachable before its rules are.
+--
+-- Shared shape: every table is a tenant table (the template in migrations/README.md); every row
+-- that belongs to a patient carries patient_id, checked against its parent's by composite
+-- references (clinic_id, parent_id, patient_id), so a child can never hang under one patient's
+-- consultation while naming another patient; the author columns default to the caller's membership.
+-- Free text refuses control characters but tab, CR and LF (multi-line notes), names refuse all.
+
+--! split: 0100-consultations
+-- A doctor's consultation during a visit. Draft while the author writes it; signing locks it with
+-- its vital signs and diagnoses. `version` counts updates, for optimistic concurrency (If-Match).
+create table app_public.consultations (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  visit_id uuid not null,
+  patient_id uuid not null,
+  doctor_id uuid not null default app_public.current_member_id(),
+  status text not null default 'draft' constraint consultations_status_valid check (status in ('draft', 'signed')),
+  chief_complaint text constraint consultations_chief_complaint_length check (char_length(chief_complaint) between 1 and 500)
+    constraint consultations_chief_complaint_check check (chief_complaint !~ '[\x01-\x1f\x7f]'),
+  symptoms text constraint consultations_symptoms_length check (char_length(symptoms) between 1 and 4000)
+    constraint consultations_symptoms_check check (symptoms !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  findings text constraint consultations_findings_length check (char_length(findings) between 1 and 4000)
+    constraint consultations_findings_check check (findings !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  clinical_notes text constraint consultations_clinical_notes_length check (char_length(clinical_notes) between 1 and 8000)
+    constraint consultations_clinical_notes_check check (clinical_notes !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  urgency text not null default 'routine' constraint consultations_urgency_valid check (urgency in ('routine', 'urgent', 'emergency')),
+  treatment_plan text constraint consultations_treatment_plan_length check (char_length(treatment_plan) between 1 and 4000)
+    constraint consultations_treatment_plan_check check (treatment_plan !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  version integer not null default 1 constraint consultations_version_valid check (version > 0),
+  signed_at timestamptz,
+  completed_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  -- The target of children's (clinic_id, consultation_id, patient_id) references.
+  constraint consultations_patient_key unique (clinic_id, id, patient_id),
+  constraint consultations_visit_id_fkey foreign key (clinic_id, visit_id) references app_public.visits (clinic_id, id),
+  constraint consultations_patient_id_fkey foreign key (clinic_id, patient_id) references app_public.patients (clinic_id, id),
+  constraint consultations_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
+  constraint consultations_signed_at_valid check ((status = 'signed') = (signed_at is not null))
+);
+alter table app_public.consultations enable row level security;
+alter table app_public.consultations force row level security;
+create index consultations_visit_id_idx on app_public.consultations (clinic_id, visit_id);
+create index consultations_patient_id_idx on app_public.consultations (clinic_id, patient_id, created_at desc);
+create index consultations_doctor_id_idx on app_public.consultations (clinic_id, doctor_id, created_at desc);
+create policy tenant_isolation on app_public.consultations as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+-- Vital signs: several readings per consultation, each with at least one measurement, in the
+-- units the column names state, inside ranges a living patient can show (a typo, 370 °C or a
+-- pulse of 7, is refused rather than charted).
+create table app_public.vitals (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  recorded_by uuid not null default app_public.current_member_id(),
+  measured_at timestamptz not null default now(),
+  systolic_mmhg integer constraint vitals_systolic_mmhg_range check (systolic_mmhg between 40 and 300),
+  diastolic_mmhg integer constraint vitals_diastolic_mmhg_range check (diastolic_mmhg between 20 and 200),
+  heart_rate_bpm integer constraint vitals_heart_rate_bpm_range check (heart_rate_bpm between 20 and 300),
+  temperature_c numeric(4, 1) constraint vitals_temperature_c_range check (temperature_c between 25 and 45),
+  respiratory_rate_per_min integer constraint vitals_respiratory_rate_per_min_range check (respiratory_rate_per_min between 4 and 80),
+  spo2_percent integer constraint vitals_spo2_percent_range check (spo2_percent between 50 and 100),
+  weight_kg numeric(5, 2) constraint vitals_weight_kg_range check (weight_kg between 0.3 and 500),
+  height_cm numeric(4, 1) constraint vitals_height_cm_range check (height_cm between 20 and 280),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint vitals_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id),
+  constraint vitals_recorded_by_fkey foreign key (clinic_id, recorded_by) references app_public.clinic_members (clinic_id, id),
+  -- Blood pressure is a pair, systolic above diastolic.
+  constraint vitals_diastolic_mmhg_valid check ((systolic_mmhg is null) = (diastolic_mmhg is null) and (systolic_mmhg is null or systolic_mmhg > diastolic_mmhg)),
+  constraint vitals_measurement_present check (num_nonnulls(systolic_mmhg, heart_rate_bpm, temperature_c, respiratory_rate_per_min, spo2_percent, weight_kg, height_cm) > 0)
+);
+alter table app_public.vitals enable row level security;
+alter table app_public.vitals force row level security;
+create index vitals_consultation_id_idx on app_public.vitals (clinic_id, consultation_id, measured_at);
+create index vitals_patient_id_idx on app_public.vitals (clinic_id, patient_id, measured_at desc);
+create policy tenant_isolation on app_public.vitals as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+-- Diagnoses: an ICD-10 code in its written form (letter, two digits, optional dot and up to four
+-- more characters: J45, J45.909, S72.001A) with its text; at most one primary per consultation.
+create table app_public.diagnoses (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  icd10_code text not null constraint diagnoses_icd10_code_format check (icd10_code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'),
+  description text not null constraint diagnoses_description_length check (char_length(description) between 1 and 500)
+    constraint diagnoses_description_check check (description !~ '[\x01-\x1f\x7f]'),
+  is_primary boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint diagnoses_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id)
+);
+alter table app_public.diagnoses enable row level security;
+alter table app_public.diagnoses force row level security;
+create index diagnoses_consultation_id_idx on app_public.diagnoses (clinic_id, consultation_id);
+create index diagnoses_patient_id_idx on app_public.diagnoses (clinic_id, patient_id);
+create index diagnoses_icd10_code_idx on app_public.diagnoses (clinic_id, icd10_code);
+create unique index diagnoses_is_primary_key on app_public.diagnoses (clinic_id, consultation_id) where is_primary;
+create policy tenant_isolation on app_public.diagnoses as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+-- Addenda: the only way to correct a signed consultation. Written signed (no draft), never changed.
+create table app_public.consultation_addenda (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  author_id uuid not null default app_public.current_member_id(),
+  body text not null constraint consultation_addenda_body_length check (char_length(body) between 1 and 8000)
+    constraint consultation_addenda_body_check check (body !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  signed_at timestamptz not null default now(),
+  created_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint consultation_addenda_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id),
+  constraint consultation_addenda_author_id_fkey foreign key (clinic_id, author_id) references app_public.clinic_members (clinic_id, id)
+);
+alter table app_public.consultation_addenda enable row level security;
+alter table app_public.consultation_addenda force row level security;
+create index consultation_addenda_consultation_id_idx on app_public.consultation_addenda (clinic_id, consultation_id, signed_at);
+create policy tenant_isolation on app_public.consultation_addenda as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0200-prescriptions
+-- Prescriptions, issued by doctors from a consultation. prescription_number is set by the
+-- database when the prescription is issued (unique per clinic); issued prescriptions are locked.
+create table app_public.prescriptions (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  doctor_id uuid not null default app_public.current_member_id(),
+  prescription_number text constraint prescriptions_prescription_number_format check (prescription_number ~ '^RX-[0-9]{4}-[0-9]{5,}$'),
+  status text not null default 'draft' constraint prescriptions_status_valid check (status in ('draft', 'issued', 'completed', 'cancelled')),
+  notes text constraint prescriptions_notes_length check (char_length(notes) between 1 and 2000)
+    constraint prescriptions_notes_check check (notes !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  version integer not null default 1 constraint prescriptions_version_valid check (version > 0),
+  issued_at timestamptz,
+  completed_at timestamptz,
+  cancelled_at timestamptz,
+  cancellation_reason text constraint prescriptions_cancellation_reason_length check (char_length(cancellation_reason) between 1 and 500)
+    constraint prescriptions_cancellation_reason_check check (cancellation_reason !~ '[\x01-\x1f\x7f]'),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint prescriptions_patient_key unique (clinic_id, id, patient_id),
+  constraint prescriptions_prescription_number_key unique (clinic_id, prescription_number),
+  constraint prescriptions_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id),
+  constraint prescriptions_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
+  constraint prescriptions_issued_valid check ((status = 'draft') = (issued_at is null) and (status = 'draft') = (prescription_number is null))
+);
+alter table app_public.prescriptions enable row level security;
+alter table app_public.prescriptions force row level security;
+create index prescriptions_consultation_id_idx on app_public.prescriptions (clinic_id, consultation_id);
+create index prescriptions_patient_id_idx on app_public.prescriptions (clinic_id, patient_id, created_at desc);
+create index prescriptions_doctor_id_idx on app_public.prescriptions (clinic_id, doctor_id, created_at desc);
+create policy tenant_isolation on app_public.prescriptions as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+-- The medicines of a prescription, in the order written (position).
+create table app_public.prescription_items (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  prescription_id uuid not null,
+  patient_id uuid not null,
+  position integer not null constraint prescription_items_position_valid check (position between 1 and 50),
+  medicine_name text not null constraint prescription_items_medicine_name_length check (char_length(medicine_name) between 1 and 200)
+    constraint prescription_items_medicine_name_check check (medicine_name !~ '[\x01-\x1f\x7f]'),
+  generic_name text constraint prescription_items_generic_name_length check (char_length(generic_name) between 1 and 200)
+    constraint prescription_items_generic_name_check check (generic_name !~ '[\x01-\x1f\x7f]'),
+  strength text constraint prescription_items_strength_length check (char_length(strength) between 1 and 60)
+    constraint prescription_items_strength_check check (strength !~ '[\x01-\x1f\x7f]'),
+  dose_form text not null constraint prescription_items_dose_form_valid check (dose_form in ('tablet', 'capsule', 'syrup', 'suspension', 'injection', 'cream', 'ointment', 'drops', 'inhaler', 'patch', 'suppository', 'other')),
+  dose text not null constraint prescription_items_dose_length check (char_length(dose) between 1 and 60)
+    constraint prescription_items_dose_check check (dose !~ '[\x01-\x1f\x7f]'),
+  frequency text not null constraint prescription_items_frequency_valid check (frequency in ('OD', 'BD', 'TDS', 'QID', 'PRN', 'custom')),
+  frequency_custom text constraint prescription_items_frequency_custom_length check (char_length(frequency_custom) between 1 and 100)
+    constraint prescription_items_frequency_custom_check check (frequency_custom !~ '[\x01-\x1f\x7f]'),
+  route text not null constraint prescription_items_route_valid check (route in ('oral', 'sublingual', 'topical', 'inhaled', 'intravenous', 'intramuscular', 'subcutaneous', 'rectal', 'vaginal', 'ophthalmic', 'otic', 'nasal', 'other')),
+  duration_days integer constraint prescription_items_duration_days_valid check (duration_days between 1 and 365),
+  quantity integer not null constraint prescription_items_quantity_valid check (quantity between 1 and 10000),
+  refills integer not null default 0 constraint prescription_items_refills_valid check (refills between 0 and 12),
+  instructions text constraint prescription_items_instructions_length check (char_length(instructions) between 1 and 1000)
+    constraint prescription_items_instructions_check check (instructions !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint prescription_items_position_key unique (clinic_id, prescription_id, position) deferrable initially deferred,
+  constraint prescription_items_prescription_id_fkey foreign key (clinic_id, prescription_id, patient_id)
+    references app_public.prescriptions (clinic_id, id, patient_id),
+  constraint prescription_items_frequency_custom_valid check ((frequency = 'custom') = (frequency_custom is not null))
+);
+alter table app_public.prescription_items enable row level security;
+alter table app_public.prescription_items force row level security;
+create policy tenant_isolation on app_public.prescription_items as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0300-lab
+-- Test requests: what the doctor asks the lab to do, for whom, how urgently.
+create table app_public.test_requests (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  requested_by uuid not null default app_public.current_member_id(),
+  test_name text not null constraint test_requests_test_name_length check (char_length(test_name) between 1 and 200)
+    constraint test_requests_test_name_check check (test_name !~ '[\x01-\x1f\x7f]'),
+  test_code text constraint test_requests_test_code_format check (test_code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$'),
+  category text not null constraint test_requests_category_valid check (category in ('haematology', 'biochemistry', 'microbiology', 'immunology', 'pathology', 'radiology', 'urinalysis', 'other')),
+  urgency text not null default 'routine' constraint test_requests_urgency_valid check (urgency in ('routine', 'stat')),
+  required_by date,
+  clinical_note text constraint test_requests_clinical_note_length check (char_length(clinical_note) between 1 and 2000)
+    constraint test_requests_clinical_note_check check (clinical_note !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  status text not null default 'requested' constraint test_requests_status_valid check (status in ('requested', 'collected', 'in_progress', 'completed', 'cancelled')),
+  collected_at timestamptz,
+  started_at timestamptz,
+  completed_at timestamptz,
+  cancelled_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint test_requests_patient_key unique (clinic_id, id, patient_id),
+  constraint test_requests_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id),
+  constraint test_requests_requested_by_fkey foreign key (clinic_id, requested_by) references app_public.clinic_members (clinic_id, id)
+);
+alter table app_public.test_requests enable row level security;
+alter table app_public.test_requests force row level security;
+create index test_requests_consultation_id_idx on app_public.test_requests (clinic_id, consultation_id);
+create index test_requests_patient_id_idx on app_public.test_requests (clinic_id, patient_id, created_at desc);
+-- The lab's worklist: the open requests, oldest first.
+create index test_requests_open_idx on app_public.test_requests (clinic_id, created_at)
+  where status in ('requested', 'collected', 'in_progress');
+create policy tenant_isolation on app_public.test_requests as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+-- The lab's report of one request: draft while the technician enters results; releasing it locks
+-- it (with its results) and completes the request. The report's document is a file.
+create table app_public.test_reports (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  test_request_id uuid not null,
+  patient_id uuid not null,
+  technician_id uuid not null default app_public.current_member_id(),
+  file_id uuid,
+  conclusion text constraint test_reports_conclusion_length check (char_length(conclusion) between 1 and 4000)
+    constraint test_reports_conclusion_check check (conclusion !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  status text not null default 'draft' constraint test_reports_status_valid check (status in ('draft', 'released')),
+  version integer not null default 1 constraint test_reports_version_valid check (version > 0),
+  released_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint test_reports_patient_key unique (clinic_id, id, patient_id),
+  constraint test_reports_test_request_id_fkey foreign key (clinic_id, test_request_id, patient_id)
+    references app_public.test_requests (clinic_id, id, patient_id),
+  constraint test_reports_technician_id_fkey foreign key (clinic_id, technician_id) references app_public.clinic_members (clinic_id, id),
+  constraint test_reports_file_id_fkey foreign key (clinic_id, file_id) references app_public.files (clinic_id, id),
+  constraint test_reports_released_at_valid check ((status = 'released') = (released_at is not null))
+);
+alter table app_public.test_reports enable row level security;
+alter table app_public.test_reports force row level security;
+create index test_reports_test_request_id_idx on app_public.test_reports (clinic_id, test_request_id);
+create index test_reports_patient_id_idx on app_public.test_reports (clinic_id, patient_id, created_at desc);
+create policy tenant_isolation on app_public.test_reports as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+-- Structured results: one analyte each, numeric (flagged against its reference and critical
+-- ranges by the database) or text (a titre, "positive"; never flagged).
+create table app_public.test_results (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  test_report_id uuid not null,
+  patient_id uuid not null,
+  position integer not null constraint test_results_position_valid check (position between 1 and 200),
+  analyte text not null constraint test_results_analyte_length check (char_length(analyte) between 1 and 200)
+    constraint test_results_analyte_check check (analyte !~ '[\x01-\x1f\x7f]'),
+  value_numeric numeric,
+  value_text text constraint test_results_value_text_length check (char_length(value_text) between 1 and 200)
+    constraint test_results_value_text_check check (value_text !~ '[\x01-\x1f\x7f]'),
+  unit text constraint test_results_unit_length check (char_length(unit) between 1 and 40)
+    constraint test_results_unit_check check (unit !~ '[\x01-\x1f\x7f]'),
+  reference_low numeric,
+  reference_high numeric,
+  critical_low numeric,
+  critical_high numeric,
+  flag text generated always as (
+    case
+      when value_numeric is null then null
+      when value_numeric <= critical_low then 'critical_low'
+      when value_numeric >= critical_high then 'critical_high'
+      when value_numeric < reference_low then 'low'
+      when value_numeric > reference_high then 'high'
+      when reference_low is null and reference_high is null then null
+      else 'normal'
+    end
+  ) stored,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint test_results_position_key unique (clinic_id, test_report_id, position) deferrable initially deferred,
+  constraint test_results_test_report_id_fkey foreign key (clinic_id, test_report_id, patient_id)
+    references app_public.test_reports (clinic_id, id, patient_id),
+  constraint test_results_value_present check (num_nonnulls(value_numeric, value_text) = 1),
+  constraint test_results_reference_range_valid check (reference_low <= reference_high),
+  constraint test_results_critical_range_valid check (critical_low < critical_high
+    and (critical_low is null or reference_low is null or critical_low < reference_low)
+    and (critical_high is null or reference_high is null or critical_high > reference_high))
+);
+alter table app_public.test_results enable row level security;
+alter table app_public.test_results force row level security;
+create policy tenant_isolation on app_public.test_results as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0400-follow-ups
+-- Follow-ups a doctor asks for in a consultation; booking one's appointment links the two.
+create table app_public.follow_ups (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  doctor_id uuid not null default app_public.current_member_id(),
+  due_date date not null,
+  reason text not null constraint follow_ups_reason_length check (char_length(reason) between 1 and 500)
+    constraint follow_ups_reason_check check (reason !~ '[\x01-\x1f\x7f]'),
+  status text not null default 'pending' constraint follow_ups_status_valid check (status in ('pending', 'completed', 'cancelled', 'missed')),
+  appointment_id uuid,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint follow_ups_appointment_id_key unique (clinic_id, appointment_id),
+  constraint follow_ups_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id),
+  constraint follow_ups_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
+  constraint follow_ups_appointment_id_fkey foreign key (clinic_id, appointment_id) references app_public.appointments (clinic_id, id)
+);
+alter table app_public.follow_ups enable row level security;
+alter table app_public.follow_ups force row level security;
+create index follow_ups_consultation_id_idx on app_public.follow_ups (clinic_id, consultation_id);
+create index follow_ups_patient_id_idx on app_public.follow_ups (clinic_id, patient_id, due_date desc);
+create index follow_ups_pending_idx on app_public.follow_ups (clinic_id, doctor_id, due_date) where status = 'pending';
+create policy tenant_isolation on app_public.follow_ups as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0900-reading
+-- Who reads what (docs/permissions.md; footnote 7: a patient reads their own records once signed,
+-- issued or released, never drafts). Staff who treat (clinic_admin, doctor, nurse) read the
+-- clinic's clinical records; receptionists read none; lab technicians read the requests and
+-- reports that are the lab's work, never the consultation. Writes are granted table by table
+-- with their state machines and locks.
+create function app_private.patient_reads(patient_id uuid)
+  returns boolean
+  language sql stable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select app_public.current_role_is('patient') and patient_reads.patient_id = app_public.current_patient_id();
+end;
+comment on function app_private.patient_reads(uuid) is
+  'True when the caller is the patient whose record this is: the row rule of a patient''s own clinical records.';
+grant execute on function app_private.patient_reads(uuid) to app_user;
+
+create policy select_clinicians_and_own_signed on app_public.consultations for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse'))
+    or (status = 'signed' and app_private.patient_reads(patient_id)));
+create policy select_clinicians_and_own_signed on app_public.vitals for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse'))
+    or (app_private.patient_reads(patient_id) and exists (
+      select from app_public.consultations c where c.clinic_id = vitals.clinic_id and c.id = vitals.consultation_id and c.status = 'signed')));
+create policy select_clinicians_and_own_signed on app_public.diagnoses for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse'))
+    or (app_private.patient_reads(patient_id) and exists (
+      select from app_public.consultations c where c.clinic_id = diagnoses.clinic_id and c.id = diagnoses.consultation_id and c.status = 'signed')));
+create policy select_clinicians_and_own on app_public.consultation_addenda for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse')) or app_private.patient_reads(patient_id));
+create policy select_clinicians_and_own_issued on app_public.prescriptions for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse'))
+    or (status in ('issued', 'completed') and app_private.patient_reads(patient_id)));
+create policy select_clinicians_and_own_issued on app_public.prescription_items for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse'))
+    or (app_private.patient_reads(patient_id) and exists (
+      select from app_public.prescriptions p where p.clinic_id = prescription_items.clinic_id and p.id = prescription_items.prescription_id
+        and p.status in ('issued', 'completed'))));
+create policy select_clinicians_lab_and_own on app_public.test_requests for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'lab_technician')) or app_private.patient_reads(patient_id));
+create policy select_clinicians_lab_and_own_released on app_public.test_reports for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'lab_technician'))
+    or (status = 'released' and app_private.patient_reads(patient_id)));
+create policy select_clinicians_lab_and_own_released on app_public.test_results for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'lab_technician'))
+    or (app_private.patient_reads(patient_id) and exists (
+      select from app_public.test_reports r where r.clinic_id = test_results.clinic_id and r.id = test_results.test_report_id and r.status = 'released')));
+create policy select_clinicians_and_own on app_public.follow_ups for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse')) or app_private.patient_reads(patient_id));
+
+grant select on app_public.consultations, app_public.vitals, app_public.diagnoses, app_public.consultation_addenda,
+  app_public.prescriptions, app_public.prescription_items, app_public.test_requests, app_public.test_reports,
+  app_public.test_results, app_public.follow_ups to app_user;
+
+-- Every table: updated_at kept by the database, every change in the audit log.
+create trigger _100_updated_at before update on app_public.consultations
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.consultations
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.vitals
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.vitals
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.diagnoses
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.diagnoses
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _900_audit after insert or update or delete on app_public.consultation_addenda
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.prescriptions
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.prescriptions
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.prescription_items
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.prescription_items
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.test_requests
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.test_requests
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.test_reports
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.test_reports
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.test_results
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.test_results
+  for each row execute function app_private.tg_audit_row('id');
+create trigger _100_updated_at before update on app_public.follow_ups
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.follow_ups
+  for each row execute function app_private.tg_audit_row('id');
+
+-- GraphQL: not exposed until each table declares its exposure (migrations/README.md "GraphQL exposure").
+comment on table app_public.consultations is E'@behavior -*\nA doctor''s consultation during a visit.';
+comment on table app_public.vitals is E'@behavior -*\nVital signs measured during a consultation.';
+comment on table app_public.diagnoses is E'@behavior -*\nAn ICD-10 diagnosis of a consultation.';
+comment on table app_public.consultation_addenda is E'@behavior -*\nA signed correction of a signed consultation.';
+comment on table app_public.prescriptions is E'@behavior -*\nA prescription written in a consultation.';
+comment on table app_public.prescription_items is E'@behavior -*\nA medicine of a prescription.';
+comment on table app_public.test_requests is E'@behavior -*\nA lab test a doctor requested.';
+comment on table app_public.test_reports is E'@behavior -*\nThe lab''s report of a test request.';
+comment on table app_public.test_results is E'@behavior -*\nOne analyte''s result in a lab report.';
+comment on table app_public.follow_ups is E'@behavior -*\nA follow-up a doctor asked for in a consultation.';

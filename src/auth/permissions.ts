@@ -78,6 +78,17 @@ const matrix = {
     select: ['clinic_admin', 'doctor', 'nurse', 'receptionist', 'patient'],
     insert: ['doctor', 'nurse', 'receptionist', 'lab_technician'],
   },
+  // Clinical care: reads (a patient: their own records once signed, issued or released).
+  'app_public.consultations': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.vitals': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.diagnoses': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.consultation_addenda': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.prescriptions': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.prescription_items': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.test_requests': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
+  'app_public.test_reports': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
+  'app_public.test_results': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
+  'app_public.follow_ups': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
 } satisfies Record<string, Rules>;
 
 /** A resource of the matrix: what `app.permission(resource, action)` takes, so a typo fails typecheck. */

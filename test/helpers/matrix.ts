@@ -105,6 +105,17 @@ export const MATRIX: Record<string, Record<Role, string>> = {
     lab_technician: 'insert',
     patient: 'select',
   },
+  // Clinical care: reads (footnote 7: a patient's own records once signed, issued or released).
+  'app_public.consultations': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.vitals': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.diagnoses': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.consultation_addenda': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.prescriptions': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.prescription_items': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.test_requests': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
+  'app_public.test_reports': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
+  'app_public.test_results': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
+  'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
 };
 
 export function mayRun(table: string, role: Role, command: Command): boolean {
