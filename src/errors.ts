@@ -16,8 +16,12 @@ export const ERROR_CATALOGUE = {
   SLOT_TAKEN: { status: 409, title: 'The slot is already booked' },
   SLOT_UNAVAILABLE: { status: 409, title: 'The slot is not available' },
   INVALID_TRANSITION: { status: 409, title: 'This change of status is not allowed' },
+  RECORD_LOCKED: { status: 409, title: 'The record is locked' },
+  VERSION_CONFLICT: { status: 409, title: 'The record changed since it was read' },
+  ALLERGY_ACKNOWLEDGEMENT_REQUIRED: { status: 409, title: "A medicine matches one of the patient's allergies" },
   POSSIBLE_DUPLICATE: { status: 409, title: 'The record may duplicate existing ones' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  PRECONDITION_REQUIRED: { status: 428, title: 'An If-Match header is required' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   CONSTRAINT_VIOLATION: { status: 422, title: 'The data breaks a rule' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
@@ -44,6 +48,11 @@ export interface DuplicateCandidate {
 export interface ProblemExtensions {
   /** POSSIBLE_DUPLICATE: the existing records that look like the one sent. */
   candidates?: DuplicateCandidate[];
+  /**
+   * INVALID_TRANSITION, RECORD_LOCKED: the rule the database applied, a stable snake_case name
+   * (`consultation_signed_is_final`), from the CONSTRAINT of the trigger's RAISE.
+   */
+  rule?: string;
 }
 
 export class AppError extends Error {
@@ -76,6 +85,7 @@ const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBQTA: { code: 'CONFLICT', detail: "The clinic's plan limit is reached (patients or storage)." },
   CBSLT: { code: 'SLOT_UNAVAILABLE', detail: "This time is not a free slot of the doctor's schedule." },
   CBSTA: { code: 'INVALID_TRANSITION', detail: 'This change of status is not allowed.' },
+  CBLCK: { code: 'RECORD_LOCKED', detail: 'Signed, issued and released records do not change; a correction is a new entry.' },
   CBMRG: {
     code: 'CONFLICT',
     detail: 'These records cannot be merged: the same record, a record already merged (or merged into), or two records that both have a portal login.',
@@ -115,7 +125,7 @@ export function fromDatabaseError(error: unknown): AppError | undefined {
   const field = fieldOf(error);
   const errors = field ? [{ path: field, message: messageFor(error.code) }] : [];
   const own = APP_SQLSTATES[error.code];
-  if (own) return new AppError(own.code, own.detail, { errors, cause: error });
+  if (own) return new AppError(own.code, own.detail, { errors, extensions: ruleOf(error), cause: error });
   const constraint = error.constraint ? CONSTRAINT_CODES[error.constraint] : undefined;
   if (constraint) return new AppError(constraint.code, constraint.detail, { errors, cause: error });
   switch (error.code) {
@@ -178,6 +188,11 @@ function columnOf(error: PgError): string | undefined {
   const column = rest.replace(/_(key|fkey|check|format|length|valid|excl)$/, '');
   // A primary key names no field a client wrote (ids come from the database).
   return column && column !== 'pkey' ? column : undefined;
+}
+
+/** A state machine's or lock's rule name, raised by the trigger as its CONSTRAINT (never a message, which may quote values). */
+function ruleOf(error: PgError): ProblemExtensions {
+  return error.constraint && /^[a-z][a-z0-9_]{0,62}$/.test(error.constraint) ? { rule: error.constraint } : {};
 }
 
 function messageFor(sqlstate: string): string {
