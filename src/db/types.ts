@@ -172,6 +172,37 @@ export interface AppPublicClinicSettings {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicConsultationAddenda {
+  authorId: Generated<string>;
+  body: string;
+  clinicId: Generated<string>;
+  consultationId: string;
+  createdAt: Generated<Timestamp>;
+  id: Generated<string>;
+  patientId: string;
+  signedAt: Generated<Timestamp>;
+}
+
+export interface AppPublicConsultations {
+  chiefComplaint: string | null;
+  clinicalNotes: string | null;
+  clinicId: Generated<string>;
+  completedAt: Timestamp | null;
+  createdAt: Generated<Timestamp>;
+  doctorId: Generated<string>;
+  findings: string | null;
+  id: Generated<string>;
+  patientId: string;
+  signedAt: Timestamp | null;
+  status: Generated<string>;
+  symptoms: string | null;
+  treatmentPlan: string | null;
+  updatedAt: Generated<Timestamp>;
+  urgency: Generated<string>;
+  version: Generated<number>;
+  visitId: string;
+}
+
 export interface AppPublicDepartments {
   /**
    * @behavior -*
@@ -190,6 +221,18 @@ export interface AppPublicDepartments {
    */
   isActive: Generated<boolean>;
   name: string;
+  updatedAt: Generated<Timestamp>;
+}
+
+export interface AppPublicDiagnoses {
+  clinicId: Generated<string>;
+  consultationId: string;
+  createdAt: Generated<Timestamp>;
+  description: string;
+  icd10Code: string;
+  id: Generated<string>;
+  isPrimary: Generated<boolean>;
+  patientId: string;
   updatedAt: Generated<Timestamp>;
 }
 
@@ -243,6 +286,20 @@ export interface AppPublicFiles {
   sha256: string;
   sizeBytes: Int8;
   uploadedBy: Generated<string>;
+}
+
+export interface AppPublicFollowUps {
+  appointmentId: string | null;
+  clinicId: Generated<string>;
+  consultationId: string;
+  createdAt: Generated<Timestamp>;
+  doctorId: Generated<string>;
+  dueDate: Timestamp;
+  id: Generated<string>;
+  patientId: string;
+  reason: string;
+  status: Generated<string>;
+  updatedAt: Generated<Timestamp>;
 }
 
 export interface AppPublicPatientAccessLog {
@@ -372,6 +429,46 @@ export interface AppPublicPatients {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicPrescriptionItems {
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  dose: string;
+  doseForm: string;
+  durationDays: number | null;
+  frequency: string;
+  frequencyCustom: string | null;
+  genericName: string | null;
+  id: Generated<string>;
+  instructions: string | null;
+  medicineName: string;
+  patientId: string;
+  position: number;
+  prescriptionId: string;
+  quantity: number;
+  refills: Generated<number>;
+  route: string;
+  strength: string | null;
+  updatedAt: Generated<Timestamp>;
+}
+
+export interface AppPublicPrescriptions {
+  cancellationReason: string | null;
+  cancelledAt: Timestamp | null;
+  clinicId: Generated<string>;
+  completedAt: Timestamp | null;
+  consultationId: string;
+  createdAt: Generated<Timestamp>;
+  doctorId: Generated<string>;
+  id: Generated<string>;
+  issuedAt: Timestamp | null;
+  notes: string | null;
+  patientId: string;
+  prescriptionNumber: string | null;
+  status: Generated<string>;
+  updatedAt: Generated<Timestamp>;
+  version: Generated<number>;
+}
+
 export interface AppPublicSupportAccessGrants {
   /**
    * @behavior -*
@@ -389,6 +486,61 @@ export interface AppPublicSupportAccessGrants {
   revokedAt: Timestamp | null;
   revokedBy: string | null;
   updatedAt: Generated<Timestamp>;
+}
+
+export interface AppPublicTestReports {
+  clinicId: Generated<string>;
+  conclusion: string | null;
+  createdAt: Generated<Timestamp>;
+  fileId: string | null;
+  id: Generated<string>;
+  patientId: string;
+  releasedAt: Timestamp | null;
+  status: Generated<string>;
+  technicianId: Generated<string>;
+  testRequestId: string;
+  updatedAt: Generated<Timestamp>;
+  version: Generated<number>;
+}
+
+export interface AppPublicTestRequests {
+  cancelledAt: Timestamp | null;
+  category: string;
+  clinicalNote: string | null;
+  clinicId: Generated<string>;
+  collectedAt: Timestamp | null;
+  completedAt: Timestamp | null;
+  consultationId: string;
+  createdAt: Generated<Timestamp>;
+  id: Generated<string>;
+  patientId: string;
+  requestedBy: Generated<string>;
+  requiredBy: Timestamp | null;
+  startedAt: Timestamp | null;
+  status: Generated<string>;
+  testCode: string | null;
+  testName: string;
+  updatedAt: Generated<Timestamp>;
+  urgency: Generated<string>;
+}
+
+export interface AppPublicTestResults {
+  analyte: string;
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  criticalHigh: Numeric | null;
+  criticalLow: Numeric | null;
+  flag: Generated<string | null>;
+  id: Generated<string>;
+  patientId: string;
+  position: number;
+  referenceHigh: Numeric | null;
+  referenceLow: Numeric | null;
+  testReportId: string;
+  unit: string | null;
+  updatedAt: Generated<Timestamp>;
+  valueNumeric: Numeric | null;
+  valueText: string | null;
 }
 
 export interface AppPublicVisits {
@@ -442,17 +594,46 @@ export interface AppPublicVisits {
   visitDate: Timestamp;
 }
 
+export interface AppPublicVitals {
+  clinicId: Generated<string>;
+  consultationId: string;
+  createdAt: Generated<Timestamp>;
+  diastolicMmhg: number | null;
+  heartRateBpm: number | null;
+  heightCm: Numeric | null;
+  id: Generated<string>;
+  measuredAt: Generated<Timestamp>;
+  patientId: string;
+  recordedBy: Generated<string>;
+  respiratoryRatePerMin: number | null;
+  spo2Percent: number | null;
+  systolicMmhg: number | null;
+  temperatureC: Numeric | null;
+  updatedAt: Generated<Timestamp>;
+  weightKg: Numeric | null;
+}
+
 export interface DB {
   "appPublic.appointments": AppPublicAppointments;
   "appPublic.clinicMembers": AppPublicClinicMembers;
   "appPublic.clinics": AppPublicClinics;
   "appPublic.clinicSettings": AppPublicClinicSettings;
+  "appPublic.consultationAddenda": AppPublicConsultationAddenda;
+  "appPublic.consultations": AppPublicConsultations;
   "appPublic.departments": AppPublicDepartments;
+  "appPublic.diagnoses": AppPublicDiagnoses;
   "appPublic.doctorTimeOff": AppPublicDoctorTimeOff;
   "appPublic.files": AppPublicFiles;
+  "appPublic.followUps": AppPublicFollowUps;
   "appPublic.patientAccessLog": AppPublicPatientAccessLog;
   "appPublic.patientHistory": AppPublicPatientHistory;
   "appPublic.patients": AppPublicPatients;
+  "appPublic.prescriptionItems": AppPublicPrescriptionItems;
+  "appPublic.prescriptions": AppPublicPrescriptions;
   "appPublic.supportAccessGrants": AppPublicSupportAccessGrants;
+  "appPublic.testReports": AppPublicTestReports;
+  "appPublic.testRequests": AppPublicTestRequests;
+  "appPublic.testResults": AppPublicTestResults;
   "appPublic.visits": AppPublicVisits;
+  "appPublic.vitals": AppPublicVitals;
 }
