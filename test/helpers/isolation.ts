@@ -9,8 +9,9 @@ import { sql } from 'kysely';
 import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { actorIn, createActors, insertAsAdmin } from './actors.ts';
 import type { TestDatabase } from './db.ts';
+import { CHART_TABLES, insertChartRecord } from './chart-rows.ts';
 import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
-import { MATRIX, mayRun, ROLES, type Command } from './matrix.ts';
+import { MATRIX, mayRun, PATIENT_READS_FINAL_ONLY, ROLES, type Command } from './matrix.ts';
 import { ROW_RULES } from './row-rules.ts';
 
 export interface TenantTable {
@@ -32,9 +33,11 @@ export interface Clinics {
 /**
  * The fixture row of each table in each clinic, and for a table that app_user may delete from and
  * other fixtures reference, a second row per clinic that nothing references: the delete checks use
- * it, since deleting a referenced row fails (23503) whatever the policies say.
+ * it, since deleting a referenced row fails (23503) whatever the policies say. The clinical tables
+ * also have a `final` row per clinic (signed, issued, released: helpers/chart-rows.ts) of the
+ * fixture patient: what the patient reads of PATIENT_READS_FINAL_ONLY (matrix.ts).
  */
-export type Rows = Record<string, { a: string; b: string; unreferenced?: { a: string; b: string } }>;
+export type Rows = Record<string, { a: string; b: string; unreferenced?: { a: string; b: string }; final?: { a: string; b: string } }>;
 
 class Rollback {
   readonly value: unknown;
@@ -163,6 +166,18 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
   for (const table of tables.filter((t) => FIXTURES[t.qualified] && t.privileges.has('delete') && referenced.has(t.qualified))) {
     rows[table.qualified]!.unreferenced = await inBothClinics(table);
   }
+  if (CHART_TABLES.every((table) => rows[table])) {
+    const finalRecord = (clinic: 'a' | 'b') =>
+      insertChartRecord(db, {
+        clinicId: clinics[clinic],
+        patientId: rows['app_public.patients']![clinic],
+        doctorId: actorIn(db, clinics[clinic], 'doctor').member,
+        visitId: rows['app_public.visits']![clinic],
+        state: 'final',
+      });
+    const final = { a: await finalRecord('a'), b: await finalRecord('b') };
+    for (const table of CHART_TABLES) rows[table]!.final = { a: final.a[table], b: final.b[table] };
+  }
   return rows;
 }
 
@@ -286,10 +301,15 @@ export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics
   const violations: string[] = [];
   const own = rows[t.qualified]!;
   const fixture = FIXTURES[t.qualified]!;
+  // A patient reads these rows once final only: the fixture row is a draft, so the patient's select is
+  // checked on the final row (whether the draft stays hidden is a row rule).
+  const finalOnly = PATIENT_READS_FINAL_ONLY.has(t.qualified);
+  if (finalOnly && !own.final) return [`table: ${t.qualified} reads final rows only but has no final row (helpers/chart-rows.ts)`];
   for (const role of ROLES) {
     const ctx: TenantContext = { clinicId: clinics.a, userId: actor(db, clinics, role), role };
+    const readable = finalOnly && role === 'patient' ? own.final!.a : own.a;
     const outcomes: Record<Command, Outcome> = {
-      select: await attempt(db, ctx, countWhere(t, sql`id = ${own.a}`)),
+      select: await attempt(db, ctx, countWhere(t, sql`id = ${readable}`)),
       insert: await attempt(db, ctx, insertRow(t, fixture(fixtureRefs(db, rows, clinics, 'a')))),
       update: await attempt(db, ctx, touch(t, own.a)),
       delete: await attempt(db, ctx, remove(t, deletable(rows, t).a)),
