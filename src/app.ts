@@ -11,6 +11,7 @@ import authRoutes from './modules/auth/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
 import doctorRoutes from './modules/doctors/index.ts';
 import fileRoutes from './modules/files/index.ts';
+import followUpRoutes from './modules/follow-ups/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import patientRoutes from './modules/patients/index.ts';
 import platformRoutes from './modules/platform/index.ts';
@@ -181,6 +182,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(appointmentRoutes, { prefix: '/api/v1/clinics/:slug/appointments' });
   await app.register(doctorRoutes, { prefix: '/api/v1/clinics/:slug' });
   await app.register(fileRoutes, { prefix: '/api/v1/clinics/:slug/files', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });
+  await app.register(followUpRoutes, { prefix: '/api/v1/clinics/:slug/follow-ups' });
   await app.register(patientRoutes, { prefix: '/api/v1/clinics/:slug/patients' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });

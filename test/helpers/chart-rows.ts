@@ -41,8 +41,8 @@ export interface ChartRecordOptions {
   at?: Date;
   /** A lab technician's membership for the report; the doctor by default. */
   technicianId?: string;
-  /** The follow-up's due date; 2030-06-01 by default. */
-  dueDate?: string;
+  /** The follow-up's due date (2030-06-01 by default), or false for a record without one. */
+  dueDate?: string | false;
 }
 
 export async function insertChartRecord(db: TestDatabase, options: ChartRecordOptions): Promise<ChartRecord> {
@@ -122,12 +122,10 @@ export async function insertChartRecord(db: TestDatabase, options: ChartRecordOp
       reference_low: 120,
       reference_high: 160,
     });
-    const followUp = await insert('app_public.follow_ups', {
-      ...ofConsultation,
-      doctor_id: doctorId,
-      due_date: options.dueDate ?? '2030-06-01',
-      reason: `Review ${n}`,
-    });
+    const followUp =
+      options.dueDate === false
+        ? ''
+        : await insert('app_public.follow_ups', { ...ofConsultation, doctor_id: doctorId, due_date: options.dueDate ?? '2030-06-01', reason: `Review ${n}` });
     await client.query('commit');
     return {
       'app_public.consultations': consultation,

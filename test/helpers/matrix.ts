@@ -115,7 +115,7 @@ export const MATRIX: Record<string, Record<Role, string>> = {
   'app_public.test_requests': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
   'app_public.test_reports': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
   'app_public.test_results': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
-  'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
 };
 
 /**

@@ -190,7 +190,24 @@ export const ROW_RULES: Record<string, RowRule> = {
   'app_public.test_requests': patientOwnChartRows('app_public.test_requests'),
   'app_public.test_reports': patientOwnChartRows('app_public.test_reports'),
   'app_public.test_results': patientOwnChartRows('app_public.test_results'),
-  'app_public.follow_ups': patientOwnChartRows('app_public.follow_ups'),
+  // A doctor asks for a follow-up in a consultation of their own only.
+  'app_public.follow_ups': async (db, clinics, fixtureRows) => {
+    const violations = await patientOwnChartRows('app_public.follow_ups')(db, clinics, fixtureRows);
+    const { doctor } = await seedOthers(db, clinics, fixtureRows);
+    const theirs = await insertChartRecord(db, {
+      clinicId: clinics.a,
+      patientId: fixtureRows['app_public.patients']!.a,
+      doctorId: doctor,
+      visitId: fixtureRows['app_public.visits']!.a,
+      state: 'draft',
+    });
+    const asked = await asActor(db, clinics, 'doctor', (trx) =>
+      sql`insert into app_public.follow_ups (consultation_id, patient_id, due_date, reason)
+          values (${theirs['app_public.consultations']}, ${fixtureRows['app_public.patients']!.a}, '2030-06-01', 'rule')`.execute(trx),
+    );
+    if (asked !== '42501') violations.push("insert: a doctor asked for a follow-up in another doctor's consultation");
+    return violations;
+  },
   // Revocation is final: a revoked grant cannot be changed (a check constraint keeps it from being reopened).
   'app_public.support_access_grants': async (db, clinics) => {
     const { rows } = await db.admin.query<{ id: string; admin: string }>(
