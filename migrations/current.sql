@@ -551,4 +551,14 @@ comment on table app_public.prescription_items is E'@behavior -*\nA medicine of 
 comment on table app_public.test_requests is E'@behavior -*\nA lab test a doctor requested.';
 comment on table app_public.test_reports is E'@behavior -*\nThe lab''s report of a test request.';
 comment on table app_public.test_results is E'@behavior -*\nOne analyte''s result in a lab report.';
-comment on table app_public.follow_ups is E'@behavior -*\nA follow-up a doctor asked for in a consultation.';
+-- follow_ups: read through GraphQL like its REST list (by id, by doctor, by patient, soonest due
+-- first); no mutation: asking for one "in N days" is the API's (the clinic-local date), and the
+-- moves of its state machine keep one door, REST's …/follow-ups/{id}/complete|cancel|miss.
+comment on table app_public.follow_ups is E'@unique id\n@behavior -insert -update -delete -totalCount\nA follow-up a doctor asked for in a consultation: due on a date, pending until completed, cancelled or missed.';
+comment on constraint follow_ups_pkey on app_public.follow_ups is '@behavior -single -update -delete';
+comment on constraint follow_ups_appointment_id_key on app_public.follow_ups is '@behavior -single -update -delete';
+comment on column app_public.follow_ups.clinic_id is '@behavior -*';
+comment on column app_public.follow_ups.doctor_id is E'@behavior +filterBy\nThe doctor who asked for it.';
+comment on column app_public.follow_ups.patient_id is '@behavior +filterBy';
+comment on column app_public.follow_ups.status is 'pending, completed, cancelled or missed; a closed follow-up is final.';
+comment on column app_public.follow_ups.appointment_id is 'The appointment booked for it (POST …/appointments with followUpId).';

@@ -60,6 +60,7 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   },
   'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.follow_ups': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */

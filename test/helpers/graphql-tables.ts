@@ -80,6 +80,7 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
   // Only the queue's moves, which the state machine judges: calling a waiting visit is one.
   'app_public.visits': { type: 'Visit', create: 'createVisit', update: 'updateVisit', delete: null, patch: { status: 'called' } },
   'app_public.files': { type: 'File', create: null, update: null, delete: null, patch: null },
+  'app_public.follow_ups': { type: 'FollowUp', create: null, update: null, delete: null, patch: null },
 };
 
 /** The tenant root: one row per clinic, no clinic_id, read-only. */

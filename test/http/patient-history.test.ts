@@ -107,7 +107,10 @@ t.test('the history: every section, newest first, per role; the patient reads si
   );
 
   await t.test('the patient reads their own: signed, issued, released; never drafts', async (t) => {
-    const mine = await client.call('GET', url(patient), await desk.token('patient'));
+    const me = await client.call('GET', desk.url('/patients/me'), await desk.token('patient'));
+    t.equal(me.statusCode, 200, 'patients/me');
+    t.equal(me.json().id, patient, 'names their record');
+    const mine = await client.call('GET', url(me.json().id), await desk.token('patient'));
     t.equal(mine.statusCode, 200);
     const own = mine.json();
     t.same(

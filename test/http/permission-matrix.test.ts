@@ -59,6 +59,13 @@ const EXPECTED: Record<string, Statuses> = {
   'POST /api/v1/clinics/:slug/files': [403, 415, 415, 415, 415, 403],
   'GET /api/v1/clinics/:slug/files/:id': [404, 404, 404, 404, 403, 404],
   'GET /api/v1/clinics/:slug/files/:id/content': [404, 404, 404, 404, 403, 404],
+  // Follow-ups (footnote 8: never the receptionist): doctors ask for and move them; the patient reads their own.
+  'GET /api/v1/clinics/:slug/follow-ups': [200, 200, 200, 403, 403, 200],
+  'POST /api/v1/clinics/:slug/follow-ups': [403, 400, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/follow-ups/:id': [404, 404, 404, 403, 403, 404],
+  'POST /api/v1/clinics/:slug/follow-ups/:id/complete': [403, 404, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/follow-ups/:id/cancel': [403, 404, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/follow-ups/:id/miss': [403, 404, 403, 403, 403, 403],
   'GET /api/v1/clinics/:slug/patients': [200, 200, 200, 200, 403, 200],
   'POST /api/v1/clinics/:slug/patients': [400, 403, 403, 400, 403, 403],
   'GET /api/v1/clinics/:slug/patients/me': [404, 404, 404, 404, 403, 404],
