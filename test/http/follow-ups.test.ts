@@ -124,6 +124,31 @@ t.test('follow-ups: asked for, listed, moved, read by whom the matrix says', asy
     t.equal(bad.statusCode, 400, 'an unknown status: 400');
   });
 
+  await t.test('the chart access log records the patients of every read, nothing for none', async (t) => {
+    const rows = async () =>
+      (
+        await desk.db.admin.query<{ patient_id: string; n: number }>(
+          `select patient_id, count(*)::int as n from app_public.patient_access_log where action = 'read_record' group by patient_id order by patient_id`,
+        )
+      ).rows;
+    await desk.db.admin.query('delete from app_public.patient_access_log');
+    t.equal((await client.call('GET', url(`/${inDays.json().id}`), doctor)).statusCode, 200);
+    t.same(await rows(), [{ patient_id: patient, n: 1 }], 'one by id: its patient, once');
+    await desk.db.admin.query('delete from app_public.patient_access_log');
+    const page = await client.call('GET', url('?status=pending&limit=3'), await desk.token('nurse'));
+    t.equal(page.json().items.length, 3);
+    const shown = [...new Set(page.json().items.map((f: { patientId: string }) => f.patientId))].sort();
+    t.same(
+      await rows(),
+      (shown as string[]).map((id) => ({ patient_id: id, n: 1 })),
+      "a page: each of its patients once, not the look-ahead row's",
+    );
+    await desk.db.admin.query('delete from app_public.patient_access_log');
+    t.equal((await client.call('GET', url('/00000000-0000-4000-8000-000000000000'), doctor)).statusCode, 404);
+    t.equal((await client.call('GET', url('?doctorId=00000000-0000-4000-8000-000000000000'), doctor)).json().items.length, 0);
+    t.same(await rows(), [], 'nothing read, nothing recorded');
+  });
+
   await t.test('pending → completed | cancelled | missed, final after', async (t) => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await client.post(url(), { consultationId: consultation, inDays: 30 + i, reason: 'moves' }, doctor)).json().id);

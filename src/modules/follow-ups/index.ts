@@ -2,11 +2,12 @@
 // on a date; pending → completed | cancelled | missed, the database's state machine (CBSTA, rule
 // follow_up_closed_is_final). Clinic admins, doctors and nurses read them, a patient their own
 // (footnote 8: receptionists never; they book the appointment, which links the two: appointments).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../errors.ts';
 import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
+import { type ChartReader, readRowsWithChartAccess } from '../../records/chart-access.ts';
 import { findFollowUp, insertFollowUp, listFollowUps, setFollowUpStatus } from './queries.ts';
 import { followUp, followUpInput, followUpPage, followUpParams, listQuery, type FollowUp } from './schemas.ts';
 
@@ -21,6 +22,8 @@ const MOVES: Record<string, { to: FollowUp['status']; summary: string }> = {
 export default async function followUpRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const tags = ['follow-ups'];
+  // Follow-ups are chart data: every read records the patients whose follow-ups it returned.
+  const reader = (request: FastifyRequest): ChartReader => ({ tenant: request.tenant!, supportGrantId: request.claims?.support_grant });
 
   app.post(
     '/',
@@ -57,7 +60,13 @@ export default async function followUpRoutes(fastify: FastifyInstance): Promise<
     },
     async (request) => {
       const { limit } = request.query;
-      const rows = await app.withTenant(request.tenant!, (db) => listFollowUps(db, request.query, limit + 1));
+      const rows = await readRowsWithChartAccess(
+        app,
+        reader(request),
+        (db) => listFollowUps(db, request.query, limit + 1),
+        (f) => f.patientId,
+        (found) => found.slice(0, limit),
+      );
       return toPage(rows, limit, (f) => [f.dueDate, f.id]);
     },
   );
@@ -69,7 +78,15 @@ export default async function followUpRoutes(fastify: FastifyInstance): Promise<
       schema: { tags, summary: 'A follow-up.', params: followUpParams, response: { 200: followUp }, problems: ['NOT_FOUND'] },
     },
     async (request) => {
-      const found = await app.withTenant(request.tenant!, (db) => findFollowUp(db, request.params.id));
+      const [found] = await readRowsWithChartAccess(
+        app,
+        reader(request),
+        async (db) => {
+          const row = await findFollowUp(db, request.params.id);
+          return row ? [row] : [];
+        },
+        (f) => f.patientId,
+      );
       if (!found) throw new AppError('NOT_FOUND');
       return found;
     },
