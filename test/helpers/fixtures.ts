@@ -70,7 +70,8 @@ export const FIXTURES: Record<string, Fixture> = {
   'app_public.prescription_items': ({ idOf }) => ({
     prescription_id: idOf('app_public.prescriptions'),
     patient_id: idOf('app_public.patients'),
-    position: ++counter,
+    // 1–50 (the check): the sweep's inserts are rolled back before the deferred key is checked.
+    position: (++counter % 50) + 1,
     medicine_name: 'Amoxicillin',
     dose_form: 'capsule',
     dose: '500 mg',
@@ -80,7 +81,7 @@ export const FIXTURES: Record<string, Fixture> = {
   }),
   'app_public.test_requests': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), test_name: 'Full blood count', category: 'haematology' }),
   'app_public.test_reports': ({ idOf }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients') }),
-  'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: ++counter, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
+  'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: (++counter % 200) + 1, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
   'app_public.follow_ups': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), due_date: '2030-06-01', reason: 'fixture' }),
 };
 
