@@ -6,6 +6,7 @@
 import t from 'tap';
 import { actorIn } from '../helpers/actors.ts';
 import { insertChartRecord } from '../helpers/chart-rows.ts';
+import { graphql } from '../helpers/graphql.ts';
 import { frontDesk, type FrontDesk } from '../helpers/visits.ts';
 
 async function consultationOf(desk: FrontDesk, patientId: string, { clinic = 'a' as 'a' | 'b', doctor = desk.doctor(clinic) } = {}) {
@@ -147,6 +148,31 @@ t.test('follow-ups: asked for, listed, moved, read by whom the matrix says', asy
     t.equal((await client.call('GET', url('/00000000-0000-4000-8000-000000000000'), doctor)).statusCode, 404);
     t.equal((await client.call('GET', url('?doctorId=00000000-0000-4000-8000-000000000000'), doctor)).json().items.length, 0);
     t.same(await rows(), [], 'nothing read, nothing recorded');
+  });
+
+  await t.test('GraphQL reads them as chart data and writes none', async (t) => {
+    await desk.db.admin.query('delete from app_public.patient_access_log');
+    const read = await graphql<{ followUps: { nodes: { rowId: string; patientId: string; status: string }[] } }>(
+      desk.app,
+      doctor,
+      `{ followUps(condition: { patientId: "${patient}" }) { nodes { rowId patientId status } } }`,
+    );
+    t.same(read.errors, undefined);
+    t.ok(read.data!.followUps.nodes.length >= 2, "the patient's follow-ups");
+    const { rows } = await desk.db.admin.query(`select patient_id from app_public.patient_access_log where action = 'read_record'`);
+    t.same(
+      rows.map((r) => r.patient_id),
+      [patient],
+      'the read is in the chart access log',
+    );
+    const mutation = await graphql(
+      desk.app,
+      doctor,
+      `mutation { updateFollowUp(input: { rowId: "${inDays.json().id}", patch: { status: "completed" } }) { clientMutationId } }`,
+    );
+    t.ok(mutation.errors?.length, 'no updateFollowUp');
+    const receptionist = await graphql<{ followUps: { nodes: unknown[] } }>(desk.app, await desk.token('receptionist'), '{ followUps { nodes { rowId } } }');
+    t.same(receptionist.data?.followUps?.nodes ?? [], [], 'a receptionist reads none (footnote 8)');
   });
 
   await t.test('pending → completed | cancelled | missed, final after', async (t) => {
