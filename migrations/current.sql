@@ -408,6 +408,24 @@ $$;
 create trigger _200_transition before update on app_public.follow_ups
   for each row execute function app_private.tg_follow_up_transition();
 
+-- A follow-up is due today or later in the clinic's calendar (422 naming dueDate): a date in the
+-- past is a typo, not a plan.
+create function app_private.tg_follow_up_due_date()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if new.due_date < app_public.current_clinic_date() then
+    raise exception 'a follow-up is due today or later'
+      using errcode = '23514', table = tg_table_name, column = 'due_date', constraint = 'follow_ups_due_date_valid';
+  end if;
+  return new;
+end;
+$$;
+create trigger _150_due_date before insert on app_public.follow_ups
+  for each row execute function app_private.tg_follow_up_due_date();
+
 -- Booking a follow-up's appointment links the two. The receptionist books appointments but cannot
 -- see follow-ups, so the link is this definer function, called in the booking's transaction: it
 -- links a pending, unlinked follow-up of the context clinic to a visible appointment of the same

@@ -73,6 +73,15 @@ t.test('follow-ups: asked for, listed, moved, read by whom the matrix says', asy
     t.equal(rows[0].n, 2, 'only the two follow-ups above exist');
   });
 
+  await t.test("a due date before the clinic's today: 422 naming dueDate; today is fine", async (t) => {
+    const past = await client.post(url(), { consultationId: consultation, dueDate: await clinicToday(desk, -1), reason: 'late' }, doctor);
+    t.equal(past.statusCode, 422);
+    t.match(past.json(), { code: 'CONSTRAINT_VIOLATION', errors: [{ path: 'body.dueDate' }] });
+    const today = await client.post(url(), { consultationId: consultation, dueDate: await clinicToday(desk, 0), reason: 'today' }, doctor);
+    t.equal(today.statusCode, 201);
+    await desk.db.admin.query('delete from app_public.follow_ups where id = $1', [today.json().id]);
+  });
+
   await t.test("another clinic's, an unknown, another doctor's consultation", async (t) => {
     const theirs = await consultationOf(desk, await desk.patient('b'), { clinic: 'b' });
     for (const [what, id] of [

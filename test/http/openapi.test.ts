@@ -86,7 +86,7 @@ const STATUSES: Record<string, string> = {
   'POST /api/v1/clinics/{slug}/files': '201 400 401 403 404 409 413 415 422 500 503',
   'GET /api/v1/clinics/{slug}/files/{id}': '200 400 401 403 404 500 503',
   'GET /api/v1/clinics/{slug}/files/{id}/content': '200 400 401 403 404 500 503',
-  'POST /api/v1/clinics/{slug}/follow-ups': '201 400 401 403 404 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/follow-ups': '201 400 401 403 404 413 415 422 500 503',
   'GET /api/v1/clinics/{slug}/follow-ups': '200 400 401 403 404 500 503',
   'GET /api/v1/clinics/{slug}/follow-ups/{id}': '200 400 401 403 404 500 503',
   'POST /api/v1/clinics/{slug}/follow-ups/{id}/complete': '200 400 401 403 404 409 413 415 500 503',

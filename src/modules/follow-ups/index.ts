@@ -29,14 +29,15 @@ export default async function followUpRoutes(fastify: FastifyInstance): Promise<
     '/',
     {
       ...app.permission(RESOURCE, 'insert'),
-      // 404: the consultation is unknown, another clinic's, or not visible; 403 (the database): another doctor's.
+      // 404: the consultation is unknown, another clinic's, or not visible; 403 (the database): another
+      // doctor's; 422: a due date before the clinic's today.
       schema: {
         tags,
         summary: 'Ask for a follow-up in a consultation of your own, in N days or on a date.',
         params: clinicParams,
         body: followUpInput,
         response: { 201: followUp },
-        problems: ['NOT_FOUND'],
+        problems: ['NOT_FOUND', 'CONSTRAINT_VIOLATION'],
       },
     },
     async (request, reply) => {
