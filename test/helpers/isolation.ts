@@ -238,7 +238,9 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
     const blind = await attempt(db, noClinic('insert'), insertRow(t, fixture(idsOf('a'))));
     if (blind.ok) violations.push('insert: without a clinic in context, an insert succeeded');
     for (const ref of t.references) {
-      const foreignRef = Object.fromEntries(ref.columns.map((c, i) => [c, rowValue(rows, ref.target, 'b', ref.targetColumns[i]!)]));
+      const foreignRef = Object.fromEntries(
+        await Promise.all(ref.columns.map(async (c, i) => [c, await rowValue(db, rows, ref.target, 'b', ref.targetColumns[i]!)] as const)),
+      );
       const pointing = await attempt(db, asA('insert'), insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
       if (pointing.ok) violations.push(`insert: clinic A referenced clinic B's ${ref.target} row`);
     }
@@ -275,9 +277,11 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
   return violations;
 }
 
-function rowValue(rows: Rows, table: string, clinic: 'a' | 'b', column: string): string {
-  if (column !== 'id') throw new Error(`references to ${table}.${column}: only (clinic_id, id) references are supported`);
-  return rows[table]![clinic];
+/** A column of a fixture row: its id, or (composite references such as (clinic_id, id, patient_id)) the column as stored. */
+async function rowValue(db: TestDatabase, rows: Rows, table: string, clinic: 'a' | 'b', column: string): Promise<string> {
+  if (column === 'id') return rows[table]![clinic];
+  const { rows: found } = await db.admin.query<{ value: string }>(`select ${JSON.stringify(column)}::text as value from ${table} where id = $1`, [rows[table]![clinic]]);
+  return found[0]!.value;
 }
 
 /** What each clinic role may do in its own clinic, against the literal MATRIX (test/helpers/matrix.ts). */
