@@ -420,27 +420,28 @@ $$;
 create trigger _200_state before insert or update or delete on app_public.test_requests
   for each row execute function app_private.tg_test_request_state();
 
--- Reports and results: the lab technician writes, as themselves, while the report is a draft; only
--- the report's own technician updates it and its results. Everyone who reads requests reads them
+-- Reports and results: the lab technician writes, as themselves; only the report's own technician
+-- updates it and its results, and only while it is a draft (the lock triggers below refuse the rest
+-- as CBLCK, for every role). Everyone who reads requests reads them
 -- (the select policies in 0900-reading). Writable: the report's `conclusion`, `file_id` and
 -- `status` (the release), the results' values and ranges; `version`, `released_at` and `flag` are
 -- the database's.
 create policy insert_lab on app_public.test_reports for insert to app_user
   with check ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()));
-create policy update_own_draft on app_public.test_reports for update to app_user
-  using ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()) and status = 'draft')
+create policy update_own on app_public.test_reports for update to app_user
+  using ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()))
   with check ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()));
 grant insert (test_request_id, patient_id, technician_id, conclusion) on app_public.test_reports to app_user;
 grant update (conclusion, file_id, status) on app_public.test_reports to app_user;
 
-create policy insert_lab_own_draft on app_public.test_results for insert to app_user
+create policy insert_lab_own on app_public.test_results for insert to app_user
   with check ((select app_public.current_role_is('lab_technician')) and exists (
     select from app_public.test_reports r where r.clinic_id = test_results.clinic_id and r.id = test_results.test_report_id
-      and r.technician_id = (select app_public.current_member_id()) and r.status = 'draft'));
-create policy update_lab_own_draft on app_public.test_results for update to app_user
+      and r.technician_id = (select app_public.current_member_id())));
+create policy update_lab_own on app_public.test_results for update to app_user
   using ((select app_public.current_role_is('lab_technician')) and exists (
     select from app_public.test_reports r where r.clinic_id = test_results.clinic_id and r.id = test_results.test_report_id
-      and r.technician_id = (select app_public.current_member_id()) and r.status = 'draft'))
+      and r.technician_id = (select app_public.current_member_id())))
   with check ((select app_public.current_role_is('lab_technician')));
 grant insert (test_report_id, patient_id, position, analyte, value_numeric, value_text, unit, reference_low, reference_high, critical_low, critical_high)
   on app_public.test_results to app_user;

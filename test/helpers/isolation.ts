@@ -280,7 +280,9 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
 /** A column of a fixture row: its id, or (composite references such as (clinic_id, id, patient_id)) the column as stored. */
 async function rowValue(db: TestDatabase, rows: Rows, table: string, clinic: 'a' | 'b', column: string): Promise<string> {
   if (column === 'id') return rows[table]![clinic];
-  const { rows: found } = await db.admin.query<{ value: string }>(`select ${JSON.stringify(column)}::text as value from ${table} where id = $1`, [rows[table]![clinic]]);
+  const { rows: found } = await db.admin.query<{ value: string }>(`select ${JSON.stringify(column)}::text as value from ${table} where id = $1`, [
+    rows[table]![clinic],
+  ]);
   return found[0]!.value;
 }
 
