@@ -6,17 +6,17 @@
 // app_hidden.lab_patient_identities) and footnote 9 (the lab's files are report files of those
 // patients).
 import { sql } from 'kysely';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { type ClinicRole, type TenantDb, withTenant } from '../../src/db/tenant.ts';
 import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
-import { createClinics, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createClinics, createTestDatabase } from '../helpers/db.ts';
 
 interface Refusal {
   code: string;
   rule?: string | undefined;
 }
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function setup(t: Test) {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   await createActors(db, [clinics.a, clinics.b]);
