@@ -749,7 +749,28 @@ comment on table app_public.diagnoses is E'@behavior -*\nAn ICD-10 diagnosis of 
 comment on table app_public.consultation_addenda is E'@behavior -*\nA signed correction of a signed consultation.';
 comment on table app_public.prescriptions is E'@behavior -*\nA prescription written in a consultation.';
 comment on table app_public.prescription_items is E'@behavior -*\nA medicine of a prescription.';
-comment on table app_public.test_requests is E'@behavior -*\nA lab test a doctor requested.';
-comment on table app_public.test_reports is E'@behavior -*\nThe lab''s report of a test request.';
-comment on table app_public.test_results is E'@behavior -*\nOne analyte''s result in a lab report.';
+-- The lab: read-only in GraphQL. Requesting is REST's (the patient is taken from the consultation),
+-- the moves are REST's routes, a report is written with its results and file (blob storage) and
+-- released with If-Match in REST: no mutation here, so every write goes through the one workflow.
+-- A lab technician reads requests, reports and results like REST, and no patient through them
+-- (the patients policy shows them none; their identity is REST's, app_hidden.lab_patient_identities).
+comment on table app_public.test_requests is E'@unique id\n@behavior -insert -update -delete -totalCount\nA lab test a doctor requested.';
+comment on constraint test_requests_pkey on app_public.test_requests is '@behavior -single -update -delete';
+comment on constraint test_requests_patient_key on app_public.test_requests is '@behavior -single -update -delete';
+comment on column app_public.test_requests.clinic_id is '@behavior -*';
+comment on column app_public.test_requests.patient_id is '@behavior +filterBy';
+comment on column app_public.test_requests.created_at is '@behavior +orderBy';
+comment on column app_public.test_requests.status is E'@behavior +filterBy\nrequested, collected, in_progress, completed or cancelled.';
+comment on table app_public.test_reports is E'@unique id\n@behavior -insert -update -delete -totalCount\nThe lab''s report of a test request.';
+comment on constraint test_reports_pkey on app_public.test_reports is '@behavior -single -update -delete';
+comment on constraint test_reports_patient_key on app_public.test_reports is '@behavior -single -update -delete';
+comment on constraint test_reports_test_request_id_key on app_public.test_reports is '@behavior -single -update -delete';
+comment on column app_public.test_reports.clinic_id is '@behavior -*';
+comment on column app_public.test_reports.patient_id is '@behavior +filterBy';
+comment on column app_public.test_reports.created_at is '@behavior +orderBy';
+comment on table app_public.test_results is E'@unique id\n@behavior -insert -update -delete -totalCount\nOne analyte''s result in a lab report.';
+comment on constraint test_results_pkey on app_public.test_results is '@behavior -single -update -delete';
+comment on constraint test_results_position_key on app_public.test_results is '@behavior -single -update -delete';
+comment on column app_public.test_results.clinic_id is '@behavior -*';
+comment on column app_public.test_results.flag is E'@behavior -insert -update\nnormal, low, high, critical_low or critical_high, computed by the database from the ranges; null for text values and values without ranges.';
 comment on table app_public.follow_ups is E'@behavior -*\nA follow-up a doctor asked for in a consultation.';
