@@ -5,6 +5,7 @@
 // values are written out here, never computed by the code under test.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
+import { graphql } from '../helpers/graphql.ts';
 import { labClinics } from '../helpers/lab-fixtures.ts';
 import { ACCEPTED } from '../helpers/sample-files.ts';
 
@@ -322,4 +323,46 @@ t.test('two technicians’ edits of one draft: the second is a 409, not a silent
     payload: { conclusion: 'Not mine.' },
   });
   t.equal(other.statusCode, 403);
+});
+
+t.test('GraphQL: the lab reads its records, never a patient through them; the reads are recorded', async (t) => {
+  const lab = await labClinics(t);
+  const patientId = await lab.patient('a', { phone: '+44 20 7946 0003', address: '3 Lab Lane' });
+  const request = (
+    await lab.call('doctor', 'POST', '/test-requests', { consultationId: await lab.consultation(patientId), testName: 'FBC', category: 'haematology' })
+  ).json();
+  await lab.call('lab_technician', 'POST', `/test-requests/${request.id}/collect`);
+  await lab.call('lab_technician', 'POST', `/test-requests/${request.id}/start`);
+  await lab.call('lab_technician', 'POST', '/test-reports', { testRequestId: request.id, results: [RESULTS[1]] });
+  const technician = await lab.token('lab_technician');
+  const read = await graphql<{
+    testRequests: { nodes: { rowId: string; testName: string; clinicalNote: string | null; patientId: string }[] };
+    testReports: { nodes: { testRequestPatient: { testName: string }; technician: { displayName: string } }[] };
+    patients: { nodes: unknown[] };
+  }>(
+    lab.app,
+    technician,
+    `{ testRequests { nodes { rowId testName clinicalNote patientId } }
+       testReports { nodes { testRequestPatient { testName } technician { displayName } } }
+       patients { nodes { rowId fullName phone address } } }`,
+  );
+  t.equal(read.errors, undefined, JSON.stringify(read.errors));
+  t.same(read.data?.testRequests.nodes, [{ rowId: request.id, testName: 'FBC', clinicalNote: null, patientId }]);
+  t.same(read.data?.testReports.nodes, [{ testRequestPatient: { testName: 'FBC' }, technician: { displayName: 'Actor lab_technician' } }]);
+  t.same(read.data?.patients.nodes, [], 'no patient row for the lab through GraphQL');
+  t.notOk(JSON.stringify(read.data).includes('Lab Lane'));
+  const { rows } = await lab.db.admin.query(
+    `select patient_id, member_id from app_public.patient_access_log where action = 'read_lab' and request_id is not null order by accessed_at, id`,
+  );
+  t.ok(
+    rows.some((row) => row.patient_id === patientId && row.member_id === lab.member('lab_technician').member),
+    "the technician's GraphQL read is recorded as read_lab",
+  );
+  // No mutation for the lab's workflow.
+  const mutation = await graphql(
+    lab.app,
+    technician,
+    `mutation { updateTestReport(input: { rowId: "${request.id}", patch: { conclusion: "x" } }) { clientMutationId } }`,
+  );
+  t.ok(mutation.errors?.length, 'no updateTestReport mutation');
 });
