@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { graphql } from '../helpers/graphql.ts';
 import { labClinics } from '../helpers/lab-fixtures.ts';
+import { createOperator } from '../helpers/people.ts';
 import { ACCEPTED } from '../helpers/sample-files.ts';
 
 const RESULTS = [
@@ -365,4 +366,41 @@ t.test('GraphQL: the lab reads its records, never a patient through them; the re
     `mutation { updateTestReport(input: { rowId: "${request.id}", patch: { conclusion: "x" } }) { clientMutationId } }`,
   );
   t.ok(mutation.errors?.length, 'no updateTestReport mutation');
+});
+
+t.test('a read under a support grant is recorded naming the grant; an ended grant answers no data', async (t) => {
+  const lab = await labClinics(t);
+  const patientId = await lab.patient('a');
+  const request = (
+    await lab.call('doctor', 'POST', '/test-requests', { consultationId: await lab.consultation(patientId), testName: 'FBC', category: 'haematology' })
+  ).json();
+  const operator = await createOperator(lab.db, 'ops@example.test', 'a long and correct password');
+  const { rows } = await lab.db.admin.query<{ id: string }>(
+    `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at)
+     values ($1, $2, $3, 'Ticket 7', now() + interval '1 hour') returning id`,
+    [lab.clinics.a, operator, lab.member('clinic_admin').account],
+  );
+  const grant = rows[0]!.id;
+  const claims = { sub: operator, clinic_id: lab.clinics.a, clinic_slug: 'clinic-a', role: 'clinic_admin' as const, jti: randomUUID(), amr: ['pwd' as const] };
+  const support = await lab.app.signAccessToken({ ...claims, support_grant: grant });
+  const get = (url: string) => lab.app.inject({ method: 'GET', url: `/api/v1/clinics/clinic-a${url}`, headers: { authorization: `Bearer ${support}` } });
+
+  const read = await get(`/test-requests/${request.id}`);
+  t.equal(read.statusCode, 200, read.body);
+  const { rows: log } = await lab.db.admin.query(`select patient_id, member_id, support_grant_id from app_public.patient_access_log where action = 'read_lab'`);
+  t.same(log, [{ patient_id: patientId, member_id: null, support_grant_id: grant }]);
+  const cancel = await lab.app.inject({
+    method: 'POST',
+    url: `/api/v1/clinics/clinic-a/test-requests/${request.id}/cancel`,
+    headers: { authorization: `Bearer ${support}` },
+  });
+  t.equal(cancel.statusCode, 403, 'read-only');
+
+  await lab.db.admin.query(
+    "update app_public.support_access_grants set expires_at = now() - interval '1 second', created_at = now() - interval '1 hour' where id = $1",
+    [grant],
+  );
+  const ended = await get(`/test-requests?patientId=${patientId}`);
+  t.equal(ended.statusCode, 401);
+  t.notOk(ended.body.includes('FBC'), 'no data');
 });
