@@ -404,3 +404,23 @@ t.test('a read under a support grant is recorded naming the grant; an ended gran
   t.equal(ended.statusCode, 401);
   t.notOk(ended.body.includes('FBC'), 'no data');
 });
+
+t.test('one report per request under concurrency: one 201, the others 409', async (t) => {
+  const lab = await labClinics(t, { poolSize: 4 });
+  const patientId = await lab.patient('a');
+  const request = (
+    await lab.call('doctor', 'POST', '/test-requests', { consultationId: await lab.consultation(patientId), testName: 'FBC', category: 'haematology' })
+  ).json();
+  const attempts = await Promise.all(
+    [1, 2, 3, 4].map(() => lab.call('lab_technician', 'POST', '/test-reports', { testRequestId: request.id, results: [RESULTS[0]] })),
+  );
+  t.same(attempts.map((r) => r.statusCode).sort(), [201, 409, 409, 409]);
+  t.same(
+    attempts.filter((r) => r.statusCode === 409).map((r) => r.json().code),
+    ['CONFLICT', 'CONFLICT', 'CONFLICT'],
+  );
+  const { rows } = await lab.db.admin.query(
+    'select count(*)::int as reports, (select count(*)::int from app_public.test_results) as results from app_public.test_reports',
+  );
+  t.same(rows, [{ reports: 1, results: 1 }], 'the losers left nothing');
+});
