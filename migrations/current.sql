@@ -280,11 +280,12 @@ create table app_public.test_reports (
     references app_public.test_requests (clinic_id, id, patient_id),
   constraint test_reports_technician_id_fkey foreign key (clinic_id, technician_id) references app_public.clinic_members (clinic_id, id),
   constraint test_reports_file_id_fkey foreign key (clinic_id, file_id) references app_public.files (clinic_id, id),
-  constraint test_reports_released_at_valid check ((status = 'released') = (released_at is not null))
+  constraint test_reports_released_at_valid check ((status = 'released') = (released_at is not null)),
+  -- One report per request (checked at commit, like the results' positions).
+  constraint test_reports_test_request_id_key unique (clinic_id, test_request_id) deferrable initially deferred
 );
 alter table app_public.test_reports enable row level security;
 alter table app_public.test_reports force row level security;
-create index test_reports_test_request_id_idx on app_public.test_reports (clinic_id, test_request_id);
 create index test_reports_patient_id_idx on app_public.test_reports (clinic_id, patient_id, created_at desc);
 create policy tenant_isolation on app_public.test_reports as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
@@ -337,6 +338,284 @@ alter table app_public.test_results force row level security;
 create policy tenant_isolation on app_public.test_results as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0310-lab-rules
+-- The lab's rules (docs/permissions.md, footnotes 3, 6 and 9). Doctors request tests and cancel
+-- them; lab technicians move a request through collected and in progress, write its one report
+-- (results flagged by the database) and release it. Release is the lock point, like signing: a
+-- released report and its results refuse every change for every role, the owner included, and
+-- releasing completes the request and announces the report (notification outbox) in the same
+-- transaction. No delete anywhere: a request that is not needed is cancelled.
+
+-- The release trigger (SECURITY DEFINER, app_owner) reads the request and the results and
+-- completes the request; the lock triggers read the parent report whatever the caller may see.
+create policy read_by_definer_functions on app_public.test_requests for select to app_owner using (true);
+create policy update_by_definer_functions on app_public.test_requests for update to app_owner using (true) with check (true);
+create policy read_by_definer_functions on app_public.test_reports for select to app_owner using (true);
+create policy read_by_definer_functions on app_public.test_results for select to app_owner using (true);
+
+-- Requests: a doctor requests, as themselves; doctors cancel, lab technicians move the status (the
+-- trigger below says which move is whose). Only `status` is ever updated.
+create policy insert_doctors on app_public.test_requests for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and requested_by = (select app_public.current_member_id()));
+create policy update_doctors_and_lab on app_public.test_requests for update to app_user
+  using ((select app_public.current_role_is('doctor', 'lab_technician')))
+  with check ((select app_public.current_role_is('doctor', 'lab_technician')));
+grant insert (consultation_id, patient_id, requested_by, test_name, test_code, category, urgency, required_by, clinical_note)
+  on app_public.test_requests to app_user;
+grant update (status) on app_public.test_requests to app_user;
+
+-- The request's state machine: requested → collected → in_progress (lab technicians), in_progress →
+-- completed (only with its report released: the release trigger makes the move), requested |
+-- collected → cancelled (doctors). A completed or cancelled request is final. Each move stamps its
+-- time. Refusals: CBSTA (a move that is not allowed) and CBLCK (a closed request), naming the rule.
+create function app_private.tg_test_request_state()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'INSERT' then
+    if new.status <> 'requested' or num_nonnulls(new.collected_at, new.started_at, new.completed_at, new.cancelled_at) > 0 then
+      raise exception 'A test request starts as requested.' using errcode = 'CBSTA', constraint = 'test_request_starts_requested';
+    end if;
+    return new;
+  end if;
+  if old.status in ('completed', 'cancelled') then
+    raise exception 'A completed or cancelled test request does not change.' using errcode = 'CBLCK', constraint = 'test_request_closed_is_final';
+  end if;
+  if tg_op = 'DELETE' then
+    return old;
+  end if;
+  if new.status is distinct from old.status then
+    if (old.status, new.status) in (('requested', 'collected'), ('collected', 'in_progress')) then
+      if not app_public.current_role_is('lab_technician') then
+        raise exception 'Only the lab collects and starts a test.' using errcode = 'CBSTA', constraint = 'test_request_lab_moves_by_technician';
+      end if;
+      if new.status = 'collected' then new.collected_at := now(); else new.started_at := now(); end if;
+    elsif old.status in ('requested', 'collected') and new.status = 'cancelled' then
+      if not app_public.current_role_is('doctor') then
+        raise exception 'Only a doctor cancels a test request.' using errcode = 'CBSTA', constraint = 'test_request_cancel_by_doctor';
+      end if;
+      new.cancelled_at := now();
+    elsif old.status = 'in_progress' and new.status = 'completed' then
+      if not exists (select from app_public.test_reports r
+                     where r.clinic_id = new.clinic_id and r.test_request_id = new.id and r.status = 'released') then
+        raise exception 'A test request is completed by releasing its report.' using errcode = 'CBSTA', constraint = 'test_request_completed_by_release';
+      end if;
+      new.completed_at := now();
+    else
+      raise exception 'A test request cannot move from % to %.', old.status, new.status
+        using errcode = 'CBSTA', constraint = 'test_request_status_flow';
+    end if;
+  end if;
+  -- The stamps are the trigger's alone.
+  if new.status = old.status then
+    new.collected_at := old.collected_at; new.started_at := old.started_at;
+    new.completed_at := old.completed_at; new.cancelled_at := old.cancelled_at;
+  end if;
+  return new;
+end;
+$$;
+create trigger _200_state before insert or update or delete on app_public.test_requests
+  for each row execute function app_private.tg_test_request_state();
+
+-- Reports and results: the lab technician writes, as themselves; only the report's own technician
+-- updates it and its results, and only while it is a draft (the lock triggers below refuse the rest
+-- as CBLCK, for every role). Everyone who reads requests reads them
+-- (the select policies in 0900-reading). Writable: the report's `conclusion`, `file_id` and
+-- `status` (the release), the results' values and ranges; `version`, `released_at` and `flag` are
+-- the database's.
+create policy insert_lab on app_public.test_reports for insert to app_user
+  with check ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()));
+create policy update_own on app_public.test_reports for update to app_user
+  using ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()))
+  with check ((select app_public.current_role_is('lab_technician')) and technician_id = (select app_public.current_member_id()));
+grant insert (test_request_id, patient_id, technician_id, conclusion) on app_public.test_reports to app_user;
+grant update (conclusion, file_id, status) on app_public.test_reports to app_user;
+
+create policy insert_lab_own on app_public.test_results for insert to app_user
+  with check ((select app_public.current_role_is('lab_technician')) and exists (
+    select from app_public.test_reports r where r.clinic_id = test_results.clinic_id and r.id = test_results.test_report_id
+      and r.technician_id = (select app_public.current_member_id())));
+create policy update_lab_own on app_public.test_results for update to app_user
+  using ((select app_public.current_role_is('lab_technician')) and exists (
+    select from app_public.test_reports r where r.clinic_id = test_results.clinic_id and r.id = test_results.test_report_id
+      and r.technician_id = (select app_public.current_member_id())))
+  with check ((select app_public.current_role_is('lab_technician')));
+grant insert (test_report_id, patient_id, position, analyte, value_numeric, value_text, unit, reference_low, reference_high, critical_low, critical_high)
+  on app_public.test_results to app_user;
+grant update (position, analyte, value_numeric, value_text, unit, reference_low, reference_high, critical_low, critical_high)
+  on app_public.test_results to app_user;
+
+-- Every write of a report bumps its version (optimistic concurrency: If-Match); clients never write it.
+create function app_private.tg_bump_test_report_version()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  new.version := old.version + 1;
+  return new;
+end;
+$$;
+create trigger _110_bump_version before update on app_public.test_reports
+  for each row execute function app_private.tg_bump_test_report_version();
+
+-- The report's rules. A report is written for an open request (requested, collected or in
+-- progress) and starts as a draft; its file is a 'report' file of the same patient; release needs
+-- at least one result and the request in progress, and stamps released_at. A released report
+-- refuses every update and delete, whoever asks (CBLCK). SECURITY DEFINER: the checks read the
+-- request and the file whatever the caller may see (a lab technician reads no files).
+create function app_private.tg_test_report_state()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'INSERT' then
+    if new.status <> 'draft' or new.released_at is not null or new.version <> 1 then
+      raise exception 'A test report starts as a draft.' using errcode = 'CBSTA', constraint = 'test_report_starts_draft';
+    end if;
+    if not exists (select from app_public.test_requests q where q.clinic_id = new.clinic_id and q.id = new.test_request_id
+                   and q.status in ('requested', 'collected', 'in_progress')) then
+      raise exception 'A report is written for an open test request.' using errcode = 'CBSTA', constraint = 'test_report_needs_open_request';
+    end if;
+  elsif old.status = 'released' then
+    raise exception 'A released test report does not change.' using errcode = 'CBLCK', constraint = 'test_report_released_is_final';
+  elsif tg_op = 'DELETE' then
+    return old;
+  elsif new.status = 'released' then
+    if not exists (select from app_public.test_results r where r.clinic_id = new.clinic_id and r.test_report_id = new.id) then
+      raise exception 'A report is released with at least one result.' using errcode = 'CBSTA', constraint = 'test_report_release_needs_results';
+    end if;
+    if not exists (select from app_public.test_requests q where q.clinic_id = new.clinic_id and q.id = new.test_request_id
+                   and q.status = 'in_progress') then
+      raise exception 'A report is released once its test is in progress.' using errcode = 'CBSTA', constraint = 'test_report_release_needs_started_request';
+    end if;
+    new.released_at := now();
+  else
+    new.released_at := old.released_at;
+  end if;
+  if new.file_id is not null and (tg_op = 'INSERT' or new.file_id is distinct from old.file_id) and not exists (
+    select from app_public.files f where f.clinic_id = new.clinic_id and f.id = new.file_id and f.patient_id = new.patient_id and f.category = 'report'
+  ) then
+    raise exception 'A report''s file is a report file of the same patient.' using errcode = '23514', constraint = 'test_reports_file_is_patients_report';
+  end if;
+  return new;
+end;
+$$;
+create trigger _200_state before insert or update or delete on app_public.test_reports
+  for each row execute function app_private.tg_test_report_state();
+
+-- Results follow their report: written only while it is a draft, never after (CBLCK).
+create function app_private.tg_test_result_lock()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  report_id uuid := case when tg_op = 'DELETE' then old.test_report_id else new.test_report_id end;
+  clinic uuid := case when tg_op = 'DELETE' then old.clinic_id else new.clinic_id end;
+begin
+  if exists (select from app_public.test_reports r where r.clinic_id = clinic and r.id = report_id and r.status = 'released')
+     or (tg_op = 'UPDATE' and exists (select from app_public.test_reports r
+           where r.clinic_id = old.clinic_id and r.id = old.test_report_id and r.status = 'released')) then
+    raise exception 'A released test report does not change.' using errcode = 'CBLCK', constraint = 'test_report_released_is_final';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end;
+$$;
+create trigger _200_lock before insert or update or delete on app_public.test_results
+  for each row execute function app_private.tg_test_result_lock();
+
+-- Releasing: the request is completed and the report announced, in the release's transaction.
+-- One message to the requesting doctor (`critical` true when any result is critical) and one to
+-- the patient when they have an e-mail (their portal login's, else the record's), which says only
+-- that a report is ready. Payloads carry ids, never values or names: the jobs that deliver them
+-- read the rest under the recipient's rules.
+create function app_private.tg_test_report_released()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  critical boolean;
+begin
+  update app_public.test_requests q set status = 'completed' where q.clinic_id = new.clinic_id and q.id = new.test_request_id;
+  select exists (select from app_public.test_results r where r.clinic_id = new.clinic_id and r.test_report_id = new.id
+                 and r.flag in ('critical_low', 'critical_high')) into critical;
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  select 'lab_report_released', a.email, jsonb_build_object('audience', 'doctor', 'clinic_id', new.clinic_id,
+    'test_report_id', new.id, 'test_request_id', new.test_request_id, 'critical', critical)
+  from app_public.test_requests q
+  join app_public.clinic_members m on m.clinic_id = q.clinic_id and m.id = q.requested_by
+  join app_private.accounts a on a.id = m.account_id
+  where q.clinic_id = new.clinic_id and q.id = new.test_request_id;
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  select 'lab_report_released', coalesce(a.email, p.email), jsonb_build_object('audience', 'patient', 'clinic_id', new.clinic_id,
+    'test_report_id', new.id, 'test_request_id', new.test_request_id)
+  from app_public.patients p
+  left join app_public.clinic_members m on m.clinic_id = p.clinic_id and m.id = p.member_id and m.status = 'active'
+  left join app_private.accounts a on a.id = m.account_id
+  where p.clinic_id = new.clinic_id and p.id = new.patient_id and coalesce(a.email, p.email) is not null;
+  return null;
+end;
+$$;
+create trigger _300_released after update of status on app_public.test_reports
+  for each row when (old.status = 'draft' and new.status = 'released') execute function app_private.tg_test_report_released();
+
+-- Footnote 3: a lab technician sees of a patient only the identity the lab needs (name, patient
+-- number, date of birth, sex), and only of patients with an open request of the clinic; never the
+-- record itself (no select policy on patients gives them a row). SECURITY DEFINER, filtered by the
+-- context's clinic and role: for any other role it answers nothing (they read patients under their
+-- own policies).
+create function app_hidden.lab_patient_identities(patient_ids uuid[])
+  returns table (id uuid, patient_number text, full_name text, date_of_birth date, sex text)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select p.id, p.patient_number, p.full_name, p.date_of_birth, p.sex
+  from app_public.patients p
+  where p.clinic_id = app_public.current_clinic_id()
+    and app_public.current_role_is('lab_technician')
+    and app_public.current_member_id() is not null
+    and p.id = any (lab_patient_identities.patient_ids)
+    and exists (select from app_public.test_requests q where q.clinic_id = p.clinic_id and q.patient_id = p.id
+                and q.status in ('requested', 'collected', 'in_progress'));
+end;
+grant execute on function app_hidden.lab_patient_identities(uuid[]) to app_user;
+comment on function app_hidden.lab_patient_identities(uuid[]) is
+  'Footnote 3: for a lab technician, the identity (number, name, date of birth, sex) of those patients with an open test request in the context clinic; nothing for anyone else.';
+
+-- Footnote 9 for the lab: a lab technician uploads only report files, for patients with an open
+-- request, and reads back only the files they uploaded themselves (the insert's RETURNING; the
+-- files API keeps refusing them reads).
+drop policy insert_uploaders on app_public.files;
+create policy insert_uploaders on app_public.files for insert to app_user
+  with check ((select app_public.current_role_is('doctor', 'nurse', 'receptionist'))
+    or ((select app_public.current_role_is('lab_technician')) and category = 'report' and exists (
+      select from app_public.test_requests q where q.clinic_id = files.clinic_id and q.patient_id = files.patient_id
+        and q.status in ('requested', 'collected', 'in_progress'))));
+create policy select_lab_own_uploads on app_public.files for select to app_user
+  using ((select app_public.current_role_is('lab_technician')) and uploaded_by = (select app_public.current_member_id()));
+
+-- The chart access log records lab reads as `read_lab`; a lab technician records their reads of
+-- the patients whose tests they handle.
+alter table app_public.patient_access_log drop constraint patient_access_log_action_valid;
+alter table app_public.patient_access_log add constraint patient_access_log_action_valid
+  check (action in ('read_record', 'read_files', 'download_file', 'read_lab'));
+drop policy insert_readers_as_themselves on app_public.patient_access_log;
+create policy insert_readers_as_themselves on app_public.patient_access_log for insert to app_user
+  with check (
+    member_id = (select app_public.current_member_id())
+    and (
+      (select app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'receptionist'))
+      or ((select app_public.current_role_is('patient')) and patient_id = (select app_public.current_patient_id()))
+      or ((select app_public.current_role_is('lab_technician')) and action = 'read_lab' and exists (
+        select from app_public.test_requests q where q.clinic_id = patient_access_log.clinic_id and q.patient_id = patient_access_log.patient_id))
+    )
+  );
 
 --! split: 0400-follow-ups
 -- Follow-ups a doctor asks for in a consultation; booking one's appointment links the two.
@@ -566,9 +845,30 @@ comment on table app_public.diagnoses is E'@behavior -*\nAn ICD-10 diagnosis of 
 comment on table app_public.consultation_addenda is E'@behavior -*\nA signed correction of a signed consultation.';
 comment on table app_public.prescriptions is E'@behavior -*\nA prescription written in a consultation.';
 comment on table app_public.prescription_items is E'@behavior -*\nA medicine of a prescription.';
-comment on table app_public.test_requests is E'@behavior -*\nA lab test a doctor requested.';
-comment on table app_public.test_reports is E'@behavior -*\nThe lab''s report of a test request.';
-comment on table app_public.test_results is E'@behavior -*\nOne analyte''s result in a lab report.';
+-- The lab: read-only in GraphQL. Requesting is REST's (the patient is taken from the consultation),
+-- the moves are REST's routes, a report is written with its results and file (blob storage) and
+-- released with If-Match in REST: no mutation here, so every write goes through the one workflow.
+-- A lab technician reads requests, reports and results like REST, and no patient through them
+-- (the patients policy shows them none; their identity is REST's, app_hidden.lab_patient_identities).
+comment on table app_public.test_requests is E'@unique id\n@behavior -insert -update -delete -totalCount\nA lab test a doctor requested.';
+comment on constraint test_requests_pkey on app_public.test_requests is '@behavior -single -update -delete';
+comment on constraint test_requests_patient_key on app_public.test_requests is '@behavior -single -update -delete';
+comment on column app_public.test_requests.clinic_id is '@behavior -*';
+comment on column app_public.test_requests.patient_id is '@behavior +filterBy';
+comment on column app_public.test_requests.created_at is '@behavior +orderBy';
+comment on column app_public.test_requests.status is E'@behavior +filterBy\nrequested, collected, in_progress, completed or cancelled.';
+comment on table app_public.test_reports is E'@unique id\n@behavior -insert -update -delete -totalCount\nThe lab''s report of a test request.';
+comment on constraint test_reports_pkey on app_public.test_reports is '@behavior -single -update -delete';
+comment on constraint test_reports_patient_key on app_public.test_reports is '@behavior -single -update -delete';
+comment on constraint test_reports_test_request_id_key on app_public.test_reports is '@behavior -single -update -delete';
+comment on column app_public.test_reports.clinic_id is '@behavior -*';
+comment on column app_public.test_reports.patient_id is '@behavior +filterBy';
+comment on column app_public.test_reports.created_at is '@behavior +orderBy';
+comment on table app_public.test_results is E'@unique id\n@behavior -insert -update -delete -totalCount\nOne analyte''s result in a lab report.';
+comment on constraint test_results_pkey on app_public.test_results is '@behavior -single -update -delete';
+comment on constraint test_results_position_key on app_public.test_results is '@behavior -single -update -delete';
+comment on column app_public.test_results.clinic_id is '@behavior -*';
+comment on column app_public.test_results.flag is E'@behavior -insert -update\nnormal, low, high, critical_low or critical_high, computed by the database from the ranges; null for text values and values without ranges.';
 -- follow_ups: read through GraphQL like its REST list (by id, by doctor, by patient, soonest due
 -- first); no mutation: asking for one "in N days" is the API's (the clinic-local date), and the
 -- moves of its state machine keep one door, REST's …/follow-ups/{id}/complete|cancel|miss.

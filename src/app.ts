@@ -13,6 +13,7 @@ import doctorRoutes from './modules/doctors/index.ts';
 import fileRoutes from './modules/files/index.ts';
 import followUpRoutes from './modules/follow-ups/index.ts';
 import memberRoutes from './modules/members/index.ts';
+import { testReportRoutes, testRequestRoutes } from './modules/lab/index.ts';
 import patientRoutes from './modules/patients/index.ts';
 import platformRoutes from './modules/platform/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
@@ -186,6 +187,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(patientRoutes, { prefix: '/api/v1/clinics/:slug/patients' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
+  await app.register(testRequestRoutes, { prefix: '/api/v1/clinics/:slug/test-requests' });
+  await app.register(testReportRoutes, { prefix: '/api/v1/clinics/:slug/test-reports', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
   await app.register(graphqlPlugin, {
     graphql: config.graphql ?? defaultGraphqlConfig(config.env),

@@ -85,9 +85,22 @@ const matrix = {
   'app_public.consultation_addenda': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
   'app_public.prescriptions': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
   'app_public.prescription_items': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
-  'app_public.test_requests': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
-  'app_public.test_reports': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
-  'app_public.test_results': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
+  // The lab (footnote 3): doctors request and cancel; lab technicians move requests and write reports.
+  'app_public.test_requests': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'],
+    insert: ['doctor'],
+    update: ['doctor', 'lab_technician'],
+  },
+  'app_public.test_reports': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'],
+    insert: ['lab_technician'],
+    update: ['lab_technician'],
+  },
+  'app_public.test_results': {
+    select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'],
+    insert: ['lab_technician'],
+    update: ['lab_technician'],
+  },
   'app_public.follow_ups': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },
 } satisfies Record<string, Rules>;
 

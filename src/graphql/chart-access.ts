@@ -30,7 +30,7 @@ import { wrapPlans } from 'postgraphile/utils';
 import { AppError } from '../errors.ts';
 import type { ChartAccess } from '../records/chart-access.ts';
 
-type ChartAction = Extract<ChartAccess['action'], 'read_record' | 'read_files'>;
+type ChartAction = Extract<ChartAccess['action'], 'read_record' | 'read_files' | 'read_lab'>;
 
 interface ChartTable {
   /** What a read of a row records: REST's action for the same data. */
@@ -61,6 +61,10 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.follow_ups': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  // The lab's records, as REST records them (read_lab).
+  'app_public.test_requests': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.test_reports': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.test_results': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */

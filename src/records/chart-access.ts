@@ -26,7 +26,7 @@ export const OWN_RECORD = 'own';
  * metadata (`read_files`, recorded without the file) or its bytes (`download_file`, naming it).
  */
 export type ChartAccess =
-  | { action: 'read_record' | 'read_files'; patientId: string | typeof OWN_RECORD }
+  | { action: 'read_record' | 'read_files' | 'read_lab'; patientId: string | typeof OWN_RECORD }
   | { action: 'read_files' | 'download_file'; fileId: string };
 
 /** Who reads: the request's tenant context, and the grant when it is a support token's. */

@@ -54,7 +54,8 @@ export const FIXTURES: Record<string, Fixture> = {
   'app_public.visits': ({ idOf, member }) => ({ patient_id: idOf('app_public.patients'), doctor_id: member('doctor'), purpose: 'fixture' }),
   'app_public.files': ({ idOf }) => ({
     patient_id: idOf('app_public.patients'),
-    category: 'registration',
+    // A report file: the one category every uploader may attach (lab technicians: for a patient with an open test request).
+    category: 'report',
     original_name: 'consent.pdf',
     content_type: 'application/pdf',
     size_bytes: 1024,
@@ -79,8 +80,9 @@ export const FIXTURES: Record<string, Fixture> = {
     route: 'oral',
     quantity: 15,
   }),
-  'app_public.test_requests': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), test_name: 'Full blood count', category: 'haematology' }),
-  'app_public.test_reports': ({ idOf }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients') }),
+  'app_public.test_requests': ({ idOf, member }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), requested_by: member('doctor'), test_name: 'Full blood count', category: 'haematology' }),
+  // The lab actor's draft: only the report's own technician updates it and its results.
+  'app_public.test_reports': ({ idOf, member }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients'), technician_id: member('lab_technician') }),
   'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: (++counter % 200) + 1, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
   'app_public.follow_ups': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), due_date: '2030-06-01', reason: 'fixture' }),
 };

@@ -81,6 +81,10 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
   'app_public.visits': { type: 'Visit', create: 'createVisit', update: 'updateVisit', delete: null, patch: { status: 'called' } },
   'app_public.files': { type: 'File', create: null, update: null, delete: null, patch: null },
   'app_public.follow_ups': { type: 'FollowUp', create: null, update: null, delete: null, patch: null },
+  // The lab: read-only (REST's workflow: the patient from the consultation, moves, results with the file, release with If-Match).
+  'app_public.test_requests': { type: 'TestRequest', create: null, update: null, delete: null, patch: null },
+  'app_public.test_reports': { type: 'TestReport', create: null, update: null, delete: null, patch: null },
+  'app_public.test_results': { type: 'TestResult', create: null, update: null, delete: null, patch: null },
 };
 
 /** The tenant root: one row per clinic, no clinic_id, read-only. */

@@ -253,8 +253,9 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
     const blind = await attempt(db, noClinic('insert'), insertRow(t, fixture(idsOf('a'))));
     if (blind.ok) violations.push('insert: without a clinic in context, an insert succeeded');
     for (const ref of t.references) {
-      const foreignRef: Record<string, unknown> = {};
-      for (const [i, c] of ref.columns.entries()) foreignRef[c] = await rowValue(db, rows, ref.target, 'b', ref.targetColumns[i]!);
+      const foreignRef = Object.fromEntries(
+        await Promise.all(ref.columns.map(async (c, i) => [c, await rowValue(db, rows, ref.target, 'b', ref.targetColumns[i]!)] as const)),
+      );
       const pointing = await attempt(db, asA('insert'), insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
       if (pointing.ok) violations.push(`insert: clinic A referenced clinic B's ${ref.target} row`);
     }
@@ -291,13 +292,12 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
   return violations;
 }
 
-/**
- * A column of a clinic's fixture row of `table`: its id, or for a composite reference such as
- * (clinic_id, consultation_id, patient_id) → (clinic_id, id, patient_id), the row's other columns as stored.
- */
-async function rowValue(db: TestDatabase, rows: Rows, table: string, clinic: 'a' | 'b', column: string): Promise<unknown> {
+/** A column of a fixture row: its id, or (composite references such as (clinic_id, id, patient_id)) the column as stored. */
+async function rowValue(db: TestDatabase, rows: Rows, table: string, clinic: 'a' | 'b', column: string): Promise<string> {
   if (column === 'id') return rows[table]![clinic];
-  const { rows: found } = await db.admin.query(`select "${column}" as value from ${table} where id = $1`, [rows[table]![clinic]]);
+  const { rows: found } = await db.admin.query<{ value: string }>(`select ${JSON.stringify(column)}::text as value from ${table} where id = $1`, [
+    rows[table]![clinic],
+  ]);
   return found[0]!.value;
 }
 

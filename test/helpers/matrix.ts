@@ -112,9 +112,10 @@ export const MATRIX: Record<string, Record<Role, string>> = {
   'app_public.consultation_addenda': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
   'app_public.prescriptions': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
   'app_public.prescription_items': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
-  'app_public.test_requests': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
-  'app_public.test_reports': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
-  'app_public.test_results': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
+  // The lab: a doctor requests and cancels; a lab technician moves the request and writes the report (their own draft's: the fixture report is the lab actor's).
+  'app_public.test_requests': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: 'select update', patient: 'select' },
+  'app_public.test_reports': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select insert update', patient: 'select' },
+  'app_public.test_results': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select insert update', patient: 'select' },
   'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
 };
 

@@ -18,7 +18,7 @@ import { filesUnder } from '../helpers/storage.ts';
 const PASSWORD = 'a long and correct password';
 const CONTROLS = ['\u0000', '\u0007', '\u001b', '\u007f'];
 
-type Caller = 'nobody' | 'admin' | 'doctor' | 'patient' | 'operator';
+type Caller = 'nobody' | 'admin' | 'doctor' | 'lab' | 'patient' | 'operator';
 interface Route {
   method: 'POST' | 'PATCH';
   url: string;
@@ -52,15 +52,17 @@ t.test('every text field refuses control characters with a 400 naming it', async
   const adminId = await createPerson(db, 'admin@example.test', PASSWORD, [[clinics.a, 'clinic_admin']]);
   const patientId = await createPerson(db, 'patient@example.test', PASSWORD, [[clinics.a, 'patient']]);
   const doctorId = await createPerson(db, 'doctor@example.test', PASSWORD, [[clinics.a, 'doctor']]);
+  const labId = await createPerson(db, 'lab@example.test', PASSWORD, [[clinics.a, 'lab_technician']]);
   const operatorId = await createOperator(db, 'ops@example.test', PASSWORD);
   const memberId = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [adminId])).rows[0].id as string;
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const client = testClient(app);
-  const clinicToken = (sub: string, role: 'clinic_admin' | 'doctor' | 'patient') => client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
+  const clinicToken = (sub: string, role: 'clinic_admin' | 'doctor' | 'lab_technician' | 'patient') => client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
   const tokens: Record<Caller, string | undefined> = {
     nobody: undefined,
     admin: await clinicToken(adminId, 'clinic_admin'),
     doctor: await clinicToken(doctorId, 'doctor'),
+    lab: await clinicToken(labId, 'lab_technician'),
     patient: await clinicToken(patientId, 'patient'),
     operator: await app.signPlatformToken({ accountId: operatorId, twoFactor: false }),
   };
@@ -255,6 +257,27 @@ t.test('every text field refuses control characters with a 400 naming it', async
       body: { consultationId: randomUUID(), inDays: 14, reason: 'Review the results' },
       fields: ['reason'],
     },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/test-requests',
+      caller: 'doctor',
+      body: { consultationId: randomUUID(), testName: 'Full blood count', testCode: 'FBC-1', category: 'haematology', requiredBy: '2030-01-01', clinicalNote: 'Anaemia?' },
+      fields: ['testName', 'testCode', 'requiredBy', 'clinicalNote'],
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/test-reports',
+      caller: 'lab',
+      body: { testRequestId: randomUUID(), conclusion: 'Normal count', results: [{ analyte: 'Haemoglobin', valueText: 'Normal', unit: 'g/L' }] },
+      fields: ['conclusion', 'results.0.analyte', 'results.0.valueText', 'results.0.unit'],
+    },
+    {
+      method: 'PATCH',
+      url: `/api/v1/clinics/clinic-a/test-reports/${randomUUID()}`,
+      caller: 'lab',
+      body: { conclusion: 'Normal count', results: [{ analyte: 'Haemoglobin', valueText: 'Normal', unit: 'g/L' }] },
+      fields: ['conclusion', 'results.0.analyte', 'results.0.valueText', 'results.0.unit'],
+    },
   ];
 
   for (const route of routes) {
@@ -318,8 +341,8 @@ t.test('every text field refuses control characters with a 400 naming it', async
         patients: 0,
         history: 0,
         clinics: 'clinic-a Clinic A, clinic-b Clinic B',
-        members: 'admin@example.test as clinic_admin, doctor@example.test as doctor, patient@example.test as patient',
-        accounts: 4,
+        members: 'admin@example.test as clinic_admin, doctor@example.test as doctor, lab@example.test as lab_technician, patient@example.test as patient',
+        accounts: 5,
         second_factors: 0,
         settings: 0,
         grants: 0,
