@@ -284,7 +284,6 @@ create table app_public.prescription_allergy_acknowledgements (
   acknowledged_by uuid not null default app_public.current_member_id(),
   created_at timestamptz not null default now(),
   primary key (clinic_id, id),
-  constraint prescription_allergy_acknowledgements_allergy_id_key unique (clinic_id, prescription_id, allergy_id),
   constraint prescription_allergy_acknowledgements_prescription_id_fkey foreign key (clinic_id, prescription_id, patient_id)
     references app_public.prescriptions (clinic_id, id, patient_id),
   constraint prescription_allergy_acknowledgements_allergy_id_fkey foreign key (clinic_id, allergy_id)
@@ -295,6 +294,7 @@ create table app_public.prescription_allergy_acknowledgements (
 alter table app_public.prescription_allergy_acknowledgements enable row level security;
 alter table app_public.prescription_allergy_acknowledgements force row level security;
 create index prescription_allergy_acknowledgements_allergy_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, allergy_id);
+create index prescription_allergy_acknowledgements_prescription_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, prescription_id);
 create policy tenant_isolation on app_public.prescription_allergy_acknowledgements as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
@@ -363,10 +363,15 @@ begin
     return old;
   end if;
   if new.status = old.status then
-    if old.status <> 'draft' then
-      raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    if old.status = 'draft' then
+      return new;
     end if;
-    return new;
+    -- Moving to the state it is in (issuing an issued prescription): a refused move, not an edit.
+    if (to_jsonb(new) - array['updated_at', 'version']) = (to_jsonb(old) - array['updated_at', 'version']) then
+      raise exception 'prescription % is %', old.id, old.status
+        using errcode = 'CBSTA', constraint = case when old.status = 'issued' then 'prescription_issued_is_final' else 'prescription_closed_is_final' end;
+    end if;
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
   end if;
   if old.status in ('completed', 'cancelled') then
     raise exception 'prescription % is %', old.id, old.status using errcode = 'CBSTA', constraint = 'prescription_closed_is_final';

@@ -14,6 +14,7 @@ import fileRoutes from './modules/files/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import patientRoutes from './modules/patients/index.ts';
 import platformRoutes from './modules/platform/index.ts';
+import prescriptionRoutes from './modules/prescriptions/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
 import { doctorQueueRoutes, visitRoutes } from './modules/visits/index.ts';
 import { clinicSupportAccessRoutes, operatorSupportAccessRoutes } from './modules/support-access/index.ts';
@@ -184,6 +185,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(patientRoutes, { prefix: '/api/v1/clinics/:slug/patients' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
+  await app.register(prescriptionRoutes, { prefix: '/api/v1/clinics/:slug/prescriptions' });
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
   await app.register(graphqlPlugin, {
     graphql: config.graphql ?? defaultGraphqlConfig(config.env),

@@ -44,6 +44,10 @@ export const problemSchema = z.strictObject({
     .string()
     .optional()
     .describe('INVALID_TRANSITION and RECORD_LOCKED: the rule that refused the change, a stable snake_case name.'),
+  allergies: z
+    .array(z.strictObject({ allergyId: z.uuid(), name: z.string(), itemPositions: z.array(z.int()) }))
+    .optional()
+    .describe("ALLERGY_ACKNOWLEDGEMENT_REQUIRED: the patient's allergies the medicines match (items by position, from 1); acknowledge each by allergyId."),
 }) satisfies z.ZodType<Problem>;
 
 /**

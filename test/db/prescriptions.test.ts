@@ -29,8 +29,8 @@ async function errorOf(promise: Promise<unknown>): Promise<string> {
 }
 
 /** As the doctor (or another role): one statement in a transaction of its own. */
-const run = <T extends object>(query: (trx: Parameters<Parameters<typeof withTenant>[2]>[0]) => Promise<{ rows: T[] }>, ctx = as('doctor')) =>
-  withTenant(db.pool, ctx, (trx) => query(trx).then((r) => r.rows));
+const run = <T = unknown>(query: (trx: Parameters<Parameters<typeof withTenant>[2]>[0]) => Promise<{ rows: unknown[] }>, ctx = as('doctor')): Promise<T[]> =>
+  withTenant(db.pool, ctx, (trx) => query(trx).then((r) => r.rows as T[]));
 
 interface Item {
   medicine_name: string;

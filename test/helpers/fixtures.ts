@@ -78,6 +78,12 @@ export const FIXTURES: Record<string, Fixture> = {
     route: 'oral',
     quantity: 15,
   }),
+  'app_public.prescription_allergy_acknowledgements': ({ idOf }) => ({
+    prescription_id: idOf('app_public.prescriptions'),
+    patient_id: idOf('app_public.patients'),
+    allergy_id: idOf('app_public.patient_history'),
+    note: 'fixture',
+  }),
   'app_public.test_requests': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), test_name: 'Full blood count', category: 'haematology' }),
   'app_public.test_reports': ({ idOf }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients') }),
   'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: ++counter, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
