@@ -42,12 +42,16 @@ async function draft(patientId?: string, items: Item[] = [{ medicine_name: 'Para
   const patient = patientId ?? (await newPatient());
   const consultation = await consultationFor(db, clinics.a, patient, doctor);
   const id = await withTenant(db.pool, as('doctor'), async (trx) => {
-    const { rows } = await sql<{ id: string }>`insert into app_public.prescriptions (consultation_id, patient_id) values (${consultation}, ${patient}) returning id`.execute(trx);
+    const { rows } = await sql<{
+      id: string;
+    }>`insert into app_public.prescriptions (consultation_id, patient_id) values (${consultation}, ${patient}) returning id`.execute(trx);
     const prescription = rows[0]!.id;
     let position = 0;
     for (const item of items) {
       await sql`insert into app_public.prescription_items (prescription_id, patient_id, position, medicine_name, generic_name, dose_form, dose, frequency, route, quantity)
-        values (${prescription}, ${patient}, ${++position}, ${item.medicine_name}, ${item.generic_name ?? null}, 'tablet', '500 mg', 'TDS', 'oral', 15)`.execute(trx);
+        values (${prescription}, ${patient}, ${++position}, ${item.medicine_name}, ${item.generic_name ?? null}, 'tablet', '500 mg', 'TDS', 'oral', 15)`.execute(
+        trx,
+      );
     }
     return prescription;
   });
@@ -55,7 +59,13 @@ async function draft(patientId?: string, items: Item[] = [{ medicine_name: 'Para
 }
 
 const move = (id: string, status: string, ctx = as('doctor')) =>
-  run((trx) => sql`update app_public.prescriptions set status = ${status}, cancellation_reason = ${status === 'cancelled' ? 'Not needed' : null} where id = ${id} returning id`.execute(trx), ctx);
+  run(
+    (trx) =>
+      sql`update app_public.prescriptions set status = ${status}, cancellation_reason = ${status === 'cancelled' ? 'Not needed' : null} where id = ${id} returning id`.execute(
+        trx,
+      ),
+    ctx,
+  );
 
 async function inState(state: 'draft' | 'issued' | 'completed' | 'cancelled'): Promise<string> {
   const { id } = await draft();
@@ -107,7 +117,9 @@ t.test('moves stamp their times and the number; cancelling needs a reason; issui
     'CBSTA prescription_cancel_needs_reason',
   );
   const [cancelled] = await run<{ cancelledAt: Date | null; prescriptionNumber: string | null }>((trx) =>
-    sql`update app_public.prescriptions set status = 'cancelled', cancellation_reason = 'Wrong patient' where id = ${other} returning cancelled_at, prescription_number`.execute(trx),
+    sql`update app_public.prescriptions set status = 'cancelled', cancellation_reason = 'Wrong patient' where id = ${other} returning cancelled_at, prescription_number`.execute(
+      trx,
+    ),
   );
   t.ok(cancelled!.cancelledAt, 'cancelled_at stamped');
   t.equal(cancelled!.prescriptionNumber, null, 'a draft cancelled has no number');
@@ -120,29 +132,65 @@ t.test('issued, completed and cancelled prescriptions are locked with their item
   for (const state of ['issued', 'completed', 'cancelled'] as const) {
     const id = await inState(state);
     const lock = 'CBLCK prescription_issued_is_locked';
-    t.equal(await errorOf(run((trx) => sql`update app_public.prescriptions set notes = 'changed' where id = ${id}`.execute(trx).then(() => ({ rows: [] })))), lock, `${state}: doctor updates notes`);
-    t.equal(await errorOf(run((trx) => sql`update app_public.prescription_items set quantity = 99 where prescription_id = ${id}`.execute(trx).then(() => ({ rows: [] })))), lock, `${state}: doctor updates an item`);
-    t.equal(await errorOf(run((trx) => sql`delete from app_public.prescription_items where prescription_id = ${id}`.execute(trx).then(() => ({ rows: [] })))), lock, `${state}: doctor deletes an item`);
+    t.equal(
+      await errorOf(run((trx) => sql`update app_public.prescriptions set notes = 'changed' where id = ${id}`.execute(trx).then(() => ({ rows: [] })))),
+      lock,
+      `${state}: doctor updates notes`,
+    );
+    t.equal(
+      await errorOf(
+        run((trx) => sql`update app_public.prescription_items set quantity = 99 where prescription_id = ${id}`.execute(trx).then(() => ({ rows: [] }))),
+      ),
+      lock,
+      `${state}: doctor updates an item`,
+    );
+    t.equal(
+      await errorOf(run((trx) => sql`delete from app_public.prescription_items where prescription_id = ${id}`.execute(trx).then(() => ({ rows: [] })))),
+      lock,
+      `${state}: doctor deletes an item`,
+    );
     const { rows } = await db.admin.query('select patient_id from app_public.prescriptions where id = $1', [id]);
     const patient = rows[0].patient_id as string;
     t.equal(
       await errorOf(
-        run((trx) => sql`insert into app_public.prescription_items (prescription_id, patient_id, position, medicine_name, dose_form, dose, frequency, route, quantity)
-          values (${id}, ${patient}, 9, 'Ibuprofen', 'tablet', '200 mg', 'TDS', 'oral', 10)`.execute(trx).then(() => ({ rows: [] }))),
+        run((trx) =>
+          sql`insert into app_public.prescription_items (prescription_id, patient_id, position, medicine_name, dose_form, dose, frequency, route, quantity)
+          values (${id}, ${patient}, 9, 'Ibuprofen', 'tablet', '200 mg', 'TDS', 'oral', 10)`
+            .execute(trx)
+            .then(() => ({ rows: [] })),
+        ),
       ),
       lock,
       `${state}: doctor adds an item`,
     );
     // The superuser: bypasses RLS, not the triggers.
-    t.equal(await errorOf(db.admin.query(`update app_public.prescriptions set notes = 'changed' where id = $1`, [id])), lock, `${state}: superuser updates notes`);
-    t.equal(await errorOf(db.admin.query(`update app_public.prescriptions set prescription_number = 'RX-2000-00001' where id = $1`, [id])), lock, `${state}: superuser renumbers`);
+    t.equal(
+      await errorOf(db.admin.query(`update app_public.prescriptions set notes = 'changed' where id = $1`, [id])),
+      lock,
+      `${state}: superuser updates notes`,
+    );
+    t.equal(
+      await errorOf(db.admin.query(`update app_public.prescriptions set prescription_number = 'RX-2000-00001' where id = $1`, [id])),
+      lock,
+      `${state}: superuser renumbers`,
+    );
     t.equal(await errorOf(db.admin.query('delete from app_public.prescriptions where id = $1', [id])), lock, `${state}: superuser deletes`);
-    t.equal(await errorOf(db.admin.query('update app_public.prescription_items set dose = $2 where prescription_id = $1', [id, '1 g'])), lock, `${state}: superuser updates an item`);
-    t.equal(await errorOf(db.admin.query('delete from app_public.prescription_items where prescription_id = $1', [id])), lock, `${state}: superuser deletes items`);
+    t.equal(
+      await errorOf(db.admin.query('update app_public.prescription_items set dose = $2 where prescription_id = $1', [id, '1 g'])),
+      lock,
+      `${state}: superuser updates an item`,
+    );
+    t.equal(
+      await errorOf(db.admin.query('delete from app_public.prescription_items where prescription_id = $1', [id])),
+      lock,
+      `${state}: superuser deletes items`,
+    );
   }
   const issued = await inState('issued');
   t.equal(
-    await errorOf(db.admin.query(`update app_public.prescriptions set status = 'cancelled', cancellation_reason = 'x', notes = 'sneaked in' where id = $1`, [issued])),
+    await errorOf(
+      db.admin.query(`update app_public.prescriptions set status = 'cancelled', cancellation_reason = 'x', notes = 'sneaked in' where id = $1`, [issued]),
+    ),
     'CBLCK prescription_issued_is_locked',
     'a move carries no other change',
   );
@@ -152,19 +200,39 @@ t.test('who writes: the consultation author only, doctors only; no deletes of pr
   const patient = await newPatient();
   const consultation = await consultationFor(db, clinics.a, patient, doctor);
   const insert = (ctx: TenantContext) =>
-    run((trx) => sql`insert into app_public.prescriptions (consultation_id, patient_id) values (${consultation}, ${patient})`.execute(trx).then(() => ({ rows: [] })), ctx);
+    run(
+      (trx) =>
+        sql`insert into app_public.prescriptions (consultation_id, patient_id) values (${consultation}, ${patient})`.execute(trx).then(() => ({ rows: [] })),
+      ctx,
+    );
   for (const role of ['clinic_admin', 'nurse', 'receptionist', 'lab_technician', 'patient'] as const) {
     t.equal(await sqlstateOf(insert(as(role))), '42501', `${role} cannot write a prescription`);
   }
-  const second = await insertAsAdmin(db, clinics.a, 'app_public.clinic_members', { account_id: await accountId('second-rx@example.test'), role: 'doctor', display_name: 'Second' });
-  const secondCtx: TenantContext = { clinicId: clinics.a, userId: (await db.admin.query('select account_id from app_public.clinic_members where id = $1', [second])).rows[0].account_id, role: 'doctor' };
+  const second = await insertAsAdmin(db, clinics.a, 'app_public.clinic_members', {
+    account_id: await accountId('second-rx@example.test'),
+    role: 'doctor',
+    display_name: 'Second',
+  });
+  const secondCtx: TenantContext = {
+    clinicId: clinics.a,
+    userId: (await db.admin.query('select account_id from app_public.clinic_members where id = $1', [second])).rows[0].account_id,
+    role: 'doctor',
+  };
   t.equal(await sqlstateOf(insert(secondCtx)), '42501', "another doctor cannot prescribe from a colleague's consultation");
   t.equal(await sqlstateOf(insert(as('doctor'))), 'resolved', 'the author can');
   const { id } = await draft();
   const updated = await run((trx) => sql`update app_public.prescriptions set notes = 'mine?' where id = ${id} returning id`.execute(trx), secondCtx);
   t.same(updated, [], "another doctor updates nothing of a colleague's draft");
-  t.equal(await sqlstateOf(run((trx) => sql`delete from app_public.prescriptions where id = ${id}`.execute(trx).then(() => ({ rows: [] })))), '42501', 'nobody deletes a prescription');
-  t.equal(await sqlstateOf(run((trx) => sql`update app_public.prescriptions set version = 7 where id = ${id}`.execute(trx).then(() => ({ rows: [] })))), '42501', 'version is not writable');
+  t.equal(
+    await sqlstateOf(run((trx) => sql`delete from app_public.prescriptions where id = ${id}`.execute(trx).then(() => ({ rows: [] })))),
+    '42501',
+    'nobody deletes a prescription',
+  );
+  t.equal(
+    await sqlstateOf(run((trx) => sql`update app_public.prescriptions set version = 7 where id = ${id}`.execute(trx).then(() => ({ rows: [] })))),
+    '42501',
+    'version is not writable',
+  );
 });
 
 async function accountId(email: string): Promise<string> {
@@ -180,7 +248,9 @@ t.test('numbering: ten concurrent issues get ten distinct, consecutive numbers o
     const consultation = await consultationFor(db, clinics.b, patientB, doctorB);
     ids.push(
       await withTenant(db.pool, as('doctor', clinics.b), async (trx) => {
-        const { rows } = await sql<{ id: string }>`insert into app_public.prescriptions (consultation_id, patient_id) values (${consultation}, ${patientB}) returning id`.execute(trx);
+        const { rows } = await sql<{
+          id: string;
+        }>`insert into app_public.prescriptions (consultation_id, patient_id) values (${consultation}, ${patientB}) returning id`.execute(trx);
         await sql`insert into app_public.prescription_items (prescription_id, patient_id, position, medicine_name, dose_form, dose, frequency, route, quantity)
           values (${rows[0]!.id}, ${patientB}, 1, 'Cetirizine', 'tablet', '10 mg', 'OD', 'oral', 10)`.execute(trx);
         return rows[0]!.id;
@@ -189,9 +259,10 @@ t.test('numbering: ten concurrent issues get ten distinct, consecutive numbers o
   }
   const numbers = await Promise.all(
     ids.map((id) =>
-      run<{ prescriptionNumber: string }>((trx) => sql`update app_public.prescriptions set status = 'issued' where id = ${id} returning prescription_number`.execute(trx), as('doctor', clinics.b)).then(
-        (rows) => rows[0]!.prescriptionNumber,
-      ),
+      run<{ prescriptionNumber: string }>(
+        (trx) => sql`update app_public.prescriptions set status = 'issued' where id = ${id} returning prescription_number`.execute(trx),
+        as('doctor', clinics.b),
+      ).then((rows) => rows[0]!.prescriptionNumber),
     ),
   );
   const year = String(new Date().getUTCFullYear());
@@ -252,12 +323,19 @@ t.test('the allergy rule: a matching medicine needs a recorded acknowledgement, 
   const { id: mine } = await draft(patient, [{ medicine_name: 'Penicillin V' }]);
   t.equal(
     await errorOf(
-      run((trx) => sql`insert into app_public.prescription_allergy_acknowledgements (prescription_id, patient_id, allergy_id, note)
-        values (${mine}, ${patient}, ${otherAllergy}, 'wrong patient')`.execute(trx).then(() => ({ rows: [] }))),
+      run((trx) =>
+        sql`insert into app_public.prescription_allergy_acknowledgements (prescription_id, patient_id, allergy_id, note)
+        values (${mine}, ${patient}, ${otherAllergy}, 'wrong patient')`
+          .execute(trx)
+          .then(() => ({ rows: [] })),
+      ),
     ),
     '23514 prescription_allergy_acknowledgements_allergy_id_valid',
     "another patient's allergy cannot be acknowledged",
   );
   // The rule holds for the superuser too (SQL cannot go around it).
-  t.equal(await errorOf(db.admin.query(`update app_public.prescriptions set status = 'issued' where id = $1`, [mine])), 'CBALG prescription_allergy_needs_acknowledgement');
+  t.equal(
+    await errorOf(db.admin.query(`update app_public.prescriptions set status = 'issued' where id = $1`, [mine])),
+    'CBALG prescription_allergy_needs_acknowledgement',
+  );
 });

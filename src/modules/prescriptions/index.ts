@@ -14,6 +14,7 @@ import { etagOf, requireVersion } from '../../http/preconditions.ts';
 import { type ChartReader, readWithChartAccess } from '../../records/chart-access.ts';
 import { attachmentDisposition } from '../files/disposition.ts';
 import { renderPrescriptionPdf } from './pdf.ts';
+import { camelRows } from './queries.ts';
 import {
   type Change,
   deleteItems,
@@ -31,12 +32,14 @@ import { cancelBody, createBody, issueBody, listQuery, patchBody, type Prescript
 
 const RESOURCE = 'app_public.prescriptions';
 
-/** The nested rows come back as JSON: their timestamps as strings. */
+/** The nested rows come back as JSON, as the database names them (snake_case) and with timestamps as strings. */
 function present(row: NonNullable<Awaited<ReturnType<typeof readPrescription>>>): Prescription {
   return {
     ...row,
-    items: row.items as Prescription['items'],
-    allergyAcknowledgements: (row.allergyAcknowledgements as (Omit<Prescription['allergyAcknowledgements'][number], 'createdAt'> & { createdAt: string })[]).map((a) => ({
+    items: camelRows(row.items) as Prescription['items'],
+    allergyAcknowledgements: (
+      camelRows(row.allergyAcknowledgements) as (Omit<Prescription['allergyAcknowledgements'][number], 'createdAt'> & { createdAt: string })[]
+    ).map((a) => ({
       ...a,
       createdAt: new Date(a.createdAt),
     })),
@@ -52,10 +55,17 @@ function allergyProblem(matches: Awaited<ReturnType<typeof unacknowledgedAllergi
     allergies.set(match.allergyId, conflict);
   }
   const names = [...allergies.values()].map((a) => `"${a.name}"`).join(', ');
-  return new AppError('ALLERGY_ACKNOWLEDGEMENT_REQUIRED', `The prescription matches the patient's allergy ${names}: acknowledge it in allergyAcknowledgements to issue it.`, {
-    errors: matches.map((m) => ({ path: `items.${m.itemPosition - 1}.medicineName`, message: `matches the allergy "${m.allergyName}" (allergyId ${m.allergyId})` })),
-    extensions: { allergies: [...allergies.values()] },
-  });
+  return new AppError(
+    'ALLERGY_ACKNOWLEDGEMENT_REQUIRED',
+    `The prescription matches the patient's allergy ${names}: acknowledge it in allergyAcknowledgements to issue it.`,
+    {
+      errors: matches.map((m) => ({
+        path: `items.${m.itemPosition - 1}.medicineName`,
+        message: `matches the allergy "${m.allergyName}" (allergyId ${m.allergyId})`,
+      })),
+      extensions: { allergies: [...allergies.values()] },
+    },
+  );
 }
 
 export default async function prescriptionRoutes(fastify: FastifyInstance): Promise<void> {
@@ -79,7 +89,7 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
     const state = await findState(db, id);
     if (!state) throw new AppError('NOT_FOUND');
     if (state.version !== version) throw new AppError('VERSION_CONFLICT', `The prescription is at version ${state.version}: read it again.`);
-    throw new AppError('FORBIDDEN', "Only the prescribing doctor changes a prescription.");
+    throw new AppError('FORBIDDEN', 'Only the prescribing doctor changes a prescription.');
   }
 
   const answer = async (request: FastifyRequest, reply: { header(name: string, value: string): unknown }, id: string) => {
@@ -123,7 +133,13 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
     '/',
     {
       ...app.permission(RESOURCE, 'select'),
-      schema: { tags, summary: "A patient's prescriptions, newest first (a chart read).", params: clinicParams, querystring: listQuery, response: { 200: prescriptionPage } },
+      schema: {
+        tags,
+        summary: "A patient's prescriptions, newest first (a chart read).",
+        params: clinicParams,
+        querystring: listQuery,
+        response: { 200: prescriptionPage },
+      },
     },
     async (request) => {
       const { limit, after, patientId, status } = request.query;
@@ -138,7 +154,12 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
     '/:id',
     {
       ...app.permission(RESOURCE, 'select'),
-      schema: { tags, summary: 'A prescription with its items and acknowledged allergies; ETag: its version.', params: prescriptionParams, response: { 200: prescription } },
+      schema: {
+        tags,
+        summary: 'A prescription with its items and acknowledged allergies; ETag: its version.',
+        params: prescriptionParams,
+        response: { 200: prescription },
+      },
     },
     async (request, reply) => answer(request, reply, request.params.id),
   );
@@ -179,11 +200,20 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
       ...app.permission(RESOURCE, 'update'),
       schema: {
         tags,
-        summary: "Issue a draft (If-Match): it gets its number and is locked. A medicine matching an active allergy of the patient needs that allergy's acknowledgement.",
+        summary:
+          "Issue a draft (If-Match): it gets its number and is locked. A medicine matching an active allergy of the patient needs that allergy's acknowledgement.",
         params: prescriptionParams,
         body: issueBody,
         response: { 200: prescription },
-        problems: ['PRECONDITION_REQUIRED', 'VERSION_CONFLICT', 'INVALID_TRANSITION', 'RECORD_LOCKED', 'ALLERGY_ACKNOWLEDGEMENT_REQUIRED', 'CONSTRAINT_VIOLATION', 'CONFLICT'],
+        problems: [
+          'PRECONDITION_REQUIRED',
+          'VERSION_CONFLICT',
+          'INVALID_TRANSITION',
+          'RECORD_LOCKED',
+          'ALLERGY_ACKNOWLEDGEMENT_REQUIRED',
+          'CONSTRAINT_VIOLATION',
+          'CONFLICT',
+        ],
       },
     },
     async (request, reply) => {
@@ -261,11 +291,13 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
       const state = await app.withTenant(request.tenant!, (db) => findState(db, id));
       if (!state) throw new AppError('NOT_FOUND');
       if (state.status !== 'issued' && state.status !== 'completed') {
-        throw new AppError('INVALID_TRANSITION', 'Only issued and completed prescriptions have a PDF.', { extensions: { rule: 'prescription_pdf_needs_issue' } });
+        throw new AppError('INVALID_TRANSITION', 'Only issued and completed prescriptions have a PDF.', {
+          extensions: { rule: 'prescription_pdf_needs_issue' },
+        });
       }
       const data = await readWithChartAccess(app, reader(request), { action: 'read_record', patientId: state.patientId }, (q) => readPdfData(q, id));
       if (!data) throw new AppError('NOT_FOUND');
-      const document = renderPrescriptionPdf(data);
+      const document = renderPrescriptionPdf({ ...data, items: camelRows(data.items) });
       return reply
         .type('application/pdf')
         .header('content-disposition', attachmentDisposition(`${String(data.prescriptionNumber)}.pdf`))

@@ -51,7 +51,14 @@ export function renderPrescriptionPdf(data: Record<string, unknown>): PDFKit.PDF
   if (data.clinicAddress) doc.text(text(data.clinicAddress), { width });
   const contact = [data.clinicPhone, data.clinicEmail].filter(Boolean).map(text).join(' · ');
   if (contact) doc.text(contact, { width });
-  doc.moveDown(0.5).strokeColor(primary).lineWidth(2).moveTo(left, doc.y).lineTo(left + width, doc.y).stroke().moveDown(0.8);
+  doc
+    .moveDown(0.5)
+    .strokeColor(primary)
+    .lineWidth(2)
+    .moveTo(left, doc.y)
+    .lineTo(left + width, doc.y)
+    .stroke()
+    .moveDown(0.8);
 
   // Who and when.
   doc.fillColor('#000000').fontSize(10);
@@ -99,15 +106,31 @@ export function renderPrescriptionPdf(data: Record<string, unknown>): PDFKit.PDF
     const medicine = [item.medicineName, item.strength, item.genericName ? `(${item.genericName})` : null, item.doseForm].filter(Boolean).join(' ');
     const frequency = item.frequency === 'custom' ? text(item.frequencyCustom) : (FREQUENCY_TEXT[item.frequency] ?? item.frequency);
     rowOf(
-      [String(item.position), medicine, item.dose, frequency, item.route, item.durationDays ? `${item.durationDays} days` : '', `${item.quantity}${item.refills ? ` + ${item.refills} refills` : ''}`],
+      [
+        String(item.position),
+        medicine,
+        item.dose,
+        frequency,
+        item.route,
+        item.durationDays ? `${item.durationDays} days` : '',
+        `${item.quantity}${item.refills ? ` + ${item.refills} refills` : ''}`,
+      ],
       false,
     );
     if (item.instructions) {
-      doc.font('Helvetica-Oblique').fontSize(9).text(`Instructions: ${item.instructions}`, left + 20, doc.y, { width: width - 20 });
+      doc
+        .font('Helvetica-Oblique')
+        .fontSize(9)
+        .text(`Instructions: ${item.instructions}`, left + 20, doc.y, { width: width - 20 });
       doc.x = left;
       doc.moveDown(0.3);
     }
-    doc.strokeColor(secondary).lineWidth(0.5).moveTo(left, doc.y).lineTo(left + width, doc.y).stroke();
+    doc
+      .strokeColor(secondary)
+      .lineWidth(0.5)
+      .moveTo(left, doc.y)
+      .lineTo(left + width, doc.y)
+      .stroke();
   }
   doc.moveDown(1);
   if (data.notes) {
@@ -118,8 +141,16 @@ export function renderPrescriptionPdf(data: Record<string, unknown>): PDFKit.PDF
   // The signature.
   doc.moveDown(2);
   const signatureY = doc.y;
-  doc.strokeColor('#000000').lineWidth(1).moveTo(left + width - 200, signatureY).lineTo(left + width, signatureY).stroke();
-  doc.font('Helvetica').fontSize(9).text(`Signature: ${text(data.doctorName)}`, left + width - 200, signatureY + 4, { width: 200 });
+  doc
+    .strokeColor('#000000')
+    .lineWidth(1)
+    .moveTo(left + width - 200, signatureY)
+    .lineTo(left + width, signatureY)
+    .stroke();
+  doc
+    .font('Helvetica')
+    .fontSize(9)
+    .text(`Signature: ${text(data.doctorName)}`, left + width - 200, signatureY + 4, { width: 200 });
   doc.end();
   return doc;
 }

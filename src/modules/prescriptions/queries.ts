@@ -40,6 +40,13 @@ const itemColumns = [
   'i.instructions',
 ] as const;
 
+/** Rows of a json array (jsonArrayFrom) with their keys camel-cased, as the CamelCasePlugin does for top-level columns. */
+export function camelRows(rows: unknown): Record<string, unknown>[] {
+  return ((rows as Record<string, unknown>[] | null) ?? []).map((row) =>
+    Object.fromEntries(Object.entries(row).map(([key, value]) => [key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), value])),
+  );
+}
+
 /** A new draft of the consultation's patient; undefined when the caller cannot see the consultation. */
 export async function insertPrescription(db: TenantDb, consultationId: string, notes: string | null): Promise<{ id: string; patientId: string } | undefined> {
   return db
@@ -111,7 +118,12 @@ export async function updatePrescription(db: TenantDb, id: string, version: numb
     .executeTakeFirst();
 }
 
-export async function insertAcknowledgements(db: TenantDb, prescriptionId: string, patientId: string, acks: { allergyId: string; note: string }[]): Promise<void> {
+export async function insertAcknowledgements(
+  db: TenantDb,
+  prescriptionId: string,
+  patientId: string,
+  acks: { allergyId: string; note: string }[],
+): Promise<void> {
   if (acks.length === 0) return;
   await db
     .insertInto('appPublic.prescriptionAllergyAcknowledgements')
@@ -134,12 +146,17 @@ export async function unacknowledgedAllergies(db: TenantDb, id: string): Promise
 }
 
 /** One prescription with its items and acknowledgements, in one statement. */
-export function readPrescription(q: QueryCreator<DB>, id: string): Promise<(PrescriptionSummary & { items: unknown[]; allergyAcknowledgements: unknown[] }) | undefined> {
+export function readPrescription(
+  q: QueryCreator<DB>,
+  id: string,
+): Promise<(PrescriptionSummary & { items: unknown[]; allergyAcknowledgements: unknown[] }) | undefined> {
   return q
     .selectFrom('appPublic.prescriptions as p')
     .select(summaryColumns)
     .select((eb) => [
-      jsonArrayFrom(eb.selectFrom('appPublic.prescriptionItems as i').select(itemColumns).whereRef('i.prescriptionId', '=', 'p.id').orderBy('i.position')).as('items'),
+      jsonArrayFrom(eb.selectFrom('appPublic.prescriptionItems as i').select(itemColumns).whereRef('i.prescriptionId', '=', 'p.id').orderBy('i.position')).as(
+        'items',
+      ),
       jsonArrayFrom(
         eb
           .selectFrom('appPublic.prescriptionAllergyAcknowledgements as a')
@@ -175,7 +192,15 @@ export function listPrescriptions(
 
 export interface PdfData {
   prescription: Prescription;
-  clinic: { name: string; address: string | null; contactPhone: string | null; contactEmail: string | null; primaryColour: string | null; secondaryColour: string | null; timezone: string };
+  clinic: {
+    name: string;
+    address: string | null;
+    contactPhone: string | null;
+    contactEmail: string | null;
+    primaryColour: string | null;
+    secondaryColour: string | null;
+    timezone: string;
+  };
   doctor: { displayName: string; licenceNumber: string | null };
   patient: { fullName: string; patientNumber: string; ageAtIssue: number };
 }
@@ -203,7 +228,9 @@ export async function readPdfData(q: QueryCreator<DB>, id: string): Promise<Reco
       'pt.patientNumber as patientNumber',
       sql<number>`extract(year from age((coalesce(p.issued_at, now()) at time zone c.timezone)::date, pt.date_of_birth))::int`.as('ageAtIssue'),
       sql<string>`to_char(coalesce(p.issued_at, now()) at time zone c.timezone, 'YYYY-MM-DD')`.as('issuedOn'),
-      jsonArrayFrom(eb.selectFrom('appPublic.prescriptionItems as i').select(itemColumns).whereRef('i.prescriptionId', '=', 'p.id').orderBy('i.position')).as('items'),
+      jsonArrayFrom(eb.selectFrom('appPublic.prescriptionItems as i').select(itemColumns).whereRef('i.prescriptionId', '=', 'p.id').orderBy('i.position')).as(
+        'items',
+      ),
     ])
     .where('p.id', '=', id)
     .executeTakeFirst() as Promise<Record<string, unknown> | undefined>;

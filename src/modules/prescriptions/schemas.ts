@@ -3,7 +3,20 @@ import { page, pageQuery } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
 import { multilineText, plainText } from '../../http/text.ts';
 
-export const DOSE_FORMS = ['tablet', 'capsule', 'syrup', 'suspension', 'injection', 'cream', 'ointment', 'drops', 'inhaler', 'patch', 'suppository', 'other'] as const;
+export const DOSE_FORMS = [
+  'tablet',
+  'capsule',
+  'syrup',
+  'suspension',
+  'injection',
+  'cream',
+  'ointment',
+  'drops',
+  'inhaler',
+  'patch',
+  'suppository',
+  'other',
+] as const;
 export const FREQUENCIES = ['OD', 'BD', 'TDS', 'QID', 'PRN', 'custom'] as const;
 export const ROUTES = [
   'oral',
@@ -45,7 +58,11 @@ export const itemInput = z
   .superRefine((item, ctx) => {
     const custom = item.frequencyCustom !== undefined && item.frequencyCustom !== null;
     if ((item.frequency === 'custom') !== custom) {
-      ctx.addIssue({ code: 'custom', path: ['frequencyCustom'], message: item.frequency === 'custom' ? 'is required with frequency custom' : 'is only for frequency custom' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['frequencyCustom'],
+        message: item.frequency === 'custom' ? 'is required with frequency custom' : 'is only for frequency custom',
+      });
     }
   });
 
@@ -54,7 +71,7 @@ const notes = multilineText.trim().min(1).max(2000).nullable().optional();
 
 export const createBody = z.object({ consultationId: z.uuid(), notes, items }).strict();
 export const patchBody = z
-  .object({ notes, items: items.optional().describe('The whole list: it replaces the draft\'s items.') })
+  .object({ notes, items: items.optional().describe("The whole list: it replaces the draft's items.") })
   .strict()
   .refine((body) => body.notes !== undefined || body.items !== undefined, { message: 'names nothing to change' });
 export const issueBody = z
