@@ -62,11 +62,29 @@ export const FIXTURES: Record<string, Fixture> = {
   }),
   'app_public.patient_access_log': ({ idOf }) => ({ patient_id: idOf('app_public.patients'), file_id: idOf('app_public.files'), action: 'download_file' }),
   // Clinical care: every child names its parent and the parent's patient (composite references).
-  'app_public.consultations': ({ idOf, member }) => ({ visit_id: idOf('app_public.visits'), patient_id: idOf('app_public.patients'), doctor_id: member('doctor'), chief_complaint: 'fixture' }),
+  'app_public.consultations': ({ idOf, member }) => ({
+    visit_id: idOf('app_public.visits'),
+    patient_id: idOf('app_public.patients'),
+    doctor_id: member('doctor'),
+    chief_complaint: 'fixture',
+  }),
   'app_public.vitals': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), heart_rate_bpm: 72 }),
-  'app_public.diagnoses': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), icd10_code: 'J06.9', description: 'Acute upper respiratory infection' }),
-  'app_public.consultation_addenda': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), body: 'fixture' }),
-  'app_public.prescriptions': ({ idOf, member }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), doctor_id: member('doctor') }),
+  'app_public.diagnoses': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    icd10_code: 'J06.9',
+    description: 'Acute upper respiratory infection',
+  }),
+  'app_public.consultation_addenda': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    body: 'fixture',
+  }),
+  'app_public.prescriptions': ({ idOf, member }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    doctor_id: member('doctor'),
+  }),
   'app_public.prescription_items': ({ idOf }) => ({
     prescription_id: idOf('app_public.prescriptions'),
     patient_id: idOf('app_public.patients'),
@@ -84,10 +102,27 @@ export const FIXTURES: Record<string, Fixture> = {
     allergy_id: idOf('app_public.patient_history'),
     note: 'fixture',
   }),
-  'app_public.test_requests': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), test_name: 'Full blood count', category: 'haematology' }),
+  'app_public.test_requests': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    test_name: 'Full blood count',
+    category: 'haematology',
+  }),
   'app_public.test_reports': ({ idOf }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients') }),
-  'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: ++counter, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
-  'app_public.follow_ups': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), due_date: '2030-06-01', reason: 'fixture' }),
+  'app_public.test_results': ({ idOf }) => ({
+    test_report_id: idOf('app_public.test_reports'),
+    patient_id: idOf('app_public.patients'),
+    position: ++counter,
+    analyte: 'Haemoglobin',
+    value_numeric: 135,
+    unit: 'g/L',
+  }),
+  'app_public.follow_ups': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    due_date: '2030-06-01',
+    reason: 'fixture',
+  }),
 };
 
 /**
