@@ -248,7 +248,8 @@ create policy insert_consultation_author on app_public.prescriptions for insert 
 create policy update_author on app_public.prescriptions for update to app_user
   using ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()))
   with check ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()));
-grant insert (consultation_id, patient_id, notes), update (notes, status, cancellation_reason) on app_public.prescriptions to app_user;
+-- doctor_id may be named on insert only as the caller's own membership (the policy's check).
+grant insert (consultation_id, patient_id, doctor_id, notes), update (notes, status, cancellation_reason) on app_public.prescriptions to app_user;
 
 create policy insert_author on app_public.prescription_items for insert to app_user
   with check ((select app_public.current_role_is('doctor')) and exists (

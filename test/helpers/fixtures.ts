@@ -17,6 +17,7 @@ export interface FixtureRefs {
 export type Fixture = (refs: FixtureRefs) => Record<string, unknown>;
 
 let counter = 0;
+let itemPosition = 0;
 const unique = (prefix: string) => `${prefix}${++counter}`;
 /**
  * An hour of its own in 2030 for every call (the checks insert each fixture again, and bookings
@@ -88,7 +89,8 @@ export const FIXTURES: Record<string, Fixture> = {
   'app_public.prescription_items': ({ idOf }) => ({
     prescription_id: idOf('app_public.prescriptions'),
     patient_id: idOf('app_public.patients'),
-    position: ++counter,
+    // A count of its own: positions run 1–50 (prescription_items_position_valid).
+    position: ++itemPosition,
     medicine_name: 'Amoxicillin',
     dose_form: 'capsule',
     dose: '500 mg',

@@ -276,6 +276,8 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
 }
 
 function rowValue(rows: Rows, table: string, clinic: 'a' | 'b', column: string): string {
+  // Clinical rows reference (clinic_id, parent_id, patient_id): every fixture's patient is the clinic's fixture patient.
+  if (column === 'patient_id') return rows['app_public.patients']![clinic];
   if (column !== 'id') throw new Error(`references to ${table}.${column}: only (clinic_id, id) references are supported`);
   return rows[table]![clinic];
 }
