@@ -308,7 +308,6 @@ create policy insert_author on app_public.prescription_allergy_acknowledgements 
 grant select, insert (prescription_id, patient_id, allergy_id, note) on app_public.prescription_allergy_acknowledgements to app_user;
 create trigger _900_audit after insert or update or delete on app_public.prescription_allergy_acknowledgements
   for each row execute function app_private.tg_audit_row('id');
-comment on table app_public.prescription_allergy_acknowledgements is E'@behavior -*\nA doctor''s recorded acknowledgement of a patient''s allergy that a prescription''s medicine matches.';
 
 -- The allergy rule, one definition for the trigger and the API: an item matches an allergy when,
 -- case-insensitively, the allergy's name (trimmed) occurs as whole words in the item's medicine
@@ -501,6 +500,29 @@ create trigger _010_prescription_lock before insert or update or delete on app_p
   for each row execute function app_private.tg_prescription_child_lock();
 create trigger _020_allergy_of_patient before insert or update on app_public.prescription_allergy_acknowledgements
   for each row execute function app_private.tg_acknowledged_allergy_of_patient();
+
+-- GraphQL: prescriptions, their items and acknowledged allergies are read-only (queries and
+-- relations, a chart read logged like REST's, src/graphql/chart-access.ts). No mutation: writing a
+-- prescription is a TypeScript transaction (the draft and its items together; PATCH replaces the
+-- item list; If-Match), and issuing records the acknowledgements and answers the allergy 409 with
+-- what to acknowledge, before the database's own rule (the trigger) decides. Completing and
+-- cancelling would be plain updates, but they need If-Match as well: REST only, for now.
+comment on table app_public.prescriptions is E'@unique id\n@behavior -insert -update -delete\nA prescription written in a consultation.';
+comment on constraint prescriptions_pkey on app_public.prescriptions is '@behavior -single -update -delete';
+comment on constraint prescriptions_patient_key on app_public.prescriptions is '@behavior -single -update -delete';
+comment on constraint prescriptions_prescription_number_key on app_public.prescriptions is '@behavior -single -update -delete';
+comment on column app_public.prescriptions.clinic_id is '@behavior -*';
+comment on column app_public.prescriptions.patient_id is E'@behavior +filterBy\nThe patient the prescription is for.';
+comment on column app_public.prescriptions.status is E'@behavior +filterBy\ndraft, issued, completed or cancelled.';
+comment on column app_public.prescriptions.prescription_number is 'RX-YYYY-NNNNN, per clinic and year, set when issued.';
+comment on column app_public.prescriptions.version is 'Counts the changes (the ETag of REST''s If-Match).';
+comment on table app_public.prescription_items is E'@unique id\n@behavior -insert -update -delete\nA medicine of a prescription.';
+comment on constraint prescription_items_pkey on app_public.prescription_items is '@behavior -single -update -delete';
+comment on constraint prescription_items_position_key on app_public.prescription_items is '@behavior -single -update -delete';
+comment on column app_public.prescription_items.clinic_id is '@behavior -*';
+comment on table app_public.prescription_allergy_acknowledgements is E'@unique id\n@behavior -insert -update -delete\nA doctor''s recorded acknowledgement of a patient''s allergy that a prescription''s medicine matches.';
+comment on constraint prescription_allergy_acknowledgements_pkey on app_public.prescription_allergy_acknowledgements is '@behavior -single -update -delete';
+comment on column app_public.prescription_allergy_acknowledgements.clinic_id is '@behavior -*';
 
 --! split: 0300-lab
 -- Test requests: what the doctor asks the lab to do, for whom, how urgently.
@@ -752,8 +774,6 @@ comment on table app_public.consultations is E'@behavior -*\nA doctor''s consult
 comment on table app_public.vitals is E'@behavior -*\nVital signs measured during a consultation.';
 comment on table app_public.diagnoses is E'@behavior -*\nAn ICD-10 diagnosis of a consultation.';
 comment on table app_public.consultation_addenda is E'@behavior -*\nA signed correction of a signed consultation.';
-comment on table app_public.prescriptions is E'@behavior -*\nA prescription written in a consultation.';
-comment on table app_public.prescription_items is E'@behavior -*\nA medicine of a prescription.';
 comment on table app_public.test_requests is E'@behavior -*\nA lab test a doctor requested.';
 comment on table app_public.test_reports is E'@behavior -*\nThe lab''s report of a test request.';
 comment on table app_public.test_results is E'@behavior -*\nOne analyte''s result in a lab report.';

@@ -60,6 +60,9 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   },
   'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.prescriptions': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.prescription_items': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.prescription_allergy_acknowledgements': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */
