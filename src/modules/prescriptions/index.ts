@@ -12,7 +12,7 @@ import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
 import { etagOf, requireVersion } from '../../http/preconditions.ts';
 import { type ChartReader, readWithChartAccess } from '../../records/chart-access.ts';
-import { attachmentDisposition } from '../files/disposition.ts';
+import { attachmentDisposition } from '../../http/disposition.ts';
 import { renderPrescriptionPdf } from './pdf.ts';
 import { camelRows } from './queries.ts';
 import {
