@@ -183,6 +183,23 @@ t.test('issue, complete, cancel: the numbers, the stamps and every refused move 
   t.equal(n2, n1 + 1, 'consecutive numbers in the clinic');
 });
 
+t.test('issuing needs no body; two issues of one draft at once: one 200, one 409, one number', async (t) => {
+  const bare = await draft();
+  const issued = await app.inject({ method: 'POST', url: url(`/${bare.id}/issue`), headers: { authorization: `Bearer ${doctorToken}`, 'if-match': '"1"' } });
+  t.equal(issued.statusCode, 200, issued.body);
+
+  const { id } = await draft();
+  const both = await Promise.all([
+    call('POST', `/${id}/issue`, doctorToken, {}, { 'if-match': '"1"' }),
+    call('POST', `/${id}/issue`, doctorToken, {}, { 'if-match': '"1"' }),
+  ]);
+  t.same(both.map((r) => r.statusCode).sort(), [200, 409]);
+  const loser = both.find((r) => r.statusCode === 409)!.json();
+  t.ok(['VERSION_CONFLICT', 'INVALID_TRANSITION'].includes(loser.code), `the loser: ${loser.code}`);
+  const { rows } = await db.admin.query('select count(*)::int as n from app_public.prescriptions where id = $1 and prescription_number is not null', [id]);
+  t.equal(rows[0].n, 1);
+});
+
 t.test('the allergy rule: 409 naming the allergy and the item until it is acknowledged, then recorded with the prescription', async (t) => {
   const { id, patient } = await draft([PARACETAMOL, { ...ITEM, medicineName: 'Penicillin V', strength: '250 mg' }], 'Allergic Patient');
   const allergy = await allergyOf(db, clinics.a, patient, 'Penicillin');

@@ -224,7 +224,7 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
         if (!state) throw new AppError('NOT_FOUND');
         if (state.version !== version) throw new AppError('VERSION_CONFLICT', `The prescription is at version ${state.version}: read it again.`);
         if (state.status === 'draft') {
-          await insertAcknowledgements(db, id, state.patientId, request.body.allergyAcknowledgements ?? []);
+          await insertAcknowledgements(db, id, state.patientId, request.body?.allergyAcknowledgements ?? []);
           const open = await unacknowledgedAllergies(db, id);
           if (open.length > 0) throw allergyProblem(open);
         }

@@ -82,7 +82,9 @@ export const issueBody = z
       .optional()
       .describe("The patient's allergies the doctor prescribes against knowingly, each with the reason; recorded with the prescription."),
   })
-  .strict();
+  .strict()
+  .nullish()
+  .describe('Optional: a POST without a body issues with no acknowledgements.');
 export const cancelBody = z.object({ reason: name(500) }).strict();
 
 export const listQuery = pageQuery(z.tuple([z.iso.datetime({ offset: true }), z.uuid()])).extend({
