@@ -264,6 +264,9 @@ create policy delete_author on app_public.prescription_items for delete to app_u
   using ((select app_public.current_role_is('doctor')) and exists (
     select from app_public.prescriptions p where p.clinic_id = prescription_items.clinic_id and p.id = prescription_items.prescription_id
       and p.doctor_id = (select app_public.current_member_id())));
+-- The reference's columns in order (the position key leads with the prescription but not the
+-- patient): GraphQL shows a prescription's items only where an index serves the relation.
+create index prescription_items_prescription_id_idx on app_public.prescription_items (clinic_id, prescription_id, patient_id);
 grant delete on app_public.prescription_items to app_user;
 grant insert (prescription_id, patient_id, position, medicine_name, generic_name, strength, dose_form, dose, frequency, frequency_custom,
     route, duration_days, quantity, refills, instructions),
@@ -295,7 +298,8 @@ create table app_public.prescription_allergy_acknowledgements (
 alter table app_public.prescription_allergy_acknowledgements enable row level security;
 alter table app_public.prescription_allergy_acknowledgements force row level security;
 create index prescription_allergy_acknowledgements_allergy_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, allergy_id);
-create index prescription_allergy_acknowledgements_prescription_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, prescription_id);
+-- Serves the reference's columns in order: reading a prescription's acknowledgements, and GraphQL's relation.
+create index prescription_allergy_acknowledgements_prescription_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, prescription_id, patient_id);
 create policy tenant_isolation on app_public.prescription_allergy_acknowledgements as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
@@ -520,6 +524,9 @@ comment on table app_public.prescription_items is E'@unique id\n@behavior -inser
 comment on constraint prescription_items_pkey on app_public.prescription_items is '@behavior -single -update -delete';
 comment on constraint prescription_items_position_key on app_public.prescription_items is '@behavior -single -update -delete';
 comment on column app_public.prescription_items.clinic_id is '@behavior -*';
+-- The relations by name (the inflection would name them after both columns of the composite reference).
+comment on constraint prescription_items_prescription_id_fkey on app_public.prescription_items is E'@fieldName prescription\n@foreignFieldName items';
+comment on constraint prescription_allergy_acknowledgements_prescription_id_fkey on app_public.prescription_allergy_acknowledgements is E'@fieldName prescription\n@foreignFieldName allergyAcknowledgements';
 comment on table app_public.prescription_allergy_acknowledgements is E'@unique id\n@behavior -insert -update -delete\nA doctor''s recorded acknowledgement of a patient''s allergy that a prescription''s medicine matches.';
 comment on constraint prescription_allergy_acknowledgements_pkey on app_public.prescription_allergy_acknowledgements is '@behavior -single -update -delete';
 comment on column app_public.prescription_allergy_acknowledgements.clinic_id is '@behavior -*';
