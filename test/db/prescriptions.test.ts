@@ -3,6 +3,7 @@
 // (CBLCK) on the prescription, its items and acknowledgements for every role and the superuser,
 // numbering under concurrent issues, and the allergy rule (CBALG) with its word matching.
 import { sql } from 'kysely';
+import pg from 'pg';
 import t from 'tap';
 import { withTenant, type ClinicRole, type TenantContext } from '../../src/db/tenant.ts';
 import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
@@ -186,6 +187,27 @@ t.test('issued, completed and cancelled prescriptions are locked with their item
       `${state}: superuser deletes items`,
     );
   }
+  // The owner role (migrations run as it): forced RLS with no policy of its own, so it reaches no
+  // prescription at all; were RLS off for it, the trigger would refuse as it does the superuser.
+  const owner = new pg.Client({ connectionString: db.ownerUrl });
+  await owner.connect();
+  try {
+    const id = await inState('issued');
+    const updated = await owner.query(`update app_public.prescriptions set notes = 'owner' where id = $1`, [id]);
+    t.equal(updated.rowCount, 0, 'the owner updates nothing');
+    t.equal((await owner.query('delete from app_public.prescription_items where prescription_id = $1', [id])).rowCount, 0, 'the owner deletes no item');
+    await owner.query('begin');
+    await owner.query('set local row_security = off');
+    t.equal(
+      await errorOf(owner.query(`update app_public.prescriptions set notes = 'owner' where id = $1`, [id])),
+      '42501',
+      'nor with row security off (forced RLS refuses it)',
+    );
+    await owner.query('rollback');
+  } finally {
+    await owner.end();
+  }
+
   const issued = await inState('issued');
   t.equal(
     await errorOf(
@@ -338,4 +360,22 @@ t.test('the allergy rule: a matching medicine needs a recorded acknowledgement, 
     await errorOf(db.admin.query(`update app_public.prescriptions set status = 'issued' where id = $1`, [mine])),
     'CBALG prescription_allergy_needs_acknowledgement',
   );
+});
+
+t.test('an item written while the prescription is being issued waits for the issue, then is refused', async (t) => {
+  const { id, patientId } = await draft();
+  let late: Promise<string> | undefined;
+  await withTenant(db.pool, as('doctor'), async (trx) => {
+    await sql`update app_public.prescriptions set status = 'issued' where id = ${id}`.execute(trx);
+    late = errorOf(
+      run((other) =>
+        sql`insert into app_public.prescription_items (prescription_id, patient_id, position, medicine_name, dose_form, dose, frequency, route, quantity)
+          values (${id}, ${patientId}, 2, 'Ibuprofen', 'tablet', '200 mg', 'TDS', 'oral', 10)`.execute(other),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the insert is now waiting on the issuing row
+  });
+  t.equal(await late, 'CBLCK prescription_issued_is_locked', 'refused once the issue commits');
+  const { rows } = await db.admin.query('select count(*)::int as n from app_public.prescription_items where prescription_id = $1', [id]);
+  t.equal(rows[0].n, 1, 'the issued prescription kept its one item');
 });
