@@ -168,7 +168,9 @@ create table app_public.prescriptions (
   constraint prescriptions_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
     references app_public.consultations (clinic_id, id, patient_id),
   constraint prescriptions_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
-  constraint prescriptions_issued_valid check ((status = 'draft') = (issued_at is null) and (status = 'draft') = (prescription_number is null))
+  -- Issued (or completed, or cancelled after issue): a number and issue time; a draft, or a draft cancelled: neither.
+  constraint prescriptions_issued_valid check ((issued_at is null) = (prescription_number is null) and (status <> 'draft' or issued_at is null)
+    and (status not in ('issued', 'completed') or issued_at is not null))
 );
 alter table app_public.prescriptions enable row level security;
 alter table app_public.prescriptions force row level security;
@@ -217,6 +219,317 @@ alter table app_public.prescription_items force row level security;
 create policy tenant_isolation on app_public.prescription_items as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0210-prescription-rules
+-- Who writes prescriptions, their state machine, numbering, locks and the allergy rule.
+--
+-- Writers: the doctor who authored the consultation writes its prescriptions (and only while the
+-- consultation is a draft or signed: a prescription is part of the encounter, so another doctor of
+-- the clinic writes one from a consultation of their own, not into a colleague's). Only the author
+-- updates a prescription, and only while it is a draft (the lock below); the status moves are the
+-- author's too. Nobody deletes a prescription: a draft written in error is cancelled, so every
+-- prescription number and every cancelled draft stays in the record (footnote 1). The items of a
+-- draft are replaced by deleting and inserting rows (PATCH sends the whole list): the author may
+-- delete items of a draft only; the lock refuses it once the prescription is issued, for every
+-- role, the owner included.
+--
+-- State machine (trigger _010_prescription_transition, SQLSTATE CBSTA, the rule as CONSTRAINT):
+-- draft → issued → completed | cancelled; draft → cancelled. issued_at, the number, completed_at
+-- and cancelled_at are stamped here, never written by a client (no grant). Issuing needs at least
+-- one item and an acknowledgement of every active allergy of the patient that one of its
+-- medicines matches (SQLSTATE CBALG). Once issued, completed or cancelled, a prescription is
+-- locked (CBLCK): only the moves above change it, and its items and acknowledgements never.
+-- The transition trigger runs as the caller (SECURITY INVOKER): the only role that may update a
+-- prescription (its doctor) reads its items, acknowledgements and the patient's allergies.
+create policy insert_consultation_author on app_public.prescriptions for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id())
+    and exists (select from app_public.consultations c where c.clinic_id = prescriptions.clinic_id and c.id = prescriptions.consultation_id
+      and c.doctor_id = (select app_public.current_member_id()) and c.status in ('draft', 'signed')));
+create policy update_author on app_public.prescriptions for update to app_user
+  using ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()))
+  with check ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()));
+-- doctor_id may be named on insert only as the caller's own membership (the policy's check).
+grant insert (consultation_id, patient_id, doctor_id, notes), update (notes, status, cancellation_reason) on app_public.prescriptions to app_user;
+
+create policy insert_author on app_public.prescription_items for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and exists (
+    select from app_public.prescriptions p where p.clinic_id = prescription_items.clinic_id and p.id = prescription_items.prescription_id
+      and p.doctor_id = (select app_public.current_member_id())));
+create policy update_author on app_public.prescription_items for update to app_user
+  using ((select app_public.current_role_is('doctor')) and exists (
+    select from app_public.prescriptions p where p.clinic_id = prescription_items.clinic_id and p.id = prescription_items.prescription_id
+      and p.doctor_id = (select app_public.current_member_id())))
+  with check ((select app_public.current_role_is('doctor')));
+create policy delete_author on app_public.prescription_items for delete to app_user
+  using ((select app_public.current_role_is('doctor')) and exists (
+    select from app_public.prescriptions p where p.clinic_id = prescription_items.clinic_id and p.id = prescription_items.prescription_id
+      and p.doctor_id = (select app_public.current_member_id())));
+-- The reference's columns in order (the position key leads with the prescription but not the
+-- patient): GraphQL shows a prescription's items only where an index serves the relation.
+create index prescription_items_prescription_id_idx on app_public.prescription_items (clinic_id, prescription_id, patient_id);
+grant delete on app_public.prescription_items to app_user;
+grant insert (prescription_id, patient_id, position, medicine_name, generic_name, strength, dose_form, dose, frequency, frequency_custom,
+    route, duration_days, quantity, refills, instructions),
+  update (position, medicine_name, generic_name, strength, dose_form, dose, frequency, frequency_custom, route, duration_days, quantity,
+    refills, instructions)
+  on app_public.prescription_items to app_user;
+
+-- An allergy the doctor knowingly prescribes against: recorded with the prescription (who, when,
+-- which allergy, why), before it is issued, in the issuing transaction. Insert-only and locked
+-- with the prescription.
+create table app_public.prescription_allergy_acknowledgements (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  prescription_id uuid not null,
+  patient_id uuid not null,
+  allergy_id uuid not null,
+  note text not null constraint prescription_allergy_acknowledgements_note_length check (char_length(note) between 1 and 1000)
+    constraint prescription_allergy_acknowledgements_note_check check (note !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'),
+  acknowledged_by uuid not null default app_public.current_member_id(),
+  created_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint prescription_allergy_acknowledgements_prescription_id_fkey foreign key (clinic_id, prescription_id, patient_id)
+    references app_public.prescriptions (clinic_id, id, patient_id),
+  constraint prescription_allergy_acknowledgements_allergy_id_fkey foreign key (clinic_id, allergy_id)
+    references app_public.patient_history (clinic_id, id),
+  constraint prescription_allergy_acknowledgements_acknowledged_by_fkey foreign key (clinic_id, acknowledged_by)
+    references app_public.clinic_members (clinic_id, id)
+);
+alter table app_public.prescription_allergy_acknowledgements enable row level security;
+alter table app_public.prescription_allergy_acknowledgements force row level security;
+create index prescription_allergy_acknowledgements_allergy_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, allergy_id);
+-- Serves the reference's columns in order: reading a prescription's acknowledgements, and GraphQL's relation.
+create index prescription_allergy_acknowledgements_prescription_id_idx on app_public.prescription_allergy_acknowledgements (clinic_id, prescription_id, patient_id);
+create policy tenant_isolation on app_public.prescription_allergy_acknowledgements as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+create policy select_clinicians on app_public.prescription_allergy_acknowledgements for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse')));
+create policy insert_author on app_public.prescription_allergy_acknowledgements for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and acknowledged_by = (select app_public.current_member_id()) and exists (
+    select from app_public.prescriptions p where p.clinic_id = prescription_allergy_acknowledgements.clinic_id
+      and p.id = prescription_allergy_acknowledgements.prescription_id and p.doctor_id = (select app_public.current_member_id())));
+grant select, insert (prescription_id, patient_id, allergy_id, note) on app_public.prescription_allergy_acknowledgements to app_user;
+create trigger _900_audit after insert or update or delete on app_public.prescription_allergy_acknowledgements
+  for each row execute function app_private.tg_audit_row('id');
+
+-- The allergy rule, one definition for the trigger and the API: an item matches an allergy when,
+-- case-insensitively, the allergy's name (trimmed) occurs as whole words in the item's medicine
+-- name or generic name, or either name occurs as whole words in the allergy's name ("Penicillin"
+-- matches "Penicillin V" and "penicillin allergy"; "Amoxicillin" does not match "Penicillin": drug
+-- classes are not expanded). Whole words: the phrase is neither preceded nor followed by a word
+-- character (a letter, digit or _), every other character of the names matched literally. Only active
+-- allergies (patient_history kind 'allergy', is_active) count. SECURITY INVOKER: the caller's
+-- policies apply (the prescribing doctor reads all three tables).
+create function app_private.words_match(haystack text, needle text)
+  returns boolean
+  language sql immutable strict
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select haystack ~* ('(^|[^[:alnum:]_])' || regexp_replace(btrim(needle), '([^[:alnum:][:space:]])', '\\\1', 'g') || '($|[^[:alnum:]_])');
+end;
+comment on function app_private.words_match(text, text) is
+  'True when needle (trimmed) occurs in haystack as whole words, case-insensitively; needle''s punctuation matches literally.';
+grant execute on function app_private.words_match(text, text) to app_user;
+
+create function app_public.prescription_allergy_matches(prescription_id uuid)
+  returns table (allergy_id uuid, allergy_name text, item_position integer, medicine_name text, acknowledged boolean)
+  language sql stable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select h.id, h.name, i.position, i.medicine_name,
+      exists (select from app_public.prescription_allergy_acknowledgements a
+        where a.clinic_id = p.clinic_id and a.prescription_id = p.id and a.allergy_id = h.id)
+    from app_public.prescriptions p
+    join app_public.prescription_items i on i.clinic_id = p.clinic_id and i.prescription_id = p.id
+    join app_public.patient_history h on h.clinic_id = p.clinic_id and h.patient_id = p.patient_id and h.kind = 'allergy' and h.is_active
+    where p.id = prescription_allergy_matches.prescription_id
+      and (app_private.words_match(i.medicine_name, h.name) or app_private.words_match(i.generic_name, h.name)
+        or app_private.words_match(h.name, i.medicine_name) or app_private.words_match(h.name, i.generic_name))
+    order by i.position, h.name, h.id;
+end;
+-- In app_public: the API reads it (and the transition trigger, as the caller); GraphQL does not
+-- show it (REST's issue answers the same matches in its 409).
+comment on function app_public.prescription_allergy_matches(uuid) is
+  E'@behavior -*\nThe active allergies of the patient that an item of the prescription matches (see the rule above), and whether each is acknowledged.';
+grant execute on function app_public.prescription_allergy_matches(uuid) to app_user;
+
+create function app_private.tg_prescription_transition()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'DELETE' then
+    if old.status <> 'draft' then
+      raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    end if;
+    return old;
+  end if;
+  if new.status = old.status then
+    if old.status = 'draft' then
+      return new;
+    end if;
+    -- Moving to the state it is in (issuing an issued prescription): a refused move, not an edit.
+    if (to_jsonb(new) - array['updated_at', 'version']) = (to_jsonb(old) - array['updated_at', 'version']) then
+      raise exception 'prescription % is %', old.id, old.status
+        using errcode = 'CBSTA', constraint = case when old.status = 'issued' then 'prescription_issued_is_final' else 'prescription_closed_is_final' end;
+    end if;
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+  end if;
+  if old.status in ('completed', 'cancelled') then
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBSTA', constraint = 'prescription_closed_is_final';
+  end if;
+  if not ((old.status = 'draft' and new.status in ('issued', 'cancelled')) or (old.status = 'issued' and new.status in ('completed', 'cancelled'))) then
+    raise exception 'prescription % cannot move from % to %', old.id, old.status, new.status
+      using errcode = 'CBSTA', constraint = case when new.status = 'completed' then 'prescription_complete_needs_issue' else 'prescription_issued_is_final' end;
+  end if;
+  -- A move changes the status (and a cancellation's reason), nothing else of a locked prescription.
+  if old.status <> 'draft' and (to_jsonb(new) - array['status', 'cancellation_reason', 'updated_at', 'version']) <> (to_jsonb(old) - array['status', 'cancellation_reason', 'updated_at', 'version']) then
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+  end if;
+  if new.status = 'cancelled' then
+    if new.cancellation_reason is null then
+      raise exception 'cancelling prescription % needs a reason', old.id using errcode = 'CBSTA', constraint = 'prescription_cancel_needs_reason';
+    end if;
+    new.cancelled_at := now();
+  elsif new.status = 'completed' then
+    new.completed_at := now();
+  elsif new.status = 'issued' then
+    -- Lock the items' parent row first (the update holds it): concurrent item writes wait or see 'issued'.
+    if not exists (select from app_public.prescription_items i where i.clinic_id = new.clinic_id and i.prescription_id = new.id) then
+      raise exception 'prescription % has no items', old.id using errcode = 'CBSTA', constraint = 'prescription_issue_needs_items';
+    end if;
+    if exists (select from app_public.prescription_allergy_matches(new.id) m where not m.acknowledged) then
+      raise exception 'prescription % matches an unacknowledged allergy', old.id
+        using errcode = 'CBALG', constraint = 'prescription_allergy_needs_acknowledgement';
+    end if;
+    new.issued_at := now();
+  end if;
+  return new;
+end;
+$$;
+comment on function app_private.tg_prescription_transition() is
+  'The prescriptions'' state machine and lock: draft → issued → completed | cancelled, draft → cancelled; locked once issued.';
+
+-- The number, RX-YYYY-NNNNN: per clinic and year of the clinic's calendar at issue, consecutive
+-- (the counter row is locked by the issuing transaction until it ends; a rolled-back issue gives
+-- its number back). SECURITY DEFINER for the owner-only counter; a trigger function cannot be
+-- called on its own.
+create function app_private.tg_prescription_number()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  year text;
+  serial integer;
+begin
+  if new.status = 'issued' and old.status = 'draft' then
+    year := pg_catalog.to_char(app_private.clinic_local_now(new.clinic_id), 'YYYY');
+    serial := app_private.next_clinic_number(new.clinic_id, 'prescription_number', year);
+    new.prescription_number := 'RX-' || year || '-' || pg_catalog.lpad(serial::text, greatest(5, pg_catalog.length(serial::text)), '0');
+  end if;
+  return new;
+end;
+$$;
+
+create function app_private.tg_bump_prescription_version()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  new.version := old.version + 1;
+  return new;
+end;
+$$;
+
+-- Items and acknowledgements: written only while their prescription is a draft (insert, update,
+-- delete), for every role. The parent row is read FOR SHARE: an issue running concurrently
+-- (which holds the row for update) is waited for, so no item slips in under an issued prescription.
+create function app_private.tg_prescription_child_lock()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  row_ record := case when tg_op = 'DELETE' then old else new end;
+  parent_status text;
+begin
+  if tg_op <> 'INSERT' then
+    select p.status into parent_status from app_public.prescriptions p
+      where p.clinic_id = old.clinic_id and p.id = old.prescription_id for share;
+    if parent_status is distinct from 'draft' and parent_status is not null then
+      raise exception 'prescription % is %', old.prescription_id, parent_status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    end if;
+  end if;
+  if tg_op <> 'DELETE' then
+    select p.status into parent_status from app_public.prescriptions p
+      where p.clinic_id = new.clinic_id and p.id = new.prescription_id for share;
+    if parent_status is distinct from 'draft' and parent_status is not null then
+      raise exception 'prescription % is %', new.prescription_id, parent_status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    end if;
+  end if;
+  return row_;
+end;
+$$;
+
+-- An acknowledgement names an allergy of the prescription's own patient (patient_history has no
+-- composite key with the patient to reference).
+create function app_private.tg_acknowledged_allergy_of_patient()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if not exists (select from app_public.patient_history h where h.clinic_id = new.clinic_id and h.id = new.allergy_id
+      and h.patient_id = new.patient_id and h.kind = 'allergy') then
+    raise exception 'not an allergy of the patient' using errcode = '23514', table = 'prescription_allergy_acknowledgements',
+      constraint = 'prescription_allergy_acknowledgements_allergy_id_valid';
+  end if;
+  return new;
+end;
+$$;
+
+create trigger _010_prescription_transition before update or delete on app_public.prescriptions
+  for each row execute function app_private.tg_prescription_transition();
+create trigger _020_prescription_number before update on app_public.prescriptions
+  for each row execute function app_private.tg_prescription_number();
+create trigger _110_bump_version before update on app_public.prescriptions
+  for each row execute function app_private.tg_bump_prescription_version();
+create trigger _010_prescription_lock before insert or update or delete on app_public.prescription_items
+  for each row execute function app_private.tg_prescription_child_lock();
+create trigger _010_prescription_lock before insert or update or delete on app_public.prescription_allergy_acknowledgements
+  for each row execute function app_private.tg_prescription_child_lock();
+create trigger _020_allergy_of_patient before insert or update on app_public.prescription_allergy_acknowledgements
+  for each row execute function app_private.tg_acknowledged_allergy_of_patient();
+
+-- GraphQL: prescriptions, their items and acknowledged allergies are read-only (queries and
+-- relations, a chart read logged like REST's, src/graphql/chart-access.ts). No mutation: writing a
+-- prescription is a TypeScript transaction (the draft and its items together; PATCH replaces the
+-- item list; If-Match), and issuing records the acknowledgements and answers the allergy 409 with
+-- what to acknowledge, before the database's own rule (the trigger) decides. Completing and
+-- cancelling would be plain updates, but they need If-Match as well: REST only, for now.
+comment on table app_public.prescriptions is E'@unique id\n@behavior -insert -update -delete\nA prescription written in a consultation.';
+comment on constraint prescriptions_pkey on app_public.prescriptions is '@behavior -single -update -delete';
+comment on constraint prescriptions_patient_key on app_public.prescriptions is '@behavior -single -update -delete';
+comment on constraint prescriptions_prescription_number_key on app_public.prescriptions is '@behavior -single -update -delete';
+comment on column app_public.prescriptions.clinic_id is '@behavior -*';
+comment on column app_public.prescriptions.patient_id is E'@behavior +filterBy\nThe patient the prescription is for.';
+comment on column app_public.prescriptions.status is E'@behavior +filterBy\ndraft, issued, completed or cancelled.';
+comment on column app_public.prescriptions.prescription_number is 'RX-YYYY-NNNNN, per clinic and year, set when issued.';
+comment on column app_public.prescriptions.version is 'Counts the changes (the ETag of REST''s If-Match).';
+comment on table app_public.prescription_items is E'@unique id\n@behavior -insert -update -delete\nA medicine of a prescription.';
+comment on constraint prescription_items_pkey on app_public.prescription_items is '@behavior -single -update -delete';
+comment on constraint prescription_items_position_key on app_public.prescription_items is '@behavior -single -update -delete';
+comment on column app_public.prescription_items.clinic_id is '@behavior -*';
+-- The relations by name (the inflection would name them after both columns of the composite reference).
+comment on constraint prescription_items_prescription_id_fkey on app_public.prescription_items is E'@fieldName prescription\n@foreignFieldName items';
+comment on constraint prescription_allergy_acknowledgements_prescription_id_fkey on app_public.prescription_allergy_acknowledgements is E'@fieldName prescription\n@foreignFieldName allergyAcknowledgements';
+comment on table app_public.prescription_allergy_acknowledgements is E'@unique id\n@behavior -insert -update -delete\nA doctor''s recorded acknowledgement of a patient''s allergy that a prescription''s medicine matches.';
+comment on constraint prescription_allergy_acknowledgements_pkey on app_public.prescription_allergy_acknowledgements is '@behavior -single -update -delete';
+comment on column app_public.prescription_allergy_acknowledgements.clinic_id is '@behavior -*';
 
 --! split: 0300-lab
 -- Test requests: what the doctor asks the lab to do, for whom, how urgently.
@@ -843,8 +1156,6 @@ comment on table app_public.consultations is E'@behavior -*\nA doctor''s consult
 comment on table app_public.vitals is E'@behavior -*\nVital signs measured during a consultation.';
 comment on table app_public.diagnoses is E'@behavior -*\nAn ICD-10 diagnosis of a consultation.';
 comment on table app_public.consultation_addenda is E'@behavior -*\nA signed correction of a signed consultation.';
-comment on table app_public.prescriptions is E'@behavior -*\nA prescription written in a consultation.';
-comment on table app_public.prescription_items is E'@behavior -*\nA medicine of a prescription.';
 -- The lab: read-only in GraphQL. Requesting is REST's (the patient is taken from the consultation),
 -- the moves are REST's routes, a report is written with its results and file (blob storage) and
 -- released with If-Match in REST: no mutation here, so every write goes through the one workflow.

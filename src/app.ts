@@ -16,6 +16,7 @@ import memberRoutes from './modules/members/index.ts';
 import { testReportRoutes, testRequestRoutes } from './modules/lab/index.ts';
 import patientRoutes from './modules/patients/index.ts';
 import platformRoutes from './modules/platform/index.ts';
+import prescriptionRoutes from './modules/prescriptions/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
 import { doctorQueueRoutes, visitRoutes } from './modules/visits/index.ts';
 import { clinicSupportAccessRoutes, operatorSupportAccessRoutes } from './modules/support-access/index.ts';
@@ -189,6 +190,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
   await app.register(testRequestRoutes, { prefix: '/api/v1/clinics/:slug/test-requests' });
   await app.register(testReportRoutes, { prefix: '/api/v1/clinics/:slug/test-reports', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });
+  await app.register(prescriptionRoutes, { prefix: '/api/v1/clinics/:slug/prescriptions' });
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
   await app.register(graphqlPlugin, {
     graphql: config.graphql ?? defaultGraphqlConfig(config.env),

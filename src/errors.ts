@@ -53,6 +53,15 @@ export interface ProblemExtensions {
    * (`consultation_signed_is_final`), from the CONSTRAINT of the trigger's RAISE.
    */
   rule?: string;
+  /** ALLERGY_ACKNOWLEDGEMENT_REQUIRED: the allergies to acknowledge, each with the items (by position) that match it. */
+  allergies?: AllergyConflict[];
+}
+
+/** An allergy of the patient that medicines of a prescription match (ALLERGY_ACKNOWLEDGEMENT_REQUIRED). */
+export interface AllergyConflict {
+  allergyId: string;
+  name: string;
+  itemPositions: number[];
 }
 
 export class AppError extends Error {
@@ -85,6 +94,7 @@ const APP_SQLSTATES: Record<string, { code: ErrorCode; detail: string }> = {
   CBQTA: { code: 'CONFLICT', detail: "The clinic's plan limit is reached (patients or storage)." },
   CBSLT: { code: 'SLOT_UNAVAILABLE', detail: "This time is not a free slot of the doctor's schedule." },
   CBSTA: { code: 'INVALID_TRANSITION', detail: 'This change of status is not allowed.' },
+  CBALG: { code: 'ALLERGY_ACKNOWLEDGEMENT_REQUIRED', detail: "A medicine matches one of the patient's allergies that was not acknowledged." },
   CBLCK: { code: 'RECORD_LOCKED', detail: 'Signed, issued and released records do not change; a correction is a new entry.' },
   CBMRG: {
     code: 'CONFLICT',

@@ -83,8 +83,11 @@ const matrix = {
   'app_public.vitals': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
   'app_public.diagnoses': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
   'app_public.consultation_addenda': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
-  'app_public.prescriptions': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
-  'app_public.prescription_items': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  // Prescriptions: written by the consultation's doctor, changed while a draft, never deleted (cancelled);
+  // a draft's items are replaced by deleting and inserting them. Acknowledged allergies: insert-only, staff read.
+  'app_public.prescriptions': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },
+  'app_public.prescription_items': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'], delete: ['doctor'] },
+  'app_public.prescription_allergy_acknowledgements': { select: ['clinic_admin', 'doctor', 'nurse'], insert: ['doctor'] },
   // The lab (footnote 3): doctors request and cancel; lab technicians move requests and write reports.
   'app_public.test_requests': {
     select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'],

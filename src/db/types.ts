@@ -429,6 +429,17 @@ export interface AppPublicPatients {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicPrescriptionAllergyAcknowledgements {
+  acknowledgedBy: Generated<string>;
+  allergyId: string;
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  id: Generated<string>;
+  note: string;
+  patientId: string;
+  prescriptionId: string;
+}
+
 export interface AppPublicPrescriptionItems {
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
@@ -628,6 +639,7 @@ export interface DB {
   "appPublic.patientAccessLog": AppPublicPatientAccessLog;
   "appPublic.patientHistory": AppPublicPatientHistory;
   "appPublic.patients": AppPublicPatients;
+  "appPublic.prescriptionAllergyAcknowledgements": AppPublicPrescriptionAllergyAcknowledgements;
   "appPublic.prescriptionItems": AppPublicPrescriptionItems;
   "appPublic.prescriptions": AppPublicPrescriptions;
   "appPublic.supportAccessGrants": AppPublicSupportAccessGrants;

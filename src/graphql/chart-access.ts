@@ -65,6 +65,9 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   'app_public.test_requests': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.test_reports': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.test_results': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.prescriptions': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.prescription_items': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.prescription_allergy_acknowledgements': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */

@@ -40,10 +40,11 @@ export const problemSchema = z.strictObject({
     .array(z.strictObject({ id: z.uuid(), patientNumber: z.string(), fullName: z.string() }))
     .optional()
     .describe('POSSIBLE_DUPLICATE only: the existing records that look like the one sent.'),
-  rule: z
-    .string()
+  rule: z.string().optional().describe('INVALID_TRANSITION and RECORD_LOCKED: the rule that refused the change, a stable snake_case name.'),
+  allergies: z
+    .array(z.strictObject({ allergyId: z.uuid(), name: z.string(), itemPositions: z.array(z.int()) }))
     .optional()
-    .describe('INVALID_TRANSITION and RECORD_LOCKED: the rule that refused the change, a stable snake_case name.'),
+    .describe("ALLERGY_ACKNOWLEDGEMENT_REQUIRED: the patient's allergies the medicines match (items by position, from 1); acknowledge each by allergyId."),
 }) satisfies z.ZodType<Problem>;
 
 /**

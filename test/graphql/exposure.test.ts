@@ -117,6 +117,15 @@ t.test('the root queries, literally: rows by their id or a natural key, never wi
     'patientHistory',
     'patientHistoryById',
     'patients',
+    'prescription',
+    'prescriptionAllergyAcknowledgement',
+    'prescriptionAllergyAcknowledgementById',
+    'prescriptionAllergyAcknowledgements',
+    'prescriptionById',
+    'prescriptionItem',
+    'prescriptionItemById',
+    'prescriptionItems',
+    'prescriptions',
     'supportAccessGrant',
     'supportAccessGrantById',
     'supportAccessGrants',
@@ -301,6 +310,7 @@ t.test('filters and orderings: only the declared, indexed columns', async (t) =>
     Patient: ['dateOfBirth', 'fullName', 'patientNumber', 'phoneNormalised'],
     PatientAccessLog: ['accessedAt', 'patientId'],
     PatientHistory: ['kind', 'patientId'],
+    Prescription: ['patientId', 'status'],
     Visit: ['doctorId', 'patientId', 'status', 'visitDate'],
   };
   for (const [table, columns] of Object.entries(filterable)) {

@@ -63,11 +63,29 @@ export const FIXTURES: Record<string, Fixture> = {
   }),
   'app_public.patient_access_log': ({ idOf }) => ({ patient_id: idOf('app_public.patients'), file_id: idOf('app_public.files'), action: 'download_file' }),
   // Clinical care: every child names its parent and the parent's patient (composite references).
-  'app_public.consultations': ({ idOf, member }) => ({ visit_id: idOf('app_public.visits'), patient_id: idOf('app_public.patients'), doctor_id: member('doctor'), chief_complaint: 'fixture' }),
+  'app_public.consultations': ({ idOf, member }) => ({
+    visit_id: idOf('app_public.visits'),
+    patient_id: idOf('app_public.patients'),
+    doctor_id: member('doctor'),
+    chief_complaint: 'fixture',
+  }),
   'app_public.vitals': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), heart_rate_bpm: 72 }),
-  'app_public.diagnoses': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), icd10_code: 'J06.9', description: 'Acute upper respiratory infection' }),
-  'app_public.consultation_addenda': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), body: 'fixture' }),
-  'app_public.prescriptions': ({ idOf, member }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), doctor_id: member('doctor') }),
+  'app_public.diagnoses': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    icd10_code: 'J06.9',
+    description: 'Acute upper respiratory infection',
+  }),
+  'app_public.consultation_addenda': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    body: 'fixture',
+  }),
+  'app_public.prescriptions': ({ idOf, member }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    doctor_id: member('doctor'),
+  }),
   'app_public.prescription_items': ({ idOf }) => ({
     prescription_id: idOf('app_public.prescriptions'),
     patient_id: idOf('app_public.patients'),
@@ -79,6 +97,12 @@ export const FIXTURES: Record<string, Fixture> = {
     frequency: 'TDS',
     route: 'oral',
     quantity: 15,
+  }),
+  'app_public.prescription_allergy_acknowledgements': ({ idOf }) => ({
+    prescription_id: idOf('app_public.prescriptions'),
+    patient_id: idOf('app_public.patients'),
+    allergy_id: idOf('app_public.patient_history'),
+    note: 'fixture',
   }),
   'app_public.test_requests': ({ idOf, member }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), requested_by: member('doctor'), test_name: 'Full blood count', category: 'haematology' }),
   // The lab actor's draft: only the report's own technician updates it and its results.

@@ -68,6 +68,9 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
     patch: { detail: 'changed through GraphQL' },
   },
   'app_public.patient_access_log': { type: 'PatientAccessLog', create: null, update: null, delete: null, patch: null },
+  'app_public.prescriptions': { type: 'Prescription', create: null, update: null, delete: null, patch: null },
+  'app_public.prescription_items': { type: 'PrescriptionItem', create: null, update: null, delete: null, patch: null },
+  'app_public.prescription_allergy_acknowledgements': { type: 'PrescriptionAllergyAcknowledgement', create: null, update: null, delete: null, patch: null },
   'app_public.doctor_time_off': { type: 'DoctorTimeOff', create: 'createDoctorTimeOff', update: null, delete: 'deleteDoctorTimeOff', patch: null },
   'app_public.appointments': {
     type: 'Appointment',

@@ -46,6 +46,20 @@ function valueAt(body: Record<string, unknown>, path: string): string {
   return path.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown>)[key], body) as string;
 }
 
+const prescriptionItem = {
+  medicineName: 'Amoxicillin',
+  genericName: 'amoxicillin',
+  strength: '500 mg',
+  doseForm: 'capsule',
+  dose: '1 capsule',
+  frequency: 'custom',
+  frequencyCustom: 'every 8 hours',
+  route: 'oral',
+  quantity: 15,
+  instructions: 'After meals',
+};
+const PRESCRIPTION_ITEM_FIELDS = ['medicineName', 'genericName', 'strength', 'dose', 'frequencyCustom', 'instructions'].map((field) => `items.0.${field}`);
+
 t.test('every text field refuses control characters with a 400 naming it', async (t) => {
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
@@ -207,6 +221,34 @@ t.test('every text field refuses control characters with a 400 naming it', async
       caller: 'admin',
       body: { startsAt: '2027-02-01T09:00:00Z', endsAt: '2027-02-01T10:00:00Z', reason: 'Conference' },
       fields: ['startsAt', 'endsAt', 'reason'],
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/prescriptions',
+      caller: 'doctor',
+      body: { consultationId: randomUUID(), notes: 'Take with food', items: [prescriptionItem] },
+      fields: ['notes', ...PRESCRIPTION_ITEM_FIELDS],
+    },
+    {
+      method: 'PATCH',
+      url: `/api/v1/clinics/clinic-a/prescriptions/${randomUUID()}`,
+      caller: 'doctor',
+      body: { notes: 'Take with food', items: [prescriptionItem] },
+      fields: ['notes', ...PRESCRIPTION_ITEM_FIELDS],
+    },
+    {
+      method: 'POST',
+      url: `/api/v1/clinics/clinic-a/prescriptions/${randomUUID()}/issue`,
+      caller: 'doctor',
+      body: { allergyAcknowledgements: [{ allergyId: randomUUID(), note: 'Tolerated before' }] },
+      fields: ['allergyAcknowledgements.0.note'],
+    },
+    {
+      method: 'POST',
+      url: `/api/v1/clinics/clinic-a/prescriptions/${randomUUID()}/cancel`,
+      caller: 'doctor',
+      body: { reason: 'Wrong medicine' },
+      fields: ['reason'],
     },
     {
       method: 'POST',

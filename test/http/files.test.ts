@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import t, { type Test } from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
-import { attachmentDisposition } from '../../src/modules/files/disposition.ts';
+import { attachmentDisposition } from '../../src/http/disposition.ts';
 import { storageKey } from '../../src/storage/blob-storage.ts';
 import { actorIn, createActors } from '../helpers/actors.ts';
 import { buildTestApp } from '../helpers/app.ts';

@@ -70,6 +70,14 @@ const STATUSES: Record<string, string> = {
   'GET /api/v1/clinics/{slug}/support-access': '200 401 403 404 500 503',
   'POST /api/v1/clinics/{slug}/support-access': '201 400 401 403 404 413 415 500 503',
   'POST /api/v1/clinics/{slug}/support-access/{id}/revoke': '200 400 401 403 404 413 415 500 503',
+  'POST /api/v1/clinics/{slug}/prescriptions': '201 400 401 403 404 413 415 422 500 503',
+  'GET /api/v1/clinics/{slug}/prescriptions': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/prescriptions/{id}': '200 400 401 403 404 500 503',
+  'PATCH /api/v1/clinics/{slug}/prescriptions/{id}': '200 400 401 403 404 409 413 415 428 500 503',
+  'POST /api/v1/clinics/{slug}/prescriptions/{id}/issue': '200 400 401 403 404 409 413 415 422 428 500 503',
+  'POST /api/v1/clinics/{slug}/prescriptions/{id}/complete': '200 400 401 403 404 409 413 415 428 500 503',
+  'POST /api/v1/clinics/{slug}/prescriptions/{id}/cancel': '200 400 401 403 404 409 413 415 428 500 503',
+  'GET /api/v1/clinics/{slug}/prescriptions/{id}/pdf': '200 400 401 403 404 409 500 503',
   'POST /api/v1/clinics/{slug}/visits': '201 400 401 403 404 409 413 415 422 500 503',
   'GET /api/v1/clinics/{slug}/test-requests': '200 400 401 403 404 500 503',
   'POST /api/v1/clinics/{slug}/test-requests': '201 400 401 403 404 413 415 422 500 503',
@@ -120,6 +128,7 @@ const STATUSES: Record<string, string> = {
 /** Operations whose success is a download: the bytes, as one of the accepted types, not JSON. */
 const DOWNLOADS: Record<string, string[]> = {
   'GET /api/v1/clinics/{slug}/files/{id}/content': ['application/pdf', 'image/jpeg', 'image/png', 'text/plain'],
+  'GET /api/v1/clinics/{slug}/prescriptions/{id}/pdf': ['application/pdf'],
 };
 
 /** Operations whose success is an event stream (Server-Sent Events), not JSON. */
@@ -240,8 +249,12 @@ t.test('every operation declares every status it can answer, errors as problem+j
             'SLOT_TAKEN',
             'SLOT_UNAVAILABLE',
             'INVALID_TRANSITION',
+            'RECORD_LOCKED',
+            'VERSION_CONFLICT',
+            'ALLERGY_ACKNOWLEDGEMENT_REQUIRED',
             'POSSIBLE_DUPLICATE',
             'PAYLOAD_TOO_LARGE',
+            'PRECONDITION_REQUIRED',
             'UNSUPPORTED_MEDIA_TYPE',
             'CONSTRAINT_VIOLATION',
             'RATE_LIMITED',
@@ -276,6 +289,30 @@ t.test('every operation declares every status it can answer, errors as problem+j
               fullName: { type: 'string' },
             },
             required: ['id', 'patientNumber', 'fullName'],
+            additionalProperties: false,
+          },
+        },
+        rule: {
+          description: 'INVALID_TRANSITION and RECORD_LOCKED: the rule that refused the change, a stable snake_case name.',
+          type: 'string',
+        },
+        allergies: {
+          description:
+            "ALLERGY_ACKNOWLEDGEMENT_REQUIRED: the patient's allergies the medicines match (items by position, from 1); acknowledge each by allergyId.",
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              allergyId: {
+                type: 'string',
+                format: 'uuid',
+                pattern:
+                  '^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$',
+              },
+              name: { type: 'string' },
+              itemPositions: { type: 'array', items: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 } },
+            },
+            required: ['allergyId', 'name', 'itemPositions'],
             additionalProperties: false,
           },
         },

@@ -38,6 +38,15 @@ const EXPECTED: Record<string, Statuses> = {
   'GET /api/v1/clinics/:slug/settings': [200, 200, 200, 200, 200, 200],
   'PATCH /api/v1/clinics/:slug/settings': [400, 403, 403, 403, 403, 403],
   'GET /api/v1/clinics/:slug/support-access': [200, 403, 403, 403, 403, 403],
+  // Prescriptions: clinicians and the patient read (a list names its patient: 400 without); the doctor writes.
+  'GET /api/v1/clinics/:slug/prescriptions': [400, 400, 400, 403, 403, 400],
+  'POST /api/v1/clinics/:slug/prescriptions': [403, 400, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/prescriptions/:id': [404, 404, 404, 403, 403, 404],
+  'PATCH /api/v1/clinics/:slug/prescriptions/:id': [403, 400, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/prescriptions/:id/issue': [403, 428, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/prescriptions/:id/complete': [403, 428, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/prescriptions/:id/cancel': [403, 400, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/prescriptions/:id/pdf': [404, 404, 404, 403, 403, 404],
   'POST /api/v1/clinics/:slug/support-access': [400, 403, 403, 403, 403, 403],
   'POST /api/v1/clinics/:slug/support-access/:id/revoke': [404, 403, 403, 403, 403, 403],
   // The lab: doctors request and cancel, lab technicians move requests and write reports; receptionists read none.

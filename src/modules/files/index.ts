@@ -11,7 +11,7 @@ import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
 import { type ChartReader, readWithChartAccess } from '../../records/chart-access.ts';
 import { storageKey } from '../../storage/blob-storage.ts';
-import { attachmentDisposition } from './disposition.ts';
+import { attachmentDisposition } from '../../http/disposition.ts';
 import { type FileRow, findFile, insertFile, listFiles } from './queries.ts';
 import { type FileMetadata, fileContent, fileMetadata, filePage, fileParams, listQuery, uploadForm } from './schemas.ts';
 
