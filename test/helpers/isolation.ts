@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { actorIn, createActors, insertAsAdmin } from './actors.ts';
 import type { TestDatabase } from './db.ts';
-import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
+import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, USES_UP, VARIANTS, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
 import { MATRIX, mayRun, ROLES, type Command } from './matrix.ts';
 import { ROW_RULES } from './row-rules.ts';
 
@@ -137,16 +137,23 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
   await createFixtureAccounts(db);
   await createActors(db, [clinics.a, clinics.b]);
   const rows: Rows = {};
-  const inBothClinics = async (table: TenantTable) => ({
-    a: await insertFixtureRow(db, table, rows, clinics, 'a'),
-    b: await insertFixtureRow(db, table, rows, clinics, 'b'),
-  });
+  const byName = new Map(tables.map((t) => [t.qualified, t]));
+  const inBothClinics = async (table: TenantTable) => {
+    const inserted = { a: await insertFixtureRow(db, table, rows, clinics, 'a'), b: await insertFixtureRow(db, table, rows, clinics, 'b') };
+    const usedUp = USES_UP[table.qualified];
+    if (usedUp) rows[usedUp] = { ...rows[usedUp]!, ...(await inBothClinics(byName.get(usedUp)!)) };
+    return inserted;
+  };
   const pending = tables.filter((t) => FIXTURES[t.qualified]);
   while (pending.length > 0) {
     const index = pending.findIndex((t) => t.references.every((ref) => rows[ref.target] || ref.target === t.qualified));
     if (index < 0) throw new Error(`fixtures have a reference cycle: ${pending.map((t) => t.qualified).join(', ')}`);
     const [table] = pending.splice(index, 1) as [TenantTable];
     rows[table.qualified] = await inBothClinics(table);
+    for (const [name, variant] of Object.entries(VARIANTS).filter(([name]) => name.startsWith(`${table.qualified}#`))) {
+      rows[name] = await inBothClinics(table);
+      for (const clinic of ['a', 'b'] as const) await db.admin.query(variant.then, [rows[name]![clinic]]);
+    }
   }
   for (const [table, owner] of Object.entries(OWNERSHIP)) {
     for (const clinic of ['a', 'b'] as const) {
@@ -238,7 +245,9 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
     const blind = await attempt(db, noClinic('insert'), insertRow(t, fixture(idsOf('a'))));
     if (blind.ok) violations.push('insert: without a clinic in context, an insert succeeded');
     for (const ref of t.references) {
-      const foreignRef = Object.fromEntries(ref.columns.map((c, i) => [c, rowValue(rows, ref.target, 'b', ref.targetColumns[i]!)]));
+      const foreignRef = Object.fromEntries(
+        await Promise.all(ref.columns.map(async (c, i) => [c, await rowValue(db, rows, ref.target, 'b', ref.targetColumns[i]!)] as const)),
+      );
       const pointing = await attempt(db, asA('insert'), insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
       if (pointing.ok) violations.push(`insert: clinic A referenced clinic B's ${ref.target} row`);
     }
@@ -275,9 +284,11 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
   return violations;
 }
 
-function rowValue(rows: Rows, table: string, clinic: 'a' | 'b', column: string): string {
-  if (column !== 'id') throw new Error(`references to ${table}.${column}: only (clinic_id, id) references are supported`);
-  return rows[table]![clinic];
+/** A column of a table's fixture row: its id, or another column of a composite reference's target (a consultation's patient_id). */
+async function rowValue(db: TestDatabase, rows: Rows, table: string, clinic: 'a' | 'b', column: string): Promise<unknown> {
+  if (column === 'id') return rows[table]![clinic];
+  const { rows: found } = await db.admin.query(`select "${column}" as value from ${table} where id = $1`, [rows[table]![clinic]]);
+  return found[0]!.value;
 }
 
 /** What each clinic role may do in its own clinic, against the literal MATRIX (test/helpers/matrix.ts). */
