@@ -151,7 +151,7 @@ create policy tenant_isolation on app_public.consultation_addenda as restrictive
 -- (CBLCK; only session_replication_role, which no app role may set, skips triggers).
 --
 -- Rule names (the RAISE's CONSTRAINT, `rule` in problem+json):
---   consultation_needs_open_visit        CBSTA  opening from a visit that is not waiting or called
+--   consultation_needs_open_visit        CBSTA  opening from a visit that is not waiting, called or in consultation
 --   consultation_status_transition       CBSTA  any status move but draft → signed
 --   consultation_signed_is_final         CBLCK  an update or delete of a signed consultation
 --   consultation_vitals_are_final        CBLCK  a vital sign added, changed or deleted under a signed one
@@ -176,12 +176,13 @@ grant insert (visit_id, doctor_id, chief_complaint, symptoms, findings, clinical
   update (chief_complaint, symptoms, findings, clinical_notes, urgency, treatment_plan, status)
   on app_public.consultations to app_user;
 
--- Opening: the visit must be in the caller's queue (its doctor is the consultation's) and waiting
--- or called; it moves to in_consultation through the visits' own state machine. A waiting visit
+-- Opening: the visit must be in the caller's queue (its doctor is the consultation's) and waiting,
+-- called or in_consultation (started by POST visits/{id}/start, before its consultation was opened);
+-- it moves to in_consultation through the visits' own state machine. A waiting visit
 -- goes through called first (both moves stamped, both on the queue display): a doctor may take a
 -- patient out of the queue order (the one in pain, the one whose results just came), and calling
 -- first then opening would only add a click. The row lock on the visit serialises two openings:
--- the second finds it in_consultation (CBSTA), and the unique index stays the last word.
+-- the second finds it in_consultation and meets the unique key (23505, 409 naming visitId).
 create function app_private.tg_consultation_open_visit()
   returns trigger
   language plpgsql security definer
@@ -199,7 +200,7 @@ begin
     raise exception 'the visit is not in this doctor''s queue' using errcode = '23514', table = tg_table_name,
       column = 'visit_id', constraint = 'consultations_visit_id_valid';
   end if;
-  if opened.status not in ('waiting', 'called') then
+  if opened.status not in ('waiting', 'called', 'in_consultation') then
     raise exception 'a visit in status % cannot be opened', opened.status using errcode = 'CBSTA',
       constraint = 'consultation_needs_open_visit';
   end if;
@@ -207,7 +208,9 @@ begin
   if opened.status = 'waiting' then
     update app_public.visits set status = 'called' where clinic_id = opened.clinic_id and id = opened.id;
   end if;
-  update app_public.visits set status = 'in_consultation' where clinic_id = opened.clinic_id and id = opened.id;
+  if opened.status <> 'in_consultation' then
+    update app_public.visits set status = 'in_consultation' where clinic_id = opened.clinic_id and id = opened.id;
+  end if;
   return new;
 end;
 $$;

@@ -83,18 +83,18 @@ function loggedBy(db: TenantDb, access: ChartAccess): QueryCreator<DB> {
                 .select(['patientId', sql<string | null>`null::uuid`.as('fileId'), sql<string>`${access.action}::text`.as('action')])
                 .where('id', '=', access.id)
             : 'fileId' in access
-            ? q
-                .selectFrom('appPublic.files')
-                .select([
-                  'patientId',
-                  access.action === 'download_file' ? 'id as fileId' : sql<string | null>`null::uuid`.as('fileId'),
-                  sql<string>`${access.action}::text`.as('action'),
-                ])
-                .where('id', '=', access.fileId)
-            : q
-                .selectFrom('appPublic.patients')
-                .select(['id as patientId', sql<string | null>`null::uuid`.as('fileId'), sql<string>`${access.action}::text`.as('action')])
-                .where('id', '=', access.patientId === OWN_RECORD ? sql<string>`app_public.current_patient_id()` : access.patientId),
+              ? q
+                  .selectFrom('appPublic.files')
+                  .select([
+                    'patientId',
+                    access.action === 'download_file' ? 'id as fileId' : sql<string | null>`null::uuid`.as('fileId'),
+                    sql<string>`${access.action}::text`.as('action'),
+                  ])
+                  .where('id', '=', access.fileId)
+              : q
+                  .selectFrom('appPublic.patients')
+                  .select(['id as patientId', sql<string | null>`null::uuid`.as('fileId'), sql<string>`${access.action}::text`.as('action')])
+                  .where('id', '=', access.patientId === OWN_RECORD ? sql<string>`app_public.current_patient_id()` : access.patientId),
         ),
     // No RETURNING: it would need the log's read policy, which only clinic admins and patients have.
   ) as unknown as QueryCreator<DB>;

@@ -67,14 +67,22 @@ export const FIXTURES: Record<string, Fixture> = {
   'app_public.consultations': ({ idOf, member }) => ({ visit_id: idOf('app_public.visits'), doctor_id: member('doctor'), chief_complaint: 'fixture' }),
   // Under the draft fixture consultation (the patient is the consultation's, copied by the database).
   'app_public.vitals': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), heart_rate_bpm: 72 }),
-  'app_public.diagnoses': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), icd10_code: 'J06.9', description: 'Acute upper respiratory infection' }),
+  'app_public.diagnoses': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    icd10_code: 'J06.9',
+    description: 'Acute upper respiratory infection',
+  }),
   // Addenda are written on signed consultations only: the signed variant (VARIANTS).
   'app_public.consultation_addenda': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations#signed'), body: 'fixture' }),
   'app_public.clinic_icd10_codes': () => {
     const n = ++counter;
     return { code: `Z${String(n % 100).padStart(2, '0')}.${n % 10000}`, description: 'fixture code' };
   },
-  'app_public.prescriptions': ({ idOf, member }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), doctor_id: member('doctor') }),
+  'app_public.prescriptions': ({ idOf, member }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    doctor_id: member('doctor'),
+  }),
   'app_public.prescription_items': ({ idOf }) => ({
     prescription_id: idOf('app_public.prescriptions'),
     patient_id: idOf('app_public.patients'),
@@ -86,10 +94,27 @@ export const FIXTURES: Record<string, Fixture> = {
     route: 'oral',
     quantity: 15,
   }),
-  'app_public.test_requests': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), test_name: 'Full blood count', category: 'haematology' }),
+  'app_public.test_requests': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    test_name: 'Full blood count',
+    category: 'haematology',
+  }),
   'app_public.test_reports': ({ idOf }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients') }),
-  'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: ++counter, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
-  'app_public.follow_ups': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), due_date: '2030-06-01', reason: 'fixture' }),
+  'app_public.test_results': ({ idOf }) => ({
+    test_report_id: idOf('app_public.test_reports'),
+    patient_id: idOf('app_public.patients'),
+    position: ++counter,
+    analyte: 'Haemoglobin',
+    value_numeric: 135,
+    unit: 'g/L',
+  }),
+  'app_public.follow_ups': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    due_date: '2030-06-01',
+    reason: 'fixture',
+  }),
 };
 
 /**
@@ -110,11 +135,11 @@ export const USES_UP: Record<string, string> = { 'app_public.consultations': 'ap
 
 /**
  * Second fixture rows of a table in another state, named `<table>#<variant>` for idOf: inserted
- * right after the table's own row from its fixture, then `then` runs as superuser with $1 = the
+ * right after the table's own row from its fixture, then `afterwards` runs as superuser with $1 = the
  * new row's id. Signed consultations: addenda are written on them only.
  */
-export const VARIANTS: Record<string, { then: string }> = {
-  'app_public.consultations#signed': { then: "update app_public.consultations set status = 'signed' where id = $1" },
+export const VARIANTS: Record<string, { afterwards: string }> = {
+  'app_public.consultations#signed': { afterwards: "update app_public.consultations set status = 'signed' where id = $1" },
 };
 
 /** Tenant tables no app role may touch: the database writes them (triggers, SECURITY DEFINER functions). */

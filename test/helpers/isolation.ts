@@ -152,7 +152,7 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
     rows[table.qualified] = await inBothClinics(table);
     for (const [name, variant] of Object.entries(VARIANTS).filter(([name]) => name.startsWith(`${table.qualified}#`))) {
       rows[name] = await inBothClinics(table);
-      for (const clinic of ['a', 'b'] as const) await db.admin.query(variant.then, [rows[name]![clinic]]);
+      for (const clinic of ['a', 'b'] as const) await db.admin.query(variant.afterwards, [rows[name]![clinic]]);
     }
   }
   for (const [table, owner] of Object.entries(OWNERSHIP)) {

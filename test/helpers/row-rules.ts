@@ -134,7 +134,7 @@ const patientOwnRows =
     const violations: string[] = [];
     if ((await asActor(db, clinics, 'patient', count(patient))) !== 0) violations.push(`select: a patient sees another patient's ${table} rows`);
     // At least one: opening consultations uses fixture visits up, and the sweep adds fresh ones (USES_UP).
-    if ((await asActor(db, clinics, 'patient', count(fixtureRows['app_public.patients']!.a))) < 1)
+    if (Number(await asActor(db, clinics, 'patient', count(fixtureRows['app_public.patients']!.a))) < 1)
       violations.push(`select: a patient cannot see their own ${table} row (the check would prove nothing)`);
     return violations;
   };

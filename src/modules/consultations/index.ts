@@ -107,7 +107,13 @@ export async function consultationRoutes(fastify: FastifyInstance): Promise<void
     '/',
     {
       ...app.permission(CONSULTATIONS, 'select'),
-      schema: { tags, summary: 'Consultations, newest first, by patient, doctor or status.', params: clinicParams, querystring: listQuery, response: { 200: consultationPage } },
+      schema: {
+        tags,
+        summary: 'Consultations, newest first, by patient, doctor or status.',
+        params: clinicParams,
+        querystring: listQuery,
+        response: { 200: consultationPage },
+      },
     },
     async (request) => {
       const { limit } = request.query;
@@ -225,7 +231,7 @@ export async function consultationRoutes(fastify: FastifyInstance): Promise<void
       ...app.permission('app_public.diagnoses', 'update'),
       schema: {
         tags,
-        summary: "Change a diagnosis of a draft (its author).",
+        summary: 'Change a diagnosis of a draft (its author).',
         params: diagnosisParams,
         body: diagnosisPatch,
         response: { 200: diagnosis },
@@ -280,7 +286,14 @@ export async function icd10Routes(fastify: FastifyInstance): Promise<void> {
     '/',
     {
       ...app.permission(CODES, 'insert'),
-      schema: { tags, summary: "Add a code to the clinic's list (409 when it has it already).", params: clinicParams, body: icd10Body, response: { 201: icd10Code }, problems: ['CONFLICT'] },
+      schema: {
+        tags,
+        summary: "Add a code to the clinic's list (409 when it has it already).",
+        params: clinicParams,
+        body: icd10Body,
+        response: { 201: icd10Code },
+        problems: ['CONFLICT'],
+      },
     },
     async (request, reply) => reply.code(201).send(await app.withTenant(request.tenant!, (db) => insertIcd10(db, request.body.code, request.body.description))),
   );

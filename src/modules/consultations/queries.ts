@@ -45,7 +45,9 @@ type FullRow = ConsultationSummary & { vitals: Json<Vitals>[]; diagnoses: Json<D
 
 /** A consultation with its vital signs, diagnoses and addenda: one statement (the chart log rides on it). */
 export async function readConsultation(q: QueryCreator<DB>, id: string): Promise<Consultation | undefined> {
-  const { rows } = await sql<FullRow>`
+  const row = (await q
+    .selectFrom(
+      sql`(
     select ${summaryColumns},
       coalesce((select json_agg(${vitalsJson} order by v.measured_at, v.id) from app_public.vitals v
         where v.clinic_id = c.clinic_id and v.consultation_id = c.id), '[]') as vitals,
@@ -53,22 +55,28 @@ export async function readConsultation(q: QueryCreator<DB>, id: string): Promise
         where d.clinic_id = c.clinic_id and d.consultation_id = c.id), '[]') as diagnoses,
       coalesce((select json_agg(${addendumJson} order by a.signed_at, a.id) from app_public.consultation_addenda a
         where a.clinic_id = c.clinic_id and a.consultation_id = c.id), '[]') as addenda
-    from app_public.consultations c where c.id = ${id}`.execute(q as TenantDb);
-  const row = rows[0];
+    from app_public.consultations c where c.id = ${id})`.as('found'),
+    )
+    .selectAll()
+    .executeTakeFirst()) as FullRow | undefined;
   if (!row) return undefined;
   return { ...row, vitals: row.vitals.map(vitalsOf), diagnoses: row.diagnoses.map(diagnosisOf), addenda: row.addenda.map(addendumOf) };
 }
 
 /** Newest first; the cursor is (created_at, id). */
 export async function listConsultations(q: QueryCreator<DB>, filters: ListFilters, limit: number): Promise<ConsultationSummary[]> {
-  const { rows } = await sql<ConsultationSummary>`
+  return (await q
+    .selectFrom(
+      sql`(
     select ${summaryColumns} from app_public.consultations c
     where (${filters.patientId ?? null}::uuid is null or c.patient_id = ${filters.patientId ?? null})
       and (${filters.doctorId ?? null}::uuid is null or c.doctor_id = ${filters.doctorId ?? null})
       and (${filters.status ?? null}::text is null or c.status = ${filters.status ?? null})
       and (${filters.after?.[0] ?? null}::timestamptz is null or (c.created_at, c.id) < (${filters.after?.[0] ?? null}::timestamptz, ${filters.after?.[1] ?? null}::uuid))
-    order by c.created_at desc, c.id desc limit ${limit}`.execute(q as TenantDb);
-  return rows;
+    order by c.created_at desc, c.id desc limit ${limit})`.as('found'),
+    )
+    .selectAll()
+    .execute()) as ConsultationSummary[];
 }
 
 /** The reads of a list without a patient filter, recorded per patient listed (the same transaction). */
@@ -87,7 +95,14 @@ export async function openConsultation(db: TenantDb, input: OpenInput): Promise<
   return rows[0]!.id;
 }
 
-const PATCHABLE = { chiefComplaint: 'chief_complaint', symptoms: 'symptoms', findings: 'findings', clinicalNotes: 'clinical_notes', urgency: 'urgency', treatmentPlan: 'treatment_plan' } as const;
+const PATCHABLE = {
+  chiefComplaint: 'chief_complaint',
+  symptoms: 'symptoms',
+  findings: 'findings',
+  clinicalNotes: 'clinical_notes',
+  urgency: 'urgency',
+  treatmentPlan: 'treatment_plan',
+} as const;
 
 /** The draft's fields, only at that version: false when no row matched (missing, not yours, signed or stale). */
 export async function patchConsultation(db: TenantDb, id: string, version: number, input: PatchInput): Promise<boolean> {

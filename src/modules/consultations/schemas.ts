@@ -54,9 +54,7 @@ export const diagnosisPatch = diagnosisBody.partial().strict();
 
 export const addendumBody = z.object({ body: multilineText.min(1).max(8000) }).strict();
 
-export const icd10Query = z
-  .object({ q: plainText.trim().min(1).max(100), limit: z.coerce.number().int().min(1).max(50).default(20) })
-  .strict();
+export const icd10Query = z.object({ q: plainText.trim().min(1).max(100), limit: z.coerce.number().int().min(1).max(50).default(20) }).strict();
 export const icd10Body = z
   .object({ code: plainText.regex(ICD10, 'must be an ICD-10 code such as J45.909'), description: plainText.trim().min(1).max(500) })
   .strict();
