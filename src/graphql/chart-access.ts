@@ -60,6 +60,11 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   },
   'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id', summaryColumns: [] },
+  // A consultation and what is written in it: read_record, as GET …/consultations/{id} records it.
+  'app_public.consultations': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.vitals': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.diagnoses': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.consultation_addenda': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */
