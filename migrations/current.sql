@@ -378,18 +378,18 @@ create policy insert_doctors on app_public.consultation_addenda for insert to ap
 grant insert (consultation_id, body) on app_public.consultation_addenda to app_user;
 
 -- ICD-10 codes: a bundled list of common codes (ICD-10-CM, CMS/CDC, public domain: docs/architecture.md
--- says which and how many), shared by every clinic and read-only, plus each clinic's own codes.
-create table app_hidden.bundled_icd10_codes (
+-- says which and how many), shared by every clinic and read-only, plus each clinic's own codes. The
+-- bundled list is no tenant table: app_private, no grant, read through app_hidden.search_bundled_icd10.
+create table app_private.bundled_icd10_codes (
   code text primary key constraint bundled_icd10_codes_code_format check (code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'),
   description text not null constraint bundled_icd10_codes_description_length check (char_length(description) between 1 and 500)
 );
-create index bundled_icd10_codes_code_prefix_idx on app_hidden.bundled_icd10_codes (code text_pattern_ops);
-create index bundled_icd10_codes_description_words_idx on app_hidden.bundled_icd10_codes using gin (to_tsvector('simple', description));
-grant select on app_hidden.bundled_icd10_codes to app_user;
+create index bundled_icd10_codes_code_prefix_idx on app_private.bundled_icd10_codes (code text_pattern_ops);
+create index bundled_icd10_codes_description_words_idx on app_private.bundled_icd10_codes using gin (to_tsvector('simple', description));
 -- The bundled list: 321 common codes of ICD-10-CM (2024 code set, CMS and CDC's NCHS, in the public
 -- domain), chosen for primary care: infections, chronic disease, symptoms (R), injuries (S, T) and
 -- encounters (Z), with their official short descriptions.
-insert into app_hidden.bundled_icd10_codes (code, description) values
+insert into app_private.bundled_icd10_codes (code, description) values
   ('A08.4', 'Viral intestinal infection, unspecified'),
   ('A09', 'Infectious gastroenteritis and colitis, unspecified'),
   ('A15.0', 'Tuberculosis of lung'),
@@ -711,7 +711,26 @@ insert into app_hidden.bundled_icd10_codes (code, description) values
   ('Z88.0', 'Allergy status to penicillin'),
   ('Z91.010', 'Allergy to peanuts'),
   ('Z95.1', 'Presence of aortocoronary bypass graft');
-comment on table app_hidden.bundled_icd10_codes is 'Common ICD-10 codes with their text (a curated subset of ICD-10-CM), the same for every clinic.';
+comment on table app_private.bundled_icd10_codes is 'Common ICD-10 codes with their text (a curated subset of ICD-10-CM), the same for every clinic.';
+
+-- The look-up in the bundled list: codes starting with `prefix` (upper-case, LIKE-escaped by the
+-- caller) or whose text matches `words` (a tsquery of word prefixes, 'chest:* & pain:*'), by code,
+-- at most `max_rows` (1–50). SECURITY DEFINER: app_user has no grant on app_private; the list is
+-- public reference data, the same for every caller, so there is no caller to check beyond the grant.
+create function app_hidden.search_bundled_icd10(prefix text, words text, max_rows integer)
+  returns table (code text, description text)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select b.code, b.description from app_private.bundled_icd10_codes b
+  where b.code like search_bundled_icd10.prefix
+     or (search_bundled_icd10.words is not null and to_tsvector('simple', b.description) @@ to_tsquery('simple', search_bundled_icd10.words))
+  order by b.code
+  limit least(greatest(search_bundled_icd10.max_rows, 1), 50);
+end;
+grant execute on function app_hidden.search_bundled_icd10(text, text, integer) to app_user;
+comment on function app_hidden.search_bundled_icd10(text, text, integer) is
+  'Common ICD-10 codes (the bundled list) by code prefix or word prefixes of their text.';
 
 create table app_public.clinic_icd10_codes (
   clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
@@ -764,7 +783,7 @@ begin
   if new.description is null then
     new.description := coalesce(
       (select k.description from app_public.clinic_icd10_codes k where k.clinic_id = new.clinic_id and k.code = new.icd10_code),
-      (select b.description from app_hidden.bundled_icd10_codes b where b.code = new.icd10_code));
+      (select b.description from app_private.bundled_icd10_codes b where b.code = new.icd10_code));
   end if;
   return new;
 end;

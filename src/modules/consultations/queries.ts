@@ -196,9 +196,8 @@ export async function searchIcd10(db: TenantDb, q: string, limit: number): Promi
       select k.code, k.description, 'clinic' as source, 0 as rank from app_public.clinic_icd10_codes k
       where k.code like ${prefix} or (${tsquery}::text is not null and to_tsvector('simple', k.description) @@ to_tsquery('simple', ${tsquery}))
       union all
-      select b.code, b.description, 'bundled', 1 from app_hidden.bundled_icd10_codes b
-      where (b.code like ${prefix} or (${tsquery}::text is not null and to_tsvector('simple', b.description) @@ to_tsquery('simple', ${tsquery})))
-        and not exists (select from app_public.clinic_icd10_codes k where k.code = b.code)
+      select b.code, b.description, 'bundled', 1 from app_hidden.search_bundled_icd10(${prefix}, ${tsquery}, ${limit}) b
+      where not exists (select from app_public.clinic_icd10_codes k where k.code = b.code)
     ) found order by rank, code limit ${limit}`.execute(db);
   return rows;
 }
