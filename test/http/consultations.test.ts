@@ -324,3 +324,45 @@ t.test('ICD-10: the bundled list by code prefix and words, the clinic’s own co
   const d = await send(desk, 'POST', `/consultations/${c.id}/diagnoses`, doctor, { icd10Code: 'U99.1' });
   t.match(d.json(), { description: 'Clinic-local code for dengue follow-up' }, "a diagnosis takes the clinic code's text");
 });
+
+t.test('two tabs of the author PATCH at once with the same If-Match: one 200, one 409, one bump', async (t) => {
+  const desk = await frontDesk(t, { poolSize: 4 });
+  const doctor = await desk.token('doctor');
+  const c = (await send(desk, 'POST', '/consultations', doctor, { visitId: (await visitFor(desk)).visitId })).json();
+  const [one, two] = await Promise.all([
+    send(desk, 'PATCH', `/consultations/${c.id}`, doctor, { findings: 'Tab one' }, '"1"'),
+    send(desk, 'PATCH', `/consultations/${c.id}`, doctor, { findings: 'Tab two' }, '"1"'),
+  ]);
+  t.same([one.statusCode, two.statusCode].sort(), [200, 409]);
+  const loser = one.statusCode === 409 ? one : two;
+  const winner = one.statusCode === 200 ? one : two;
+  t.equal(problem(loser).code, 'VERSION_CONFLICT');
+  const row = (await desk.db.admin.query('select version, findings from app_public.consultations where id = $1', [c.id])).rows[0];
+  t.same(row, { version: 2, findings: winner.json().findings }, "the winner's text, version 2: the last write did not silently win");
+});
+
+t.test('a patient reads their own signed consultations, never a draft (footnote 7)', async (t) => {
+  const desk = await frontDesk(t);
+  const doctor = await desk.token('doctor');
+  const { visitId, patientId } = await visitFor(desk);
+  const patientMember = (await desk.db.admin.query(`select id from app_public.clinic_members where clinic_id = $1 and role = 'patient'`, [desk.clinics.a]))
+    .rows;
+  await desk.db.admin.query('update app_public.patients set member_id = $2 where id = $1', [patientId, patientMember[0].id]);
+  const patient = await desk.token('patient');
+  const c = (await send(desk, 'POST', '/consultations', doctor, { visitId })).json();
+  t.equal((await send(desk, 'GET', `/consultations/${c.id}`, patient)).statusCode, 404, 'a draft: 404 to the patient');
+  t.same((await send(desk, 'GET', '/consultations', patient)).json().items, [], 'and not listed');
+  await send(desk, 'POST', `/consultations/${c.id}/vitals`, doctor, { heartRateBpm: 64 });
+  await send(desk, 'POST', `/consultations/${c.id}/sign`, doctor, undefined, '"1"');
+  const own = await send(desk, 'GET', `/consultations/${c.id}`, patient);
+  t.equal(own.statusCode, 200, 'signed: their own to read');
+  t.match(own.json(), { status: 'signed', vitals: [{ heartRateBpm: 64 }] });
+  t.same(
+    (await send(desk, 'GET', '/consultations', patient)).json().items.map((i: { id: string }) => i.id),
+    [c.id],
+  );
+  const other = await visitFor(desk);
+  const theirs = (await send(desk, 'POST', '/consultations', doctor, { visitId: other.visitId })).json();
+  await send(desk, 'POST', `/consultations/${theirs.id}/sign`, doctor, undefined, '"1"');
+  t.equal((await send(desk, 'GET', `/consultations/${theirs.id}`, patient)).statusCode, 404, "another patient's signed consultation: 404");
+});
