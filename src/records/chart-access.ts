@@ -103,7 +103,12 @@ function loggedBy(db: TenantDb, access: ChartAccess): QueryCreator<DB> {
 /** A support read, recorded as the grant's operator in a transaction of its own; refused when the grant has ended. */
 async function recordSupportRead(doors: ChartDoors, tenant: TenantContext, grantId: string, access: ChartAccess): Promise<void> {
   const operator: TenantContext = { clinicId: null, userId: tenant.userId, role: null, requestId: tenant.requestId ?? null, clientIp: tenant.clientIp ?? null };
-  const patientId = 'fileId' in access || 'recordOf' in access || access.patientId === OWN_RECORD ? null : access.patientId;
+  const patientId =
+    'recordOf' in access
+      ? await patientOfRecord(doors, tenant, access.recordOf, access.id)
+      : 'fileId' in access || access.patientId === OWN_RECORD
+        ? null
+        : access.patientId;
   const fileId = 'fileId' in access ? access.fileId : null;
   const recorded = await doors.withPlatform(operator, async (db) => {
     const { rows } = await sql<{ recorded: boolean }>`select app_hidden.record_support_chart_access(${grantId}, ${tenant.clinicId}, ${access.action},
@@ -111,4 +116,12 @@ async function recordSupportRead(doors: ChartDoors, tenant: TenantContext, grant
     return rows[0]?.recorded === true;
   });
   if (!recorded) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
+}
+
+/** The patient of a clinical record, as the support reader's (read-only) context sees it. */
+async function patientOfRecord(doors: ChartDoors, tenant: TenantContext, table: ClinicalRecord, id: string): Promise<string | null> {
+  return doors.withTenant(tenant, async (db) => {
+    const { rows } = await sql<{ patientId: string }>`select patient_id as "patientId" from ${sql.table(table)} where id = ${id}`.execute(db);
+    return rows[0]?.patientId ?? null;
+  });
 }

@@ -6,6 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
+import { actorIn } from '../helpers/actors.ts';
+import { createOperator } from '../helpers/people.ts';
 import { frontDesk, type FrontDesk } from '../helpers/visits.ts';
 
 async function send(desk: FrontDesk, method: 'GET' | 'POST' | 'PATCH', path: string, token: string, body?: object, ifMatch?: string, clinic: 'a' | 'b' = 'a') {
@@ -365,4 +367,34 @@ t.test('a patient reads their own signed consultations, never a draft (footnote 
   const theirs = (await send(desk, 'POST', '/consultations', doctor, { visitId: other.visitId })).json();
   await send(desk, 'POST', `/consultations/${theirs.id}/sign`, doctor, undefined, '"1"');
   t.equal((await send(desk, 'GET', `/consultations/${theirs.id}`, patient)).statusCode, 404, "another patient's signed consultation: 404");
+});
+
+t.test('a read under a support grant is recorded naming the grant and the patient', async (t) => {
+  const desk = await frontDesk(t);
+  const doctor = await desk.token('doctor');
+  const { visitId, patientId } = await visitFor(desk);
+  const c = (await send(desk, 'POST', '/consultations', doctor, { visitId })).json();
+  const operator = await createOperator(desk.db, 'ops@example.test', 'a long and correct password');
+  const { rows } = await desk.db.admin.query<{ id: string }>(
+    `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at)
+     values ($1, $2, $3, 'Ticket 12', now() + interval '1 hour') returning id`,
+    [desk.clinics.a, operator, actorIn(desk.db, desk.clinics.a, 'clinic_admin').account],
+  );
+  const grant = rows[0]!.id;
+  const support = await desk.app.signAccessToken({
+    sub: operator,
+    clinic_id: desk.clinics.a,
+    clinic_slug: 'clinic-a',
+    role: 'clinic_admin',
+    jti: randomUUID(),
+    amr: ['pwd'],
+    support_grant: grant,
+  });
+  const read = await send(desk, 'GET', `/consultations/${c.id}`, support);
+  t.equal(read.statusCode, 200, 'support reads the consultation');
+  const logged = await desk.db.admin.query(`select patient_id, action, support_grant_id from app_public.patient_access_log where support_grant_id = $1`, [
+    grant,
+  ]);
+  t.same(logged.rows, [{ patient_id: patientId, action: 'read_record', support_grant_id: grant }]);
+  t.equal((await send(desk, 'PATCH', `/consultations/${c.id}`, support, { findings: 'x' }, '"1"')).statusCode, 403, 'support access writes nothing');
 });
