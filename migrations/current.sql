@@ -86,7 +86,8 @@ create table app_public.vitals (
 );
 alter table app_public.vitals enable row level security;
 alter table app_public.vitals force row level security;
-create index vitals_consultation_id_idx on app_public.vitals (clinic_id, consultation_id, measured_at);
+-- Leads with the whole reference (clinic, consultation, patient): it serves GraphQL's consultation.vitals too.
+create index vitals_consultation_id_idx on app_public.vitals (clinic_id, consultation_id, patient_id, measured_at);
 create index vitals_patient_id_idx on app_public.vitals (clinic_id, patient_id, measured_at desc);
 create policy tenant_isolation on app_public.vitals as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
@@ -111,7 +112,7 @@ create table app_public.diagnoses (
 );
 alter table app_public.diagnoses enable row level security;
 alter table app_public.diagnoses force row level security;
-create index diagnoses_consultation_id_idx on app_public.diagnoses (clinic_id, consultation_id);
+create index diagnoses_consultation_id_idx on app_public.diagnoses (clinic_id, consultation_id, patient_id);
 create index diagnoses_patient_id_idx on app_public.diagnoses (clinic_id, patient_id);
 create index diagnoses_icd10_code_idx on app_public.diagnoses (clinic_id, icd10_code);
 create unique index diagnoses_is_primary_key on app_public.diagnoses (clinic_id, consultation_id) where is_primary;
@@ -137,7 +138,7 @@ create table app_public.consultation_addenda (
 );
 alter table app_public.consultation_addenda enable row level security;
 alter table app_public.consultation_addenda force row level security;
-create index consultation_addenda_consultation_id_idx on app_public.consultation_addenda (clinic_id, consultation_id, signed_at);
+create index consultation_addenda_consultation_id_idx on app_public.consultation_addenda (clinic_id, consultation_id, patient_id, signed_at);
 create policy tenant_isolation on app_public.consultation_addenda as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
@@ -804,6 +805,10 @@ comment on constraint consultations_visit_id_key on app_public.consultations is 
 comment on column app_public.consultations.clinic_id is '@behavior -*';
 comment on column app_public.consultations.status is 'draft or signed.';
 comment on column app_public.consultations.version is 'Counts updates: the ETag REST answers and If-Match compares.';
+-- A child's reference is (clinic, consultation, patient): named for its consultation, both ways.
+comment on constraint vitals_consultation_id_fkey on app_public.vitals is E'@fieldName consultation\n@foreignFieldName vitals';
+comment on constraint diagnoses_consultation_id_fkey on app_public.diagnoses is E'@fieldName consultation\n@foreignFieldName diagnoses';
+comment on constraint consultation_addenda_consultation_id_fkey on app_public.consultation_addenda is E'@fieldName consultation\n@foreignFieldName addenda';
 comment on table app_public.vitals is E'@unique id\n@behavior -insert -update -delete\nA reading of vital signs during a consultation, in the units the field names state.';
 comment on constraint vitals_pkey on app_public.vitals is '@behavior -single -update -delete';
 comment on column app_public.vitals.clinic_id is '@behavior -*';
