@@ -51,7 +51,6 @@ import {
 } from './schemas.ts';
 
 const CONSULTATIONS = 'app_public.consultations';
-const ETAG = { headers: { etag: { type: 'string', description: 'The version, "<n>": send it back as If-Match.' } } } as const;
 
 export async function consultationRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
