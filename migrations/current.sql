@@ -1047,6 +1047,102 @@ create policy tenant_isolation on app_public.follow_ups as restrictive to app_us
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
 
+--! split: 0410-follow-up-rules
+-- Follow-ups (docs/permissions.md, footnote 8): a doctor asks for one in a consultation of their
+-- own, due on a date (the API turns "in N days" into the clinic-local date); doctors move it on;
+-- clinic admins, nurses and the patient (their own) read it; receptionists never see it.
+--   pending → completed | cancelled | missed, and a closed follow-up is final (CBSTA, rule
+--   follow_up_closed_is_final); the status is the only column app_user may update.
+-- Completing the visit of the linked appointment does NOT complete the follow-up: the doctor
+-- decides in that visit whether the question it was for is settled (it may need another one).
+create policy insert_doctors_from_own_consultation on app_public.follow_ups for insert to app_user
+  with check ((select app_public.current_role_is('doctor'))
+    and doctor_id = (select app_public.current_member_id())
+    and exists (select from app_public.consultations c
+      where c.clinic_id = follow_ups.clinic_id and c.id = follow_ups.consultation_id and c.doctor_id = (select app_public.current_member_id())));
+create policy update_doctors on app_public.follow_ups for update to app_user
+  using ((select app_public.current_role_is('doctor')))
+  with check ((select app_public.current_role_is('doctor')));
+grant insert (consultation_id, patient_id, due_date, reason) on app_public.follow_ups to app_user;
+grant update (status) on app_public.follow_ups to app_user;
+
+create function app_private.tg_follow_up_transition()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if old.status <> 'pending' then
+    raise exception 'a % follow-up is final', old.status
+      using errcode = 'CBSTA', constraint = 'follow_up_closed_is_final';
+  end if;
+  if new.status is distinct from old.status and new.status = 'pending' then
+    raise exception 'a follow-up cannot go from pending to pending'
+      using errcode = 'CBSTA', constraint = 'follow_up_closed_is_final';
+  end if;
+  return new;
+end;
+$$;
+create trigger _200_transition before update on app_public.follow_ups
+  for each row execute function app_private.tg_follow_up_transition();
+
+-- A follow-up is due today or later in the clinic's calendar (422 naming dueDate): a date in the
+-- past is a typo, not a plan.
+create function app_private.tg_follow_up_due_date()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if new.due_date < app_public.current_clinic_date() then
+    raise exception 'a follow-up is due today or later'
+      using errcode = '23514', table = tg_table_name, column = 'due_date', constraint = 'follow_ups_due_date_valid';
+  end if;
+  return new;
+end;
+$$;
+create trigger _150_due_date before insert on app_public.follow_ups
+  for each row execute function app_private.tg_follow_up_due_date();
+
+-- Booking a follow-up's appointment links the two. The receptionist books appointments but cannot
+-- see follow-ups, so the link is this definer function, called in the booking's transaction: it
+-- links a pending, unlinked follow-up of the context clinic to a visible appointment of the same
+-- patient, and answers only true or false, the same false for an unknown id, another clinic's,
+-- another patient's, a closed or an already linked follow-up (no existence oracle).
+create policy read_by_definer_functions on app_public.follow_ups for select to app_owner
+  using (true);
+create policy update_by_definer_functions on app_public.follow_ups for update to app_owner
+  using (true)
+  with check (true);
+create function app_public.link_follow_up_appointment(follow_up_id uuid, appointment_id uuid)
+  returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  booked_patient uuid;
+begin
+  if not app_public.current_role_is('clinic_admin', 'receptionist', 'doctor', 'patient') then
+    return false;
+  end if;
+  -- The appointment of the context clinic (a patient: their own only).
+  select a.patient_id into booked_patient from app_public.appointments a
+  where a.clinic_id = app_public.current_clinic_id() and a.id = link_follow_up_appointment.appointment_id;
+  if booked_patient is null
+    or (app_public.current_role_is('patient') and booked_patient is distinct from app_public.current_patient_id()) then
+    return false;
+  end if;
+  update app_public.follow_ups f set appointment_id = link_follow_up_appointment.appointment_id
+  where f.clinic_id = app_public.current_clinic_id() and f.id = link_follow_up_appointment.follow_up_id
+    and f.patient_id = booked_patient and f.status = 'pending' and f.appointment_id is null;
+  return found;
+end;
+$$;
+revoke all on function app_public.link_follow_up_appointment(uuid, uuid) from public;
+grant execute on function app_public.link_follow_up_appointment(uuid, uuid) to app_user;
+comment on function app_public.link_follow_up_appointment(uuid, uuid) is
+  E'@behavior -*\nLinks a pending follow-up to the booked appointment of the same patient; false when there is no such follow-up the caller may link.';
+
 --! split: 0900-reading
 -- Who reads what (docs/permissions.md; footnote 7: a patient reads their own records once signed,
 -- issued or released, never drafts). Staff who treat (clinic_admin, doctor, nurse) read the
@@ -1147,4 +1243,14 @@ comment on table app_public.prescription_items is E'@behavior -*\nA medicine of 
 comment on table app_public.test_requests is E'@behavior -*\nA lab test a doctor requested.';
 comment on table app_public.test_reports is E'@behavior -*\nThe lab''s report of a test request.';
 comment on table app_public.test_results is E'@behavior -*\nOne analyte''s result in a lab report.';
-comment on table app_public.follow_ups is E'@behavior -*\nA follow-up a doctor asked for in a consultation.';
+-- follow_ups: read through GraphQL like its REST list (by id, by doctor, by patient, soonest due
+-- first); no mutation: asking for one "in N days" is the API's (the clinic-local date), and the
+-- moves of its state machine keep one door, REST's …/follow-ups/{id}/complete|cancel|miss.
+comment on table app_public.follow_ups is E'@unique id\n@behavior -insert -update -delete -totalCount\nA follow-up a doctor asked for in a consultation: due on a date, pending until completed, cancelled or missed.';
+comment on constraint follow_ups_pkey on app_public.follow_ups is '@behavior -single -update -delete';
+comment on constraint follow_ups_appointment_id_key on app_public.follow_ups is '@behavior -single -update -delete';
+comment on column app_public.follow_ups.clinic_id is '@behavior -*';
+comment on column app_public.follow_ups.doctor_id is E'@behavior +filterBy\nThe doctor who asked for it.';
+comment on column app_public.follow_ups.patient_id is '@behavior +filterBy';
+comment on column app_public.follow_ups.status is 'pending, completed, cancelled or missed; a closed follow-up is final.';
+comment on column app_public.follow_ups.appointment_id is 'The appointment booked for it (POST …/appointments with followUpId).';

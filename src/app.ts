@@ -12,6 +12,7 @@ import { consultationRoutes, icd10Routes } from './modules/consultations/index.t
 import departmentRoutes from './modules/departments/index.ts';
 import doctorRoutes from './modules/doctors/index.ts';
 import fileRoutes from './modules/files/index.ts';
+import followUpRoutes from './modules/follow-ups/index.ts';
 import memberRoutes from './modules/members/index.ts';
 import patientRoutes from './modules/patients/index.ts';
 import platformRoutes from './modules/platform/index.ts';
@@ -183,6 +184,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(appointmentRoutes, { prefix: '/api/v1/clinics/:slug/appointments' });
   await app.register(doctorRoutes, { prefix: '/api/v1/clinics/:slug' });
   await app.register(fileRoutes, { prefix: '/api/v1/clinics/:slug/files', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });
+  await app.register(followUpRoutes, { prefix: '/api/v1/clinics/:slug/follow-ups' });
   await app.register(patientRoutes, { prefix: '/api/v1/clinics/:slug/patients' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
   await app.register(icd10Routes, { prefix: '/api/v1/clinics/:slug/icd10' });

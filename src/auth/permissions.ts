@@ -93,7 +93,7 @@ const matrix = {
   'app_public.test_requests': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
   'app_public.test_reports': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
   'app_public.test_results': { select: ['clinic_admin', 'doctor', 'nurse', 'lab_technician', 'patient'] },
-  'app_public.follow_ups': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  'app_public.follow_ups': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },
 } satisfies Record<string, Rules>;
 
 /** A resource of the matrix: what `app.permission(resource, action)` takes, so a typo fails typecheck. */

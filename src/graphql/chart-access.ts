@@ -65,6 +65,7 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   'app_public.vitals': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.diagnoses': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.consultation_addenda': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.follow_ups': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
 };
 
 /** What the recording needs of the request, beside the pgSettings: put in the context before execution. */

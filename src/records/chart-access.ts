@@ -125,3 +125,50 @@ async function patientOfRecord(doors: ChartDoors, tenant: TenantContext, table: 
     return rows[0]?.patientId ?? null;
   });
 }
+
+/**
+ * Runs `read`, rows of a patient's clinical record (a list, or one by id: an empty list when none),
+ * and records a `read_record` of each patient whose rows it returned. A member's read and its record
+ * are one transaction (the rows, then one insert of their patients); a support read is recorded
+ * right after it, every patient in one statement of the grant's operator, and the caller gets an
+ * error and no data when that fails or the grant has ended. Nothing read, nothing recorded.
+ */
+export async function readRowsWithChartAccess<T>(
+  doors: ChartDoors,
+  reader: ChartReader,
+  read: (db: TenantDb) => Promise<T[]>,
+  patientIdOf: (row: T) => string,
+  /** The rows the caller will answer (a page without its look-ahead row): only their patients are recorded. */
+  answered: (rows: T[]) => T[] = (rows) => rows,
+): Promise<T[]> {
+  const patientsOf = (rows: T[]) => [...new Set(answered(rows).map(patientIdOf))];
+  if (reader.supportGrantId === undefined) {
+    return doors.withTenant(reader.tenant, async (db) => {
+      const rows = await read(db);
+      const patients = patientsOf(rows);
+      if (patients.length > 0)
+        await sql`insert into app_public.patient_access_log (patient_id, action)
+          select patient_id, 'read_record' from pg_catalog.unnest(${patients}::uuid[]) as patient_id`.execute(db);
+      return rows;
+    });
+  }
+  const rows = await doors.withTenant(reader.tenant, read);
+  const patients = patientsOf(rows);
+  if (patients.length > 0) {
+    const { tenant, supportGrantId } = reader;
+    const operator: TenantContext = {
+      clinicId: null,
+      userId: tenant.userId,
+      role: null,
+      requestId: tenant.requestId ?? null,
+      clientIp: tenant.clientIp ?? null,
+    };
+    const recorded = await doors.withPlatform(operator, async (db) => {
+      const { rows: result } = await sql<{ recorded: boolean }>`select pg_catalog.bool_and(app_hidden.record_support_chart_access(${supportGrantId},
+        ${tenant.clinicId}, 'read_record', patient_id, null)) as recorded from pg_catalog.unnest(${patients}::uuid[]) as patient_id`.execute(db);
+      return result[0]?.recorded === true;
+    });
+    if (!recorded) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
+  }
+  return rows;
+}

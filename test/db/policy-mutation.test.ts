@@ -58,6 +58,35 @@ t.test('loosening any policy is caught by the checks of its table and command', 
     }
   }
 
+  // Footnote 7: a patient reads these once final. Loosening to `true` is caught above by any check;
+  // dropping only the state condition, written out here by hand, must be caught too.
+  const clinicians = "(select app_public.current_role_is('clinic_admin', 'doctor', 'nurse'))";
+  const withLab = "(select app_public.current_role_is('clinic_admin', 'doctor', 'nurse', 'lab_technician'))";
+  const WITHOUT_STATE: [table: string, policy: string, using: string][] = [
+    ['app_public.consultations', 'select_clinicians_and_own_signed', `${clinicians} or app_private.patient_reads(patient_id)`],
+    ['app_public.vitals', 'select_clinicians_and_own_signed', `${clinicians} or app_private.patient_reads(patient_id)`],
+    ['app_public.diagnoses', 'select_clinicians_and_own_signed', `${clinicians} or app_private.patient_reads(patient_id)`],
+    ['app_public.prescriptions', 'select_clinicians_and_own_issued', `${clinicians} or app_private.patient_reads(patient_id)`],
+    ['app_public.prescription_items', 'select_clinicians_and_own_issued', `${clinicians} or app_private.patient_reads(patient_id)`],
+    ['app_public.test_reports', 'select_clinicians_lab_and_own_released', `${withLab} or app_private.patient_reads(patient_id)`],
+    ['app_public.test_results', 'select_clinicians_lab_and_own_released', `${withLab} or app_private.patient_reads(patient_id)`],
+  ];
+  for (const [table, name, using] of WITHOUT_STATE) {
+    const policy = policies.find((candidate) => candidate.table === table && candidate.name === name);
+    if (!policy) {
+      t.fail(`${table} has no policy ${name} to loosen`);
+      continue;
+    }
+    const on = `${pg.escapeIdentifier(name)} on ${table}`;
+    await db.admin.query(`alter policy ${on} using (${using})`);
+    try {
+      const found = (await sweep(table)).filter((violation) => violation.startsWith('select: '));
+      t.ok(found.length > 0, `${table} ${name} without its state condition is caught by a select check of ${table}`, { found });
+    } finally {
+      await db.admin.query(`alter policy ${on} using (${policy.using})`);
+    }
+  }
+
   const after = Object.values(await allViolations(db, tables, clinics, rows)).flat();
   t.same(after, [], 'policies restored');
 });

@@ -116,6 +116,9 @@ t.test('the root queries, literally: rows by their id or a natural key, never wi
     'file',
     'fileById',
     'files',
+    'followUp',
+    'followUpById',
+    'followUps',
     'node',
     'patient',
     'patientAccessLog',
@@ -303,6 +306,7 @@ t.test('filters and orderings: only the declared, indexed columns', async (t) =>
     Department: ['code', 'isActive'],
     DoctorTimeOff: ['doctorId', 'startsAt'],
     File: ['patientId'],
+    FollowUp: ['doctorId', 'patientId'],
     Patient: ['dateOfBirth', 'fullName', 'patientNumber', 'phoneNormalised'],
     PatientAccessLog: ['accessedAt', 'patientId'],
     PatientHistory: ['kind', 'patientId'],
@@ -325,7 +329,7 @@ t.test('filters and orderings: only the declared, indexed columns', async (t) =>
     );
   }
   // Nor by counting: a patient's allergies or files counted without reading a row.
-  for (const connection of ['PatientHistoryConnection', 'FileConnection']) {
+  for (const connection of ['PatientHistoryConnection', 'FileConnection', 'FollowUpConnection']) {
     t.notOk(fieldsOf(connection).includes('totalCount'), `${connection}: no totalCount`);
   }
   t.ok(fieldsOf('PatientConnection').includes('totalCount'), 'other connections count (the check above can fail)');

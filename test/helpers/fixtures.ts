@@ -86,7 +86,8 @@ export const FIXTURES: Record<string, Fixture> = {
   'app_public.prescription_items': ({ idOf }) => ({
     prescription_id: idOf('app_public.prescriptions'),
     patient_id: idOf('app_public.patients'),
-    position: ++counter,
+    // 1–50 (the check): the sweep's inserts are rolled back before the deferred key is checked.
+    position: (++counter % 50) + 1,
     medicine_name: 'Amoxicillin',
     dose_form: 'capsule',
     dose: '500 mg',
@@ -104,7 +105,7 @@ export const FIXTURES: Record<string, Fixture> = {
   'app_public.test_results': ({ idOf }) => ({
     test_report_id: idOf('app_public.test_reports'),
     patient_id: idOf('app_public.patients'),
-    position: ++counter,
+    position: (++counter % 200) + 1,
     analyte: 'Haemoglobin',
     value_numeric: 135,
     unit: 'g/L',

@@ -87,6 +87,7 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
   'app_public.consultation_addenda': { type: 'ConsultationAddendum', create: null, update: null, delete: null, patch: null },
   // A clinic's own ICD-10 codes: POST …/icd10 is that insert alone.
   'app_public.clinic_icd10_codes': { type: 'ClinicIcd10Code', create: 'createClinicIcd10Code', update: null, delete: null, patch: null },
+  'app_public.follow_ups': { type: 'FollowUp', create: null, update: null, delete: null, patch: null },
 };
 
 /** The tenant root: one row per clinic, no clinic_id, read-only. */

@@ -9,8 +9,9 @@ import { sql } from 'kysely';
 import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '../../src/db/tenant.ts';
 import { actorIn, createActors, insertAsAdmin } from './actors.ts';
 import type { TestDatabase } from './db.ts';
+import { CHART_TABLES, insertChartRecord } from './chart-rows.ts';
 import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, USES_UP, VARIANTS, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
-import { MATRIX, mayRun, ROLES, type Command } from './matrix.ts';
+import { MATRIX, mayRun, PATIENT_READS_FINAL_ONLY, ROLES, type Command } from './matrix.ts';
 import { ROW_RULES } from './row-rules.ts';
 
 export interface TenantTable {
@@ -32,9 +33,11 @@ export interface Clinics {
 /**
  * The fixture row of each table in each clinic, and for a table that app_user may delete from and
  * other fixtures reference, a second row per clinic that nothing references: the delete checks use
- * it, since deleting a referenced row fails (23503) whatever the policies say.
+ * it, since deleting a referenced row fails (23503) whatever the policies say. The clinical tables
+ * also have a `final` row per clinic (signed, issued, released: helpers/chart-rows.ts) of the
+ * fixture patient: what the patient reads of PATIENT_READS_FINAL_ONLY (matrix.ts).
  */
-export type Rows = Record<string, { a: string; b: string; unreferenced?: { a: string; b: string } }>;
+export type Rows = Record<string, { a: string; b: string; unreferenced?: { a: string; b: string }; final?: { a: string; b: string } }>;
 
 class Rollback {
   readonly value: unknown;
@@ -170,6 +173,25 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
   for (const table of tables.filter((t) => FIXTURES[t.qualified] && t.privileges.has('delete') && referenced.has(t.qualified))) {
     rows[table.qualified]!.unreferenced = await inBothClinics(table);
   }
+  if (CHART_TABLES.every((table) => rows[table])) {
+    const finalRecord = (clinic: 'a' | 'b') =>
+      insertChartRecord(db, {
+        clinicId: clinics[clinic],
+        patientId: rows['app_public.patients']![clinic],
+        doctorId: actorIn(db, clinics[clinic], 'doctor').member,
+        visitId: rows['app_public.visits']![clinic],
+        state: 'final',
+      });
+    const final = { a: await finalRecord('a'), b: await finalRecord('b') };
+    for (const table of CHART_TABLES) rows[table]!.final = { a: final.a[table], b: final.b[table] };
+    // The final consultation opened the fixture visit: the sweep's inserts take a fresh one (USES_UP).
+    const visits = tables.find((t) => t.qualified === 'app_public.visits')!;
+    rows['app_public.visits'] = {
+      ...rows['app_public.visits']!,
+      a: await insertFixtureRow(db, visits, rows, clinics, 'a'),
+      b: await insertFixtureRow(db, visits, rows, clinics, 'b'),
+    };
+  }
   return rows;
 }
 
@@ -245,9 +267,8 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
     const blind = await attempt(db, noClinic('insert'), insertRow(t, fixture(idsOf('a'))));
     if (blind.ok) violations.push('insert: without a clinic in context, an insert succeeded');
     for (const ref of t.references) {
-      const foreignRef = Object.fromEntries(
-        await Promise.all(ref.columns.map(async (c, i) => [c, await rowValue(db, rows, ref.target, 'b', ref.targetColumns[i]!)] as const)),
-      );
+      const foreignRef: Record<string, unknown> = {};
+      for (const [i, c] of ref.columns.entries()) foreignRef[c] = await rowValue(db, rows, ref.target, 'b', ref.targetColumns[i]!);
       const pointing = await attempt(db, asA('insert'), insertRow(t, { ...fixture(idsOf('a')), ...foreignRef }));
       if (pointing.ok) violations.push(`insert: clinic A referenced clinic B's ${ref.target} row`);
     }
@@ -284,7 +305,10 @@ export async function isolationViolations(db: TestDatabase, t: TenantTable, clin
   return violations;
 }
 
-/** A column of a table's fixture row: its id, or another column of a composite reference's target (a consultation's patient_id). */
+/**
+ * A column of a clinic's fixture row of `table`: its id, or for a composite reference such as
+ * (clinic_id, consultation_id, patient_id) → (clinic_id, id, patient_id), the row's other columns as stored.
+ */
 async function rowValue(db: TestDatabase, rows: Rows, table: string, clinic: 'a' | 'b', column: string): Promise<unknown> {
   if (column === 'id') return rows[table]![clinic];
   const { rows: found } = await db.admin.query(`select "${column}" as value from ${table} where id = $1`, [rows[table]![clinic]]);
@@ -297,10 +321,15 @@ export async function matrixViolations(db: TestDatabase, t: TenantTable, clinics
   const violations: string[] = [];
   const own = rows[t.qualified]!;
   const fixture = FIXTURES[t.qualified]!;
+  // A patient reads these rows once final only: the fixture row is a draft, so the patient's select is
+  // checked on the final row (whether the draft stays hidden is a row rule).
+  const finalOnly = PATIENT_READS_FINAL_ONLY.has(t.qualified);
+  if (finalOnly && !own.final) return [`table: ${t.qualified} reads final rows only but has no final row (helpers/chart-rows.ts)`];
   for (const role of ROLES) {
     const ctx: TenantContext = { clinicId: clinics.a, userId: actor(db, clinics, role), role };
+    const readable = finalOnly && role === 'patient' ? own.final!.a : own.a;
     const outcomes: Record<Command, Outcome> = {
-      select: await attempt(db, ctx, countWhere(t, sql`id = ${own.a}`)),
+      select: await attempt(db, ctx, countWhere(t, sql`id = ${readable}`)),
       insert: await attempt(db, ctx, insertRow(t, fixture(fixtureRefs(db, rows, clinics, 'a')))),
       update: await attempt(db, ctx, touch(t, own.a)),
       delete: await attempt(db, ctx, remove(t, deletable(rows, t).a)),

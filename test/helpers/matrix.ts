@@ -146,8 +146,25 @@ export const MATRIX: Record<string, Record<Role, string>> = {
   'app_public.test_requests': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
   'app_public.test_reports': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
   'app_public.test_results': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select', patient: 'select' },
-  'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
 };
+
+/**
+ * Footnote 7: the tables whose rows a patient reads only once final: signed (a consultation, and its
+ * vital signs and diagnoses through it), issued (a prescription and its items) or released (a lab
+ * report and its results). Written out by hand like MATRIX. Their fixture rows are drafts, so the
+ * matrix's patient 'select' on them is checked on a final row of the patient's own
+ * (helpers/chart-rows.ts); that the patient never sees the draft is a row rule (row-rules.ts).
+ */
+export const PATIENT_READS_FINAL_ONLY: ReadonlySet<string> = new Set([
+  'app_public.consultations',
+  'app_public.vitals',
+  'app_public.diagnoses',
+  'app_public.prescriptions',
+  'app_public.prescription_items',
+  'app_public.test_reports',
+  'app_public.test_results',
+]);
 
 export function mayRun(table: string, role: Role, command: Command): boolean {
   return MATRIX[table]![role].split(' ').includes(command);

@@ -4,12 +4,14 @@
 import { sql } from 'kysely';
 import { withTenant, type ClinicRole, type TenantDb } from '../../src/db/tenant.ts';
 import { actorIn, insertAsAdmin } from './actors.ts';
+import { type ChartRecord, insertChartRecord } from './chart-rows.ts';
 import type { TestDatabase } from './db.ts';
 import { FIXTURES } from './fixtures.ts';
+import { PATIENT_READS_FINAL_ONLY } from './matrix.ts';
 
 type Clinics = { a: string; b: string };
-/** The fixture rows of each table (helpers/isolation.ts). */
-type FixtureRows = Record<string, { a: string; b: string }>;
+/** The fixture rows of each table (helpers/isolation.ts); the clinical tables' final rows too. */
+type FixtureRows = Record<string, { a: string; b: string; final?: { a: string; b: string } }>;
 type RowRule = (db: TestDatabase, clinics: Clinics, rows: FixtureRows) => Promise<string[]>;
 
 const seeded = new WeakMap<TestDatabase, { patient: string; otherPatient: string }>();
@@ -139,7 +141,74 @@ const patientOwnRows =
     return violations;
   };
 
+const otherCharts = new WeakMap<TestDatabase, ChartRecord[]>();
+
+/** The other patient's clinical record in clinic A, once signed, issued and released and once in draft. Seeded once per database. */
+async function seedOtherCharts(db: TestDatabase, clinics: Clinics, fixtureRows: FixtureRows): Promise<ChartRecord[]> {
+  const known = otherCharts.get(db);
+  if (known) return known;
+  const { patient, rows } = await seedOthers(db, clinics, fixtureRows);
+  const record = { clinicId: clinics.a, patientId: patient, doctorId: actorIn(db, clinics.a, 'doctor').member, visitId: rows['app_public.visits']! };
+  const records = [await insertChartRecord(db, { ...record, state: 'final' }), await insertChartRecord(db, { ...record, state: 'draft' })];
+  otherCharts.set(db, records);
+  return records;
+}
+
+/**
+ * Footnote 7 as a row rule: a patient reads their own clinical rows (the final one: signed, issued,
+ * released), a draft of their own only where the table's rows are not PATIENT_READS_FINAL_ONLY
+ * (matrix.ts), and never another patient's, final or draft. The fixture row is the patient's draft.
+ */
+export const patientOwnChartRows =
+  (table: string): RowRule =>
+  async (db, clinics, fixtureRows) => {
+    await seedOtherCharts(db, clinics, fixtureRows);
+    const { patient } = await seedOthers(db, clinics, fixtureRows);
+    const own = fixtureRows[table]!;
+    const count = (condition: ReturnType<typeof sql>) =>
+      asActor(db, clinics, 'patient', (trx) =>
+        sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)} where ${condition}`.execute(trx).then((r) => r.rows[0]!.n),
+      );
+    const violations: string[] = [];
+    if (!own.final) return [`select: ${table} has no final row to read (helpers/chart-rows.ts)`];
+    if ((await count(sql`id = ${own.final.a}`)) !== 1)
+      violations.push(`select: a patient cannot read their own final ${table} row (the checks would prove nothing)`);
+    if ((await count(sql`patient_id = ${patient}`)) !== 0) violations.push(`select: a patient sees another patient's ${table} rows`);
+    const draft = await count(sql`id = ${own.a}`);
+    if (PATIENT_READS_FINAL_ONLY.has(table) && draft !== 0) violations.push(`select: a patient sees their own draft ${table} row (footnote 7: final only)`);
+    if (!PATIENT_READS_FINAL_ONLY.has(table) && draft !== 1) violations.push(`select: a patient cannot read their own ${table} row`);
+    return violations;
+  };
+
 export const ROW_RULES: Record<string, RowRule> = {
+  // Clinical care (footnote 7): the patient's own, final rows only where the table says so.
+  'app_public.consultations': patientOwnChartRows('app_public.consultations'),
+  'app_public.vitals': patientOwnChartRows('app_public.vitals'),
+  'app_public.diagnoses': patientOwnChartRows('app_public.diagnoses'),
+  'app_public.consultation_addenda': patientOwnChartRows('app_public.consultation_addenda'),
+  'app_public.prescriptions': patientOwnChartRows('app_public.prescriptions'),
+  'app_public.prescription_items': patientOwnChartRows('app_public.prescription_items'),
+  'app_public.test_requests': patientOwnChartRows('app_public.test_requests'),
+  'app_public.test_reports': patientOwnChartRows('app_public.test_reports'),
+  'app_public.test_results': patientOwnChartRows('app_public.test_results'),
+  // A doctor asks for a follow-up in a consultation of their own only.
+  'app_public.follow_ups': async (db, clinics, fixtureRows) => {
+    const violations = await patientOwnChartRows('app_public.follow_ups')(db, clinics, fixtureRows);
+    const { doctor } = await seedOthers(db, clinics, fixtureRows);
+    const theirs = await insertChartRecord(db, {
+      clinicId: clinics.a,
+      patientId: fixtureRows['app_public.patients']!.a,
+      doctorId: doctor,
+      visitId: fixtureRows['app_public.visits']!.a,
+      state: 'draft',
+    });
+    const asked = await asActor(db, clinics, 'doctor', (trx) =>
+      sql`insert into app_public.follow_ups (consultation_id, patient_id, due_date, reason)
+          values (${theirs['app_public.consultations']}, ${fixtureRows['app_public.patients']!.a}, '2030-06-01', 'rule')`.execute(trx),
+    );
+    if (asked !== '42501') violations.push("insert: a doctor asked for a follow-up in another doctor's consultation");
+    return violations;
+  },
   // Revocation is final: a revoked grant cannot be changed (a check constraint keeps it from being reopened).
   'app_public.support_access_grants': async (db, clinics) => {
     const { rows } = await db.admin.query<{ id: string; admin: string }>(

@@ -276,6 +276,13 @@ t.test('every text field refuses control characters with a 400 naming it', async
       body: { name: 'Penicillin', detail: 'Rash' },
       fields: ['name', 'detail'],
     },
+    {
+      method: 'POST',
+      url: '/api/v1/clinics/clinic-a/follow-ups',
+      caller: 'doctor',
+      body: { consultationId: randomUUID(), inDays: 14, reason: 'Review the results' },
+      fields: ['reason'],
+    },
   ];
 
   for (const route of routes) {
@@ -297,6 +304,8 @@ t.test('every text field refuses control characters with a 400 naming it', async
     ['appointments', 'admin'],
     ['patients', 'admin'],
     [`patients/${randomUUID()}/access-log`, 'admin'],
+    ['follow-ups', 'doctor'],
+    [`patients/${randomUUID()}/history`, 'doctor'],
   ] as const) {
     for (const control of CONTROLS) {
       const after = cursorOf([`Z${control}`, randomUUID()]);

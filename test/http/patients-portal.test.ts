@@ -74,7 +74,11 @@ t.test('allergies and medication: clinicians write, clinical roles and the patie
     ['Penicillin', 'Metformin 500 mg'],
     'allergies, then medication',
   );
-  t.same((await call('GET', `/${other}/history`, 'doctor')).json(), { items: [] }, 'a patient without history: an empty list');
+  t.same(
+    (await call('GET', `/${other}/history`, 'doctor')).json(),
+    { items: [], visits: { items: [], nextCursor: null }, activePrescriptions: [], testRequests: [], followUps: [] },
+    'a patient without history: empty lists',
+  );
   t.equal((await call('GET', `/${other}/history`, 'patient')).statusCode, 404, "another patient's history does not exist for them");
 
   const stopped = await call('PATCH', `/${id}/history/${medication.json().id}`, 'doctor', { isActive: false });

@@ -73,6 +73,13 @@ const EXPECTED: Record<string, Statuses> = {
   // The ICD-10 look-up: clinicians (q is required: 400); clinic admins and doctors add codes.
   'GET /api/v1/clinics/:slug/icd10': [400, 400, 400, 403, 403, 403],
   'POST /api/v1/clinics/:slug/icd10': [400, 400, 403, 403, 403, 403],
+  // Follow-ups (footnote 8: never the receptionist): doctors ask for and move them; the patient reads their own.
+  'GET /api/v1/clinics/:slug/follow-ups': [200, 200, 200, 403, 403, 200],
+  'POST /api/v1/clinics/:slug/follow-ups': [403, 400, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/follow-ups/:id': [404, 404, 404, 403, 403, 404],
+  'POST /api/v1/clinics/:slug/follow-ups/:id/complete': [403, 404, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/follow-ups/:id/cancel': [403, 404, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/follow-ups/:id/miss': [403, 404, 403, 403, 403, 403],
   'GET /api/v1/clinics/:slug/patients': [200, 200, 200, 200, 403, 200],
   'POST /api/v1/clinics/:slug/patients': [400, 403, 403, 400, 403, 403],
   'GET /api/v1/clinics/:slug/patients/me': [404, 404, 404, 404, 403, 404],

@@ -7,7 +7,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../errors.ts';
 import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
-import { bookAppointment, findAppointment, listAppointments, rescheduleAppointment, setAppointmentStatus, type Outcome } from './queries.ts';
+import { bookAppointment, linkFollowUp, findAppointment, listAppointments, rescheduleAppointment, setAppointmentStatus, type Outcome } from './queries.ts';
 import { appointment, appointmentPage, appointmentParams, bookBody, cancelBody, listQuery, rescheduleBody } from './schemas.ts';
 
 const RESOURCE = 'app_public.appointments';
@@ -51,12 +51,19 @@ export default async function appointmentRoutes(fastify: FastifyInstance): Promi
       schema: { tags, params: clinicParams, body: bookBody, response: { 201: appointment }, problems: SLOT_PROBLEMS },
     },
     async (request, reply) => {
-      const { patientId, doctorId, startsAt, reason } = request.body;
+      const { patientId, doctorId, startsAt, reason, followUpId } = request.body;
       // A portal patient books for their own record, which the database knows; staff say whose.
       if (!patientId && request.tenant!.role !== 'patient') {
         throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.patientId', message: 'is required' }] });
       }
-      const booked = await app.withTenant(request.tenant!, (db) => bookAppointment(db, { patientId, doctorId, startsAt, reason }));
+      const booked = await app.withTenant(request.tenant!, async (db) => {
+        const made = await bookAppointment(db, { patientId, doctorId, startsAt, reason });
+        // Not linkable (whatever the reason, the same answer): the booking is rolled back with it.
+        if (followUpId !== undefined && !(await linkFollowUp(db, followUpId, made.id))) {
+          throw new AppError('VALIDATION_FAILED', undefined, { errors: [{ path: 'body.followUpId', message: 'is not a pending follow-up of this patient' }] });
+        }
+        return made;
+      });
       return reply.code(201).send(booked);
     },
   );

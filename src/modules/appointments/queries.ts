@@ -52,6 +52,15 @@ export function bookAppointment(db: TenantDb, booking: Booking): Promise<Appoint
     .executeTakeFirstOrThrow() as Promise<Appointment>;
 }
 
+/**
+ * Links a pending follow-up of the appointment's patient to it (a definer function: the receptionist
+ * cannot see follow-ups); false for an unknown, another clinic's or patient's, closed or linked one alike.
+ */
+export async function linkFollowUp(db: TenantDb, followUpId: string, appointmentId: string): Promise<boolean> {
+  const { rows } = await sql<{ linked: boolean }>`select app_public.link_follow_up_appointment(${followUpId}, ${appointmentId}) as linked`.execute(db);
+  return rows[0]?.linked === true;
+}
+
 /** Moves a booking to the slot at `startsAt` (of another doctor when given): one statement, the new slot or nothing. */
 export function rescheduleAppointment(db: TenantDb, id: string, startsAt: string, doctorId: string | undefined): Promise<Appointment | undefined> {
   return db

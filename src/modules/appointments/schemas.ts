@@ -18,6 +18,8 @@ export const bookBody = z
     // The start of a free slot (GET …/doctors/{memberId}/availability); it lasts the clinic's slot length.
     startsAt: instant,
     reason: multilineText.trim().min(1).max(500).optional(),
+    // Booking a follow-up's appointment links the two (app_public.link_follow_up_appointment).
+    followUpId: z.uuid().optional(),
   })
   .strict();
 

@@ -5,6 +5,7 @@
 // and are not logged (see docs/security-model.md).
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
 import { AppError } from '../../errors.ts';
 import { toPage } from '../../http/pagination.ts';
 import { clinicParams } from '../../http/params.ts';
@@ -20,7 +21,7 @@ import {
   type PatientRow,
   type PatientValues,
   patientVisible,
-  readHistory,
+  readChartHistory,
   readPatient,
   searchPatients,
   searchPatientsByName,
@@ -31,11 +32,12 @@ import {
   type AccessLogEntry,
   accessLogPage,
   accessLogQuery,
+  chartHistory,
+  chartHistoryQuery,
   historyChange,
   historyEntry,
   historyEntryParams,
   historyInput,
-  historyList,
   mergeInput,
   mergeResult,
   type Patient,
@@ -224,12 +226,29 @@ export default async function patientRoutes(fastify: FastifyInstance): Promise<v
     '/:id/history',
     {
       ...app.permission(HISTORY, 'select'),
-      schema: { tags, params: patientParams, response: { 200: historyList } },
+      // One statement whatever the history's size (readChartHistory), recorded once in the chart access log.
+      schema: {
+        tags,
+        summary: "A patient's history: allergies and medication, visits with their consultations, active prescriptions, test requests, follow-ups.",
+        params: patientParams,
+        querystring: chartHistoryQuery,
+        response: { 200: chartHistory },
+      },
     },
     async (request) => {
       const { id } = request.params;
-      const items = await readWithChartAccess(app, reader(request), { action: 'read_record', patientId: id }, (q) => readHistory(q, id));
-      return { items: notFound(items) };
+      const { limit, after } = request.query;
+      const found = notFound(
+        await readWithChartAccess(app, reader(request), { action: 'read_record', patientId: id }, (q) => readChartHistory(q, id, limit, after)),
+      );
+      const visits = toPage(found.visits, limit, (v) => [v.cursor, v.id]);
+      return {
+        items: found.items.map((entry) => ({ ...entry, createdAt: new Date(entry.createdAt), updatedAt: new Date(entry.updatedAt) })),
+        visits: { items: visits.items.map(({ cursor: _, ...visit }) => visit), nextCursor: visits.nextCursor },
+        activePrescriptions: found.activePrescriptions,
+        testRequests: found.testRequests,
+        followUps: found.followUps,
+      } as unknown as z.infer<typeof chartHistory>;
     },
   );
 

@@ -182,33 +182,6 @@ export async function mergePatients(db: TenantDb, mergedId: string, survivorId: 
 
 const historyColumns = ['id', 'patientId', 'kind', 'name', 'detail', 'severity', 'isActive', 'recordedBy', 'createdAt', 'updatedAt'] as const;
 
-/** A patient's allergies and medication, on a query creator that may carry the access log's CTE; undefined when the patient is not visible. */
-export async function readHistory(q: QueryCreator<DB>, patientId: string): Promise<HistoryEntry[] | undefined> {
-  const rows = await q
-    .selectFrom('appPublic.patients as p')
-    .leftJoin('appPublic.patientHistory as h', 'h.patientId', 'p.id')
-    .select([
-      'p.id as visiblePatientId',
-      'h.id',
-      'h.patientId',
-      'h.kind',
-      'h.name',
-      'h.detail',
-      'h.severity',
-      'h.isActive',
-      'h.recordedBy',
-      'h.createdAt',
-      'h.updatedAt',
-    ])
-    .where('p.id', '=', patientId)
-    .orderBy('h.kind')
-    .orderBy('h.createdAt')
-    .orderBy('h.id')
-    .execute();
-  if (rows.length === 0) return undefined;
-  return rows.filter((row) => row.id !== null).map(({ visiblePatientId: _, ...entry }) => entry as HistoryEntry);
-}
-
 /** Records an entry for a visible patient; undefined when the patient is not visible to the caller. */
 export function insertHistory(db: TenantDb, patientId: string, input: HistoryInput): Promise<HistoryEntry | undefined> {
   return db
@@ -285,4 +258,122 @@ export function listAccessLog(db: TenantDb, patientId: string, limit: number, af
     .limit(limit);
   if (after) query = query.where((eb) => eb(eb.refTuple('l.accessedAt', 'l.id'), '<', eb.tuple(sql<Date>`${after[0]}::timestamptz`, after[1])));
   return query.execute() as unknown as Promise<AccessLogRow[]>;
+}
+
+/** A time as the API writes it (the ISO form a Date serialises to), from SQL. */
+const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const isoDate = (column: string) => `to_char(${column}, 'YYYY-MM-DD')`;
+
+/**
+ * The visits of one page (newest check-in first, one more than asked to tell whether there is a
+ * next page; the cursor holds the last one's check-in to the microsecond and its id), as a SQL
+ * fragment the sections below share.
+ */
+function pageOfVisits(patientId: string, rows: number, after: readonly [string, string] | undefined) {
+  return sql`select v.* from app_public.visits v
+    where v.patient_id = ${patientId}
+      ${after ? sql`and (v.checked_in_at, v.id) < (${after[0]}::timestamptz, ${after[1]}::uuid)` : sql``}
+    order by v.checked_in_at desc, v.id desc
+    limit ${rows}`;
+}
+
+/**
+ * A patient's history in ONE statement whatever its size (the chart access log's CTE rides along on
+ * `q`): allergies and medication (`items`), a page of visits with their consultations (vital signs,
+ * diagnoses, addenda), the active (issued) prescriptions with their items, and the test requests
+ * (with their reports and, once released, a summary of the results) and follow-ups of the page's
+ * consultations, newest first. Every section is a json_agg subquery, so the statement count does
+ * not grow with the history. RLS decides what each caller sees: a patient only signed consultations,
+ * issued prescriptions and released reports (footnote 7). Undefined when the patient is not visible.
+ */
+export async function readChartHistory(
+  q: QueryCreator<DB>,
+  patientId: string,
+  limit: number,
+  after: readonly [string, string] | undefined,
+): Promise<ChartHistoryRow | undefined> {
+  // The visits with one more (is there a next page?); the sections hang off the page's own.
+  const withNext = pageOfVisits(patientId, limit + 1, after);
+  const page = pageOfVisits(patientId, limit, after);
+  const row = await q
+    .selectFrom('appPublic.patients as p')
+    .select([
+      sql<HistoryEntryJson[]>`coalesce((select json_agg(json_build_object(
+          'id', h.id, 'patientId', h.patient_id, 'kind', h.kind, 'name', h.name, 'detail', h.detail, 'severity', h.severity,
+          'isActive', h.is_active, 'recordedBy', h.recorded_by, 'createdAt', ${sql.raw(iso('h.created_at'))}, 'updatedAt', ${sql.raw(iso('h.updated_at'))})
+          order by h.kind, h.created_at, h.id)
+        from app_public.patient_history h where h.patient_id = p.id), '[]')`.as('items'),
+      sql<VisitJson[]>`coalesce((select json_agg(json_build_object(
+          'id', v.id, 'visitDate', ${sql.raw(isoDate('v.visit_date'))}, 'tokenNumber', v.token_number, 'status', v.status, 'doctorId', v.doctor_id,
+          'purpose', v.purpose, 'checkedInAt', ${sql.raw(iso('v.checked_in_at'))}, 'completedAt', ${sql.raw(iso('v.completed_at'))},
+          'cursor', to_char(v.checked_in_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+          'consultations', coalesce((select json_agg(json_build_object(
+              'id', c.id, 'doctorId', c.doctor_id, 'status', c.status, 'chiefComplaint', c.chief_complaint, 'symptoms', c.symptoms,
+              'findings', c.findings, 'clinicalNotes', c.clinical_notes, 'urgency', c.urgency, 'treatmentPlan', c.treatment_plan,
+              'signedAt', ${sql.raw(iso('c.signed_at'))}, 'createdAt', ${sql.raw(iso('c.created_at'))},
+              'vitals', coalesce((select json_agg(json_build_object(
+                  'id', vt.id, 'measuredAt', ${sql.raw(iso('vt.measured_at'))}, 'systolicMmhg', vt.systolic_mmhg, 'diastolicMmhg', vt.diastolic_mmhg,
+                  'heartRateBpm', vt.heart_rate_bpm, 'temperatureC', vt.temperature_c, 'respiratoryRatePerMin', vt.respiratory_rate_per_min,
+                  'spo2Percent', vt.spo2_percent, 'weightKg', vt.weight_kg, 'heightCm', vt.height_cm) order by vt.measured_at, vt.id)
+                from app_public.vitals vt where vt.consultation_id = c.id and vt.patient_id = p.id), '[]'),
+              'diagnoses', coalesce((select json_agg(json_build_object(
+                  'id', d.id, 'icd10Code', d.icd10_code, 'description', d.description, 'isPrimary', d.is_primary) order by d.is_primary desc, d.created_at, d.id)
+                from app_public.diagnoses d where d.consultation_id = c.id and d.patient_id = p.id), '[]'),
+              'addenda', coalesce((select json_agg(json_build_object(
+                  'id', a.id, 'authorId', a.author_id, 'body', a.body, 'signedAt', ${sql.raw(iso('a.signed_at'))}) order by a.signed_at, a.id)
+                from app_public.consultation_addenda a where a.consultation_id = c.id and a.patient_id = p.id), '[]'))
+              order by c.created_at desc, c.id desc)
+            from app_public.consultations c where c.visit_id = v.id and c.patient_id = p.id), '[]'))
+          order by v.checked_in_at desc, v.id desc)
+        from (${withNext}) v), '[]')`.as('visits'),
+      sql<PrescriptionJson[]>`coalesce((select json_agg(json_build_object(
+          'id', rx.id, 'prescriptionNumber', rx.prescription_number, 'consultationId', rx.consultation_id, 'doctorId', rx.doctor_id,
+          'status', rx.status, 'notes', rx.notes, 'issuedAt', ${sql.raw(iso('rx.issued_at'))},
+          'items', coalesce((select json_agg(json_build_object(
+              'position', i.position, 'medicineName', i.medicine_name, 'genericName', i.generic_name, 'strength', i.strength,
+              'doseForm', i.dose_form, 'dose', i.dose, 'frequency', i.frequency, 'frequencyCustom', i.frequency_custom, 'route', i.route,
+              'durationDays', i.duration_days, 'quantity', i.quantity, 'refills', i.refills, 'instructions', i.instructions) order by i.position)
+            from app_public.prescription_items i where i.prescription_id = rx.id and i.patient_id = p.id), '[]'))
+          order by rx.issued_at desc, rx.id desc)
+        from app_public.prescriptions rx where rx.patient_id = p.id and rx.status = 'issued'), '[]')`.as('activePrescriptions'),
+      sql<TestRequestJson[]>`coalesce((select json_agg(json_build_object(
+          'id', r.id, 'consultationId', r.consultation_id, 'testName', r.test_name, 'testCode', r.test_code, 'category', r.category,
+          'urgency', r.urgency, 'status', r.status, 'requiredBy', ${sql.raw(isoDate('r.required_by'))}, 'createdAt', ${sql.raw(iso('r.created_at'))},
+          'reports', coalesce((select json_agg(json_build_object(
+              'id', tr.id, 'status', tr.status, 'conclusion', tr.conclusion, 'releasedAt', ${sql.raw(iso('tr.released_at'))},
+              'results', case when tr.status = 'released' then (select json_build_object(
+                  'count', count(*), 'abnormal', count(*) filter (where res.flag in ('low', 'high')),
+                  'critical', count(*) filter (where res.flag in ('critical_low', 'critical_high')))
+                from app_public.test_results res where res.test_report_id = tr.id and res.patient_id = p.id) end)
+              order by tr.created_at desc, tr.id desc)
+            from app_public.test_reports tr where tr.test_request_id = r.id and tr.patient_id = p.id), '[]'))
+          order by r.created_at desc, r.id desc)
+        from app_public.test_requests r
+        where r.patient_id = p.id and r.consultation_id in (
+          select c.id from app_public.consultations c where c.patient_id = p.id and c.visit_id in (select pv.id from (${page}) pv))), '[]')`.as('testRequests'),
+      sql<FollowUpJson[]>`coalesce((select json_agg(json_build_object(
+          'id', f.id, 'consultationId', f.consultation_id, 'doctorId', f.doctor_id, 'dueDate', ${sql.raw(isoDate('f.due_date'))},
+          'reason', f.reason, 'status', f.status, 'appointmentId', f.appointment_id)
+          order by f.due_date desc, f.id desc)
+        from app_public.follow_ups f
+        where f.patient_id = p.id and f.consultation_id in (
+          select c.id from app_public.consultations c where c.patient_id = p.id and c.visit_id in (select pv.id from (${page}) pv))), '[]')`.as('followUps'),
+    ])
+    .where('p.id', '=', patientId)
+    .executeTakeFirst();
+  return row;
+}
+
+type HistoryEntryJson = Omit<HistoryEntry, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
+type VisitJson = { id: string; cursor: string } & Record<string, unknown>;
+type PrescriptionJson = Record<string, unknown>;
+type TestRequestJson = Record<string, unknown>;
+type FollowUpJson = Record<string, unknown>;
+
+export interface ChartHistoryRow {
+  items: HistoryEntryJson[];
+  visits: VisitJson[];
+  activePrescriptions: PrescriptionJson[];
+  testRequests: TestRequestJson[];
+  followUps: FollowUpJson[];
 }

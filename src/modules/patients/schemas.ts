@@ -158,6 +158,115 @@ export const historyEntry = z.object({
 });
 export const historyList = z.object({ items: z.array(historyEntry) });
 
+// The history call (issue 11, point 2): `items` as before, and the clinical record.
+const instant = z.iso.datetime();
+const day = z.iso.date();
+/** The cursor holds the last visit's check-in to the microsecond and its id. */
+export const chartHistoryQuery = pageQuery(z.tuple([plainText.regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/), z.uuid()]));
+const vitalSigns = z.object({
+  id: z.uuid(),
+  measuredAt: instant,
+  systolicMmhg: z.number().nullable(),
+  diastolicMmhg: z.number().nullable(),
+  heartRateBpm: z.number().nullable(),
+  temperatureC: z.number().nullable(),
+  respiratoryRatePerMin: z.number().nullable(),
+  spo2Percent: z.number().nullable(),
+  weightKg: z.number().nullable(),
+  heightCm: z.number().nullable(),
+});
+const consultationSummary = z.object({
+  id: z.uuid(),
+  doctorId: z.uuid(),
+  status: z.enum(['draft', 'signed']).describe('A patient reads signed consultations only; clinicians drafts too.'),
+  chiefComplaint: z.string().nullable(),
+  symptoms: z.string().nullable(),
+  findings: z.string().nullable(),
+  clinicalNotes: z.string().nullable(),
+  urgency: z.string(),
+  treatmentPlan: z.string().nullable(),
+  signedAt: instant.nullable(),
+  createdAt: instant,
+  vitals: z.array(vitalSigns),
+  diagnoses: z.array(z.object({ id: z.uuid(), icd10Code: z.string(), description: z.string(), isPrimary: z.boolean() })),
+  addenda: z.array(z.object({ id: z.uuid(), authorId: z.uuid(), body: z.string(), signedAt: instant })),
+});
+const visitSummary = z.object({
+  id: z.uuid(),
+  visitDate: day,
+  tokenNumber: z.number().int(),
+  status: z.string(),
+  doctorId: z.uuid().nullable(),
+  purpose: z.string().nullable(),
+  checkedInAt: instant,
+  completedAt: instant.nullable(),
+  consultations: z.array(consultationSummary),
+});
+const activePrescription = z.object({
+  id: z.uuid(),
+  prescriptionNumber: z.string(),
+  consultationId: z.uuid(),
+  doctorId: z.uuid(),
+  status: z.literal('issued'),
+  notes: z.string().nullable(),
+  issuedAt: instant,
+  items: z.array(
+    z.object({
+      position: z.number().int(),
+      medicineName: z.string(),
+      genericName: z.string().nullable(),
+      strength: z.string().nullable(),
+      doseForm: z.string(),
+      dose: z.string(),
+      frequency: z.string(),
+      frequencyCustom: z.string().nullable(),
+      route: z.string(),
+      durationDays: z.number().int().nullable(),
+      quantity: z.number().int(),
+      refills: z.number().int(),
+      instructions: z.string().nullable(),
+    }),
+  ),
+});
+const testRequestSummary = z.object({
+  id: z.uuid(),
+  consultationId: z.uuid(),
+  testName: z.string(),
+  testCode: z.string().nullable(),
+  category: z.string(),
+  urgency: z.string(),
+  status: z.string(),
+  requiredBy: day.nullable(),
+  createdAt: instant,
+  reports: z.array(
+    z.object({
+      id: z.uuid(),
+      status: z.enum(['draft', 'released']).describe('A patient reads released reports only.'),
+      conclusion: z.string().nullable(),
+      releasedAt: instant.nullable(),
+      results: z
+        .object({ count: z.number().int(), abnormal: z.number().int(), critical: z.number().int() })
+        .nullable()
+        .describe('Released reports only: how many results, how many outside the reference range, how many critical.'),
+    }),
+  ),
+});
+const followUpSummary = z.object({
+  id: z.uuid(),
+  consultationId: z.uuid(),
+  doctorId: z.uuid(),
+  dueDate: day,
+  reason: z.string(),
+  status: z.string(),
+  appointmentId: z.uuid().nullable(),
+});
+export const chartHistory = historyList.extend({
+  visits: page(visitSummary).describe('Newest check-in first; `limit` and `after` page them.'),
+  activePrescriptions: z.array(activePrescription).describe('Every issued prescription of the patient, newest first (not paged).'),
+  testRequests: z.array(testRequestSummary).describe("The test requests of this page's consultations, newest first, with their reports."),
+  followUps: z.array(followUpSummary).describe("The follow-ups of this page's consultations, latest due first."),
+});
+
 /** The cursor holds the last entry's time to the microsecond (as listAccessLog writes it) and its id. */
 export const accessLogQuery = pageQuery(z.tuple([plainText.regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/), z.uuid()]));
 
