@@ -41,6 +41,8 @@ export interface ChartRecordOptions {
   at?: Date;
   /** A lab technician's membership for the report; the doctor by default. */
   technicianId?: string;
+  /** Copy the visit whether or not it has a consultation: the sweep's fixture visit, which its own inserts open. */
+  copyVisit?: boolean;
   /** The follow-up's due date (2030-06-01 by default), or false for a record without one. */
   dueDate?: string | false;
 }
@@ -67,7 +69,7 @@ export async function insertChartRecord(db: TestDatabase, options: ChartRecordOp
     // sweep's fixture visit, a visit given to two records) is copied, the copy with a token of its own.
     const { rows: opened } = await client.query('select 1 from app_public.consultations where clinic_id = $1 and visit_id = $2', [clinicId, visitId]);
     const visit =
-      opened.length === 0
+      opened.length === 0 && !options.copyVisit
         ? visitId
         : (
             await client.query<{ id: string }>(

@@ -200,6 +200,7 @@ export const ROW_RULES: Record<string, RowRule> = {
       patientId: fixtureRows['app_public.patients']!.a,
       doctorId: doctor,
       visitId: fixtureRows['app_public.visits']!.a,
+      copyVisit: true,
       state: 'draft',
     });
     const asked = await asActor(db, clinics, 'doctor', (trx) =>
