@@ -41,6 +41,8 @@ create table app_public.consultations (
   primary key (clinic_id, id),
   -- The target of children's (clinic_id, consultation_id, patient_id) references.
   constraint consultations_patient_key unique (clinic_id, id, patient_id),
+  -- One consultation per visit (opening also moves the visit on, so a second is refused either way).
+  constraint consultations_visit_id_key unique (clinic_id, visit_id),
   constraint consultations_visit_id_fkey foreign key (clinic_id, visit_id) references app_public.visits (clinic_id, id),
   constraint consultations_patient_id_fkey foreign key (clinic_id, patient_id) references app_public.patients (clinic_id, id),
   constraint consultations_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
@@ -48,7 +50,6 @@ create table app_public.consultations (
 );
 alter table app_public.consultations enable row level security;
 alter table app_public.consultations force row level security;
-create index consultations_visit_id_idx on app_public.consultations (clinic_id, visit_id);
 create index consultations_patient_id_idx on app_public.consultations (clinic_id, patient_id, created_at desc);
 create index consultations_doctor_id_idx on app_public.consultations (clinic_id, doctor_id, created_at desc);
 create policy tenant_isolation on app_public.consultations as restrictive to app_user
@@ -85,7 +86,8 @@ create table app_public.vitals (
 );
 alter table app_public.vitals enable row level security;
 alter table app_public.vitals force row level security;
-create index vitals_consultation_id_idx on app_public.vitals (clinic_id, consultation_id, measured_at);
+-- Leads with the whole reference (clinic, consultation, patient): it serves GraphQL's consultation.vitals too.
+create index vitals_consultation_id_idx on app_public.vitals (clinic_id, consultation_id, patient_id, measured_at);
 create index vitals_patient_id_idx on app_public.vitals (clinic_id, patient_id, measured_at desc);
 create policy tenant_isolation on app_public.vitals as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
@@ -110,7 +112,7 @@ create table app_public.diagnoses (
 );
 alter table app_public.diagnoses enable row level security;
 alter table app_public.diagnoses force row level security;
-create index diagnoses_consultation_id_idx on app_public.diagnoses (clinic_id, consultation_id);
+create index diagnoses_consultation_id_idx on app_public.diagnoses (clinic_id, consultation_id, patient_id);
 create index diagnoses_patient_id_idx on app_public.diagnoses (clinic_id, patient_id);
 create index diagnoses_icd10_code_idx on app_public.diagnoses (clinic_id, icd10_code);
 create unique index diagnoses_is_primary_key on app_public.diagnoses (clinic_id, consultation_id) where is_primary;
@@ -136,10 +138,686 @@ create table app_public.consultation_addenda (
 );
 alter table app_public.consultation_addenda enable row level security;
 alter table app_public.consultation_addenda force row level security;
-create index consultation_addenda_consultation_id_idx on app_public.consultation_addenda (clinic_id, consultation_id, signed_at);
+create index consultation_addenda_consultation_id_idx on app_public.consultation_addenda (clinic_id, consultation_id, patient_id, signed_at);
 create policy tenant_isolation on app_public.consultation_addenda as restrictive to app_user
   using (clinic_id = (select app_public.current_clinic_id()))
   with check (clinic_id = (select app_public.current_clinic_id()));
+
+--! split: 0110-consultation-rules
+-- Who writes consultations (docs/permissions.md, footnote 6): the visit's doctor opens one, only its
+-- author edits it, only while a draft; vital signs are recorded by the author or a nurse, diagnoses
+-- by the author, both while the consultation is a draft; addenda are written by doctors on signed
+-- consultations only. Nobody deletes (no grant). Signing locks the consultation with its vital signs
+-- and diagnoses in triggers that hold for every role, clinic_admin and the owner role included
+-- (CBLCK; only session_replication_role, which no app role may set, skips triggers).
+--
+-- Rule names (the RAISE's CONSTRAINT, `rule` in problem+json):
+--   consultation_needs_open_visit        CBSTA  opening from a visit that is not waiting, called or in consultation
+--   consultation_status_transition       CBSTA  any status move but draft → signed
+--   consultation_signed_is_final         CBLCK  an update or delete of a signed consultation
+--   consultation_vitals_are_final        CBLCK  a vital sign added, changed or deleted under a signed one
+--   consultation_diagnoses_are_final     CBLCK  the same for diagnoses
+--   addendum_needs_signed_consultation   CBSTA  an addendum to a draft
+--   addendum_is_final                    CBLCK  an update or delete of an addendum
+
+-- Definer triggers below read consultations (a child's lock) and update visits (opening and
+-- completing one): forced RLS holds app_owner too, so it needs its own policies; each function
+-- filters by the row's clinic itself.
+create policy read_by_definer_functions on app_public.consultations for select to app_owner
+  using (true);
+
+create policy insert_visit_doctor on app_public.consultations for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()));
+create policy update_author_draft on app_public.consultations for update to app_user
+  using ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()) and status = 'draft')
+  with check ((select app_public.current_role_is('doctor')) and doctor_id = (select app_public.current_member_id()));
+-- visit_id: the visit opened; patient_id is copied from it (never the client's). status: signing
+-- (draft → signed, the trigger stamps the times). version, signed_at, completed_at: the database's.
+grant insert (visit_id, doctor_id, chief_complaint, symptoms, findings, clinical_notes, urgency, treatment_plan),
+  update (chief_complaint, symptoms, findings, clinical_notes, urgency, treatment_plan, status)
+  on app_public.consultations to app_user;
+
+-- Opening: the visit must be in the caller's queue (its doctor is the consultation's) and waiting,
+-- called or in_consultation (started by POST visits/{id}/start, before its consultation was opened);
+-- it moves to in_consultation through the visits' own state machine. A waiting visit
+-- goes through called first (both moves stamped, both on the queue display): a doctor may take a
+-- patient out of the queue order (the one in pain, the one whose results just came), and calling
+-- first then opening would only add a click. The row lock on the visit serialises two openings:
+-- the second finds it in_consultation and meets the unique key (23505, 409 naming visitId).
+create function app_private.tg_consultation_open_visit()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  opened app_public.visits;
+begin
+  select v.* into opened from app_public.visits v where v.clinic_id = new.clinic_id and v.id = new.visit_id for update;
+  if not found then
+    raise exception 'no such visit' using errcode = '23503', table = tg_table_name, column = 'visit_id',
+      constraint = 'consultations_visit_id_fkey';
+  end if;
+  if opened.doctor_id is distinct from new.doctor_id then
+    raise exception 'the visit is not in this doctor''s queue' using errcode = '23514', table = tg_table_name,
+      column = 'visit_id', constraint = 'consultations_visit_id_valid';
+  end if;
+  if opened.status not in ('waiting', 'called', 'in_consultation') then
+    raise exception 'a visit in status % cannot be opened', opened.status using errcode = 'CBSTA',
+      constraint = 'consultation_needs_open_visit';
+  end if;
+  new.patient_id := opened.patient_id;
+  if opened.status = 'waiting' then
+    update app_public.visits set status = 'called' where clinic_id = opened.clinic_id and id = opened.id;
+  end if;
+  if opened.status <> 'in_consultation' then
+    update app_public.visits set status = 'in_consultation' where clinic_id = opened.clinic_id and id = opened.id;
+  end if;
+  return new;
+end;
+$$;
+
+-- The state machine: draft → signed, once; signing stamps signed_at and completed_at.
+create function app_private.tg_consultation_transition()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if new.status is distinct from old.status then
+    if not (old.status = 'draft' and new.status = 'signed') then
+      raise exception 'a consultation cannot go from % to %', old.status, new.status using errcode = 'CBSTA',
+        constraint = 'consultation_status_transition';
+    end if;
+    new.signed_at := now();
+    new.completed_at := new.signed_at;
+  else
+    new.signed_at := old.signed_at;
+    new.completed_at := old.completed_at;
+  end if;
+  return new;
+end;
+$$;
+
+-- A signed consultation does not change; a status move away from signed is the state machine's
+-- refusal (CBSTA), anything else a lock (CBLCK).
+create function app_private.tg_consultation_lock()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if old.status = 'signed' then
+    if tg_op = 'UPDATE' and new.status is distinct from old.status then
+      raise exception 'a consultation cannot go from % to %', old.status, new.status using errcode = 'CBSTA',
+        constraint = 'consultation_status_transition';
+    end if;
+    raise exception 'a signed consultation does not change' using errcode = 'CBLCK', constraint = 'consultation_signed_is_final';
+  end if;
+  return case tg_op when 'DELETE' then old else new end;
+end;
+$$;
+
+-- Optimistic concurrency: every update is a new version (If-Match compares it); no client writes it.
+create function app_private.tg_bump_version()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  new.version := old.version + 1;
+  return new;
+end;
+$$;
+
+-- Signing completes the visit (a definer: the doctor's visit, whoever signs; the visit's own state
+-- machine checks the move, and completing the visit completes its appointment).
+create function app_private.tg_consultation_complete_visit()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app_public.visits set status = 'completed'
+  where clinic_id = new.clinic_id and id = new.visit_id and status = 'in_consultation';
+  return null;
+end;
+$$;
+
+create trigger _010_lock before update or delete on app_public.consultations
+  for each row execute function app_private.tg_consultation_lock();
+create trigger _020_transition before update on app_public.consultations
+  for each row execute function app_private.tg_consultation_transition();
+create trigger _050_open_visit before insert on app_public.consultations
+  for each row execute function app_private.tg_consultation_open_visit();
+create trigger _110_bump_version before update on app_public.consultations
+  for each row execute function app_private.tg_bump_version();
+create trigger _800_complete_visit after update of status on app_public.consultations
+  for each row when (new.status = 'signed') execute function app_private.tg_consultation_complete_visit();
+
+-- A child of a consultation (vital signs, diagnoses, addenda): its patient is the consultation's
+-- (never the client's), and under a signed consultation nothing is added, changed or deleted.
+-- The argument is the rule's name; for addenda the other way round: only under a signed one.
+create function app_private.tg_consultation_child()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  parent app_public.consultations;
+  rule text := tg_argv[0];
+begin
+  select c.* into parent from app_public.consultations c
+  where c.clinic_id = (case tg_op when 'DELETE' then old.clinic_id else new.clinic_id end)
+    and c.id = (case tg_op when 'DELETE' then old.consultation_id else new.consultation_id end);
+  if rule = 'addendum_is_final' then
+    if tg_op <> 'INSERT' then
+      raise exception 'an addendum does not change' using errcode = 'CBLCK', constraint = rule;
+    end if;
+    if found and parent.status <> 'signed' then
+      raise exception 'addenda are written on signed consultations' using errcode = 'CBSTA',
+        constraint = 'addendum_needs_signed_consultation';
+    end if;
+  elsif found and parent.status = 'signed' then
+    raise exception 'the consultation is signed' using errcode = 'CBLCK', constraint = rule;
+  end if;
+  if tg_op = 'DELETE' then
+    return old;
+  end if;
+  -- Not found: the foreign key refuses it (another clinic's consultation is not found either).
+  if found then
+    new.patient_id := parent.patient_id;
+  end if;
+  return new;
+end;
+$$;
+
+create trigger _010_lock before insert or update or delete on app_public.vitals
+  for each row execute function app_private.tg_consultation_child('consultation_vitals_are_final');
+create trigger _010_lock before insert or update or delete on app_public.diagnoses
+  for each row execute function app_private.tg_consultation_child('consultation_diagnoses_are_final');
+create trigger _010_lock before insert or update or delete on app_public.consultation_addenda
+  for each row execute function app_private.tg_consultation_child('addendum_is_final');
+
+-- Vital signs: the author doctor or any nurse, while the consultation is a draft (the lock trigger
+-- refuses signed ones for every role); the recorder or the consultation's author corrects a reading.
+create policy insert_author_or_nurse on app_public.vitals for insert to app_user
+  with check (recorded_by = (select app_public.current_member_id()) and (
+    (select app_public.current_role_is('nurse'))
+    or ((select app_public.current_role_is('doctor')) and exists (
+      select from app_public.consultations c where c.clinic_id = vitals.clinic_id and c.id = vitals.consultation_id
+        and c.doctor_id = (select app_public.current_member_id())))));
+create policy update_recorder_or_author on app_public.vitals for update to app_user
+  using ((select app_public.current_role_is('doctor', 'nurse')) and (recorded_by = (select app_public.current_member_id())
+    or ((select app_public.current_role_is('doctor')) and exists (
+      select from app_public.consultations c where c.clinic_id = vitals.clinic_id and c.id = vitals.consultation_id
+        and c.doctor_id = (select app_public.current_member_id())))))
+  with check ((select app_public.current_role_is('doctor', 'nurse')));
+grant insert (consultation_id, measured_at, systolic_mmhg, diastolic_mmhg, heart_rate_bpm, temperature_c, respiratory_rate_per_min,
+    spo2_percent, weight_kg, height_cm),
+  update (measured_at, systolic_mmhg, diastolic_mmhg, heart_rate_bpm, temperature_c, respiratory_rate_per_min, spo2_percent, weight_kg, height_cm)
+  on app_public.vitals to app_user;
+
+-- Diagnoses: the consultation's author, while a draft. The text defaults to the code's in the
+-- bundled list or the clinic's own codes (below).
+create policy insert_author on app_public.diagnoses for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and exists (
+    select from app_public.consultations c where c.clinic_id = diagnoses.clinic_id and c.id = diagnoses.consultation_id
+      and c.doctor_id = (select app_public.current_member_id())));
+create policy update_author on app_public.diagnoses for update to app_user
+  using ((select app_public.current_role_is('doctor')) and exists (
+    select from app_public.consultations c where c.clinic_id = diagnoses.clinic_id and c.id = diagnoses.consultation_id
+      and c.doctor_id = (select app_public.current_member_id())))
+  with check ((select app_public.current_role_is('doctor')) and exists (
+    select from app_public.consultations c where c.clinic_id = diagnoses.clinic_id and c.id = diagnoses.consultation_id
+      and c.doctor_id = (select app_public.current_member_id())));
+grant insert (consultation_id, icd10_code, description, is_primary), update (icd10_code, description, is_primary)
+  on app_public.diagnoses to app_user;
+
+-- Addenda: any doctor of the clinic, as themselves, on a signed consultation (the trigger); never changed.
+create policy insert_doctors on app_public.consultation_addenda for insert to app_user
+  with check ((select app_public.current_role_is('doctor')) and author_id = (select app_public.current_member_id()));
+grant insert (consultation_id, body) on app_public.consultation_addenda to app_user;
+
+-- ICD-10 codes: a bundled list of common codes (ICD-10-CM, CMS/CDC, public domain: docs/architecture.md
+-- says which and how many), shared by every clinic and read-only, plus each clinic's own codes. The
+-- bundled list is no tenant table: app_private, no grant, read through app_hidden.search_bundled_icd10.
+create table app_private.bundled_icd10_codes (
+  code text primary key constraint bundled_icd10_codes_code_format check (code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'),
+  description text not null constraint bundled_icd10_codes_description_length check (char_length(description) between 1 and 500)
+);
+create index bundled_icd10_codes_code_prefix_idx on app_private.bundled_icd10_codes (code text_pattern_ops);
+create index bundled_icd10_codes_description_words_idx on app_private.bundled_icd10_codes using gin (to_tsvector('simple', description));
+-- The bundled list: 321 common codes of ICD-10-CM (2024 code set, CMS and CDC's NCHS, in the public
+-- domain), chosen for primary care: infections, chronic disease, symptoms (R), injuries (S, T) and
+-- encounters (Z), with their official short descriptions.
+insert into app_private.bundled_icd10_codes (code, description) values
+  ('A08.4', 'Viral intestinal infection, unspecified'),
+  ('A09', 'Infectious gastroenteritis and colitis, unspecified'),
+  ('A15.0', 'Tuberculosis of lung'),
+  ('A41.9', 'Sepsis, unspecified organism'),
+  ('A49.9', 'Bacterial infection, unspecified'),
+  ('A59.01', 'Trichomonal vulvovaginitis'),
+  ('A60.04', 'Herpesviral vulvovaginitis'),
+  ('A63.0', 'Anogenital (venereal) warts'),
+  ('A90', 'Dengue fever [classical dengue]'),
+  ('B00.1', 'Herpesviral vesicular dermatitis'),
+  ('B01.9', 'Varicella without complication'),
+  ('B02.9', 'Zoster without complications'),
+  ('B05.9', 'Measles without complication'),
+  ('B07.9', 'Viral wart, unspecified'),
+  ('B08.1', 'Molluscum contagiosum'),
+  ('B08.4', 'Enteroviral vesicular stomatitis with exanthem'),
+  ('B15.9', 'Hepatitis A without hepatic coma'),
+  ('B16.9', 'Acute hepatitis B without delta-agent and without hepatic coma'),
+  ('B18.1', 'Chronic viral hepatitis B without delta-agent'),
+  ('B18.2', 'Chronic viral hepatitis C'),
+  ('B20', 'Human immunodeficiency virus [HIV] disease'),
+  ('B27.90', 'Infectious mononucleosis, unspecified without complication'),
+  ('B34.9', 'Viral infection, unspecified'),
+  ('B35.1', 'Tinea unguium'),
+  ('B35.3', 'Tinea pedis'),
+  ('B35.4', 'Tinea corporis'),
+  ('B36.0', 'Pityriasis versicolor'),
+  ('B37.0', 'Candidal stomatitis'),
+  ('B37.2', 'Candidiasis of skin and nail'),
+  ('B37.3', 'Candidiasis of vulva and vagina'),
+  ('B50.9', 'Plasmodium falciparum malaria, unspecified'),
+  ('B54', 'Unspecified malaria'),
+  ('B80', 'Enterobiasis'),
+  ('B82.9', 'Intestinal parasitism, unspecified'),
+  ('B86', 'Scabies'),
+  ('B96.20', 'Unspecified Escherichia coli [E. coli] as the cause of diseases classified elsewhere'),
+  ('C18.9', 'Malignant neoplasm of colon, unspecified'),
+  ('C34.90', 'Malignant neoplasm of unspecified part of unspecified bronchus or lung'),
+  ('C44.91', 'Basal cell carcinoma of skin, unspecified'),
+  ('C50.919', 'Malignant neoplasm of unspecified site of unspecified female breast'),
+  ('C61', 'Malignant neoplasm of prostate'),
+  ('D17.9', 'Benign lipomatous neoplasm, unspecified'),
+  ('D22.9', 'Melanocytic nevi, unspecified'),
+  ('D25.9', 'Leiomyoma of uterus, unspecified'),
+  ('D50.9', 'Iron deficiency anemia, unspecified'),
+  ('D51.9', 'Vitamin B12 deficiency anemia, unspecified'),
+  ('D64.9', 'Anemia, unspecified'),
+  ('D69.6', 'Thrombocytopenia, unspecified'),
+  ('D72.829', 'Elevated white blood cell count, unspecified'),
+  ('E03.9', 'Hypothyroidism, unspecified'),
+  ('E04.2', 'Nontoxic multinodular goiter'),
+  ('E05.90', 'Thyrotoxicosis, unspecified without thyrotoxic crisis or storm'),
+  ('E06.3', 'Autoimmune thyroiditis'),
+  ('E10.9', 'Type 1 diabetes mellitus without complications'),
+  ('E11.22', 'Type 2 diabetes mellitus with diabetic chronic kidney disease'),
+  ('E11.319', 'Type 2 diabetes mellitus with unspecified diabetic retinopathy without macular edema'),
+  ('E11.40', 'Type 2 diabetes mellitus with diabetic neuropathy, unspecified'),
+  ('E11.65', 'Type 2 diabetes mellitus with hyperglycemia'),
+  ('E11.9', 'Type 2 diabetes mellitus without complications'),
+  ('E13.9', 'Other specified diabetes mellitus without complications'),
+  ('E16.2', 'Hypoglycemia, unspecified'),
+  ('E28.2', 'Polycystic ovarian syndrome'),
+  ('E53.8', 'Deficiency of other specified B group vitamins'),
+  ('E55.9', 'Vitamin D deficiency, unspecified'),
+  ('E61.1', 'Iron deficiency'),
+  ('E66.01', 'Morbid (severe) obesity due to excess calories'),
+  ('E66.9', 'Obesity, unspecified'),
+  ('E78.00', 'Pure hypercholesterolemia, unspecified'),
+  ('E78.1', 'Pure hyperglyceridemia'),
+  ('E78.2', 'Mixed hyperlipidemia'),
+  ('E78.5', 'Hyperlipidemia, unspecified'),
+  ('E79.0', 'Hyperuricemia without signs of inflammatory arthritis and tophaceous disease'),
+  ('E83.42', 'Hypomagnesemia'),
+  ('E86.0', 'Dehydration'),
+  ('E87.1', 'Hypo-osmolality and hyponatremia'),
+  ('E87.6', 'Hypokalemia'),
+  ('F10.20', 'Alcohol dependence, uncomplicated'),
+  ('F17.210', 'Nicotine dependence, cigarettes, uncomplicated'),
+  ('F32.9', 'Major depressive disorder, single episode, unspecified'),
+  ('F32.A', 'Depression, unspecified'),
+  ('F33.1', 'Major depressive disorder, recurrent, moderate'),
+  ('F41.0', 'Panic disorder [episodic paroxysmal anxiety]'),
+  ('F41.1', 'Generalized anxiety disorder'),
+  ('F41.9', 'Anxiety disorder, unspecified'),
+  ('F43.10', 'Post-traumatic stress disorder, unspecified'),
+  ('F43.20', 'Adjustment disorder, unspecified'),
+  ('F51.01', 'Primary insomnia'),
+  ('F84.0', 'Autistic disorder'),
+  ('F90.9', 'Attention-deficit hyperactivity disorder, unspecified type'),
+  ('G20', 'Parkinson''s disease'),
+  ('G30.9', 'Alzheimer''s disease, unspecified'),
+  ('G35', 'Multiple sclerosis'),
+  ('G40.909', 'Epilepsy, unspecified, not intractable, without status epilepticus'),
+  ('G43.009', 'Migraine without aura, not intractable, without status migrainosus'),
+  ('G43.909', 'Migraine, unspecified, not intractable, without status migrainosus'),
+  ('G44.209', 'Tension-type headache, unspecified, not intractable'),
+  ('G47.00', 'Insomnia, unspecified'),
+  ('G47.33', 'Obstructive sleep apnea (adult) (pediatric)'),
+  ('G51.0', 'Bell''s palsy'),
+  ('G56.00', 'Carpal tunnel syndrome, unspecified upper limb'),
+  ('G62.9', 'Polyneuropathy, unspecified'),
+  ('H00.019', 'Hordeolum externum unspecified eye, unspecified eyelid'),
+  ('H10.10', 'Acute atopic conjunctivitis, unspecified eye'),
+  ('H10.9', 'Unspecified conjunctivitis'),
+  ('H16.9', 'Unspecified keratitis'),
+  ('H25.9', 'Unspecified age-related cataract'),
+  ('H40.9', 'Unspecified glaucoma'),
+  ('H52.4', 'Presbyopia'),
+  ('H60.9', 'Unspecified otitis externa'),
+  ('H61.20', 'Impacted cerumen, unspecified ear'),
+  ('H65.90', 'Unspecified nonsuppurative otitis media, unspecified ear'),
+  ('H66.90', 'Otitis media, unspecified, unspecified ear'),
+  ('H81.10', 'Benign paroxysmal vertigo, unspecified ear'),
+  ('H91.90', 'Unspecified hearing loss, unspecified ear'),
+  ('H93.19', 'Tinnitus, unspecified ear'),
+  ('I10', 'Essential (primary) hypertension'),
+  ('I11.9', 'Hypertensive heart disease without heart failure'),
+  ('I20.9', 'Angina pectoris, unspecified'),
+  ('I21.9', 'Acute myocardial infarction, unspecified'),
+  ('I25.10', 'Atherosclerotic heart disease of native coronary artery without angina pectoris'),
+  ('I26.99', 'Other pulmonary embolism without acute cor pulmonale'),
+  ('I48.91', 'Unspecified atrial fibrillation'),
+  ('I49.9', 'Cardiac arrhythmia, unspecified'),
+  ('I50.9', 'Heart failure, unspecified'),
+  ('I63.9', 'Cerebral infarction, unspecified'),
+  ('I73.9', 'Peripheral vascular disease, unspecified'),
+  ('I80.209', 'Phlebitis and thrombophlebitis of unspecified deep vessels of unspecified lower extremity'),
+  ('I82.409', 'Acute embolism and thrombosis of unspecified deep veins of unspecified lower extremity'),
+  ('I83.90', 'Asymptomatic varicose veins of unspecified lower extremity'),
+  ('I84.20', 'Unspecified hemorrhoids without complication'),
+  ('I95.9', 'Hypotension, unspecified'),
+  ('J00', 'Acute nasopharyngitis [common cold]'),
+  ('J01.90', 'Acute sinusitis, unspecified'),
+  ('J02.0', 'Streptococcal pharyngitis'),
+  ('J02.9', 'Acute pharyngitis, unspecified'),
+  ('J03.90', 'Acute tonsillitis, unspecified'),
+  ('J04.0', 'Acute laryngitis'),
+  ('J05.0', 'Acute obstructive laryngitis [croup]'),
+  ('J06.9', 'Acute upper respiratory infection, unspecified'),
+  ('J09.X2', 'Influenza due to identified novel influenza A virus with other respiratory manifestations'),
+  ('J10.1', 'Influenza due to other identified influenza virus with other respiratory manifestations'),
+  ('J11.1', 'Influenza due to unidentified influenza virus with other respiratory manifestations'),
+  ('J12.9', 'Viral pneumonia, unspecified'),
+  ('J15.9', 'Unspecified bacterial pneumonia'),
+  ('J18.9', 'Pneumonia, unspecified organism'),
+  ('J20.9', 'Acute bronchitis, unspecified'),
+  ('J21.9', 'Acute bronchiolitis, unspecified'),
+  ('J30.1', 'Allergic rhinitis due to pollen'),
+  ('J30.9', 'Allergic rhinitis, unspecified'),
+  ('J31.0', 'Chronic rhinitis'),
+  ('J32.9', 'Chronic sinusitis, unspecified'),
+  ('J35.01', 'Chronic tonsillitis'),
+  ('J40', 'Bronchitis, not specified as acute or chronic'),
+  ('J42', 'Unspecified chronic bronchitis'),
+  ('J43.9', 'Emphysema, unspecified'),
+  ('J44.1', 'Chronic obstructive pulmonary disease with (acute) exacerbation'),
+  ('J44.9', 'Chronic obstructive pulmonary disease, unspecified'),
+  ('J45.20', 'Mild intermittent asthma, uncomplicated'),
+  ('J45.30', 'Mild persistent asthma, uncomplicated'),
+  ('J45.40', 'Moderate persistent asthma, uncomplicated'),
+  ('J45.901', 'Unspecified asthma with (acute) exacerbation'),
+  ('J45.909', 'Unspecified asthma, uncomplicated'),
+  ('J96.00', 'Acute respiratory failure, unspecified whether with hypoxia or hypercapnia'),
+  ('K02.9', 'Dental caries, unspecified'),
+  ('K04.7', 'Periapical abscess without sinus'),
+  ('K05.10', 'Chronic gingivitis, plaque induced'),
+  ('K12.0', 'Recurrent oral aphthae'),
+  ('K21.9', 'Gastro-esophageal reflux disease without esophagitis'),
+  ('K25.9', 'Gastric ulcer, unspecified as acute or chronic, without hemorrhage or perforation'),
+  ('K27.9', 'Peptic ulcer, site unspecified, unspecified as acute or chronic, without hemorrhage or perforation'),
+  ('K29.70', 'Gastritis, unspecified, without bleeding'),
+  ('K30', 'Functional dyspepsia'),
+  ('K35.80', 'Unspecified acute appendicitis'),
+  ('K40.90', 'Unilateral inguinal hernia, without obstruction or gangrene, not specified as recurrent'),
+  ('K42.9', 'Umbilical hernia without obstruction or gangrene'),
+  ('K52.9', 'Noninfective gastroenteritis and colitis, unspecified'),
+  ('K57.30', 'Diverticulosis of large intestine without perforation or abscess without bleeding'),
+  ('K58.9', 'Irritable bowel syndrome without diarrhea'),
+  ('K59.00', 'Constipation, unspecified'),
+  ('K60.2', 'Anal fissure, unspecified'),
+  ('K64.9', 'Unspecified hemorrhoids'),
+  ('K76.0', 'Fatty (change of) liver, not elsewhere classified'),
+  ('K80.20', 'Calculus of gallbladder without cholecystitis without obstruction'),
+  ('K81.9', 'Cholecystitis, unspecified'),
+  ('K85.90', 'Acute pancreatitis without necrosis or infection, unspecified'),
+  ('K92.1', 'Melena'),
+  ('L01.00', 'Impetigo, unspecified'),
+  ('L02.91', 'Cutaneous abscess, unspecified'),
+  ('L03.90', 'Cellulitis, unspecified'),
+  ('L08.9', 'Local infection of the skin and subcutaneous tissue, unspecified'),
+  ('L20.9', 'Atopic dermatitis, unspecified'),
+  ('L21.9', 'Seborrheic dermatitis, unspecified'),
+  ('L23.9', 'Allergic contact dermatitis, unspecified cause'),
+  ('L25.9', 'Unspecified contact dermatitis, unspecified cause'),
+  ('L29.9', 'Pruritus, unspecified'),
+  ('L30.9', 'Dermatitis, unspecified'),
+  ('L40.0', 'Psoriasis vulgaris'),
+  ('L50.9', 'Urticaria, unspecified'),
+  ('L60.0', 'Ingrowing nail'),
+  ('L63.9', 'Alopecia areata, unspecified'),
+  ('L70.0', 'Acne vulgaris'),
+  ('L72.0', 'Epidermal cyst'),
+  ('L82.1', 'Other seborrheic keratosis'),
+  ('L84', 'Corns and callosities'),
+  ('L98.9', 'Disorder of the skin and subcutaneous tissue, unspecified'),
+  ('M06.9', 'Rheumatoid arthritis, unspecified'),
+  ('M10.9', 'Gout, unspecified'),
+  ('M15.9', 'Polyosteoarthritis, unspecified'),
+  ('M16.9', 'Osteoarthritis of hip, unspecified'),
+  ('M17.9', 'Osteoarthritis of knee, unspecified'),
+  ('M19.90', 'Unspecified osteoarthritis, unspecified site'),
+  ('M25.50', 'Pain in unspecified joint'),
+  ('M25.561', 'Pain in right knee'),
+  ('M25.562', 'Pain in left knee'),
+  ('M54.16', 'Radiculopathy, lumbar region'),
+  ('M54.2', 'Cervicalgia'),
+  ('M54.30', 'Sciatica, unspecified side'),
+  ('M54.50', 'Low back pain, unspecified'),
+  ('M62.830', 'Muscle spasm of back'),
+  ('M65.30', 'Trigger finger, unspecified finger'),
+  ('M67.40', 'Ganglion, unspecified site'),
+  ('M72.2', 'Plantar fascial fibromatosis'),
+  ('M75.100', 'Unspecified rotator cuff tear or rupture of unspecified shoulder, not specified as traumatic'),
+  ('M77.10', 'Lateral epicondylitis, unspecified elbow'),
+  ('M79.10', 'Myalgia, unspecified site'),
+  ('M79.7', 'Fibromyalgia'),
+  ('M81.0', 'Age-related osteoporosis without current pathological fracture'),
+  ('N18.9', 'Chronic kidney disease, unspecified'),
+  ('N20.0', 'Calculus of kidney'),
+  ('N23', 'Unspecified renal colic'),
+  ('N30.00', 'Acute cystitis without hematuria'),
+  ('N39.0', 'Urinary tract infection, site not specified'),
+  ('N40.0', 'Benign prostatic hyperplasia without lower urinary tract symptoms'),
+  ('N41.0', 'Acute prostatitis'),
+  ('N60.19', 'Diffuse cystic mastopathy of unspecified breast'),
+  ('N63.0', 'Unspecified lump in unspecified breast'),
+  ('N73.9', 'Female pelvic inflammatory disease, unspecified'),
+  ('N76.0', 'Acute vaginitis'),
+  ('N80.9', 'Endometriosis, unspecified'),
+  ('N83.20', 'Unspecified ovarian cysts'),
+  ('N91.2', 'Amenorrhea, unspecified'),
+  ('N92.0', 'Excessive and frequent menstruation with regular cycle'),
+  ('N94.6', 'Dysmenorrhea, unspecified'),
+  ('N95.1', 'Menopausal and female climacteric states'),
+  ('N97.9', 'Female infertility, unspecified'),
+  ('O03.9', 'Complete or unspecified spontaneous abortion without complication'),
+  ('O13.9', 'Gestational [pregnancy-induced] hypertension without significant proteinuria, unspecified trimester'),
+  ('O21.0', 'Mild hyperemesis gravidarum'),
+  ('O24.419', 'Gestational diabetes mellitus in pregnancy, unspecified control'),
+  ('O80', 'Encounter for full-term uncomplicated delivery'),
+  ('P59.9', 'Neonatal jaundice, unspecified'),
+  ('R00.0', 'Tachycardia, unspecified'),
+  ('R00.2', 'Palpitations'),
+  ('R03.0', 'Elevated blood-pressure reading, without diagnosis of hypertension'),
+  ('R05.9', 'Cough, unspecified'),
+  ('R06.00', 'Dyspnea, unspecified'),
+  ('R06.2', 'Wheezing'),
+  ('R07.9', 'Chest pain, unspecified'),
+  ('R10.13', 'Epigastric pain'),
+  ('R10.31', 'Right lower quadrant pain'),
+  ('R10.9', 'Unspecified abdominal pain'),
+  ('R11.0', 'Nausea'),
+  ('R11.10', 'Vomiting, unspecified'),
+  ('R11.2', 'Nausea with vomiting, unspecified'),
+  ('R19.7', 'Diarrhea, unspecified'),
+  ('R21', 'Rash and other nonspecific skin eruption'),
+  ('R25.2', 'Cramp and spasm'),
+  ('R31.9', 'Hematuria, unspecified'),
+  ('R35.0', 'Frequency of micturition'),
+  ('R42', 'Dizziness and giddiness'),
+  ('R50.9', 'Fever, unspecified'),
+  ('R51.9', 'Headache, unspecified'),
+  ('R53.83', 'Other fatigue'),
+  ('R55', 'Syncope and collapse'),
+  ('R59.0', 'Localized enlarged lymph nodes'),
+  ('R60.0', 'Localized edema'),
+  ('R63.4', 'Abnormal weight loss'),
+  ('R73.03', 'Prediabetes'),
+  ('R73.9', 'Hyperglycemia, unspecified'),
+  ('R80.9', 'Proteinuria, unspecified'),
+  ('R94.31', 'Abnormal electrocardiogram [ECG] [EKG]'),
+  ('S00.93XA', 'Contusion of unspecified part of head, initial encounter'),
+  ('S01.01XA', 'Laceration without foreign body of scalp, initial encounter'),
+  ('S06.0X0A', 'Concussion without loss of consciousness, initial encounter'),
+  ('S13.4XXA', 'Sprain of ligaments of cervical spine, initial encounter'),
+  ('S39.012A', 'Strain of muscle, fascia and tendon of lower back, initial encounter'),
+  ('S52.501A', 'Unspecified fracture of the lower end of right radius, initial encounter for closed fracture'),
+  ('S61.219A', 'Laceration without foreign body of unspecified finger without damage to nail, initial encounter'),
+  ('S62.609A', 'Fracture of unspecified phalanx of unspecified finger, initial encounter for closed fracture'),
+  ('S83.90XA', 'Sprain of unspecified site of unspecified knee, initial encounter'),
+  ('S93.401A', 'Sprain of unspecified ligament of right ankle, initial encounter'),
+  ('S93.402A', 'Sprain of unspecified ligament of left ankle, initial encounter'),
+  ('T14.90XA', 'Injury, unspecified, initial encounter'),
+  ('T30.0', 'Burn of unspecified body region, unspecified degree'),
+  ('T63.441A', 'Toxic effect of venom of bees, accidental (unintentional), initial encounter'),
+  ('T78.2XXA', 'Anaphylactic shock, unspecified, initial encounter'),
+  ('T78.3XXA', 'Angioneurotic edema, initial encounter'),
+  ('T78.40XA', 'Allergy, unspecified, initial encounter'),
+  ('U07.1', 'COVID-19'),
+  ('W57.XXXA', 'Bitten or stung by nonvenomous insect and other nonvenomous arthropods, initial encounter'),
+  ('Z00.00', 'Encounter for general adult medical examination without abnormal findings'),
+  ('Z00.129', 'Encounter for routine child health examination without abnormal findings'),
+  ('Z01.419', 'Encounter for gynecological examination (general) (routine) without abnormal findings'),
+  ('Z09', 'Encounter for follow-up examination after completed treatment for conditions other than malignant neoplasm'),
+  ('Z11.59', 'Encounter for screening for other viral diseases'),
+  ('Z12.31', 'Encounter for screening mammogram for malignant neoplasm of breast'),
+  ('Z13.1', 'Encounter for screening for diabetes mellitus'),
+  ('Z20.822', 'Contact with and (suspected) exposure to COVID-19'),
+  ('Z23', 'Encounter for immunization'),
+  ('Z30.09', 'Encounter for other general counseling and advice on contraception'),
+  ('Z32.01', 'Encounter for pregnancy test, result positive'),
+  ('Z34.90', 'Encounter for supervision of normal pregnancy, unspecified, unspecified trimester'),
+  ('Z51.81', 'Encounter for therapeutic drug level monitoring'),
+  ('Z71.3', 'Dietary counseling and surveillance'),
+  ('Z76.0', 'Encounter for issue of repeat prescription'),
+  ('Z79.01', 'Long term (current) use of anticoagulants'),
+  ('Z79.4', 'Long term (current) use of insulin'),
+  ('Z87.891', 'Personal history of nicotine dependence'),
+  ('Z88.0', 'Allergy status to penicillin'),
+  ('Z91.010', 'Allergy to peanuts'),
+  ('Z95.1', 'Presence of aortocoronary bypass graft');
+comment on table app_private.bundled_icd10_codes is 'Common ICD-10 codes with their text (a curated subset of ICD-10-CM), the same for every clinic.';
+
+-- The look-up in the bundled list: codes starting with `prefix` (upper-case, LIKE-escaped by the
+-- caller) or whose text matches `words` (a tsquery of word prefixes, 'chest:* & pain:*'), by code,
+-- at most `max_rows` (1–50). SECURITY DEFINER: app_user has no grant on app_private; the list is
+-- public reference data, the same for every caller, so there is no caller to check beyond the grant.
+create function app_hidden.search_bundled_icd10(prefix text, words text, max_rows integer)
+  returns table (code text, description text)
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select b.code, b.description from app_private.bundled_icd10_codes b
+  where b.code like search_bundled_icd10.prefix
+     or (search_bundled_icd10.words is not null and to_tsvector('simple', b.description) @@ to_tsquery('simple', search_bundled_icd10.words))
+  order by b.code
+  limit least(greatest(search_bundled_icd10.max_rows, 1), 50);
+end;
+grant execute on function app_hidden.search_bundled_icd10(text, text, integer) to app_user;
+comment on function app_hidden.search_bundled_icd10(text, text, integer) is
+  'Common ICD-10 codes (the bundled list) by code prefix or word prefixes of their text.';
+
+create table app_public.clinic_icd10_codes (
+  clinic_id uuid not null default app_public.current_clinic_id() references app_public.clinics (id),
+  id uuid not null default gen_random_uuid(),
+  code text not null constraint clinic_icd10_codes_code_format check (code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'),
+  description text not null constraint clinic_icd10_codes_description_length check (char_length(description) between 1 and 500)
+    constraint clinic_icd10_codes_description_check check (description !~ '[\x01-\x1f\x7f]'),
+  created_by uuid not null default app_public.current_member_id(),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (clinic_id, id),
+  constraint clinic_icd10_codes_code_key unique (clinic_id, code),
+  constraint clinic_icd10_codes_created_by_fkey foreign key (clinic_id, created_by) references app_public.clinic_members (clinic_id, id)
+);
+alter table app_public.clinic_icd10_codes enable row level security;
+alter table app_public.clinic_icd10_codes force row level security;
+create index clinic_icd10_codes_code_prefix_idx on app_public.clinic_icd10_codes (clinic_id, code text_pattern_ops);
+create index clinic_icd10_codes_description_words_idx on app_public.clinic_icd10_codes using gin (clinic_id, to_tsvector('simple', description));
+create index clinic_icd10_codes_created_by_idx on app_public.clinic_icd10_codes (clinic_id, created_by);
+create policy tenant_isolation on app_public.clinic_icd10_codes as restrictive to app_user
+  using (clinic_id = (select app_public.current_clinic_id()))
+  with check (clinic_id = (select app_public.current_clinic_id()));
+-- Clinicians read them (the look-up); clinic admins and doctors add them, as themselves; nobody
+-- changes or deletes one (a diagnosis keeps its own text, and a code in use stays known).
+create policy select_clinicians on app_public.clinic_icd10_codes for select to app_user
+  using ((select app_public.current_role_is('clinic_admin', 'doctor', 'nurse')));
+create policy insert_admins_and_doctors on app_public.clinic_icd10_codes for insert to app_user
+  with check ((select app_public.current_role_is('clinic_admin', 'doctor')) and created_by = (select app_public.current_member_id()));
+create policy read_by_definer_functions on app_public.clinic_icd10_codes for select to app_owner
+  using (true);
+grant select, insert (code, description) on app_public.clinic_icd10_codes to app_user;
+create trigger _100_updated_at before update on app_public.clinic_icd10_codes
+  for each row execute function app_private.tg_set_updated_at();
+create trigger _900_audit after insert or update or delete on app_public.clinic_icd10_codes
+  for each row execute function app_private.tg_audit_row('id');
+comment on table app_public.clinic_icd10_codes is E'@unique id\n@behavior -update -delete\nAn ICD-10 code a clinic added to the bundled list (a local or newer code).';
+comment on constraint clinic_icd10_codes_pkey on app_public.clinic_icd10_codes is '@behavior -single -update -delete';
+comment on constraint clinic_icd10_codes_code_key on app_public.clinic_icd10_codes is '@behavior -single -update -delete';
+comment on column app_public.clinic_icd10_codes.clinic_id is '@behavior -*';
+comment on column app_public.clinic_icd10_codes.code is E'@behavior +filterBy +orderBy\nThe ICD-10 code, e.g. J45.909.';
+comment on column app_public.clinic_icd10_codes.created_by is E'@behavior -insert\nThe member who added it.';
+
+-- A diagnosis without text takes its code's: the clinic's own first, then the bundled list.
+create function app_private.tg_diagnosis_default_description()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if new.description is null then
+    new.description := coalesce(
+      (select k.description from app_public.clinic_icd10_codes k where k.clinic_id = new.clinic_id and k.code = new.icd10_code),
+      (select b.description from app_private.bundled_icd10_codes b where b.code = new.icd10_code));
+  end if;
+  return new;
+end;
+$$;
+create trigger _060_default_description before insert or update on app_public.diagnoses
+  for each row execute function app_private.tg_diagnosis_default_description();
+
+-- GraphQL: reads only. Opening a consultation moves the visit (REST checks the caller's queue and
+-- answers the visit's state), editing needs If-Match (REST compares versions), signing is a state
+-- move REST guards with If-Match, vital signs and diagnoses are written under REST's draft and
+-- author rules and addenda after signing: every write is a workflow REST runs, so GraphQL offers
+-- no mutation on these tables. Reads: a visit's consultation, a consultation's vital signs,
+-- diagnoses and addenda (relations); every read of them is logged (src/graphql/chart-access.ts).
+comment on table app_public.consultations is E'@unique id\n@behavior -insert -update -delete\nA doctor''s consultation during a visit: draft while written, then signed and locked.';
+comment on constraint consultations_pkey on app_public.consultations is '@behavior -single -update -delete';
+comment on constraint consultations_patient_key on app_public.consultations is '@behavior -single -update -delete';
+comment on constraint consultations_visit_id_key on app_public.consultations is '@behavior -single -update -delete';
+comment on column app_public.consultations.clinic_id is '@behavior -*';
+comment on column app_public.consultations.status is 'draft or signed.';
+comment on column app_public.consultations.version is 'Counts updates: the ETag REST answers and If-Match compares.';
+-- A child's reference is (clinic, consultation, patient): named for its consultation, both ways.
+comment on constraint vitals_consultation_id_fkey on app_public.vitals is E'@fieldName consultation\n@foreignFieldName vitals';
+comment on constraint diagnoses_consultation_id_fkey on app_public.diagnoses is E'@fieldName consultation\n@foreignFieldName diagnoses';
+comment on constraint consultation_addenda_consultation_id_fkey on app_public.consultation_addenda is E'@fieldName consultation\n@foreignFieldName addenda';
+comment on table app_public.vitals is E'@unique id\n@behavior -insert -update -delete\nA reading of vital signs during a consultation, in the units the field names state.';
+comment on constraint vitals_pkey on app_public.vitals is '@behavior -single -update -delete';
+comment on column app_public.vitals.clinic_id is '@behavior -*';
+comment on table app_public.diagnoses is E'@unique id\n@behavior -insert -update -delete\nAn ICD-10 diagnosis of a consultation, primary or secondary.';
+comment on constraint diagnoses_pkey on app_public.diagnoses is '@behavior -single -update -delete';
+comment on column app_public.diagnoses.clinic_id is '@behavior -*';
+comment on table app_public.consultation_addenda is E'@unique id\n@behavior -insert -update -delete\nA signed correction of a signed consultation, never changed.';
+comment on constraint consultation_addenda_pkey on app_public.consultation_addenda is '@behavior -single -update -delete';
+comment on column app_public.consultation_addenda.clinic_id is '@behavior -*';
 
 --! split: 0200-prescriptions
 -- Prescriptions, issued by doctors from a consultation. prescription_number is set by the
@@ -1152,10 +1830,6 @@ create trigger _900_audit after insert or update or delete on app_public.follow_
   for each row execute function app_private.tg_audit_row('id');
 
 -- GraphQL: not exposed until each table declares its exposure (migrations/README.md "GraphQL exposure").
-comment on table app_public.consultations is E'@behavior -*\nA doctor''s consultation during a visit.';
-comment on table app_public.vitals is E'@behavior -*\nVital signs measured during a consultation.';
-comment on table app_public.diagnoses is E'@behavior -*\nAn ICD-10 diagnosis of a consultation.';
-comment on table app_public.consultation_addenda is E'@behavior -*\nA signed correction of a signed consultation.';
 -- The lab: read-only in GraphQL. Requesting is REST's (the patient is taken from the consultation),
 -- the moves are REST's routes, a report is written with its results and file (blob storage) and
 -- released with If-Match in REST: no mutation here, so every write goes through the one workflow.

@@ -8,6 +8,7 @@ import type { FieldCipher } from './crypto/field-encryption.ts';
 import type { TransactionSettings } from './db/tenant.ts';
 import appointmentRoutes from './modules/appointments/index.ts';
 import authRoutes from './modules/auth/index.ts';
+import { consultationRoutes, icd10Routes } from './modules/consultations/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
 import doctorRoutes from './modules/doctors/index.ts';
 import fileRoutes from './modules/files/index.ts';
@@ -178,6 +179,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(healthRoutes);
   await app.register(authRoutes, { prefix: '/api/v1/auth', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
+  await app.register(consultationRoutes, { prefix: '/api/v1/clinics/:slug/consultations' });
   await app.register(departmentRoutes, { prefix: '/api/v1/clinics/:slug/departments' });
   await app.register(memberRoutes, { prefix: '/api/v1/clinics/:slug/members' });
   await app.register(settingsRoutes, { prefix: '/api/v1/clinics/:slug/settings' });
@@ -187,6 +189,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(followUpRoutes, { prefix: '/api/v1/clinics/:slug/follow-ups' });
   await app.register(patientRoutes, { prefix: '/api/v1/clinics/:slug/patients' });
   await app.register(clinicSupportAccessRoutes, { prefix: '/api/v1/clinics/:slug/support-access' });
+  await app.register(icd10Routes, { prefix: '/api/v1/clinics/:slug/icd10' });
   await app.register(visitRoutes, { prefix: '/api/v1/clinics/:slug/visits' });
   await app.register(testRequestRoutes, { prefix: '/api/v1/clinics/:slug/test-requests' });
   await app.register(testReportRoutes, { prefix: '/api/v1/clinics/:slug/test-reports', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });

@@ -79,10 +79,15 @@ const matrix = {
     insert: ['doctor', 'nurse', 'receptionist', 'lab_technician'],
   },
   // Clinical care: reads (a patient: their own records once signed, issued or released).
-  'app_public.consultations': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
-  'app_public.vitals': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
-  'app_public.diagnoses': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
-  'app_public.consultation_addenda': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'] },
+  // Consultations: the visit's doctor opens one, its author edits and signs the draft (footnote 6).
+  'app_public.consultations': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },
+  // Vital signs: the author doctor or a nurse records them; the recorder (or the author) corrects one.
+  'app_public.vitals': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor', 'nurse'], update: ['doctor'] },
+  'app_public.diagnoses': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },
+  // Addenda: any doctor, on a signed consultation; never changed.
+  'app_public.consultation_addenda': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'] },
+  // The clinic's own ICD-10 codes, beside the bundled list.
+  'app_public.clinic_icd10_codes': { select: ['clinic_admin', 'doctor', 'nurse'], insert: ['clinic_admin', 'doctor'] },
   // Prescriptions: written by the consultation's doctor, changed while a draft, never deleted (cancelled);
   // a draft's items are replaced by deleting and inserting them. Acknowledged allergies: insert-only, staff read.
   'app_public.prescriptions': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },

@@ -60,6 +60,11 @@ const CHART_TABLES: Readonly<Record<string, ChartTable>> = {
   },
   'app_public.patient_history': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.files': { action: 'read_files', patientIdColumn: 'patient_id', summaryColumns: [] },
+  // A consultation and what is written in it: read_record, as GET …/consultations/{id} records it.
+  'app_public.consultations': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.vitals': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.diagnoses': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
+  'app_public.consultation_addenda': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   'app_public.follow_ups': { action: 'read_record', patientIdColumn: 'patient_id', summaryColumns: [] },
   // The lab's records, as REST records them (read_lab).
   'app_public.test_requests': { action: 'read_lab', patientIdColumn: 'patient_id', summaryColumns: [] },

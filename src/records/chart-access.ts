@@ -27,7 +27,14 @@ export const OWN_RECORD = 'own';
  */
 export type ChartAccess =
   | { action: 'read_record' | 'read_files' | 'read_lab'; patientId: string | typeof OWN_RECORD }
-  | { action: 'read_files' | 'download_file'; fileId: string };
+  | { action: 'read_files' | 'download_file'; fileId: string }
+  | { action: 'read_record'; recordOf: ClinicalRecord; id: string };
+
+/**
+ * A clinical record read by its own id (a consultation, …): recorded as a read of its patient's
+ * record, the patient taken from the row as the reader's policies show it.
+ */
+export type ClinicalRecord = 'app_public.consultations';
 
 /** Who reads: the request's tenant context, and the grant when it is a support token's. */
 export interface ChartReader {
@@ -70,19 +77,24 @@ function loggedBy(db: TenantDb, access: ChartAccess): QueryCreator<DB> {
         .insertInto('appPublic.patientAccessLog')
         .columns(['patientId', 'fileId', 'action'])
         .expression(
-          'fileId' in access
+          'recordOf' in access
             ? q
-                .selectFrom('appPublic.files')
-                .select([
-                  'patientId',
-                  access.action === 'download_file' ? 'id as fileId' : sql<string | null>`null::uuid`.as('fileId'),
-                  sql<string>`${access.action}::text`.as('action'),
-                ])
-                .where('id', '=', access.fileId)
-            : q
-                .selectFrom('appPublic.patients')
-                .select(['id as patientId', sql<string | null>`null::uuid`.as('fileId'), sql<string>`${access.action}::text`.as('action')])
-                .where('id', '=', access.patientId === OWN_RECORD ? sql<string>`app_public.current_patient_id()` : access.patientId),
+                .selectFrom(sql.table(access.recordOf).as('r') as unknown as 'appPublic.consultations')
+                .select(['patientId', sql<string | null>`null::uuid`.as('fileId'), sql<string>`${access.action}::text`.as('action')])
+                .where('id', '=', access.id)
+            : 'fileId' in access
+              ? q
+                  .selectFrom('appPublic.files')
+                  .select([
+                    'patientId',
+                    access.action === 'download_file' ? 'id as fileId' : sql<string | null>`null::uuid`.as('fileId'),
+                    sql<string>`${access.action}::text`.as('action'),
+                  ])
+                  .where('id', '=', access.fileId)
+              : q
+                  .selectFrom('appPublic.patients')
+                  .select(['id as patientId', sql<string | null>`null::uuid`.as('fileId'), sql<string>`${access.action}::text`.as('action')])
+                  .where('id', '=', access.patientId === OWN_RECORD ? sql<string>`app_public.current_patient_id()` : access.patientId),
         ),
     // No RETURNING: it would need the log's read policy, which only clinic admins and patients have.
   ) as unknown as QueryCreator<DB>;
@@ -91,7 +103,12 @@ function loggedBy(db: TenantDb, access: ChartAccess): QueryCreator<DB> {
 /** A support read, recorded as the grant's operator in a transaction of its own; refused when the grant has ended. */
 async function recordSupportRead(doors: ChartDoors, tenant: TenantContext, grantId: string, access: ChartAccess): Promise<void> {
   const operator: TenantContext = { clinicId: null, userId: tenant.userId, role: null, requestId: tenant.requestId ?? null, clientIp: tenant.clientIp ?? null };
-  const patientId = 'fileId' in access || access.patientId === OWN_RECORD ? null : access.patientId;
+  const patientId =
+    'recordOf' in access
+      ? await patientOfRecord(doors, tenant, access.recordOf, access.id)
+      : 'fileId' in access || access.patientId === OWN_RECORD
+        ? null
+        : access.patientId;
   const fileId = 'fileId' in access ? access.fileId : null;
   const recorded = await doors.withPlatform(operator, async (db) => {
     const { rows } = await sql<{ recorded: boolean }>`select app_hidden.record_support_chart_access(${grantId}, ${tenant.clinicId}, ${access.action},
@@ -99,6 +116,14 @@ async function recordSupportRead(doors: ChartDoors, tenant: TenantContext, grant
     return rows[0]?.recorded === true;
   });
   if (!recorded) throw new AppError('UNAUTHENTICATED', 'This support access has ended.');
+}
+
+/** The patient of a clinical record, as the support reader's (read-only) context sees it. */
+async function patientOfRecord(doors: ChartDoors, tenant: TenantContext, table: ClinicalRecord, id: string): Promise<string | null> {
+  return doors.withTenant(tenant, async (db) => {
+    const { rows } = await sql<{ patientId: string }>`select patient_id as "patientId" from ${sql.table(table)} where id = ${id}`.execute(db);
+    return rows[0]?.patientId ?? null;
+  });
 }
 
 /**

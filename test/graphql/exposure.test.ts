@@ -59,6 +59,7 @@ t.test('the mutations, literally: only the workflows whose rules are SQL', async
   t.same(Object.keys(schema.getMutationType()?.getFields() ?? {}).sort(), [
     'callNextVisit',
     'createAppointment',
+    'createClinicIcd10Code',
     'createDepartment',
     'createDoctorTimeOff',
     'createPatientHistory',
@@ -83,6 +84,9 @@ t.test('the root queries, literally: rows by their id or a natural key, never wi
     'clinic',
     'clinicById',
     'clinicBySlug',
+    'clinicIcd10Code',
+    'clinicIcd10CodeById',
+    'clinicIcd10Codes',
     'clinicMember',
     'clinicMemberById',
     'clinicMembers',
@@ -90,10 +94,19 @@ t.test('the root queries, literally: rows by their id or a natural key, never wi
     'clinicSettingById',
     'clinicSettings',
     'clinics',
+    'consultation',
+    'consultationAddenda',
+    'consultationAddendum',
+    'consultationAddendumById',
+    'consultationById',
+    'consultations',
     'department',
     'departmentByCode',
     'departmentById',
     'departments',
+    'diagnoses',
+    'diagnosis',
+    'diagnosisById',
     'doctorFreeSlots',
     'doctorQueue',
     'doctorTimeOff',
@@ -143,6 +156,9 @@ t.test('the root queries, literally: rows by their id or a natural key, never wi
     'visitByVisitDateAndTokenNumber',
     'visitQueuePosition',
     'visits',
+    'vital',
+    'vitalById',
+    'vitals',
   ]);
   const args = (field: string) =>
     schema
@@ -181,6 +197,8 @@ t.test('what each create and patch accepts, literally', async (t) => {
     // Moving a booking only: its reason stays as booked, as in REST; its status moves stay REST's.
     AppointmentPatch: ['doctorId', 'endsAt', 'startsAt'],
     // Role and status: REST ends the member's tokens after a change; office hours: their shape is checked in TypeScript.
+    // A clinic's own ICD-10 code: who added it is the database's.
+    ClinicIcd10CodeInput: ['code', 'description'],
     ClinicMemberPatch: ['consultationFee', 'displayName', 'licenceNumber', 'qualification', 'specialisation'],
     ClinicSettingPatch: [
       'appointmentSlotMinutes',

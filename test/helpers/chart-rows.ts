@@ -41,6 +41,8 @@ export interface ChartRecordOptions {
   at?: Date;
   /** A lab technician's membership for the report; the doctor by default. */
   technicianId?: string;
+  /** Copy the visit whether or not it has a consultation: the sweep's fixture visit, which its own inserts open. */
+  copyVisit?: boolean;
   /** The follow-up's due date (2030-06-01 by default), or false for a record without one. */
   dueDate?: string | false;
 }
@@ -63,8 +65,22 @@ export async function insertChartRecord(db: TestDatabase, options: ChartRecordOp
       );
       return rows[0]!.id;
     };
+    // One consultation per visit (consultations_visit_id_key): a visit that has one already (the
+    // sweep's fixture visit, a visit given to two records) is copied, the copy with a token of its own.
+    const { rows: opened } = await client.query('select 1 from app_public.consultations where clinic_id = $1 and visit_id = $2', [clinicId, visitId]);
+    const visit =
+      opened.length === 0 && !options.copyVisit
+        ? visitId
+        : (
+            await client.query<{ id: string }>(
+              `insert into app_public.visits (clinic_id, patient_id, doctor_id, visit_date, token_number, priority, status, checked_in_at)
+               select clinic_id, patient_id, doctor_id, visit_date, 100000 + $3, priority, status, checked_in_at
+               from app_public.visits where clinic_id = $1 and id = $2 returning id`,
+              [clinicId, visitId, n],
+            )
+          ).rows[0]!.id;
     const consultation = await insert('app_public.consultations', {
-      visit_id: visitId,
+      visit_id: visit,
       doctor_id: doctorId,
       chief_complaint: `Chart record ${n}`,
       status: final ? 'signed' : 'draft',

@@ -63,24 +63,22 @@ export const FIXTURES: Record<string, Fixture> = {
   }),
   'app_public.patient_access_log': ({ idOf }) => ({ patient_id: idOf('app_public.patients'), file_id: idOf('app_public.files'), action: 'download_file' }),
   // Clinical care: every child names its parent and the parent's patient (composite references).
-  'app_public.consultations': ({ idOf, member }) => ({
-    visit_id: idOf('app_public.visits'),
-    patient_id: idOf('app_public.patients'),
-    doctor_id: member('doctor'),
-    chief_complaint: 'fixture',
-  }),
-  'app_public.vitals': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), heart_rate_bpm: 72 }),
+  // Opens its visit (the doctor actor's; the visit moves to in_consultation, so each insert uses
+  // the next fixture visit: USES_UP). The patient is the visit's, copied by the database.
+  'app_public.consultations': ({ idOf, member }) => ({ visit_id: idOf('app_public.visits'), doctor_id: member('doctor'), chief_complaint: 'fixture' }),
+  // Under the draft fixture consultation (the patient is the consultation's, copied by the database).
+  'app_public.vitals': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), heart_rate_bpm: 72 }),
   'app_public.diagnoses': ({ idOf }) => ({
     consultation_id: idOf('app_public.consultations'),
-    patient_id: idOf('app_public.patients'),
     icd10_code: 'J06.9',
     description: 'Acute upper respiratory infection',
   }),
-  'app_public.consultation_addenda': ({ idOf }) => ({
-    consultation_id: idOf('app_public.consultations'),
-    patient_id: idOf('app_public.patients'),
-    body: 'fixture',
-  }),
+  // Addenda are written on signed consultations only: the signed variant (VARIANTS).
+  'app_public.consultation_addenda': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations#signed'), body: 'fixture' }),
+  'app_public.clinic_icd10_codes': () => {
+    const n = ++counter;
+    return { code: `Z${String(n % 100).padStart(2, '0')}.${n % 10000}`, description: 'fixture code' };
+  },
   'app_public.prescriptions': ({ idOf, member }) => ({
     consultation_id: idOf('app_public.consultations'),
     patient_id: idOf('app_public.patients'),
@@ -118,6 +116,22 @@ export const FIXTURES: Record<string, Fixture> = {
  */
 export const OWNERSHIP: Record<string, Fixture> = {
   'app_public.patients': ({ member }) => ({ member_id: member('patient') }),
+};
+
+/**
+ * Fixture rows another fixture's insert uses up: opening a consultation moves its visit to
+ * in_consultation, and a visit opens once. After each insert of the key table's fixture (the sweep's
+ * own row, a variant), the sweep inserts a fresh row of the value table and the fixtures use that one.
+ */
+export const USES_UP: Record<string, string> = { 'app_public.consultations': 'app_public.visits' };
+
+/**
+ * Second fixture rows of a table in another state, named `<table>#<variant>` for idOf: inserted
+ * right after the table's own row from its fixture, then `afterwards` runs as superuser with $1 = the
+ * new row's id. Signed consultations: addenda are written on them only.
+ */
+export const VARIANTS: Record<string, { afterwards: string }> = {
+  'app_public.consultations#signed': { afterwards: "update app_public.consultations set status = 'signed' where id = $1" },
 };
 
 /** Tenant tables no app role may touch: the database writes them (triggers, SECURITY DEFINER functions). */

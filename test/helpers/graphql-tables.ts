@@ -83,6 +83,13 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
   // Only the queue's moves, which the state machine judges: calling a waiting visit is one.
   'app_public.visits': { type: 'Visit', create: 'createVisit', update: 'updateVisit', delete: null, patch: { status: 'called' } },
   'app_public.files': { type: 'File', create: null, update: null, delete: null, patch: null },
+  // Consultations: reads only; opening, editing (If-Match), signing, vital signs, diagnoses and addenda are REST's workflow.
+  'app_public.consultations': { type: 'Consultation', create: null, update: null, delete: null, patch: null },
+  'app_public.vitals': { type: 'Vital', create: null, update: null, delete: null, patch: null },
+  'app_public.diagnoses': { type: 'Diagnosis', create: null, update: null, delete: null, patch: null },
+  'app_public.consultation_addenda': { type: 'ConsultationAddendum', create: null, update: null, delete: null, patch: null },
+  // A clinic's own ICD-10 codes: POST …/icd10 is that insert alone.
+  'app_public.clinic_icd10_codes': { type: 'ClinicIcd10Code', create: 'createClinicIcd10Code', update: null, delete: null, patch: null },
   'app_public.follow_ups': { type: 'FollowUp', create: null, update: null, delete: null, patch: null },
   // The lab: read-only (REST's workflow: the patient from the consultation, moves, results with the file, release with If-Match).
   'app_public.test_requests': { type: 'TestRequest', create: null, update: null, delete: null, patch: null },

@@ -10,7 +10,7 @@ import { withTenant, type ClinicRole, type TenantContext, type TenantDb } from '
 import { actorIn, createActors, insertAsAdmin } from './actors.ts';
 import type { TestDatabase } from './db.ts';
 import { CHART_TABLES, insertChartRecord } from './chart-rows.ts';
-import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
+import { FIXTURE_ACCOUNTS, FIXTURES, OWNERSHIP, USES_UP, VARIANTS, WRITTEN_BY_DATABASE, type FixtureRefs } from './fixtures.ts';
 import { MATRIX, mayRun, PATIENT_READS_FINAL_ONLY, ROLES, type Command } from './matrix.ts';
 import { ROW_RULES } from './row-rules.ts';
 
@@ -140,16 +140,23 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
   await createFixtureAccounts(db);
   await createActors(db, [clinics.a, clinics.b]);
   const rows: Rows = {};
-  const inBothClinics = async (table: TenantTable) => ({
-    a: await insertFixtureRow(db, table, rows, clinics, 'a'),
-    b: await insertFixtureRow(db, table, rows, clinics, 'b'),
-  });
+  const byName = new Map(tables.map((t) => [t.qualified, t]));
+  const inBothClinics = async (table: TenantTable) => {
+    const inserted = { a: await insertFixtureRow(db, table, rows, clinics, 'a'), b: await insertFixtureRow(db, table, rows, clinics, 'b') };
+    const usedUp = USES_UP[table.qualified];
+    if (usedUp) rows[usedUp] = { ...rows[usedUp]!, ...(await inBothClinics(byName.get(usedUp)!)) };
+    return inserted;
+  };
   const pending = tables.filter((t) => FIXTURES[t.qualified]);
   while (pending.length > 0) {
     const index = pending.findIndex((t) => t.references.every((ref) => rows[ref.target] || ref.target === t.qualified));
     if (index < 0) throw new Error(`fixtures have a reference cycle: ${pending.map((t) => t.qualified).join(', ')}`);
     const [table] = pending.splice(index, 1) as [TenantTable];
     rows[table.qualified] = await inBothClinics(table);
+    for (const [name, variant] of Object.entries(VARIANTS).filter(([name]) => name.startsWith(`${table.qualified}#`))) {
+      rows[name] = await inBothClinics(table);
+      for (const clinic of ['a', 'b'] as const) await db.admin.query(variant.afterwards, [rows[name]![clinic]]);
+    }
   }
   for (const [table, owner] of Object.entries(OWNERSHIP)) {
     for (const clinic of ['a', 'b'] as const) {
@@ -177,6 +184,13 @@ export async function insertFixtureRows(db: TestDatabase, tables: TenantTable[],
       });
     const final = { a: await finalRecord('a'), b: await finalRecord('b') };
     for (const table of CHART_TABLES) rows[table]!.final = { a: final.a[table], b: final.b[table] };
+    // The final consultation opened the fixture visit: the sweep's inserts take a fresh one (USES_UP).
+    const visits = tables.find((t) => t.qualified === 'app_public.visits')!;
+    rows['app_public.visits'] = {
+      ...rows['app_public.visits']!,
+      a: await insertFixtureRow(db, visits, rows, clinics, 'a'),
+      b: await insertFixtureRow(db, visits, rows, clinics, 'b'),
+    };
   }
   return rows;
 }

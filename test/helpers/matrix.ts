@@ -105,35 +105,17 @@ export const MATRIX: Record<string, Record<Role, string>> = {
     lab_technician: 'insert',
     patient: 'select',
   },
-  // Clinical care: reads (footnote 7: a patient's own records once signed, issued or released).
-  'app_public.consultations': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
-  'app_public.vitals': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
-  'app_public.diagnoses': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
-  'app_public.consultation_addenda': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
-  'app_public.prescriptions': {
-    clinic_admin: 'select',
-    doctor: 'select insert update',
-    nurse: 'select',
-    receptionist: '',
-    lab_technician: '',
-    patient: 'select',
-  },
-  'app_public.prescription_items': {
-    clinic_admin: 'select',
-    doctor: 'select insert update delete',
-    nurse: 'select',
-    receptionist: '',
-    lab_technician: '',
-    patient: 'select',
-  },
-  'app_public.prescription_allergy_acknowledgements': {
-    clinic_admin: 'select',
-    doctor: 'select insert',
-    nurse: 'select',
-    receptionist: '',
-    lab_technician: '',
-    patient: '',
-  },
+  // Clinical care (footnote 7: a patient reads their own records once signed, issued or released).
+  // The doctor actor is the fixture consultation's author (footnote 6: only the author updates a draft).
+  'app_public.consultations': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  // A nurse updates the readings they recorded (a row rule): the fixture reading is not theirs.
+  'app_public.vitals': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select insert', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.diagnoses': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.consultation_addenda': { clinic_admin: 'select', doctor: 'select insert', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.clinic_icd10_codes': { clinic_admin: 'select insert', doctor: 'select insert', nurse: 'select', receptionist: '', lab_technician: '', patient: '' },
+  'app_public.prescriptions': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.prescription_items': { clinic_admin: 'select', doctor: 'select insert update delete', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.prescription_allergy_acknowledgements': { clinic_admin: 'select', doctor: 'select insert', nurse: 'select', receptionist: '', lab_technician: '', patient: '' },
   // The lab: a doctor requests and cancels; a lab technician moves the request and writes the report (their own draft's: the fixture report is the lab actor's).
   'app_public.test_requests': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: 'select update', patient: 'select' },
   'app_public.test_reports': { clinic_admin: 'select', doctor: 'select', nurse: 'select', receptionist: '', lab_technician: 'select insert update', patient: 'select' },

@@ -25,6 +25,17 @@ const EXPECTED: Record<string, Statuses> = {
   'POST /api/v1/clinics/:slug/appointments/:id/cancel': [400, 403, 403, 400, 403, 400],
   'POST /api/v1/clinics/:slug/appointments/:id/complete': [404, 403, 403, 404, 403, 404],
   'POST /api/v1/clinics/:slug/appointments/:id/no-show': [404, 403, 403, 404, 403, 404],
+  // Consultations: the visit's doctor opens (an empty body: 400); the author's writes need If-Match (428 before the
+  // unknown id is looked up); vital signs by the author or a nurse ({} is a valid reading to the schema: the unknown id, 404).
+  'GET /api/v1/clinics/:slug/consultations': [200, 200, 200, 403, 403, 200],
+  'POST /api/v1/clinics/:slug/consultations': [403, 400, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/consultations/:id': [404, 404, 404, 403, 403, 404],
+  'PATCH /api/v1/clinics/:slug/consultations/:id': [403, 428, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/consultations/:id/sign': [403, 428, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/consultations/:id/vitals': [403, 404, 404, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/consultations/:id/diagnoses': [403, 400, 403, 403, 403, 403],
+  'PATCH /api/v1/clinics/:slug/consultations/:id/diagnoses/:diagnosisId': [403, 404, 403, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/consultations/:id/addenda': [403, 400, 403, 403, 403, 403],
   'GET /api/v1/clinics/:slug/doctors/:memberId/availability': [400, 400, 400, 400, 400, 400],
   'GET /api/v1/clinics/:slug/doctors/:memberId/time-off': [404, 404, 404, 404, 404, 403],
   'POST /api/v1/clinics/:slug/doctors/:memberId/time-off': [400, 400, 403, 400, 403, 403],
@@ -82,6 +93,9 @@ const EXPECTED: Record<string, Statuses> = {
   'POST /api/v1/clinics/:slug/files': [403, 415, 415, 415, 415, 403],
   'GET /api/v1/clinics/:slug/files/:id': [404, 404, 404, 404, 403, 404],
   'GET /api/v1/clinics/:slug/files/:id/content': [404, 404, 404, 404, 403, 404],
+  // The ICD-10 look-up: clinicians (q is required: 400); clinic admins and doctors add codes.
+  'GET /api/v1/clinics/:slug/icd10': [400, 400, 400, 403, 403, 403],
+  'POST /api/v1/clinics/:slug/icd10': [400, 400, 403, 403, 403, 403],
   // Follow-ups (footnote 8: never the receptionist): doctors ask for and move them; the patient reads their own.
   'GET /api/v1/clinics/:slug/follow-ups': [200, 200, 200, 403, 403, 200],
   'POST /api/v1/clinics/:slug/follow-ups': [403, 400, 403, 403, 403, 403],
