@@ -14,11 +14,25 @@ import type { PgResourceUnique } from '@dataplan/pg';
 const TENANT_COLUMN = 'clinic_id';
 /** A tenant row's own id: its `@unique` key, and `rowId` in GraphQL. */
 const ROW_ID_COLUMN = 'id';
+/** The patient a clinical record belongs to: part of its references to its parent record. */
+const PATIENT_COLUMN = 'patient_id';
 
 /** A key's columns without clinic_id when it has others: the clinic's own keys (clinics, settings) stay. */
 function withoutTenantColumn<T>(keys: readonly T[], nameOf: (key: T) => string): readonly T[] {
   const rest = keys.filter((key) => nameOf(key) !== TENANT_COLUMN);
   return rest.length > 0 ? rest : keys;
+}
+
+/**
+ * A clinical record's reference to its parent carries the patient too, (clinic_id, consultation_id,
+ * patient_id), so that a child can never name another patient than its parent's: the relation is
+ * named after the parent (`consultation`, `testRequest`), not `consultationPatient`. A reference to
+ * the patient alone keeps its name (`patient`).
+ */
+function relationKeys<T>(keys: readonly T[], nameOf: (key: T) => string): readonly T[] {
+  const rest = withoutTenantColumn(keys, nameOf);
+  const parent = rest.filter((key) => nameOf(key) !== PATIENT_COLUMN);
+  return parent.length > 0 ? parent : rest;
 }
 
 /** `@unique id` on a tenant table: named as the table's short key, as a primary key would be. */
@@ -36,7 +50,7 @@ export const TenantInflectionPlugin: GraphileConfig.Plugin = {
   inflection: {
     replace: {
       _joinAttributeNames: (previous, _options, codec, names) => previous!(codec, [...withoutTenantColumn(names, (name) => name)]),
-      _getBaseNameFromKeys: (previous, _options, detailedKeys) => previous!([...withoutTenantColumn(detailedKeys, (key) => key.attributeName)]),
+      _getBaseNameFromKeys: (previous, _options, detailedKeys) => previous!([...relationKeys(detailedKeys, (key) => key.attributeName)]),
       rowByUnique: (previous, _options, details) => previous!(asShortKey(details)),
       updateByKeysField: (previous, _options, details) => previous!(asShortKey(details)),
       deleteByKeysField: (previous, _options, details) => previous!(asShortKey(details)),

@@ -338,18 +338,18 @@ t.test('GraphQL: the lab reads its records, never a patient through them; the re
   const technician = await lab.token('lab_technician');
   const read = await graphql<{
     testRequests: { nodes: { rowId: string; testName: string; clinicalNote: string | null; patientId: string }[] };
-    testReports: { nodes: { testRequestPatient: { testName: string }; technician: { displayName: string } }[] };
+    testReports: { nodes: { testRequest: { testName: string }; technician: { displayName: string } }[] };
     patients: { nodes: unknown[] };
   }>(
     lab.app,
     technician,
     `{ testRequests { nodes { rowId testName clinicalNote patientId } }
-       testReports { nodes { testRequestPatient { testName } technician { displayName } } }
+       testReports { nodes { testRequest { testName } technician { displayName } } }
        patients { nodes { rowId fullName phone address } } }`,
   );
   t.equal(read.errors, undefined, JSON.stringify(read.errors));
   t.same(read.data?.testRequests.nodes, [{ rowId: request.id, testName: 'FBC', clinicalNote: null, patientId }]);
-  t.same(read.data?.testReports.nodes, [{ testRequestPatient: { testName: 'FBC' }, technician: { displayName: 'Actor lab_technician' } }]);
+  t.same(read.data?.testReports.nodes, [{ testRequest: { testName: 'FBC' }, technician: { displayName: 'Actor lab_technician' } }]);
   t.same(read.data?.patients.nodes, [], 'no patient row for the lab through GraphQL');
   t.notOk(JSON.stringify(read.data).includes('Lab Lane'));
   const { rows } = await lab.db.admin.query(
