@@ -1,8 +1,8 @@
 // What the HTTP benchmarks share (scripts/bench-http.ts, scripts/bench-front-desk.ts): the real
 // server started as production runs it with the bare baseline preloaded, its CPU time from /proc,
 // a login through the API, autocannon driving a target saturated, open-loop pacing for latencies
-// at a given rate, and a CPU profile of the server under one target's load. Never part of the
-// application.
+// at a given rate, one-shot writes in a closed loop (each sent once), and a CPU profile of the
+// server under one target's load. Never part of the application.
 import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -214,6 +214,59 @@ export async function paced(target: Target, driving: Driving, rate: number): Pro
   await Promise.all(answers);
   agent.destroy();
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+/** A write that can be sent once: opening a consultation of a visit, issuing a draft prescription. */
+export interface OneShot {
+  method: 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  /** JSON text. */
+  body?: string;
+  /** The status that counts as done (201 for a creation, 200 for a state move). */
+  expected: number;
+}
+
+/** Requests per second, the server's CPU microseconds per request, and the latencies of a closed loop. */
+export interface OneShotLoad extends Load {
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Each of `requests` sent exactly once, as fast as the server answers, over `connections` keep-alive
+ * connections (a closed loop: each connection sends its next request when its last is answered).
+ * autocannon cannot do this: every one of its connections walks the whole request list, so a
+ * write that succeeds once (a visit opened, a prescription issued) would be sent 16 times. Any
+ * other answer fails the run.
+ */
+export async function consume(server: Server, origin: string, requests: OneShot[], connections: number): Promise<OneShotLoad> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < requests.length) {
+      const request = requests[next++]!;
+      const sent = performance.now();
+      await send(agent, request.method, origin + request.path, request.headers, request.body ?? '{}', request.expected);
+      latencies.push(performance.now() - sent);
+    }
+  };
+  const cpuBefore = await server.cpuSeconds();
+  const start = performance.now();
+  try {
+    await Promise.all(Array.from({ length: Math.min(connections, requests.length) }, worker));
+  } finally {
+    agent.destroy();
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const cpu = (await server.cpuSeconds()) - cpuBefore;
+  return {
+    rate: requests.length / seconds,
+    cpuMicros: (cpu * 1e6) / requests.length,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+  };
 }
 
 /** The q-quantile of a sample (nearest rank), to 0.1. */
