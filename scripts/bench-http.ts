@@ -228,7 +228,8 @@ async function seedClinical(admin: pg.Client, clinicId: string): Promise<Clinica
     // rest completed), a completed test request with a released report of three results every
     // fifth, a follow-up every fifth (the latest pending); one allergy.
     await admin.query(
-      literal(`insert into app_public.patient_history (clinic_id, patient_id, kind, name, severity, recorded_by)
+      literal(
+        `insert into app_public.patient_history (clinic_id, patient_id, kind, name, severity, recorded_by)
          values ($1, $2, 'allergy', 'Penicillin', 'severe', $3);
        insert into app_public.visits (clinic_id, patient_id, doctor_id, visit_date, token_number, status, checked_in_at, called_at, consultation_started_at, completed_at)
          select $1, $2, $3, day, 1, 'completed', at, at + interval '5 minutes', at + interval '10 minutes', at + interval '25 minutes'
@@ -244,10 +245,13 @@ async function seedClinical(admin: pg.Client, clinicId: string): Promise<Clinica
        insert into app_public.diagnoses (clinic_id, consultation_id, patient_id, icd10_code, description, is_primary)
          select clinic_id, id, patient_id, code, description, is_primary from app_public.consultations,
            (values ('J45.909', 'Asthma, unspecified, uncomplicated', true), ('I10', 'Essential (primary) hypertension', false)) v(code, description, is_primary)
-         where clinic_id = $1 and patient_id = $2;`, [clinicId, historyPatientId, doctorId, HISTORY_VISITS]),
+         where clinic_id = $1 and patient_id = $2;`,
+        [clinicId, historyPatientId, doctorId, HISTORY_VISITS],
+      ),
     );
     await admin.query(
-      literal(`with numbered as (
+      literal(
+        `with numbered as (
          select c.*, row_number() over (order by c.created_at desc) as k from app_public.consultations c where c.clinic_id = $1 and c.patient_id = $2),
        prescriptions as (
          insert into app_public.prescriptions (clinic_id, consultation_id, patient_id, doctor_id, prescription_number, status, issued_at, completed_at, created_at, updated_at)
@@ -283,12 +287,15 @@ async function seedClinical(admin: pg.Client, clinicId: string): Promise<Clinica
        insert into app_public.follow_ups (clinic_id, consultation_id, patient_id, doctor_id, due_date, reason, status, created_at, updated_at)
          select clinic_id, id, patient_id, doctor_id, (signed_at + interval '28 days')::date, 'Asthma review', case when k = 1 then 'pending' else 'completed' end,
                 signed_at, signed_at
-         from numbered where k % 5 = 1;`, [clinicId, historyPatientId, doctorId]),
+         from numbered where k % 5 = 1;`,
+        [clinicId, historyPatientId, doctorId],
+      ),
     );
     // To open: a waiting visit of today per patient. To issue: yesterday's visit of another patient,
     // its signed consultation and a draft prescription of two medicines.
     await admin.query(
-      literal(`with patients as (
+      literal(
+        `with patients as (
          select id, row_number() over (order by patient_number) as k from app_public.patients
          where clinic_id = $1 and full_name <> 'History Patient')
        insert into app_public.visits (clinic_id, patient_id, doctor_id, visit_date, token_number, status, checked_in_at)
@@ -311,7 +318,9 @@ async function seedClinical(admin: pg.Client, clinicId: string): Promise<Clinica
          select clinic_id, id, patient_id, position, medicine, generic, strength, 'tablet', dose, frequency, 'oral', days, quantity, instructions
          from drafts, (values (1, 'Paracetamol', 'Paracetamol', '500 mg', '2 tablets', 'QID', 5, 40, 'No more than 8 tablets in 24 hours'),
                               (2, 'Ibuprofen', 'Ibuprofen', '400 mg', '1 tablet', 'TDS', 5, 15, 'With food'))
-                        v(position, medicine, generic, strength, dose, frequency, days, quantity, instructions);`, [clinicId, doctorId, n]),
+                        v(position, medicine, generic, strength, dose, frequency, days, quantity, instructions);`,
+        [clinicId, doctorId, n],
+      ),
     );
   } finally {
     await admin.query('set session_replication_role = origin');

@@ -29,7 +29,7 @@ import { prepareDatabase } from '../src/db/prepare.ts';
 import { withClient } from '../src/db/setup.ts';
 import type { ClinicRole } from '../src/db/tenant.ts';
 import type { WeeklyHours } from '../src/http/params.ts';
-import { appointmentReason, type DemoPatient, demoPatients, demoPdf, demoPng, pick, type Random, randomFrom, walkInPurpose } from './demo-data.ts';
+import { appointmentReason, DEMO_CASES, type DemoPatient, demoPatients, demoPdf, demoPng, pick, type Random, randomFrom, walkInPurpose } from './demo-data.ts';
 
 export const PATIENTS_PER_CLINIC = 200;
 const OPERATOR = { email: 'operator@demo.clinicbase.test', password: 'demo-platform-operator' };
@@ -184,11 +184,13 @@ function apiOf(app: FastifyInstance) {
     token: string | null,
     body?: object,
     expect = 200,
+    /** The version a draft's change or move is made against (If-Match). */
+    ifMatch?: number,
   ): Promise<T> {
     const response: LightMyRequestResponse = await app.inject({
       method,
       url,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` }) },
       ...(body ? { payload: body } : {}),
     });
     if (response.statusCode !== expect) throw new ApiError(`${method} ${url} answered ${response.statusCode}, not ${expect}: ${response.body}`, response);
@@ -204,10 +206,12 @@ type DatabaseState = { kind: 'empty' } | { kind: 'seeded' } | { kind: 'refused';
 /** Whether this database is empty of clinics and operators, already seeded by us, or someone else's. */
 async function databaseState(owner: pg.Client): Promise<DatabaseState> {
   const demo = DEMO_CLINICS.map((c) => c.slug);
-  const { rows } = await owner.query<{ slug: string; patients: number; visits: number }>(
+  // The urgent walk-ins are checked in by the last step (today's queue): the morning's visits before it are not the end.
+  const { rows } = await owner.query<{ slug: string; patients: number; visits: number; urgent: number }>(
     `select c.slug,
             (select count(*)::int from app_public.patients p where p.clinic_id = c.id) as patients,
-            (select count(*)::int from app_public.visits v where v.clinic_id = c.id) as visits
+            (select count(*)::int from app_public.visits v where v.clinic_id = c.id) as visits,
+            (select count(*)::int from app_public.visits v where v.clinic_id = c.id and v.priority = 'urgent') as urgent
      from app_public.clinics c order by c.slug`,
   );
   // A known, printed operator password must never sit beside real operators: they could onboard and read any clinic.
@@ -234,7 +238,7 @@ async function databaseState(owner: pg.Client): Promise<DatabaseState> {
     };
   }
   if (rows.length === 0) return { kind: 'empty' };
-  const complete = rows.length === demo.length && rows.every((r) => r.patients >= PATIENTS_PER_CLINIC && r.visits > 0);
+  const complete = rows.length === demo.length && rows.every((r) => r.patients >= PATIENTS_PER_CLINIC && r.urgent >= 2);
   if (complete) return { kind: 'seeded' };
   return {
     kind: 'refused',
@@ -436,9 +440,10 @@ async function bookWeek(api: Api, clinic: DemoClinic, seeded: SeededClinic, pati
 
 /**
  * Today's queue: the receptionist checks in the appointments of the next two hours and a few
- * walk-ins (one urgent each); the first doctor is with the first patient of their queue (the
- * urgent one), the second has called theirs. Nobody's consultation is completed: one that lasted
- * the seed's milliseconds would make the doctor's average, and so every wait estimate, 0 minutes.
+ * walk-ins (one urgent each); the first doctor has opened the consultation of the first patient of
+ * her queue (the urgent one: a draft), the second has called his. Nobody's consultation in this
+ * queue is completed: one that lasted the seed's milliseconds would make the doctor's average, and
+ * so every wait estimate, 0 minutes (the second doctor's morning, before, did: his estimate is).
  */
 async function todaysQueue(api: Api, clinic: DemoClinic, seeded: SeededClinic, booked: Booking[], patientIds: string[], random: Random): Promise<number> {
   const base = `/api/v1/clinics/${clinic.slug}`;
@@ -460,14 +465,125 @@ async function todaysQueue(api: Api, clinic: DemoClinic, seeded: SeededClinic, b
   ];
   // The token of the day is the database's (the counter behind the check-in).
   for (const arrival of arrivals) await api('POST', `${base}/visits`, seeded.sessions.get('receptionist')!.accessToken, arrival, 201);
-  const callNext = async (key: string, then: string[]) => {
+  const callNext = (key: string) => {
     const doctor = seeded.sessions.get(key)!;
-    const called = await api<{ id: string }>('POST', `${base}/doctors/${doctor.memberId}/queue/next`, doctor.accessToken);
-    for (const move of then) await api('POST', `${base}/visits/${called.id}/${move}`, doctor.accessToken);
+    return api<{ id: string; purpose: string | null }>('POST', `${base}/doctors/${doctor.memberId}/queue/next`, doctor.accessToken);
   };
-  await callNext('doctor', ['start']);
-  await callNext('doctor2', []);
+  // The first doctor opens the consultation (the visit moves to in_consultation): a draft she is writing.
+  const first = await callNext('doctor');
+  await api('POST', `${base}/consultations`, seeded.sessions.get('doctor')!.accessToken, { visitId: first.id, chiefComplaint: first.purpose }, 201);
+  await callNext('doctor2');
   return arrivals.length;
+}
+
+/**
+ * The second doctor's morning, before today's queue: for each of DEMO_CASES the receptionist checks
+ * the patient in, the doctor calls them and opens the consultation, the nurse records an allergy (if
+ * any) and the vital signs, the doctor looks up and records the diagnoses, writes the notes and the
+ * plan, prescribes and issues (acknowledging the recorded allergy when a medicine matches it),
+ * requests a test; the lab technician collects the sample, runs the test, enters the results,
+ * attaches the report's file and releases it (the outbox tells the doctor and the patient); the
+ * doctor asks for a follow-up and signs, which completes the visit. Signing, issuing and releasing
+ * are the API's moves, made against the version last read (If-Match), as a client makes them.
+ * Only the second doctor: a consultation signed within the seed's milliseconds counts in the
+ * doctor's wait estimate (doctor_wait_estimate: the average of the last 20), so the first doctor,
+ * whose queue the README reads, keeps the slot length until her own first consultation.
+ */
+async function morningConsultations(
+  app: FastifyInstance,
+  api: Api,
+  clinic: DemoClinic,
+  seeded: SeededClinic,
+  patients: DemoPatient[],
+  patientIds: string[],
+): Promise<number> {
+  const base = `/api/v1/clinics/${clinic.slug}`;
+  const token = (key: string) => seeded.sessions.get(key)!.accessToken;
+  const doctor = seeded.sessions.get('doctor2')!;
+  for (const demo of DEMO_CASES) {
+    const patientId = patientIds[demo.patient]!;
+    await api('POST', `${base}/visits`, token('receptionist'), { patientId, doctorId: doctor.memberId, purpose: demo.purpose, priority: 'normal' }, 201);
+    const visit = await api<{ id: string }>('POST', `${base}/doctors/${doctor.memberId}/queue/next`, doctor.accessToken);
+    const consultation = await api<{ id: string; version: number }>(
+      'POST',
+      `${base}/consultations`,
+      doctor.accessToken,
+      { visitId: visit.id, ...demo.consultation },
+      201,
+    );
+    const consultationUrl = `${base}/consultations/${consultation.id}`;
+    const allergy = demo.allergy
+      ? await api<{ id: string }>('POST', `${base}/patients/${patientId}/history`, token('nurse'), { kind: 'allergy', ...demo.allergy }, 201)
+      : undefined;
+    await api('POST', `${consultationUrl}/vitals`, token('nurse'), demo.vitals, 201);
+    for (const [i, diagnosis] of demo.diagnoses.entries()) {
+      const found = await api<{ items: { code: string }[] }>('GET', `${base}/icd10?q=${encodeURIComponent(diagnosis.search)}&limit=50`, doctor.accessToken);
+      if (!found.items.some((item) => item.code === diagnosis.code))
+        throw new Error(`the ICD-10 look-up for "${diagnosis.search}" did not find ${diagnosis.code}`);
+      await api('POST', `${consultationUrl}/diagnoses`, doctor.accessToken, { icd10Code: diagnosis.code, isPrimary: i === 0 }, 201);
+    }
+    let { version } = await api<{ version: number }>(
+      'PATCH',
+      consultationUrl,
+      doctor.accessToken,
+      { clinicalNotes: demo.clinicalNotes, treatmentPlan: demo.treatmentPlan },
+      200,
+      consultation.version,
+    );
+    if (demo.prescription) {
+      const draft = await api<{ id: string; version: number }>(
+        'POST',
+        `${base}/prescriptions`,
+        doctor.accessToken,
+        { consultationId: consultation.id, items: demo.prescription.items },
+        201,
+      );
+      const acknowledgements = demo.prescription.acknowledgement && allergy ? [{ allergyId: allergy.id, note: demo.prescription.acknowledgement }] : undefined;
+      await api(
+        'POST',
+        `${base}/prescriptions/${draft.id}/issue`,
+        doctor.accessToken,
+        acknowledgements ? { allergyAcknowledgements: acknowledgements } : {},
+        200,
+        draft.version,
+      );
+    }
+    if (demo.test) {
+      const { results, conclusion, ...request } = demo.test;
+      const lab = token('lab');
+      const requested = await api<{ id: string }>('POST', `${base}/test-requests`, doctor.accessToken, { consultationId: consultation.id, ...request }, 201);
+      await api('POST', `${base}/test-requests/${requested.id}/collect`, lab);
+      await api('POST', `${base}/test-requests/${requested.id}/start`, lab);
+      const report = await api<{ id: string; version: number }>('POST', `${base}/test-reports`, lab, { testRequestId: requested.id, conclusion, results }, 201);
+      const withFile = await attachReportFile(app, clinic, lab, report, demoPdf(`${request.testName} for ${patients[demo.patient]!.fullName}: ${conclusion}`));
+      await api('POST', `${base}/test-reports/${report.id}/release`, lab, {}, 200, withFile.version);
+    }
+    if (demo.followUp) await api('POST', `${base}/follow-ups`, doctor.accessToken, { consultationId: consultation.id, ...demo.followUp }, 201);
+    ({ version } = await api<{ version: number }>('GET', consultationUrl, doctor.accessToken));
+    await api('POST', `${consultationUrl}/sign`, doctor.accessToken, {}, 200, version);
+  }
+  return DEMO_CASES.length;
+}
+
+/** The lab report's file through POST test-reports/{id}/file (multipart, If-Match), as the technician. */
+async function attachReportFile(
+  app: FastifyInstance,
+  clinic: DemoClinic,
+  token: string,
+  report: { id: string; version: number },
+  bytes: Buffer,
+): Promise<{ version: number }> {
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(bytes)], { type: 'application/pdf' }), 'lab-report.pdf');
+  const body = new Response(form);
+  const response = await app.inject({
+    method: 'POST',
+    url: `/api/v1/clinics/${clinic.slug}/test-reports/${report.id}/file`,
+    headers: { authorization: `Bearer ${token}`, 'content-type': body.headers.get('content-type')!, 'if-match': `"${report.version}"` },
+    payload: Buffer.from(await body.arrayBuffer()),
+  });
+  if (response.statusCode !== 200) throw new Error(`POST test-reports/${report.id}/file answered ${response.statusCode}, not 200: ${response.body}`);
+  return response.json();
 }
 
 interface DemoFile {
@@ -546,6 +662,8 @@ async function seedClinic(app: FastifyInstance, owner: pg.Client, operatorToken:
   const random = randomFrom(`${clinic.slug} ${today}`);
   const booked = await bookWeek(api, clinic, seeded, patientIds, random);
   progress(`${clinic.slug}: ${booked.length} appointments in the coming week`);
+  const consulted = await morningConsultations(app, api, clinic, seeded, patients, patientIds);
+  progress(`${clinic.slug}: ${consulted} consultations signed, with prescriptions, lab reports and follow-ups`);
   const visits = await todaysQueue(api, clinic, seeded, booked, patientIds, random);
   progress(`${clinic.slug}: ${visits} patients checked in today`);
 }
