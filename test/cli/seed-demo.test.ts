@@ -24,6 +24,12 @@ async function footprint(db: TestDatabase): Promise<Record<string, number>> {
             (select count(*)::int from app_public.clinic_members) as members,
             (select count(*)::int from app_public.patients) as patients,
             (select count(*)::int from app_public.files) as files,
+            (select count(*)::int from app_public.visits) as visits,
+            (select count(*)::int from app_public.consultations) as consultations,
+            (select count(*)::int from app_public.prescriptions) as prescriptions,
+            (select count(*)::int from app_public.test_reports) as reports,
+            (select count(*)::int from app_public.follow_ups) as follow_ups,
+            (select count(*)::int from app_private.notification_outbox) as outbox,
             (select count(*)::int from app_audit.audit_log) as audit`,
   );
   return rows[0]!;
@@ -113,11 +119,107 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
   for (const row of queue) {
     t.same(
       { first: row.first, last: row.last, completed: row.completed, in_consultation: row.in_consultation, called: row.called, urgent: row.urgent },
-      { first: 1, last: row.n, completed: 0, in_consultation: 1, called: 1, urgent: 2 },
-      `${row.slug}: ${row.n} checked in today, tokens 1 to ${row.n}; one in consultation, one called, none completed (an instant one would make estimates 0)`,
+      { first: 1, last: row.n, completed: 4, in_consultation: 1, called: 1, urgent: 2 },
+      `${row.slug}: ${row.n} checked in today, tokens 1 to ${row.n}; the second doctor's four morning visits completed, one in consultation, one called`,
     );
-    t.ok(row.n >= 8, `${row.slug}: eight walk-ins at least`);
+    t.ok(row.n >= 12, `${row.slug}: the morning's four and eight walk-ins at least`);
   }
+  // Wait estimates: the first doctor (the README's) has no completed consultation, so her estimate is
+  // the clinic's slot; the second doctor's four took the seed's milliseconds.
+  const { rows: completedBy } = await db.admin.query(
+    `select c.slug, m.display_name as doctor, count(*)::int as completed from app_public.visits v
+     join app_public.clinics c on c.id = v.clinic_id join app_public.clinic_members m on m.id = v.doctor_id
+     where v.status = 'completed' group by 1, 2 order by 1, 2`,
+  );
+  t.same(
+    completedBy,
+    [
+      { slug: 'demo-north', doctor: 'Dr Tomasz Nowak', completed: 4 },
+      { slug: 'demo-south', doctor: 'Dr Luca Rossi', completed: 4 },
+    ],
+    "only the second doctor's visits are completed",
+  );
+
+  // The second doctor's morning, clinic by clinic: four signed consultations (vitals by the nurse,
+  // diagnoses looked up), four issued prescriptions numbered from 1 (six medicines, one acknowledged
+  // allergy), two lab requests completed by released reports with their files (one critical value),
+  // three pending follow-ups; the first doctor's consultation of the urgent walk-in is a draft.
+  const { rows: clinical } = await db.admin.query(
+    `select c.slug,
+       (select string_agg(x.status || ' ' || m.display_name, ', ' order by x.status, m.display_name) from app_public.consultations x
+          join app_public.clinic_members m on m.id = x.doctor_id where x.clinic_id = c.id and x.status = 'draft') as draft,
+       (select count(*)::int from app_public.consultations x where x.clinic_id = c.id and x.status = 'signed' and x.signed_at is not null) as signed,
+       (select string_agg(m.role, ', ') from app_public.vitals x join app_public.clinic_members m on m.id = x.recorded_by where x.clinic_id = c.id) as vitals_by,
+       (select string_agg(x.icd10_code || case when x.is_primary then '*' else '' end, ' ' order by x.icd10_code) from app_public.diagnoses x where x.clinic_id = c.id) as diagnoses,
+       (select string_agg(x.prescription_number || ' ' || x.status, ', ' order by x.prescription_number) from app_public.prescriptions x where x.clinic_id = c.id) as prescriptions,
+       (select count(*)::int from app_public.prescription_items x where x.clinic_id = c.id) as items,
+       (select string_agg(h.name || ' (' || h.severity || ') for ' || i.medicine_name, ', ') from app_public.prescription_allergy_acknowledgements a
+          join app_public.patient_history h on h.id = a.allergy_id
+          join app_public.prescription_items i on i.prescription_id = a.prescription_id and i.medicine_name = h.name
+          where a.clinic_id = c.id) as acknowledged,
+       (select string_agg(x.test_code || ' ' || x.status, ', ' order by x.test_code) from app_public.test_requests x where x.clinic_id = c.id) as requests,
+       (select string_agg(x.status || case when x.file_id is null then '' else ' with file' end, ', ') from app_public.test_reports x where x.clinic_id = c.id) as reports,
+       (select string_agg(x.flag, ' ' order by x.flag) from app_public.test_results x where x.clinic_id = c.id) as flags,
+       (select string_agg(x.status || ' in ' || (x.due_date - x.created_at::date), ', ' order by x.due_date - x.created_at::date) from app_public.follow_ups x where x.clinic_id = c.id) as follow_ups
+     from app_public.clinics c order by c.slug`,
+  );
+  for (const row of clinical) {
+    t.same(
+      row,
+      {
+        slug: row.slug,
+        draft: `draft ${row.slug === 'demo-north' ? 'Dr Priya Raman' : 'Dr Amara Mensah'}`,
+        signed: 4,
+        vitals_by: 'nurse, nurse, nurse, nurse',
+        diagnoses: 'D50.9 I10* J02.9* J45.909* R53.83*',
+        prescriptions: `RX-${year}-00001 issued, RX-${year}-00002 issued, RX-${year}-00003 issued, RX-${year}-00004 issued`,
+        items: 6,
+        acknowledged: 'Aspirin (mild) for Aspirin',
+        requests: 'FBC completed, LIPID completed',
+        reports: 'released with file, released with file',
+        flags: 'critical_low high high low normal normal',
+        follow_ups: 'pending in 2, pending in 28, pending in 42',
+      },
+      `${row.slug}: the morning's clinical records`,
+    );
+  }
+  // Releasing wrote the notifications: the requesting doctor twice (the blood count's flagged
+  // critical), and the patients with an e-mail address (the portal patient; in demo-north the
+  // second patient too, in demo-south that one has none).
+  const { rows: notifications } = await db.admin.query(
+    `select c.slug, o.payload->>'audience' as audience, o.payload->>'critical' as critical, o.recipient
+     from app_private.notification_outbox o join app_public.clinics c on c.id = (o.payload->>'clinic_id')::uuid
+     where o.kind = 'lab_report_released' order by 1, 2, 3, 4`,
+  );
+  t.same(notifications, [
+    { slug: 'demo-north', audience: 'doctor', critical: 'false', recipient: 'doctor2@demo-north.clinicbase.test' },
+    { slug: 'demo-north', audience: 'doctor', critical: 'true', recipient: 'doctor2@demo-north.clinicbase.test' },
+    { slug: 'demo-north', audience: 'patient', critical: null, recipient: 'emeka.taylor.2@example.com' },
+    { slug: 'demo-north', audience: 'patient', critical: null, recipient: 'patient@demo-north.clinicbase.test' },
+    { slug: 'demo-south', audience: 'doctor', critical: 'false', recipient: 'doctor2@demo-south.clinicbase.test' },
+    { slug: 'demo-south', audience: 'doctor', critical: 'true', recipient: 'doctor2@demo-south.clinicbase.test' },
+    { slug: 'demo-south', audience: 'patient', critical: null, recipient: 'patient@demo-south.clinicbase.test' },
+  ]);
+  const { rows: clinicalWriters } = await db.admin.query(
+    `select table_name, actor_role, count(*)::int as n from app_audit.audit_log
+     where action = 'INSERT' and table_name in ('app_public.consultations', 'app_public.vitals', 'app_public.diagnoses', 'app_public.prescriptions',
+       'app_public.test_requests', 'app_public.test_reports', 'app_public.follow_ups', 'app_public.patient_history')
+     group by 1, 2 order by 1, 2`,
+  );
+  t.same(
+    clinicalWriters,
+    [
+      { table_name: 'app_public.consultations', actor_role: 'doctor', n: 10 },
+      { table_name: 'app_public.diagnoses', actor_role: 'doctor', n: 10 },
+      { table_name: 'app_public.follow_ups', actor_role: 'doctor', n: 6 },
+      { table_name: 'app_public.patient_history', actor_role: 'nurse', n: 2 },
+      { table_name: 'app_public.prescriptions', actor_role: 'doctor', n: 8 },
+      { table_name: 'app_public.test_reports', actor_role: 'lab_technician', n: 4 },
+      { table_name: 'app_public.test_requests', actor_role: 'doctor', n: 4 },
+      { table_name: 'app_public.vitals', actor_role: 'nurse', n: 8 },
+    ],
+    'each clinical record written by its member: doctors, the nurse, the lab technician',
+  );
 
   // Written by the members themselves, not behind the app's back: the audit log names them.
   const { rows: writers } = await db.admin.query(
@@ -165,6 +267,50 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
     );
   }
 
+  // The portal patient reads their morning through the API (footnote 7): the signed consultation, the
+  // issued prescription and its PDF, the released report with its critical-free results, the follow-up.
+  for (const slug of ['demo-north', 'demo-south']) {
+    const patient = logins.find((l) => l.clinic === slug && l.role === 'patient')!;
+    const token = (await client.login(patient.email, patient.password, slug)).json().accessToken;
+    const get = (url: string) => client.call('GET', `/api/v1/clinics/${slug}/${url}`, token);
+    const json = async (url: string) => {
+      const response = await get(url);
+      t.equal(response.statusCode, 200, `${slug}: the patient reads ${url.replace(/[0-9a-f-]{36}/, '{id}')}: ${response.body.slice(0, 300)}`);
+      return response.json();
+    };
+    const me = await json('patients/me');
+    const consultations = (await json(`consultations?patientId=${me.id}`)).items ?? [];
+    t.same(
+      consultations.map((c: { status: string; chiefComplaint: string }) => [c.status, c.chiefComplaint]),
+      [['signed', 'Raised blood pressure at the pharmacy']],
+      `${slug}: the patient reads their signed consultation`,
+    );
+    const prescriptions = (await json(`prescriptions?patientId=${me.id}`)).items ?? [];
+    t.same(
+      prescriptions.map((p: { status: string; prescriptionNumber: string }) => [p.status, p.prescriptionNumber]),
+      [['issued', `RX-${year}-00001`]],
+      `${slug}: and their issued prescription`,
+    );
+    const pdf = await get(`prescriptions/${prescriptions[0]?.id}/pdf`);
+    t.same(
+      [pdf.statusCode, pdf.headers['content-type'], pdf.rawPayload.subarray(0, 5).toString('latin1')],
+      [200, 'application/pdf', '%PDF-'],
+      `${slug}: as a PDF`,
+    );
+    const reports = (await json(`test-reports?patientId=${me.id}`)).items ?? [];
+    t.same(
+      reports.map((r: { status: string; results: { analyte: string; flag: string }[] }) => [r.status, r.results.map((x) => `${x.analyte}: ${x.flag}`)]),
+      [['released', ['Total cholesterol: high', 'HDL cholesterol: normal', 'Triglycerides: normal']]],
+      `${slug}: and their released lab report`,
+    );
+    const followUps = (await json(`follow-ups?patientId=${me.id}`)).items ?? [];
+    t.same(
+      followUps.map((f: { status: string; reason: string }) => [f.status, f.reason]),
+      [['pending', 'Blood pressure review with home readings and the lipid results']],
+      `${slug}: and their follow-up`,
+    );
+  }
+
   // A few files through the upload route, by the receptionist and the nurse; their bytes download whole.
   const { rows: files } = await db.admin.query<{ slug: string; id: string; category: string; content_type: string; sha256: string; uploader: string }>(
     `select c.slug, f.id, f.category, f.content_type, f.sha256, m.role as uploader
@@ -181,12 +327,14 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
         'nurse other text/plain',
         'receptionist registration image/png',
         'nurse report application/pdf',
+        'lab_technician report application/pdf',
+        'lab_technician report application/pdf',
       ],
-      `${slug}: five files`,
+      `${slug}: five files, then the two lab reports' files`,
     );
     const receptionist = logins.find((l) => l.clinic === slug && l.role === 'receptionist')!;
     const token = (await client.login(receptionist.email, receptionist.password, slug)).json().accessToken;
-    for (const file of mine) {
+    for (const file of mine.filter((f) => f.uploader !== 'lab_technician')) {
       const download = await client.call('GET', `/api/v1/clinics/${slug}/files/${file.id}/content`, token);
       t.equal(download.statusCode, 200, `${slug}: ${file.content_type} downloads`);
       t.equal(createHash('sha256').update(download.rawPayload).digest('hex'), file.sha256, `${slug}: the ${file.content_type} bytes, whole`);
