@@ -389,7 +389,8 @@ function clinicalTargetsFor(server: Server, slug: string, clinical: Clinical, to
       name: 'history',
       server,
       origin: server.api,
-      requests: [{ method: 'GET', path: `${base}/patients/${clinical.historyPatientId}/history`, headers: { authorization } }],
+      // All 50 visits in one page: the whole history in one call.
+      requests: [{ method: 'GET', path: `${base}/patients/${clinical.historyPatientId}/history?limit=${HISTORY_VISITS}`, headers: { authorization } }],
     },
     open: split(
       clinical.waitingVisitIds.map((visitId) => ({
@@ -413,8 +414,8 @@ function clinicalTargetsFor(server: Server, slug: string, clinical: Clinical, to
 }
 
 /**
- * Before timing: the history holds the patient's visits (a first page of them, the allergy, the
- * issued prescriptions, the test requests with their reports, the pending follow-up); an opened
+ * Before timing: the history holds the patient's 50 visits in one page, the allergy, the five
+ * issued prescriptions, the ten test requests with their reports, the ten follow-ups; an opened
  * consultation is a draft of the visit; an issued prescription has its number.
  */
 async function checkClinicalAnswers(targets: ClinicalTargets): Promise<void> {
@@ -423,12 +424,19 @@ async function checkClinicalAnswers(targets: ClinicalTargets): Promise<void> {
   const body = (await response.json()) as Record<string, unknown>;
   const visits = body.visits as { items: unknown[]; nextCursor: string | null } | undefined;
   const count = (key: string) => (Array.isArray(body[key]) ? (body[key] as unknown[]).length : -1);
-  if (response.status !== 200 || !visits || visits.items.length === 0 || count('items') !== 1 || count('activePrescriptions') !== 5) {
+  if (
+    response.status !== 200 ||
+    visits?.items.length !== HISTORY_VISITS ||
+    visits.nextCursor !== null ||
+    count('items') !== 1 ||
+    count('activePrescriptions') !== 5 ||
+    count('testRequests') !== 10 ||
+    count('followUps') !== 10
+  ) {
     throw new Error(`the history answered ${response.status}, not the seeded history: ${JSON.stringify(body).slice(0, 1000)}`);
   }
   log(
-    `history: ${visits.items.length} visits on the first page (next cursor: ${visits.nextCursor ? 'yes' : 'no'}), ${count('activePrescriptions')} active prescriptions, ` +
-      `${count('testRequests')} test requests, ${count('followUps')} follow-ups`,
+    `history: ${visits.items.length} visits, ${count('activePrescriptions')} active prescriptions, ${count('testRequests')} test requests, ${count('followUps')} follow-ups`,
   );
   const first = async (request: OneShot) => {
     const answer = await fetch(targets.history.origin + request.path, {

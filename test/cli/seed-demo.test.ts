@@ -37,6 +37,10 @@ async function footprint(db: TestDatabase): Promise<Record<string, number>> {
 
 const LOGIN_LINE = /^(\(platform\)|demo-\w+)\s+(\w+)\s+(\S+@\S+)\s+(\S+)$/;
 
+// Two seeds, seventeen logins (argon2) and four more seed processes: 125 s on a loaded machine
+// (tap's default per file is 120 s), more on CI's Postgres 15.
+t.setTimeout(300_000);
+
 t.test('seed:demo fills an empty database through the app, and its logins work', async (t) => {
   const db = await createTestDatabase(t);
   const dataDir = await tempDir(t);
@@ -250,8 +254,12 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
     .filter((m) => m !== null)
     .map(([, clinic, role, email, password]) => ({ clinic: clinic!, role: role!, email: email!, password: password! }));
   t.equal(logins.length, 15, 'the operator and seven members per clinic');
-  // The seed's storage (DATA_DIR/files): the files it uploaded are downloaded below.
-  const { app } = await buildTestApp(t, db.authenticatorUrl, undefined, undefined, undefined, { storageDir: path.join(dataDir, 'files') });
+  // The seed's storage (DATA_DIR/files): the files it uploaded are downloaded below; its data key:
+  // the portal patient's record (an identification number) is read below.
+  const { app } = await buildTestApp(t, db.authenticatorUrl, undefined, undefined, undefined, {
+    storageDir: path.join(dataDir, 'files'),
+    fieldCipher: cipher,
+  });
   const client = testClient(app);
   for (const login of logins) {
     if (login.clinic === '(platform)') {
