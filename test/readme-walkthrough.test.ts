@@ -29,9 +29,10 @@ async function walkthrough(heading: string): Promise<string> {
   return [...section.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).join('\n');
 }
 
-function bash(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `tmpdir`: where the script's `mktemp` files go (the PDFs it downloads and uploads), removed after the test. */
+function bash(script: string, tmpdir: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile('bash', ['-e', '-o', 'pipefail', '-s'], { env: cleanEnv() }, (error, stdout, stderr) =>
+    const child = execFile('bash', ['-e', '-o', 'pipefail', '-s'], { env: { ...cleanEnv(), TMPDIR: tmpdir } }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
     );
     child.stdin!.end(script);
@@ -69,7 +70,7 @@ t.test('the README front-desk and clinical day run as written against a seeded s
   });
   t.teardown(() => stopServer(server.child));
 
-  const run = await bash(script.replace(DOCUMENTED_BASE, `BASE=http://127.0.0.1:${port}/api/v1`));
+  const run = await bash(script.replace(DOCUMENTED_BASE, `BASE=http://127.0.0.1:${port}/api/v1`), await tempDir(t, 'clinicbase-walkthrough-'));
   t.equal(run.code, 0, `the walk-through ran to the end:\n${run.stdout}\n${run.stderr}`);
   t.match(run.stdout, /^registered [0-9a-f-]{36}$/m);
   t.match(run.stdout, /"fullName": "Maya Lindqvist"/, 'the typo search found her');
