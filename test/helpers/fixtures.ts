@@ -102,11 +102,33 @@ export const FIXTURES: Record<string, Fixture> = {
     allergy_id: idOf('app_public.patient_history'),
     note: 'fixture',
   }),
-  'app_public.test_requests': ({ idOf, member }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), requested_by: member('doctor'), test_name: 'Full blood count', category: 'haematology' }),
+  'app_public.test_requests': ({ idOf, member }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    requested_by: member('doctor'),
+    test_name: 'Full blood count',
+    category: 'haematology',
+  }),
   // The lab actor's draft: only the report's own technician updates it and its results.
-  'app_public.test_reports': ({ idOf, member }) => ({ test_request_id: idOf('app_public.test_requests'), patient_id: idOf('app_public.patients'), technician_id: member('lab_technician') }),
-  'app_public.test_results': ({ idOf }) => ({ test_report_id: idOf('app_public.test_reports'), patient_id: idOf('app_public.patients'), position: (++counter % 200) + 1, analyte: 'Haemoglobin', value_numeric: 135, unit: 'g/L' }),
-  'app_public.follow_ups': ({ idOf }) => ({ consultation_id: idOf('app_public.consultations'), patient_id: idOf('app_public.patients'), due_date: '2030-06-01', reason: 'fixture' }),
+  'app_public.test_reports': ({ idOf, member }) => ({
+    test_request_id: idOf('app_public.test_requests'),
+    patient_id: idOf('app_public.patients'),
+    technician_id: member('lab_technician'),
+  }),
+  'app_public.test_results': ({ idOf }) => ({
+    test_report_id: idOf('app_public.test_reports'),
+    patient_id: idOf('app_public.patients'),
+    position: (++counter % 200) + 1,
+    analyte: 'Haemoglobin',
+    value_numeric: 135,
+    unit: 'g/L',
+  }),
+  'app_public.follow_ups': ({ idOf }) => ({
+    consultation_id: idOf('app_public.consultations'),
+    patient_id: idOf('app_public.patients'),
+    due_date: '2030-06-01',
+    reason: 'fixture',
+  }),
 };
 
 /**

@@ -71,7 +71,8 @@ t.test('every text field refuses control characters with a 400 naming it', async
   const memberId = (await db.admin.query(`select id from app_public.clinic_members where account_id = $1`, [adminId])).rows[0].id as string;
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const client = testClient(app);
-  const clinicToken = (sub: string, role: 'clinic_admin' | 'doctor' | 'lab_technician' | 'patient') => client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
+  const clinicToken = (sub: string, role: 'clinic_admin' | 'doctor' | 'lab_technician' | 'patient') =>
+    client.clinicToken(role, { id: clinics.a, slug: 'clinic-a' }, sub);
   const tokens: Record<Caller, string | undefined> = {
     nobody: undefined,
     admin: await clinicToken(adminId, 'clinic_admin'),
@@ -331,7 +332,14 @@ t.test('every text field refuses control characters with a 400 naming it', async
       method: 'POST',
       url: '/api/v1/clinics/clinic-a/test-requests',
       caller: 'doctor',
-      body: { consultationId: randomUUID(), testName: 'Full blood count', testCode: 'FBC-1', category: 'haematology', requiredBy: '2030-01-01', clinicalNote: 'Anaemia?' },
+      body: {
+        consultationId: randomUUID(),
+        testName: 'Full blood count',
+        testCode: 'FBC-1',
+        category: 'haematology',
+        requiredBy: '2030-01-01',
+        clinicalNote: 'Anaemia?',
+      },
       fields: ['testName', 'testCode', 'requiredBy', 'clinicalNote'],
     },
     {
