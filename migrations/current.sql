@@ -1547,8 +1547,8 @@ declare
   clinic uuid := case when tg_op = 'DELETE' then old.clinic_id else new.clinic_id end;
 begin
   -- A patient merge: the result follows its report (0950-patient-merge; a definer, so the report's
-  -- patient is the check, not current_user).
-  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) and new.patient_id = (
+  -- patient is the check, not current_user). The flag is generated (null in NEW before the update).
+  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old) - 'flag', to_jsonb(new) - 'flag') and new.patient_id = (
       select r.patient_id from app_public.test_reports r where r.clinic_id = new.clinic_id and r.id = new.test_report_id) then
     return new;
   end if;
