@@ -250,8 +250,10 @@ create function app_private.tg_consultation_lock()
 as $$
 begin
   if tg_op = 'UPDATE' and new.patient_id is distinct from old.patient_id then
-    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
-      return new;
+    if current_user = 'app_owner' then
+      if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+        return new;
+      end if;
     end if;
     raise exception 'a consultation''s patient changes only by a patient merge' using errcode = 'CBLCK',
       constraint = 'consultation_patient_changes_by_merge';
@@ -1061,8 +1063,10 @@ begin
     return old;
   end if;
   -- A patient merge re-filing it under the survivor (0950-patient-merge).
-  if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
-    return new;
+  if current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if new.status = old.status then
     if old.status = 'draft' then
@@ -1156,8 +1160,10 @@ declare
   parent_status text;
 begin
   -- A patient merge re-filing the prescription: the row follows it (0950-patient-merge).
-  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
-    return new;
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if tg_op <> 'INSERT' then
     select p.status into parent_status from app_public.prescriptions p
@@ -1186,8 +1192,10 @@ create function app_private.tg_acknowledged_allergy_of_patient()
 as $$
 begin
   -- A patient merge: the allergy moves to the survivor in the same merge (0950-patient-merge).
-  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
-    return new;
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if not exists (select from app_public.patient_history h where h.clinic_id = new.clinic_id and h.id = new.allergy_id
       and h.patient_id = new.patient_id and h.kind = 'allergy') then
@@ -1401,8 +1409,10 @@ begin
     return new;
   end if;
   -- A patient merge re-filing the consultation: the request follows it (0950-patient-merge).
-  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
-    return new;
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if old.status in ('completed', 'cancelled') then
     raise exception 'A completed or cancelled test request does not change.' using errcode = 'CBLCK', constraint = 'test_request_closed_is_final';
@@ -1708,8 +1718,10 @@ create function app_private.tg_follow_up_transition()
 as $$
 begin
   -- A patient merge re-filing the consultation: the follow-up follows it (0950-patient-merge).
-  if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
-    return new;
+  if current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if old.status <> 'pending' then
     raise exception 'a % follow-up is final', old.status
@@ -1945,7 +1957,8 @@ begin atomic
 end;
 comment on function app_private.refiles_patient_only(jsonb, jsonb) is
   'True when a row''s update (old and new as jsonb) is a patient merge re-filing it: as app_owner, patient_id changed and nothing else (updated_at and version aside).';
-grant execute on function app_private.refiles_patient_only(jsonb, jsonb) to app_user;
+-- The invoker triggers call it only once current_user is app_owner, in an IF of its own: PL/pgSQL
+-- looks a name up when it first runs the statement, and app roles have no usage on app_private.
 
 -- merge_patients updates consultations as app_owner (forced RLS holds the owner too).
 create policy update_by_definer_functions on app_public.consultations for update to app_owner
