@@ -9,7 +9,9 @@
 -- Shared shape: every table is a tenant table (the template in migrations/README.md); every row
 -- that belongs to a patient carries patient_id, checked against its parent's by composite
 -- references (clinic_id, parent_id, patient_id), so a child can never hang under one patient's
--- consultation while naming another patient; the author columns default to the caller's membership.
+-- consultation while naming another patient (the references cascade on update: a patient merge
+-- re-files a consultation and its children follow, 0950-patient-merge); the author columns default
+-- to the caller's membership.
 -- Free text refuses control characters but tab, CR and LF (multi-line notes), names refuse all.
 
 --! split: 0100-consultations
@@ -78,7 +80,7 @@ create table app_public.vitals (
   updated_at timestamptz not null default now(),
   primary key (clinic_id, id),
   constraint vitals_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
-    references app_public.consultations (clinic_id, id, patient_id),
+    references app_public.consultations (clinic_id, id, patient_id) on update cascade,
   constraint vitals_recorded_by_fkey foreign key (clinic_id, recorded_by) references app_public.clinic_members (clinic_id, id),
   -- Blood pressure is a pair, systolic above diastolic.
   constraint vitals_diastolic_mmhg_valid check ((systolic_mmhg is null) = (diastolic_mmhg is null) and (systolic_mmhg is null or systolic_mmhg > diastolic_mmhg)),
@@ -108,7 +110,7 @@ create table app_public.diagnoses (
   updated_at timestamptz not null default now(),
   primary key (clinic_id, id),
   constraint diagnoses_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
-    references app_public.consultations (clinic_id, id, patient_id)
+    references app_public.consultations (clinic_id, id, patient_id) on update cascade
 );
 alter table app_public.diagnoses enable row level security;
 alter table app_public.diagnoses force row level security;
@@ -133,7 +135,7 @@ create table app_public.consultation_addenda (
   created_at timestamptz not null default now(),
   primary key (clinic_id, id),
   constraint consultation_addenda_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
-    references app_public.consultations (clinic_id, id, patient_id),
+    references app_public.consultations (clinic_id, id, patient_id) on update cascade,
   constraint consultation_addenda_author_id_fkey foreign key (clinic_id, author_id) references app_public.clinic_members (clinic_id, id)
 );
 alter table app_public.consultation_addenda enable row level security;
@@ -239,13 +241,23 @@ end;
 $$;
 
 -- A signed consultation does not change; a status move away from signed is the state machine's
--- refusal (CBSTA), anything else a lock (CBLCK).
+-- refusal (CBSTA), anything else a lock (CBLCK). Its patient changes only by a patient merge (any
+-- status), re-filing it and, by the cascading references, its children (0950-patient-merge).
 create function app_private.tg_consultation_lock()
   returns trigger
   language plpgsql
   set search_path = pg_catalog, pg_temp
 as $$
 begin
+  if tg_op = 'UPDATE' and new.patient_id is distinct from old.patient_id then
+    if current_user = 'app_owner' then
+      if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+        return new;
+      end if;
+    end if;
+    raise exception 'a consultation''s patient changes only by a patient merge' using errcode = 'CBLCK',
+      constraint = 'consultation_patient_changes_by_merge';
+  end if;
   if old.status = 'signed' then
     if tg_op = 'UPDATE' and new.status is distinct from old.status then
       raise exception 'a consultation cannot go from % to %', old.status, new.status using errcode = 'CBSTA',
@@ -309,6 +321,12 @@ begin
   select c.* into parent from app_public.consultations c
   where c.clinic_id = (case tg_op when 'DELETE' then old.clinic_id else new.clinic_id end)
     and c.id = (case tg_op when 'DELETE' then old.consultation_id else new.consultation_id end);
+  -- A patient merge re-filing the consultation: the row follows it, nothing else changes
+  -- (0950-patient-merge; a definer, so the parent's patient is the check, not current_user).
+  if tg_op = 'UPDATE' and found and new.patient_id = parent.patient_id
+     and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+    return new;
+  end if;
   if rule = 'addendum_is_final' then
     if tg_op <> 'INSERT' then
       raise exception 'an addendum does not change' using errcode = 'CBLCK', constraint = rule;
@@ -844,7 +862,7 @@ create table app_public.prescriptions (
   constraint prescriptions_patient_key unique (clinic_id, id, patient_id),
   constraint prescriptions_prescription_number_key unique (clinic_id, prescription_number),
   constraint prescriptions_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
-    references app_public.consultations (clinic_id, id, patient_id),
+    references app_public.consultations (clinic_id, id, patient_id) on update cascade,
   constraint prescriptions_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
   -- Issued (or completed, or cancelled after issue): a number and issue time; a draft, or a draft cancelled: neither.
   constraint prescriptions_issued_valid check ((issued_at is null) = (prescription_number is null) and (status <> 'draft' or issued_at is null)
@@ -889,7 +907,7 @@ create table app_public.prescription_items (
   primary key (clinic_id, id),
   constraint prescription_items_position_key unique (clinic_id, prescription_id, position) deferrable initially deferred,
   constraint prescription_items_prescription_id_fkey foreign key (clinic_id, prescription_id, patient_id)
-    references app_public.prescriptions (clinic_id, id, patient_id),
+    references app_public.prescriptions (clinic_id, id, patient_id) on update cascade,
   constraint prescription_items_frequency_custom_valid check ((frequency = 'custom') = (frequency_custom is not null))
 );
 alter table app_public.prescription_items enable row level security;
@@ -967,7 +985,7 @@ create table app_public.prescription_allergy_acknowledgements (
   created_at timestamptz not null default now(),
   primary key (clinic_id, id),
   constraint prescription_allergy_acknowledgements_prescription_id_fkey foreign key (clinic_id, prescription_id, patient_id)
-    references app_public.prescriptions (clinic_id, id, patient_id),
+    references app_public.prescriptions (clinic_id, id, patient_id) on update cascade,
   constraint prescription_allergy_acknowledgements_allergy_id_fkey foreign key (clinic_id, allergy_id)
     references app_public.patient_history (clinic_id, id),
   constraint prescription_allergy_acknowledgements_acknowledged_by_fkey foreign key (clinic_id, acknowledged_by)
@@ -1043,6 +1061,12 @@ begin
       raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
     end if;
     return old;
+  end if;
+  -- A patient merge re-filing it under the survivor (0950-patient-merge).
+  if current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if new.status = old.status then
     if old.status = 'draft' then
@@ -1135,6 +1159,12 @@ declare
   row_ record := case when tg_op = 'DELETE' then old else new end;
   parent_status text;
 begin
+  -- A patient merge re-filing the prescription: the row follows it (0950-patient-merge).
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
   if tg_op <> 'INSERT' then
     select p.status into parent_status from app_public.prescriptions p
       where p.clinic_id = old.clinic_id and p.id = old.prescription_id for share;
@@ -1161,6 +1191,12 @@ create function app_private.tg_acknowledged_allergy_of_patient()
   set search_path = pg_catalog, pg_temp
 as $$
 begin
+  -- A patient merge: the allergy moves to the survivor in the same merge (0950-patient-merge).
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
   if not exists (select from app_public.patient_history h where h.clinic_id = new.clinic_id and h.id = new.allergy_id
       and h.patient_id = new.patient_id and h.kind = 'allergy') then
     raise exception 'not an allergy of the patient' using errcode = '23514', table = 'prescription_allergy_acknowledgements',
@@ -1235,7 +1271,7 @@ create table app_public.test_requests (
   primary key (clinic_id, id),
   constraint test_requests_patient_key unique (clinic_id, id, patient_id),
   constraint test_requests_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
-    references app_public.consultations (clinic_id, id, patient_id),
+    references app_public.consultations (clinic_id, id, patient_id) on update cascade,
   constraint test_requests_requested_by_fkey foreign key (clinic_id, requested_by) references app_public.clinic_members (clinic_id, id)
 );
 alter table app_public.test_requests enable row level security;
@@ -1268,7 +1304,7 @@ create table app_public.test_reports (
   primary key (clinic_id, id),
   constraint test_reports_patient_key unique (clinic_id, id, patient_id),
   constraint test_reports_test_request_id_fkey foreign key (clinic_id, test_request_id, patient_id)
-    references app_public.test_requests (clinic_id, id, patient_id),
+    references app_public.test_requests (clinic_id, id, patient_id) on update cascade,
   constraint test_reports_technician_id_fkey foreign key (clinic_id, technician_id) references app_public.clinic_members (clinic_id, id),
   constraint test_reports_file_id_fkey foreign key (clinic_id, file_id) references app_public.files (clinic_id, id),
   constraint test_reports_released_at_valid check ((status = 'released') = (released_at is not null)),
@@ -1317,7 +1353,7 @@ create table app_public.test_results (
   primary key (clinic_id, id),
   constraint test_results_position_key unique (clinic_id, test_report_id, position) deferrable initially deferred,
   constraint test_results_test_report_id_fkey foreign key (clinic_id, test_report_id, patient_id)
-    references app_public.test_reports (clinic_id, id, patient_id),
+    references app_public.test_reports (clinic_id, id, patient_id) on update cascade,
   constraint test_results_value_present check (num_nonnulls(value_numeric, value_text) = 1),
   constraint test_results_reference_range_valid check (reference_low <= reference_high),
   constraint test_results_critical_range_valid check (critical_low < critical_high
@@ -1371,6 +1407,12 @@ begin
       raise exception 'A test request starts as requested.' using errcode = 'CBSTA', constraint = 'test_request_starts_requested';
     end if;
     return new;
+  end if;
+  -- A patient merge re-filing the consultation: the request follows it (0950-patient-merge).
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
   end if;
   if old.status in ('completed', 'cancelled') then
     raise exception 'A completed or cancelled test request does not change.' using errcode = 'CBLCK', constraint = 'test_request_closed_is_final';
@@ -1472,6 +1514,11 @@ begin
                    and q.status in ('requested', 'collected', 'in_progress')) then
       raise exception 'A report is written for an open test request.' using errcode = 'CBSTA', constraint = 'test_report_needs_open_request';
     end if;
+  elsif tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) and new.patient_id = (
+      select q.patient_id from app_public.test_requests q where q.clinic_id = new.clinic_id and q.id = new.test_request_id) then
+    -- A patient merge: the report follows its request (0950-patient-merge; a definer, so the
+    -- request's patient is the check, not current_user).
+    return new;
   elsif old.status = 'released' then
     raise exception 'A released test report does not change.' using errcode = 'CBLCK', constraint = 'test_report_released_is_final';
   elsif tg_op = 'DELETE' then
@@ -1509,6 +1556,12 @@ declare
   report_id uuid := case when tg_op = 'DELETE' then old.test_report_id else new.test_report_id end;
   clinic uuid := case when tg_op = 'DELETE' then old.clinic_id else new.clinic_id end;
 begin
+  -- A patient merge: the result follows its report (0950-patient-merge; a definer, so the report's
+  -- patient is the check, not current_user). The flag is generated (null in NEW before the update).
+  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old) - 'flag', to_jsonb(new) - 'flag') and new.patient_id = (
+      select r.patient_id from app_public.test_reports r where r.clinic_id = new.clinic_id and r.id = new.test_report_id) then
+    return new;
+  end if;
   if exists (select from app_public.test_reports r where r.clinic_id = clinic and r.id = report_id and r.status = 'released')
      or (tg_op = 'UPDATE' and exists (select from app_public.test_reports r
            where r.clinic_id = old.clinic_id and r.id = old.test_report_id and r.status = 'released')) then
@@ -1626,7 +1679,7 @@ create table app_public.follow_ups (
   primary key (clinic_id, id),
   constraint follow_ups_appointment_id_key unique (clinic_id, appointment_id),
   constraint follow_ups_consultation_id_fkey foreign key (clinic_id, consultation_id, patient_id)
-    references app_public.consultations (clinic_id, id, patient_id),
+    references app_public.consultations (clinic_id, id, patient_id) on update cascade,
   constraint follow_ups_doctor_id_fkey foreign key (clinic_id, doctor_id) references app_public.clinic_members (clinic_id, id),
   constraint follow_ups_appointment_id_fkey foreign key (clinic_id, appointment_id) references app_public.appointments (clinic_id, id)
 );
@@ -1664,6 +1717,12 @@ create function app_private.tg_follow_up_transition()
   set search_path = pg_catalog, pg_temp
 as $$
 begin
+  -- A patient merge re-filing the consultation: the follow-up follows it (0950-patient-merge).
+  if current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
   if old.status <> 'pending' then
     raise exception 'a % follow-up is final', old.status
       using errcode = 'CBSTA', constraint = 'follow_up_closed_is_final';
@@ -1865,3 +1924,43 @@ comment on column app_public.follow_ups.doctor_id is E'@behavior +filterBy\nThe 
 comment on column app_public.follow_ups.patient_id is '@behavior +filterBy';
 comment on column app_public.follow_ups.status is 'pending, completed, cancelled or missed; a closed follow-up is final.';
 comment on column app_public.follow_ups.appointment_id is 'The appointment booked for it (POST …/appointments with followUpId).';
+
+--! split: 0950-patient-merge
+-- Merging a duplicate patient (app_hidden.merge_patients, migration 000008) re-files all of its
+-- clinical records under the survivor, signed consultations, issued prescriptions and released
+-- reports included: they are the same person's chart, so the content does not change, only the
+-- record it is filed under, and the audit log records each row's change. merge_patients moves the
+-- rows of every table that references patients directly, here consultations (it requires the
+-- owner's read and update policies below); every other clinical row follows its parent through the
+-- composite references (clinic_id, parent_id, patient_id), which cascade on update: consultation
+-- → vital signs, diagnoses, addenda, prescriptions (→ items, allergy acknowledgements), test
+-- requests (→ reports → results), follow-ups.
+--
+-- The locks let exactly that through and nothing else: an update that changes patient_id and no
+-- other column (updated_at and version are the database's) made as app_owner. Only SECURITY
+-- DEFINER functions (merge_patients) and the referential cascades (Postgres runs them as the
+-- referencing table's owner) run as app_owner; app_user is not a member of it and cannot SET ROLE
+-- to it, and no app role has an update grant on any clinical patient_id. Where the lock trigger is
+-- itself a definer (current_user is always app_owner in it), the row must also name its parent's
+-- current patient, which differs from its own only inside the cascade (the references hold it at
+-- every statement's end). The consultation, the root, refuses any change of its patient but by
+-- app_owner (CBLCK, consultation_patient_changes_by_merge), so neither an app role nor the
+-- superuser starts a cascade that carries locked children along.
+create function app_private.refiles_patient_only(old_row jsonb, new_row jsonb)
+  returns boolean
+  language sql stable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select current_user = 'app_owner'
+    and old_row -> 'patient_id' is distinct from new_row -> 'patient_id'
+    and (old_row - array['patient_id', 'updated_at', 'version']) = (new_row - array['patient_id', 'updated_at', 'version']);
+end;
+comment on function app_private.refiles_patient_only(jsonb, jsonb) is
+  'True when a row''s update (old and new as jsonb) is a patient merge re-filing it: as app_owner, patient_id changed and nothing else (updated_at and version aside).';
+-- The invoker triggers call it only once current_user is app_owner, in an IF of its own: PL/pgSQL
+-- looks a name up when it first runs the statement, and app roles have no usage on app_private.
+
+-- merge_patients updates consultations as app_owner (forced RLS holds the owner too).
+create policy update_by_definer_functions on app_public.consultations for update to app_owner
+  using (true)
+  with check (true);
