@@ -275,6 +275,25 @@ end;
 $function$;
 grant execute on function app_hidden.is_valid_timezone(text) to app_platform, app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.lab_patient_identities(patient_ids uuid[])
+ RETURNS TABLE(id uuid, patient_number text, full_name text, date_of_birth date, sex text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT p.id,
+     p.patient_number,
+     p.full_name,
+     p.date_of_birth,
+     p.sex
+    FROM app_public.patients p
+   WHERE ((p.clinic_id = app_public.current_clinic_id()) AND app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AND (app_public.current_member_id() IS NOT NULL) AND (p.id = ANY (lab_patient_identities.patient_ids)) AND (EXISTS ( SELECT
+            FROM app_public.test_requests q
+           WHERE ((q.clinic_id = p.clinic_id) AND (q.patient_id = p.id) AND (q.status = ANY (ARRAY['requested'::text, 'collected'::text, 'in_progress'::text]))))));
+END;
+grant execute on function app_hidden.lab_patient_identities(uuid[]) to app_user;
+comment on function app_hidden.lab_patient_identities(uuid[]) is 'Footnote 3: for a lab technician, the identity (number, name, date of birth, sex) of those patients with an open test request in the context clinic; nothing for anyone else.';
+
 CREATE OR REPLACE FUNCTION app_hidden.login_account(email text)
  RETURNS TABLE(account_id uuid, password_hash text)
  LANGUAGE sql
@@ -634,6 +653,22 @@ BEGIN ATOMIC
 END;
 grant execute on function app_hidden.revoke_refresh_family(bytea) to app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.search_bundled_icd10(prefix text, words text, max_rows integer)
+ RETURNS TABLE(code text, description text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT b.code,
+     b.description
+    FROM app_private.bundled_icd10_codes b
+   WHERE ((b.code ~~ search_bundled_icd10.prefix) OR ((search_bundled_icd10.words IS NOT NULL) AND (to_tsvector('simple'::regconfig, b.description) @@ to_tsquery('simple'::regconfig, search_bundled_icd10.words))))
+   ORDER BY b.code
+  LIMIT LEAST(GREATEST(search_bundled_icd10.max_rows, 1), 50);
+END;
+grant execute on function app_hidden.search_bundled_icd10(text,text,integer) to app_user;
+comment on function app_hidden.search_bundled_icd10(text,text,integer) is 'Common ICD-10 codes (the bundled list) by code prefix or word prefixes of their text.';
+
 CREATE OR REPLACE FUNCTION app_hidden.search_patients_by_name(search_text text, date_of_birth date, after_rank real, after_id uuid, max_rows integer)
  RETURNS TABLE(id uuid, rank real)
  LANGUAGE plpgsql
@@ -990,6 +1025,27 @@ BEGIN ATOMIC
            WHERE ((p.polrelid = (owner_policy_allows.relation)::oid) AND (p.polcmd = ANY (ARRAY[owner_policy_allows.command, '*'::"char"])) AND p.polpermissive AND ((to_regrole('app_owner'::text))::oid = ANY (p.polroles)) AND (pg_get_expr(p.polqual, p.polrelid) = 'true'::text) AND (COALESCE(pg_get_expr(p.polwithcheck, p.polrelid), 'true'::text) = 'true'::text)))) AS "exists";
 END;
 
+CREATE OR REPLACE FUNCTION app_private.patient_reads(patient_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AND (patient_id = app_public.current_patient_id()));
+END;
+grant execute on function app_private.patient_reads(uuid) to app_user;
+comment on function app_private.patient_reads(uuid) is 'True when the caller is the patient whose record this is: the row rule of a patient''s own clinical records.';
+
+CREATE OR REPLACE FUNCTION app_private.refiles_patient_only(old_row jsonb, new_row jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT ((CURRENT_USER = 'app_owner'::name) AND ((old_row -> 'patient_id'::text) IS DISTINCT FROM (new_row -> 'patient_id'::text)) AND ((old_row - ARRAY['patient_id'::text, 'updated_at'::text, 'version'::text]) = (new_row - ARRAY['patient_id'::text, 'updated_at'::text, 'version'::text])));
+END;
+comment on function app_private.refiles_patient_only(jsonb,jsonb) is 'True when a row''s update (old and new as jsonb) is a patient merge re-filing it: as app_owner, patient_id changed and nothing else (updated_at and version aside).';
+
 CREATE OR REPLACE FUNCTION app_private.set_password(account_id uuid, password_hash text)
  RETURNS void
  LANGUAGE sql
@@ -1013,6 +1069,27 @@ BEGIN ATOMIC
               JOIN app_private.accounts a ON ((a.id = n.account_id)))
            WHERE ((lower(a.email) = lower(signed_in_from_here.email)) AND (n.network = app_private.client_network()) AND (n.last_signed_in_at > (now() - '90 days'::interval))))) AS "exists";
 END;
+
+CREATE OR REPLACE FUNCTION app_private.tg_acknowledged_allergy_of_patient()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- A patient merge: the allergy moves to the survivor in the same merge (0950-patient-merge).
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
+  if not exists (select from app_public.patient_history h where h.clinic_id = new.clinic_id and h.id = new.allergy_id
+      and h.patient_id = new.patient_id and h.kind = 'allergy') then
+    raise exception 'not an allergy of the patient' using errcode = '23514', table = 'prescription_allergy_acknowledgements',
+      constraint = 'prescription_allergy_acknowledgements_allergy_id_valid';
+  end if;
+  return new;
+end;
+$function$;
 
 CREATE OR REPLACE FUNCTION app_private.tg_appointment_in_schedule()
  RETURNS trigger
@@ -1125,6 +1202,189 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION app_private.tg_bump_prescription_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.version := old.version + 1;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_bump_test_report_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.version := old.version + 1;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_bump_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.version := old.version + 1;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_consultation_child()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  parent app_public.consultations;
+  rule text := tg_argv[0];
+begin
+  select c.* into parent from app_public.consultations c
+  where c.clinic_id = (case tg_op when 'DELETE' then old.clinic_id else new.clinic_id end)
+    and c.id = (case tg_op when 'DELETE' then old.consultation_id else new.consultation_id end);
+  -- A patient merge re-filing the consultation: the row follows it, nothing else changes
+  -- (0950-patient-merge; a definer, so the parent's patient is the check, not current_user).
+  if tg_op = 'UPDATE' and found and new.patient_id = parent.patient_id
+     and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+    return new;
+  end if;
+  if rule = 'addendum_is_final' then
+    if tg_op <> 'INSERT' then
+      raise exception 'an addendum does not change' using errcode = 'CBLCK', constraint = rule;
+    end if;
+    if found and parent.status <> 'signed' then
+      raise exception 'addenda are written on signed consultations' using errcode = 'CBSTA',
+        constraint = 'addendum_needs_signed_consultation';
+    end if;
+  elsif found and parent.status = 'signed' then
+    raise exception 'the consultation is signed' using errcode = 'CBLCK', constraint = rule;
+  end if;
+  if tg_op = 'DELETE' then
+    return old;
+  end if;
+  -- Not found: the foreign key refuses it (another clinic's consultation is not found either).
+  if found then
+    new.patient_id := parent.patient_id;
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_consultation_complete_visit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update app_public.visits set status = 'completed'
+  where clinic_id = new.clinic_id and id = new.visit_id and status = 'in_consultation';
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_consultation_lock()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'UPDATE' and new.patient_id is distinct from old.patient_id then
+    if current_user = 'app_owner' then
+      if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+        return new;
+      end if;
+    end if;
+    raise exception 'a consultation''s patient changes only by a patient merge' using errcode = 'CBLCK',
+      constraint = 'consultation_patient_changes_by_merge';
+  end if;
+  if old.status = 'signed' then
+    if tg_op = 'UPDATE' and new.status is distinct from old.status then
+      raise exception 'a consultation cannot go from % to %', old.status, new.status using errcode = 'CBSTA',
+        constraint = 'consultation_status_transition';
+    end if;
+    raise exception 'a signed consultation does not change' using errcode = 'CBLCK', constraint = 'consultation_signed_is_final';
+  end if;
+  return case tg_op when 'DELETE' then old else new end;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_consultation_open_visit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  opened app_public.visits;
+begin
+  select v.* into opened from app_public.visits v where v.clinic_id = new.clinic_id and v.id = new.visit_id for update;
+  if not found then
+    raise exception 'no such visit' using errcode = '23503', table = tg_table_name, column = 'visit_id',
+      constraint = 'consultations_visit_id_fkey';
+  end if;
+  if opened.doctor_id is distinct from new.doctor_id then
+    raise exception 'the visit is not in this doctor''s queue' using errcode = '23514', table = tg_table_name,
+      column = 'visit_id', constraint = 'consultations_visit_id_valid';
+  end if;
+  if opened.status not in ('waiting', 'called', 'in_consultation') then
+    raise exception 'a visit in status % cannot be opened', opened.status using errcode = 'CBSTA',
+      constraint = 'consultation_needs_open_visit';
+  end if;
+  new.patient_id := opened.patient_id;
+  if opened.status = 'waiting' then
+    update app_public.visits set status = 'called' where clinic_id = opened.clinic_id and id = opened.id;
+  end if;
+  if opened.status <> 'in_consultation' then
+    update app_public.visits set status = 'in_consultation' where clinic_id = opened.clinic_id and id = opened.id;
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_consultation_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status is distinct from old.status then
+    if not (old.status = 'draft' and new.status = 'signed') then
+      raise exception 'a consultation cannot go from % to %', old.status, new.status using errcode = 'CBSTA',
+        constraint = 'consultation_status_transition';
+    end if;
+    new.signed_at := now();
+    new.completed_at := new.signed_at;
+  else
+    new.signed_at := old.signed_at;
+    new.completed_at := old.completed_at;
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_diagnosis_default_description()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.description is null then
+    new.description := coalesce(
+      (select k.description from app_public.clinic_icd10_codes k where k.clinic_id = new.clinic_id and k.code = new.icd10_code),
+      (select b.description from app_private.bundled_icd10_codes b where b.code = new.icd10_code));
+  end if;
+  return new;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION app_private.tg_enforce_plan_limits()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1199,6 +1459,44 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION app_private.tg_follow_up_due_date()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.due_date < app_public.current_clinic_date() then
+    raise exception 'a follow-up is due today or later'
+      using errcode = '23514', table = tg_table_name, column = 'due_date', constraint = 'follow_ups_due_date_valid';
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_follow_up_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- A patient merge re-filing the consultation: the follow-up follows it (0950-patient-merge).
+  if current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
+  if old.status <> 'pending' then
+    raise exception 'a % follow-up is final', old.status
+      using errcode = 'CBSTA', constraint = 'follow_up_closed_is_final';
+  end if;
+  if new.status is distinct from old.status and new.status = 'pending' then
+    raise exception 'a follow-up cannot go from pending to pending'
+      using errcode = 'CBSTA', constraint = 'follow_up_closed_is_final';
+  end if;
+  return new;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION app_private.tg_keep_an_active_admin()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1215,6 +1513,121 @@ begin
   return null;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_prescription_child_lock()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  row_ record := case when tg_op = 'DELETE' then old else new end;
+  parent_status text;
+begin
+  -- A patient merge re-filing the prescription: the row follows it (0950-patient-merge).
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
+  if tg_op <> 'INSERT' then
+    select p.status into parent_status from app_public.prescriptions p
+      where p.clinic_id = old.clinic_id and p.id = old.prescription_id for share;
+    if parent_status is distinct from 'draft' and parent_status is not null then
+      raise exception 'prescription % is %', old.prescription_id, parent_status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    end if;
+  end if;
+  if tg_op <> 'DELETE' then
+    select p.status into parent_status from app_public.prescriptions p
+      where p.clinic_id = new.clinic_id and p.id = new.prescription_id for share;
+    if parent_status is distinct from 'draft' and parent_status is not null then
+      raise exception 'prescription % is %', new.prescription_id, parent_status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    end if;
+  end if;
+  return row_;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_prescription_number()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  year text;
+  serial integer;
+begin
+  if new.status = 'issued' and old.status = 'draft' then
+    year := pg_catalog.to_char(app_private.clinic_local_now(new.clinic_id), 'YYYY');
+    serial := app_private.next_clinic_number(new.clinic_id, 'prescription_number', year);
+    new.prescription_number := 'RX-' || year || '-' || pg_catalog.lpad(serial::text, greatest(5, pg_catalog.length(serial::text)), '0');
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_prescription_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'DELETE' then
+    if old.status <> 'draft' then
+      raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+    end if;
+    return old;
+  end if;
+  -- A patient merge re-filing it under the survivor (0950-patient-merge).
+  if current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
+  if new.status = old.status then
+    if old.status = 'draft' then
+      return new;
+    end if;
+    -- Moving to the state it is in (issuing an issued prescription): a refused move, not an edit.
+    if (to_jsonb(new) - array['updated_at', 'version']) = (to_jsonb(old) - array['updated_at', 'version']) then
+      raise exception 'prescription % is %', old.id, old.status
+        using errcode = 'CBSTA', constraint = case when old.status = 'issued' then 'prescription_issued_is_final' else 'prescription_closed_is_final' end;
+    end if;
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+  end if;
+  if old.status in ('completed', 'cancelled') then
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBSTA', constraint = 'prescription_closed_is_final';
+  end if;
+  if not ((old.status = 'draft' and new.status in ('issued', 'cancelled')) or (old.status = 'issued' and new.status in ('completed', 'cancelled'))) then
+    raise exception 'prescription % cannot move from % to %', old.id, old.status, new.status
+      using errcode = 'CBSTA', constraint = case when new.status = 'completed' then 'prescription_complete_needs_issue' else 'prescription_issued_is_final' end;
+  end if;
+  -- A move changes the status (and a cancellation's reason), nothing else of a locked prescription.
+  if old.status <> 'draft' and (to_jsonb(new) - array['status', 'cancellation_reason', 'updated_at', 'version']) <> (to_jsonb(old) - array['status', 'cancellation_reason', 'updated_at', 'version']) then
+    raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+  end if;
+  if new.status = 'cancelled' then
+    if new.cancellation_reason is null then
+      raise exception 'cancelling prescription % needs a reason', old.id using errcode = 'CBSTA', constraint = 'prescription_cancel_needs_reason';
+    end if;
+    new.cancelled_at := now();
+  elsif new.status = 'completed' then
+    new.completed_at := now();
+  elsif new.status = 'issued' then
+    -- Lock the items' parent row first (the update holds it): concurrent item writes wait or see 'issued'.
+    if not exists (select from app_public.prescription_items i where i.clinic_id = new.clinic_id and i.prescription_id = new.id) then
+      raise exception 'prescription % has no items', old.id using errcode = 'CBSTA', constraint = 'prescription_issue_needs_items';
+    end if;
+    if exists (select from app_public.prescription_allergy_matches(new.id) m where not m.acknowledged) then
+      raise exception 'prescription % matches an unacknowledged allergy', old.id
+        using errcode = 'CBALG', constraint = 'prescription_allergy_needs_acknowledgement';
+    end if;
+    new.issued_at := now();
+  end if;
+  return new;
+end;
+$function$;
+comment on function app_private.tg_prescription_transition() is 'The prescriptions'' state machine and lock: draft → issued → completed | cancelled, draft → cancelled; locked once issued.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_require_member_role()
  RETURNS trigger
@@ -1299,6 +1712,161 @@ AS $function$
 begin
   new.role_changed_at := now();
   return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_test_report_released()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  critical boolean;
+begin
+  update app_public.test_requests q set status = 'completed' where q.clinic_id = new.clinic_id and q.id = new.test_request_id;
+  select exists (select from app_public.test_results r where r.clinic_id = new.clinic_id and r.test_report_id = new.id
+                 and r.flag in ('critical_low', 'critical_high')) into critical;
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  select 'lab_report_released', a.email, jsonb_build_object('audience', 'doctor', 'clinic_id', new.clinic_id,
+    'test_report_id', new.id, 'test_request_id', new.test_request_id, 'critical', critical)
+  from app_public.test_requests q
+  join app_public.clinic_members m on m.clinic_id = q.clinic_id and m.id = q.requested_by
+  join app_private.accounts a on a.id = m.account_id
+  where q.clinic_id = new.clinic_id and q.id = new.test_request_id;
+  insert into app_private.notification_outbox (kind, recipient, payload)
+  select 'lab_report_released', coalesce(a.email, p.email), jsonb_build_object('audience', 'patient', 'clinic_id', new.clinic_id,
+    'test_report_id', new.id, 'test_request_id', new.test_request_id)
+  from app_public.patients p
+  left join app_public.clinic_members m on m.clinic_id = p.clinic_id and m.id = p.member_id and m.status = 'active'
+  left join app_private.accounts a on a.id = m.account_id
+  where p.clinic_id = new.clinic_id and p.id = new.patient_id and coalesce(a.email, p.email) is not null;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_test_report_state()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    if new.status <> 'draft' or new.released_at is not null or new.version <> 1 then
+      raise exception 'A test report starts as a draft.' using errcode = 'CBSTA', constraint = 'test_report_starts_draft';
+    end if;
+    if not exists (select from app_public.test_requests q where q.clinic_id = new.clinic_id and q.id = new.test_request_id
+                   and q.status in ('requested', 'collected', 'in_progress')) then
+      raise exception 'A report is written for an open test request.' using errcode = 'CBSTA', constraint = 'test_report_needs_open_request';
+    end if;
+  elsif tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) and new.patient_id = (
+      select q.patient_id from app_public.test_requests q where q.clinic_id = new.clinic_id and q.id = new.test_request_id) then
+    -- A patient merge: the report follows its request (0950-patient-merge; a definer, so the
+    -- request's patient is the check, not current_user).
+    return new;
+  elsif old.status = 'released' then
+    raise exception 'A released test report does not change.' using errcode = 'CBLCK', constraint = 'test_report_released_is_final';
+  elsif tg_op = 'DELETE' then
+    return old;
+  elsif new.status = 'released' then
+    if not exists (select from app_public.test_results r where r.clinic_id = new.clinic_id and r.test_report_id = new.id) then
+      raise exception 'A report is released with at least one result.' using errcode = 'CBSTA', constraint = 'test_report_release_needs_results';
+    end if;
+    if not exists (select from app_public.test_requests q where q.clinic_id = new.clinic_id and q.id = new.test_request_id
+                   and q.status = 'in_progress') then
+      raise exception 'A report is released once its test is in progress.' using errcode = 'CBSTA', constraint = 'test_report_release_needs_started_request';
+    end if;
+    new.released_at := now();
+  else
+    new.released_at := old.released_at;
+  end if;
+  if new.file_id is not null and (tg_op = 'INSERT' or new.file_id is distinct from old.file_id) and not exists (
+    select from app_public.files f where f.clinic_id = new.clinic_id and f.id = new.file_id and f.patient_id = new.patient_id and f.category = 'report'
+  ) then
+    raise exception 'A report''s file is a report file of the same patient.' using errcode = '23514', constraint = 'test_reports_file_is_patients_report';
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_test_request_state()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    if new.status <> 'requested' or num_nonnulls(new.collected_at, new.started_at, new.completed_at, new.cancelled_at) > 0 then
+      raise exception 'A test request starts as requested.' using errcode = 'CBSTA', constraint = 'test_request_starts_requested';
+    end if;
+    return new;
+  end if;
+  -- A patient merge re-filing the consultation: the request follows it (0950-patient-merge).
+  if tg_op = 'UPDATE' and current_user = 'app_owner' then
+    if app_private.refiles_patient_only(to_jsonb(old), to_jsonb(new)) then
+      return new;
+    end if;
+  end if;
+  if old.status in ('completed', 'cancelled') then
+    raise exception 'A completed or cancelled test request does not change.' using errcode = 'CBLCK', constraint = 'test_request_closed_is_final';
+  end if;
+  if tg_op = 'DELETE' then
+    return old;
+  end if;
+  if new.status is distinct from old.status then
+    if (old.status, new.status) in (('requested', 'collected'), ('collected', 'in_progress')) then
+      if not app_public.current_role_is('lab_technician') then
+        raise exception 'Only the lab collects and starts a test.' using errcode = 'CBSTA', constraint = 'test_request_lab_moves_by_technician';
+      end if;
+      if new.status = 'collected' then new.collected_at := now(); else new.started_at := now(); end if;
+    elsif old.status in ('requested', 'collected') and new.status = 'cancelled' then
+      if not app_public.current_role_is('doctor') then
+        raise exception 'Only a doctor cancels a test request.' using errcode = 'CBSTA', constraint = 'test_request_cancel_by_doctor';
+      end if;
+      new.cancelled_at := now();
+    elsif old.status = 'in_progress' and new.status = 'completed' then
+      if not exists (select from app_public.test_reports r
+                     where r.clinic_id = new.clinic_id and r.test_request_id = new.id and r.status = 'released') then
+        raise exception 'A test request is completed by releasing its report.' using errcode = 'CBSTA', constraint = 'test_request_completed_by_release';
+      end if;
+      new.completed_at := now();
+    else
+      raise exception 'A test request cannot move from % to %.', old.status, new.status
+        using errcode = 'CBSTA', constraint = 'test_request_status_flow';
+    end if;
+  end if;
+  -- The stamps are the trigger's alone.
+  if new.status = old.status then
+    new.collected_at := old.collected_at; new.started_at := old.started_at;
+    new.completed_at := old.completed_at; new.cancelled_at := old.cancelled_at;
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_test_result_lock()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  report_id uuid := case when tg_op = 'DELETE' then old.test_report_id else new.test_report_id end;
+  clinic uuid := case when tg_op = 'DELETE' then old.clinic_id else new.clinic_id end;
+begin
+  -- A patient merge: the result follows its report (0950-patient-merge; a definer, so the report's
+  -- patient is the check, not current_user). The flag is generated (null in NEW before the update).
+  if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old) - 'flag', to_jsonb(new) - 'flag') and new.patient_id = (
+      select r.patient_id from app_public.test_reports r where r.clinic_id = new.clinic_id and r.id = new.test_report_id) then
+    return new;
+  end if;
+  if exists (select from app_public.test_reports r where r.clinic_id = clinic and r.id = report_id and r.status = 'released')
+     or (tg_op = 'UPDATE' and exists (select from app_public.test_reports r
+           where r.clinic_id = old.clinic_id and r.id = old.test_report_id and r.status = 'released')) then
+    raise exception 'A released test report does not change.' using errcode = 'CBLCK', constraint = 'test_report_released_is_final';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
 end;
 $function$;
 
@@ -1432,6 +2000,17 @@ BEGIN ATOMIC
          END) r(value)
    WHERE ((jsonb_typeof(r.value) = 'array'::text) AND ((r.value ->> 0) ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'::text) AND ((r.value ->> 1) ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'::text) AND ((r.value ->> 0) < (r.value ->> 1)));
 END;
+
+CREATE OR REPLACE FUNCTION app_private.words_match(haystack text, needle text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (haystack ~* (('(^|[^[:alnum:]_])'::text || regexp_replace(btrim(needle), '([^[:alnum:][:space:]])'::text, '\\\1'::text, 'g'::text)) || '($|[^[:alnum:]_])'::text));
+END;
+grant execute on function app_private.words_match(text,text) to app_user;
+comment on function app_private.words_match(text,text) is 'True when needle (trimmed) occurs in haystack as whole words, case-insensitively; needle''s punctuation matches literally.';
 
 CREATE OR REPLACE FUNCTION app_private.write_audit_event(action text, account_id uuid, clinic_id uuid, details jsonb)
  RETURNS void
@@ -1633,6 +2212,58 @@ END;
 grant execute on function app_public.doctor_wait_estimate(uuid) to app_user;
 comment on function app_public.doctor_wait_estimate(uuid) is 'Minutes per patient of a doctor: the average of their last 20 completed consultations, or the clinic''s appointment slot without history; based_on says how many.';
 
+CREATE OR REPLACE FUNCTION app_public.link_follow_up_appointment(follow_up_id uuid, appointment_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  booked_patient uuid;
+begin
+  if not app_public.current_role_is('clinic_admin', 'receptionist', 'doctor', 'patient') then
+    return false;
+  end if;
+  -- The appointment of the context clinic (a patient: their own only).
+  select a.patient_id into booked_patient from app_public.appointments a
+  where a.clinic_id = app_public.current_clinic_id() and a.id = link_follow_up_appointment.appointment_id;
+  if booked_patient is null
+    or (app_public.current_role_is('patient') and booked_patient is distinct from app_public.current_patient_id()) then
+    return false;
+  end if;
+  update app_public.follow_ups f set appointment_id = link_follow_up_appointment.appointment_id
+  where f.clinic_id = app_public.current_clinic_id() and f.id = link_follow_up_appointment.follow_up_id
+    and f.patient_id = booked_patient and f.status = 'pending' and f.appointment_id is null;
+  return found;
+end;
+$function$;
+grant execute on function app_public.link_follow_up_appointment(uuid,uuid) to app_user;
+comment on function app_public.link_follow_up_appointment(uuid,uuid) is '@behavior -*
+Links a pending follow-up to the booked appointment of the same patient; false when there is no such follow-up the caller may link.';
+
+CREATE OR REPLACE FUNCTION app_public.prescription_allergy_matches(prescription_id uuid)
+ RETURNS TABLE(allergy_id uuid, allergy_name text, item_position integer, medicine_name text, acknowledged boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT h.id,
+     h.name,
+     i."position",
+     i.medicine_name,
+     (EXISTS ( SELECT
+            FROM app_public.prescription_allergy_acknowledgements a
+           WHERE ((a.clinic_id = p.clinic_id) AND (a.prescription_id = p.id) AND (a.allergy_id = h.id)))) AS "exists"
+    FROM ((app_public.prescriptions p
+      JOIN app_public.prescription_items i ON (((i.clinic_id = p.clinic_id) AND (i.prescription_id = p.id))))
+      JOIN app_public.patient_history h ON (((h.clinic_id = p.clinic_id) AND (h.patient_id = p.patient_id) AND (h.kind = 'allergy'::text) AND h.is_active)))
+   WHERE ((p.id = prescription_allergy_matches.prescription_id) AND (app_private.words_match(i.medicine_name, h.name) OR app_private.words_match(i.generic_name, h.name) OR app_private.words_match(h.name, i.medicine_name) OR app_private.words_match(h.name, i.generic_name)))
+   ORDER BY i."position", h.name, h.id;
+END;
+grant execute on function app_public.prescription_allergy_matches(uuid) to app_user;
+comment on function app_public.prescription_allergy_matches(uuid) is '@behavior -*
+The active allergies of the patient that an item of the prescription matches (see the rule above), and whether each is acknowledged.';
+
 CREATE OR REPLACE FUNCTION app_public.visit_queue_position(visit_id uuid)
  RETURNS TABLE(queue_position integer, estimated_wait_minutes integer)
  LANGUAGE plpgsql
@@ -1718,6 +2349,19 @@ CREATE UNIQUE INDEX accounts_email_key ON app_private.accounts USING btree (lowe
 CREATE INDEX accounts_sessions_ended_at_idx ON app_private.accounts USING btree (sessions_ended_at) WHERE (sessions_ended_at IS NOT NULL);
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_private.accounts FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 comment on table app_private.accounts is 'A person''s login: e-mail and argon2id password hash. One per person, platform-wide.';
+
+create table app_private.bundled_icd10_codes (
+  code text not null,
+  description text not null,
+  constraint bundled_icd10_codes_pkey PRIMARY KEY (code),
+  constraint bundled_icd10_codes_code_format CHECK (code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'::text),
+  constraint bundled_icd10_codes_description_length CHECK (char_length(description) >= 1 AND char_length(description) <= 500)
+);
+alter table app_private.bundled_icd10_codes disable row level security;
+alter table app_private.bundled_icd10_codes no force row level security;
+CREATE INDEX bundled_icd10_codes_code_prefix_idx ON app_private.bundled_icd10_codes USING btree (code text_pattern_ops);
+CREATE INDEX bundled_icd10_codes_description_words_idx ON app_private.bundled_icd10_codes USING gin (to_tsvector('simple'::regconfig, description));
+comment on table app_private.bundled_icd10_codes is 'Common ICD-10 codes with their text (a curated subset of ICD-10-CM), the same for every clinic.';
 
 create table app_private.clinic_counters (
   clinic_id uuid not null,
@@ -1954,6 +2598,56 @@ comment on column app_public.appointments.cancellation_reason is '@behavior -upd
 comment on column app_public.appointments.booked_by is 'The membership that booked it (the patient''s own when booked in the portal).';
 comment on constraint appointments_pkey on app_public.appointments is '@behavior -single -update -delete';
 
+create table app_public.clinic_icd10_codes (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  code text not null,
+  description text not null,
+  created_by uuid default app_public.current_member_id() not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint clinic_icd10_codes_pkey PRIMARY KEY (clinic_id, id),
+  constraint clinic_icd10_codes_code_key UNIQUE (clinic_id, code),
+  constraint clinic_icd10_codes_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint clinic_icd10_codes_created_by_fkey FOREIGN KEY (clinic_id, created_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint clinic_icd10_codes_code_format CHECK (code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'::text),
+  constraint clinic_icd10_codes_description_check CHECK (description !~ '[\x01-\x1f\x7f]'::text),
+  constraint clinic_icd10_codes_description_length CHECK (char_length(description) >= 1 AND char_length(description) <= 500)
+);
+alter table app_public.clinic_icd10_codes enable row level security;
+alter table app_public.clinic_icd10_codes force row level security;
+CREATE INDEX clinic_icd10_codes_code_prefix_idx ON app_public.clinic_icd10_codes USING btree (clinic_id, code text_pattern_ops);
+CREATE INDEX clinic_icd10_codes_created_by_idx ON app_public.clinic_icd10_codes USING btree (clinic_id, created_by);
+CREATE INDEX clinic_icd10_codes_description_words_idx ON app_public.clinic_icd10_codes USING gin (clinic_id, to_tsvector('simple'::regconfig, description));
+create policy tenant_isolation on app_public.clinic_icd10_codes
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_admins_and_doctors on app_public.clinic_icd10_codes
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text]) AS current_role_is) AND (created_by = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy read_by_definer_functions on app_public.clinic_icd10_codes
+  for select to app_owner
+  using (true);
+create policy select_clinicians on app_public.clinic_icd10_codes
+  for select to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is));
+grant select on app_public.clinic_icd10_codes to app_user;
+grant insert (code, description) on app_public.clinic_icd10_codes to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinic_icd10_codes FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinic_icd10_codes FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.clinic_icd10_codes is '@unique id
+@behavior -update -delete
+An ICD-10 code a clinic added to the bundled list (a local or newer code).';
+comment on column app_public.clinic_icd10_codes.clinic_id is '@behavior -*';
+comment on column app_public.clinic_icd10_codes.code is '@behavior +filterBy +orderBy
+The ICD-10 code, e.g. J45.909.';
+comment on column app_public.clinic_icd10_codes.created_by is '@behavior -insert
+The member who added it.';
+comment on constraint clinic_icd10_codes_pkey on app_public.clinic_icd10_codes is '@behavior -single -update -delete';
+comment on constraint clinic_icd10_codes_code_key on app_public.clinic_icd10_codes is '@behavior -single -update -delete';
+
 create table app_public.clinic_members (
   clinic_id uuid default app_public.current_clinic_id() not null,
   id uuid default gen_random_uuid() not null,
@@ -2172,6 +2866,134 @@ comment on column app_public.clinics.status is 'active, or suspended (a suspende
 comment on column app_public.clinics.plan is 'Subscription plan: trial, basic, professional or enterprise (limits per plan).';
 comment on column app_public.clinics.plan_status is 'trial, active, expired or suspended.';
 
+create table app_public.consultation_addenda (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  author_id uuid default app_public.current_member_id() not null,
+  body text not null,
+  signed_at timestamp with time zone default now() not null,
+  created_at timestamp with time zone default now() not null,
+  constraint consultation_addenda_pkey PRIMARY KEY (clinic_id, id),
+  constraint consultation_addenda_author_id_fkey FOREIGN KEY (clinic_id, author_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint consultation_addenda_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint consultation_addenda_consultation_id_fkey FOREIGN KEY (clinic_id, consultation_id, patient_id) REFERENCES app_public.consultations(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint consultation_addenda_body_check CHECK (body !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint consultation_addenda_body_length CHECK (char_length(body) >= 1 AND char_length(body) <= 8000)
+);
+alter table app_public.consultation_addenda enable row level security;
+alter table app_public.consultation_addenda force row level security;
+CREATE INDEX consultation_addenda_consultation_id_idx ON app_public.consultation_addenda USING btree (clinic_id, consultation_id, patient_id, signed_at);
+create policy tenant_isolation on app_public.consultation_addenda
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_doctors on app_public.consultation_addenda
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (author_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy select_clinicians_and_own on app_public.consultation_addenda
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR app_private.patient_reads(patient_id)));
+grant select on app_public.consultation_addenda to app_user;
+grant insert (body, consultation_id) on app_public.consultation_addenda to app_user;
+CREATE TRIGGER _010_lock BEFORE INSERT OR DELETE OR UPDATE ON app_public.consultation_addenda FOR EACH ROW EXECUTE FUNCTION app_private.tg_consultation_child('addendum_is_final');
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.consultation_addenda FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.consultation_addenda is '@unique id
+@behavior -insert -update -delete
+A signed correction of a signed consultation, never changed.';
+comment on column app_public.consultation_addenda.clinic_id is '@behavior -*';
+comment on constraint consultation_addenda_pkey on app_public.consultation_addenda is '@behavior -single -update -delete';
+comment on constraint consultation_addenda_consultation_id_fkey on app_public.consultation_addenda is '@fieldName consultation
+@foreignFieldName addenda';
+
+create table app_public.consultations (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  visit_id uuid not null,
+  patient_id uuid not null,
+  doctor_id uuid default app_public.current_member_id() not null,
+  status text default 'draft'::text not null,
+  chief_complaint text,
+  symptoms text,
+  findings text,
+  clinical_notes text,
+  urgency text default 'routine'::text not null,
+  treatment_plan text,
+  version integer default 1 not null,
+  signed_at timestamp with time zone,
+  completed_at timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint consultations_pkey PRIMARY KEY (clinic_id, id),
+  constraint consultations_patient_key UNIQUE (clinic_id, id, patient_id),
+  constraint consultations_visit_id_key UNIQUE (clinic_id, visit_id),
+  constraint consultations_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint consultations_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint consultations_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
+  constraint consultations_visit_id_fkey FOREIGN KEY (clinic_id, visit_id) REFERENCES app_public.visits(clinic_id, id),
+  constraint consultations_chief_complaint_check CHECK (chief_complaint !~ '[\x01-\x1f\x7f]'::text),
+  constraint consultations_chief_complaint_length CHECK (char_length(chief_complaint) >= 1 AND char_length(chief_complaint) <= 500),
+  constraint consultations_clinical_notes_check CHECK (clinical_notes !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint consultations_clinical_notes_length CHECK (char_length(clinical_notes) >= 1 AND char_length(clinical_notes) <= 8000),
+  constraint consultations_findings_check CHECK (findings !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint consultations_findings_length CHECK (char_length(findings) >= 1 AND char_length(findings) <= 4000),
+  constraint consultations_signed_at_valid CHECK ((status = 'signed'::text) = (signed_at IS NOT NULL)),
+  constraint consultations_status_valid CHECK (status = ANY (ARRAY['draft'::text, 'signed'::text])),
+  constraint consultations_symptoms_check CHECK (symptoms !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint consultations_symptoms_length CHECK (char_length(symptoms) >= 1 AND char_length(symptoms) <= 4000),
+  constraint consultations_treatment_plan_check CHECK (treatment_plan !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint consultations_treatment_plan_length CHECK (char_length(treatment_plan) >= 1 AND char_length(treatment_plan) <= 4000),
+  constraint consultations_urgency_valid CHECK (urgency = ANY (ARRAY['routine'::text, 'urgent'::text, 'emergency'::text])),
+  constraint consultations_version_valid CHECK (version > 0)
+);
+alter table app_public.consultations enable row level security;
+alter table app_public.consultations force row level security;
+CREATE INDEX consultations_doctor_id_idx ON app_public.consultations USING btree (clinic_id, doctor_id, created_at DESC);
+CREATE INDEX consultations_patient_id_idx ON app_public.consultations USING btree (clinic_id, patient_id, created_at DESC);
+create policy tenant_isolation on app_public.consultations
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_visit_doctor on app_public.consultations
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy read_by_definer_functions on app_public.consultations
+  for select to app_owner
+  using (true);
+create policy select_clinicians_and_own_signed on app_public.consultations
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR ((status = 'signed'::text) AND app_private.patient_reads(patient_id))));
+create policy update_author_draft on app_public.consultations
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (status = 'draft'::text)))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy update_by_definer_functions on app_public.consultations
+  for update to app_owner
+  using (true)
+  with check (true);
+grant select on app_public.consultations to app_user;
+grant insert (chief_complaint, clinical_notes, doctor_id, findings, symptoms, treatment_plan, urgency, visit_id) on app_public.consultations to app_user;
+grant update (chief_complaint, clinical_notes, findings, status, symptoms, treatment_plan, urgency) on app_public.consultations to app_user;
+CREATE TRIGGER _010_lock BEFORE DELETE OR UPDATE ON app_public.consultations FOR EACH ROW EXECUTE FUNCTION app_private.tg_consultation_lock();
+CREATE TRIGGER _020_transition BEFORE UPDATE ON app_public.consultations FOR EACH ROW EXECUTE FUNCTION app_private.tg_consultation_transition();
+CREATE TRIGGER _050_open_visit BEFORE INSERT ON app_public.consultations FOR EACH ROW EXECUTE FUNCTION app_private.tg_consultation_open_visit();
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.consultations FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _110_bump_version BEFORE UPDATE ON app_public.consultations FOR EACH ROW EXECUTE FUNCTION app_private.tg_bump_version();
+CREATE TRIGGER _800_complete_visit AFTER UPDATE OF status ON app_public.consultations FOR EACH ROW WHEN (new.status = 'signed'::text) EXECUTE FUNCTION app_private.tg_consultation_complete_visit();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.consultations FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.consultations is '@unique id
+@behavior -insert -update -delete
+A doctor''s consultation during a visit: draft while written, then signed and locked.';
+comment on column app_public.consultations.clinic_id is '@behavior -*';
+comment on column app_public.consultations.status is 'draft or signed.';
+comment on column app_public.consultations.version is 'Counts updates: the ETag REST answers and If-Match compares.';
+comment on constraint consultations_pkey on app_public.consultations is '@behavior -single -update -delete';
+comment on constraint consultations_patient_key on app_public.consultations is '@behavior -single -update -delete';
+comment on constraint consultations_visit_id_key on app_public.consultations is '@behavior -single -update -delete';
+
 create table app_public.departments (
   clinic_id uuid default app_public.current_clinic_id() not null,
   id uuid default gen_random_uuid() not null,
@@ -2226,6 +3048,67 @@ Short code unique within the clinic, e.g. CARD.';
 comment on column app_public.departments.is_active is '@behavior +filterBy';
 comment on constraint departments_pkey on app_public.departments is '@behavior -single -update -delete';
 comment on constraint departments_code_key on app_public.departments is '@behavior -single -update -delete';
+
+create table app_public.diagnoses (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  icd10_code text not null,
+  description text not null,
+  is_primary boolean default false not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint diagnoses_pkey PRIMARY KEY (clinic_id, id),
+  constraint diagnoses_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint diagnoses_consultation_id_fkey FOREIGN KEY (clinic_id, consultation_id, patient_id) REFERENCES app_public.consultations(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint diagnoses_description_check CHECK (description !~ '[\x01-\x1f\x7f]'::text),
+  constraint diagnoses_description_length CHECK (char_length(description) >= 1 AND char_length(description) <= 500),
+  constraint diagnoses_icd10_code_format CHECK (icd10_code ~ '^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$'::text)
+);
+alter table app_public.diagnoses enable row level security;
+alter table app_public.diagnoses force row level security;
+CREATE INDEX diagnoses_consultation_id_idx ON app_public.diagnoses USING btree (clinic_id, consultation_id, patient_id);
+CREATE INDEX diagnoses_icd10_code_idx ON app_public.diagnoses USING btree (clinic_id, icd10_code);
+CREATE UNIQUE INDEX diagnoses_is_primary_key ON app_public.diagnoses USING btree (clinic_id, consultation_id) WHERE is_primary;
+CREATE INDEX diagnoses_patient_id_idx ON app_public.diagnoses USING btree (clinic_id, patient_id);
+create policy tenant_isolation on app_public.diagnoses
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_author on app_public.diagnoses
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = diagnoses.clinic_id) AND (c.id = diagnoses.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy select_clinicians_and_own_signed on app_public.diagnoses
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = diagnoses.clinic_id) AND (c.id = diagnoses.consultation_id) AND (c.status = 'signed'::text)))))));
+create policy update_author on app_public.diagnoses
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = diagnoses.clinic_id) AND (c.id = diagnoses.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = diagnoses.clinic_id) AND (c.id = diagnoses.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+grant select on app_public.diagnoses to app_user;
+grant insert (consultation_id, description, icd10_code, is_primary) on app_public.diagnoses to app_user;
+grant update (description, icd10_code, is_primary) on app_public.diagnoses to app_user;
+CREATE TRIGGER _010_lock BEFORE INSERT OR DELETE OR UPDATE ON app_public.diagnoses FOR EACH ROW EXECUTE FUNCTION app_private.tg_consultation_child('consultation_diagnoses_are_final');
+CREATE TRIGGER _060_default_description BEFORE INSERT OR UPDATE ON app_public.diagnoses FOR EACH ROW EXECUTE FUNCTION app_private.tg_diagnosis_default_description();
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.diagnoses FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.diagnoses FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.diagnoses is '@unique id
+@behavior -insert -update -delete
+An ICD-10 diagnosis of a consultation, primary or secondary.';
+comment on column app_public.diagnoses.clinic_id is '@behavior -*';
+comment on constraint diagnoses_pkey on app_public.diagnoses is '@behavior -single -update -delete';
+comment on constraint diagnoses_consultation_id_fkey on app_public.diagnoses is '@fieldName consultation
+@foreignFieldName diagnoses';
 
 create table app_public.doctor_time_off (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2313,10 +3196,15 @@ create policy tenant_isolation on app_public.files
   with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy insert_uploaders on app_public.files
   for insert to app_user
-  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text]) AS current_role_is));
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (category = 'report'::text) AND (EXISTS ( SELECT
+   FROM app_public.test_requests q
+  WHERE ((q.clinic_id = files.clinic_id) AND (q.patient_id = files.patient_id) AND (q.status = ANY (ARRAY['requested'::text, 'collected'::text, 'in_progress'::text]))))))));
 create policy read_by_definer_functions on app_public.files
   for select to app_owner
   using (true);
+create policy select_lab_own_uploads on app_public.files
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (uploaded_by = ( SELECT app_public.current_member_id() AS current_member_id))));
 create policy select_staff_and_own on app_public.files
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
@@ -2339,6 +3227,76 @@ comment on column app_public.files.sha256 is 'Hex SHA-256 of the bytes.';
 comment on column app_public.files.created_at is '@behavior +orderBy';
 comment on constraint files_pkey on app_public.files is '@behavior -single -update -delete';
 
+create table app_public.follow_ups (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  doctor_id uuid default app_public.current_member_id() not null,
+  due_date date not null,
+  reason text not null,
+  status text default 'pending'::text not null,
+  appointment_id uuid,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint follow_ups_pkey PRIMARY KEY (clinic_id, id),
+  constraint follow_ups_appointment_id_key UNIQUE (clinic_id, appointment_id),
+  constraint follow_ups_appointment_id_fkey FOREIGN KEY (clinic_id, appointment_id) REFERENCES app_public.appointments(clinic_id, id),
+  constraint follow_ups_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint follow_ups_consultation_id_fkey FOREIGN KEY (clinic_id, consultation_id, patient_id) REFERENCES app_public.consultations(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint follow_ups_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint follow_ups_reason_check CHECK (reason !~ '[\x01-\x1f\x7f]'::text),
+  constraint follow_ups_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500),
+  constraint follow_ups_status_valid CHECK (status = ANY (ARRAY['pending'::text, 'completed'::text, 'cancelled'::text, 'missed'::text]))
+);
+alter table app_public.follow_ups enable row level security;
+alter table app_public.follow_ups force row level security;
+CREATE INDEX follow_ups_consultation_id_idx ON app_public.follow_ups USING btree (clinic_id, consultation_id);
+CREATE INDEX follow_ups_patient_id_idx ON app_public.follow_ups USING btree (clinic_id, patient_id, due_date DESC);
+CREATE INDEX follow_ups_pending_idx ON app_public.follow_ups USING btree (clinic_id, doctor_id, due_date) WHERE (status = 'pending'::text);
+create policy tenant_isolation on app_public.follow_ups
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_doctors_from_own_consultation on app_public.follow_ups
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = follow_ups.clinic_id) AND (c.id = follow_ups.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy read_by_definer_functions on app_public.follow_ups
+  for select to app_owner
+  using (true);
+create policy select_clinicians_and_own on app_public.follow_ups
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR app_private.patient_reads(patient_id)));
+create policy update_by_definer_functions on app_public.follow_ups
+  for update to app_owner
+  using (true)
+  with check (true);
+create policy update_doctors on app_public.follow_ups
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is));
+grant select on app_public.follow_ups to app_user;
+grant insert (consultation_id, due_date, patient_id, reason) on app_public.follow_ups to app_user;
+grant update (status) on app_public.follow_ups to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.follow_ups FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _150_due_date BEFORE INSERT ON app_public.follow_ups FOR EACH ROW EXECUTE FUNCTION app_private.tg_follow_up_due_date();
+CREATE TRIGGER _200_transition BEFORE UPDATE ON app_public.follow_ups FOR EACH ROW EXECUTE FUNCTION app_private.tg_follow_up_transition();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.follow_ups FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.follow_ups is '@unique id
+@behavior -insert -update -delete -totalCount
+A follow-up a doctor asked for in a consultation: due on a date, pending until completed, cancelled or missed.';
+comment on column app_public.follow_ups.clinic_id is '@behavior -*';
+comment on column app_public.follow_ups.patient_id is '@behavior +filterBy';
+comment on column app_public.follow_ups.doctor_id is '@behavior +filterBy
+The doctor who asked for it.';
+comment on column app_public.follow_ups.status is 'pending, completed, cancelled or missed; a closed follow-up is final.';
+comment on column app_public.follow_ups.appointment_id is 'The appointment booked for it (POST …/appointments with followUpId).';
+comment on constraint follow_ups_pkey on app_public.follow_ups is '@behavior -single -update -delete';
+comment on constraint follow_ups_appointment_id_key on app_public.follow_ups is '@behavior -single -update -delete';
+
 create table app_public.patient_access_log (
   clinic_id uuid default app_public.current_clinic_id() not null,
   id uuid default gen_random_uuid() not null,
@@ -2356,7 +3314,7 @@ create table app_public.patient_access_log (
   constraint patient_access_log_member_id_fkey FOREIGN KEY (clinic_id, member_id) REFERENCES app_public.clinic_members(clinic_id, id),
   constraint patient_access_log_patient_id_fkey FOREIGN KEY (clinic_id, patient_id) REFERENCES app_public.patients(clinic_id, id),
   constraint patient_access_log_support_grant_id_fkey FOREIGN KEY (clinic_id, support_grant_id) REFERENCES app_public.support_access_grants(clinic_id, id),
-  constraint patient_access_log_action_valid CHECK (action = ANY (ARRAY['read_record'::text, 'read_files'::text, 'download_file'::text])),
+  constraint patient_access_log_action_valid CHECK (action = ANY (ARRAY['read_record'::text, 'read_files'::text, 'download_file'::text, 'read_lab'::text])),
   constraint patient_access_log_file_id_valid CHECK ((action = 'download_file'::text) = (file_id IS NOT NULL)),
   constraint patient_access_log_member_id_valid CHECK ((member_id IS NULL) <> (support_grant_id IS NULL)),
   constraint patient_access_log_request_id_length CHECK (char_length(request_id) <= 200)
@@ -2371,7 +3329,9 @@ create policy tenant_isolation on app_public.patient_access_log
   with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy insert_readers_as_themselves on app_public.patient_access_log
   for insert to app_user
-  with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))))));
+  with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (action = 'read_lab'::text) AND (EXISTS ( SELECT
+   FROM app_public.test_requests q
+  WHERE ((q.clinic_id = patient_access_log.clinic_id) AND (q.patient_id = patient_access_log.patient_id))))))));
 create policy insert_support_reads_by_definer_functions on app_public.patient_access_log
   for insert to app_owner
   with check (((member_id IS NULL) AND (support_grant_id IS NOT NULL)));
@@ -2573,6 +3533,217 @@ comment on constraint patients_pkey on app_public.patients is '@behavior -single
 comment on constraint patients_member_id_key on app_public.patients is '@behavior -single -update -delete';
 comment on constraint patients_patient_number_key on app_public.patients is '@behavior -single -update -delete';
 
+create table app_public.prescription_allergy_acknowledgements (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  prescription_id uuid not null,
+  patient_id uuid not null,
+  allergy_id uuid not null,
+  note text not null,
+  acknowledged_by uuid default app_public.current_member_id() not null,
+  created_at timestamp with time zone default now() not null,
+  constraint prescription_allergy_acknowledgements_pkey PRIMARY KEY (clinic_id, id),
+  constraint prescription_allergy_acknowledgements_acknowledged_by_fkey FOREIGN KEY (clinic_id, acknowledged_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint prescription_allergy_acknowledgements_allergy_id_fkey FOREIGN KEY (clinic_id, allergy_id) REFERENCES app_public.patient_history(clinic_id, id),
+  constraint prescription_allergy_acknowledgements_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint prescription_allergy_acknowledgements_prescription_id_fkey FOREIGN KEY (clinic_id, prescription_id, patient_id) REFERENCES app_public.prescriptions(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint prescription_allergy_acknowledgements_note_check CHECK (note !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint prescription_allergy_acknowledgements_note_length CHECK (char_length(note) >= 1 AND char_length(note) <= 1000)
+);
+alter table app_public.prescription_allergy_acknowledgements enable row level security;
+alter table app_public.prescription_allergy_acknowledgements force row level security;
+CREATE INDEX prescription_allergy_acknowledgements_allergy_id_idx ON app_public.prescription_allergy_acknowledgements USING btree (clinic_id, allergy_id);
+CREATE INDEX prescription_allergy_acknowledgements_prescription_id_idx ON app_public.prescription_allergy_acknowledgements USING btree (clinic_id, prescription_id, patient_id);
+create policy tenant_isolation on app_public.prescription_allergy_acknowledgements
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_author on app_public.prescription_allergy_acknowledgements
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (acknowledged_by = ( SELECT app_public.current_member_id() AS current_member_id)) AND (EXISTS ( SELECT
+   FROM app_public.prescriptions p
+  WHERE ((p.clinic_id = prescription_allergy_acknowledgements.clinic_id) AND (p.id = prescription_allergy_acknowledgements.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy select_clinicians on app_public.prescription_allergy_acknowledgements
+  for select to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is));
+grant select on app_public.prescription_allergy_acknowledgements to app_user;
+grant insert (allergy_id, note, patient_id, prescription_id) on app_public.prescription_allergy_acknowledgements to app_user;
+CREATE TRIGGER _010_prescription_lock BEFORE INSERT OR DELETE OR UPDATE ON app_public.prescription_allergy_acknowledgements FOR EACH ROW EXECUTE FUNCTION app_private.tg_prescription_child_lock();
+CREATE TRIGGER _020_allergy_of_patient BEFORE INSERT OR UPDATE ON app_public.prescription_allergy_acknowledgements FOR EACH ROW EXECUTE FUNCTION app_private.tg_acknowledged_allergy_of_patient();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.prescription_allergy_acknowledgements FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.prescription_allergy_acknowledgements is '@unique id
+@behavior -insert -update -delete
+A doctor''s recorded acknowledgement of a patient''s allergy that a prescription''s medicine matches.';
+comment on column app_public.prescription_allergy_acknowledgements.clinic_id is '@behavior -*';
+comment on constraint prescription_allergy_acknowledgements_pkey on app_public.prescription_allergy_acknowledgements is '@behavior -single -update -delete';
+comment on constraint prescription_allergy_acknowledgements_prescription_id_fkey on app_public.prescription_allergy_acknowledgements is '@fieldName prescription
+@foreignFieldName allergyAcknowledgements';
+
+create table app_public.prescription_items (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  prescription_id uuid not null,
+  patient_id uuid not null,
+  "position" integer not null,
+  medicine_name text not null,
+  generic_name text,
+  strength text,
+  dose_form text not null,
+  dose text not null,
+  frequency text not null,
+  frequency_custom text,
+  route text not null,
+  duration_days integer,
+  quantity integer not null,
+  refills integer default 0 not null,
+  instructions text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint prescription_items_pkey PRIMARY KEY (clinic_id, id),
+  constraint prescription_items_position_key UNIQUE (clinic_id, prescription_id, "position") DEFERRABLE INITIALLY DEFERRED,
+  constraint prescription_items_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint prescription_items_prescription_id_fkey FOREIGN KEY (clinic_id, prescription_id, patient_id) REFERENCES app_public.prescriptions(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint prescription_items_dose_check CHECK (dose !~ '[\x01-\x1f\x7f]'::text),
+  constraint prescription_items_dose_form_valid CHECK (dose_form = ANY (ARRAY['tablet'::text, 'capsule'::text, 'syrup'::text, 'suspension'::text, 'injection'::text, 'cream'::text, 'ointment'::text, 'drops'::text, 'inhaler'::text, 'patch'::text, 'suppository'::text, 'other'::text])),
+  constraint prescription_items_dose_length CHECK (char_length(dose) >= 1 AND char_length(dose) <= 60),
+  constraint prescription_items_duration_days_valid CHECK (duration_days >= 1 AND duration_days <= 365),
+  constraint prescription_items_frequency_custom_check CHECK (frequency_custom !~ '[\x01-\x1f\x7f]'::text),
+  constraint prescription_items_frequency_custom_length CHECK (char_length(frequency_custom) >= 1 AND char_length(frequency_custom) <= 100),
+  constraint prescription_items_frequency_custom_valid CHECK ((frequency = 'custom'::text) = (frequency_custom IS NOT NULL)),
+  constraint prescription_items_frequency_valid CHECK (frequency = ANY (ARRAY['OD'::text, 'BD'::text, 'TDS'::text, 'QID'::text, 'PRN'::text, 'custom'::text])),
+  constraint prescription_items_generic_name_check CHECK (generic_name !~ '[\x01-\x1f\x7f]'::text),
+  constraint prescription_items_generic_name_length CHECK (char_length(generic_name) >= 1 AND char_length(generic_name) <= 200),
+  constraint prescription_items_instructions_check CHECK (instructions !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint prescription_items_instructions_length CHECK (char_length(instructions) >= 1 AND char_length(instructions) <= 1000),
+  constraint prescription_items_medicine_name_check CHECK (medicine_name !~ '[\x01-\x1f\x7f]'::text),
+  constraint prescription_items_medicine_name_length CHECK (char_length(medicine_name) >= 1 AND char_length(medicine_name) <= 200),
+  constraint prescription_items_position_valid CHECK ("position" >= 1 AND "position" <= 50),
+  constraint prescription_items_quantity_valid CHECK (quantity >= 1 AND quantity <= 10000),
+  constraint prescription_items_refills_valid CHECK (refills >= 0 AND refills <= 12),
+  constraint prescription_items_route_valid CHECK (route = ANY (ARRAY['oral'::text, 'sublingual'::text, 'topical'::text, 'inhaled'::text, 'intravenous'::text, 'intramuscular'::text, 'subcutaneous'::text, 'rectal'::text, 'vaginal'::text, 'ophthalmic'::text, 'otic'::text, 'nasal'::text, 'other'::text])),
+  constraint prescription_items_strength_check CHECK (strength !~ '[\x01-\x1f\x7f]'::text),
+  constraint prescription_items_strength_length CHECK (char_length(strength) >= 1 AND char_length(strength) <= 60)
+);
+alter table app_public.prescription_items enable row level security;
+alter table app_public.prescription_items force row level security;
+CREATE INDEX prescription_items_prescription_id_idx ON app_public.prescription_items USING btree (clinic_id, prescription_id, patient_id);
+create policy tenant_isolation on app_public.prescription_items
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy delete_author on app_public.prescription_items
+  for delete to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.prescriptions p
+  WHERE ((p.clinic_id = prescription_items.clinic_id) AND (p.id = prescription_items.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy insert_author on app_public.prescription_items
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.prescriptions p
+  WHERE ((p.clinic_id = prescription_items.clinic_id) AND (p.id = prescription_items.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy select_clinicians_and_own_issued on app_public.prescription_items
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT
+   FROM app_public.prescriptions p
+  WHERE ((p.clinic_id = prescription_items.clinic_id) AND (p.id = prescription_items.prescription_id) AND (p.status = ANY (ARRAY['issued'::text, 'completed'::text]))))))));
+create policy update_author on app_public.prescription_items
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.prescriptions p
+  WHERE ((p.clinic_id = prescription_items.clinic_id) AND (p.id = prescription_items.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is));
+grant delete, select on app_public.prescription_items to app_user;
+grant insert (dose, dose_form, duration_days, frequency, frequency_custom, generic_name, instructions, medicine_name, patient_id, position, prescription_id, quantity, refills, route, strength) on app_public.prescription_items to app_user;
+grant update (dose, dose_form, duration_days, frequency, frequency_custom, generic_name, instructions, medicine_name, position, quantity, refills, route, strength) on app_public.prescription_items to app_user;
+CREATE TRIGGER _010_prescription_lock BEFORE INSERT OR DELETE OR UPDATE ON app_public.prescription_items FOR EACH ROW EXECUTE FUNCTION app_private.tg_prescription_child_lock();
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.prescription_items FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.prescription_items FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.prescription_items is '@unique id
+@behavior -insert -update -delete
+A medicine of a prescription.';
+comment on column app_public.prescription_items.clinic_id is '@behavior -*';
+comment on constraint prescription_items_pkey on app_public.prescription_items is '@behavior -single -update -delete';
+comment on constraint prescription_items_position_key on app_public.prescription_items is '@behavior -single -update -delete';
+comment on constraint prescription_items_prescription_id_fkey on app_public.prescription_items is '@fieldName prescription
+@foreignFieldName items';
+
+create table app_public.prescriptions (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  doctor_id uuid default app_public.current_member_id() not null,
+  prescription_number text,
+  status text default 'draft'::text not null,
+  notes text,
+  version integer default 1 not null,
+  issued_at timestamp with time zone,
+  completed_at timestamp with time zone,
+  cancelled_at timestamp with time zone,
+  cancellation_reason text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint prescriptions_pkey PRIMARY KEY (clinic_id, id),
+  constraint prescriptions_patient_key UNIQUE (clinic_id, id, patient_id),
+  constraint prescriptions_prescription_number_key UNIQUE (clinic_id, prescription_number),
+  constraint prescriptions_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint prescriptions_consultation_id_fkey FOREIGN KEY (clinic_id, consultation_id, patient_id) REFERENCES app_public.consultations(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint prescriptions_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint prescriptions_cancellation_reason_check CHECK (cancellation_reason !~ '[\x01-\x1f\x7f]'::text),
+  constraint prescriptions_cancellation_reason_length CHECK (char_length(cancellation_reason) >= 1 AND char_length(cancellation_reason) <= 500),
+  constraint prescriptions_issued_valid CHECK ((issued_at IS NULL) = (prescription_number IS NULL) AND (status <> 'draft'::text OR issued_at IS NULL) AND ((status <> ALL (ARRAY['issued'::text, 'completed'::text])) OR issued_at IS NOT NULL)),
+  constraint prescriptions_notes_check CHECK (notes !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint prescriptions_notes_length CHECK (char_length(notes) >= 1 AND char_length(notes) <= 2000),
+  constraint prescriptions_prescription_number_format CHECK (prescription_number ~ '^RX-[0-9]{4}-[0-9]{5,}$'::text),
+  constraint prescriptions_status_valid CHECK (status = ANY (ARRAY['draft'::text, 'issued'::text, 'completed'::text, 'cancelled'::text])),
+  constraint prescriptions_version_valid CHECK (version > 0)
+);
+alter table app_public.prescriptions enable row level security;
+alter table app_public.prescriptions force row level security;
+CREATE INDEX prescriptions_consultation_id_idx ON app_public.prescriptions USING btree (clinic_id, consultation_id);
+CREATE INDEX prescriptions_doctor_id_idx ON app_public.prescriptions USING btree (clinic_id, doctor_id, created_at DESC);
+CREATE INDEX prescriptions_patient_id_idx ON app_public.prescriptions USING btree (clinic_id, patient_id, created_at DESC);
+create policy tenant_isolation on app_public.prescriptions
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_consultation_author on app_public.prescriptions
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = prescriptions.clinic_id) AND (c.id = prescriptions.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (c.status = ANY (ARRAY['draft'::text, 'signed'::text])))))));
+create policy select_clinicians_and_own_issued on app_public.prescriptions
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR ((status = ANY (ARRAY['issued'::text, 'completed'::text])) AND app_private.patient_reads(patient_id))));
+create policy update_author on app_public.prescriptions
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id))))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+grant select on app_public.prescriptions to app_user;
+grant insert (consultation_id, doctor_id, notes, patient_id) on app_public.prescriptions to app_user;
+grant update (cancellation_reason, notes, status) on app_public.prescriptions to app_user;
+CREATE TRIGGER _010_prescription_transition BEFORE DELETE OR UPDATE ON app_public.prescriptions FOR EACH ROW EXECUTE FUNCTION app_private.tg_prescription_transition();
+CREATE TRIGGER _020_prescription_number BEFORE UPDATE ON app_public.prescriptions FOR EACH ROW EXECUTE FUNCTION app_private.tg_prescription_number();
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.prescriptions FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _110_bump_version BEFORE UPDATE ON app_public.prescriptions FOR EACH ROW EXECUTE FUNCTION app_private.tg_bump_prescription_version();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.prescriptions FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.prescriptions is '@unique id
+@behavior -insert -update -delete
+A prescription written in a consultation.';
+comment on column app_public.prescriptions.clinic_id is '@behavior -*';
+comment on column app_public.prescriptions.patient_id is '@behavior +filterBy
+The patient the prescription is for.';
+comment on column app_public.prescriptions.prescription_number is 'RX-YYYY-NNNNN, per clinic and year, set when issued.';
+comment on column app_public.prescriptions.status is '@behavior +filterBy
+draft, issued, completed or cancelled.';
+comment on column app_public.prescriptions.version is 'Counts the changes (the ETag of REST''s If-Match).';
+comment on constraint prescriptions_pkey on app_public.prescriptions is '@behavior -single -update -delete';
+comment on constraint prescriptions_patient_key on app_public.prescriptions is '@behavior -single -update -delete';
+comment on constraint prescriptions_prescription_number_key on app_public.prescriptions is '@behavior -single -update -delete';
+
 create table app_public.support_access_grants (
   clinic_id uuid default app_public.current_clinic_id() not null,
   id uuid default gen_random_uuid() not null,
@@ -2626,6 +3797,230 @@ Consented, time-limited read access of a platform operator to the clinic (break-
 comment on column app_public.support_access_grants.clinic_id is '@behavior -*';
 comment on column app_public.support_access_grants.created_at is '@behavior +orderBy';
 comment on constraint support_access_grants_pkey on app_public.support_access_grants is '@behavior -single -update -delete';
+
+create table app_public.test_reports (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  test_request_id uuid not null,
+  patient_id uuid not null,
+  technician_id uuid default app_public.current_member_id() not null,
+  file_id uuid,
+  conclusion text,
+  status text default 'draft'::text not null,
+  version integer default 1 not null,
+  released_at timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint test_reports_pkey PRIMARY KEY (clinic_id, id),
+  constraint test_reports_patient_key UNIQUE (clinic_id, id, patient_id),
+  constraint test_reports_test_request_id_key UNIQUE (clinic_id, test_request_id) DEFERRABLE INITIALLY DEFERRED,
+  constraint test_reports_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint test_reports_file_id_fkey FOREIGN KEY (clinic_id, file_id) REFERENCES app_public.files(clinic_id, id),
+  constraint test_reports_technician_id_fkey FOREIGN KEY (clinic_id, technician_id) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint test_reports_test_request_id_fkey FOREIGN KEY (clinic_id, test_request_id, patient_id) REFERENCES app_public.test_requests(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint test_reports_conclusion_check CHECK (conclusion !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint test_reports_conclusion_length CHECK (char_length(conclusion) >= 1 AND char_length(conclusion) <= 4000),
+  constraint test_reports_released_at_valid CHECK ((status = 'released'::text) = (released_at IS NOT NULL)),
+  constraint test_reports_status_valid CHECK (status = ANY (ARRAY['draft'::text, 'released'::text])),
+  constraint test_reports_version_valid CHECK (version > 0)
+);
+alter table app_public.test_reports enable row level security;
+alter table app_public.test_reports force row level security;
+CREATE INDEX test_reports_patient_id_idx ON app_public.test_reports USING btree (clinic_id, patient_id, created_at DESC);
+create policy tenant_isolation on app_public.test_reports
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_lab on app_public.test_reports
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (technician_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy read_by_definer_functions on app_public.test_reports
+  for select to app_owner
+  using (true);
+create policy select_clinicians_lab_and_own_released on app_public.test_reports
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'lab_technician'::text]) AS current_role_is) OR ((status = 'released'::text) AND app_private.patient_reads(patient_id))));
+create policy update_own on app_public.test_reports
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (technician_id = ( SELECT app_public.current_member_id() AS current_member_id))))
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (technician_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+grant select on app_public.test_reports to app_user;
+grant insert (conclusion, patient_id, technician_id, test_request_id) on app_public.test_reports to app_user;
+grant update (conclusion, file_id, status) on app_public.test_reports to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.test_reports FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _110_bump_version BEFORE UPDATE ON app_public.test_reports FOR EACH ROW EXECUTE FUNCTION app_private.tg_bump_test_report_version();
+CREATE TRIGGER _200_state BEFORE INSERT OR DELETE OR UPDATE ON app_public.test_reports FOR EACH ROW EXECUTE FUNCTION app_private.tg_test_report_state();
+CREATE TRIGGER _300_released AFTER UPDATE OF status ON app_public.test_reports FOR EACH ROW WHEN (old.status = 'draft'::text AND new.status = 'released'::text) EXECUTE FUNCTION app_private.tg_test_report_released();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.test_reports FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.test_reports is '@unique id
+@behavior -insert -update -delete -totalCount
+The lab''s report of a test request.';
+comment on column app_public.test_reports.clinic_id is '@behavior -*';
+comment on column app_public.test_reports.patient_id is '@behavior +filterBy';
+comment on column app_public.test_reports.created_at is '@behavior +orderBy';
+comment on constraint test_reports_pkey on app_public.test_reports is '@behavior -single -update -delete';
+comment on constraint test_reports_patient_key on app_public.test_reports is '@behavior -single -update -delete';
+comment on constraint test_reports_test_request_id_key on app_public.test_reports is '@behavior -single -update -delete';
+
+create table app_public.test_requests (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  requested_by uuid default app_public.current_member_id() not null,
+  test_name text not null,
+  test_code text,
+  category text not null,
+  urgency text default 'routine'::text not null,
+  required_by date,
+  clinical_note text,
+  status text default 'requested'::text not null,
+  collected_at timestamp with time zone,
+  started_at timestamp with time zone,
+  completed_at timestamp with time zone,
+  cancelled_at timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint test_requests_pkey PRIMARY KEY (clinic_id, id),
+  constraint test_requests_patient_key UNIQUE (clinic_id, id, patient_id),
+  constraint test_requests_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint test_requests_consultation_id_fkey FOREIGN KEY (clinic_id, consultation_id, patient_id) REFERENCES app_public.consultations(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint test_requests_requested_by_fkey FOREIGN KEY (clinic_id, requested_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint test_requests_category_valid CHECK (category = ANY (ARRAY['haematology'::text, 'biochemistry'::text, 'microbiology'::text, 'immunology'::text, 'pathology'::text, 'radiology'::text, 'urinalysis'::text, 'other'::text])),
+  constraint test_requests_clinical_note_check CHECK (clinical_note !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
+  constraint test_requests_clinical_note_length CHECK (char_length(clinical_note) >= 1 AND char_length(clinical_note) <= 2000),
+  constraint test_requests_status_valid CHECK (status = ANY (ARRAY['requested'::text, 'collected'::text, 'in_progress'::text, 'completed'::text, 'cancelled'::text])),
+  constraint test_requests_test_code_format CHECK (test_code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$'::text),
+  constraint test_requests_test_name_check CHECK (test_name !~ '[\x01-\x1f\x7f]'::text),
+  constraint test_requests_test_name_length CHECK (char_length(test_name) >= 1 AND char_length(test_name) <= 200),
+  constraint test_requests_urgency_valid CHECK (urgency = ANY (ARRAY['routine'::text, 'stat'::text]))
+);
+alter table app_public.test_requests enable row level security;
+alter table app_public.test_requests force row level security;
+CREATE INDEX test_requests_consultation_id_idx ON app_public.test_requests USING btree (clinic_id, consultation_id);
+CREATE INDEX test_requests_open_idx ON app_public.test_requests USING btree (clinic_id, created_at) WHERE (status = ANY (ARRAY['requested'::text, 'collected'::text, 'in_progress'::text]));
+CREATE INDEX test_requests_patient_id_idx ON app_public.test_requests USING btree (clinic_id, patient_id, created_at DESC);
+create policy tenant_isolation on app_public.test_requests
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_doctors on app_public.test_requests
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (requested_by = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy read_by_definer_functions on app_public.test_requests
+  for select to app_owner
+  using (true);
+create policy select_clinicians_lab_and_own on app_public.test_requests
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'lab_technician'::text]) AS current_role_is) OR app_private.patient_reads(patient_id)));
+create policy update_by_definer_functions on app_public.test_requests
+  for update to app_owner
+  using (true)
+  with check (true);
+create policy update_doctors_and_lab on app_public.test_requests
+  for update to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'lab_technician'::text]) AS current_role_is))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'lab_technician'::text]) AS current_role_is));
+grant select on app_public.test_requests to app_user;
+grant insert (category, clinical_note, consultation_id, patient_id, requested_by, required_by, test_code, test_name, urgency) on app_public.test_requests to app_user;
+grant update (status) on app_public.test_requests to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.test_requests FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _200_state BEFORE INSERT OR DELETE OR UPDATE ON app_public.test_requests FOR EACH ROW EXECUTE FUNCTION app_private.tg_test_request_state();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.test_requests FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.test_requests is '@unique id
+@behavior -insert -update -delete -totalCount
+A lab test a doctor requested.';
+comment on column app_public.test_requests.clinic_id is '@behavior -*';
+comment on column app_public.test_requests.patient_id is '@behavior +filterBy';
+comment on column app_public.test_requests.status is '@behavior +filterBy
+requested, collected, in_progress, completed or cancelled.';
+comment on column app_public.test_requests.created_at is '@behavior +orderBy';
+comment on constraint test_requests_pkey on app_public.test_requests is '@behavior -single -update -delete';
+comment on constraint test_requests_patient_key on app_public.test_requests is '@behavior -single -update -delete';
+
+create table app_public.test_results (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  test_report_id uuid not null,
+  patient_id uuid not null,
+  "position" integer not null,
+  analyte text not null,
+  value_numeric numeric,
+  value_text text,
+  unit text,
+  reference_low numeric,
+  reference_high numeric,
+  critical_low numeric,
+  critical_high numeric,
+  flag text generated always as (
+CASE
+    WHEN (value_numeric IS NULL) THEN NULL::text
+    WHEN (value_numeric <= critical_low) THEN 'critical_low'::text
+    WHEN (value_numeric >= critical_high) THEN 'critical_high'::text
+    WHEN (value_numeric < reference_low) THEN 'low'::text
+    WHEN (value_numeric > reference_high) THEN 'high'::text
+    WHEN ((reference_low IS NULL) AND (reference_high IS NULL)) THEN NULL::text
+    ELSE 'normal'::text
+END) stored,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint test_results_pkey PRIMARY KEY (clinic_id, id),
+  constraint test_results_position_key UNIQUE (clinic_id, test_report_id, "position") DEFERRABLE INITIALLY DEFERRED,
+  constraint test_results_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint test_results_test_report_id_fkey FOREIGN KEY (clinic_id, test_report_id, patient_id) REFERENCES app_public.test_reports(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint test_results_analyte_check CHECK (analyte !~ '[\x01-\x1f\x7f]'::text),
+  constraint test_results_analyte_length CHECK (char_length(analyte) >= 1 AND char_length(analyte) <= 200),
+  constraint test_results_critical_range_valid CHECK (critical_low < critical_high AND (critical_low IS NULL OR reference_low IS NULL OR critical_low < reference_low) AND (critical_high IS NULL OR reference_high IS NULL OR critical_high > reference_high)),
+  constraint test_results_position_valid CHECK ("position" >= 1 AND "position" <= 200),
+  constraint test_results_reference_range_valid CHECK (reference_low <= reference_high),
+  constraint test_results_unit_check CHECK (unit !~ '[\x01-\x1f\x7f]'::text),
+  constraint test_results_unit_length CHECK (char_length(unit) >= 1 AND char_length(unit) <= 40),
+  constraint test_results_value_present CHECK (num_nonnulls(value_numeric, value_text) = 1),
+  constraint test_results_value_text_check CHECK (value_text !~ '[\x01-\x1f\x7f]'::text),
+  constraint test_results_value_text_length CHECK (char_length(value_text) >= 1 AND char_length(value_text) <= 200)
+);
+alter table app_public.test_results enable row level security;
+alter table app_public.test_results force row level security;
+create policy tenant_isolation on app_public.test_results
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_lab_own on app_public.test_results
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.test_reports r
+  WHERE ((r.clinic_id = test_results.clinic_id) AND (r.id = test_results.test_report_id) AND (r.technician_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy read_by_definer_functions on app_public.test_results
+  for select to app_owner
+  using (true);
+create policy select_clinicians_lab_and_own_released on app_public.test_results
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'lab_technician'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT
+   FROM app_public.test_reports r
+  WHERE ((r.clinic_id = test_results.clinic_id) AND (r.id = test_results.test_report_id) AND (r.status = 'released'::text)))))));
+create policy update_lab_own on app_public.test_results
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.test_reports r
+  WHERE ((r.clinic_id = test_results.clinic_id) AND (r.id = test_results.test_report_id) AND (r.technician_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is));
+grant select on app_public.test_results to app_user;
+grant insert (analyte, critical_high, critical_low, patient_id, position, reference_high, reference_low, test_report_id, unit, value_numeric, value_text) on app_public.test_results to app_user;
+grant update (analyte, critical_high, critical_low, position, reference_high, reference_low, unit, value_numeric, value_text) on app_public.test_results to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.test_results FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _200_lock BEFORE INSERT OR DELETE OR UPDATE ON app_public.test_results FOR EACH ROW EXECUTE FUNCTION app_private.tg_test_result_lock();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.test_results FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.test_results is '@unique id
+@behavior -insert -update -delete -totalCount
+One analyte''s result in a lab report.';
+comment on column app_public.test_results.clinic_id is '@behavior -*';
+comment on column app_public.test_results.flag is '@behavior -insert -update
+normal, low, high, critical_low or critical_high, computed by the database from the ranges; null for text values and values without ranges.';
+comment on constraint test_results_pkey on app_public.test_results is '@behavior -single -update -delete';
+comment on constraint test_results_position_key on app_public.test_results is '@behavior -single -update -delete';
 
 create table app_public.visits (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -2716,6 +4111,77 @@ comment on column app_public.visits.skipped_at is 'When the visit was last skipp
 comment on constraint visits_pkey on app_public.visits is '@behavior -single -update -delete';
 comment on constraint visits_appointment_id_key on app_public.visits is '@behavior -single -update -delete';
 comment on constraint visits_token_number_key on app_public.visits is '@behavior -single -update -delete';
+
+create table app_public.vitals (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  consultation_id uuid not null,
+  patient_id uuid not null,
+  recorded_by uuid default app_public.current_member_id() not null,
+  measured_at timestamp with time zone default now() not null,
+  systolic_mmhg integer,
+  diastolic_mmhg integer,
+  heart_rate_bpm integer,
+  temperature_c numeric(4,1),
+  respiratory_rate_per_min integer,
+  spo2_percent integer,
+  weight_kg numeric(5,2),
+  height_cm numeric(4,1),
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint vitals_pkey PRIMARY KEY (clinic_id, id),
+  constraint vitals_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint vitals_consultation_id_fkey FOREIGN KEY (clinic_id, consultation_id, patient_id) REFERENCES app_public.consultations(clinic_id, id, patient_id) ON UPDATE CASCADE,
+  constraint vitals_recorded_by_fkey FOREIGN KEY (clinic_id, recorded_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint vitals_diastolic_mmhg_range CHECK (diastolic_mmhg >= 20 AND diastolic_mmhg <= 200),
+  constraint vitals_diastolic_mmhg_valid CHECK ((systolic_mmhg IS NULL) = (diastolic_mmhg IS NULL) AND (systolic_mmhg IS NULL OR systolic_mmhg > diastolic_mmhg)),
+  constraint vitals_heart_rate_bpm_range CHECK (heart_rate_bpm >= 20 AND heart_rate_bpm <= 300),
+  constraint vitals_height_cm_range CHECK (height_cm >= 20::numeric AND height_cm <= 280::numeric),
+  constraint vitals_measurement_present CHECK (num_nonnulls(systolic_mmhg, heart_rate_bpm, temperature_c, respiratory_rate_per_min, spo2_percent, weight_kg, height_cm) > 0),
+  constraint vitals_respiratory_rate_per_min_range CHECK (respiratory_rate_per_min >= 4 AND respiratory_rate_per_min <= 80),
+  constraint vitals_spo2_percent_range CHECK (spo2_percent >= 50 AND spo2_percent <= 100),
+  constraint vitals_systolic_mmhg_range CHECK (systolic_mmhg >= 40 AND systolic_mmhg <= 300),
+  constraint vitals_temperature_c_range CHECK (temperature_c >= 25::numeric AND temperature_c <= 45::numeric),
+  constraint vitals_weight_kg_range CHECK (weight_kg >= 0.3 AND weight_kg <= 500::numeric)
+);
+alter table app_public.vitals enable row level security;
+alter table app_public.vitals force row level security;
+CREATE INDEX vitals_consultation_id_idx ON app_public.vitals USING btree (clinic_id, consultation_id, patient_id, measured_at);
+CREATE INDEX vitals_patient_id_idx ON app_public.vitals USING btree (clinic_id, patient_id, measured_at DESC);
+create policy tenant_isolation on app_public.vitals
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_author_or_nurse on app_public.vitals
+  for insert to app_user
+  with check (((recorded_by = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['nurse'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = vitals.clinic_id) AND (c.id = vitals.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))));
+create policy select_clinicians_and_own_signed on app_public.vitals
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = vitals.clinic_id) AND (c.id = vitals.consultation_id) AND (c.status = 'signed'::text)))))));
+create policy update_recorder_or_author on app_public.vitals
+  for update to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is) AND ((recorded_by = ( SELECT app_public.current_member_id() AS current_member_id)) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
+   FROM app_public.consultations c
+  WHERE ((c.clinic_id = vitals.clinic_id) AND (c.id = vitals.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))))
+  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text]) AS current_role_is));
+grant select on app_public.vitals to app_user;
+grant insert (consultation_id, diastolic_mmhg, heart_rate_bpm, height_cm, measured_at, respiratory_rate_per_min, spo2_percent, systolic_mmhg, temperature_c, weight_kg) on app_public.vitals to app_user;
+grant update (diastolic_mmhg, heart_rate_bpm, height_cm, measured_at, respiratory_rate_per_min, spo2_percent, systolic_mmhg, temperature_c, weight_kg) on app_public.vitals to app_user;
+CREATE TRIGGER _010_lock BEFORE INSERT OR DELETE OR UPDATE ON app_public.vitals FOR EACH ROW EXECUTE FUNCTION app_private.tg_consultation_child('consultation_vitals_are_final');
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.vitals FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.vitals FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.vitals is '@unique id
+@behavior -insert -update -delete
+A reading of vital signs during a consultation, in the units the field names state.';
+comment on column app_public.vitals.clinic_id is '@behavior -*';
+comment on constraint vitals_pkey on app_public.vitals is '@behavior -single -update -delete';
+comment on constraint vitals_consultation_id_fkey on app_public.vitals is '@fieldName consultation
+@foreignFieldName vitals';
 
 -- Views
 

@@ -14,11 +14,17 @@ create policy tenant_isolation on app_public.files
 
 create policy insert_uploaders on app_public.files
   for insert to app_user
-  with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text, 'receptionist'::text, 'lab_technician'::text]) AS current_role_is));
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (category = 'report'::text) AND (EXISTS ( SELECT
+   FROM app_public.test_requests q
+  WHERE ((q.clinic_id = files.clinic_id) AND (q.patient_id = files.patient_id) AND (q.status = ANY (ARRAY['requested'::text, 'collected'::text, 'in_progress'::text]))))))));
 
 create policy read_by_definer_functions on app_public.files
   for select to app_owner
   using (true);
+
+create policy select_lab_own_uploads on app_public.files
+  for select to app_user
+  using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (uploaded_by = ( SELECT app_public.current_member_id() AS current_member_id))));
 
 create policy select_staff_and_own on app_public.files
   for select to app_user

@@ -14,7 +14,9 @@ create policy tenant_isolation on app_public.patient_access_log
 
 create policy insert_readers_as_themselves on app_public.patient_access_log
   for insert to app_user
-  with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))))));
+  with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (action = 'read_lab'::text) AND (EXISTS ( SELECT
+   FROM app_public.test_requests q
+  WHERE ((q.clinic_id = patient_access_log.clinic_id) AND (q.patient_id = patient_access_log.patient_id))))))));
 
 create policy insert_support_reads_by_definer_functions on app_public.patient_access_log
   for insert to app_owner

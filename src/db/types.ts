@@ -67,6 +67,27 @@ export interface AppPublicAppointments {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicClinicIcd10Codes {
+  /**
+   * @behavior -*
+   */
+  clinicId: Generated<string>;
+  /**
+   * @behavior +filterBy +orderBy
+   * The ICD-10 code, e.g. J45.909.
+   */
+  code: string;
+  createdAt: Generated<Timestamp>;
+  /**
+   * @behavior -insert
+   * The member who added it.
+   */
+  createdBy: Generated<string>;
+  description: string;
+  id: Generated<string>;
+  updatedAt: Generated<Timestamp>;
+}
+
 export interface AppPublicClinicMembers {
   /**
    * @behavior -*
@@ -175,6 +196,9 @@ export interface AppPublicClinicSettings {
 export interface AppPublicConsultationAddenda {
   authorId: Generated<string>;
   body: string;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   consultationId: string;
   createdAt: Generated<Timestamp>;
@@ -186,6 +210,9 @@ export interface AppPublicConsultationAddenda {
 export interface AppPublicConsultations {
   chiefComplaint: string | null;
   clinicalNotes: string | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   completedAt: Timestamp | null;
   createdAt: Generated<Timestamp>;
@@ -194,11 +221,17 @@ export interface AppPublicConsultations {
   id: Generated<string>;
   patientId: string;
   signedAt: Timestamp | null;
+  /**
+   * draft or signed.
+   */
   status: Generated<string>;
   symptoms: string | null;
   treatmentPlan: string | null;
   updatedAt: Generated<Timestamp>;
   urgency: Generated<string>;
+  /**
+   * Counts updates: the ETag REST answers and If-Match compares.
+   */
   version: Generated<number>;
   visitId: string;
 }
@@ -225,6 +258,9 @@ export interface AppPublicDepartments {
 }
 
 export interface AppPublicDiagnoses {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   consultationId: string;
   createdAt: Generated<Timestamp>;
@@ -289,15 +325,31 @@ export interface AppPublicFiles {
 }
 
 export interface AppPublicFollowUps {
+  /**
+   * The appointment booked for it (POST …/appointments with followUpId).
+   */
   appointmentId: string | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   consultationId: string;
   createdAt: Generated<Timestamp>;
+  /**
+   * @behavior +filterBy
+   * The doctor who asked for it.
+   */
   doctorId: Generated<string>;
   dueDate: Timestamp;
   id: Generated<string>;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
   reason: string;
+  /**
+   * pending, completed, cancelled or missed; a closed follow-up is final.
+   */
   status: Generated<string>;
   updatedAt: Generated<Timestamp>;
 }
@@ -432,6 +484,9 @@ export interface AppPublicPatients {
 export interface AppPublicPrescriptionAllergyAcknowledgements {
   acknowledgedBy: Generated<string>;
   allergyId: string;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
   id: Generated<string>;
@@ -441,6 +496,9 @@ export interface AppPublicPrescriptionAllergyAcknowledgements {
 }
 
 export interface AppPublicPrescriptionItems {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
   dose: string;
@@ -465,6 +523,9 @@ export interface AppPublicPrescriptionItems {
 export interface AppPublicPrescriptions {
   cancellationReason: string | null;
   cancelledAt: Timestamp | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   completedAt: Timestamp | null;
   consultationId: string;
@@ -473,10 +534,24 @@ export interface AppPublicPrescriptions {
   id: Generated<string>;
   issuedAt: Timestamp | null;
   notes: string | null;
+  /**
+   * @behavior +filterBy
+   * The patient the prescription is for.
+   */
   patientId: string;
+  /**
+   * RX-YYYY-NNNNN, per clinic and year, set when issued.
+   */
   prescriptionNumber: string | null;
+  /**
+   * @behavior +filterBy
+   * draft, issued, completed or cancelled.
+   */
   status: Generated<string>;
   updatedAt: Generated<Timestamp>;
+  /**
+   * Counts the changes (the ETag of REST's If-Match).
+   */
   version: Generated<number>;
 }
 
@@ -500,11 +575,20 @@ export interface AppPublicSupportAccessGrants {
 }
 
 export interface AppPublicTestReports {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   conclusion: string | null;
+  /**
+   * @behavior +orderBy
+   */
   createdAt: Generated<Timestamp>;
   fileId: string | null;
   id: Generated<string>;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
   releasedAt: Timestamp | null;
   status: Generated<string>;
@@ -518,16 +602,29 @@ export interface AppPublicTestRequests {
   cancelledAt: Timestamp | null;
   category: string;
   clinicalNote: string | null;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   collectedAt: Timestamp | null;
   completedAt: Timestamp | null;
   consultationId: string;
+  /**
+   * @behavior +orderBy
+   */
   createdAt: Generated<Timestamp>;
   id: Generated<string>;
+  /**
+   * @behavior +filterBy
+   */
   patientId: string;
   requestedBy: Generated<string>;
   requiredBy: Timestamp | null;
   startedAt: Timestamp | null;
+  /**
+   * @behavior +filterBy
+   * requested, collected, in_progress, completed or cancelled.
+   */
   status: Generated<string>;
   testCode: string | null;
   testName: string;
@@ -537,10 +634,17 @@ export interface AppPublicTestRequests {
 
 export interface AppPublicTestResults {
   analyte: string;
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   createdAt: Generated<Timestamp>;
   criticalHigh: Numeric | null;
   criticalLow: Numeric | null;
+  /**
+   * @behavior -insert -update
+   * normal, low, high, critical_low or critical_high, computed by the database from the ranges; null for text values and values without ranges.
+   */
   flag: Generated<string | null>;
   id: Generated<string>;
   patientId: string;
@@ -606,6 +710,9 @@ export interface AppPublicVisits {
 }
 
 export interface AppPublicVitals {
+  /**
+   * @behavior -*
+   */
   clinicId: Generated<string>;
   consultationId: string;
   createdAt: Generated<Timestamp>;
@@ -626,6 +733,7 @@ export interface AppPublicVitals {
 
 export interface DB {
   "appPublic.appointments": AppPublicAppointments;
+  "appPublic.clinicIcd10Codes": AppPublicClinicIcd10Codes;
   "appPublic.clinicMembers": AppPublicClinicMembers;
   "appPublic.clinics": AppPublicClinics;
   "appPublic.clinicSettings": AppPublicClinicSettings;
