@@ -184,8 +184,10 @@ t.test('clinic A never sees nor changes clinic B through GraphQL', async (t) => 
         // 23503: the composite foreign key; 23514: a check of the same column that runs first
         // (doctor_id must name a doctor membership, of the row's clinic). A row nobody may ever
         // change (an addendum) is refused before its references are checked (CBLCK); its inserts
-        // pointing into B are the SQL sweep's (helpers/isolation.ts).
-        const refused = IMMUTABLE.has(table.qualified) ? /^CBLCK$/ : /^(23503|23514)$/;
+        // pointing into B are the SQL sweep's (helpers/isolation.ts). So is a consultation's patient,
+        // which only a patient merge re-files (rule consultation_patient_changes_by_merge).
+        const lockedFirst = IMMUTABLE.has(table.qualified) || (table.qualified === 'app_public.consultations' && ref.columns.includes('patient_id'));
+        const refused = lockedFirst ? /^CBLCK$/ : /^(23503|23514)$/;
         t.match(await sqlstateOf(planted), refused, `${table.qualified}.${ref.columns.join(',')} → B's ${ref.target}: refused`);
       }
     }
