@@ -398,3 +398,46 @@ t.test('a read under a support grant is recorded naming the grant and the patien
   t.same(logged.rows, [{ patient_id: patientId, action: 'read_record', support_grant_id: grant }]);
   t.equal((await send(desk, 'PATCH', `/consultations/${c.id}`, support, { findings: 'x' }, '"1"')).statusCode, 403, 'support access writes nothing');
 });
+
+t.test('a list pages rows created in one transaction (one created_at to the microsecond) each exactly once', async (t) => {
+  const desk = await frontDesk(t);
+  const doctor = await desk.token('doctor');
+  const patientId = await desk.patient();
+  // Five visits and their draft consultations in ONE statement (superuser, triggers off): one now() for all.
+  const connection = await desk.db.admin.connect();
+  let ids: string[];
+  try {
+    await connection.query('begin');
+    await connection.query('set local session_replication_role = replica');
+    const { rows } = await connection.query<{ id: string }>(
+      `with visits as (
+         insert into app_public.visits (clinic_id, patient_id, doctor_id, visit_date, token_number, status)
+         select $1, $2, $3, current_date, 900 + n, 'in_consultation' from generate_series(1, 5) as n returning id
+       )
+       insert into app_public.consultations (clinic_id, visit_id, patient_id, doctor_id) select $1, id, $2, $3 from visits returning id`,
+      [desk.clinics.a, patientId, desk.doctor()],
+    );
+    await connection.query('commit');
+    ids = rows.map((r) => r.id);
+  } finally {
+    connection.release();
+  }
+  t.equal(ids.length, 5);
+  const { rows: times } = await desk.db.admin.query('select count(distinct created_at)::int as times from app_public.consultations');
+  t.same(times, [{ times: 1 }], 'one created_at for all five');
+  for (const filter of [`&patientId=${patientId}`, '']) {
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: LightMyRequestResponse = await send(desk, 'GET', `/consultations?limit=2${filter}${cursor ? `&after=${cursor}` : ''}`, doctor);
+      t.equal(page.statusCode, 200, page.body);
+      const body = page.json() as { items: { id: string }[]; nextCursor: string | null };
+      sizes.push(body.items.length);
+      seen.push(...body.items.map((c) => c.id));
+      cursor = body.nextCursor;
+    } while (cursor !== null && sizes.length < 10);
+    t.same(sizes, [2, 2, 1], `three pages${filter ? ' (by patient)' : ''}`);
+    t.same([...seen].sort(), [...ids].sort(), `each listed exactly once${filter ? ' (by patient)' : ''}`);
+  }
+});

@@ -4,6 +4,7 @@
 // the technician sees the patient's identity only, and only while a request is open. Expected
 // values are written out here, never computed by the code under test.
 import { randomUUID } from 'node:crypto';
+import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { graphql } from '../helpers/graphql.ts';
 import { labClinics } from '../helpers/lab-fixtures.ts';
@@ -170,6 +171,67 @@ t.test('a test from request to released report, end to end', async (t) => {
   const closed = await lab.call('lab_technician', 'GET', `/test-requests/${request.id}`);
   t.equal(closed.statusCode, 200);
   t.equal(closed.json().patient, null);
+});
+
+t.test('every write that answers a request or a report records one read_lab of its patient, by the caller', async (t) => {
+  const lab = await labClinics(t);
+  const patientId = await lab.patient('a');
+  const consultationId = await lab.consultation(patientId);
+  const doctor = lab.member('doctor').member;
+  const technician = lab.member('lab_technician').member;
+  /** The response, and the rows the call added to the chart access log. */
+  const logged = async (call: () => Promise<LightMyRequestResponse>) => {
+    const { rows: before } = await lab.db.admin.query<{ id: string }>('select id from app_public.patient_access_log');
+    const response = await call();
+    const { rows } = await lab.db.admin.query('select patient_id, member_id, action, file_id from app_public.patient_access_log where id <> all($1::uuid[])', [
+      before.map((row) => row.id),
+    ]);
+    return { response, rows };
+  };
+  const oneRead = (member: string) => [{ patient_id: patientId, member_id: member, action: 'read_lab', file_id: null }];
+
+  const created = await logged(() => lab.call('doctor', 'POST', '/test-requests', { consultationId, testName: 'FBC', category: 'haematology' }));
+  t.equal(created.response.statusCode, 201, created.response.body);
+  t.same(created.rows, oneRead(doctor), 'POST /test-requests');
+  const requestId = created.response.json().id;
+
+  const collected = await logged(() => lab.call('lab_technician', 'POST', `/test-requests/${requestId}/collect`));
+  t.equal(collected.response.statusCode, 200, collected.response.body);
+  t.same(collected.rows, oneRead(technician), 'POST /test-requests/{id}/collect');
+
+  const started = await logged(() => lab.call('lab_technician', 'POST', `/test-requests/${requestId}/start`));
+  t.equal(started.response.statusCode, 200, started.response.body);
+  t.same(started.rows, oneRead(technician), 'POST /test-requests/{id}/start');
+
+  const drafted = await logged(() => lab.call('lab_technician', 'POST', '/test-reports', { testRequestId: requestId, results: [RESULTS[0]] }));
+  t.equal(drafted.response.statusCode, 201, drafted.response.body);
+  t.same(drafted.rows, oneRead(technician), 'POST /test-reports');
+  const reportId = drafted.response.json().id;
+
+  const patched = await logged(() => lab.call('lab_technician', 'PATCH', `/test-reports/${reportId}`, { conclusion: 'Normal.' }, { 'if-match': '"1"' }));
+  t.equal(patched.response.statusCode, 200, patched.response.body);
+  t.same(patched.rows, oneRead(technician), 'PATCH /test-reports/{id}');
+
+  const filed = await logged(() => lab.uploadReportFile(reportId, ACCEPTED.pdf.bytes, 'fbc.pdf', { 'if-match': '"2"' }));
+  t.equal(filed.response.statusCode, 200, filed.response.body);
+  t.same(filed.rows, oneRead(technician), 'POST /test-reports/{id}/file');
+
+  const released = await logged(() => lab.call('lab_technician', 'POST', `/test-reports/${reportId}/release`, undefined, { 'if-match': '"3"' }));
+  t.equal(released.response.statusCode, 200, released.response.body);
+  t.same(released.rows, oneRead(technician), 'POST /test-reports/{id}/release');
+
+  const second = (await lab.call('doctor', 'POST', '/test-requests', { consultationId, testName: 'CRP', category: 'biochemistry' })).json();
+  const cancelled = await logged(() => lab.call('doctor', 'POST', `/test-requests/${second.id}/cancel`));
+  t.equal(cancelled.response.statusCode, 200, cancelled.response.body);
+  t.same(cancelled.rows, oneRead(doctor), 'POST /test-requests/{id}/cancel');
+
+  // A refused write answers nothing and records nothing.
+  const stale = await logged(() => lab.call('lab_technician', 'PATCH', `/test-reports/${reportId}`, { conclusion: 'Late.' }, { 'if-match': '"3"' }));
+  t.equal(stale.response.statusCode, 409);
+  t.same(stale.rows, [], 'a locked report: no read');
+  const unknownMove = await logged(() => lab.call('lab_technician', 'POST', `/test-requests/${randomUUID()}/collect`));
+  t.equal(unknownMove.response.statusCode, 404);
+  t.same(unknownMove.rows, [], 'an unknown request: no read');
 });
 
 t.test('a report without a critical value; a patient without e-mail gets no message', async (t) => {
@@ -387,8 +449,17 @@ t.test('a read under a support grant is recorded naming the grant; an ended gran
 
   const read = await get(`/test-requests/${request.id}`);
   t.equal(read.statusCode, 200, read.body);
-  const { rows: log } = await lab.db.admin.query(`select patient_id, member_id, support_grant_id from app_public.patient_access_log where action = 'read_lab'`);
-  t.same(log, [{ patient_id: patientId, member_id: null, support_grant_id: grant }]);
+  const { rows: log } = await lab.db.admin.query(
+    `select patient_id, member_id, support_grant_id from app_public.patient_access_log where action = 'read_lab' order by accessed_at, id`,
+  );
+  t.same(
+    log,
+    [
+      { patient_id: patientId, member_id: lab.member('doctor').member, support_grant_id: null },
+      { patient_id: patientId, member_id: null, support_grant_id: grant },
+    ],
+    "the doctor's request (its answer), then the support read naming the grant",
+  );
   const cancel = await lab.app.inject({
     method: 'POST',
     url: `/api/v1/clinics/clinic-a/test-requests/${request.id}/cancel`,

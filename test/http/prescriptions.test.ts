@@ -284,3 +284,41 @@ t.test('reading a prescription is recorded in the chart access log', async (t) =
   await call('GET', `?patientId=${patient}`, doctorToken);
   t.equal(await count(), before + 2, 'the list too');
 });
+
+t.test('a list pages rows created in one transaction (one created_at to the microsecond) each exactly once', async (t) => {
+  const { patient, consultation } = await newConsultation();
+  // Five drafts in ONE statement (superuser, triggers off): one now() for all.
+  const connection = await db.admin.connect();
+  let ids: string[];
+  try {
+    await connection.query('begin');
+    await connection.query('set local session_replication_role = replica');
+    const { rows } = await connection.query<{ id: string }>(
+      `insert into app_public.prescriptions (clinic_id, consultation_id, patient_id, doctor_id)
+       select $1, $2, $3, $4 from generate_series(1, 5) returning id`,
+      [clinics.a, consultation, patient, desk.doctor()],
+    );
+    await connection.query('commit');
+    ids = rows.map((r) => r.id);
+  } finally {
+    connection.release();
+  }
+  t.equal(ids.length, 5);
+  const { rows: times } = await db.admin.query('select count(distinct created_at)::int as times from app_public.prescriptions where patient_id = $1', [
+    patient,
+  ]);
+  t.same(times, [{ times: 1 }], 'one created_at for all five');
+  const seen: string[] = [];
+  const sizes: number[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await call('GET', `?patientId=${patient}&limit=2${cursor ? `&after=${cursor}` : ''}`, doctorToken);
+    t.equal(page.statusCode, 200, page.body);
+    const body = page.json() as { items: { id: string }[]; nextCursor: string | null };
+    sizes.push(body.items.length);
+    seen.push(...body.items.map((p) => p.id));
+    cursor = body.nextCursor;
+  } while (cursor !== null && sizes.length < 10);
+  t.same(sizes, [2, 2, 1], 'three pages');
+  t.same([...seen].sort(), [...ids].sort(), 'each listed exactly once');
+});

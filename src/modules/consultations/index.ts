@@ -124,7 +124,8 @@ export async function consultationRoutes(fastify: FastifyInstance): Promise<void
             await recordListedPatients(db, [...new Set(found.slice(0, limit).map((c) => c.patientId))]);
             return found;
           });
-      return toPage(rows, limit, (c) => [c.createdAt.toISOString(), c.id]);
+      const { items, nextCursor } = toPage(rows, limit, (c) => [c.cursorTime, c.id]);
+      return { items: items.map(({ cursorTime: _cursorTime, ...c }) => c), nextCursor };
     },
   );
 

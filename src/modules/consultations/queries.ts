@@ -63,12 +63,16 @@ export async function readConsultation(q: QueryCreator<DB>, id: string): Promise
   return { ...row, vitals: row.vitals.map(vitalsOf), diagnoses: row.diagnoses.map(diagnosisOf), addenda: row.addenda.map(addendumOf) };
 }
 
-/** Newest first; the cursor is (created_at, id). */
-export async function listConsultations(q: QueryCreator<DB>, filters: ListFilters, limit: number): Promise<ConsultationSummary[]> {
+/** A listed consultation with its exact position: created_at to the microsecond (a Date has milliseconds), for the cursor. */
+export type ListedConsultation = ConsultationSummary & { cursorTime: string };
+
+/** Newest first; the cursor is (created_at, id), the time as the database has it (cursorTime). */
+export async function listConsultations(q: QueryCreator<DB>, filters: ListFilters, limit: number): Promise<ListedConsultation[]> {
   return (await q
     .selectFrom(
       sql`(
-    select ${summaryColumns} from app_public.consultations c
+    select ${summaryColumns}, to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "cursorTime"
+    from app_public.consultations c
     where (${filters.patientId ?? null}::uuid is null or c.patient_id = ${filters.patientId ?? null})
       and (${filters.doctorId ?? null}::uuid is null or c.doctor_id = ${filters.doctorId ?? null})
       and (${filters.status ?? null}::text is null or c.status = ${filters.status ?? null})
@@ -76,7 +80,7 @@ export async function listConsultations(q: QueryCreator<DB>, filters: ListFilter
     order by c.created_at desc, c.id desc limit ${limit})`.as('found'),
     )
     .selectAll()
-    .execute()) as ConsultationSummary[];
+    .execute()) as ListedConsultation[];
 }
 
 /** The reads of a list without a patient filter, recorded per patient listed (the same transaction). */

@@ -22,7 +22,7 @@ const draftFields = {
 export const openBody = z.object({ visitId: z.uuid(), ...draftFields }).strict();
 export const patchBody = z.object(draftFields).strict();
 
-export const listQuery = pageQuery(z.tuple([z.string(), z.uuid()])).extend({
+export const listQuery = pageQuery(z.tuple([z.iso.datetime({ offset: true }), z.uuid()])).extend({
   patientId: z.uuid().optional(),
   doctorId: z.uuid().optional(),
   status: z.enum(CONSULTATION_STATUSES).optional(),

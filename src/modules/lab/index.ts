@@ -5,7 +5,8 @@
 // results, completing the request and the notification outbox on release, and footnote 3 (a lab
 // technician sees of a patient only the identity, and only with an open request). Drafts carry
 // their version as ETag; every write of a report needs If-Match (src/http/preconditions.ts).
-// Every read is recorded in the chart access log (`read_lab`) in the reading transaction.
+// Every read is recorded in the chart access log (`read_lab`) in the reading transaction, and so is
+// every request or report a write answers (in the writing one).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { TenantDb } from '../../db/tenant.ts';
@@ -85,6 +86,16 @@ async function readRecorded<T>(
   return found;
 }
 
+/**
+ * A request or report a write answers is a read of its patient's lab record too: recorded
+ * (`read_lab`, the caller's) in the write's own transaction, before it is answered. Writes are never
+ * a support token's (read-only), so the member's insert is the only one.
+ */
+async function answered<T extends { patientId: string }>(db: TenantDb, row: T | undefined): Promise<T | undefined> {
+  if (row) await recordLabReads(db, [row.patientId]);
+  return row;
+}
+
 /** The API's shape of a report: no cursor position. */
 function present({ position: _position, ...row }: ReportRow) {
   return row;
@@ -112,7 +123,7 @@ export async function testRequestRoutes(fastify: FastifyInstance): Promise<void>
       const created = await app.withTenant(request.tenant!, async (db) => {
         const id = await insertRequest(db, request.body);
         if (!id) throw unknown('body.consultationId');
-        return findRequest(db, id);
+        return answered(db, await findRequest(db, id));
       });
       const { position: _position, ...row } = created!;
       return reply.code(201).send(row);
@@ -179,7 +190,7 @@ export async function testRequestRoutes(fastify: FastifyInstance): Promise<void>
       async (request) => {
         const moved = await app.withTenant(request.tenant!, async (db) => {
           if (!(await setRequestStatus(db, request.params.id, to))) return undefined;
-          return findRequest(db, request.params.id);
+          return answered(db, await findRequest(db, request.params.id));
         });
         if (!moved) throw new AppError('NOT_FOUND');
         const { position: _position, ...row } = moved;
@@ -216,7 +227,7 @@ export async function testReportRoutes(fastify: FastifyInstance, options: TestRe
       throw new AppError('FORBIDDEN', "Only the report's own technician changes it.");
     }
     if (then) await then(db);
-    return (await findReport(db, id))!;
+    return (await answered(db, await findReport(db, id)))!;
   };
 
   const answer = (reply: { header(name: string, value: string): unknown }, row: ReportRow) => {
@@ -243,7 +254,7 @@ export async function testReportRoutes(fastify: FastifyInstance, options: TestRe
         const id = await insertReport(db, request.body);
         if (!id) throw unknown('body.testRequestId');
         await writeResults(db, id, request.body.results);
-        return (await findReport(db, id))!;
+        return (await answered(db, await findReport(db, id)))!;
       });
       reply.code(201);
       return answer(reply, created);

@@ -146,7 +146,8 @@ export default async function prescriptionRoutes(fastify: FastifyInstance): Prom
       const rows = await readWithChartAccess(app, reader(request), { action: 'read_record', patientId }, (q) =>
         listPrescriptions(q, { patientId, status, after: after as [string, string] | undefined }, limit + 1),
       );
-      return toPage(rows ?? [], limit, (p) => [p.createdAt.toISOString(), p.id]);
+      const { items, nextCursor } = toPage(rows ?? [], limit, (p) => [p.cursorTime, p.id]);
+      return { items: items.map(({ cursorTime: _cursorTime, ...p }) => p), nextCursor };
     },
   );
 

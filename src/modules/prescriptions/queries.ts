@@ -171,15 +171,19 @@ export function readPrescription(
     .executeTakeFirst() as Promise<(PrescriptionSummary & { items: unknown[]; allergyAcknowledgements: unknown[] }) | undefined>;
 }
 
-/** A patient's prescriptions, newest first. */
+/** A listed prescription with its exact position: created_at to the microsecond (a Date has milliseconds), for the cursor. */
+export type ListedPrescription = PrescriptionSummary & { cursorTime: string };
+
+/** A patient's prescriptions, newest first; the cursor is (created_at, id), the time as the database has it (cursorTime). */
 export function listPrescriptions(
   q: QueryCreator<DB>,
   query: { patientId: string; status?: string | undefined; after?: [string, string] | undefined },
   limit: number,
-): Promise<PrescriptionSummary[]> {
+): Promise<ListedPrescription[]> {
   let select = q
     .selectFrom('appPublic.prescriptions as p')
     .select(summaryColumns)
+    .select(sql<string>`to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursorTime'))
     .where('p.patientId', '=', query.patientId)
     .orderBy('p.createdAt', 'desc')
     .orderBy('p.id', 'desc')
@@ -187,7 +191,7 @@ export function listPrescriptions(
   if (query.status) select = select.where('p.status', '=', query.status);
   const after = query.after;
   if (after) select = select.where(sql<boolean>`(p.created_at, p.id) < (${after[0]}::timestamptz, ${after[1]}::uuid)`);
-  return select.execute() as Promise<PrescriptionSummary[]>;
+  return select.execute() as Promise<ListedPrescription[]>;
 }
 
 export interface PdfData {
