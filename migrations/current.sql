@@ -128,6 +128,15 @@ comment on function app_private.tg_prescription_transition() is
   'The prescriptions'' state machine and lock: draft → issued → completed | cancelled, draft → cancelled; locked once issued; a reason only with a cancellation.';
 
 --! split: 0310-lab-rules
+-- tg_test_result_lock (a definer, app_owner) reads the report FOR SHARE; under forced RLS a row lock
+-- needs an UPDATE policy's USING. This one lets the definer functions lock a report, never change
+-- one (WITH CHECK false: an update as app_owner is refused; the patient merge re-files reports by
+-- the cascade of test_requests, which RLS does not filter).
+drop policy if exists lock_by_definer_functions on app_public.test_reports;
+create policy lock_by_definer_functions on app_public.test_reports for update to app_owner
+  using (true)
+  with check (false);
+
 -- Results follow their report: written only while it is a draft, never after (CBLCK). The report
 -- is read FOR SHARE, so a release (an update of the report) and a result write in flight are
 -- ordered: one waits for the other, and a write after a release sees it released.
