@@ -289,8 +289,12 @@ t.test('races: a vital sign in flight and the sign are ordered by the consultati
     await nurse;
     t.equal(await sign, 1, '… and signs once the insert has committed');
     t.same(
-      (await db.admin.query('select c.status, count(v.*)::int as vitals from app_public.consultations c left join app_public.vitals v on v.consultation_id = c.id where c.id = $1 group by c.status', [id]))
-        .rows[0],
+      (
+        await db.admin.query(
+          'select c.status, count(v.*)::int as vitals from app_public.consultations c left join app_public.vitals v on v.consultation_id = c.id where c.id = $1 group by c.status',
+          [id],
+        )
+      ).rows[0],
       { status: 'signed', vitals: 1 },
       '… the vital sign came first, the consultation is signed over it',
     );
@@ -313,7 +317,9 @@ t.test('races: a vital sign in flight and the sign are ordered by the consultati
     await signDone;
     let insertSettled = false;
     const insert = refusal(() =>
-      withTenant(db.pool, as('nurse'), (trx) => sql`insert into app_public.vitals (consultation_id, heart_rate_bpm) values (${id}, 72) /* race-2-insert */`.execute(trx)),
+      withTenant(db.pool, as('nurse'), (trx) =>
+        sql`insert into app_public.vitals (consultation_id, heart_rate_bpm) values (${id}, 72) /* race-2-insert */`.execute(trx),
+      ),
     ).finally(() => {
       insertSettled = true;
     });

@@ -385,11 +385,7 @@ t.test('a cancellation reason belongs to a cancelled prescription only: the trig
     errorOf(run((trx) => sql`update app_public.prescriptions set status = ${status}, cancellation_reason = 'Side effects' where id = ${id}`.execute(trx)));
   t.equal(await withReason(await inState('draft'), 'issued'), 'CBSTA prescription_reason_needs_cancel', 'draft → issued with a reason: refused');
   t.equal(await withReason(await inState('issued'), 'completed'), 'CBSTA prescription_reason_needs_cancel', 'issued → completed with a reason: refused');
-  t.equal(
-    await withReason(await inState('draft'), 'draft'),
-    '23514 prescriptions_cancellation_reason_valid',
-    'a draft given a reason: the check refuses it',
-  );
+  t.equal(await withReason(await inState('draft'), 'draft'), '23514 prescriptions_cancellation_reason_valid', 'a draft given a reason: the check refuses it');
   t.equal(await withReason(await inState('issued'), 'cancelled'), 'resolved', 'issued → cancelled with a reason: fine');
 
   // The check holds for the superuser without the trigger (session_replication_role = replica skips triggers).
@@ -400,7 +396,11 @@ t.test('a cancellation reason belongs to a cancelled prescription only: the trig
     await client.query(`set session_replication_role = replica`);
     for (const [what, statement, id] of [
       ['an issued prescription with a reason', `update app_public.prescriptions set cancellation_reason = 'x' where id = $1`, issued],
-      ['a completed one with a reason', `update app_public.prescriptions set status = 'completed', completed_at = now(), cancellation_reason = 'x' where id = $1`, issued],
+      [
+        'a completed one with a reason',
+        `update app_public.prescriptions set status = 'completed', completed_at = now(), cancellation_reason = 'x' where id = $1`,
+        issued,
+      ],
       ['a cancelled one without', `update app_public.prescriptions set cancellation_reason = null where id = $1`, cancelled],
     ] as const) {
       t.equal(await errorOf(client.query(statement, [id])), '23514 prescriptions_cancellation_reason_valid', `${what}: the check refuses it`);

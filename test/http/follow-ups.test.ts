@@ -316,7 +316,9 @@ t.test("booking a follow-up's appointment links the two", async (t) => {
   t.same(stillBooked.json().errors, [{ path: 'body.followUpId', message: 'is not a pending follow-up of this patient' }], '… the same answer');
 
   // A no-show (marked by the superuser, the appointment being in the future) frees it too.
-  await desk.db.admin.query(`set session_replication_role = replica; update app_public.appointments set status = 'no_show' where id = '${again.json().id}'; reset session_replication_role`);
+  await desk.db.admin.query(
+    `set session_replication_role = replica; update app_public.appointments set status = 'no_show' where id = '${again.json().id}'; reset session_replication_role`,
+  );
   const third = await book(followUp);
   t.equal(third.statusCode, 201, 'after a no-show: booked again, 201');
   t.equal(
