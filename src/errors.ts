@@ -187,6 +187,8 @@ export function isConnectionFailure(error: unknown): boolean {
  * (`body.<camelCaseField>`), so a client handles both kinds of 400/409/422 alike.
  */
 function fieldOf(error: PgError): string | undefined {
+  // `<table>_<what>_present` ("at least one of …", "exactly one of …") is about no one column: the body.
+  if (!error.column && error.table && error.constraint?.startsWith(`${error.table}_`) && error.constraint.endsWith('_present')) return 'body';
   const column = columnOf(error);
   return column ? `body.${column.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase())}` : undefined;
 }
@@ -195,7 +197,7 @@ function columnOf(error: PgError): string | undefined {
   if (error.column) return error.column;
   if (!error.constraint || !error.table) return undefined;
   const rest = error.constraint.startsWith(`${error.table}_`) ? error.constraint.slice(error.table.length + 1) : '';
-  const column = rest.replace(/_(key|fkey|check|format|length|valid|excl)$/, '');
+  const column = rest.replace(/_(key|fkey|check|format|length|range|valid|excl)$/, '');
   // A primary key names no field a client wrote (ids come from the database).
   return column && column !== 'pkey' ? column : undefined;
 }

@@ -236,3 +236,102 @@ t.test('races: two signers, and a sign against a patch, at the same version: exa
     t.equal((await row(db, id)).version, 2, `${what}: one bump`);
   }
 });
+
+/** Whether a backend waits on a lock while running a statement that contains `fragment` (polls 5 s). */
+async function blockedOnLock(db: TestDatabase, fragment: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await db.admin.query(
+      `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and state = 'active' and strpos(query, $1) > 0 and pid <> pg_backend_pid()`,
+      [fragment],
+    );
+    if (rows[0].n > 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** A promise and the function that settles it: a transaction held open until the test says so. */
+function gate() {
+  let open!: () => void;
+  const closed = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { closed, open };
+}
+
+t.test('races: a vital sign in flight and the sign are ordered by the consultation row (FOR SHARE)', async (t) => {
+  const { db, as, open } = await setup(t);
+
+  // 1. The nurse's insert comes first and holds its transaction open: the sign waits for it, then
+  //    signs; the vital sign is under the signed consultation legitimately (it was there first).
+  {
+    const { id } = await open();
+    const held = gate();
+    let inserted!: () => void;
+    const insertDone = new Promise<void>((resolve) => {
+      inserted = resolve;
+    });
+    const nurse = withTenant(db.pool, as('nurse'), async (trx) => {
+      await sql`insert into app_public.vitals (consultation_id, heart_rate_bpm) values (${id}, 71)`.execute(trx);
+      inserted();
+      await held.closed;
+    });
+    await insertDone;
+    let signSettled = false;
+    const sign = withTenant(db.pool, as('doctor'), (trx) =>
+      sql`update app_public.consultations set status = 'signed' where id = ${id} /* race-1-sign */`.execute(trx).then((r) => Number(r.numAffectedRows)),
+    ).finally(() => {
+      signSettled = true;
+    });
+    t.ok(await blockedOnLock(db, 'race-1-sign'), 'the sign waits on a row lock');
+    t.equal(signSettled, false, 'insert first: the sign waits for the open insert');
+    held.open();
+    await nurse;
+    t.equal(await sign, 1, '… and signs once the insert has committed');
+    t.same(
+      (
+        await db.admin.query(
+          'select c.status, count(v.*)::int as vitals from app_public.consultations c left join app_public.vitals v on v.consultation_id = c.id where c.id = $1 group by c.status',
+          [id],
+        )
+      ).rows[0],
+      { status: 'signed', vitals: 1 },
+      '… the vital sign came first, the consultation is signed over it',
+    );
+  }
+
+  // 2. The sign comes first and holds its transaction open: the nurse's insert waits for it, then
+  //    sees the consultation signed and is refused (CBLCK).
+  {
+    const { id } = await open();
+    const held = gate();
+    let signed!: () => void;
+    const signDone = new Promise<void>((resolve) => {
+      signed = resolve;
+    });
+    const sign = withTenant(db.pool, as('doctor'), async (trx) => {
+      await sql`update app_public.consultations set status = 'signed' where id = ${id}`.execute(trx);
+      signed();
+      await held.closed;
+    });
+    await signDone;
+    let insertSettled = false;
+    const insert = refusal(() =>
+      withTenant(db.pool, as('nurse'), (trx) =>
+        sql`insert into app_public.vitals (consultation_id, heart_rate_bpm) values (${id}, 72) /* race-2-insert */`.execute(trx),
+      ),
+    ).finally(() => {
+      insertSettled = true;
+    });
+    t.ok(await blockedOnLock(db, 'race-2-insert'), 'the insert waits on a row lock');
+    t.equal(insertSettled, false, 'sign first: the insert waits for the open sign');
+    held.open();
+    await sign;
+    t.same(await insert, { code: 'CBLCK', constraint: 'consultation_vitals_are_final' }, '… and is refused once the sign has committed');
+    t.same(
+      (await db.admin.query('select count(*)::int as n from app_public.vitals where consultation_id = $1', [id])).rows[0],
+      { n: 0 },
+      '… no vital sign under the signed consultation',
+    );
+  }
+});

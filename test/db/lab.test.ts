@@ -16,8 +16,8 @@ interface Refusal {
   rule?: string | undefined;
 }
 
-async function setup(t: Test) {
-  const db = await createTestDatabase(t);
+async function setup(t: Test, poolSize?: number) {
+  const db = await createTestDatabase(t, { poolSize });
   const clinics = await createClinics(db);
   await createActors(db, [clinics.a, clinics.b]);
   const as = <T>(role: ClinicRole, fn: (trx: TenantDb) => Promise<T>) =>
@@ -343,4 +343,89 @@ t.test('footnote 9: the lab uploads report files of patients with an open reques
   });
   const seen = await s.as('lab_technician', async (trx) => (await sql<{ sha256: string }>`select sha256 from app_public.files`.execute(trx)).rows);
   t.same(seen, [{ sha256: 'b'.repeat(64) }], "its own upload only: another member's file is not the lab's to read");
+});
+
+/** Whether a backend waits on a lock while running a statement that contains `fragment` (polls 5 s). */
+async function blockedOnLock(s: Awaited<ReturnType<typeof setup>>, fragment: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await s.db.admin.query(
+      `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and state = 'active' and strpos(query, $1) > 0 and pid <> pg_backend_pid()`,
+      [fragment],
+    );
+    if (rows[0].n > 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** Settles `done` when `first` has run in a transaction, which stays open until `release()`. */
+function held<T>(s: Awaited<ReturnType<typeof setup>>, first: ReturnType<typeof sql>) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let ran!: () => void;
+  const done = new Promise<void>((resolve) => {
+    ran = resolve;
+  });
+  const transaction = s.as('lab_technician', async (trx) => {
+    await first.execute(trx);
+    ran();
+    await gate;
+  }) as Promise<T>;
+  return { done, release, transaction };
+}
+
+t.test('races: a result written while the report is released is ordered by the report row (FOR SHARE)', async (t) => {
+  const s = await setup(t, 4);
+  const patientId = await s.patient();
+  const draftReport = async () => {
+    const requestId = await s.request(patientId);
+    await s.move('lab_technician', requestId, 'collected');
+    await s.move('lab_technician', requestId, 'in_progress');
+    return s.as('lab_technician', async (trx) => {
+      const { rows } = await sql<{ id: string }>`insert into app_public.test_reports (test_request_id, patient_id, technician_id)
+        values (${requestId}, ${patientId}, app_public.current_member_id()) returning id`.execute(trx);
+      await sql`insert into app_public.test_results (test_report_id, patient_id, position, analyte, value_numeric) values (${rows[0]!.id}, ${patientId}, 1, 'Hb', 130)`.execute(
+        trx,
+      );
+      return rows[0]!.id;
+    });
+  };
+  const results = async (reportId: string) =>
+    (await s.db.admin.query('select count(*)::int as n from app_public.test_results where test_report_id = $1', [reportId])).rows[0].n as number;
+
+  // 1. A result first, its transaction open: the release waits, then releases over it.
+  {
+    const reportId = await draftReport();
+    const first = held(
+      s,
+      sql`insert into app_public.test_results (test_report_id, patient_id, position, analyte, value_numeric) values (${reportId}, ${patientId}, 2, 'K', 4.1)`,
+    );
+    await first.done;
+    const release = s.run('lab_technician', sql`update app_public.test_reports set status = 'released' where id = ${reportId} /* lab-race-1 */`);
+    const waited = await blockedOnLock(s, 'lab-race-1');
+    first.release();
+    await first.transaction;
+    t.ok(waited, 'result first: the release waits on the report row');
+    t.equal(await release, 1, '… then releases');
+    t.equal(await results(reportId), 2, '… with the result that came first');
+  }
+
+  // 2. The release first, its transaction open: the result waits, then is refused (CBLCK).
+  {
+    const reportId = await draftReport();
+    const first = held(s, sql`update app_public.test_reports set status = 'released' where id = ${reportId}`);
+    await first.done;
+    const insert = s.run(
+      'lab_technician',
+      sql`insert into app_public.test_results (test_report_id, patient_id, position, analyte, value_numeric) values (${reportId}, ${patientId}, 2, 'K', 4.1) /* lab-race-2 */`,
+    );
+    const waited = await blockedOnLock(s, 'lab-race-2');
+    first.release();
+    await first.transaction;
+    t.ok(waited, 'release first: the result waits on the report row');
+    t.same(await insert, { code: 'CBLCK', rule: 'test_report_released_is_final' }, '… then is refused');
+    t.equal(await results(reportId), 1, '… nothing added to the released report');
+  }
 });

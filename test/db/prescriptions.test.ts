@@ -379,3 +379,34 @@ t.test('an item written while the prescription is being issued waits for the iss
   const { rows } = await db.admin.query('select count(*)::int as n from app_public.prescription_items where prescription_id = $1', [id]);
   t.equal(rows[0].n, 1, 'the issued prescription kept its one item');
 });
+
+t.test('a cancellation reason belongs to a cancelled prescription only: the trigger and the check', async (t) => {
+  const withReason = (id: string, status: string) =>
+    errorOf(run((trx) => sql`update app_public.prescriptions set status = ${status}, cancellation_reason = 'Side effects' where id = ${id}`.execute(trx)));
+  t.equal(await withReason(await inState('draft'), 'issued'), 'CBSTA prescription_reason_needs_cancel', 'draft → issued with a reason: refused');
+  t.equal(await withReason(await inState('issued'), 'completed'), 'CBSTA prescription_reason_needs_cancel', 'issued → completed with a reason: refused');
+  t.equal(await withReason(await inState('draft'), 'draft'), '23514 prescriptions_cancellation_reason_valid', 'a draft given a reason: the check refuses it');
+  t.equal(await withReason(await inState('issued'), 'cancelled'), 'resolved', 'issued → cancelled with a reason: fine');
+
+  // The check holds for the superuser without the trigger (session_replication_role = replica skips triggers).
+  const issued = await inState('issued');
+  const cancelled = await inState('cancelled');
+  const client = await db.admin.connect();
+  try {
+    await client.query(`set session_replication_role = replica`);
+    for (const [what, statement, id] of [
+      ['an issued prescription with a reason', `update app_public.prescriptions set cancellation_reason = 'x' where id = $1`, issued],
+      [
+        'a completed one with a reason',
+        `update app_public.prescriptions set status = 'completed', completed_at = now(), cancellation_reason = 'x' where id = $1`,
+        issued,
+      ],
+      ['a cancelled one without', `update app_public.prescriptions set cancellation_reason = null where id = $1`, cancelled],
+    ] as const) {
+      t.equal(await errorOf(client.query(statement, [id])), '23514 prescriptions_cancellation_reason_valid', `${what}: the check refuses it`);
+    }
+  } finally {
+    await client.query(`reset session_replication_role`);
+    client.release();
+  }
+});

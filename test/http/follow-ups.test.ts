@@ -299,4 +299,31 @@ t.test("booking a follow-up's appointment links the two", async (t) => {
     t.same(refused.json().errors, [{ path: 'body.followUpId', message: 'is not a pending follow-up of this patient' }], `${what}: the same answer`);
   }
   t.equal(await appointments(), before, 'no booking was kept for a refused link');
+
+  // The appointment falls through: the follow-up is still pending and can be booked again.
+  const cancelled = await client.post(desk.url(`/appointments/${booked.json().id}/cancel`), { reason: 'Patient travelling' }, receptionist);
+  t.equal(cancelled.statusCode, 200, 'the linked appointment is cancelled');
+  const again = await book(followUp);
+  t.equal(again.statusCode, 201, 'booked again with the same followUpId: 201');
+  t.not(again.json().id, booked.json().id, 'a new appointment');
+  t.equal(
+    (await desk.db.admin.query('select appointment_id from app_public.follow_ups where id = $1', [followUp])).rows[0].appointment_id,
+    again.json().id,
+    'the follow-up names the new appointment',
+  );
+  const stillBooked = await book(followUp);
+  t.equal(stillBooked.statusCode, 400, 'while the new one is booked: 400 again');
+  t.same(stillBooked.json().errors, [{ path: 'body.followUpId', message: 'is not a pending follow-up of this patient' }], '… the same answer');
+
+  // A no-show (marked by the superuser, the appointment being in the future) frees it too.
+  await desk.db.admin.query(
+    `set session_replication_role = replica; update app_public.appointments set status = 'no_show' where id = '${again.json().id}'; reset session_replication_role`,
+  );
+  const third = await book(followUp);
+  t.equal(third.statusCode, 201, 'after a no-show: booked again, 201');
+  t.equal(
+    (await desk.db.admin.query('select appointment_id from app_public.follow_ups where id = $1', [followUp])).rows[0].appointment_id,
+    third.json().id,
+    'the follow-up names the third appointment',
+  );
 });

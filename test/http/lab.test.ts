@@ -315,6 +315,23 @@ t.test('bad input is a 400 naming the field; other clinics’ ids are unknown', 
     results: [{ analyte: 'Hb', valueNumeric: 130, referenceLow: 160, referenceHigh: 120 }],
   });
   t.equal(inverted.statusCode, 422, inverted.body);
+  // The check is test_results_reference_low_valid: it names the low bound (not a "referenceRange" no
+  // body has); the database cannot tell which result, so the path is the column's, not results.N's.
+  t.same(
+    inverted.json().errors.map((e: { path: string }) => e.path),
+    ['body.referenceLow'],
+    'an inverted reference range names body.referenceLow',
+  );
+  const criticalInside = await lab.call('lab_technician', 'POST', '/test-reports', {
+    testRequestId: request.id,
+    results: [{ analyte: 'K', valueNumeric: 4, referenceLow: 3.5, referenceHigh: 5.1, criticalLow: 4.0, criticalHigh: 6.5 }],
+  });
+  t.equal(criticalInside.statusCode, 422, criticalInside.body);
+  t.same(
+    criticalInside.json().errors.map((e: { path: string }) => e.path),
+    ['body.criticalLow'],
+    'a critical low inside the reference range names body.criticalLow',
+  );
 
   // Clinic B's consultation and request, and unknown ids.
   const theirPatient = await lab.patient('b');
