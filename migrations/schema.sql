@@ -1247,7 +1247,8 @@ declare
 begin
   select c.* into parent from app_public.consultations c
   where c.clinic_id = (case tg_op when 'DELETE' then old.clinic_id else new.clinic_id end)
-    and c.id = (case tg_op when 'DELETE' then old.consultation_id else new.consultation_id end);
+    and c.id = (case tg_op when 'DELETE' then old.consultation_id else new.consultation_id end)
+  for share;
   -- A patient merge re-filing the consultation: the row follows it, nothing else changes
   -- (0950-patient-merge; a definer, so the parent's patient is the check, not current_user).
   if tg_op = 'UPDATE' and found and new.patient_id = parent.patient_id
@@ -1586,6 +1587,7 @@ begin
   end if;
   if new.status = old.status then
     if old.status = 'draft' then
+      -- (A reason on a draft: prescriptions_cancellation_reason_valid refuses it.)
       return new;
     end if;
     -- Moving to the state it is in (issuing an issued prescription): a refused move, not an edit.
@@ -1605,6 +1607,10 @@ begin
   -- A move changes the status (and a cancellation's reason), nothing else of a locked prescription.
   if old.status <> 'draft' and (to_jsonb(new) - array['status', 'cancellation_reason', 'updated_at', 'version']) <> (to_jsonb(old) - array['status', 'cancellation_reason', 'updated_at', 'version']) then
     raise exception 'prescription % is %', old.id, old.status using errcode = 'CBLCK', constraint = 'prescription_issued_is_locked';
+  end if;
+  -- Only a cancellation gives a reason: issuing or completing with one is refused.
+  if new.status <> 'cancelled' and new.cancellation_reason is not null then
+    raise exception 'prescription % is not being cancelled', old.id using errcode = 'CBSTA', constraint = 'prescription_reason_needs_cancel';
   end if;
   if new.status = 'cancelled' then
     if new.cancellation_reason is null then
@@ -1627,7 +1633,7 @@ begin
   return new;
 end;
 $function$;
-comment on function app_private.tg_prescription_transition() is 'The prescriptions'' state machine and lock: draft → issued → completed | cancelled, draft → cancelled; locked once issued.';
+comment on function app_private.tg_prescription_transition() is 'The prescriptions'' state machine and lock: draft → issued → completed | cancelled, draft → cancelled; locked once issued; a reason only with a cancellation.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_require_member_role()
  RETURNS trigger
@@ -1854,16 +1860,24 @@ AS $function$
 declare
   report_id uuid := case when tg_op = 'DELETE' then old.test_report_id else new.test_report_id end;
   clinic uuid := case when tg_op = 'DELETE' then old.clinic_id else new.clinic_id end;
+  report_status text;
+  old_report_status text;
 begin
+  select r.status into report_status from app_public.test_reports r
+  where r.clinic_id = clinic and r.id = report_id
+  for share;
+  if tg_op = 'UPDATE' and (old.clinic_id, old.test_report_id) is distinct from (new.clinic_id, new.test_report_id) then
+    select r.status into old_report_status from app_public.test_reports r
+    where r.clinic_id = old.clinic_id and r.id = old.test_report_id
+    for share;
+  end if;
   -- A patient merge: the result follows its report (0950-patient-merge; a definer, so the report's
   -- patient is the check, not current_user). The flag is generated (null in NEW before the update).
   if tg_op = 'UPDATE' and app_private.refiles_patient_only(to_jsonb(old) - 'flag', to_jsonb(new) - 'flag') and new.patient_id = (
       select r.patient_id from app_public.test_reports r where r.clinic_id = new.clinic_id and r.id = new.test_report_id) then
     return new;
   end if;
-  if exists (select from app_public.test_reports r where r.clinic_id = clinic and r.id = report_id and r.status = 'released')
-     or (tg_op = 'UPDATE' and exists (select from app_public.test_reports r
-           where r.clinic_id = old.clinic_id and r.id = old.test_report_id and r.status = 'released')) then
+  if report_status = 'released' or old_report_status = 'released' then
     raise exception 'A released test report does not change.' using errcode = 'CBLCK', constraint = 'test_report_released_is_final';
   end if;
   return case when tg_op = 'DELETE' then old else new end;
@@ -2233,13 +2247,16 @@ begin
   end if;
   update app_public.follow_ups f set appointment_id = link_follow_up_appointment.appointment_id
   where f.clinic_id = app_public.current_clinic_id() and f.id = link_follow_up_appointment.follow_up_id
-    and f.patient_id = booked_patient and f.status = 'pending' and f.appointment_id is null;
+    and f.patient_id = booked_patient and f.status = 'pending'
+    and (f.appointment_id is null or exists (
+      select from app_public.appointments a
+      where a.clinic_id = f.clinic_id and a.id = f.appointment_id and a.status in ('cancelled', 'no_show')));
   return found;
 end;
 $function$;
 grant execute on function app_public.link_follow_up_appointment(uuid,uuid) to app_user;
 comment on function app_public.link_follow_up_appointment(uuid,uuid) is '@behavior -*
-Links a pending follow-up to the booked appointment of the same patient; false when there is no such follow-up the caller may link.';
+Links a pending follow-up to the booked appointment of the same patient (again when its appointment was cancelled or a no-show); false when there is no such follow-up the caller may link.';
 
 CREATE OR REPLACE FUNCTION app_public.prescription_allergy_matches(prescription_id uuid)
  RETURNS TABLE(allergy_id uuid, allergy_name text, item_position integer, medicine_name text, acknowledged boolean)
@@ -3693,6 +3710,7 @@ create table app_public.prescriptions (
   constraint prescriptions_doctor_id_fkey FOREIGN KEY (clinic_id, doctor_id) REFERENCES app_public.clinic_members(clinic_id, id),
   constraint prescriptions_cancellation_reason_check CHECK (cancellation_reason !~ '[\x01-\x1f\x7f]'::text),
   constraint prescriptions_cancellation_reason_length CHECK (char_length(cancellation_reason) >= 1 AND char_length(cancellation_reason) <= 500),
+  constraint prescriptions_cancellation_reason_valid CHECK ((status = 'cancelled'::text) = (cancellation_reason IS NOT NULL)),
   constraint prescriptions_issued_valid CHECK ((issued_at IS NULL) = (prescription_number IS NULL) AND (status <> 'draft'::text OR issued_at IS NULL) AND ((status <> ALL (ARRAY['issued'::text, 'completed'::text])) OR issued_at IS NOT NULL)),
   constraint prescriptions_notes_check CHECK (notes !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint prescriptions_notes_length CHECK (char_length(notes) >= 1 AND char_length(notes) <= 2000),
@@ -3835,6 +3853,10 @@ create policy tenant_isolation on app_public.test_reports
 create policy insert_lab on app_public.test_reports
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (technician_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy lock_by_definer_functions on app_public.test_reports
+  for update to app_owner
+  using (true)
+  with check (false);
 create policy read_by_definer_functions on app_public.test_reports
   for select to app_owner
   using (true);
@@ -3972,9 +3994,9 @@ END) stored,
   constraint test_results_test_report_id_fkey FOREIGN KEY (clinic_id, test_report_id, patient_id) REFERENCES app_public.test_reports(clinic_id, id, patient_id) ON UPDATE CASCADE,
   constraint test_results_analyte_check CHECK (analyte !~ '[\x01-\x1f\x7f]'::text),
   constraint test_results_analyte_length CHECK (char_length(analyte) >= 1 AND char_length(analyte) <= 200),
-  constraint test_results_critical_range_valid CHECK (critical_low < critical_high AND (critical_low IS NULL OR reference_low IS NULL OR critical_low < reference_low) AND (critical_high IS NULL OR reference_high IS NULL OR critical_high > reference_high)),
+  constraint test_results_critical_low_valid CHECK (critical_low < critical_high AND (critical_low IS NULL OR reference_low IS NULL OR critical_low < reference_low) AND (critical_high IS NULL OR reference_high IS NULL OR critical_high > reference_high)),
   constraint test_results_position_valid CHECK ("position" >= 1 AND "position" <= 200),
-  constraint test_results_reference_range_valid CHECK (reference_low <= reference_high),
+  constraint test_results_reference_low_valid CHECK (reference_low <= reference_high),
   constraint test_results_unit_check CHECK (unit !~ '[\x01-\x1f\x7f]'::text),
   constraint test_results_unit_length CHECK (char_length(unit) >= 1 AND char_length(unit) <= 40),
   constraint test_results_value_present CHECK (num_nonnulls(value_numeric, value_text) = 1),

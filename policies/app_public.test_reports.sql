@@ -16,6 +16,11 @@ create policy insert_lab on app_public.test_reports
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (technician_id = ( SELECT app_public.current_member_id() AS current_member_id))));
 
+create policy lock_by_definer_functions on app_public.test_reports
+  for update to app_owner
+  using (true)
+  with check (false);
+
 create policy read_by_definer_functions on app_public.test_reports
   for select to app_owner
   using (true);
