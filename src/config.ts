@@ -169,6 +169,28 @@ const envSchema = z.object({
   // The first platform operator, created at start when there is none yet.
   PLATFORM_BOOTSTRAP_EMAIL: z.string().trim().max(254).email().optional(),
   PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
+  // Notification delivery (src/notifications/, docs/operations.md "Notification delivery"): how
+  // e-mail leaves (and SMS, while no SMS webhook is set). `log` prints every message, tokens
+  // included, into the log: development only.
+  NOTIFY_TRANSPORT: z.enum(['log', 'file', 'smtp', 'webhook']).default('log'),
+  // The `file` transport's folder (one file per message); unset: DATA_DIR/outbox.
+  NOTIFY_FILE_DIR: z.string().min(1).optional(),
+  // How long one delivery (an SMTP conversation, a webhook call) may take before it counts as failed.
+  NOTIFY_TIMEOUT_MS: timeoutMs(10_000),
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((value) => /^smtps?:\/\//.test(value), 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  // The sender's address; the display name is the clinic's sender name (clinic settings).
+  SMTP_FROM: z.string().trim().max(254).email().optional(),
+  // An SMS gateway's webhook: set, every SMS goes there (JSON POST signed with the secret).
+  SMS_WEBHOOK_URL: z
+    .string()
+    .url()
+    .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
+    .optional(),
+  SMS_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export interface LoadOptions {
@@ -196,9 +218,25 @@ function crossFieldProblems(env: Record<string, string | undefined>, options: Lo
   if (Boolean(env.JWT_PRIVATE_KEY) !== Boolean(env.JWT_KEY_ID)) {
     problems.push('JWT_KEY_ID: JWT_PRIVATE_KEY and JWT_KEY_ID go together');
   }
+  problems.push(...notificationProblems(env));
   if (options.serving && env.DATABASE_URL && !env.DATABASE_ROLE_PASSWORD && !env.DATABASE_AUTHENTICATOR_URL) {
     // A built-in password never reaches a real server's roles: with DATABASE_URL, the caller names one.
     problems.push('DATABASE_ROLE_PASSWORD: required with DATABASE_URL (setup gives it to the login roles)');
+  }
+  return problems;
+}
+
+/** The variables each notification transport needs, named together. */
+function notificationProblems(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if (env.NOTIFY_TRANSPORT === 'smtp' && !(env.SMTP_URL && env.SMTP_FROM)) {
+    problems.push('SMTP_URL, SMTP_FROM: required with NOTIFY_TRANSPORT=smtp');
+  }
+  if (env.NOTIFY_TRANSPORT === 'webhook' && !env.SMS_WEBHOOK_URL) {
+    problems.push('SMS_WEBHOOK_URL: required with NOTIFY_TRANSPORT=webhook');
+  }
+  if (Boolean(env.SMS_WEBHOOK_URL) !== Boolean(env.SMS_WEBHOOK_SECRET)) {
+    problems.push('SMS_WEBHOOK_SECRET: SMS_WEBHOOK_URL and SMS_WEBHOOK_SECRET go together');
   }
   return problems;
 }
@@ -228,6 +266,15 @@ export interface JwtConfig {
   loginAttemptsPerMinute: number;
 }
 
+export interface NotificationsConfig {
+  /** The transport of e-mail, and of SMS while no SMS webhook is configured. */
+  transport: 'log' | 'file' | 'smtp' | 'webhook';
+  fileDir: string;
+  timeoutMs: number;
+  smtp: { url: string; from: string } | undefined;
+  smsWebhook: { url: string; secret: string } | undefined;
+}
+
 export interface Config {
   /** The first platform operator, created at start when none exists. */
   platformBootstrap: { email: string; password: string } | undefined;
@@ -254,6 +301,8 @@ export interface Config {
   jwt: JwtConfig;
   /** Keys of the field encryption (src/crypto/data-keys.ts). */
   dataEncryption: DataEncryptionConfig;
+  /** Notification delivery (src/notifications/). */
+  notifications: NotificationsConfig;
 }
 
 export class ConfigError extends Error {
@@ -337,6 +386,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       // Never in production: a key made up at start would encrypt data no other process can read.
       generatedKeyFile: env.NODE_ENV === 'production' ? undefined : path.join(dataDir, 'data-encryption-key'),
     }),
+    notifications: Object.freeze({
+      transport: env.NOTIFY_TRANSPORT,
+      fileDir: env.NOTIFY_FILE_DIR ? path.resolve(env.NOTIFY_FILE_DIR) : path.join(dataDir, 'outbox'),
+      timeoutMs: env.NOTIFY_TIMEOUT_MS,
+      smtp: env.SMTP_URL && env.SMTP_FROM ? Object.freeze({ url: env.SMTP_URL, from: env.SMTP_FROM }) : undefined,
+      smsWebhook: env.SMS_WEBHOOK_URL && env.SMS_WEBHOOK_SECRET ? Object.freeze({ url: env.SMS_WEBHOOK_URL, secret: env.SMS_WEBHOOK_SECRET }) : undefined,
+    }),
   });
 }
 
@@ -353,7 +409,7 @@ function derivedRoleUrl(adminUrl: string | undefined, role: string, password: st
 }
 
 /** Secrets that may come from a file instead: X_FILE names it (the Docker secrets convention). */
-const FILE_VARIABLES = ['JWT_PRIVATE_KEY', 'JWT_KEY_ID', 'DATA_ENCRYPTION_KEY'] as const;
+const FILE_VARIABLES = ['JWT_PRIVATE_KEY', 'JWT_KEY_ID', 'DATA_ENCRYPTION_KEY', 'SMTP_URL', 'SMS_WEBHOOK_SECRET'] as const;
 
 /** `source` with each X_FILE read into X (trailing whitespace dropped); both set, or a file unread, is a problem. */
 function withFileVariables(source: Record<string, string | undefined>, problems: string[]): Record<string, string | undefined> {
