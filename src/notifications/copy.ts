@@ -55,8 +55,8 @@ const EN_ROLES: Record<string, string> = {
 const ES_ROLES: Record<string, string> = {
   clinic_admin: 'administrador de la clínica',
   doctor: 'médico',
-  nurse: 'enfermería',
-  receptionist: 'recepción',
+  nurse: 'personal de enfermería',
+  receptionist: 'personal de recepción',
   lab_technician: 'técnico de laboratorio',
   patient: 'paciente',
 };
