@@ -13,7 +13,7 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 import { UndeliverableError } from '../../src/notifications/errors.ts';
 import { fileTransport } from '../../src/notifications/file-transport.ts';
 import { logTransport } from '../../src/notifications/log-transport.ts';
-import type { OutboxMessage, RenderedMessage } from '../../src/notifications/message.ts';
+import type { OutboxMessage } from '../../src/notifications/message.ts';
 import { renderMessage } from '../../src/notifications/render.ts';
 import { smtpTransport } from '../../src/notifications/smtp-transport.ts';
 import { createTransports } from '../../src/notifications/transport.ts';
@@ -72,7 +72,7 @@ async function startSmtpServer(t: Test, options: { refuseRecipient?: boolean } =
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
-    onRcptTo(address, _session, callback) {
+    onRcptTo(_address, _session, callback) {
       if (options.refuseRecipient) {
         const error = Object.assign(new Error('5.1.1 mailbox unavailable'), { responseCode: 550 });
         callback(error);
