@@ -99,6 +99,8 @@ function clinicNameOf(message: OutboxMessage): string {
 
 function appointmentCopy(message: OutboxMessage, copy: Copy, facts: AppointmentFacts | undefined) {
   if (!facts) throw new UndeliverableError('appointment not found');
+  // Cancelled, completed, a no-show: a patient is never told of a slot they no longer hold.
+  if (facts.status !== 'booked') throw new UndeliverableError(`appointment is ${facts.status}`);
   return { clinicName: clinicNameOf(message), doctorName: facts.doctorName, when: formatTime(facts.startsAt, copy.locale, message.timezone) };
 }
 

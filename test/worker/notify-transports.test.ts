@@ -278,6 +278,7 @@ t.test('templates: HTML escapes what the text says; rows that can never make a m
   t.throws(() => renderMessage({ ...invitation, kind: 'newsletter' }), new UndeliverableError('no template for kind newsletter'));
   t.throws(() => renderMessage({ ...invitation, payload: { clinic_name: 'x' } }), UndeliverableError);
   t.throws(() => renderMessage(reminder), new UndeliverableError('appointment not found'));
+  t.throws(() => renderMessage(reminder, { ...appointment, status: 'cancelled' }), new UndeliverableError('appointment is cancelled'));
   t.throws(() => renderMessage({ ...reminder, payload: { appointmentId: 'not-a-uuid', window: '24h' } }, appointment), UndeliverableError);
 });
 
