@@ -4,11 +4,8 @@
 // languages, and the configuration of delivery.
 import { createHmac } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { SMTPServer } from 'smtp-server';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { UndeliverableError } from '../../src/notifications/errors.ts';
 import { fileTransport } from '../../src/notifications/file-transport.ts';
@@ -18,6 +15,7 @@ import { renderMessage } from '../../src/notifications/render.ts';
 import { smtpTransport } from '../../src/notifications/smtp-transport.ts';
 import { createTransports } from '../../src/notifications/transport.ts';
 import { webhookTransport } from '../../src/notifications/webhook-transport.ts';
+import { decodeQuotedPrintable, header, startSmtpServer, startWebhook } from '../helpers/notify-servers.ts';
 
 const TOKEN = 'inv_9QkT2vX7pL4mN8rS1wY6zA3bC5dE0fG';
 const SECRET = 'a-webhook-secret-of-32-characters-or-more';
@@ -53,77 +51,6 @@ const reminder: OutboxMessage = {
 };
 // 15:00 UTC on 8 March 2027 is 10:00 in New York (EST, the day before daylight saving starts).
 const appointment = { startsAt: new Date('2027-03-08T15:00:00Z'), doctorName: 'Dr Ana Ruiz', status: 'booked' };
-
-/** A quoted-printable body as readers decode it (RFC 2045 §6.7), written here, not nodemailer's. */
-function decodeQuotedPrintable(text: string): string {
-  const bytes = text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-  return Buffer.from(bytes, 'latin1').toString('utf8');
-}
-
-/** A header's value from a raw message (the first one; folded lines unfolded). */
-function header(raw: string, name: string): string | undefined {
-  const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
-  return new RegExp(`^${name}: (.*)$`, 'mi').exec(head)?.[1];
-}
-
-async function startSmtpServer(t: Test, options: { refuseRecipient?: boolean } = {}) {
-  const received: { from: string; to: string[]; raw: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onRcptTo(_address, _session, callback) {
-      if (options.refuseRecipient) {
-        const error = Object.assign(new Error('5.1.1 mailbox unavailable'), { responseCode: 550 });
-        callback(error);
-        return;
-      }
-      callback();
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        received.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks).toString('utf8'),
-        });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const { port } = server.server.address() as AddressInfo;
-  return { url: `smtp://127.0.0.1:${port}`, received };
-}
-
-interface WebhookCall {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-async function startWebhook(t: Test, answer: (call: WebhookCall) => number | 'hang') {
-  const calls: WebhookCall[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const call = { headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
-      calls.push(call);
-      const status = answer(call);
-      if (status === 'hang') return;
-      response.writeHead(status, { 'content-type': 'application/json' }).end('{"accepted":true}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms`, calls };
-}
 
 t.test('SMTP: the invitation reaches a real SMTP server from the clinic sender name, with its code', async (t) => {
   const smtp = await startSmtpServer(t);
