@@ -1,0 +1,350 @@
+// Notification delivery end to end on a real database and the real worker: an outbox row queues
+// its job, graphile-worker runs the task, a transport delivers it (a real SMTP server, a local SMS
+// webhook, files), the row records the outcome; retries then the final failed state with its reason,
+// a resend, a second run that sends nothing, opt-outs, the second language, another clinic's
+// appointment, and the worker-only functions refused to the request login.
+import { createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { loadConfig } from '../../src/config.ts';
+import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
+import { createClinics, createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
+import { decodeQuotedPrintable, header, startSmtpServer, startWebhook } from '../helpers/notify-servers.ts';
+import { queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
+
+const TOKEN = 'inv_Zr8Kq2Wm5Tx9Lp3Nv7Bc1Hd4Jf6Gs0Ya';
+const SECRET = 'a-webhook-secret-of-32-characters-or-more';
+const TASK = 'notification_outbox__deliver';
+
+async function setup(t: Test) {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  await createActors(db, [clinics.a, clinics.b]);
+  await db.admin.query(`update app_public.clinics set timezone = 'America/New_York' where id = $1`, [clinics.a]);
+  // Clinic A has settings with a sender name; clinic B has no settings row at all (English, its name).
+  await db.admin.query(`insert into app_public.clinic_settings (clinic_id, notification_sender_name) values ($1, 'Clinic A Front Desk')`, [clinics.a]);
+  return { db, clinics };
+}
+
+/** An invitation as app_private.invite_to_clinic writes it (clinic named by slug, account mail). */
+async function invitationRow(db: TestDatabase, email: string): Promise<number> {
+  const { rows } = await db.admin.query<{ id: string }>(
+    `insert into app_private.notification_outbox (kind, recipient, payload)
+     values ('invitation', $1, jsonb_build_object('token', $2::text, 'clinic_slug', 'clinic-a', 'clinic_name', 'Clinic A', 'role', 'nurse',
+       'sets_password', true, 'expires_at', '2027-03-15T14:30:00+00:00')) returning id`,
+    [email, TOKEN],
+  );
+  return Number(rows[0]!.id);
+}
+
+async function outboxRow(db: TestDatabase, id: number) {
+  const { rows } = await db.admin.query(
+    `select status, attempts, last_error, sent_at is not null as sent, failed_at is not null as failed from app_private.notification_outbox where id = $1`,
+    [id],
+  );
+  return rows[0];
+}
+
+function config(env: Record<string, string>) {
+  return loadConfig(env);
+}
+
+/**
+ * A patient with an appointment on Monday 8 March 2027 at `hour` UTC (15: 10:00 in New York). The
+ * appointment is written with triggers off: what booking queues (reminders) is another task's, and
+ * these tests send only the messages they write themselves.
+ */
+async function appointmentOf(db: TestDatabase, clinicId: string, contact: { channel: string; phone?: string; email?: string }, hour = 15) {
+  const client = await db.admin.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query<{ id: string }>(
+      `insert into app_public.patients (clinic_id, full_name, date_of_birth, sex, phone, email, contact_channel)
+       values ($1, 'Pat Reminder', '1980-01-01', 'female', $2, $3, $4) returning id`,
+      [clinicId, contact.phone ?? null, contact.email ?? null, contact.channel],
+    );
+    await client.query('set local session_replication_role = replica');
+    const doctor = actorIn(db, clinicId, 'doctor').member;
+    const { rows: booked } = await client.query<{ id: string }>(
+      `insert into app_public.appointments (clinic_id, patient_id, doctor_id, starts_at, ends_at, booked_by)
+       values ($1, $2, $3, $4, $4::timestamptz + interval '15 minutes', $3) returning id`,
+      [clinicId, rows[0]!.id, doctor, `2027-03-08T${hour}:00:00Z`],
+    );
+    await client.query('commit');
+    return { patient: rows[0]!.id, appointment: booked[0]!.id };
+  } finally {
+    client.release();
+  }
+}
+
+t.test('an invitation: one job keyed by the row, sent once over SMTP from the clinic sender name', async (t) => {
+  const { db } = await setup(t);
+  const smtp = await startSmtpServer(t);
+  const id = await invitationRow(db, 'nina@example.test');
+  const queued = await queuedJobs(db, TASK);
+  t.match(queued, [{ taskIdentifier: TASK, payload: { outboxId: id }, key: `${TASK}:${id}`, maxAttempts: 10, attempts: 0 }]);
+
+  const smtpConfig = config({ NOTIFY_TRANSPORT: 'smtp', SMTP_URL: smtp.url, SMTP_FROM: 'notifications@clinicbase.test' });
+  await runDueJobs(t, db, { config: smtpConfig });
+  t.equal(smtp.received.length, 1);
+  const mail = smtp.received[0]!;
+  t.same(mail.to, ['nina@example.test']);
+  t.equal(header(mail.raw, 'From'), 'Clinic A Front Desk <notifications@clinicbase.test>');
+  t.equal(header(mail.raw, 'To'), 'nina@example.test');
+  t.equal(header(mail.raw, 'Subject'), 'Your invitation to Clinic A');
+  const body = decodeQuotedPrintable(mail.raw);
+  t.ok(body.includes(`To accept, choose a password with this invitation code: ${TOKEN}`), 'the code reaches the person');
+  t.ok(body.includes('The invitation expires on Monday, March 15, 2027 at 10:30.'), "in the clinic's time zone");
+  t.same(await outboxRow(db, id), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+  t.same(await queuedJobs(db, TASK), [], 'the job is done');
+
+  // The same job again (a duplicate, a retry after a lost acknowledgement): nothing is sent twice.
+  await db.admin.query(`select graphile_worker.add_job($1, json_build_object('outboxId', $2::bigint), job_key := $3)`, [TASK, id, `${TASK}:${id}`]);
+  await runDueJobs(t, db, { config: smtpConfig });
+  t.equal(smtp.received.length, 1, 'still one mail');
+  t.same(await outboxRow(db, id), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+  const { rows: resend } = await db.admin.query('select app_private.resend_notification($1) as queued', [id]);
+  t.same(resend, [{ queued: false }], 'a sent message is not resent');
+});
+
+t.test('a reminder by SMS through the signed webhook, in the clinic time zone; opted-out patients get nothing', async (t) => {
+  const { db, clinics } = await setup(t);
+  const hook = await startWebhook(t, () => 202);
+  const { patient, appointment } = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+1 555 0100' });
+  const { rows } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_reminder', jsonb_build_object('appointmentId', $3::uuid, 'clinicId', $1::uuid, 'window', '24h'), $4) as id`,
+    [clinics.a, patient, appointment, `appointment_reminder:${appointment}:24h`],
+  );
+  const id = Number(rows[0]!.id);
+  await runDueJobs(t, db, { config: config({ SMS_WEBHOOK_URL: hook.url, SMS_WEBHOOK_SECRET: SECRET }) });
+  t.equal(hook.calls.length, 1);
+  const call = hook.calls[0]!;
+  t.equal(call.headers['idempotency-key'], String(id));
+  const signed = `sha256=${createHmac('sha256', SECRET).update(`${call.headers['x-clinicbase-timestamp']}.${call.body}`).digest('hex')}`;
+  t.equal(call.headers['x-clinicbase-signature'], signed, 'signature verified with node:crypto');
+  t.same(JSON.parse(call.body), {
+    id: String(id),
+    channel: 'sms',
+    to: '+1 555 0100',
+    from: 'Clinic A Front Desk',
+    text: 'Clinic A Front Desk: Reminder: appointment with Actor doctor on Monday, March 8, 2027 at 10:00.',
+  });
+  t.same(await outboxRow(db, id), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+
+  const optedOut = await appointmentOf(db, clinics.a, { channel: 'none', phone: '+1 555 0101', email: 'quiet@example.test' }, 16);
+  const { rows: none } = await db.admin.query(
+    `select app_private.notify_patient($1, $2, 'appointment_reminder', jsonb_build_object('appointmentId', $3::uuid, 'window', '24h'), $4) as id`,
+    [clinics.a, optedOut.patient, optedOut.appointment, `appointment_reminder:${optedOut.appointment}:24h`],
+  );
+  t.same(none, [{ id: null }], 'no row for a patient who opted out');
+  t.same(await queuedJobs(db, TASK), [], 'and no job');
+});
+
+t.test('a failing gateway: retries, then failed with the reason; a resend delivers it', async (t) => {
+  const { db, clinics } = await setup(t);
+  let status = 503;
+  const hook = await startWebhook(t, () => status);
+  const { patient, appointment } = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+1 555 0102' });
+  const { rows } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_confirmation', jsonb_build_object('appointmentId', $3::uuid), $4) as id`,
+    [clinics.a, patient, appointment, `appointment_confirmation:${appointment}`],
+  );
+  const id = Number(rows[0]!.id);
+  const gateway = config({ SMS_WEBHOOK_URL: hook.url, SMS_WEBHOOK_SECRET: SECRET });
+  // Three attempts instead of ten, each made due at once instead of after graphile-worker's backoff.
+  await db.admin.query(`update graphile_worker._private_jobs set max_attempts = 3`);
+  for (const attempt of [1, 2]) {
+    await runDueJobs(t, db, { config: gateway });
+    t.same(
+      await outboxRow(db, id),
+      { status: 'pending', attempts: attempt, last_error: 'webhook answered 503', sent: false, failed: false },
+      `attempt ${attempt} recorded`,
+    );
+    const [job] = await queuedJobs(db, TASK);
+    t.equal(job?.attempts, attempt);
+    t.ok(job!.runAt.getTime() > Date.now(), 'retried later, with backoff');
+    await db.admin.query(`update graphile_worker._private_jobs set run_at = now()`);
+  }
+  await runDueJobs(t, db, { config: gateway });
+  t.same(
+    await outboxRow(db, id),
+    { status: 'failed', attempts: 3, last_error: 'webhook answered 503', sent: false, failed: true },
+    'the last attempt fails the row',
+  );
+  t.equal(hook.calls.length, 3);
+  t.match(await queuedJobs(db, TASK), [{ attempts: 3, maxAttempts: 3 }], 'the failed job stays for jobs:list');
+
+  status = 200;
+  const { rows: resend } = await db.admin.query('select app_private.resend_notification($1) as queued', [id]);
+  t.same(resend, [{ queued: true }]);
+  t.match(await queuedJobs(db, TASK), [{ attempts: 0 }], 'the failed job replaced, attempts start over');
+  await runDueJobs(t, db, { config: gateway });
+  t.match(await outboxRow(db, id), { status: 'sent', attempts: 4, sent: true, failed: false });
+  t.equal(hook.calls.length, 4);
+});
+
+t.test('Spanish: a clinic whose language is es gets its messages in Spanish (file transport)', async (t) => {
+  const { db, clinics } = await setup(t);
+  await db.admin.query(`update app_public.clinic_settings set language = 'es', notification_sender_name = null where clinic_id = $1`, [clinics.a]);
+  const dir = path.join(t.testdir(), 'outbox');
+  const id = await invitationRow(db, 'nuria@example.test');
+  const { patient, appointment } = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+34 600 000 000' });
+  const { rows } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_reminder', jsonb_build_object('appointmentId', $3::uuid, 'window', '2h'), $4) as id`,
+    [clinics.a, patient, appointment, `appointment_reminder:${appointment}:2h`],
+  );
+  await runDueJobs(t, db, { config: config({ NOTIFY_TRANSPORT: 'file', NOTIFY_FILE_DIR: dir }) });
+  const eml = await readFile(path.join(dir, `${id}.eml`), 'utf8');
+  t.equal(header(eml, 'Subject'), '=?UTF-8?Q?Su_invitaci=C3=B3n_a_Clinic_A?=');
+  t.equal(header(eml, 'From'), 'Clinic A <notifications@clinicbase.invalid>', 'no sender name: the clinic name');
+  t.ok(decodeQuotedPrintable(eml).includes(`Para aceptar, elija una contraseña con este código de invitación: ${TOKEN}`));
+  t.same(JSON.parse(await readFile(path.join(dir, `${rows[0]!.id}.json`), 'utf8')), {
+    to: '+34 600 000 000',
+    from: 'Clinic A',
+    text: 'Clinic A: Recordatorio: cita con Actor doctor el lunes, 8 de marzo de 2027, 10:00.',
+  });
+});
+
+t.test("a message of clinic A naming clinic B's appointment finds nothing and fails without retries", async (t) => {
+  const { db, clinics } = await setup(t);
+  const hook = await startWebhook(t, () => 202);
+  const own = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+1 555 0103' });
+  const other = await appointmentOf(db, clinics.b, { channel: 'sms', phone: '+1 555 0104' });
+  const { rows } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_reminder', jsonb_build_object('appointmentId', $3::uuid, 'window', '24h'), 'cross') as id`,
+    [clinics.a, own.patient, other.appointment],
+  );
+  const id = Number(rows[0]!.id);
+  await runDueJobs(t, db, { config: config({ SMS_WEBHOOK_URL: hook.url, SMS_WEBHOOK_SECRET: SECRET }) });
+  t.equal(hook.calls.length, 0, 'nothing sent');
+  t.same(await outboxRow(db, id), { status: 'failed', attempts: 1, last_error: 'appointment not found', sent: false, failed: true });
+  t.same(await queuedJobs(db, TASK), [], 'not retried');
+});
+
+t.test('the worker-only functions: app_user on the request login gets 42501, the worker reads', async (t) => {
+  const { db } = await setup(t);
+  const id = await invitationRow(db, 'vera@example.test');
+  const calls = [
+    `select * from app_hidden.notification_for_delivery(${id})`,
+    `select * from app_hidden.notification_appointment(${id})`,
+    `select app_hidden.notification_sent(${id})`,
+    `select app_hidden.notification_attempt_failed(${id}, 'x', true)`,
+  ];
+  for (const call of calls) {
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`set local role app_user`);
+      t.equal(await sqlstateOf(client.query(call)), '42501', `${call} as app_authenticator → app_user`);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+  }
+  t.equal(await sqlstateOf(db.pool.query(`select app_private.resend_notification(${id})`)), '42501', 'resend: operators only');
+  const worker = workerPool(t, db);
+  const client = await worker.connect();
+  try {
+    await client.query('begin');
+    await client.query(`set local role app_user`);
+    const { rows } = await client.query(`select kind, recipient, clinic_name, sender_name, language, timezone from app_hidden.notification_for_delivery($1)`, [
+      id,
+    ]);
+    t.same(rows, [
+      {
+        kind: 'invitation',
+        recipient: 'vera@example.test',
+        clinic_name: 'Clinic A',
+        sender_name: 'Clinic A Front Desk',
+        language: 'en',
+        timezone: 'America/New_York',
+      },
+    ]);
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
+  t.same(await outboxRow(db, id), { status: 'pending', attempts: 0, last_error: null, sent: false, failed: false }, 'nothing changed by the refused calls');
+});
+
+/** A report released by the lab technician for a new patient of clinic A who chose `channel`. */
+async function releasedReport(db: TestDatabase, clinicId: string, channel: string): Promise<string> {
+  const { rows } = await db.admin.query<{ id: string }>(
+    `insert into app_public.patients (clinic_id, full_name, date_of_birth, sex, phone, email, contact_channel)
+     values ($1, 'Lee Lab', '1975-05-05', 'male', '+1 555 0110', 'lee@example.test', $2) returning id`,
+    [clinicId, channel],
+  );
+  const patient = rows[0]!.id;
+  const doctor = actorIn(db, clinicId, 'doctor').member;
+  const visit = await insertAsAdmin(db, clinicId, 'app_public.visits', { patient_id: patient, doctor_id: doctor, purpose: 'lab' });
+  const consultation = await insertAsAdmin(db, clinicId, 'app_public.consultations', {
+    visit_id: visit,
+    patient_id: patient,
+    doctor_id: doctor,
+    chief_complaint: 'Tired',
+  });
+  const client = await db.admin.connect();
+  try {
+    await client.query('begin');
+    // The request in progress and its draft report with one result, as the lab's own tests make them;
+    // the release itself with every trigger, as the lab technician.
+    await client.query('set local session_replication_role = replica');
+    const technician = actorIn(db, clinicId, 'lab_technician');
+    const request = await client.query<{ id: string }>(
+      `insert into app_public.test_requests (clinic_id, consultation_id, patient_id, requested_by, test_name, category, status, collected_at, started_at)
+       values ($1, $2, $3, $4, 'FBC', 'haematology', 'in_progress', now(), now()) returning id`,
+      [clinicId, consultation, patient, doctor],
+    );
+    const report = await client.query<{ id: string }>(
+      `insert into app_public.test_reports (clinic_id, test_request_id, patient_id, technician_id) values ($1, $2, $3, $4) returning id`,
+      [clinicId, request.rows[0]!.id, patient, technician.member],
+    );
+    await client.query(
+      `insert into app_public.test_results (clinic_id, test_report_id, patient_id, position, analyte, value_numeric) values ($1, $2, $3, 1, 'Hb', 130)`,
+      [clinicId, report.rows[0]!.id, patient],
+    );
+    await client.query('set local session_replication_role = origin');
+    await client.query(`select set_config('app.clinic_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', 'lab_technician', true)`, [
+      clinicId,
+      technician.account,
+    ]);
+    await client.query(`update app_public.test_reports set status = 'released' where id = $1`, [report.rows[0]!.id]);
+    await client.query('commit');
+    return report.rows[0]!.id;
+  } finally {
+    client.release();
+  }
+}
+
+t.test('a released lab report: the doctor by e-mail, the patient on their channel, or not at all when opted out', async (t) => {
+  const { db, clinics } = await setup(t);
+  const doctorEmail = `actor-doctor-${clinics.a}@example.test`;
+  const bySms = await releasedReport(db, clinics.a, 'sms');
+  const optedOut = await releasedReport(db, clinics.a, 'none');
+  const { rows } = await db.admin.query(
+    `select payload->>'test_report_id' as report, clinic_id, channel, recipient, payload->>'audience' as audience
+     from app_private.notification_outbox where kind = 'lab_report_released' order by id`,
+  );
+  t.same(rows, [
+    { report: bySms, clinic_id: clinics.a, channel: 'email', recipient: doctorEmail, audience: 'doctor' },
+    { report: bySms, clinic_id: clinics.a, channel: 'sms', recipient: '+1 555 0110', audience: 'patient' },
+    { report: optedOut, clinic_id: clinics.a, channel: 'email', recipient: doctorEmail, audience: 'doctor' },
+  ]);
+
+  const dir = path.join(t.testdir(), 'outbox');
+  await runDueJobs(t, db, { config: config({ NOTIFY_TRANSPORT: 'file', NOTIFY_FILE_DIR: dir }) });
+  const { rows: sent } = await db.admin.query<{ id: string; status: string }>(
+    `select id, status from app_private.notification_outbox where kind = 'lab_report_released' order by id`,
+  );
+  t.same(
+    sent.map((r) => r.status),
+    ['sent', 'sent', 'sent'],
+  );
+  t.equal(header(await readFile(path.join(dir, `${sent[0]!.id}.eml`), 'utf8'), 'Subject'), 'Lab report released');
+  t.same(JSON.parse(await readFile(path.join(dir, `${sent[1]!.id}.json`), 'utf8')), {
+    to: '+1 555 0110',
+    from: 'Clinic A Front Desk',
+    text: 'Clinic A Front Desk: Your lab report is ready. Sign in to the patient portal to read it.',
+  });
+});
