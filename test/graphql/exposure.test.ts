@@ -206,6 +206,8 @@ t.test('what each create and patch accepts, literally', async (t) => {
       'brandPrimaryColour',
       'brandSecondaryColour',
       'currency',
+      'language',
+      'notificationSenderName',
       'requireTwoFactor',
       'retentionDays',
       'sessionIdleMinutes',
