@@ -192,8 +192,8 @@ t.test('every text field refuses control characters with a 400 naming it', async
       method: 'PATCH',
       url: '/api/v1/clinics/clinic-a/settings',
       caller: 'admin',
-      body: { currency: 'USD', brandPrimaryColour: '#000000', brandLogoUrl: 'https://cdn.example.test/logo.png' },
-      fields: ['currency', 'brandPrimaryColour', 'brandLogoUrl'],
+      body: { currency: 'USD', brandPrimaryColour: '#000000', brandLogoUrl: 'https://cdn.example.test/logo.png', notificationSenderName: 'Front Desk' },
+      fields: ['currency', 'brandPrimaryColour', 'brandLogoUrl', 'notificationSenderName'],
     },
     {
       method: 'POST',

@@ -1,6 +1,7 @@
 // One query each, no clinic filter: RLS scopes them to the caller's clinic.
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { TenantDb } from '../../db/tenant.ts';
+import type { AppPublicClinicSettings, DB, Generated } from '../../db/types.ts';
 import type { WeeklyHours } from '../../http/params.ts';
 import type { Settings, SettingsChange } from './schemas.ts';
 
@@ -15,19 +16,32 @@ const columns = [
   'brandPrimaryColour',
   'brandSecondaryColour',
   'brandLogoUrl',
+  'notificationSenderName',
+  'language',
   'updatedAt',
 ] as const;
+
+/**
+ * The notification columns (migrations/current.sql, section notify) are not in the generated types
+ * until `db:commit` regenerates them: this view of the database adds them; drop it then.
+ */
+type SettingsDb = Kysely<
+  Omit<DB, 'appPublic.clinicSettings'> & {
+    'appPublic.clinicSettings': AppPublicClinicSettings & { notificationSenderName: string | null; language: Generated<'en' | 'es'> };
+  }
+>;
+const withNotificationColumns = (db: TenantDb) => db as unknown as SettingsDb;
 
 /** What the json column holds (the database checks its shape). */
 type Stored = { operatingHours: WeeklyHours };
 
 export function findSettings(db: TenantDb): Promise<Settings | undefined> {
-  return db.selectFrom('appPublic.clinicSettings').select(columns).$narrowType<Stored>().executeTakeFirst();
+  return withNotificationColumns(db).selectFrom('appPublic.clinicSettings').select(columns).$narrowType<Stored>().executeTakeFirst();
 }
 
 /** Only the fields given change (Kysely leaves out a column whose value is undefined). */
 export function updateSettings(db: TenantDb, change: SettingsChange): Promise<Settings | undefined> {
-  return db
+  return withNotificationColumns(db)
     .updateTable('appPublic.clinicSettings')
     .set({
       currency: change.currency,
@@ -40,6 +54,8 @@ export function updateSettings(db: TenantDb, change: SettingsChange): Promise<Se
       brandPrimaryColour: change.brandPrimaryColour,
       brandSecondaryColour: change.brandSecondaryColour,
       brandLogoUrl: change.brandLogoUrl,
+      notificationSenderName: change.notificationSenderName,
+      language: change.language,
     })
     .returning(columns)
     .$narrowType<Stored>()

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { weeklyHours } from '../../http/params.ts';
 import { plainText, withoutControlCharacters } from '../../http/text.ts';
+import { LANGUAGES } from '../../notifications/message.ts';
 
 const colour = plainText.regex(/^#[0-9a-f]{6}$/, 'must be a colour like #1a2b3c');
 
@@ -20,6 +21,10 @@ const editable = {
     .check(withoutControlCharacters())
     .max(2048)
     .nullable(),
+  // The From display name of the clinic's messages and the prefix of its SMS; null: the clinic's name.
+  notificationSenderName: plainText.trim().min(1).max(64).nullable(),
+  // The language of the clinic's messages (src/notifications/copy.ts has these two).
+  language: z.enum(LANGUAGES),
 };
 
 export const settings = z.object({ ...editable, updatedAt: z.date() });
