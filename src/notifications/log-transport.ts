@@ -4,17 +4,15 @@
 import type { RenderedMessage } from './message.ts';
 import type { Transport } from './transport.ts';
 
-/** The logger call the line takes (pino's, Fastify's app.log). */
-export interface LineLog {
-  info(details: object, message: string): void;
-}
+/** The worker's log (WorkerDeps.log): a message and its fields, one JSON line. */
+export type LineLog = (message: string, fields?: Record<string, unknown>) => void;
 
 export function logTransport(log: LineLog): Transport {
   return {
     name: 'log',
     send: async (message: RenderedMessage) => {
       const { outboxId, channel, to, senderName, subject, text } = message;
-      log.info({ notification: { outboxId, channel, to, from: senderName, subject, text } }, 'notification (log transport, development only)');
+      log('notification (log transport, development only)', { notification: { outboxId, channel, to, from: senderName, subject, text } });
     },
   };
 }

@@ -7,8 +7,7 @@
 // again (the SMTP Message-ID and the webhook's Idempotency-Key are the row's, for receivers to
 // recognise the copy).
 import { z } from 'zod';
-import type { WorkerDeps } from '../task.ts';
-import { defineSystemTask } from '../task.ts';
+import { defineSystemTask, type WorkerDeps } from '../task.ts';
 import { DeliveryError, UndeliverableError } from '../../notifications/errors.ts';
 import type { RenderedMessage } from '../../notifications/message.ts';
 import { markAttemptFailed, markSent, readAppointment, readForDelivery } from '../../notifications/outbox.ts';
