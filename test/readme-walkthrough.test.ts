@@ -207,9 +207,9 @@ t.test('the README front-desk and clinical day run as written against a seeded s
         prescriptions: 'issued 1',
         lab: 'completed stat released by lab_technician with file',
         follow_up: 'pending in 14',
-        notified: 'doctor@demo-north.clinicbase.test',
+        notified: 'doctor@demo-north.clinicbase.test, +44 7700 900999',
       },
     ],
-    "one signed consultation of her visit by Dr Raman: the nurse's vital signs, the diagnosis, the issued prescription, the lab's released report, the follow-up, the doctor notified (Maya gave no e-mail)",
+    "one signed consultation of her visit by Dr Raman: the nurse's vital signs, the diagnosis, the issued prescription, the lab's released report, the follow-up, the doctor notified by e-mail, Maya by SMS (she gave no e-mail)",
   );
 });

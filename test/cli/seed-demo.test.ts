@@ -188,8 +188,8 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
     );
   }
   // Releasing wrote the notifications: the requesting doctor twice (the blood count's flagged
-  // critical), and the patients with an e-mail address (the portal patient; in demo-north the
-  // second patient too, in demo-south that one has none).
+  // critical), and the patients on their channel (the portal patient; in demo-north the second
+  // patient by e-mail too; in demo-south that one has no e-mail address: by SMS to their phone).
   const { rows: notifications } = await db.admin.query(
     `select c.slug, o.payload->>'audience' as audience, o.payload->>'critical' as critical, o.recipient
      from app_private.notification_outbox o join app_public.clinics c on c.id = (o.payload->>'clinic_id')::uuid
@@ -202,6 +202,7 @@ t.test('seed:demo fills an empty database through the app, and its logins work',
     { slug: 'demo-north', audience: 'patient', critical: null, recipient: 'patient@demo-north.clinicbase.test' },
     { slug: 'demo-south', audience: 'doctor', critical: 'false', recipient: 'doctor2@demo-south.clinicbase.test' },
     { slug: 'demo-south', audience: 'doctor', critical: 'true', recipient: 'doctor2@demo-south.clinicbase.test' },
+    { slug: 'demo-south', audience: 'patient', critical: null, recipient: '+44 7700 900502' },
     { slug: 'demo-south', audience: 'patient', critical: null, recipient: 'patient@demo-south.clinicbase.test' },
   ]);
   const { rows: clinicalWriters } = await db.admin.query(
