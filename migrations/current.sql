@@ -224,11 +224,12 @@ create trigger _500_deliver after insert on app_private.notification_outbox
   for each row when (new.status = 'pending') execute function app_private.tg_notification_outbox_deliver();
 
 -- One message as delivery needs it: the row, and its clinic's name, sender name, language and time
--- zone. An invitation's row names its clinic by slug in the payload (account mails carry no
--- clinic_id); a password reset has none: English, UTC, no sender name.
+-- zone, and whether the clinic it belongs to is suspended (its messages wait). An invitation's row
+-- names its clinic by slug in the payload (account mails carry no clinic_id); a password reset has
+-- none: English, UTC, no sender name.
 create function app_hidden.notification_for_delivery(outbox_id bigint)
   returns table (id bigint, kind text, channel text, recipient text, payload jsonb, clinic_id uuid, status text,
-                 clinic_name text, sender_name text, language text, timezone text)
+                 clinic_name text, sender_name text, language text, timezone text, clinic_suspended boolean)
   language plpgsql stable security definer
   set search_path = pg_catalog, pg_temp
 as $$
@@ -236,7 +237,8 @@ begin
   perform app_private.assert_worker();
   return query
   select o.id, o.kind, o.channel, o.recipient, o.payload, o.clinic_id, o.status,
-         c.name, s.notification_sender_name, coalesce(s.language, 'en'), coalesce(c.timezone, 'UTC')
+         c.name, s.notification_sender_name, coalesce(s.language, 'en'), coalesce(c.timezone, 'UTC'),
+         o.clinic_id is not null and c.status = 'suspended'
   from app_private.notification_outbox o
   left join app_public.clinics c on c.id = coalesce(o.clinic_id,
     (select i.id from app_public.clinics i where o.kind = 'invitation' and i.slug = o.payload->>'clinic_slug'))

@@ -24,6 +24,8 @@ export interface OutboxMessage {
   senderName: string | null;
   language: Language;
   timezone: string;
+  /** The message's clinic is suspended: it waits for the reactivation. */
+  clinicSuspended: boolean;
 }
 
 /** An appointment as a confirmation or a reminder tells it (`app_hidden.notification_appointment`). */

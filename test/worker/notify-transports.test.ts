@@ -39,6 +39,7 @@ const invitation: OutboxMessage = {
   senderName: 'Dr Smith Practice',
   language: 'en',
   timezone: 'America/New_York',
+  clinicSuspended: false,
 };
 
 const reminder: OutboxMessage = {

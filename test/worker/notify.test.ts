@@ -343,3 +343,26 @@ t.test('a released lab report: the doctor by e-mail, the patient on their channe
     text: 'Clinic A Front Desk: Your lab report is ready. Sign in to the patient portal to read it.',
   });
 });
+
+t.test("a suspended clinic's messages wait, and go once it is active again", async (t) => {
+  const { db, clinics } = await setup(t);
+  const hook = await startWebhook(t, () => 202);
+  const { patient, appointment } = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+1 555 0120' });
+  await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
+  const { rows } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_confirmation', jsonb_build_object('appointmentId', $3::uuid), 'held') as id`,
+    [clinics.a, patient, appointment],
+  );
+  const id = Number(rows[0]!.id);
+  const env = { SMS_WEBHOOK_URL: hook.url, SMS_WEBHOOK_SECRET: SECRET };
+  await runDueJobs(t, db, { env, now: () => new Date('2027-06-01T09:00:00Z') });
+  t.equal(hook.calls.length, 0, 'nothing sent while suspended');
+  t.same(await outboxRow(db, id), { status: 'pending', attempts: 0, last_error: null, sent: false, failed: false });
+  t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${id}`, attempts: 0, runAt: new Date('2027-06-01T09:15:00Z') }], 'looked at again 15 minutes later');
+
+  await db.admin.query(`update app_public.clinics set status = 'active' where id = $1`, [clinics.a]);
+  await db.admin.query('update graphile_worker._private_jobs set run_at = now()');
+  await runDueJobs(t, db, { env });
+  t.equal(hook.calls.length, 1, 'sent once active');
+  t.match(await outboxRow(db, id), { status: 'sent', attempts: 1 });
+});

@@ -3,7 +3,7 @@
 // sends nothing. A transport failure is recorded on the row and rethrown, so graphile-worker
 // retries with its backoff; the last attempt marks the row failed with the reason. A row that can
 // never make a message (unknown kind, bad payload, its appointment gone or no longer booked) is
-// failed at once, without retries. At least once: a crash between the send and its record sends
+// failed at once, without retries. A suspended clinic's messages wait, put back every 15 minutes. At least once: a crash between the send and its record sends
 // again (the SMTP Message-ID and the webhook's Idempotency-Key are the row's, for receivers to
 // recognise the copy).
 import { z } from 'zod';
@@ -26,12 +26,24 @@ function transports(deps: WorkerDeps): Transports {
   return made;
 }
 
+const TASK = 'notification_outbox__deliver';
+const SUSPENDED_RETRY_MS = 15 * 60 * 1000;
+
 export const notificationOutboxDeliver = defineSystemTask({
-  name: 'notification_outbox__deliver',
+  name: TASK,
   payload: z.object({ outboxId: z.number().int().positive() }),
   run: async ({ outboxId }, job) => {
     const message = await job.withSystem((db) => readForDelivery(db, outboxId));
     if (!message || message.status === 'sent') return;
+    if (message.clinicSuspended) {
+      // As the core holds a suspended clinic's tenant jobs: looked at again in 15 minutes.
+      await job.addJob(
+        TASK,
+        { outboxId },
+        { runAt: new Date(job.deps.now().getTime() + SUSPENDED_RETRY_MS), jobKey: job.key ?? undefined, maxAttempts: job.maxAttempts },
+      );
+      return;
+    }
     let rendered: RenderedMessage;
     try {
       const appointment = APPOINTMENT_KINDS.includes(message.kind) ? await job.withSystem((db) => readAppointment(db, outboxId)) : undefined;
