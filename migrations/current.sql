@@ -192,7 +192,9 @@ begin
   perform app_private.assert_worker();
   select least(purge_expired_logs."at", now()) - make_interval(hours => 24 * s.retention_days) into cutoff
   from app_public.clinic_settings s where s.clinic_id = clinic;
-  if cutoff is null then
+  -- One purge of a clinic at a time: a second worker's finds the lock taken and leaves at once
+  -- (a plain delete would wait on the first one's rows, then find them gone).
+  if cutoff is null or not pg_try_advisory_xact_lock(hashtextextended('app.retention_purge:' || clinic::text, 0)) then
     return query select 0, 0;
     return;
   end if;
