@@ -79,8 +79,7 @@ t.test('expired account secrets and lockouts', async (t) => {
   await db.admin.query('update app_private.accounts set sessions_ended_at = $2 where id = $1', [first, around(-1000)]);
   await db.admin.query('update app_private.accounts set sessions_ended_at = $2 where id = $1', [second, around(1000)]);
   const failures = async () => (await db.admin.query('select key from app_private.login_failures order by key')).rows.map((r) => r.key);
-  const endedSessions = async () =>
-    (await db.admin.query('select id from app_private.accounts where sessions_ended_at is not null')).rows.map((r) => r.id);
+  const endedSessions = async () => (await db.admin.query('select id from app_private.accounts where sessions_ended_at is not null')).rows.map((r) => r.id);
 
   t.same(
     await run(null, 'app_hidden.expire_account_secrets', at),
@@ -148,8 +147,7 @@ t.test('the crontab', async (t) => {
     ],
   );
   const at = (min: number, hour: number) => ({ min, hour, date: 1, month: 12, dow: 2 });
-  const fires = (item: (typeof items)[number]) =>
-    [at(5, 0), at(5, 13), at(35, 0), at(35, 23), at(6, 0)].map((digest) => item.match(digest));
+  const fires = (item: (typeof items)[number]) => [at(5, 0), at(5, 13), at(35, 0), at(35, 23), at(6, 0)].map((digest) => item.match(digest));
   t.same(fires(items[0]!), [true, true, false, false, false], 'the fan-out at five past every hour');
   t.same(fires(items[1]!), [false, false, true, true, false], 'the accounts at twenty-five to every hour');
 });

@@ -12,8 +12,7 @@ export const accountsUpkeep = defineSystemTask({
   run: async (_payload, job) => {
     const removed = await job.withSystem(
       async (db) =>
-        (await sql<{ removed: Record<string, number> }>`select app_hidden.expire_account_secrets(${job.deps.now()}) as removed`.execute(db)).rows[0]!
-          .removed,
+        (await sql<{ removed: Record<string, number> }>`select app_hidden.expire_account_secrets(${job.deps.now()}) as removed`.execute(db)).rows[0]!.removed,
     );
     job.deps.log('account upkeep done', { task: 'accounts__upkeep', jobId: job.id, ...removed });
   },
