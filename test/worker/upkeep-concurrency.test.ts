@@ -40,7 +40,32 @@ t.test('two runs at once', async (t) => {
     });
   }
 
-  for (const fn of ['app_hidden.mark_no_shows', 'app_hidden.close_stale_visits']) {
+  const consultedVisit = await insertAsItStands(db, 'app_public.visits', {
+    clinic_id: a.id,
+    patient_id: a.patient,
+    doctor_id: a.doctor,
+    visit_date: '2030-03-01',
+    token_number: 1,
+    status: 'completed',
+  });
+  const consultation = await insertAsItStands(db, 'app_public.consultations', {
+    clinic_id: a.id,
+    visit_id: consultedVisit,
+    patient_id: a.patient,
+    doctor_id: a.doctor,
+  });
+  for (let i = 0; i < ROWS; i++) {
+    await insertAsItStands(db, 'app_public.follow_ups', {
+      clinic_id: a.id,
+      consultation_id: consultation,
+      patient_id: a.patient,
+      doctor_id: a.doctor,
+      due_date: '2030-03-08',
+      reason: 'review',
+    });
+  }
+
+  for (const fn of ['app_hidden.mark_no_shows', 'app_hidden.close_stale_visits', 'app_hidden.mark_missed_follow_ups']) {
     const counts = await asJob(async (first) => {
       const held = await call(first, fn, AT);
       const meanwhile = await asJob((second) => call(second, fn, AT));
@@ -52,10 +77,13 @@ t.test('two runs at once', async (t) => {
   }
   const { rows } = await db.admin.query(
     `select 'appointment ' || status as state, count(*)::int as n from app_public.appointments group by status
+     union all select 'follow-up ' || status, count(*)::int from app_public.follow_ups group by status
      union all select 'visit ' || status, count(*)::int from app_public.visits group by status order by 1`,
   );
   t.same(rows, [
     { state: 'appointment no_show', n: ROWS },
+    { state: 'follow-up missed', n: ROWS },
+    { state: 'visit completed', n: 1 },
     { state: 'visit no_show', n: ROWS },
   ]);
   const { rows: audited } = await db.admin.query(
@@ -65,6 +93,7 @@ t.test('two runs at once', async (t) => {
     audited,
     [
       { table_name: 'app_public.appointments', n: ROWS },
+      { table_name: 'app_public.follow_ups', n: ROWS },
       { table_name: 'app_public.visits', n: ROWS },
     ],
     'each row changed once',
