@@ -197,8 +197,8 @@ comment on function app_private.notify_patient(uuid, uuid, text, jsonb, text) is
 -- retention. Each is a worker-only function (app_private.assert_worker: 42501 for any other login)
 -- given the time `at` by the task, so tests control the clock; the per-clinic ones act on the
 -- context's clinic only. Each is idempotent and safe under two workers: rows are taken with
--- FOR UPDATE SKIP LOCKED (never waiting on each other, never the same row twice), and a row
--- already moved no longer matches.
+-- FOR UPDATE SKIP LOCKED (never waiting on each other, never the same row twice; the purge: one
+-- per clinic at a time, by an advisory lock), and a row already moved no longer matches.
 
 -- How long after its start a booked appointment nobody checked in becomes a no-show: each clinic's.
 alter table app_public.clinic_settings add column no_show_grace_minutes integer not null default 30
