@@ -122,17 +122,19 @@ t.test('booking queues a confirmation and the reminders 24 h and 2 h before; mov
   t.same(await reminderJobs(db), [], 'cancelling removes every waiting job');
 });
 
-t.test('the run times are instants: a clinic in New York is reminded 24 and 2 real hours before', async (t) => {
+t.test('the run times are instants: 24 real hours before, across the night New York moves its clocks forward', async (t) => {
   const { db, clinics, register, book } = await setUp(t);
+  // Clinic B in New York, open all day (the doctor's all-day hours hold). 2027-03-14 09:00 EDT
+  // (13:00Z) is the first morning of daylight-saving time: 24 h earlier is 08:00 EST on Saturday.
   await db.admin.query(`update app_public.clinics set timezone = 'America/New_York' where id = $1`, [clinics.b]);
-  // 09:00 in New York on that Monday (EST, UTC−5).
-  const id = await book(await register('b'), '2027-02-01T14:00:00.000Z', 'b');
+  await db.admin.query(`update app_public.clinic_settings set operating_hours = '{}' where clinic_id = $1`, [clinics.b]);
+  const id = await book(await register('b'), '2027-03-14T13:00:00.000Z', 'b');
   const jobs = await reminderJobs(db);
   t.same(
     jobs.filter((job) => !job.key.endsWith('confirmation')).map(({ key, runAt }) => ({ key, runAt })),
     [
-      { key: keyOf(clinics.b, id, '24h'), runAt: '2027-01-31T14:00:00.000Z' },
-      { key: keyOf(clinics.b, id, '2h'), runAt: '2027-02-01T12:00:00.000Z' },
+      { key: keyOf(clinics.b, id, '24h'), runAt: '2027-03-13T13:00:00.000Z' },
+      { key: keyOf(clinics.b, id, '2h'), runAt: '2027-03-14T11:00:00.000Z' },
     ],
   );
 });
