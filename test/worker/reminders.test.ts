@@ -159,6 +159,28 @@ t.test('leaving booked removes the jobs: completed, no-show, checked in', async 
   );
 });
 
+t.test("the portal: a patient's own booking queues the jobs, their own cancellation removes them", async (t) => {
+  const { db, clinics, call } = await setUp(t);
+  const portal = actorIn(db, clinics.a, 'patient').member;
+  await insertAsAdmin(db, clinics.a, 'app_public.patients', {
+    full_name: 'Pat Portal',
+    date_of_birth: '1990-01-01',
+    sex: 'other',
+    email: 'pat@example.test',
+    member_id: portal,
+  });
+  const doctorId = actorIn(db, clinics.a, 'doctor').member;
+  const booked = await call('POST', '/appointments', { doctorId, startsAt: at('11:00') }, 'a', 'patient');
+  t.equal(booked.statusCode, 201);
+  const id = booked.json().id as string;
+  t.same(
+    (await reminderJobs(db)).map((job) => job.key),
+    [keyOf(clinics.a, id, '24h'), keyOf(clinics.a, id, '2h'), keyOf(clinics.a, id, 'confirmation')],
+  );
+  t.equal((await call('POST', `/appointments/${id}/cancel`, { reason: 'Cannot come' }, 'a', 'patient')).statusCode, 200);
+  t.same(await reminderJobs(db), [], 'removed');
+});
+
 t.test('a booking less than 24 h ahead gets no 24 h reminder; moving it in and out of the window adds and removes it', async (t) => {
   const { db, clinics, call, register, book } = await setUp(t);
   // Clinic B open all day (no operating hours: the doctor's all-day office hours hold), 30-minute
