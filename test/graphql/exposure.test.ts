@@ -220,6 +220,7 @@ t.test('what each create and patch accepts, literally', async (t) => {
     PatientPatch: [
       'address',
       'bloodGroup',
+      'contactChannel',
       'dateOfBirth',
       'email',
       'emergencyContactName',
