@@ -13,14 +13,13 @@ import { type Method, testClient } from '../helpers/client.ts';
 import { createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
 // Mondays 09:00–12:00 (clinic-local) in 30-minute slots; 2027-02-01 is such a Monday.
 import { bookableClinics, onBookableMonday as at } from '../helpers/schedule.ts';
-import { installQueue, queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
+import { queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
 
 const TASK = 'appointments__remind';
 const HOUR = 3_600_000;
 
 async function setUp(t: Test) {
   const db = await createTestDatabase(t);
-  await installQueue(db);
   const clinics = await bookableClinics(db);
   const { app } = await buildTestApp(t, db.authenticatorUrl);
   const client = testClient(app);

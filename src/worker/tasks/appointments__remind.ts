@@ -37,6 +37,11 @@ export const appointmentsRemind = defineTenantTask({
   run: async ({ appointmentId, window, startsAt }, job) => {
     const outboxId = await job.withTenant((db) => writeAppointmentReminder(db, { appointmentId, window, startsAt }));
     // Ids only: the log is as far from health data as the payload.
-    job.log.info(outboxId === null ? `appointment ${appointmentId} ${window}: nothing to send` : `appointment ${appointmentId} ${window}: outbox ${outboxId}`);
+    job.deps.log(outboxId === null ? 'appointment reminder: nothing to send' : 'appointment reminder written', {
+      jobId: job.id,
+      appointmentId,
+      window,
+      outboxId,
+    });
   },
 });
