@@ -195,12 +195,12 @@ comment on function app_private.notify_patient(uuid, uuid, text, jsonb, text) is
 -- queues a confirmation at once and reminders 24 h and 2 h before it starts (those still to come),
 -- one graphile-worker job each, keyed `appointments__remind:<clinic>:<appointment>:<window>`.
 -- Moving the start replaces them under the same keys (new run_at, new startsAt): the patient is
--- told the new time once and reminded of it, and a reminder whose time has passed for the new start
--- is removed. Leaving `booked` (cancelled, checked in, completed, no-show) removes the waiting ones. The run
--- times are instants (24 h before is 24 real hours, whatever the clinic's clock does meanwhile);
--- the clinic's time zone is the message's, which shows the local time. The task re-checks the
--- appointment when it runs, so a job that outlived its slot (a removal racing a running job, a
--- restore) announces nothing.
+-- told the new time once and reminded of it, and a reminder whose time has passed for the new
+-- start is removed. Leaving `booked` (cancelled, checked in, completed, no-show) removes the
+-- waiting ones. The run times are instants (24 h before is 24 real hours, whatever the clinic's
+-- clock does meanwhile); the clinic's time zone is the message's, which shows the local time. The
+-- task re-checks the appointment when it runs, so a job that outlived its slot (a removal racing a
+-- running job, a restore) announces nothing.
 
 -- The reminders before an appointment's start: window name and lead time.
 create function app_private.appointment_reminder_windows()
