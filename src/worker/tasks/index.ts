@@ -2,7 +2,8 @@
 // listed here waits in the queue until a worker that knows it runs.
 import type { TaskDefinition } from '../task.ts';
 import { accountsUpkeep } from './accounts__upkeep.ts';
+import { appointmentsRemind } from './appointments__remind.ts';
 import { clinicsUpkeep } from './clinics__upkeep.ts';
 import { clinicsUpkeepFanOut } from './clinics__upkeep_fan_out.ts';
 
-export const TASKS: readonly TaskDefinition[] = [accountsUpkeep, clinicsUpkeep, clinicsUpkeepFanOut];
+export const TASKS: readonly TaskDefinition[] = [accountsUpkeep, appointmentsRemind, clinicsUpkeep, clinicsUpkeepFanOut];
