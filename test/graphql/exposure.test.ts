@@ -207,6 +207,7 @@ t.test('what each create and patch accepts, literally', async (t) => {
       'brandSecondaryColour',
       'currency',
       'language',
+      'noShowGraceMinutes',
       'notificationSenderName',
       'requireTwoFactor',
       'retentionDays',
