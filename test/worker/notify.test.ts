@@ -8,8 +8,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
+import { buildTestApp } from '../helpers/app.ts';
+import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
 import { decodeQuotedPrintable, header, startSmtpServer, startWebhook } from '../helpers/notify-servers.ts';
+import { bookableClinics } from '../helpers/schedule.ts';
 import { queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
 
 const TOKEN = 'inv_Zr8Kq2Wm5Tx9Lp3Nv7Bc1Hd4Jf6Gs0Ya';
@@ -365,4 +368,53 @@ t.test("a suspended clinic's messages wait, and go once it is active again", asy
   await runDueJobs(t, db, { env });
   t.equal(hook.calls.length, 1, 'sent once active');
   t.match(await outboxRow(db, id), { status: 'sent', attempts: 1 });
+});
+
+t.test('booking over HTTP to the patient mailbox: the confirmation, then the 24 h reminder, in the clinic language and time', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await bookableClinics(db);
+  // Madrid, in Spanish: the clinic's Mondays 09:00–12:00 are 08:00–11:00 UTC in February (CET).
+  await db.admin.query(`update app_public.clinics set timezone = 'Europe/Madrid' where id = $1`, [clinics.a]);
+  await db.admin.query(`update app_public.clinic_settings set language = 'es', notification_sender_name = 'Recepción Clínica A' where clinic_id = $1`, [
+    clinics.a,
+  ]);
+  const smtp = await startSmtpServer(t);
+  const env = { NOTIFY_TRANSPORT: 'smtp', SMTP_URL: smtp.url, SMTP_FROM: 'citas@clinica-a.test' };
+  const { app } = await buildTestApp(t, db.authenticatorUrl);
+  const client = testClient(app);
+  const receptionist = await client.clinicToken('receptionist', { id: clinics.a, slug: 'clinic-a' }, actorIn(db, clinics.a, 'receptionist').account);
+  const patientId = await insertAsAdmin(db, clinics.a, 'app_public.patients', {
+    full_name: 'Ana Citada',
+    date_of_birth: '1980-01-01',
+    sex: 'female',
+    email: 'ana@example.test',
+  });
+  const booked = await client.call('POST', '/api/v1/clinics/clinic-a/appointments', receptionist, {
+    patientId,
+    doctorId: actorIn(db, clinics.a, 'doctor').member,
+    startsAt: '2027-02-01T10:00:00.000Z',
+  });
+  t.equal(booked.statusCode, 201);
+
+  await runDueJobs(t, db, { env });
+  t.equal(smtp.received.length, 1, 'the confirmation, at once');
+  const confirmation = smtp.received[0]!;
+  t.same(confirmation.to, ['ana@example.test']);
+  t.equal(header(confirmation.raw, 'From'), '=?UTF-8?Q?Recepci=C3=B3n_Cl=C3=ADnica_A?= <citas@clinica-a.test>');
+  t.ok(
+    decodeQuotedPrintable(confirmation.raw).includes('Su cita en Clinic A con Actor doctor está reservada para el lunes, 1 de febrero de 2027, 11:00.'),
+    '11:00 in Madrid',
+  );
+
+  // The 24 h reminder's time has come (its run_at moved to now, the queue's controlled clock).
+  await db.admin.query(`update graphile_worker._private_jobs set run_at = now() where key like 'appointments__remind:%:24h'`);
+  await runDueJobs(t, db, { env });
+  t.equal(smtp.received.length, 2, 'the reminder');
+  const reminder = smtp.received[1]!;
+  t.ok(decodeQuotedPrintable(reminder.raw).includes('Le recordamos su cita en Clinic A con Actor doctor el lunes, 1 de febrero de 2027, 11:00.'));
+  const { rows } = await db.admin.query(`select kind, status, attempts from app_private.notification_outbox order by id`);
+  t.same(rows, [
+    { kind: 'appointment_confirmation', status: 'sent', attempts: 1 },
+    { kind: 'appointment_reminder', status: 'sent', attempts: 1 },
+  ]);
 });
