@@ -52,6 +52,7 @@ export function webhookTransport(webhook: { url: string; secret: string }, timeo
 
 function fetchReason(error: unknown, timeoutMs: number): string {
   if (error instanceof DOMException && error.name === 'TimeoutError') return `webhook timed out after ${timeoutMs} ms`;
-  const cause = (error as { cause?: { code?: string } }).cause;
-  return `webhook unreachable: ${cause?.code ?? (error instanceof Error ? error.message : String(error))}`;
+  // fetch's own error says only "fetch failed": the cause names the connection's problem.
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return `webhook unreachable: ${cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error))}`;
 }

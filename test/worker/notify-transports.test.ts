@@ -4,6 +4,8 @@
 // languages, and the configuration of delivery.
 import { createHmac } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/config.ts';
@@ -120,6 +122,28 @@ t.test('webhook: an error status and a gateway that never answers are DeliveryEr
     .send(renderMessage(reminder, appointment))
     .catch((e: unknown) => e);
   t.match(timedOut, { name: 'DeliveryError', reason: 'webhook timed out after 200 ms' });
+});
+
+t.test('webhook: no gateway listening is a DeliveryError naming the connection error', async (t) => {
+  // A port that was just free: nothing listens there (fetch refuses well-known ports such as 1 outright).
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  const error = await webhookTransport({ url: `http://127.0.0.1:${closed}/sms`, secret: SECRET }, 5000)
+    .send(renderMessage(reminder, appointment))
+    .catch((e: unknown) => e);
+  t.match(error, { name: 'DeliveryError', reason: 'webhook unreachable: ECONNREFUSED' });
+});
+
+t.test('file: a folder that cannot be written is a DeliveryError', async (t) => {
+  const blocked = path.join(t.testdir({ 'not-a-folder': 'a file' }), 'not-a-folder');
+  const error = await fileTransport(blocked)
+    .send(renderMessage(invitation))
+    .catch((e: unknown) => e);
+  t.match(error, { name: 'DeliveryError', reason: `file EEXIST in ${blocked}` });
 });
 
 t.test('file: one .eml per e-mail and one .json per SMS, private to the user, rewritten on a resend', async (t) => {
@@ -252,4 +276,11 @@ t.test('transports by channel: SMS through the webhook when set, never through S
   });
   const development = createTransports(loadConfig({}).notifications, log);
   t.same([development.email.name, development.sms.name], ['log', 'log']);
+  const files = createTransports(loadConfig({ NOTIFY_TRANSPORT: 'file' }).notifications, log);
+  t.same([files.email.name, files.sms.name], ['file', 'file']);
+  const gateway = createTransports(
+    loadConfig({ NOTIFY_TRANSPORT: 'webhook', SMS_WEBHOOK_URL: 'https://gw.test/hook', SMS_WEBHOOK_SECRET: SECRET }).notifications,
+    log,
+  );
+  t.same([gateway.email.name, gateway.sms.name], ['webhook', 'webhook']);
 });
