@@ -79,6 +79,13 @@ async function appointmentOf(db: TestDatabase, clinicId: string, contact: { chan
 t.test('an invitation: one job keyed by the row, sent once over SMTP from the clinic sender name', async (t) => {
   const { db } = await setup(t);
   const smtp = await startSmtpServer(t);
+  // A message whose transaction rolls back queues nothing: the job is written in that transaction.
+  const rolledBack = await db.admin.connect();
+  await rolledBack.query('begin');
+  await rolledBack.query(`insert into app_private.notification_outbox (kind, recipient, payload) values ('password_reset', 'x@example.test', '{}')`);
+  await rolledBack.query('rollback');
+  rolledBack.release();
+  t.same(await queuedJobs(db, TASK), [], 'no job for a rolled-back message');
   const id = await invitationRow(db, 'nina@example.test');
   const queued = await queuedJobs(db, TASK);
   t.match(queued, [{ taskIdentifier: TASK, payload: { outboxId: id }, key: `${TASK}:${id}`, maxAttempts: 10, attempts: 0 }]);
