@@ -257,6 +257,27 @@ t.test('the per-clinic upkeep', async (t) => {
       "today's visit is not closed two days early",
     );
     t.equal((await statuses(db, 'app_public.visits', a.id))[open], 'waiting');
+    await run(a.id, 'app_hidden.mark_missed_follow_ups', new Date());
+    const consultation = await insertAsItStands(db, 'app_public.consultations', {
+      clinic_id: a.id,
+      visit_id: await visit(a, rows[0]!.today, 'completed'),
+      patient_id: a.patient,
+      doctor_id: a.doctor,
+    });
+    const dueToday = await insertAsItStands(db, 'app_public.follow_ups', {
+      clinic_id: a.id,
+      consultation_id: consultation,
+      patient_id: a.patient,
+      doctor_id: a.doctor,
+      due_date: rows[0]!.today,
+      reason: 'review',
+    });
+    t.same(
+      await run(a.id, 'app_hidden.mark_missed_follow_ups', new Date(Date.now() + 2 * 86_400_000)),
+      { result: 0 },
+      'a follow-up due today is not missed two days early',
+    );
+    t.equal((await statuses(db, 'app_public.follow_ups', a.id))[dueToday], 'pending');
   });
 
   t.test('requests cannot call them', async (t) => {
