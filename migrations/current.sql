@@ -724,11 +724,13 @@ create trigger _500_deliver after insert on app_private.notification_outbox
 -- One message as delivery needs it: the row, and its clinic's name, sender name, language and time
 -- zone, and whether the clinic it belongs to is suspended (its messages wait). An invitation's row
 -- names its clinic by slug in the payload (account mails carry no clinic_id); a password reset has
--- none: English, UTC, no sender name.
+-- none: English, UTC, no sender name. The row is locked for the delivery's transaction, which holds
+-- it across the send: a second delivery of it waits and then finds it sent, and the reminders'
+-- withdrawal of pending messages (for update skip locked) leaves a message being sent alone.
 create function app_hidden.notification_for_delivery(outbox_id bigint)
   returns table (id bigint, kind text, channel text, recipient text, payload jsonb, clinic_id uuid, status text,
                  clinic_name text, sender_name text, language text, timezone text, clinic_suspended boolean)
-  language plpgsql stable security definer
+  language plpgsql volatile security definer
   set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -741,7 +743,8 @@ begin
   left join app_public.clinics c on c.id = coalesce(o.clinic_id,
     (select i.id from app_public.clinics i where o.kind = 'invitation' and i.slug = o.payload->>'clinic_slug'))
   left join app_public.clinic_settings s on s.clinic_id = c.id
-  where o.id = notification_for_delivery.outbox_id;
+  where o.id = notification_for_delivery.outbox_id
+  for update of o;
 end;
 $$;
 revoke all on function app_hidden.notification_for_delivery(bigint) from public;

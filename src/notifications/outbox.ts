@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import type { TenantDb } from '../db/tenant.ts';
 import type { AppointmentFacts, OutboxMessage } from './message.ts';
 
-/** The row with what its templates need, or undefined when it no longer exists. */
+/** The row with what its templates need (locked until the transaction ends), or undefined when it no longer exists. */
 export async function readForDelivery(db: TenantDb, outboxId: number): Promise<OutboxMessage | undefined> {
   const { rows } = await sql<OutboxMessage & { id: string }>`select * from app_hidden.notification_for_delivery(${outboxId})`.execute(db);
   // bigint comes back as text: the id is a safe integer (identity from 1).

@@ -113,6 +113,32 @@ t.test('an invitation: one job keyed by the row, sent once over SMTP from the cl
   t.same(resend, [{ queued: false }], 'a sent message is not resent');
 });
 
+t.test('a delivery racing another of the same row waits for it, then finds it sent and sends nothing', async (t) => {
+  const { db } = await setup(t);
+  const smtp = await startSmtpServer(t);
+  const id = await invitationRow(db, 'race@example.test');
+  // The first delivery, by hand on the worker login: it holds the row from its read to its record.
+  const first = await workerPool(t, db).connect();
+  try {
+    await first.query('begin');
+    await first.query('set local role app_user');
+    await first.query('select id from app_hidden.notification_for_delivery($1)', [id]);
+    let settled = false;
+    const second = runDueJobs(t, db, { env: { NOTIFY_TRANSPORT: 'smtp', SMTP_URL: smtp.url, SMTP_FROM: 'a@clinicbase.test' } }).finally(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.equal(settled, false, 'the job waits for the row');
+    await first.query('select app_hidden.notification_sent($1)', [id]);
+    await first.query('commit');
+    await second;
+  } finally {
+    first.release();
+  }
+  t.equal(smtp.received.length, 0, 'sent by the first only');
+  t.same(await outboxRow(db, id), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+});
+
 t.test('a reminder by SMS through the signed webhook, in the clinic time zone; opted-out patients get nothing', async (t) => {
   const { db, clinics } = await setup(t);
   const hook = await startWebhook(t, () => 202);

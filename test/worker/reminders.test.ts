@@ -7,6 +7,7 @@
 // expected run_at, key and payload is written out here, never computed by the code under test.
 import t, { type Test } from 'tap';
 import type { ClinicRole } from '../../src/db/tenant.ts';
+import { appointmentsRemind } from '../../src/worker/tasks/appointments__remind.ts';
 import { actorIn, insertAsAdmin } from '../helpers/actors.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { type Method, testClient } from '../helpers/client.ts';
@@ -387,7 +388,9 @@ t.test('cancelling or moving withdraws the messages still pending for the old st
   const cancelled = await book(await register('a'), at('10:00'));
   const moved = await book(await register('a', 'bob@example.test'), at('11:00'));
   const sent = await book(await register('a', 'cy@example.test'), at('09:00'));
-  await runDueJobs(t, db);
+  // The reminders' task alone: the delivery would send the confirmations, and a sent one stays.
+  const remindOnly = { tasks: [appointmentsRemind] };
+  await runDueJobs(t, db, remindOnly);
   await db.admin.query(`update app_private.notification_outbox set status = 'sent', sent_at = now() where payload ->> 'appointmentId' = $1`, [sent]);
   t.same((await reminderOutbox(db)).length, 3, 'three confirmations written');
 
@@ -399,7 +402,7 @@ t.test('cancelling or moving withdraws the messages still pending for the old st
     [`${keyOf(clinics.a, sent, 'confirmation')}:1801472400`],
     'the pending confirmations of the cancelled and the moved booking are withdrawn; the sent one stays',
   );
-  await runDueJobs(t, db);
+  await runDueJobs(t, db, remindOnly);
   t.same(
     (await reminderOutbox(db)).map((row) => row.dedup_key),
     [`${keyOf(clinics.a, sent, 'confirmation')}:1801472400`, `${keyOf(clinics.a, moved, 'confirmation')}:1801481400`],

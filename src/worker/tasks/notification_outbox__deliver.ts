@@ -7,6 +7,7 @@
 // At least once: a crash between the send and its record sends again (the SMTP Message-ID and the
 // webhook's Idempotency-Key are the row's, for receivers to recognise the copy).
 import { z } from 'zod';
+import type { TenantDb, TransactionOptions } from '../../db/tenant.ts';
 import { defineSystemTask, type JobRun, type WorkerDeps } from '../task.ts';
 import { DeliveryError, UndeliverableError } from '../../notifications/errors.ts';
 import type { OutboxMessage, RenderedMessage } from '../../notifications/message.ts';
@@ -33,21 +34,44 @@ export const notificationOutboxDeliver = defineSystemTask({
   name: TASK,
   payload: z.object({ outboxId: z.number().int().positive() }),
   run: async ({ outboxId }, job) => {
-    const message = await job.withSystem((db) => readForDelivery(db, outboxId));
-    if (!message || message.status === 'sent') return;
-    if (message.clinicSuspended) return holdBack(outboxId, job);
-    const rendered = await renderOrFail(message, job);
-    if (!rendered) return;
-    try {
-      await transports(job.deps)[message.channel].send(rendered);
-    } catch (error) {
-      const reason = error instanceof DeliveryError ? error.reason : 'transport error';
-      await job.withSystem((db) => markAttemptFailed(db, outboxId, reason, job.attempts >= job.maxAttempts));
-      throw error;
-    }
-    await job.withSystem((db) => markSent(db, outboxId));
+    // The failure is thrown once its attempt is committed: graphile-worker then retries the job.
+    const failure = await job.withSystem((db) => deliver(db, outboxId, job), deliveryTransaction(job.deps));
+    if (failure) throw failure;
   },
 });
+
+/**
+ * One transaction holds the row's lock from reading it to recording the outcome, across the send:
+ * a second delivery of the row (a resend racing a retry) waits for it and then finds it sent, and
+ * the reminders' withdrawal of a moved appointment's messages leaves a row being sent alone (it
+ * skips locked rows). So the transaction may sit idle, and others wait for it, as long as a send.
+ */
+function deliveryTransaction(deps: WorkerDeps): TransactionOptions {
+  // An SMTP send may take the timeout to connect, to be greeted and for a reply.
+  const longestSend = 3 * deps.config.notifications.timeoutMs;
+  return { idleInTransactionTimeoutMs: longestSend + 5000, lockTimeoutMs: longestSend + 5000 };
+}
+
+/** Sends the row unless sent; the transport's error once recorded on the row, else undefined. */
+async function deliver(db: TenantDb, outboxId: number, job: JobRun): Promise<Error | undefined> {
+  const message = await readForDelivery(db, outboxId);
+  if (!message || message.status === 'sent') return undefined;
+  if (message.clinicSuspended) {
+    await holdBack(outboxId, job);
+    return undefined;
+  }
+  const rendered = await renderOrFail(db, message);
+  if (!rendered) return undefined;
+  try {
+    await transports(job.deps)[message.channel].send(rendered);
+  } catch (error) {
+    const reason = error instanceof DeliveryError ? error.reason : 'transport error';
+    await markAttemptFailed(db, outboxId, reason, job.attempts >= job.maxAttempts);
+    return error instanceof Error ? error : new DeliveryError(reason);
+  }
+  await markSent(db, outboxId);
+  return undefined;
+}
 
 /** As the core holds a suspended clinic's tenant jobs: the same job, looked at again in 15 minutes. */
 async function holdBack(outboxId: number, job: JobRun): Promise<void> {
@@ -56,13 +80,13 @@ async function holdBack(outboxId: number, job: JobRun): Promise<void> {
 }
 
 /** The message to send, or undefined once a row that can never make one is marked failed (no retry). */
-async function renderOrFail(message: OutboxMessage, job: JobRun): Promise<RenderedMessage | undefined> {
+async function renderOrFail(db: TenantDb, message: OutboxMessage): Promise<RenderedMessage | undefined> {
   try {
-    const appointment = APPOINTMENT_KINDS.includes(message.kind) ? await job.withSystem((db) => readAppointment(db, message.id)) : undefined;
+    const appointment = APPOINTMENT_KINDS.includes(message.kind) ? await readAppointment(db, message.id) : undefined;
     return renderMessage(message, appointment);
   } catch (error) {
     if (!(error instanceof UndeliverableError)) throw error;
-    await job.withSystem((db) => markAttemptFailed(db, message.id, error.reason, true));
+    await markAttemptFailed(db, message.id, error.reason, true);
     return undefined;
   }
 }
