@@ -11,7 +11,6 @@ import { createClinics, createTestDatabase, type TestDatabase } from '../helpers
 import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
 import { temporaryStorageDir } from '../helpers/storage.ts';
 import { eventually } from '../helpers/wait.ts';
-import { queuedJobs } from '../helpers/worker.ts';
 // Its constants; importing it also adds the probe to this process's TASKS, where nothing runs them.
 import { CRASH_GATE, CRASH_PROBE_TASK } from './crash-probe.ts';
 
@@ -56,6 +55,15 @@ function probeAttempts(output: string): number[] {
     .map((line) => (JSON.parse(line) as { attempt: number }).attempt);
 }
 
+/** The probe's jobs in the queue: id, attempts so far, and the worker holding it. */
+async function probeJobs(db: TestDatabase): Promise<{ id: string; attempts: number; lockedBy: string | null }[]> {
+  const { rows } = await db.admin.query<{ id: string; attempts: number; lockedBy: string | null }>(
+    'select id, attempts, locked_by as "lockedBy" from graphile_worker.jobs where task_identifier = $1 order by id',
+    [CRASH_PROBE_TASK],
+  );
+  return rows;
+}
+
 async function probeRecords(db: TestDatabase): Promise<{ key: string; attempt: number }[]> {
   const { rows } = await db.admin.query<{ key: string; attempt: number }>('select key, attempt from app_private.crash_probe_records order by key');
   return rows;
@@ -91,7 +99,7 @@ t.test('a job whose worker is killed -9 mid-way runs again once unlocked, and it
   await gate.query('select pg_advisory_lock($1::bigint)', [CRASH_GATE]);
 
   await db.admin.query(`select app_private.add_job($1, $2, '{"probeKey": "p1"}')`, [a, CRASH_PROBE_TASK]);
-  const [job] = await queuedJobs(db, CRASH_PROBE_TASK);
+  const [job] = await probeJobs(db);
 
   const first = startWorkerProcess(db, storageDir);
   workers.push(first);
@@ -102,11 +110,9 @@ t.test('a job whose worker is killed -9 mid-way runs again once unlocked, and it
   );
   t.equal(waiting, 1, `the first worker's task waits at the gate\n${first.output()}`);
   t.same(await probeRecords(db), [{ key: 'p1:before', attempt: 1 }], 'its first effect committed');
-  const [running] = await queuedJobs(db, CRASH_PROBE_TASK);
-  const { rows } = await db.admin.query<{ lockedBy: string }>('select locked_by as "lockedBy" from graphile_worker.jobs where id = $1', [job!.id]);
-  const deadWorker = rows[0]!.lockedBy;
-  t.match(deadWorker, /^worker-/);
-  t.equal(running!.attempts, 1);
+  const [running] = await probeJobs(db);
+  const deadWorker = running!.lockedBy!;
+  t.match(running, { id: job!.id, attempts: 1, lockedBy: /^pool-/ }, 'the job is locked by the first worker (graphile-worker names it by its pool), attempt 1');
 
   t.equal(await killGroup(first.child, 'SIGKILL'), 'SIGKILL');
   await gate.query('select pg_advisory_unlock($1::bigint)', [CRASH_GATE]);
@@ -125,8 +131,7 @@ t.test('a job whose worker is killed -9 mid-way runs again once unlocked, and it
   t.same(await probeRecords(db), [{ key: 'p1:before', attempt: 1 }], 'the cut-short transaction left nothing');
 
   // graphile-worker cannot tell a dead worker from a slow one: the job stays locked by it.
-  const [stuck] = await queuedJobs(db, CRASH_PROBE_TASK);
-  t.ok(stuck!.lockedAt, 'still locked by the dead worker');
+  t.same(await probeJobs(db), [{ id: job!.id, attempts: 1, lockedBy: deadWorker }], 'still locked by the dead worker');
   const unlock = await cli(db, ['jobs:unlock', '--worker', deadWorker]);
   t.equal(unlock.code, 0, unlock.output);
   t.equal(unlock.output, `unlocked 1 job(s) of worker ${deadWorker}: ${job!.id}; due again now\n`);
@@ -134,7 +139,7 @@ t.test('a job whose worker is killed -9 mid-way runs again once unlocked, and it
   const second = startWorkerProcess(db, storageDir);
   workers.push(second);
   const remaining = await eventually(
-    () => queuedJobs(db, CRASH_PROBE_TASK),
+    () => probeJobs(db),
     (jobs) => jobs.length === 0,
   );
   t.same(remaining, [], `the job ran again and completed\n${second.output()}`);
