@@ -4,9 +4,12 @@
 import t from 'tap';
 import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { startWorker } from '../../src/worker/runner.ts';
+import { freePort } from '../../src/db/embedded.ts';
 import { buildTestApp } from '../helpers/app.ts';
-import { cli } from '../helpers/cli.ts';
+import { cleanEnv, cli, tempDir } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
+import { startServer, stopServer } from '../helpers/server.ts';
 import { temporaryStorageDir } from '../helpers/storage.ts';
 import { testWorkerConfig, workerUrl } from '../helpers/worker.ts';
 
@@ -207,4 +210,23 @@ t.test('GET /health/worker without a worker in this process, on an empty queue',
   const response = await app.inject({ method: 'GET', url: '/health/worker' });
   t.equal(response.statusCode, 200);
   t.same(response.json(), { status: 'ok', queue: { waiting: 0, due: 0, locked: 0, failed: 0, oldestDueSeconds: null }, worker: null });
+});
+
+t.test('npm start with WORKER_IN_PROCESS shows its own worker at GET /health/worker', async (t) => {
+  const db = await createTestDatabase(t);
+  const port = await freePort();
+  const server = await startServer({
+    ...cleanEnv(),
+    NODE_ENV: 'development',
+    DATABASE_URL: db.adminUrl,
+    DATABASE_ROLE_PASSWORD: TEST_ROLE_PASSWORD,
+    DATA_DIR: await tempDir(t, 'clinicbase-worker-'),
+    PORT: String(port),
+    WORKER_IN_PROCESS: 'true',
+  });
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const response = await fetch(`http://127.0.0.1:${port}/health/worker`);
+  t.equal(response.status, 200);
+  t.match(await response.json(), { status: 'ok', queue: { waiting: 0, due: 0, locked: 0, failed: 0 }, worker: { state: 'running', completed: 0, failed: 0 } });
+  t.equal(await stopServer(server.child), 0);
 });
