@@ -3,7 +3,8 @@
 // functions. They print ids, task names, counts, times and the stored last error (scrubbed by the
 // worker, src/worker/task.ts), never a payload or a job key. Every change goes through
 // graphile-worker's own functions (reschedule_jobs, complete_jobs, force_unlock_workers), which
-// leave a locked job alone: a job some worker is running is never changed under it.
+// leave a locked job alone (unless its lock is 4 hours old, graphile-worker's own limit, after which
+// it takes the lock for abandoned): a job some worker is running is never changed under it.
 import type { Client } from '../db/pool.ts';
 
 type Print = (line: string) => void;
