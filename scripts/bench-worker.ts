@@ -351,5 +351,10 @@ ${latencyRow(`enqueue → start p50 (concurrency ${results.best}, ${LATENCY_RATE
 ${latencyRow('enqueue → start p99', 'p99')}
 
 Target: ≥ 1,500 jobs/s drained for the trivial task: ${bestNoop >= 1500 ? 'met' : 'NOT met'} (${Math.round(bestNoop).toLocaleString('en')} at concurrency ${results.best}).
-Postgres: embedded 18, ${os.cpus().length} cores shared with this process (client and worker); drains of ${JOBS.toLocaleString('en')} trivial and ${REMINDER_JOBS.toLocaleString('en')} reminder jobs; latency over ${LATENCY_JOBS.toLocaleString('en')} jobs each.`);
+Postgres: embedded 18, ${os.cpus().length} cores shared with this process (client and worker), load average at the end ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(
+      ' / ',
+    )} (1 / 5 / 15 min); drains of ${JOBS.toLocaleString('en')} trivial and ${REMINDER_JOBS.toLocaleString('en')} reminder jobs; latency over ${LATENCY_JOBS.toLocaleString('en')} jobs each.`);
 }

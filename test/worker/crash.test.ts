@@ -39,6 +39,15 @@ function startWorkerProcess(db: TestDatabase, storageDir: string): WorkerProcess
   return { child, output: () => output };
 }
 
+/** Until the process printed its start-up line (a loaded machine takes seconds to load the modules), or fails with its output. */
+async function started(worker: WorkerProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!worker.output().includes('"msg":"worker started"')) {
+    if (worker.child.exitCode !== null || Date.now() > deadline) throw new Error(`the worker did not start:\n${worker.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): Promise<NodeJS.Signals | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve(child.signalCode);
@@ -103,6 +112,7 @@ t.test('a job whose worker is killed -9 mid-way runs again once unlocked, and it
 
   const first = startWorkerProcess(db, storageDir);
   workers.push(first);
+  await started(first);
   const waiting = await eventually(
     async () =>
       (await db.admin.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = $1 and not granted`, [CRASH_GATE])).rows[0].n,
@@ -138,6 +148,7 @@ t.test('a job whose worker is killed -9 mid-way runs again once unlocked, and it
 
   const second = startWorkerProcess(db, storageDir);
   workers.push(second);
+  await started(second);
   const remaining = await eventually(
     () => probeJobs(db),
     (jobs) => jobs.length === 0,
