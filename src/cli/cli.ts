@@ -39,7 +39,7 @@ import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
 import { reencryptIdentificationNumbers } from '../modules/patients/index.ts';
 import { runCli } from './database.ts';
-import { cancelJobs, isJobId, listJobs, retryJobs, unlockWorker } from './jobs.ts';
+import { cancelJobs, isJobId, listJobs, type Print, retryJobs, unlockWorker } from './jobs.ts';
 
 const USAGE = [
   'usage: npm run cli -- operator:create --email <e-mail>   (password on standard input)',
@@ -57,11 +57,11 @@ type Options = { email?: string | undefined; reason?: string | undefined; file?:
  */
 type Command = (options: Options, args: string[]) => Promise<number | ((owner: Client) => Promise<number>)>;
 
-const print = (line: string) => console.log(line);
+const print: Print = (line) => console.log(line);
 
 /** jobs:retry and jobs:cancel: one job id or more, nothing else. */
 const onJobs =
-  (act: (owner: Client, ids: string[], print: (line: string) => void) => Promise<number>): Command =>
+  (act: (owner: Client, ids: string[], print: Print) => Promise<number>): Command =>
   async (_options, ids) => {
     const wrong = ids.filter((id) => !isJobId(id));
     if (wrong.length > 0) console.error(`not a job id: ${wrong.join(', ')}`);

@@ -7,7 +7,8 @@
 // it takes the lock for abandoned): a job some worker is running is never changed under it.
 import type { Client } from '../db/pool.ts';
 
-type Print = (line: string) => void;
+/** Where a command's lines go (standard output). */
+export type Print = (line: string) => void;
 
 /** Prints the queue per task, the jobs that failed (retrying or for good), and the locked ones. */
 export async function listJobs(client: Client, print: Print): Promise<void> {
