@@ -21,7 +21,8 @@
 //
 // Options: BENCH_JOBS (20000 per drain), BENCH_ENQUEUE_JOBS (10000 per enqueue run), BENCH_CONNECTIONS
 // (8), BENCH_CONCURRENCIES (4,8,16), BENCH_REMINDER_JOBS (5000), BENCH_LATENCY_JOBS (2000),
-// BENCH_LATENCY_RATE (200), BENCH_ROUNDS (3: the drains and enqueues interleaved, the trivial task's and
+// BENCH_LATENCY_RATE (200), BENCH_DURABLE (1: commits flushed to disk, as in production; default off, as
+// every bench's throwaway cluster), BENCH_ROUNDS (3: the drains and enqueues interleaved, the trivial task's and
 // the reminder's back to back at each concurrency, medians reported). Not a test: a report (Markdown on stdout, progress on stderr).
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -30,7 +31,7 @@ import type { Task } from 'graphile-worker';
 import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, roleUrl } from '../src/config.ts';
-import { startThrowawayCluster } from '../src/db/embedded.ts';
+import { type EmbeddedCluster, freePort, startEmbeddedPostgres, startThrowawayCluster } from '../src/db/embedded.ts';
 import { holdsWorkInProgress, readCurrentMigration, runCurrentMigration } from '../src/db/migrate.ts';
 import { setupDatabase, withDatabase } from '../src/db/setup.ts';
 import { LocalDiskStorage } from '../src/storage/local-disk.ts';
@@ -46,6 +47,8 @@ const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '4,8,16').split(',').m
 const LATENCY_JOBS = Number(process.env.BENCH_LATENCY_JOBS ?? 2_000);
 const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** BENCH_DURABLE=1: a cluster with fsync and synchronous_commit on, as production runs (the throwaway one has them off). */
+const DURABLE = process.env.BENCH_DURABLE === '1';
 const PASSWORD = 'clinicbase-bench-only';
 const NOOP = 'bench__noop';
 const REMIND = 'appointments__remind';
@@ -82,7 +85,7 @@ const noop = timed(defineSystemTask({ name: NOOP, payload: z.object({ n: z.int()
 const remindDefinition = TASKS.find((task) => task.name === REMIND);
 const remind = remindDefinition && timed(remindDefinition);
 
-const cluster = await startThrowawayCluster();
+const cluster = DURABLE ? await startDurableCluster() : await startThrowawayCluster();
 const storageDir = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-bench-worker-'));
 try {
   const url = withDatabase(cluster.adminUrl, 'clinicbase');
@@ -105,6 +108,19 @@ try {
 } finally {
   await cluster.stop();
   await rm(storageDir, { recursive: true, force: true });
+}
+
+/** A cluster with Postgres's durable defaults (every commit flushed), in a temporary folder removed on stop. */
+async function startDurableCluster(): Promise<EmbeddedCluster> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-pg-durable-'));
+  const cluster = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort() });
+  return {
+    ...cluster,
+    stop: async () => {
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 interface Rig {
@@ -351,7 +367,7 @@ ${latencyRow(`enqueue → start p50 (concurrency ${results.best}, ${LATENCY_RATE
 ${latencyRow('enqueue → start p99', 'p99')}
 
 Target: ≥ 1,500 jobs/s drained for the trivial task: ${bestNoop >= 1500 ? 'met' : 'NOT met'} (${Math.round(bestNoop).toLocaleString('en')} at concurrency ${results.best}).
-Postgres: embedded 18, ${os.cpus().length} cores shared with this process (client and worker), load average at the end ${os
+Postgres: embedded 18 (${DURABLE ? 'durable: fsync and synchronous_commit on' : 'throwaway: fsync and synchronous_commit off'}), ${os.cpus().length} cores shared with this process (client and worker), load average at the end ${os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(
