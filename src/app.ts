@@ -21,7 +21,7 @@ import prescriptionRoutes from './modules/prescriptions/index.ts';
 import settingsRoutes from './modules/settings/index.ts';
 import { doctorQueueRoutes, visitRoutes } from './modules/visits/index.ts';
 import { clinicSupportAccessRoutes, operatorSupportAccessRoutes } from './modules/support-access/index.ts';
-import healthRoutes from './modules/health/index.ts';
+import healthRoutes, { type HealthOptions } from './modules/health/index.ts';
 import apiDocsPlugin from './plugins/api-docs.ts';
 import authPlugin, { type AuthPluginOptions } from './plugins/auth.ts';
 import corsPlugin from './plugins/cors.ts';
@@ -131,6 +131,8 @@ export interface BuildOptions {
   logStream?: NodeJS.WritableStream;
   /** Prefix of the rate-limit counters in Redis (tests that share one Redis keep apart). */
   rateLimitNameSpace?: string;
+  /** The in-process worker's figures for GET /health/worker (WORKER_IN_PROCESS; it starts after the app is built). */
+  workerFigures?: HealthOptions['workerFigures'];
 }
 
 export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -176,7 +178,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(storagePlugin, { dir: config.storageDir });
   // Before every route it describes: it reads each route's declaration as the route is added.
   await app.register(problemResponsesPlugin);
-  await app.register(healthRoutes);
+  await app.register(healthRoutes, { workerFigures: options.workerFigures });
   await app.register(authRoutes, { prefix: '/api/v1/auth', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(platformRoutes, { prefix: '/api/v1/platform', accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
   await app.register(consultationRoutes, { prefix: '/api/v1/clinics/:slug/consultations' });

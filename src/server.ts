@@ -23,15 +23,19 @@ async function main(): Promise<void> {
   // Before the database: a missing or unreadable key stops the start with nothing else begun.
   const dataKeys = await loadDataKeys(config.dataEncryption);
   const database = await prepareDatabase(config, log);
+  // The in-process worker starts once the app is built (it shares the app's storage); until then
+  // GET /health/worker reports none.
+  let worker: WorkerHandle | undefined;
   const app = await buildApp(
     appConfigFrom(config, {
       authenticatorUrl: database.authenticatorUrl,
       keys: await loadSigningKeys(config.jwt, config.dataDir),
       fieldCipher: createFieldCipher(dataKeys),
     }),
+    { workerFigures: () => worker?.figures() },
   );
   if (config.platformBootstrap) await bootstrapPlatformOperator(app, config.platformBootstrap);
-  const worker = config.worker.inProcess ? await startInProcessWorker(app, config, database.workerUrl) : undefined;
+  if (config.worker.inProcess) worker = await startInProcessWorker(app, config, database.workerUrl);
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');
     else app.log.info({ signal }, 'shutting down');

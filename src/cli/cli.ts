@@ -17,6 +17,16 @@
 //       after a new data encryption key was put first in DATA_ENCRYPTION_KEY: re-encrypts every
 //       identification number still under another key, and its look-up hash, clinic by clinic in
 //       batches, printing progress; safe to interrupt and run again (docs/operations.md)
+//   jobs:list
+//       the job queue: jobs waiting, due, locked and failed per task; failures with their attempts
+//       and last error; locked jobs with their worker and lock age (ids only, never a payload)
+//   jobs:retry <id…>
+//       runs those jobs again now with their attempts reset (a failed one, one waiting for its
+//       backoff); an unknown or locked id changes nothing
+//   jobs:cancel <id…>
+//       removes those jobs from the queue (waiting, due or failed; not a running one)
+//   jobs:unlock --worker <worker id>
+//       frees the jobs a dead worker holds (after a crash or kill -9): they run again at once
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
@@ -29,6 +39,7 @@ import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
 import { reencryptIdentificationNumbers } from '../modules/patients/index.ts';
 import { runCli } from './database.ts';
+import { cancelJobs, isJobId, listJobs, type Print, retryJobs, unlockWorker } from './jobs.ts';
 
 const USAGE = [
   'usage: npm run cli -- operator:create --email <e-mail>   (password on standard input)',
@@ -36,14 +47,27 @@ const USAGE = [
   '       npm run cli -- outbox:pending --email <e-mail>',
   '       npm run cli -- data-key:generate [--file <path>]',
   '       npm run cli -- data-key:reencrypt',
+  '       npm run cli -- jobs:list | jobs:retry <job id…> | jobs:cancel <job id…> | jobs:unlock --worker <worker id>',
 ].join('\n');
 
-type Options = { email?: string | undefined; reason?: string | undefined; file?: string | undefined };
+type Options = { email?: string | undefined; reason?: string | undefined; file?: string | undefined; worker?: string | undefined };
 /**
- * A command: checks its options (exit code 2 when they are wrong, with the usage), then works as
- * the owner, or is done without a database (its exit code).
+ * A command: checks its options and arguments (exit code 2 when they are wrong, with the usage),
+ * then works as the owner, or is done without a database (its exit code).
  */
-type Command = (options: Options) => Promise<number | ((owner: Client) => Promise<number>)>;
+type Command = (options: Options, args: string[]) => Promise<number | ((owner: Client) => Promise<number>)>;
+
+const print: Print = (line) => console.log(line);
+
+/** jobs:retry and jobs:cancel: one job id or more, nothing else. */
+const onJobs =
+  (act: (owner: Client, ids: string[], print: Print) => Promise<number>): Command =>
+  async (_options, ids) => {
+    const wrong = ids.filter((id) => !isJobId(id));
+    if (wrong.length > 0) console.error(`not a job id: ${wrong.join(', ')}`);
+    if (ids.length === 0 || wrong.length > 0) return 2;
+    return (owner) => act(owner, ids, print);
+  };
 
 const COMMANDS: Record<string, Command> = {
   'operator:create': async ({ email }) => {
@@ -91,6 +115,10 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     };
   },
+  'jobs:list': async (_options, args) => (args.length > 0 ? 2 : (owner) => listJobs(owner, print).then(() => 0)),
+  'jobs:retry': onJobs(retryJobs),
+  'jobs:cancel': onJobs(cancelJobs),
+  'jobs:unlock': async ({ worker }, args) => (!worker?.trim() || args.length > 0 ? 2 : (owner) => unlockWorker(owner, worker, print)),
   'outbox:pending': async ({ email }) => {
     if (!email) return 2;
     return async (owner) => {
@@ -109,10 +137,11 @@ const COMMANDS: Record<string, Command> = {
 runCli(async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { email: { type: 'string' }, reason: { type: 'string' }, file: { type: 'string' } },
+    options: { email: { type: 'string' }, reason: { type: 'string' }, file: { type: 'string' }, worker: { type: 'string' } },
   });
-  const command = COMMANDS[positionals[0] ?? ''];
-  const work = command ? await command(values) : 2;
+  const [name = '', ...args] = positionals;
+  const command = COMMANDS[name];
+  const work = command ? await command(values, args) : 2;
   if (typeof work === 'number') {
     if (work === 2) console.error(USAGE);
     return work;
@@ -121,7 +150,7 @@ runCli(async () => {
   // No application role can do these: they need the owner's rights.
   const database = config.database.ownerUrl ? undefined : await prepareDatabase(config, () => {});
   const ownerUrl = config.database.ownerUrl ?? database?.ownerUrl;
-  if (!ownerUrl) throw new Error(`${positionals[0]} needs DATABASE_OWNER_URL (or DATABASE_URL with DATABASE_ROLE_PASSWORD)`);
+  if (!ownerUrl) throw new Error(`${name} needs DATABASE_OWNER_URL (or DATABASE_URL with DATABASE_ROLE_PASSWORD)`);
   try {
     return await withClient(ownerUrl, work);
   } finally {

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
-import { buildApp, type AppConfig } from '../../src/app.ts';
+import { buildApp, type AppConfig, type BuildOptions } from '../../src/app.ts';
 import { generateSigningKey, signingKeys, type SigningKeys } from '../../src/auth/keys.ts';
 import { generateDataKey } from '../../src/crypto/data-keys.ts';
 import { createFieldCipher, type FieldCipher } from '../../src/crypto/field-encryption.ts';
@@ -21,6 +21,8 @@ export const TEST_FIELD_CIPHER: FieldCipher = createFieldCipher([generateDataKey
 export interface TestAppOptions
   extends Partial<Pick<AppConfig, 'env' | 'redisUrl' | 'corsOrigins' | 'apiDocs' | 'storageDir' | 'fileMaxBytes' | 'fieldCipher' | 'graphql'>> {
   rateLimitNameSpace?: string;
+  /** An in-process worker's figures for GET /health/worker. */
+  workerFigures?: BuildOptions['workerFigures'];
 }
 
 export async function buildTestApp(
@@ -30,7 +32,7 @@ export async function buildTestApp(
   loginAttemptsPerMinute = 1000,
   /** Pool size and transaction settings other than the test default (a pool of 2, default settings). */
   database: Partial<Omit<AppConfig['database'], 'authenticatorUrl'>> = {},
-  { rateLimitNameSpace, ...surface }: TestAppOptions = {},
+  { rateLimitNameSpace, workerFigures, ...surface }: TestAppOptions = {},
 ): Promise<{ app: FastifyInstance; logs: () => Record<string, unknown>[]; storageDir: string }> {
   const stream = new PassThrough();
   const lines: string[] = [];
@@ -46,7 +48,7 @@ export async function buildTestApp(
       fieldCipher: TEST_FIELD_CIPHER,
       ...surface,
     },
-    { logStream: stream, rateLimitNameSpace },
+    { logStream: stream, rateLimitNameSpace, workerFigures },
   );
   t.teardown(() => app.close());
   // Every response the test receives through app.inject must be one the app's OpenAPI document

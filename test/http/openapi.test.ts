@@ -25,6 +25,7 @@ type Document = OpenApiDocument & { paths: Record<string, Record<string, Operati
 const STATUSES: Record<string, string> = {
   'GET /health/live': '200 500 503',
   'GET /health/ready': '200 500 503',
+  'GET /health/worker': '200 500 503',
   'POST /graphql': '200 400 401 403 413 415 429 500 503',
   'POST /api/v1/auth/login': '200 400 401 403 413 415 429 500 503',
   'POST /api/v1/auth/refresh': '200 400 401 413 415 429 500 503',
