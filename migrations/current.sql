@@ -688,6 +688,7 @@ comment on function app_hidden.write_appointment_reminder(uuid, text, timestampt
 -- section remind end
 
 -- section notify begin
+--! split: 1230-notification-delivery
 -- Notification delivery (issue 12, point 3; docs/operations.md "Notification delivery"). Every
 -- outbox row written as 'pending' queues one delivery job, keyed by the row, in the transaction
 -- that wrote it: a rolled-back write queues nothing. The worker reads, renders and sends through
