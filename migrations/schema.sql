@@ -159,6 +159,39 @@ BEGIN ATOMIC
 END;
 grant execute on function app_hidden.clinic_requires_two_factor(uuid) to app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.close_stale_visits(at timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  today date;
+  closed integer;
+begin
+  perform app_private.assert_worker();
+  select (least(close_stale_visits."at", now()) at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
+  with closed_visits as (
+    update app_public.visits v set status = 'no_show'
+    where (v.clinic_id, v.id) in (
+      select s.clinic_id, s.id from app_public.visits s
+      where s.clinic_id = clinic and s.status in ('waiting', 'called') and s.visit_date < today
+      for update skip locked
+    )
+    returning v.clinic_id, v.appointment_id
+  ),
+  closed_appointments as (
+    update app_public.appointments a set status = 'no_show'
+    from closed_visits cv
+    where a.clinic_id = cv.clinic_id and a.id = cv.appointment_id and a.status = 'checked_in'
+  )
+  select count(*) into closed from closed_visits;
+  return closed;
+end;
+$function$;
+grant execute on function app_hidden.close_stale_visits(timestamp with time zone) to app_user;
+
 CREATE OR REPLACE FUNCTION app_hidden.current_account_email()
  RETURNS text
  LANGUAGE sql
@@ -217,6 +250,71 @@ BEGIN ATOMIC
 END;
 grant execute on function app_hidden.ended_sessions() to app_platform;
 
+CREATE OR REPLACE FUNCTION app_hidden.expire_account_secrets(at timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  horizon timestamptz := least(expire_account_secrets."at", now()) - interval '1 day';
+  invitations integer;
+  password_resets integer;
+  refresh_tokens integer;
+  login_failures integer;
+  ended_sessions integer;
+begin
+  perform app_private.assert_worker();
+  delete from app_private.invitations i where i.token_hash in (
+    select o.token_hash from app_private.invitations o where o.expires_at < horizon for update skip locked);
+  get diagnostics invitations = row_count;
+  delete from app_private.password_resets r where r.token_hash in (
+    select o.token_hash from app_private.password_resets o where o.expires_at < horizon for update skip locked);
+  get diagnostics password_resets = row_count;
+  delete from app_private.refresh_tokens t where t.token_hash in (
+    select o.token_hash from app_private.refresh_tokens o
+    where least(o.idle_expires_at, o.absolute_expires_at) < horizon
+      and not exists (
+        select from app_private.refresh_tokens live
+        where live.family_id = o.family_id and least(live.idle_expires_at, live.absolute_expires_at) >= horizon
+      )
+    for update skip locked);
+  get diagnostics refresh_tokens = row_count;
+  delete from app_private.login_failures f where (f.scope, f.key) in (
+    select o.scope, o.key from app_private.login_failures o
+    where o.window_started_at < horizon - interval '1 hour' and (o.locked_until is null or o.locked_until < horizon)
+    for update skip locked);
+  get diagnostics login_failures = row_count;
+  update app_private.accounts a set sessions_ended_at = null where a.id in (
+    select o.id from app_private.accounts o where o.sessions_ended_at < horizon for update skip locked);
+  get diagnostics ended_sessions = row_count;
+  return jsonb_build_object('invitations', invitations, 'passwordResets', password_resets, 'refreshTokens', refresh_tokens,
+    'loginFailures', login_failures, 'endedSessions', ended_sessions);
+end;
+$function$;
+grant execute on function app_hidden.expire_account_secrets(timestamp with time zone) to app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.fan_out_clinic_upkeep(at timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid;
+  queued integer := 0;
+begin
+  perform app_private.assert_worker();
+  for clinic in select c.id from app_public.clinics c where c.status = 'active' order by c.id loop
+    perform app_private.add_job(clinic, 'clinics__upkeep', '{}'::jsonb, null,
+      'clinics__upkeep:' || clinic::text || ':' || to_char(fan_out_clinic_upkeep."at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24'));
+    queued := queued + 1;
+  end loop;
+  return queued;
+end;
+$function$;
+grant execute on function app_hidden.fan_out_clinic_upkeep(timestamp with time zone) to app_user;
+
 CREATE OR REPLACE FUNCTION app_hidden.invitation_account(token_hash bytea)
  RETURNS TABLE(account_id uuid, email text, sets_password boolean)
  LANGUAGE sql
@@ -274,6 +372,47 @@ exception when invalid_parameter_value then
 end;
 $function$;
 grant execute on function app_hidden.is_valid_timezone(text) to app_platform, app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.job_clinic_status()
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  found_status text;
+begin
+  perform app_private.assert_worker();
+  select c.status into found_status from app_public.clinics c where c.id = app_public.current_clinic_id();
+  return found_status;
+end;
+$function$;
+grant execute on function app_hidden.job_clinic_status() to app_user;
+comment on function app_hidden.job_clinic_status() is '@behavior -*
+The status of the job''s clinic (active, suspended), or null for an unknown clinic: the worker''s check before a task runs.';
+
+CREATE OR REPLACE FUNCTION app_hidden.job_queue_figures()
+ RETURNS TABLE(task text, waiting bigint, due bigint, locked bigint, failed bigint, oldest_due_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query
+  select j.task_identifier,
+         count(*) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at > now()),
+         count(*) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at <= now()),
+         count(*) filter (where j.locked_at is not null),
+         count(*) filter (where j.locked_at is null and j.attempts >= j.max_attempts),
+         min(j.run_at) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at <= now())
+  from graphile_worker.jobs j
+  group by j.task_identifier
+  order by j.task_identifier;
+end;
+$function$;
+grant execute on function app_hidden.job_queue_figures() to app_user;
+comment on function app_hidden.job_queue_figures() is '@behavior -*
+The job queue per task: jobs waiting (future run_at), due, locked by a worker, failed for good, and the oldest due job''s run_at. Counts only: no payload, key or error.';
 
 CREATE OR REPLACE FUNCTION app_hidden.lab_patient_identities(patient_ids uuid[])
  RETURNS TABLE(id uuid, patient_number text, full_name text, date_of_birth date, sex text)
@@ -360,6 +499,62 @@ begin
 end;
 $function$;
 grant execute on function app_hidden.login_succeeded(text) to app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.mark_missed_follow_ups(at timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  today date;
+  marked integer;
+begin
+  perform app_private.assert_worker();
+  select (least(mark_missed_follow_ups."at", now()) at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
+  update app_public.follow_ups f set status = 'missed'
+  where (f.clinic_id, f.id) in (
+    select u.clinic_id, u.id from app_public.follow_ups u
+    where u.clinic_id = clinic and u.status = 'pending' and u.due_date < today
+      and not exists (
+        select from app_public.appointments a
+        where a.clinic_id = u.clinic_id and a.id = u.appointment_id and a.status in ('booked', 'checked_in', 'completed')
+      )
+    for update skip locked
+  );
+  get diagnostics marked = row_count;
+  return marked;
+end;
+$function$;
+grant execute on function app_hidden.mark_missed_follow_ups(timestamp with time zone) to app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.mark_no_shows(at timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  grace interval;
+  marked integer;
+begin
+  perform app_private.assert_worker();
+  select make_interval(mins => s.no_show_grace_minutes) into grace
+  from app_public.clinic_settings s where s.clinic_id = clinic;
+  update app_public.appointments a set status = 'no_show'
+  where (a.clinic_id, a.id) in (
+    select d.clinic_id, d.id from app_public.appointments d
+    where d.clinic_id = clinic and d.status = 'booked'
+      and d.starts_at < least(mark_no_shows."at", now()) - coalesce(grace, interval '30 minutes')
+    for update skip locked
+  );
+  get diagnostics marked = row_count;
+  return marked;
+end;
+$function$;
+grant execute on function app_hidden.mark_no_shows(timestamp with time zone) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.merge_patients(merged_id uuid, survivor_id uuid)
  RETURNS jsonb
@@ -470,6 +665,88 @@ BEGIN ATOMIC
 END;
 grant execute on function app_hidden.my_two_factor() to app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.notification_appointment(outbox_id bigint)
+ RETURNS TABLE(starts_at timestamp with time zone, doctor_name text, status text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.assert_worker();
+  return query
+  select a.starts_at, m.display_name, a.status
+  from app_private.notification_outbox o
+  join app_public.appointments a on a.clinic_id = o.clinic_id
+    and a.id = case when o.payload->>'appointmentId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                    then (o.payload->>'appointmentId')::uuid end
+  join app_public.clinic_members m on m.clinic_id = a.clinic_id and m.id = a.doctor_id
+  where o.id = notification_appointment.outbox_id;
+end;
+$function$;
+grant execute on function app_hidden.notification_appointment(bigint) to app_user;
+comment on function app_hidden.notification_appointment(bigint) is '@behavior -*
+The worker only: the appointment a message tells, looked up in the message''s clinic.';
+
+CREATE OR REPLACE FUNCTION app_hidden.notification_attempt_failed(outbox_id bigint, reason text, final boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.assert_worker();
+  update app_private.notification_outbox o
+  set attempts = o.attempts + 1, last_error = left(notification_attempt_failed.reason, 500),
+      status = case when notification_attempt_failed.final then 'failed' else o.status end,
+      failed_at = case when notification_attempt_failed.final then now() else o.failed_at end
+  where o.id = notification_attempt_failed.outbox_id and o.status <> 'sent';
+end;
+$function$;
+grant execute on function app_hidden.notification_attempt_failed(bigint,text,boolean) to app_user;
+comment on function app_hidden.notification_attempt_failed(bigint,text,boolean) is '@behavior -*
+The worker only: one failed attempt and its reason; final: the message is failed.';
+
+CREATE OR REPLACE FUNCTION app_hidden.notification_for_delivery(outbox_id bigint)
+ RETURNS TABLE(id bigint, kind text, channel text, recipient text, payload jsonb, clinic_id uuid, status text, clinic_name text, sender_name text, language text, timezone text, clinic_suspended boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.assert_worker();
+  return query
+  select o.id, o.kind, o.channel, o.recipient, o.payload, o.clinic_id, o.status,
+         c.name, s.notification_sender_name, coalesce(s.language, 'en'), coalesce(c.timezone, 'UTC'),
+         o.clinic_id is not null and c.status = 'suspended'
+  from app_private.notification_outbox o
+  left join app_public.clinics c on c.id = coalesce(o.clinic_id,
+    (select i.id from app_public.clinics i where o.kind = 'invitation' and i.slug = o.payload->>'clinic_slug'))
+  left join app_public.clinic_settings s on s.clinic_id = c.id
+  where o.id = notification_for_delivery.outbox_id
+  for update of o;
+end;
+$function$;
+grant execute on function app_hidden.notification_for_delivery(bigint) to app_user;
+comment on function app_hidden.notification_for_delivery(bigint) is '@behavior -*
+The worker only: one outbox row with its clinic''s name, sender name, language and time zone.';
+
+CREATE OR REPLACE FUNCTION app_hidden.notification_sent(outbox_id bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.assert_worker();
+  update app_private.notification_outbox o
+  set status = 'sent', sent_at = now(), attempts = o.attempts + 1, failed_at = null
+  where o.id = notification_sent.outbox_id and o.status <> 'sent';
+end;
+$function$;
+grant execute on function app_hidden.notification_sent(bigint) to app_user;
+comment on function app_hidden.notification_sent(bigint) is '@behavior -*
+The worker only: the message was handed over.';
+
 CREATE OR REPLACE FUNCTION app_hidden.onboard_clinic(slug text, name text, timezone text, plan text, admin_email text, admin_display_name text, invitation_hash bytea, invitation_token text, invitation_ttl interval)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -530,6 +807,55 @@ BEGIN ATOMIC
    WHERE ((lower(a.email) = lower(platform_operator_id.email)) AND (app_public.current_clinic_id() IS NOT NULL) AND app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]));
 END;
 grant execute on function app_hidden.platform_operator_id(text) to app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.purge_expired_logs(at timestamp with time zone)
+ RETURNS TABLE(audit_log integer, access_log integer, more boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  cutoff timestamptz;
+  batch constant integer := 5000;
+  audit_rows integer;
+  access_rows integer;
+begin
+  perform app_private.assert_worker();
+  select least(purge_expired_logs."at", now()) - make_interval(hours => 24 * s.retention_days) into cutoff
+  from app_public.clinic_settings s where s.clinic_id = clinic;
+  -- One purge of a clinic at a time: a second worker's finds the lock taken and leaves at once
+  -- (a plain delete would wait on the first one's rows, then find them gone).
+  if cutoff is null or not pg_try_advisory_xact_lock(hashtextextended('app.retention_purge:' || clinic::text, 0)) then
+    return query select 0, 0, false;
+    return;
+  end if;
+  perform set_config('app.retention_purge', clinic::text || ':' || (extract(epoch from cutoff) * 1000000)::bigint::text, true);
+  delete from app_audit.audit_log l
+  where l.id in (
+    select o.id from app_audit.audit_log o
+    where o.clinic_id = clinic and o.occurred_at < cutoff
+    order by o.occurred_at
+    limit batch
+  );
+  get diagnostics audit_rows = row_count;
+  delete from app_public.patient_access_log l
+  where (l.clinic_id, l.id) in (
+    select o.clinic_id, o.id from app_public.patient_access_log o
+    where o.clinic_id = clinic and o.accessed_at < cutoff
+    order by o.accessed_at
+    limit batch
+  );
+  get diagnostics access_rows = row_count;
+  perform set_config('app.retention_purge', '', true);
+  if audit_rows + access_rows > 0 then
+    perform app_private.write_audit_event('retention.purged', null, clinic,
+      jsonb_build_object('before', cutoff, 'auditLog', audit_rows, 'accessLog', access_rows));
+  end if;
+  return query select audit_rows, access_rows, audit_rows = batch or access_rows = batch;
+end;
+$function$;
+grant execute on function app_hidden.purge_expired_logs(timestamp with time zone) to app_user;
 
 CREATE OR REPLACE FUNCTION app_hidden.record_auth_event(action text, account_id uuid, clinic_id uuid, details jsonb DEFAULT NULL::jsonb)
  RETURNS void
@@ -830,6 +1156,141 @@ BEGIN ATOMIC
 END;
 grant execute on function app_hidden.use_two_factor_step(bigint) to app_user;
 
+CREATE OR REPLACE FUNCTION app_hidden.write_appointment_reminder(appointment_id uuid, reminder_window text, starts_at timestamp with time zone)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  patient uuid;
+begin
+  perform app_private.assert_worker();
+  if reminder_window is null or reminder_window not in ('confirmation', '24h', '2h') then
+    raise exception 'unknown reminder window %', reminder_window using errcode = '22023';
+  end if;
+  -- FOR SHARE waits for a transaction changing the row (a cancel or move not yet committed) and
+  -- re-checks the row it committed: no message for a slot being given up.
+  select a.patient_id into patient from app_public.appointments a
+  where a.clinic_id = clinic and a.id = write_appointment_reminder.appointment_id
+    and a.status = 'booked' and a.starts_at = write_appointment_reminder.starts_at and a.starts_at > now()
+  for share;
+  if patient is null then
+    return null;
+  end if;
+  return app_private.notify_patient(
+    clinic,
+    patient,
+    case reminder_window when 'confirmation' then 'appointment_confirmation' else 'appointment_reminder' end,
+    jsonb_build_object('appointmentId', write_appointment_reminder.appointment_id, 'clinicId', clinic, 'window', reminder_window),
+    app_private.appointment_message_dedup_key(clinic, write_appointment_reminder.appointment_id, reminder_window,
+      write_appointment_reminder.starts_at)
+  );
+end;
+$function$;
+grant execute on function app_hidden.write_appointment_reminder(uuid,text,timestamp with time zone) to app_user;
+comment on function app_hidden.write_appointment_reminder(uuid,text,timestamp with time zone) is 'The worker''s appointment confirmation or reminder: one outbox row while the appointment still holds that start, else nothing.';
+
+CREATE OR REPLACE FUNCTION app_private.add_job(clinic_id uuid, task text, payload jsonb, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, job_key text DEFAULT NULL::text, max_attempts integer DEFAULT NULL::integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  context_clinic uuid := app_public.current_clinic_id();
+begin
+  if add_job.clinic_id is null then
+    raise exception 'a clinic''s job needs its clinic' using errcode = '22004';
+  end if;
+  if context_clinic is not null and context_clinic <> add_job.clinic_id then
+    raise exception 'a transaction enqueues jobs for its own clinic only' using errcode = '42501';
+  end if;
+  perform graphile_worker.add_job(
+    identifier => add_job.task,
+    payload => (coalesce(add_job.payload, '{}'::jsonb) || jsonb_build_object('clinicId', add_job.clinic_id))::json,
+    run_at => add_job.run_at,
+    max_attempts => add_job.max_attempts,
+    job_key => add_job.job_key,
+    job_key_mode => 'replace');
+end;
+$function$;
+comment on function app_private.add_job(uuid,text,jsonb,timestamp with time zone,text,integer) is 'Enqueues a job of a clinic (triggers and SECURITY DEFINER functions only): clinicId stamped into the payload; refused for another clinic than the transaction''s; a job_key replaces the waiting job of that key.';
+
+CREATE OR REPLACE FUNCTION app_private.add_system_job(task text, payload jsonb, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, job_key text DEFAULT NULL::text, max_attempts integer DEFAULT NULL::integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.add_job(
+    identifier => add_system_job.task,
+    payload => (coalesce(add_system_job.payload, '{}'::jsonb) - 'clinicId')::json,
+    run_at => add_system_job.run_at,
+    max_attempts => add_system_job.max_attempts,
+    job_key => add_system_job.job_key,
+    job_key_mode => 'replace');
+end;
+$function$;
+comment on function app_private.add_system_job(text,jsonb,timestamp with time zone,text,integer) is 'Enqueues a job of no clinic (triggers and SECURITY DEFINER functions only); any clinicId in the payload is dropped.';
+
+CREATE OR REPLACE FUNCTION app_private.appointment_message_dedup_key(clinic_id uuid, appointment_id uuid, reminder_window text, starts_at timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT ((app_private.appointment_reminder_key(clinic_id, appointment_id, reminder_window) || ':'::text) || (floor(EXTRACT(epoch FROM starts_at)))::bigint);
+END;
+
+CREATE OR REPLACE FUNCTION app_private.appointment_message_windows()
+ RETURNS SETOF text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT 'confirmation'::text
+ UNION ALL
+  SELECT w.reminder_window
+    FROM app_private.appointment_reminder_windows() w(reminder_window, lead);
+END;
+
+CREATE OR REPLACE FUNCTION app_private.appointment_reminder_key(clinic_id uuid, appointment_id uuid, reminder_window text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT ((((('appointments__remind:'::text || clinic_id) || ':'::text) || appointment_id) || ':'::text) || reminder_window);
+END;
+
+CREATE OR REPLACE FUNCTION app_private.appointment_reminder_windows()
+ RETURNS TABLE(reminder_window text, lead interval)
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT w.reminder_window,
+     w.lead
+    FROM ( VALUES ('24h'::text,'24:00:00'::interval), ('2h'::text,'02:00:00'::interval)) w(reminder_window, lead);
+END;
+
+CREATE OR REPLACE FUNCTION app_private.assert_worker()
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if session_user <> 'app_worker' then
+    raise exception 'only the job worker may call this' using errcode = '42501';
+  end if;
+end;
+$function$;
+comment on function app_private.assert_worker() is 'Raises 42501 unless the session logged in as app_worker (graphile-worker''s login): the first statement of every worker-only function.';
+
 CREATE OR REPLACE FUNCTION app_private.client_network()
  RETURNS inet
  LANGUAGE sql
@@ -853,6 +1314,17 @@ BEGIN ATOMIC
  SELECT (now() AT TIME ZONE c.timezone) AS timezone
     FROM app_public.clinics c
    WHERE (c.id = clinic_local_now.clinic_id);
+END;
+
+CREATE OR REPLACE FUNCTION app_private.clinic_retention_horizon(clinic_id uuid)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (now() - make_interval(hours => (24 * s.retention_days)))
+    FROM app_public.clinic_settings s
+   WHERE (s.clinic_id = clinic_retention_horizon.clinic_id);
 END;
 
 CREATE OR REPLACE FUNCTION app_private.count_login_failure(scope text, key text, max_failures integer, period interval, lock_for interval)
@@ -1014,6 +1486,49 @@ BEGIN ATOMIC
    RETURNING c.last_value;
 END;
 
+CREATE OR REPLACE FUNCTION app_private.notify_patient(clinic_id uuid, patient_id uuid, kind text, payload jsonb, dedup_key text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  preferred text;
+  email text;
+  phone text;
+  chosen_channel text;
+  recipient text;
+  written bigint;
+begin
+  select p.contact_channel, coalesce(a.email, p.email), p.phone into preferred, email, phone
+  from app_public.patients p
+  left join app_public.clinic_members m on m.clinic_id = p.clinic_id and m.id = p.member_id and m.status = 'active'
+  left join app_private.accounts a on a.id = m.account_id
+  where p.clinic_id = notify_patient.clinic_id and p.id = notify_patient.patient_id
+    -- Nobody is told about a record that is closed for good or now lives on as another one.
+    and p.status not in ('deceased', 'archived') and p.merged_into_id is null;
+  if preferred is null or preferred = 'none' then
+    return null;
+  end if;
+  if preferred = 'sms' and phone is not null or email is null then
+    chosen_channel := 'sms';
+    recipient := phone;
+  else
+    chosen_channel := 'email';
+    recipient := email;
+  end if;
+  if recipient is null then
+    return null;
+  end if;
+  insert into app_private.notification_outbox (clinic_id, kind, channel, recipient, payload, dedup_key)
+  values (notify_patient.clinic_id, notify_patient.kind, chosen_channel, recipient, notify_patient.payload, notify_patient.dedup_key)
+  on conflict on constraint notification_outbox_dedup_key_key do nothing
+  returning id into written;
+  return written;
+end;
+$function$;
+comment on function app_private.notify_patient(uuid,uuid,text,jsonb,text) is 'Writes one outbox message to a patient on their contact channel (or the other when it has no address); none when opted out, without address, deceased, archived or merged, or already written under dedup_key. Returns the row id or null.';
+
 CREATE OR REPLACE FUNCTION app_private.owner_policy_allows(relation regclass, command "char")
  RETURNS boolean
  LANGUAGE sql
@@ -1036,6 +1551,14 @@ END;
 grant execute on function app_private.patient_reads(uuid) to app_user;
 comment on function app_private.patient_reads(uuid) is 'True when the caller is the patient whose record this is: the row rule of a patient''s own clinical records.';
 
+CREATE OR REPLACE FUNCTION app_private.queue_appointment_reminder(appointment app_public.appointments, reminder_window text, run_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT app_private.add_job((appointment).clinic_id, 'appointments__remind'::text, jsonb_build_object('appointmentId', (appointment).id, 'window', reminder_window, 'startsAt', to_char(((appointment).starts_at AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'::text)), run_at, app_private.appointment_reminder_key((appointment).clinic_id, (appointment).id, reminder_window)) AS add_job;
+END;
+
 CREATE OR REPLACE FUNCTION app_private.refiles_patient_only(old_row jsonb, new_row jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -1045,6 +1568,54 @@ BEGIN ATOMIC
  SELECT ((CURRENT_USER = 'app_owner'::name) AND ((old_row -> 'patient_id'::text) IS DISTINCT FROM (new_row -> 'patient_id'::text)) AND ((old_row - ARRAY['patient_id'::text, 'updated_at'::text, 'version'::text]) = (new_row - ARRAY['patient_id'::text, 'updated_at'::text, 'version'::text])));
 END;
 comment on function app_private.refiles_patient_only(jsonb,jsonb) is 'True when a row''s update (old and new as jsonb) is a patient merge re-filing it: as app_owner, patient_id changed and nothing else (updated_at and version aside).';
+
+CREATE OR REPLACE FUNCTION app_private.remove_job(job_key text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.remove_job(remove_job.job_key);
+end;
+$function$;
+comment on function app_private.remove_job(text) is 'Removes the waiting job of a key (a running one finishes).';
+
+CREATE OR REPLACE FUNCTION app_private.resend_notification(outbox_id bigint)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update app_private.notification_outbox o set status = 'pending', failed_at = null
+  where o.id = resend_notification.outbox_id and o.status <> 'sent';
+  if not found then
+    return false;
+  end if;
+  perform graphile_worker.complete_jobs(array(
+    select j.id from graphile_worker._private_jobs j join graphile_worker._private_tasks k on k.id = j.task_id
+    where k.identifier = 'notification_outbox__deliver' and j.payload->>'outboxId' = resend_notification.outbox_id::text
+      and j.attempts >= j.max_attempts and j.locked_at is null));
+  perform app_private.add_system_job('notification_outbox__deliver', jsonb_build_object('outboxId', resend_notification.outbox_id), null,
+    'notification_outbox__deliver:' || resend_notification.outbox_id, 10);
+  return true;
+end;
+$function$;
+comment on function app_private.resend_notification(bigint) is 'Operators (psql as app_owner): a failed or stuck message back to pending and queued again; false for a sent one, never sent twice.';
+
+CREATE OR REPLACE FUNCTION app_private.retention_purge_covers(clinic_id uuid, logged_at timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT
+         CASE
+             WHEN ((CURRENT_USER = 'app_owner'::name) AND (current_setting('app.retention_purge'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}$'::text)) THEN COALESCE((((split_part(current_setting('app.retention_purge'::text, true), ':'::text, 1))::uuid = clinic_id) AND (((EXTRACT(epoch FROM logged_at) * (1000000)::numeric))::bigint < (split_part(current_setting('app.retention_purge'::text, true), ':'::text, 2))::bigint) AND (logged_at < app_private.clinic_retention_horizon(clinic_id))), false)
+             ELSE false
+         END AS "case";
+END;
 
 CREATE OR REPLACE FUNCTION app_private.set_password(account_id uuid, password_hash text)
  RETURNS void
@@ -1118,6 +1689,46 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION app_private.tg_appointment_reminders()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  w record;
+begin
+  if tg_op = 'UPDATE' then
+    -- A row the delivery holds is being sent: skipped, not waited for (the change stays quick).
+    delete from app_private.notification_outbox o
+    where o.id in (
+      select p.id from app_private.notification_outbox p
+      where p.clinic_id = old.clinic_id and p.status = 'pending'
+        and p.kind in ('appointment_confirmation', 'appointment_reminder')
+        and p.dedup_key in (
+          select app_private.appointment_message_dedup_key(old.clinic_id, old.id, k, old.starts_at)
+          from app_private.appointment_message_windows() k
+        )
+      for update skip locked
+    );
+  end if;
+  if new.status = 'booked' and new.starts_at > now() then
+    perform app_private.queue_appointment_reminder(new, 'confirmation', null);
+    for w in select * from app_private.appointment_reminder_windows() loop
+      if new.starts_at - w.lead > now() then
+        perform app_private.queue_appointment_reminder(new, w.reminder_window, new.starts_at - w.lead);
+      elsif tg_op = 'UPDATE' then
+        perform app_private.remove_job(app_private.appointment_reminder_key(new.clinic_id, new.id, w.reminder_window));
+      end if;
+    end loop;
+  elsif tg_op = 'UPDATE' and old.status = 'booked' then
+    perform app_private.remove_job(app_private.appointment_reminder_key(new.clinic_id, new.id, k))
+    from app_private.appointment_message_windows() k;
+  end if;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION app_private.tg_appointment_transition()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1150,6 +1761,11 @@ CREATE OR REPLACE FUNCTION app_private.tg_audit_log_is_append_only()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
+  if tg_op = 'DELETE' then
+    if app_private.retention_purge_covers(old.clinic_id, old.occurred_at) then
+      return old;
+    end if;
+  end if;
   raise exception 'audit_log is append-only (% refused)', tg_op using errcode = 'CBAUD';
 end;
 $function$;
@@ -1232,6 +1848,23 @@ AS $function$
 begin
   new.version := old.version + 1;
   return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_clinic_reactivated_resume_jobs()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.reschedule_jobs(
+    -- graphile-worker's jobs view leaves payloads and flags out; its table has them.
+    array(select j.id from graphile_worker._private_jobs j
+          where j.payload->>'clinicId' = new.id::text and j.flags ? 'held_for_suspension'
+            and j.locked_at is null and j.run_at > now()),
+    run_at => now());
+  return null;
 end;
 $function$;
 
@@ -1515,6 +2148,19 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION app_private.tg_notification_outbox_deliver()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.add_system_job('notification_outbox__deliver', jsonb_build_object('outboxId', new.id), null,
+    'notification_outbox__deliver:' || new.id, 10);
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION app_private.tg_prescription_child_lock()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1733,20 +2379,17 @@ begin
   update app_public.test_requests q set status = 'completed' where q.clinic_id = new.clinic_id and q.id = new.test_request_id;
   select exists (select from app_public.test_results r where r.clinic_id = new.clinic_id and r.test_report_id = new.id
                  and r.flag in ('critical_low', 'critical_high')) into critical;
-  insert into app_private.notification_outbox (kind, recipient, payload)
-  select 'lab_report_released', a.email, jsonb_build_object('audience', 'doctor', 'clinic_id', new.clinic_id,
-    'test_report_id', new.id, 'test_request_id', new.test_request_id, 'critical', critical)
+  insert into app_private.notification_outbox (clinic_id, channel, kind, recipient, payload, dedup_key)
+  select new.clinic_id, 'email', 'lab_report_released', a.email, jsonb_build_object('audience', 'doctor', 'clinic_id', new.clinic_id,
+    'test_report_id', new.id, 'test_request_id', new.test_request_id, 'critical', critical), 'lab_report_released:' || new.id || ':doctor'
   from app_public.test_requests q
   join app_public.clinic_members m on m.clinic_id = q.clinic_id and m.id = q.requested_by
   join app_private.accounts a on a.id = m.account_id
-  where q.clinic_id = new.clinic_id and q.id = new.test_request_id;
-  insert into app_private.notification_outbox (kind, recipient, payload)
-  select 'lab_report_released', coalesce(a.email, p.email), jsonb_build_object('audience', 'patient', 'clinic_id', new.clinic_id,
-    'test_report_id', new.id, 'test_request_id', new.test_request_id)
-  from app_public.patients p
-  left join app_public.clinic_members m on m.clinic_id = p.clinic_id and m.id = p.member_id and m.status = 'active'
-  left join app_private.accounts a on a.id = m.account_id
-  where p.clinic_id = new.clinic_id and p.id = new.patient_id and coalesce(a.email, p.email) is not null;
+  where q.clinic_id = new.clinic_id and q.id = new.test_request_id
+  on conflict (dedup_key) do nothing;
+  perform app_private.notify_patient(new.clinic_id, new.patient_id, 'lab_report_released',
+    jsonb_build_object('audience', 'patient', 'clinic_id', new.clinic_id, 'test_report_id', new.id, 'test_request_id', new.test_request_id),
+    'lab_report_released:' || new.id || ':patient');
   return null;
 end;
 $function$;
@@ -2345,6 +2988,12 @@ CREATE INDEX audit_log_clinic_time_idx ON app_audit.audit_log USING btree (clini
 create policy append_by_owner on app_audit.audit_log
   for insert to app_owner
   with check (true);
+create policy delete_for_retention_purge on app_audit.audit_log
+  for delete to app_owner
+  using (app_private.retention_purge_covers(clinic_id, occurred_at));
+create policy read_for_retention_purge on app_audit.audit_log
+  for select to app_owner
+  using (app_private.retention_purge_covers(clinic_id, occurred_at));
 CREATE TRIGGER _000_append_only BEFORE DELETE OR UPDATE ON app_audit.audit_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_log_is_append_only();
 CREATE TRIGGER _000_append_only_truncate BEFORE TRUNCATE ON app_audit.audit_log FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_audit_log_is_append_only();
 comment on table app_audit.audit_log is 'Append-only audit trail: who changed which row of which table, when, from where, in which request, before/after values of the changed columns; and security events.';
@@ -2445,12 +3094,29 @@ create table app_private.notification_outbox (
   payload jsonb not null,
   created_at timestamp with time zone default now() not null,
   sent_at timestamp with time zone,
+  clinic_id uuid,
+  channel text default 'email'::text not null,
+  status text default 'pending'::text not null,
+  attempts integer default 0 not null,
+  last_error text,
+  failed_at timestamp with time zone,
+  dedup_key text,
   constraint notification_outbox_pkey PRIMARY KEY (id),
-  constraint notification_outbox_kind_format CHECK (kind ~ '^[a-z_]+$'::text)
+  constraint notification_outbox_dedup_key_key UNIQUE (dedup_key),
+  constraint notification_outbox_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint notification_outbox_attempts_valid CHECK (attempts >= 0),
+  constraint notification_outbox_channel_valid CHECK (channel = ANY (ARRAY['email'::text, 'sms'::text])),
+  constraint notification_outbox_dedup_key_length CHECK (char_length(dedup_key) >= 1 AND char_length(dedup_key) <= 200),
+  constraint notification_outbox_kind_format CHECK (kind ~ '^[a-z_]+$'::text),
+  constraint notification_outbox_last_error_length CHECK (char_length(last_error) <= 500),
+  constraint notification_outbox_status_valid CHECK (status = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text]))
 );
 alter table app_private.notification_outbox disable row level security;
 alter table app_private.notification_outbox no force row level security;
+CREATE INDEX notification_outbox_clinic_idx ON app_private.notification_outbox USING btree (clinic_id, created_at) WHERE (clinic_id IS NOT NULL);
 CREATE INDEX notification_outbox_unsent_idx ON app_private.notification_outbox USING btree (created_at) WHERE (sent_at IS NULL);
+CREATE TRIGGER _500_deliver AFTER INSERT ON app_private.notification_outbox FOR EACH ROW WHEN (new.status = 'pending'::text) EXECUTE FUNCTION app_private.tg_notification_outbox_deliver();
+comment on column app_private.notification_outbox.dedup_key is 'Set by idempotent producers (a job run twice writes one message): insert … on conflict (dedup_key) do nothing.';
 
 create table app_private.password_resets (
   token_hash bytea not null,
@@ -2568,6 +3234,7 @@ create table app_public.appointments (
 );
 alter table app_public.appointments enable row level security;
 alter table app_public.appointments force row level security;
+CREATE INDEX appointments_booked_starts_at_idx ON app_public.appointments USING btree (clinic_id, starts_at) WHERE (status = 'booked'::text);
 CREATE INDEX appointments_doctor_id_idx ON app_public.appointments USING btree (clinic_id, doctor_id, starts_at);
 CREATE INDEX appointments_patient_id_idx ON app_public.appointments USING btree (clinic_id, patient_id, starts_at);
 CREATE INDEX appointments_starts_at_idx ON app_public.appointments USING btree (clinic_id, starts_at);
@@ -2601,6 +3268,8 @@ CREATE TRIGGER _200_doctor_is_doctor BEFORE INSERT OR UPDATE OF doctor_id ON app
 CREATE TRIGGER _300_transition BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointment_transition();
 CREATE TRIGGER _310_in_schedule BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointment_in_schedule();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+CREATE TRIGGER _950_reminders AFTER INSERT ON app_public.appointments FOR EACH ROW WHEN (new.status = 'booked'::text) EXECUTE FUNCTION app_private.tg_appointment_reminders();
+CREATE TRIGGER _951_reminders_moved AFTER UPDATE OF starts_at, status ON app_public.appointments FOR EACH ROW WHEN (old.status = 'booked'::text AND (new.status <> 'booked'::text OR new.starts_at <> old.starts_at)) EXECUTE FUNCTION app_private.tg_appointment_reminders();
 comment on table app_public.appointments is '@unique id
 @behavior -delete -nodeId:resource:update -nodeId:resource:delete
 An appointment of a patient with a doctor.';
@@ -2771,6 +3440,9 @@ create table app_public.clinic_settings (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   brand_logo_url text,
+  no_show_grace_minutes integer default 30 not null,
+  notification_sender_name text,
+  language text default 'en'::text not null,
   constraint clinic_settings_pkey PRIMARY KEY (clinic_id, id),
   constraint clinic_settings_clinic_id_key UNIQUE (clinic_id),
   constraint clinic_settings_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
@@ -2780,6 +3452,10 @@ create table app_public.clinic_settings (
   constraint clinic_settings_brand_primary_colour_format CHECK (brand_primary_colour ~ '^#[0-9a-f]{6}$'::text),
   constraint clinic_settings_brand_secondary_colour_format CHECK (brand_secondary_colour ~ '^#[0-9a-f]{6}$'::text),
   constraint clinic_settings_currency_format CHECK (currency ~ '^[A-Z]{3}$'::text),
+  constraint clinic_settings_language_valid CHECK (language = ANY (ARRAY['en'::text, 'es'::text])),
+  constraint clinic_settings_no_show_grace_minutes_range CHECK (no_show_grace_minutes >= 5 AND no_show_grace_minutes <= 1440),
+  constraint clinic_settings_notification_sender_name_check CHECK (notification_sender_name !~ '[\x01-\x1f\x7f]'::text),
+  constraint clinic_settings_notification_sender_name_length CHECK (char_length(notification_sender_name) >= 1 AND char_length(notification_sender_name) <= 64),
   constraint clinic_settings_operating_hours_valid CHECK (jsonb_typeof(operating_hours) = 'object'::text),
   constraint clinic_settings_retention_days_valid CHECK (retention_days >= 365 AND retention_days <= 36500),
   constraint clinic_settings_session_idle_minutes_valid CHECK (session_idle_minutes >= 5 AND session_idle_minutes <= 720),
@@ -2806,7 +3482,7 @@ create policy update_admins on app_public.clinic_settings
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is))
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
 grant select on app_public.clinic_settings to app_user;
-grant update (appointment_slot_minutes, brand_logo_url, brand_primary_colour, brand_secondary_colour, currency, operating_hours, require_two_factor, retention_days, session_idle_minutes, tax_rate) on app_public.clinic_settings to app_user;
+grant update (appointment_slot_minutes, brand_logo_url, brand_primary_colour, brand_secondary_colour, currency, language, no_show_grace_minutes, notification_sender_name, operating_hours, require_two_factor, retention_days, session_idle_minutes, tax_rate) on app_public.clinic_settings to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinic_settings FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinic_settings FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id');
 comment on table app_public.clinic_settings is '@unique id
@@ -2816,6 +3492,9 @@ comment on column app_public.clinic_settings.clinic_id is '@behavior -*';
 comment on column app_public.clinic_settings.session_idle_minutes is 'Minutes of inactivity after which a session''s refresh token expires.';
 comment on column app_public.clinic_settings.operating_hours is '@behavior -update
 Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.';
+comment on column app_public.clinic_settings.no_show_grace_minutes is 'Minutes after its start before a booked appointment nobody checked in is marked no_show (5 to 1440).';
+comment on column app_public.clinic_settings.notification_sender_name is 'The name messages to patients and staff come from (the From display name, the prefix of an SMS); unset: the clinic''s name.';
+comment on column app_public.clinic_settings.language is 'The language of the clinic''s messages: en or es.';
 comment on constraint clinic_settings_pkey on app_public.clinic_settings is '@behavior -single -update -delete';
 comment on constraint clinic_settings_clinic_id_key on app_public.clinic_settings is '@behavior -single -update -delete';
 
@@ -2874,6 +3553,7 @@ grant insert (name, slug, status, timezone) on app_public.clinics to app_platfor
 grant update (address, contact_email, contact_phone, name, plan, plan_status, registration_number, status, tax_id, timezone) on app_public.clinics to app_platform;
 grant select on app_public.clinics to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinics FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _800_resume_jobs AFTER UPDATE OF status ON app_public.clinics FOR EACH ROW WHEN (old.status = 'suspended'::text AND new.status = 'active'::text) EXECUTE FUNCTION app_private.tg_clinic_reactivated_resume_jobs();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.clinics FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row();
 comment on table app_public.clinics is '@behavior -insert -update -delete
 A clinic (tenant). Every tenant row belongs to exactly one clinic.';
@@ -3338,12 +4018,16 @@ create table app_public.patient_access_log (
 );
 alter table app_public.patient_access_log enable row level security;
 alter table app_public.patient_access_log force row level security;
+CREATE INDEX patient_access_log_accessed_at_idx ON app_public.patient_access_log USING btree (clinic_id, accessed_at);
 CREATE INDEX patient_access_log_patient_id_idx ON app_public.patient_access_log USING btree (clinic_id, patient_id, accessed_at DESC);
 create policy tenant_isolation on app_public.patient_access_log
   as restrictive
   for all to app_user
   using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
   with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy delete_for_retention_purge on app_public.patient_access_log
+  for delete to app_owner
+  using (app_private.retention_purge_covers(clinic_id, accessed_at));
 create policy insert_readers_as_themselves on app_public.patient_access_log
   for insert to app_user
   with check (((member_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text, 'receptionist'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id))) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['lab_technician'::text]) AS current_role_is) AND (action = 'read_lab'::text) AND (EXISTS ( SELECT
@@ -3352,12 +4036,15 @@ create policy insert_readers_as_themselves on app_public.patient_access_log
 create policy insert_support_reads_by_definer_functions on app_public.patient_access_log
   for insert to app_owner
   with check (((member_id IS NULL) AND (support_grant_id IS NOT NULL)));
+create policy read_for_retention_purge on app_public.patient_access_log
+  for select to app_owner
+  using (app_private.retention_purge_covers(clinic_id, accessed_at));
 create policy select_admins_and_own on app_public.patient_access_log
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['patient'::text]) AS current_role_is) AND (patient_id = ( SELECT app_public.current_patient_id() AS current_patient_id)))));
 grant select on app_public.patient_access_log to app_user;
 grant insert (action, file_id, patient_id) on app_public.patient_access_log to app_user;
-CREATE TRIGGER _900_audit AFTER DELETE OR UPDATE ON app_public.patient_access_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+CREATE TRIGGER _900_audit AFTER DELETE OR UPDATE ON app_public.patient_access_log FOR EACH ROW WHEN (NOT app_private.retention_purge_covers(old.clinic_id, old.accessed_at)) EXECUTE FUNCTION app_private.tg_audit_row('id');
 comment on table app_public.patient_access_log is '@unique id
 @behavior -insert -update -delete
 Who read which patient''s record or files, when, from which address, in which request (append-only).';
@@ -3463,6 +4150,7 @@ END || regexp_replace(phone, '[^0-9]'::text, ''::text, 'g'::text))) stored,
   member_id uuid,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
+  contact_channel text default 'email'::text not null,
   constraint patients_pkey PRIMARY KEY (clinic_id, id),
   constraint patients_member_id_key UNIQUE (clinic_id, member_id),
   constraint patients_patient_number_key UNIQUE (clinic_id, patient_number),
@@ -3472,6 +4160,7 @@ END || regexp_replace(phone, '[^0-9]'::text, ''::text, 'g'::text))) stored,
   constraint patients_address_check CHECK (address !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'::text),
   constraint patients_address_length CHECK (char_length(address) >= 1 AND char_length(address) <= 500),
   constraint patients_blood_group_valid CHECK (blood_group = ANY (ARRAY['A+'::text, 'A-'::text, 'B+'::text, 'B-'::text, 'AB+'::text, 'AB-'::text, 'O+'::text, 'O-'::text])),
+  constraint patients_contact_channel_valid CHECK (contact_channel = ANY (ARRAY['email'::text, 'sms'::text, 'none'::text])),
   constraint patients_date_of_birth_valid CHECK (date_of_birth >= '1900-01-01'::date AND date_of_birth <= (now() AT TIME ZONE 'Etc/GMT-14'::text)::date),
   constraint patients_email_check CHECK (email !~ '[\x01-\x1f\x7f]'::text),
   constraint patients_email_format CHECK (char_length(email) <= 254 AND email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text),
@@ -3520,8 +4209,8 @@ create policy update_front_desk on app_public.patients
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is))
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is));
 grant select on app_public.patients to app_user;
-grant insert (address, blood_group, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex) on app_public.patients to app_user;
-grant update (address, blood_group, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex, status) on app_public.patients to app_user;
+grant insert (address, blood_group, contact_channel, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex) on app_public.patients to app_user;
+grant update (address, blood_group, contact_channel, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex, status) on app_public.patients to app_user;
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _150_enforce_plan_quota BEFORE INSERT ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_enforce_plan_quota('max_patients');
 CREATE TRIGGER _200_set_patient_number BEFORE INSERT ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_patient_number();
@@ -3546,6 +4235,7 @@ comment on column app_public.patients.status is 'registered, in_treatment, disch
 comment on column app_public.patients.merged_into_id is '@behavior -insert -update
 The record this duplicate was merged into; set by the merge.';
 comment on column app_public.patients.member_id is 'The patient membership (portal login) linked to this record.';
+comment on column app_public.patients.contact_channel is 'How the patient is told of appointments and results: email, sms, or none (opted out).';
 comment on constraint patients_pkey on app_public.patients is '@behavior -single -update -delete';
 comment on constraint patients_member_id_key on app_public.patients is '@behavior -single -update -delete';
 comment on constraint patients_patient_number_key on app_public.patients is '@behavior -single -update -delete';
@@ -4079,6 +4769,7 @@ alter table app_public.visits enable row level security;
 alter table app_public.visits force row level security;
 CREATE INDEX visits_doctor_id_completed_at_idx ON app_public.visits USING btree (clinic_id, doctor_id, completed_at DESC) WHERE (status = 'completed'::text);
 CREATE INDEX visits_doctor_id_idx ON app_public.visits USING btree (clinic_id, doctor_id, visit_date);
+CREATE INDEX visits_open_visit_date_idx ON app_public.visits USING btree (clinic_id, visit_date) WHERE (status = ANY (ARRAY['waiting'::text, 'called'::text]));
 CREATE INDEX visits_patient_id_idx ON app_public.visits USING btree (clinic_id, patient_id, visit_date);
 create policy tenant_isolation on app_public.visits
   as restrictive

@@ -10,4 +10,12 @@ create policy append_by_owner on app_audit.audit_log
   for insert to app_owner
   with check (true);
 
+create policy delete_for_retention_purge on app_audit.audit_log
+  for delete to app_owner
+  using (app_private.retention_purge_covers(clinic_id, occurred_at));
+
+create policy read_for_retention_purge on app_audit.audit_log
+  for select to app_owner
+  using (app_private.retention_purge_covers(clinic_id, occurred_at));
+
 -- no grants: no application role can read or write this table directly

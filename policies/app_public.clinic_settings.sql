@@ -30,4 +30,4 @@ create policy update_admins on app_public.clinic_settings
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
 
 grant select on app_public.clinic_settings to app_user;
-grant update (appointment_slot_minutes, brand_logo_url, brand_primary_colour, brand_secondary_colour, currency, operating_hours, require_two_factor, retention_days, session_idle_minutes, tax_rate) on app_public.clinic_settings to app_user;
+grant update (appointment_slot_minutes, brand_logo_url, brand_primary_colour, brand_secondary_colour, currency, language, no_show_grace_minutes, notification_sender_name, operating_hours, require_two_factor, retention_days, session_idle_minutes, tax_rate) on app_public.clinic_settings to app_user;

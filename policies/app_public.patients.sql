@@ -35,5 +35,5 @@ create policy update_front_desk on app_public.patients
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'receptionist'::text]) AS current_role_is));
 
 grant select on app_public.patients to app_user;
-grant insert (address, blood_group, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex) on app_public.patients to app_user;
-grant update (address, blood_group, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex, status) on app_public.patients to app_user;
+grant insert (address, blood_group, contact_channel, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex) on app_public.patients to app_user;
+grant update (address, blood_group, contact_channel, date_of_birth, email, emergency_contact_name, emergency_contact_phone, full_name, identification_number_ciphertext, identification_number_hmac, identification_type, member_id, phone, sex, status) on app_public.patients to app_user;

@@ -179,6 +179,18 @@ export interface AppPublicClinicSettings {
   currency: Generated<string>;
   id: Generated<string>;
   /**
+   * The language of the clinic's messages: en or es.
+   */
+  language: Generated<string>;
+  /**
+   * Minutes after its start before a booked appointment nobody checked in is marked no_show (5 to 1440).
+   */
+  noShowGraceMinutes: Generated<number>;
+  /**
+   * The name messages to patients and staff come from (the From display name, the prefix of an SMS); unset: the clinic's name.
+   */
+  notificationSenderName: string | null;
+  /**
    * @behavior -update
    * Opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.
    */
@@ -429,6 +441,10 @@ export interface AppPublicPatients {
    * @behavior -*
    */
   clinicId: Generated<string>;
+  /**
+   * How the patient is told of appointments and results: email, sms, or none (opted out).
+   */
+  contactChannel: Generated<string>;
   createdAt: Generated<Timestamp>;
   /**
    * @behavior +filterBy +orderBy
