@@ -40,6 +40,7 @@ t.test('registration, reading by role, and what a DBA sees', async (t) => {
     bloodGroup: 'O+',
     identificationType: 'national_id',
     identificationNumber: 'NG447120938815',
+    contactChannel: 'email',
     status: 'registered',
     mergedIntoId: null,
     memberId: null,
@@ -111,6 +112,10 @@ t.test('changes, archive, and refused writes', async (t) => {
   t.equal(archived.statusCode, 200);
   t.equal(archived.json().status, 'archived');
   t.equal((await call('PATCH', `/${id}`, 'receptionist', { status: 'registered' })).json().status, 'registered', 'an archived record comes back');
+
+  const optedOut = await call('PATCH', `/${id}`, 'receptionist', { contactChannel: 'none' });
+  t.equal(optedOut.json().contactChannel, 'none', 'the front desk records an opt-out of messages');
+  t.same((await db.admin.query('select contact_channel from app_public.patients where id = $1', [id])).rows, [{ contact_channel: 'none' }]);
 });
 
 t.test('possible duplicates', async (t) => {
@@ -163,6 +168,7 @@ t.test('bad input names the field; nothing is written', async (t) => {
     [{ ...valid, phone: 'call me' }, 400, 'body.phone'],
     [{ ...valid, email: 'not-an-email' }, 400, 'body.email'],
     [{ ...valid, bloodGroup: 'C+' }, 400, 'body.bloodGroup'],
+    [{ ...valid, contactChannel: 'fax' }, 400, 'body.contactChannel'],
     [{ ...valid, identificationNumber: 'AB123' }, 400, 'body.identificationType'],
     [{ ...valid, identificationType: 'passport', identificationNumber: '-- / --' }, 400, 'body.identificationNumber'],
     [{ ...valid, patientNumber: 'PT-2020-00001' }, 400, 'body'],

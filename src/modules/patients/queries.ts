@@ -30,6 +30,7 @@ const patientColumns = [
   'bloodGroup',
   'identificationType',
   'identificationNumberCiphertext',
+  'contactChannel',
   'status',
   'mergedIntoId',
   'memberId',
@@ -53,6 +54,7 @@ export interface PatientValues {
   bloodGroup?: string | null;
   identificationType?: string | null;
   identification?: SealedIdentification | null;
+  contactChannel?: string;
   status?: string;
   memberId?: string | null;
 }

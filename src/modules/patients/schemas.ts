@@ -8,6 +8,8 @@ export const SEXES = ['female', 'male', 'other', 'unknown'] as const;
 export const BLOOD_GROUPS = ['A+', 'A-', 'B+', 'B-', 'AB+', 'AB-', 'O+', 'O-'] as const;
 export const IDENTIFICATION_TYPES = ['national_id', 'passport', 'driving_licence', 'other'] as const;
 export const STATUSES = ['registered', 'in_treatment', 'discharged', 'deceased', 'archived'] as const;
+/** How a patient is told of appointments and results (patients_contact_channel_valid); `none` opts out. */
+export const CONTACT_CHANNELS = ['email', 'sms', 'none'] as const;
 
 export const patientParams = clinicParams.extend({ id: z.uuid() }).strict();
 export const historyEntryParams = patientParams.extend({ entryId: z.uuid() }).strict();
@@ -35,6 +37,10 @@ const writable = {
   bloodGroup: z.enum(BLOOD_GROUPS).nullable().optional(),
   identificationType: z.enum(IDENTIFICATION_TYPES).nullable().optional(),
   identificationNumber: identificationNumber.nullable().optional(),
+  contactChannel: z
+    .enum(CONTACT_CHANNELS)
+    .optional()
+    .describe('How the patient is told of appointments and results: email (default), sms, or none (opted out).'),
 };
 
 /** A number without its type cannot be stored (patients_identification_number_valid): named here as the field at fault. */
@@ -94,6 +100,7 @@ const patientFields = {
     .string()
     .nullable()
     .describe('Whole for clinic admins and receptionists; for everyone else masked, all but the last four characters as *.'),
+  contactChannel: z.enum(CONTACT_CHANNELS),
   status: z.enum(STATUSES),
   mergedIntoId: z.uuid().nullable().describe('The record this one was merged into.'),
   memberId: z.uuid().nullable().describe('The portal login linked to this record.'),

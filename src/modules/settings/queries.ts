@@ -1,7 +1,6 @@
 // One query each, no clinic filter: RLS scopes them to the caller's clinic.
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { TenantDb } from '../../db/tenant.ts';
-import type { AppPublicClinicSettings, DB, Generated } from '../../db/types.ts';
 import type { WeeklyHours } from '../../http/params.ts';
 import type { Settings, SettingsChange } from './schemas.ts';
 
@@ -13,8 +12,7 @@ const columns = [
   'requireTwoFactor',
   'operatingHours',
   'retentionDays',
-  // Raw until src/db/types.ts is regenerated with the column (db:commit of the upkeep section).
-  sql<number>`no_show_grace_minutes`.as('noShowGraceMinutes'),
+  'noShowGraceMinutes',
   'brandPrimaryColour',
   'brandSecondaryColour',
   'brandLogoUrl',
@@ -23,27 +21,16 @@ const columns = [
   'updatedAt',
 ] as const;
 
-/**
- * The notification columns (migrations/current.sql, section notify) are not in the generated types
- * until `db:commit` regenerates them: this view of the database adds them; drop it then.
- */
-type SettingsDb = Kysely<
-  Omit<DB, 'appPublic.clinicSettings'> & {
-    'appPublic.clinicSettings': AppPublicClinicSettings & { notificationSenderName: string | null; language: Generated<'en' | 'es'> };
-  }
->;
-const withNotificationColumns = (db: TenantDb) => db as unknown as SettingsDb;
-
-/** What the json column holds (the database checks its shape). */
-type Stored = { operatingHours: WeeklyHours };
+/** What the json column and the language hold (the database checks their shape and values). */
+type Stored = { operatingHours: WeeklyHours; language: Settings['language'] };
 
 export function findSettings(db: TenantDb): Promise<Settings | undefined> {
-  return withNotificationColumns(db).selectFrom('appPublic.clinicSettings').select(columns).$narrowType<Stored>().executeTakeFirst();
+  return db.selectFrom('appPublic.clinicSettings').select(columns).$narrowType<Stored>().executeTakeFirst();
 }
 
 /** Only the fields given change (Kysely leaves out a column whose value is undefined). */
 export function updateSettings(db: TenantDb, change: SettingsChange): Promise<Settings | undefined> {
-  return withNotificationColumns(db)
+  return db
     .updateTable('appPublic.clinicSettings')
     .set({
       currency: change.currency,
@@ -53,8 +40,7 @@ export function updateSettings(db: TenantDb, change: SettingsChange): Promise<Se
       requireTwoFactor: change.requireTwoFactor,
       operatingHours: change.operatingHours && JSON.stringify(change.operatingHours),
       retentionDays: change.retentionDays,
-      // Spread untyped until src/db/types.ts knows the column (as above).
-      ...({ noShowGraceMinutes: change.noShowGraceMinutes } as object),
+      noShowGraceMinutes: change.noShowGraceMinutes,
       brandPrimaryColour: change.brandPrimaryColour,
       brandSecondaryColour: change.brandSecondaryColour,
       brandLogoUrl: change.brandLogoUrl,
