@@ -205,7 +205,7 @@ begin
     when 'clinic' then 't.id = $1'
     when 'tenant' then 't.clinic_id = $1'
     -- An export's own bookkeeping stays with the deployment that made it, like its row.
-    when 'audit' then $f$t.clinic_id = $1 and t.table_name is distinct from 'app_public.clinic_exports' and t.action not like 'clinic\_export.%'$f$
+    when 'audit' then $f$t.clinic_id = $1 and t.table_name is distinct from 'app_public.clinic_exports' and t.action not like 'clinic.export\_%'$f$
     when 'operator' then 't.account_id in (select e.account_id from app_private.clinic_export_accounts($1) e where e.operator)'
     else pg_catalog.format('t.%I in (select e.account_id from app_private.clinic_export_accounts($1) e)',
       case when target.relation = 'app_private.accounts'::regclass then 'id' else 'account_id' end)
@@ -300,7 +300,7 @@ begin
                    and e.status = 'ready' and e.expires_at > now()) then
     return false;
   end if;
-  perform app_private.write_audit_event('clinic_export.downloaded', app_public.current_user_id(), app_public.current_clinic_id(),
+  perform app_private.write_audit_event('clinic.export_downloaded', app_public.current_user_id(), app_public.current_clinic_id(),
     pg_catalog.jsonb_build_object('exportId', record_clinic_export_download.export_id));
   return true;
 end;

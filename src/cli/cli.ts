@@ -17,6 +17,10 @@
 //       after a new data encryption key was put first in DATA_ENCRYPTION_KEY: re-encrypts every
 //       identification number still under another key, and its look-up hash, clinic by clinic in
 //       batches, printing progress; safe to interrupt and run again (docs/operations.md)
+//   clinic:import <archive> [--with-support-operators]
+//       restores a clinic export (docs/export-format.md) into this deployment, whose database lacks
+//       the clinic: checksums verified first, then all or nothing, printing progress. Needs the
+//       superuser's DATABASE_URL (triggers are held off while the rows go in)
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
@@ -28,6 +32,8 @@ import type { Client } from '../db/pool.ts';
 import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
 import { reencryptIdentificationNumbers } from '../modules/patients/index.ts';
+import { importClinicArchive } from '../exports/restore.ts';
+import { LocalDiskStorage } from '../storage/local-disk.ts';
 import { runCli } from './database.ts';
 
 const USAGE = [
@@ -36,14 +42,23 @@ const USAGE = [
   '       npm run cli -- outbox:pending --email <e-mail>',
   '       npm run cli -- data-key:generate [--file <path>]',
   '       npm run cli -- data-key:reencrypt',
+  '       npm run cli -- clinic:import <archive> [--with-support-operators]',
 ].join('\n');
 
-type Options = { email?: string | undefined; reason?: string | undefined; file?: string | undefined };
+type Options = {
+  email?: string | undefined;
+  reason?: string | undefined;
+  file?: string | undefined;
+  'with-support-operators'?: boolean | undefined;
+  /** The command line's words after the command's name. */
+  args: string[];
+};
+type Work = (client: Client) => Promise<number>;
 /**
  * A command: checks its options (exit code 2 when they are wrong, with the usage), then works as
- * the owner, or is done without a database (its exit code).
+ * the owner (or as the superuser, when it says so), or is done without a database (its exit code).
  */
-type Command = (options: Options) => Promise<number | ((owner: Client) => Promise<number>)>;
+type Command = (options: Options) => Promise<number | Work | { superuser: Work }>;
 
 const COMMANDS: Record<string, Command> = {
   'operator:create': async ({ email }) => {
@@ -91,6 +106,17 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     };
   },
+  'clinic:import': async ({ args, 'with-support-operators': withSupportOperators }) => {
+    const [archive, ...rest] = args;
+    if (!archive || rest.length > 0) return 2;
+    const storage = await LocalDiskStorage.open(loadConfig().storageDir);
+    return {
+      superuser: async (admin) => {
+        await importClinicArchive(admin, storage, archive, { withSupportOperators: withSupportOperators === true }, (line) => console.log(line));
+        return 0;
+      },
+    };
+  },
   'outbox:pending': async ({ email }) => {
     if (!email) return 2;
     return async (owner) => {
@@ -109,15 +135,20 @@ const COMMANDS: Record<string, Command> = {
 runCli(async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { email: { type: 'string' }, reason: { type: 'string' }, file: { type: 'string' } },
+    options: { email: { type: 'string' }, reason: { type: 'string' }, file: { type: 'string' }, 'with-support-operators': { type: 'boolean' } },
   });
   const command = COMMANDS[positionals[0] ?? ''];
-  const work = command ? await command(values) : 2;
+  const work = command ? await command({ ...values, args: positionals.slice(1) }) : 2;
   if (typeof work === 'number') {
     if (work === 2) console.error(USAGE);
     return work;
   }
   const config = loadConfig();
+  if (typeof work === 'object') {
+    // Only the superuser may hold triggers off (session_replication_role); never the embedded default.
+    if (!config.database.adminUrl) throw new Error(`${positionals[0]} needs DATABASE_URL: a superuser's URL of the target database`);
+    return withClient(config.database.adminUrl, work.superuser);
+  }
   // No application role can do these: they need the owner's rights.
   const database = config.database.ownerUrl ? undefined : await prepareDatabase(config, () => {});
   const ownerUrl = config.database.ownerUrl ?? database?.ownerUrl;

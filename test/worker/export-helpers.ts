@@ -60,9 +60,9 @@ export function exportDeps(pool: pg.Pool, clinicId: string, storage: LocalDiskSt
   return { withTenant: (fn, options) => withTenant(pool, ctx, fn, options), storage, now };
 }
 
-/** Requests an export of `clinicId` as its admin actor, as the API's insert does; its id. */
-export async function requestExport(db: TestDatabase, clinicId: string): Promise<string> {
-  const admin = actorIn(db, clinicId, 'clinic_admin');
+/** Requests an export of `clinicId` as its admin (by default the admin actor), as the API's insert does; its id. */
+export async function requestExport(db: TestDatabase, clinicId: string, adminAccount?: string): Promise<string> {
+  const admin = { account: adminAccount ?? actorIn(db, clinicId, 'clinic_admin').account };
   const client = await db.admin.connect();
   try {
     await client.query('begin');
@@ -85,8 +85,14 @@ export async function requestExport(db: TestDatabase, clinicId: string): Promise
 export const BUILT_AT = new Date('2030-01-01T09:00:00Z');
 
 /** Builds the export directly (the job's body) and returns its archive's path on disk. */
-export async function buildExport(db: TestDatabase, pool: pg.Pool, clinicId: string, storage: LocalDiskStorage): Promise<{ exportId: string; archive: string }> {
-  const exportId = await requestExport(db, clinicId);
+export async function buildExport(
+  db: TestDatabase,
+  pool: pg.Pool,
+  clinicId: string,
+  storage: LocalDiskStorage,
+  adminAccount?: string,
+): Promise<{ exportId: string; archive: string }> {
+  const exportId = await requestExport(db, clinicId, adminAccount);
   await buildClinicExport(exportDeps(pool, clinicId, storage, () => BUILT_AT), { clinicId, exportId }, true);
   return { exportId, archive: storage.pathOf(archiveKey(clinicId, exportId)).file };
 }

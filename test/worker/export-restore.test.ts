@@ -1,0 +1,123 @@
+// Export → `npm run cli -- clinic:import` into another, empty database → export again from there:
+// the same tables with the same row counts and checksums, the same files byte for byte. And every
+// refusal (a tampered archive, a clinic that exists, an archive that is not whole) writes nothing:
+// no row, no file.
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { create as createTar } from 'tar';
+import { actorIn } from '../helpers/actors.ts';
+import { cli, tempDir } from '../helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
+import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
+import { buildExport, ensureWorkerCore, filledDatabase, unpack, workerPool } from './export-helpers.ts';
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** Counts of what an import writes, to state that a refused one wrote nothing. */
+async function footprint(db: TestDatabase) {
+  const { rows } = await db.admin.query(`
+    select (select count(*)::int from app_public.clinics) as clinics, (select count(*)::int from app_public.patients) as patients,
+      (select count(*)::int from app_private.accounts) as accounts, (select count(*)::int from app_audit.audit_log) as audit`);
+  return rows[0];
+}
+
+/** Packs an unpacked (and changed) archive folder again. */
+async function repack(dir: string, out: string): Promise<string> {
+  await createTar({ gzip: true, file: out, cwd: dir }, ['manifest.json', 'tables', 'files']);
+  return out;
+}
+
+t.test('an export imported into an empty database exports again identically, files included', async (t) => {
+  const source = await createTestDatabase(t);
+  await ensureWorkerCore(source);
+  const filled = await filledDatabase(t, source);
+  const { archive } = await buildExport(source, workerPool(t, source), filled.clinics.a, filled.storage);
+  const exported = await unpack(t, archive);
+
+  const target = await createTestDatabase(t);
+  await ensureWorkerCore(target);
+  const targetDir = await temporaryStorageDir(t);
+  const imported = await cli(target, ['clinic:import', archive, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
+  t.equal(imported.code, 0, imported.output);
+  t.match(imported.output, /^verified \d+ tables \(\d+ rows\) and 1 files of clinic clinic-a/m, 'verified first');
+  t.match(imported.output, /^app_public\.patients: 1 rows$/m, 'progress per table');
+  t.match(imported.output, new RegExp(`^clinic clinic-a \\(${filled.clinics.a}\\) imported$`, 'm'));
+
+  const targetStorage = await LocalDiskStorage.open(targetDir);
+  const admin = actorIn(source, filled.clinics.a, 'clinic_admin');
+  const again = await buildExport(target, workerPool(t, target), filled.clinics.a, targetStorage, admin.account);
+  const reexported = await unpack(t, again.archive);
+  const summary = (manifest: typeof exported.manifest) => manifest.tables.map(({ name, rows, sha256 }) => ({ name, rows, sha256 }));
+  t.same(summary(reexported.manifest), summary(exported.manifest), 'every table: the same rows, byte for byte');
+  t.same(reexported.manifest.files, exported.manifest.files, 'the same files, sizes and checksums');
+  for (const file of exported.manifest.files) {
+    const key = file.path.slice('files/'.length);
+    t.same(await readFile(path.join(targetDir, key)), filled.blobs.get(key), `${key}: the stored bytes in the target`);
+  }
+  const { rows: audit } = await target.admin.query(`select count(*)::int as n from app_audit.audit_log where action = 'clinic.export_imported' and clinic_id = $1`, [filled.clinics.a]);
+  t.same(audit, [{ n: 1 }], 'the import is in the target\'s audit log');
+
+  const before = await footprint(target);
+  const filesBefore = await filesUnder(targetDir);
+  const twice = await cli(target, ['clinic:import', archive, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
+  t.equal(twice.code, 1);
+  t.match(twice.output, `import refused: a clinic with id ${filled.clinics.a} or slug clinic-a exists here`);
+  t.same(await footprint(target), before, 'a clinic that exists: nothing written');
+  t.same(await filesUnder(targetDir), filesBefore, 'and no file');
+});
+
+t.test('refused imports write nothing', async (t) => {
+  const source = await createTestDatabase(t);
+  await ensureWorkerCore(source);
+  const filled = await filledDatabase(t, source);
+  const { archive } = await buildExport(source, workerPool(t, source), filled.clinics.a, filled.storage);
+  const target = await createTestDatabase(t);
+  const targetDir = await temporaryStorageDir(t);
+  const empty = await footprint(target);
+  const work = await tempDir(t, 'clinicbase-tamper-');
+  const run = (file: string, ...flags: string[]) => cli(target, ['clinic:import', file, ...flags], '', { STORAGE_DIR: targetDir });
+  const nothingWritten = async (t: Test, what: string) => {
+    t.same(await footprint(target), empty, `${what}: no row`);
+    t.same(await filesUnder(targetDir), [], `${what}: no file`);
+  };
+
+  const operators = await run(archive);
+  t.equal(operators.code, 1);
+  t.match(operators.output, /import refused: the clinic's support grants name operators who are none here .*--with-support-operators/);
+  await nothingWritten(t, 'support operators unknown here');
+
+  const tampered = await unpack(t, archive);
+  const patients = path.join(tampered.dir, 'tables/app_public.patients.jsonl');
+  await writeFile(patients, (await readFile(patients, 'utf8')).replace('Patient Fixture', 'Patient Fixturf'));
+  const changed = await run(await repack(tampered.dir, path.join(work, 'tampered.tar.gz')), '--with-support-operators');
+  t.equal(changed.code, 1);
+  t.match(changed.output, 'import refused: tables/app_public.patients.jsonl does not match its checksum');
+  await nothingWritten(t, 'a changed row');
+
+  const extra = await unpack(t, archive);
+  await writeFile(path.join(extra.dir, 'tables/app_public.smuggled.jsonl'), '{}\n');
+  const smuggled = await run(await repack(extra.dir, path.join(work, 'extra.tar.gz')), '--with-support-operators');
+  t.match(smuggled.output, 'import refused: the archive holds files its manifest does not list: tables/app_public.smuggled.jsonl');
+  await nothingWritten(t, 'an unlisted file');
+
+  // Consistent checksums over an archive that is not whole: the foreign keys catch it after the
+  // rows and the files went in, and both are taken back.
+  const partial = await unpack(t, archive);
+  const history = path.join(partial.dir, 'tables/app_public.patient_history.jsonl');
+  const kept = (await readFile(history, 'utf8')).split('\n').filter(Boolean).slice(0, 1);
+  await writeFile(history, kept.map((line) => `${line.replace(/"patient_id":"[^"]+"/, '"patient_id":"00000000-0000-4000-8000-000000000000"')}\n`).join(''));
+  const bytes = await readFile(history);
+  for (const table of partial.manifest.tables.filter((table) => table.name === 'app_public.patient_history')) {
+    Object.assign(table, { rows: 1, size: bytes.length, sha256: sha256(bytes) });
+  }
+  await writeFile(path.join(partial.dir, 'manifest.json'), JSON.stringify(partial.manifest));
+  const broken = await run(await repack(partial.dir, path.join(work, 'partial.tar.gz')), '--with-support-operators');
+  t.equal(broken.code, 1);
+  t.match(broken.output, 'import refused: a row breaks the foreign key patient_history_patient_id_fkey: the archive is not whole');
+  t.match(broken.output, /^app_public\.patients: 1 rows$/m, 'the rows had gone in');
+  t.match(broken.output, /^files: 1 of 1 stored$/m, 'and the files');
+  await nothingWritten(t, 'a broken reference');
+});
