@@ -81,6 +81,13 @@ const envSchema = z.object({
   // authenticator URL's path: a LISTEN lasts the session, so it goes to Postgres directly (or a
   // session-mode pool), never through a transaction-mode pooler. Unset: the authenticator URL.
   DATABASE_LISTEN_URL: postgresUrl.optional(),
+  // graphile-worker's login (app_worker): its own queue schema, and tenant transactions as app_user
+  // like a request's. Unset: derived from DATABASE_URL and DATABASE_ROLE_PASSWORD.
+  DATABASE_WORKER_URL: postgresUrl.optional(),
+  // Run graphile-worker inside `npm start` (src/worker/runner.ts); unset: on in development only.
+  WORKER_IN_PROCESS: z.stringbool().optional(),
+  // Jobs one worker process runs at once (each holds a queue connection and, while it works, a tenant one).
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   // Password that setup gives the login roles and that derived URLs use (development convenience).
   DATABASE_ROLE_PASSWORD: z.string().min(8).optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(8),
@@ -212,12 +219,20 @@ export interface DatabaseConfig {
   authenticatorUrl: string | undefined;
   /** The notification listener's URL (app_authenticator, straight to Postgres); undefined: authenticatorUrl. */
   listenUrl: string | undefined;
+  /** graphile-worker's login (app_worker); undefined: no worker can run. */
+  workerUrl: string | undefined;
   /** Password for the login roles: DATABASE_ROLE_PASSWORD, a built-in one for the embedded cluster only. */
   rolePassword: string | undefined;
   poolSize: number;
   /** Timeouts and prepared statements of every request transaction. */
   transactions: TransactionSettings;
   embedded: { port: number; dataDir: string } | undefined;
+}
+
+export interface WorkerConfig {
+  /** `npm start` runs the worker in its own process too. */
+  inProcess: boolean;
+  concurrency: number;
 }
 
 export interface JwtConfig {
@@ -251,6 +266,8 @@ export interface Config {
   /** The largest file an upload to `…/files` may carry, in bytes (src/modules/files/). */
   fileMaxBytes: number;
   database: DatabaseConfig;
+  /** graphile-worker (src/worker/). */
+  worker: WorkerConfig;
   jwt: JwtConfig;
   /** Keys of the field encryption (src/crypto/data-keys.ts). */
   dataEncryption: DataEncryptionConfig;
@@ -316,6 +333,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ownerUrl: env.DATABASE_OWNER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_owner', rolePassword),
       authenticatorUrl: env.DATABASE_AUTHENTICATOR_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_authenticator', rolePassword),
       listenUrl: env.DATABASE_LISTEN_URL,
+      workerUrl: env.DATABASE_WORKER_URL ?? derivedRoleUrl(env.DATABASE_URL, 'app_worker', rolePassword),
       rolePassword,
       poolSize: env.DATABASE_POOL_SIZE,
       transactions: Object.freeze({
@@ -325,6 +343,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         preparedStatements: env.DATABASE_PREPARED_STATEMENTS,
       }),
       embedded: useEmbedded ? { port: env.EMBEDDED_PG_PORT, dataDir: path.join(dataDir, 'pg') } : undefined,
+    }),
+    worker: Object.freeze({
+      inProcess: env.WORKER_IN_PROCESS ?? env.NODE_ENV === 'development',
+      concurrency: env.WORKER_CONCURRENCY,
     }),
     jwt: Object.freeze({
       signingKey: env.JWT_PRIVATE_KEY && env.JWT_KEY_ID ? { keyId: env.JWT_KEY_ID, privateKeyPem: env.JWT_PRIVATE_KEY } : undefined,

@@ -6,13 +6,14 @@ import { appConfigFrom, buildApp } from './app.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { bootstrapOperator } from './auth/queries.ts';
 import { loadSigningKeys } from './auth/keys.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { DataKeyError, loadDataKeys } from './crypto/data-keys.ts';
 import { createFieldCipher } from './crypto/field-encryption.ts';
 import { withAnonymous } from './db/contexts.ts';
 import { EmbeddedPostgresError } from './db/embedded.ts';
 import { prepareDatabase } from './db/prepare.ts';
 import { StorageUnavailableError } from './storage/local-disk.ts';
+import { startWorker, type WorkerHandle } from './worker/runner.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -30,13 +31,23 @@ async function main(): Promise<void> {
     }),
   );
   if (config.platformBootstrap) await bootstrapPlatformOperator(app, config.platformBootstrap);
+  const worker = config.worker.inProcess ? await startInProcessWorker(app, config, database.workerUrl) : undefined;
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');
     else app.log.info({ signal }, 'shutting down');
     await app.close();
+    await worker?.stop();
     await database.stop();
   });
   await app.listen({ port: config.port, host: config.host });
+}
+
+/** WORKER_IN_PROCESS: graphile-worker beside the API, on the same storage, logging through the app's logger. */
+async function startInProcessWorker(app: FastifyInstance, config: Config, url: string | undefined): Promise<WorkerHandle> {
+  if (!url) throw new ConfigError(['WORKER_IN_PROCESS: the worker needs app_worker’s URL (DATABASE_WORKER_URL, or DATABASE_URL with DATABASE_ROLE_PASSWORD)']);
+  const worker = await startWorker({ config, url, storage: app.storage, log: (message, fields) => app.log.info(fields ?? {}, message) });
+  app.log.info({ concurrency: config.worker.concurrency }, 'worker started in process');
+  return worker;
 }
 
 /** PLATFORM_BOOTSTRAP_*: the first operator, only while there is none (the database decides). */

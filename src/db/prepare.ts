@@ -7,6 +7,8 @@ import { setupDatabase, withDatabase } from './setup.ts';
 export interface PreparedDatabase {
   authenticatorUrl: string;
   ownerUrl: string | undefined;
+  /** graphile-worker's login (app_worker); undefined when no URL for it is known. */
+  workerUrl: string | undefined;
   /** Stops what prepare started (the embedded cluster); a no-op otherwise. */
   stop(): Promise<void>;
 }
@@ -24,7 +26,7 @@ export async function prepareDatabase(config: Config, log: (message: string) => 
         rolePassword: database.rolePassword,
         log,
       });
-      return { authenticatorUrl: required(urls.authenticatorUrl), ownerUrl: urls.ownerUrl, stop: cluster.stop };
+      return { authenticatorUrl: required(urls.authenticatorUrl), ownerUrl: urls.ownerUrl, workerUrl: urls.workerUrl, stop: cluster.stop };
     } catch (error) {
       await cluster.stop();
       throw error;
@@ -33,7 +35,12 @@ export async function prepareDatabase(config: Config, log: (message: string) => 
   if (database.adminUrl && config.env !== 'production') {
     await setupDatabase({ adminUrl: database.adminUrl, rolePassword: database.rolePassword, log });
   }
-  return { authenticatorUrl: required(database.authenticatorUrl), ownerUrl: database.ownerUrl, stop: async () => {} };
+  return {
+    authenticatorUrl: required(database.authenticatorUrl),
+    ownerUrl: database.ownerUrl,
+    workerUrl: config.database.workerUrl,
+    stop: async () => {},
+  };
 }
 
 function required(url: string | undefined): string {

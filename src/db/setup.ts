@@ -2,6 +2,7 @@
 // Idempotent: run it as often as you like with a superuser URL (`npm run db:setup`).
 import pg from 'pg';
 import { runMigrations } from './migrate.ts';
+import { installWorkerSchema } from '../worker/schema.ts';
 import { roleUrl } from '../config.ts';
 
 export const APP_ROLES = ['app_owner', 'app_authenticator', 'app_user', 'app_platform', 'app_worker'] as const;
@@ -19,6 +20,7 @@ export interface SetupOptions {
 export interface SetupResult {
   ownerUrl: string | undefined;
   authenticatorUrl: string | undefined;
+  workerUrl: string | undefined;
 }
 
 export async function setupDatabase(options: SetupOptions): Promise<SetupResult> {
@@ -38,7 +40,11 @@ export async function setupDatabase(options: SetupOptions): Promise<SetupResult>
     log('running migrations as app_owner');
     await runMigrations(ownerUrl, log);
   }
-  return { ownerUrl, authenticatorUrl: login('app_authenticator') };
+  if (!options.skipMigrations) {
+    log('installing the job queue (graphile-worker) as app_worker');
+    await installWorkerSchema(options.adminUrl, log);
+  }
+  return { ownerUrl, authenticatorUrl: login('app_authenticator'), workerUrl: login('app_worker') };
 }
 
 /**
@@ -69,6 +75,10 @@ function rolesSql(password: string | undefined): string {
     alter role app_platform with nologin nosuperuser nocreaterole nocreatedb nobypassrls noreplication noinherit;
     grant app_user, app_platform to app_authenticator;
     grant app_user to app_worker;
+    -- app_worker owns graphile-worker's schema, whose tables have RLS on with no policy: only their
+    -- owner reaches them. app_owner's SECURITY DEFINER functions (app_private.add_job) enqueue
+    -- through this membership; no role that serves requests has it.
+    grant app_worker to app_owner;
     -- A backstop for sessions that never go through withTenant (the readiness probe, someone's psql
     -- as the login role). withTenant sets the configured timeouts per transaction, overriding these.
     alter role app_authenticator set statement_timeout = '30s';
@@ -84,6 +94,8 @@ function databaseGrantsSql(database: string): string {
     grant connect, create, temporary on database ${db} to app_owner;
     grant connect on database ${db} to app_authenticator, app_worker;
     revoke create on schema public from public;
+    create schema if not exists graphile_worker authorization app_worker;
+    revoke all on schema graphile_worker from public;
   `;
 }
 

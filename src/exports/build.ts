@@ -1,9 +1,10 @@
 // Builds a clinic's export archive (docs/export-format.md), for the clinic_exports__build job.
 // Every table is read in one repeatable-read transaction, so the archive is one consistent
-// snapshot (an appointment never names a patient the archive lacks); progress is written by
-// other short transactions, so it shows while the snapshot is read (the tenant pool needs two
-// connections). The tables are read through app_hidden.clinic_export_rows, which only the
-// worker's login may call and which only sees the context's clinic.
+// snapshot (an appointment never names a patient the archive lacks). Progress is written by short
+// transactions of its own between the steps, never while the snapshot holds a connection: a job
+// holds one pooled connection at a time, so builds as many as the pool's connections never wait on
+// each other. The tables are read through app_hidden.clinic_export_rows, which only the worker's
+// login may call and which only sees the context's clinic.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { sql } from 'kysely';
 import { create as createTar } from 'tar';
 import type { TenantDb, TransactionOptions } from '../db/tenant.ts';
 import { type BlobStorage, type StorageKey, storageKey } from '../storage/blob-storage.ts';
+import { scrubbedError } from '../worker/task.ts';
 import { blobFile, digestFile, type FileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type Manifest, type TableEntry, tableFile } from './format.ts';
 
 /** How long a ready export may be downloaded. */
@@ -53,13 +55,6 @@ export function setExportState(
   });
 }
 
-/** What a failure is recorded as: its class and SQLSTATE, never a message (it could quote data). */
-export function scrubbedError(error: unknown): string {
-  const name = error instanceof Error ? error.name : 'Error';
-  const code = (error as { code?: unknown }).code;
-  return (typeof code === 'string' && /^[\w-]{1,32}$/.test(code) ? `${name} ${code}` : name).slice(0, 200);
-}
-
 /**
  * Builds export `exportId` of the job's clinic: the archive under its key, the row ready. Does
  * nothing when the export is unknown to the clinic or already finished (a job run twice). A
@@ -78,11 +73,18 @@ export async function buildClinicExport(deps: ExportDeps, ids: { clinicId: strin
     const expiresAt = new Date(deps.now().getTime() + EXPORT_LIFETIME_MS);
     await setExportState(deps, ids.exportId, 'ready', 100, { sha256: archive.sha256, sizeBytes: archive.size, expiresAt });
   } catch (error) {
-    if (lastAttempt) await setExportState(deps, ids.exportId, 'failed', 0, { error: scrubbedError(error) });
+    // What the row keeps of the failure is what the queue keeps: its class, SQLSTATE and constraint.
+    if (lastAttempt) await setExportState(deps, ids.exportId, 'failed', 0, { error: scrubbedError(error).message.slice(0, 200) });
     throw error;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Removes a ready export's archive and marks it expired (again: nothing changes). */
+export async function expireClinicExport(deps: ExportDeps, ids: { clinicId: string; exportId: string }): Promise<void> {
+  await deps.storage.delete(archiveKey(ids.clinicId, ids.exportId));
+  await setExportState(deps, ids.exportId, 'expired', 100);
 }
 
 /** Writes the archive's contents under `work/content` and packs them into `work/export.tar.gz`. */
@@ -90,7 +92,8 @@ async function writeArchive(deps: ExportDeps, ids: { clinicId: string; exportId:
   const content = path.join(work, 'content');
   await mkdir(path.join(content, 'tables'), { recursive: true });
   const progress = progressReporter(deps, ids.exportId);
-  const snapshot = await readTables(deps, ids.clinicId, content, progress);
+  const snapshot = await readTables(deps, ids.clinicId, content);
+  await progress.done(TABLES_SHARE);
   const files = await copyFiles(deps.storage, ids.clinicId, snapshot.fileIds, content, progress);
   const manifest: Manifest = {
     format: FORMAT,
@@ -130,7 +133,7 @@ function progressReporter(deps: ExportDeps, exportId: string): Progress {
 const TABLES_SHARE = 0.5;
 
 /** Every table's rows, in one snapshot, into `content/tables/`; the files' ids and the clinic's slug from them. */
-async function readTables(deps: ExportDeps, clinicId: string, content: string, progress: Progress) {
+async function readTables(deps: ExportDeps, clinicId: string, content: string) {
   return deps.withTenant(async (db) => {
     const { rows: tables } = await sql<{ relation: string; scope: TableEntry['scope'] }>`
       select relation, scope from app_hidden.clinic_export_tables()`.execute(db);
@@ -138,13 +141,12 @@ async function readTables(deps: ExportDeps, clinicId: string, content: string, p
     const entries: TableEntry[] = [];
     const fileIds: string[] = [];
     let slug = '';
-    for (const [index, table] of tables.entries()) {
+    for (const table of tables) {
       const entry = await writeTable(db, table.relation, table.scope, content, (row) => {
         if (table.relation === 'app_public.files') fileIds.push(row.id as string);
         if (table.relation === 'app_public.clinics') slug = row.slug as string;
       });
       entries.push(entry);
-      await progress.done(((index + 1) / tables.length) * TABLES_SHARE);
     }
     if (slug === '') throw new Error(`clinic ${clinicId} has no row to export`);
     return { tables: entries, fileIds, slug, schemaMigration: migration[0]?.name ?? null };

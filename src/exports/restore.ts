@@ -37,12 +37,20 @@ const BATCH_ROWS = 500;
 type Row = Record<string, unknown>;
 
 /** Imports `archive` into the database `admin` (a superuser) and the blob storage; progress goes to `log`. */
-export async function importClinicArchive(admin: Client, storage: BlobStorage, archive: string, options: ImportOptions, log: (line: string) => void): Promise<Manifest> {
+export async function importClinicArchive(
+  admin: Client,
+  storage: BlobStorage,
+  archive: string,
+  options: ImportOptions,
+  log: (line: string) => void,
+): Promise<Manifest> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-import-'));
   try {
     await unpackArchive(archive, work);
     const manifest = await verifiedManifest(work);
-    log(`verified ${manifest.tables.length} tables (${manifest.tables.reduce((sum, t) => sum + t.rows, 0)} rows) and ${manifest.files.length} files of clinic ${manifest.clinic.slug} (${manifest.clinic.id})`);
+    log(
+      `verified ${manifest.tables.length} tables (${manifest.tables.reduce((sum, t) => sum + t.rows, 0)} rows) and ${manifest.files.length} files of clinic ${manifest.clinic.slug} (${manifest.clinic.id})`,
+    );
     await restore(admin, storage, work, manifest, options, log);
     return manifest;
   } finally {
@@ -130,12 +138,20 @@ async function* jsonLines(file: string): AsyncGenerator<{ row: Row; line: string
     } catch {
       throw new ImportRefusedError(`${path.basename(file)} holds a line that is not JSON`);
     }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new ImportRefusedError(`${path.basename(file)} holds a line that is not an object`);
+    if (typeof row !== 'object' || row === null || Array.isArray(row))
+      throw new ImportRefusedError(`${path.basename(file)} holds a line that is not an object`);
     yield { row: row as Row, line };
   }
 }
 
-async function restore(admin: Client, storage: BlobStorage, work: string, manifest: Manifest, options: ImportOptions, log: (line: string) => void): Promise<void> {
+async function restore(
+  admin: Client,
+  storage: BlobStorage,
+  work: string,
+  manifest: Manifest,
+  options: ImportOptions,
+  log: (line: string) => void,
+): Promise<void> {
   const stored: StorageKey[] = [];
   await admin.query('begin');
   try {
@@ -154,11 +170,14 @@ async function restore(admin: Client, storage: BlobStorage, work: string, manife
       if ((index + 1) % 100 === 0 || index + 1 === manifest.files.length) log(`files: ${index + 1} of ${manifest.files.length} stored`);
     }
     await admin.query('set local session_replication_role = origin');
-    await checkForeignKeys(admin, manifest.tables.map((table) => table.name));
-    await admin.query(
-      `insert into app_audit.audit_log (clinic_id, action, details) values ($1, 'clinic.export_imported', $2)`,
-      [manifest.clinic.id, { exportedAt: manifest.exportedAt, schemaMigration: manifest.schemaMigration, rows: Object.fromEntries(manifest.tables.map((t) => [t.name, t.rows])) }],
+    await checkForeignKeys(
+      admin,
+      manifest.tables.map((table) => table.name),
     );
+    await admin.query(`insert into app_audit.audit_log (clinic_id, action, details) values ($1, 'clinic.export_imported', $2)`, [
+      manifest.clinic.id,
+      { exportedAt: manifest.exportedAt, schemaMigration: manifest.schemaMigration, rows: Object.fromEntries(manifest.tables.map((t) => [t.name, t.rows])) },
+    ]);
     await admin.query('commit');
     log(`clinic ${manifest.clinic.slug} (${manifest.clinic.id}) imported`);
   } catch (error) {
@@ -174,7 +193,9 @@ async function checkTarget(admin: Client, manifest: Manifest): Promise<void> {
   if (clinics.length > 0) throw new ImportRefusedError(`a clinic with id ${manifest.clinic.id} or slug ${manifest.clinic.slug} exists here`);
   const { rows: migration } = await admin.query<{ name: string | null }>('select max(filename) as name from graphile_migrate.migrations');
   if ((migration[0]?.name ?? null) !== manifest.schemaMigration) {
-    throw new ImportRefusedError(`the archive's schema is ${manifest.schemaMigration}, this database's ${migration[0]?.name}: migrate both to the same release first`);
+    throw new ImportRefusedError(
+      `the archive's schema is ${manifest.schemaMigration}, this database's ${migration[0]?.name}: migrate both to the same release first`,
+    );
   }
   const { rows: tables } = await admin.query<{ relation: string }>('select relation::text from app_private.clinic_export_tables()');
   const known = new Set(tables.map((table) => table.relation));
@@ -202,10 +223,15 @@ async function accountsAlreadyHere(admin: Client, work: string, manifest: Manife
   if (!options.withSupportOperators && manifest.tables.some((table) => table.name === 'app_private.platform_operators')) {
     const operators: string[] = [];
     for await (const { row } of jsonLines(path.join(work, tableFile('app_private.platform_operators')))) operators.push(String(row.account_id));
-    const { rows: known } = await admin.query<{ id: string }>('select account_id as id from app_private.platform_operators where account_id = any($1::uuid[])', [operators]);
+    const { rows: known } = await admin.query<{ id: string }>(
+      'select account_id as id from app_private.platform_operators where account_id = any($1::uuid[])',
+      [operators],
+    );
     const missing = operators.filter((id) => !known.some((row) => row.id === id));
     if (missing.length > 0) {
-      throw new ImportRefusedError(`the clinic's support grants name operators who are none here (accounts ${missing.join(', ')}): pass --with-support-operators to make them operators`);
+      throw new ImportRefusedError(
+        `the clinic's support grants name operators who are none here (accounts ${missing.join(', ')}): pass --with-support-operators to make them operators`,
+      );
     }
   }
   return new Set(here.map((row) => row.id));
@@ -223,7 +249,12 @@ async function targetColumns(admin: Client, table: string): Promise<Set<string>>
 /** Inserts one table's rows in batches, but for logins of accounts that are here already. */
 async function insertTable(admin: Client, work: string, table: string, skippedAccounts: Set<string>): Promise<number> {
   const columns = await targetColumns(admin, table);
-  const accountColumn = table === 'app_private.accounts' ? 'id' : ['app_private.two_factor', 'app_private.recovery_codes', 'app_private.platform_operators'].includes(table) ? 'account_id' : undefined;
+  const accountColumn =
+    table === 'app_private.accounts'
+      ? 'id'
+      : ['app_private.two_factor', 'app_private.recovery_codes', 'app_private.platform_operators'].includes(table)
+        ? 'account_id'
+        : undefined;
   let batch: string[] = [];
   let names: string[] = [];
   let written = 0;

@@ -5,11 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Test } from 'tap';
 import { extract } from 'tar';
-import { roleUrl } from '../../src/config.ts';
-import { createPool } from '../../src/db/pool.ts';
 import { withTenant } from '../../src/db/tenant.ts';
 import { type ExportDeps, buildClinicExport, archiveKey } from '../../src/exports/build.ts';
 import type { Manifest } from '../../src/exports/format.ts';
@@ -17,7 +15,6 @@ import { storageKey } from '../../src/storage/blob-storage.ts';
 import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { actorIn } from '../helpers/actors.ts';
 import { createClinics, type TestDatabase } from '../helpers/db.ts';
-import { TEST_ROLE_PASSWORD } from '../helpers/env.ts';
 import { insertFixtureRows, type Rows, tenantTables } from '../helpers/isolation.ts';
 import { temporaryStorageDir } from '../helpers/storage.ts';
 
@@ -47,13 +44,6 @@ export async function filledDatabase(t: Test, db: TestDatabase): Promise<FilledD
   return { clinics, rows, storage, storageDir, blobs };
 }
 
-/** The worker's tenant pool: app_worker's login, as the worker process has it. */
-export function workerPool(t: Test, db: TestDatabase): pg.Pool {
-  const pool = createPool({ url: roleUrl(db.adminUrl, 'app_worker', TEST_ROLE_PASSWORD), size: 2 });
-  t.teardown(() => pool.end());
-  return pool;
-}
-
 /** The build job's dependencies for a clinic, as defineTenantTask's `job` gives them. */
 export function exportDeps(pool: pg.Pool, clinicId: string, storage: LocalDiskStorage, now = () => new Date()): ExportDeps {
   const ctx = { clinicId, userId: null, role: null, requestId: 'job-export-test', clientIp: null };
@@ -66,10 +56,10 @@ export async function requestExport(db: TestDatabase, clinicId: string, adminAcc
   const client = await db.admin.connect();
   try {
     await client.query('begin');
-    await client.query(
-      `select set_config('app.clinic_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', 'clinic_admin', true)`,
-      [clinicId, admin.account],
-    );
+    await client.query(`select set_config('app.clinic_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', 'clinic_admin', true)`, [
+      clinicId,
+      admin.account,
+    ]);
     const { rows } = await client.query<{ id: string }>('insert into app_public.clinic_exports default values returning id');
     await client.query('commit');
     return rows[0]!.id;
@@ -93,7 +83,11 @@ export async function buildExport(
   adminAccount?: string,
 ): Promise<{ exportId: string; archive: string }> {
   const exportId = await requestExport(db, clinicId, adminAccount);
-  await buildClinicExport(exportDeps(pool, clinicId, storage, () => BUILT_AT), { clinicId, exportId }, true);
+  await buildClinicExport(
+    exportDeps(pool, clinicId, storage, () => BUILT_AT),
+    { clinicId, exportId },
+    true,
+  );
   return { exportId, archive: storage.pathOf(archiveKey(clinicId, exportId)).file };
 }
 
@@ -110,26 +104,4 @@ export async function unpack(t: Test, archive: string): Promise<{ dir: string; m
   }
   const manifest = JSON.parse(entries.get('manifest.json')!.toString('utf8')) as Manifest;
   return { dir, manifest, entries };
-}
-
-/**
- * Until the worker core is merged: app_private.assert_worker and app_private.add_job as the
- * contract names them (the stub queues nothing), created only when the database lacks them.
- */
-export async function ensureWorkerCore(db: TestDatabase): Promise<void> {
-  await db.admin.query(`
-    do $$ begin
-      if pg_catalog.to_regprocedure('app_private.assert_worker()') is null then
-        create function app_private.assert_worker() returns void language plpgsql set search_path = pg_catalog, pg_temp as $f$
-        begin
-          if session_user <> 'app_worker' then raise exception 'the worker''s login only' using errcode = '42501'; end if;
-        end $f$;
-        alter function app_private.assert_worker() owner to app_owner;
-      end if;
-      if pg_catalog.to_regprocedure('app_private.add_job(uuid,text,jsonb,timestamptz,text,integer)') is null then
-        create function app_private.add_job(clinic_id uuid, task text, payload jsonb, run_at timestamptz default null,
-          job_key text default null, max_attempts integer default null) returns void language sql as 'select';
-        alter function app_private.add_job(uuid,text,jsonb,timestamptz,text,integer) owner to app_owner;
-      end if;
-    end $$`);
 }

@@ -12,7 +12,8 @@ import { cli, tempDir } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
 import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
-import { buildExport, ensureWorkerCore, filledDatabase, unpack, workerPool } from './export-helpers.ts';
+import { buildExport, filledDatabase, unpack } from './export-helpers.ts';
+import { workerPool } from '../helpers/worker.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -32,13 +33,11 @@ async function repack(dir: string, out: string): Promise<string> {
 
 t.test('an export imported into an empty database exports again identically, files included', async (t) => {
   const source = await createTestDatabase(t);
-  await ensureWorkerCore(source);
   const filled = await filledDatabase(t, source);
   const { archive } = await buildExport(source, workerPool(t, source), filled.clinics.a, filled.storage);
   const exported = await unpack(t, archive);
 
   const target = await createTestDatabase(t);
-  await ensureWorkerCore(target);
   const targetDir = await temporaryStorageDir(t);
   const imported = await cli(target, ['clinic:import', archive, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
   t.equal(imported.code, 0, imported.output);
@@ -57,8 +56,11 @@ t.test('an export imported into an empty database exports again identically, fil
     const key = file.path.slice('files/'.length);
     t.same(await readFile(path.join(targetDir, key)), filled.blobs.get(key), `${key}: the stored bytes in the target`);
   }
-  const { rows: audit } = await target.admin.query(`select count(*)::int as n from app_audit.audit_log where action = 'clinic.export_imported' and clinic_id = $1`, [filled.clinics.a]);
-  t.same(audit, [{ n: 1 }], 'the import is in the target\'s audit log');
+  const { rows: audit } = await target.admin.query(
+    `select count(*)::int as n from app_audit.audit_log where action = 'clinic.export_imported' and clinic_id = $1`,
+    [filled.clinics.a],
+  );
+  t.same(audit, [{ n: 1 }], "the import is in the target's audit log");
 
   const before = await footprint(target);
   const filesBefore = await filesUnder(targetDir);
@@ -71,7 +73,6 @@ t.test('an export imported into an empty database exports again identically, fil
 
 t.test('refused imports write nothing', async (t) => {
   const source = await createTestDatabase(t);
-  await ensureWorkerCore(source);
   const filled = await filledDatabase(t, source);
   const { archive } = await buildExport(source, workerPool(t, source), filled.clinics.a, filled.storage);
   const target = await createTestDatabase(t);

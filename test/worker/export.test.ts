@@ -2,18 +2,21 @@
 // the archive, nothing of another clinic, checksums that match, the row moved to ready; only the
 // worker's login may read a clinic through the export functions.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { sql } from 'kysely';
 import t from 'tap';
 import { withTenant } from '../../src/db/tenant.ts';
-import { buildClinicExport } from '../../src/exports/build.ts';
+import { archiveKey, buildClinicExport } from '../../src/exports/build.ts';
+import type { StorageKey } from '../../src/storage/blob-storage.ts';
+import { filesUnder } from '../helpers/storage.ts';
 import { createTestDatabase, sqlstateOf } from '../helpers/db.ts';
-import { buildExport, ensureWorkerCore, exportDeps, filledDatabase, requestExport, unpack, workerPool } from './export-helpers.ts';
+import { buildExport, exportDeps, filledDatabase, requestExport, unpack } from './export-helpers.ts';
+import { type QueuedJob, queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 t.test('an export carries every tenant table of its clinic and its files, and nothing of another clinic', async (t) => {
   const db = await createTestDatabase(t);
-  await ensureWorkerCore(db);
   const filled = await filledDatabase(t, db);
   const pool = workerPool(t, db);
   const { exportId, archive } = await buildExport(db, pool, filled.clinics.a, filled.storage);
@@ -48,7 +51,10 @@ t.test('an export carries every tenant table of its clinic and its files, and no
     const lines = bytes.toString('utf8').split('\n').filter(Boolean);
     t.equal(lines.length, table.rows, `${table.name}: the manifest's row count`);
     if (table.scope === 'tenant' || table.scope === 'audit') {
-      t.ok(lines.every((line) => (JSON.parse(line) as { clinic_id: string }).clinic_id === filled.clinics.a), `${table.name}: clinic A's rows only`);
+      t.ok(
+        lines.every((line) => (JSON.parse(line) as { clinic_id: string }).clinic_id === filled.clinics.a),
+        `${table.name}: clinic A's rows only`,
+      );
     }
     if (table.scope === 'tenant') t.ok(table.rows >= 1, `${table.name}: the fixture rows are in`);
   }
@@ -71,31 +77,38 @@ t.test('an export carries every tenant table of its clinic and its files, and no
     [exportId],
   );
   const archived = await readFile(archive);
-  t.same(rows, [{ status: 'ready', progress: 100, sha256: sha256(archived), size: archived.length, expiresAt: '2030-01-02T09:00:00+00:00', error: null }], 'ready for 24 hours from the clock of the build');
+  t.same(
+    rows,
+    [{ status: 'ready', progress: 100, sha256: sha256(archived), size: archived.length, expiresAt: '2030-01-02T09:00:00+00:00', error: null }],
+    'ready for 24 hours from the clock of the build',
+  );
 });
 
-t.test('a build run twice changes nothing; another clinic\'s export id finds nothing', async (t) => {
+t.test("a build run twice changes nothing; another clinic's export id finds nothing", async (t) => {
   const db = await createTestDatabase(t);
-  await ensureWorkerCore(db);
   const filled = await filledDatabase(t, db);
   const pool = workerPool(t, db);
   const { exportId } = await buildExport(db, pool, filled.clinics.a, filled.storage);
   const before = await db.admin.query('select * from app_public.clinic_exports where id = $1', [exportId]);
   await buildClinicExport(exportDeps(pool, filled.clinics.a, filled.storage), { clinicId: filled.clinics.a, exportId }, true);
-  t.same((await db.admin.query('select * from app_public.clinic_exports where id = $1', [exportId])).rows, before.rows, 'the second run left the ready export as it was');
+  t.same(
+    (await db.admin.query('select * from app_public.clinic_exports where id = $1', [exportId])).rows,
+    before.rows,
+    'the second run left the ready export as it was',
+  );
 
   const bExport = await requestExport(db, filled.clinics.b);
   // A job of clinic A given clinic B's export id: the context is A, so B's row is not there.
   await buildClinicExport(exportDeps(pool, filled.clinics.a, filled.storage), { clinicId: filled.clinics.a, exportId: bExport }, true);
-  t.same((await db.admin.query('select status, progress from app_public.clinic_exports where id = $1', [bExport])).rows, [{ status: 'requested', progress: 0 }]);
+  t.same((await db.admin.query('select status, progress from app_public.clinic_exports where id = $1', [bExport])).rows, [
+    { status: 'requested', progress: 0 },
+  ]);
 });
 
-t.test('only the worker\'s login reads a clinic through the export functions', async (t) => {
+t.test("only the worker's login reads a clinic through the export functions", async (t) => {
   const db = await createTestDatabase(t);
-  await ensureWorkerCore(db);
   const filled = await filledDatabase(t, db);
   const ctx = { clinicId: filled.clinics.a, userId: null, role: 'clinic_admin' as const, requestId: 'r', clientIp: null };
-  const { sql } = await import('kysely');
   t.equal(
     await sqlstateOf(withTenant(db.pool, ctx, (q) => sql`select app_hidden.clinic_export_rows('app_public.patients')`.execute(q))),
     '42501',
@@ -108,8 +121,61 @@ t.test('only the worker\'s login reads a clinic through the export functions', a
     '22023',
     'a table the export does not carry is refused',
   );
-  const { rows } = await withTenant(pool, { ...worker, clinicId: null }, (q) => sql`select 1 from app_hidden.clinic_export_rows('app_public.patients')`.execute(q)).catch(
-    (error: { code: string }) => ({ rows: [error.code] }),
-  );
+  const { rows } = await withTenant(pool, { ...worker, clinicId: null }, (q) =>
+    sql`select 1 from app_hidden.clinic_export_rows('app_public.patients')`.execute(q),
+  ).catch((error: { code: string }) => ({ rows: [error.code] }));
   t.same(rows, ['42501'], 'no clinic in the context: refused');
+});
+
+t.test('the job: requested → queued with ids only → built by the worker → expired at its end', async (t) => {
+  const db = await createTestDatabase(t);
+  const filled = await filledDatabase(t, db);
+  const exportId = await requestExport(db, filled.clinics.a);
+  // The fixture rows of clinic_exports queued theirs too: this export's job is found by its id.
+  const ofThisExport = (jobs: QueuedJob[]) => jobs.filter((job) => job.payload.exportId === exportId);
+  const [build] = ofThisExport(await queuedJobs(db, 'clinic_exports__build'));
+  t.same(
+    { payload: build?.payload, key: build?.key },
+    { payload: { clinicId: filled.clinics.a, exportId }, key: `clinic_exports__build:${filled.clinics.a}:${exportId}` },
+    'the insert queued its build: ids only',
+  );
+
+  const builtAt = new Date();
+  await runDueJobs(t, db, { storageDir: filled.storageDir, now: () => builtAt });
+  const { rows } = await db.admin.query<{ status: string; expiresAt: Date }>(
+    'select status, expires_at as "expiresAt" from app_public.clinic_exports where id = $1',
+    [exportId],
+  );
+  t.same(rows, [{ status: 'ready', expiresAt: new Date(builtAt.getTime() + 86_400_000) }], 'ready, for 24 hours');
+  const archive = filled.storage.pathOf(archiveKey(filled.clinics.a, exportId)).file;
+  t.ok(await stat(archive), 'the archive is stored under the clinic');
+  const [expire] = ofThisExport(await queuedJobs(db, 'clinic_exports__expire'));
+  t.same(
+    { payload: expire?.payload, runAt: expire?.runAt },
+    { payload: { clinicId: filled.clinics.a, exportId }, runAt: rows[0]!.expiresAt },
+    'its expiry waits for its end',
+  );
+  t.same(ofThisExport(await queuedJobs(db, 'clinic_exports__build')), [], 'the build is done');
+
+  await db.admin.query('update graphile_worker._private_jobs set run_at = now() where id = $1', [expire!.id]);
+  await runDueJobs(t, db, { storageDir: filled.storageDir });
+  t.same((await db.admin.query('select status from app_public.clinic_exports where id = $1', [exportId])).rows, [{ status: 'expired' }]);
+  t.equal(await stat(archive).catch(() => 'gone'), 'gone', 'the archive is removed');
+  t.same(ofThisExport(await queuedJobs(db)), [], 'nothing left queued');
+});
+
+t.test('a build that fails on its last attempt marks the export failed, with no data in the error', async (t) => {
+  const db = await createTestDatabase(t);
+  const filled = await filledDatabase(t, db);
+  // A file row whose bytes are gone: the archive cannot be whole.
+  for (const key of filled.blobs.keys()) await filled.storage.delete(key as StorageKey);
+  const exportId = await requestExport(db, filled.clinics.a);
+  const deps = exportDeps(workerPool(t, db), filled.clinics.a, filled.storage);
+  await t.rejects(buildClinicExport(deps, { clinicId: filled.clinics.a, exportId }, false), 'an earlier attempt throws for a retry');
+  t.same((await db.admin.query('select status from app_public.clinic_exports where id = $1', [exportId])).rows, [{ status: 'running' }]);
+  await t.rejects(buildClinicExport(deps, { clinicId: filled.clinics.a, exportId }, true));
+  t.same((await db.admin.query('select status, progress, error from app_public.clinic_exports where id = $1', [exportId])).rows, [
+    { status: 'failed', progress: 0, error: 'Error' },
+  ]);
+  t.same(await filesUnder(filled.storageDir), [], 'no archive stored');
 });
