@@ -503,4 +503,44 @@ end;
 $$;
 grant execute on function app_hidden.record_clinic_export_download(uuid) to app_user;
 comment on function app_hidden.record_clinic_export_download(uuid) is 'Records a clinic admin''s download of a ready export in the audit log; false when it is not ready or has expired.';
+-- A patient's own record, for their export (right of access, GET …/patients/me/export): their
+-- registration row and every app_public table with a patient_id that app_user may read, as the
+-- caller reads it. No SECURITY DEFINER: the caller's policies show a patient their own rows only,
+-- clinical records once final, so this returns nothing they could not read one route at a time.
+-- Left out: the clinic's id, the identification number's ciphertext and look-up hash (the API adds
+-- the number as the portal shows it), and the request and address of the access log's rows (the
+-- clinic's). Null for anyone but a patient with a record.
+create function app_hidden.patient_own_record()
+  returns jsonb
+  language plpgsql stable set search_path = pg_catalog, pg_temp
+as $$
+declare
+  patient uuid := app_public.current_patient_id();
+  omitted text[] := array['clinic_id', 'identification_number_hmac', 'request_id', 'client_ip'];
+  record jsonb;
+  rows jsonb;
+  source record;
+begin
+  if patient is null then
+    return null;
+  end if;
+  select pg_catalog.jsonb_build_object('patient', pg_catalog.to_jsonb(p) - omitted) into record
+  from app_public.patients p where p.id = patient;
+  for source in
+    select c.oid::regclass as relation, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'app_public' and c.relkind in ('r', 'p') and c.relname <> 'patients'
+      and exists (select from pg_attribute a where a.attrelid = c.oid and a.attname = 'patient_id' and not a.attisdropped)
+      and pg_catalog.has_table_privilege('app_user', c.oid, 'select')
+    order by c.relname
+  loop
+    execute pg_catalog.format(
+      'select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) - $2 order by t.id), ''[]'') from %s t where t.patient_id = $1',
+      source.relation) into rows using patient, omitted;
+    record := record || pg_catalog.jsonb_build_object(source.name, rows);
+  end loop;
+  return record;
+end;
+$$;
+grant execute on function app_hidden.patient_own_record() to app_user;
+comment on function app_hidden.patient_own_record() is 'The calling patient''s own record as JSON, every table they may read (their export, right of access); null for anyone else.';
 -- section export end
