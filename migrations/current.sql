@@ -1,4 +1,5 @@
 -- Enter migration here
+
 -- section core begin
 -- Jobs (graphile-worker). The queue's schema, graphile_worker, belongs to app_worker (db:setup
 -- creates it; graphile-worker's own migrations fill it). Its tables have RLS on and no policy, so
@@ -188,6 +189,441 @@ $$;
 revoke all on function app_private.notify_patient(uuid, uuid, text, jsonb, text) from public;
 comment on function app_private.notify_patient(uuid, uuid, text, jsonb, text) is 'Writes one outbox message to a patient on their contact channel (or the other when it has no address); none when opted out, without address, or already written under dedup_key. Returns the row id or null.';
 -- section core end
+
+-- section upkeep begin
+--! split: 1210-scheduled-upkeep
+-- Scheduled upkeep (src/worker/crontab.ts): the hourly jobs that move what time alone moves (a
+-- booked appointment nobody came to, a visit left open at the end of its day, a follow-up whose
+-- date passed), remove what expired (account secrets, lockouts) and purge the logs past a clinic's
+-- retention. Each is a worker-only function (app_private.assert_worker: 42501 for any other login)
+-- given the time `at` by the task, so tests control the clock; the per-clinic ones act on the
+-- context's clinic only. Each is idempotent and safe under two workers: rows are taken with
+-- FOR UPDATE SKIP LOCKED (never waiting on each other, never the same row twice; the purge: one
+-- per clinic at a time, by an advisory lock), and a row already moved no longer matches.
+
+-- How long after its start a booked appointment nobody checked in becomes a no-show: each clinic's.
+alter table app_public.clinic_settings add column no_show_grace_minutes integer not null default 30
+  constraint clinic_settings_no_show_grace_minutes_range check (no_show_grace_minutes between 5 and 1440);
+grant update (no_show_grace_minutes) on app_public.clinic_settings to app_user;
+comment on column app_public.clinic_settings.no_show_grace_minutes is
+  'Minutes after its start before a booked appointment nobody checked in is marked no_show (5 to 1440).';
+
+-- The upkeep reads these few rows by clinic: booked appointments and open visits are a small part
+-- of their tables, and the access log is purged by age.
+create index appointments_booked_starts_at_idx on app_public.appointments (clinic_id, starts_at) where status = 'booked';
+create index visits_open_visit_date_idx on app_public.visits (clinic_id, visit_date) where status in ('waiting', 'called');
+create index patient_access_log_accessed_at_idx on app_public.patient_access_log (clinic_id, accessed_at);
+
+-- Booked appointments of the context clinic whose start plus the clinic's grace is before `at`
+-- become no_show, through the appointments' state machine (booked → no_show).
+create function app_hidden.mark_no_shows("at" timestamptz)
+  returns integer
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  grace interval;
+  marked integer;
+begin
+  perform app_private.assert_worker();
+  select make_interval(mins => s.no_show_grace_minutes) into grace
+  from app_public.clinic_settings s where s.clinic_id = clinic;
+  update app_public.appointments a set status = 'no_show'
+  where (a.clinic_id, a.id) in (
+    select d.clinic_id, d.id from app_public.appointments d
+    where d.clinic_id = clinic and d.status = 'booked'
+      and d.starts_at < mark_no_shows."at" - coalesce(grace, interval '30 minutes')
+    for update skip locked
+  );
+  get diagnostics marked = row_count;
+  return marked;
+end;
+$$;
+
+-- Visits of the context clinic still waiting or called after their day ended (the clinic's
+-- calendar, at `at`) become no_show, as the visits' state machine allows, and a checked-in
+-- appointment of such a visit too (checked_in → no_show): the patient came and was never seen.
+-- A visit in consultation is left to its doctor: its state machine allows only completed, which
+-- signing the consultation does; the upkeep does not claim care that was not recorded.
+create function app_hidden.close_stale_visits("at" timestamptz)
+  returns integer
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  today date;
+  closed integer;
+begin
+  perform app_private.assert_worker();
+  select (close_stale_visits."at" at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
+  with closed_visits as (
+    update app_public.visits v set status = 'no_show'
+    where (v.clinic_id, v.id) in (
+      select s.clinic_id, s.id from app_public.visits s
+      where s.clinic_id = clinic and s.status in ('waiting', 'called') and s.visit_date < today
+      for update skip locked
+    )
+    returning v.clinic_id, v.appointment_id
+  ),
+  closed_appointments as (
+    update app_public.appointments a set status = 'no_show'
+    from closed_visits cv
+    where a.clinic_id = cv.clinic_id and a.id = cv.appointment_id and a.status = 'checked_in'
+  )
+  select count(*) into closed from closed_visits;
+  return closed;
+end;
+$$;
+
+-- Pending follow-ups of the context clinic whose due date is over (the clinic's calendar, at `at`)
+-- become missed, unless an appointment linked to them still holds (booked, checked in) or took
+-- place (completed: whether the question is settled is the doctor's to say in that visit). An
+-- unlinked follow-up, or one whose appointment was cancelled or not attended, is missed.
+create function app_hidden.mark_missed_follow_ups("at" timestamptz)
+  returns integer
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  today date;
+  marked integer;
+begin
+  perform app_private.assert_worker();
+  select (mark_missed_follow_ups."at" at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
+  update app_public.follow_ups f set status = 'missed'
+  where (f.clinic_id, f.id) in (
+    select u.clinic_id, u.id from app_public.follow_ups u
+    where u.clinic_id = clinic and u.status = 'pending' and u.due_date < today
+      and not exists (
+        select from app_public.appointments a
+        where a.clinic_id = u.clinic_id and a.id = u.appointment_id and a.status in ('booked', 'checked_in', 'completed')
+      )
+    for update skip locked
+  );
+  get diagnostics marked = row_count;
+  return marked;
+end;
+$$;
+
+-- The retention purge's one way through the append-only rules (docs/security-model.md, Audit
+-- log). app.retention_purge holds "<clinic id>:<cutoff in microseconds since the epoch>", set by
+-- app_hidden.purge_expired_logs for its two deletes and cleared before it returns (an error rolls
+-- it back with the rest: set_config is transactional). A row is
+-- covered when it is that clinic's, strictly older than the cutoff, and the deleting role is
+-- app_owner (the function's owner): any other role, clinic or age is refused as before. Any role
+-- can set the setting; only the delete policies for app_owner below and the trigger read it.
+create function app_private.retention_purge_covers(clinic_id uuid, logged_at timestamptz)
+  returns boolean
+  language sql stable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select case
+    when current_user = 'app_owner'
+      and current_setting('app.retention_purge', true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}$'
+    then split_part(current_setting('app.retention_purge', true), ':', 1)::uuid = retention_purge_covers.clinic_id
+      and (extract(epoch from retention_purge_covers.logged_at) * 1000000)::bigint
+        < split_part(current_setting('app.retention_purge', true), ':', 2)::bigint
+    else false
+  end;
+end;
+
+create or replace function app_private.tg_audit_log_is_append_only()
+  returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'DELETE' then
+    if app_private.retention_purge_covers(old.clinic_id, old.occurred_at) then
+      return old;
+    end if;
+  end if;
+  raise exception 'audit_log is append-only (% refused)', tg_op using errcode = 'CBAUD';
+end;
+$$;
+
+-- A delete reads the rows it deletes: both logs get a read and a delete policy for app_owner,
+-- each as narrow as the purge.
+create policy read_for_retention_purge on app_audit.audit_log for select to app_owner
+  using (app_private.retention_purge_covers(clinic_id, occurred_at));
+create policy delete_for_retention_purge on app_audit.audit_log for delete to app_owner
+  using (app_private.retention_purge_covers(clinic_id, occurred_at));
+create policy read_for_retention_purge on app_public.patient_access_log for select to app_owner
+  using (app_private.retention_purge_covers(clinic_id, accessed_at));
+create policy delete_for_retention_purge on app_public.patient_access_log for delete to app_owner
+  using (app_private.retention_purge_covers(clinic_id, accessed_at));
+
+-- Purged access-log rows are not copied into the audit log one by one (that would keep what the
+-- retention removes for another full period): the purge records one event with the counts.
+drop trigger _900_audit on app_public.patient_access_log;
+create trigger _900_audit after update or delete on app_public.patient_access_log
+  for each row when (not app_private.retention_purge_covers(old.clinic_id, old.accessed_at))
+  execute function app_private.tg_audit_row('id');
+
+-- The context clinic's audit-log and chart-access-log rows older than its retention_days before
+-- `at` (never a later `at` than the database's clock: a clock ahead would cut into the retention),
+-- at most 5,000 of each per run, oldest first; the next run takes the rest. One audit event
+-- 'retention.purged' records what went (counts and cutoff) when anything did. A clinic without
+-- settings keeps everything.
+create function app_hidden.purge_expired_logs("at" timestamptz)
+  returns table (audit_log integer, access_log integer)
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  cutoff timestamptz;
+  audit_rows integer;
+  access_rows integer;
+begin
+  perform app_private.assert_worker();
+  select least(purge_expired_logs."at", now()) - make_interval(hours => 24 * s.retention_days) into cutoff
+  from app_public.clinic_settings s where s.clinic_id = clinic;
+  -- One purge of a clinic at a time: a second worker's finds the lock taken and leaves at once
+  -- (a plain delete would wait on the first one's rows, then find them gone).
+  if cutoff is null or not pg_try_advisory_xact_lock(hashtextextended('app.retention_purge:' || clinic::text, 0)) then
+    return query select 0, 0;
+    return;
+  end if;
+  perform set_config('app.retention_purge', clinic::text || ':' || (extract(epoch from cutoff) * 1000000)::bigint::text, true);
+  delete from app_audit.audit_log l
+  where l.id in (
+    select o.id from app_audit.audit_log o
+    where o.clinic_id = clinic and o.occurred_at < cutoff
+    order by o.occurred_at
+    limit 5000
+  );
+  get diagnostics audit_rows = row_count;
+  delete from app_public.patient_access_log l
+  where (l.clinic_id, l.id) in (
+    select o.clinic_id, o.id from app_public.patient_access_log o
+    where o.clinic_id = clinic and o.accessed_at < cutoff
+    order by o.accessed_at
+    limit 5000
+  );
+  get diagnostics access_rows = row_count;
+  perform set_config('app.retention_purge', '', true);
+  if audit_rows + access_rows > 0 then
+    perform app_private.write_audit_event('retention.purged', null, clinic,
+      jsonb_build_object('before', cutoff, 'auditLog', audit_rows, 'accessLog', access_rows));
+  end if;
+  return query select audit_rows, access_rows;
+end;
+$$;
+
+-- The hourly fan-out: one clinics__upkeep job per active clinic, keyed by clinic and hour (UTC)
+-- of `at`, so a fan-out run twice in an hour (a backfill, a retry) queues one job per clinic.
+-- Suspended clinics get none (their data waits with them). Returns how many were queued.
+create function app_hidden.fan_out_clinic_upkeep("at" timestamptz)
+  returns integer
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  clinic uuid;
+  queued integer := 0;
+begin
+  perform app_private.assert_worker();
+  for clinic in select c.id from app_public.clinics c where c.status = 'active' order by c.id loop
+    perform app_private.add_job(clinic, 'clinics__upkeep', '{}'::jsonb, null,
+      'clinics__upkeep:' || clinic::text || ':' || to_char(fan_out_clinic_upkeep."at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24'));
+    queued := queued + 1;
+  end loop;
+  return queued;
+end;
+$$;
+
+-- Account secrets and lockouts nobody can use any more, a day (margin) after they expired as of
+-- `at` (never later than the database's clock): invitations and password resets past expires_at;
+-- refresh-token families none of whose tokens is still within its idle and absolute expiry (a
+-- rotated token is kept while its family lives: presenting it again revokes the family);
+-- login-failure counts whose window and lock are over (the next failure would start afresh); and
+-- the ended-sessions stamps the blocked-access list (src/auth/blocked-access.ts) no longer reads
+-- (it reads the last hour). Returns the counts by name.
+create function app_hidden.expire_account_secrets("at" timestamptz)
+  returns jsonb
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  horizon timestamptz := least(expire_account_secrets."at", now()) - interval '1 day';
+  invitations integer;
+  password_resets integer;
+  refresh_tokens integer;
+  login_failures integer;
+  ended_sessions integer;
+begin
+  perform app_private.assert_worker();
+  delete from app_private.invitations i where i.token_hash in (
+    select o.token_hash from app_private.invitations o where o.expires_at < horizon for update skip locked);
+  get diagnostics invitations = row_count;
+  delete from app_private.password_resets r where r.token_hash in (
+    select o.token_hash from app_private.password_resets o where o.expires_at < horizon for update skip locked);
+  get diagnostics password_resets = row_count;
+  delete from app_private.refresh_tokens t where t.token_hash in (
+    select o.token_hash from app_private.refresh_tokens o
+    where least(o.idle_expires_at, o.absolute_expires_at) < horizon
+      and not exists (
+        select from app_private.refresh_tokens live
+        where live.family_id = o.family_id and least(live.idle_expires_at, live.absolute_expires_at) >= horizon
+      )
+    for update skip locked);
+  get diagnostics refresh_tokens = row_count;
+  delete from app_private.login_failures f where (f.scope, f.key) in (
+    select o.scope, o.key from app_private.login_failures o
+    where o.window_started_at < horizon - interval '1 hour' and (o.locked_until is null or o.locked_until < horizon)
+    for update skip locked);
+  get diagnostics login_failures = row_count;
+  update app_private.accounts a set sessions_ended_at = null where a.id in (
+    select o.id from app_private.accounts o where o.sessions_ended_at < horizon for update skip locked);
+  get diagnostics ended_sessions = row_count;
+  return jsonb_build_object('invitations', invitations, 'passwordResets', password_resets, 'refreshTokens', refresh_tokens,
+    'loginFailures', login_failures, 'endedSessions', ended_sessions);
+end;
+$$;
+
+revoke all on function app_hidden.mark_no_shows(timestamptz), app_hidden.close_stale_visits(timestamptz),
+  app_hidden.mark_missed_follow_ups(timestamptz), app_hidden.purge_expired_logs(timestamptz),
+  app_hidden.fan_out_clinic_upkeep(timestamptz), app_hidden.expire_account_secrets(timestamptz),
+  app_private.retention_purge_covers(uuid, timestamptz) from public;
+-- app_user: the worker's tenant transactions run as app_user (assert_worker refuses requests).
+grant execute on function app_hidden.mark_no_shows(timestamptz), app_hidden.close_stale_visits(timestamptz),
+  app_hidden.mark_missed_follow_ups(timestamptz), app_hidden.purge_expired_logs(timestamptz),
+  app_hidden.fan_out_clinic_upkeep(timestamptz), app_hidden.expire_account_secrets(timestamptz) to app_user;
+-- section upkeep end
+
+-- section remind begin
+--! split: 1220-appointment-reminders
+-- Appointment confirmations and reminders (docs/operations.md, Appointment reminders). A booking
+-- queues a confirmation at once and reminders 24 h and 2 h before it starts (those still to come),
+-- one graphile-worker job each, keyed `appointments__remind:<clinic>:<appointment>:<window>`.
+-- Moving the start replaces them under the same keys (new run_at, new startsAt): the patient is
+-- told the new time once and reminded of it, and a reminder whose time has passed for the new
+-- start is removed. Leaving `booked` (cancelled, checked in, completed, no-show) removes the
+-- waiting ones. The run times are instants (24 h before is 24 real hours, whatever the clinic's
+-- clock does meanwhile); the clinic's time zone is the message's, which shows the local time. The
+-- task re-checks the appointment when it runs, so a job that outlived its slot (a removal racing a
+-- running job, a restore) announces nothing.
+
+-- The reminders before an appointment's start: window name and lead time.
+create function app_private.appointment_reminder_windows()
+  returns table (reminder_window text, lead interval)
+  language sql immutable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select w.reminder_window, w.lead from (values ('24h', interval '24 hours'), ('2h', interval '2 hours')) w(reminder_window, lead);
+end;
+
+-- The job key of one window of one appointment (the contract's `<task>:<clinicId>:<rowId>:<suffix>`).
+create function app_private.appointment_reminder_key(clinic_id uuid, appointment_id uuid, reminder_window text)
+  returns text
+  language sql immutable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select 'appointments__remind:' || clinic_id || ':' || appointment_id || ':' || reminder_window;
+end;
+
+-- Queues one window's job for the appointment as it is now: ids, the window and the start as a
+-- UTC instant (the task compares it with the row when it runs; the session's TimeZone must not
+-- change its text). add_job stamps the clinic and replaces a waiting job of the same key.
+create function app_private.queue_appointment_reminder(appointment app_public.appointments, reminder_window text, run_at timestamptz)
+  returns void
+  language sql volatile
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select app_private.add_job(
+    appointment.clinic_id,
+    'appointments__remind',
+    jsonb_build_object(
+      'appointmentId', appointment.id,
+      'window', reminder_window,
+      'startsAt', to_char(appointment.starts_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    ),
+    run_at,
+    app_private.appointment_reminder_key(appointment.clinic_id, appointment.id, reminder_window)
+  );
+end;
+
+-- After a booking, a move of its start, or its leaving `booked`. SECURITY DEFINER: add_job and
+-- remove_job are the owner's (app roles have no way to the queue but this). A booking whose start
+-- is past (a superuser's restore may insert one) queues nothing.
+create function app_private.tg_appointment_reminders()
+  returns trigger
+  language plpgsql security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  w record;
+begin
+  if new.status = 'booked' and new.starts_at > now() then
+    perform app_private.queue_appointment_reminder(new, 'confirmation', null);
+    for w in select * from app_private.appointment_reminder_windows() loop
+      if new.starts_at - w.lead > now() then
+        perform app_private.queue_appointment_reminder(new, w.reminder_window, new.starts_at - w.lead);
+      elsif tg_op = 'UPDATE' then
+        perform app_private.remove_job(app_private.appointment_reminder_key(new.clinic_id, new.id, w.reminder_window));
+      end if;
+    end loop;
+  elsif tg_op = 'UPDATE' and old.status = 'booked' then
+    perform app_private.remove_job(app_private.appointment_reminder_key(new.clinic_id, new.id, k.reminder_window))
+    from (select 'confirmation' as reminder_window union all select r.reminder_window from app_private.appointment_reminder_windows() r) k;
+  end if;
+  return null;
+end;
+$$;
+
+-- After the state machine and the schedule (_300, _310) let the row through, after the audit
+-- (_900): the last word on a row that is written.
+create trigger _950_reminders after insert on app_public.appointments
+  for each row when (new.status = 'booked') execute function app_private.tg_appointment_reminders();
+create trigger _951_reminders_moved after update of starts_at, status on app_public.appointments
+  for each row when (old.status = 'booked' and (new.status <> 'booked' or new.starts_at <> old.starts_at))
+  execute function app_private.tg_appointment_reminders();
+
+-- The worker's half (src/worker/tasks/appointments__remind.ts): one job's message, in the job's
+-- tenant transaction. Writes the patient's outbox row (their channel; none when they opted out or
+-- have no address) only while the appointment of the context's clinic is still booked, still
+-- starts at the start the job was queued for, and has not begun: a patient is never told about a
+-- slot they no longer hold. The dedup key names the start, so a second run of the job writes
+-- nothing, while a booking moved and then reminded again is told its new time. Returns the outbox
+-- row's id, or null when nothing was written. The worker's login only (assert_worker); the clinic
+-- is the context's, never an argument: another clinic's appointment id finds nothing.
+create function app_hidden.write_appointment_reminder(appointment_id uuid, reminder_window text, starts_at timestamptz)
+  returns bigint
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  patient uuid;
+begin
+  perform app_private.assert_worker();
+  if reminder_window is null or reminder_window not in ('confirmation', '24h', '2h') then
+    raise exception 'unknown reminder window %', reminder_window using errcode = '22023';
+  end if;
+  select a.patient_id into patient from app_public.appointments a
+  where a.clinic_id = clinic and a.id = write_appointment_reminder.appointment_id
+    and a.status = 'booked' and a.starts_at = write_appointment_reminder.starts_at and a.starts_at > now();
+  if patient is null then
+    return null;
+  end if;
+  return app_private.notify_patient(
+    clinic,
+    patient,
+    case reminder_window when 'confirmation' then 'appointment_confirmation' else 'appointment_reminder' end,
+    jsonb_build_object('appointmentId', write_appointment_reminder.appointment_id, 'clinicId', clinic, 'window', reminder_window),
+    app_private.appointment_reminder_key(clinic, write_appointment_reminder.appointment_id, reminder_window)
+      || ':' || floor(extract(epoch from write_appointment_reminder.starts_at))::bigint
+  );
+end;
+$$;
+grant execute on function app_hidden.write_appointment_reminder(uuid, text, timestamptz) to app_user;
+comment on function app_hidden.write_appointment_reminder(uuid, text, timestamptz) is
+  'The worker''s appointment confirmation or reminder: one outbox row while the appointment still holds that start, else nothing.';
+-- section remind end
 
 -- section export begin
 --! split: 1400-clinic-exports

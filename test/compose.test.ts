@@ -2,16 +2,19 @@
 // run their commands as their containers would (each named volume becomes a temporary folder), then
 // `node src/server.ts` starts with exactly the api service's environment, in production mode, and
 // must answer /health/ready and stay up.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { parse } from 'yaml';
+import { roleUrl } from '../src/config.ts';
 import { freePort } from '../src/db/embedded.ts';
 import { createTestDatabase } from './helpers/db.ts';
+import { TEST_ROLE_PASSWORD } from './helpers/env.ts';
 import { startServer, stopServer } from './helpers/server.ts';
+import { eventually } from './helpers/wait.ts';
 
 interface Service {
   image?: string;
@@ -111,4 +114,44 @@ t.test('the api service of docker-compose.yml starts in production with its one-
   await new Promise((r) => setTimeout(r, 500));
   t.equal(server.child.exitCode, null, `the process stays up:\n${server.output()}`);
   t.equal(await stopServer(server.child), 0, 'SIGTERM exits cleanly');
+});
+
+t.test('the worker service of docker-compose.yml starts in production as app_worker and stops on SIGTERM', async (t) => {
+  const { worker, api } = compose.services;
+  t.ok(worker, 'there is a worker service');
+  t.equal(worker!.image, api!.image, 'the worker runs from the api’s image');
+  t.same(worker!.command, ['node', 'src/worker/main.ts'], 'it runs `npm run worker`’s program');
+  t.same(Object.keys(worker!.depends_on ?? {}), ['setup'], 'it waits for the database setup');
+  const environment = Object.fromEntries(Object.entries(worker!.environment ?? {}).map(([k, v]) => [k, interpolated(v)]));
+  t.equal(environment.NODE_ENV, 'production');
+  t.same(
+    Object.keys(environment).filter((k) => k.startsWith('DATABASE_')),
+    ['DATABASE_WORKER_URL'],
+    'the worker gets its own login only',
+  );
+  t.match(environment.DATABASE_WORKER_URL, /^postgres:\/\/app_worker:[^@]+@db:5432\/clinicbase$/);
+  t.equal(mounts(worker!).get('files'), environment.STORAGE_DIR, 'its STORAGE_DIR is the files volume the api uses');
+
+  const db = await createTestDatabase(t);
+  const storage = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-compose-files-'));
+  t.teardown(() => rm(storage, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [path.join(ROOT, 'src/worker/main.ts')], {
+    env: { ...environment, DATABASE_WORKER_URL: roleUrl(db.adminUrl, 'app_worker', TEST_ROLE_PASSWORD), STORAGE_DIR: storage },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  t.ok(
+    await eventually(
+      () => output.includes('"msg":"worker started"') || child.exitCode !== null,
+      (done) => done,
+    ),
+    'it prints that it started',
+  );
+  t.equal(child.exitCode, null, `it stays up:\n${output}`);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, `SIGTERM exits cleanly:\n${output}`);
 });

@@ -2,7 +2,7 @@
 // Idempotent: run it as often as you like with a superuser URL (`npm run db:setup`).
 import pg from 'pg';
 import { runMigrations } from './migrate.ts';
-import { installWorkerSchema } from '../worker/schema.ts';
+import { installWorkerSchema } from './worker-queue.ts';
 import { roleUrl } from '../config.ts';
 
 export const APP_ROLES = ['app_owner', 'app_authenticator', 'app_user', 'app_platform', 'app_worker'] as const;

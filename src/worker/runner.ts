@@ -4,12 +4,11 @@
 // clinic (src/worker/task.ts). A task never queries through the queue pool.
 import { EventEmitter } from 'node:events';
 import { type ParsedCronItem, parseCrontab, run, runOnce, type TaskList, type WorkerEvents } from 'graphile-worker';
-import pg from 'pg';
 import type { Config } from '../config.ts';
-import { createPool } from '../db/pool.ts';
+import { createPool, type Pool } from '../db/pool.ts';
+import { createQueuePool, WORKER_SCHEMA, workerLogger } from '../db/worker-queue.ts';
 import type { BlobStorage } from '../storage/blob-storage.ts';
 import { CRONTAB } from './crontab.ts';
-import { WORKER_SCHEMA, workerLogger } from './schema.ts';
 import type { TaskDefinition, WorkerDeps } from './task.ts';
 import { TASKS } from './tasks/index.ts';
 
@@ -44,18 +43,14 @@ export interface WorkerHandle {
 }
 
 interface Pools {
-  queue: pg.Pool;
-  tenant: pg.Pool;
+  queue: Pool;
+  tenant: Pool;
 }
 
 function openPools(options: WorkerOptions, concurrency: number): Pools {
   const onIdleError = (error: Error) => options.log('worker connection lost while idle', { err: error.message });
   return {
-    // graphile-worker holds one connection per running job plus one for LISTEN.
-    queue: new pg.Pool({ connectionString: options.url, max: concurrency + 2, application_name: 'clinicbase-worker' })
-      .on('error', onIdleError)
-      // A checked-out client's errors are graphile-worker's to handle through the query that fails.
-      .on('connect', (client) => client.on('error', () => {})),
+    queue: createQueuePool(options.url, concurrency, onIdleError),
     tenant: createPool({ url: options.url, size: concurrency, applicationName: 'clinicbase-worker-tasks', onIdleError }),
   };
 }

@@ -10,9 +10,9 @@
 //    tables are not under RLS, so nothing stored there may carry health data.
 import type { JobHelpers, Task } from 'graphile-worker';
 import { sql } from 'kysely';
-import type pg from 'pg';
 import type { z } from 'zod';
 import type { Config } from '../config.ts';
+import type { Pool } from '../db/pool.ts';
 import { type TenantContext, type TenantDb, type TransactionOptions, withContext } from '../db/tenant.ts';
 import type { BlobStorage } from '../storage/blob-storage.ts';
 
@@ -20,7 +20,7 @@ import type { BlobStorage } from '../storage/blob-storage.ts';
 export interface WorkerDeps {
   config: Config;
   /** Tenant transactions: logged in as app_worker, each one becomes app_user (withContext). */
-  tenantPool: pg.Pool;
+  tenantPool: Pool;
   storage: BlobStorage;
   /** The time tasks act at (a controlled clock in tests). */
   now(): Date;

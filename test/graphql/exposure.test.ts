@@ -206,6 +206,7 @@ t.test('what each create and patch accepts, literally', async (t) => {
       'brandPrimaryColour',
       'brandSecondaryColour',
       'currency',
+      'noShowGraceMinutes',
       'requireTwoFactor',
       'retentionDays',
       'sessionIdleMinutes',
@@ -220,6 +221,7 @@ t.test('what each create and patch accepts, literally', async (t) => {
     PatientPatch: [
       'address',
       'bloodGroup',
+      'contactChannel',
       'dateOfBirth',
       'email',
       'emergencyContactName',

@@ -158,8 +158,17 @@ export const VARIANTS: Record<string, { afterwards: string }> = {
   'app_public.consultations#signed': { afterwards: "update app_public.consultations set status = 'signed' where id = $1" },
 };
 
-/** Tenant tables no app role may touch: the database writes them (triggers, SECURITY DEFINER functions). */
-export const WRITTEN_BY_DATABASE = new Set(['app_audit.audit_log', 'app_private.refresh_tokens', 'app_private.invitations', 'app_private.clinic_counters']);
+/**
+ * Tables with a clinic_id that no app role may touch: the database writes them (triggers, SECURITY
+ * DEFINER functions), and the worker reads the outbox through worker-only functions.
+ */
+export const WRITTEN_BY_DATABASE = new Set([
+  'app_audit.audit_log',
+  'app_private.refresh_tokens',
+  'app_private.invitations',
+  'app_private.clinic_counters',
+  'app_private.notification_outbox',
+]);
 
 /** Login accounts the fixtures draw on, created once per test database. */
 export const FIXTURE_ACCOUNTS = 200;

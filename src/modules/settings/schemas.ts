@@ -12,6 +12,8 @@ const editable = {
   requireTwoFactor: z.boolean(),
   operatingHours: weeklyHours,
   retentionDays: z.number().int().min(365).max(36500),
+  /** After an appointment's start, the minutes before the hourly upkeep marks it no_show when nobody checked in. */
+  noShowGraceMinutes: z.number().int().min(5).max(1440),
   brandPrimaryColour: colour.nullable(),
   brandSecondaryColour: colour.nullable(),
   // The URL parser drops or escapes control characters; the stored text would keep them.

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { buildClinicExport } from '../../exports/build.ts';
 import { defineTenantTask } from '../task.ts';
 
-export default defineTenantTask({
+export const clinicExportsBuild = defineTenantTask({
   name: 'clinic_exports__build',
   payload: z.object({ clinicId: z.uuid(), exportId: z.uuid() }).strict(),
   run: async ({ clinicId, exportId }, job) => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { expireClinicExport } from '../../exports/build.ts';
 import { defineTenantTask } from '../task.ts';
 
-export default defineTenantTask({
+export const clinicExportsExpire = defineTenantTask({
   name: 'clinic_exports__expire',
   payload: z.object({ clinicId: z.uuid(), exportId: z.uuid() }).strict(),
   run: async ({ clinicId, exportId }, job) => {

@@ -1,3 +1,6 @@
+// graphile-worker's connections to its queue: its schema's install, and the pool it takes jobs
+// through (src/worker/runner.ts). Tasks never query through that pool (src/worker/task.ts).
+//
 // graphile-worker's own schema (`graphile_worker`), installed and upgraded by graphile-worker's
 // migrations, run as its owner app_worker. Setup creates the schema for app_worker as superuser.
 // graphile-worker's first install says `create schema if not exists`, which Postgres refuses
@@ -6,7 +9,7 @@
 // they are current); they create nothing outside the schema.
 import { Logger, runMigrations } from 'graphile-worker';
 import pg from 'pg';
-import { databaseName } from '../db/setup.ts';
+import { databaseName } from './setup.ts';
 
 export const WORKER_SCHEMA = 'graphile_worker';
 
@@ -35,4 +38,14 @@ export async function installWorkerSchema(adminUrl: string, log: (message: strin
     await admin.query(`revoke create on database ${database} from app_worker`);
     await Promise.all([admin.end(), pool.end()]);
   }
+}
+
+/** graphile-worker's pool: one connection per running job, one for LISTEN, one to spare. */
+export function createQueuePool(url: string, concurrency: number, onIdleError: (error: Error) => void): pg.Pool {
+  return (
+    new pg.Pool({ connectionString: url, max: concurrency + 2, application_name: 'clinicbase-worker' })
+      .on('error', onIdleError)
+      // A checked-out client's errors reach graphile-worker through the query that fails.
+      .on('connect', (client) => client.on('error', () => {}))
+  );
 }
