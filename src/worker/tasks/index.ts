@@ -8,4 +8,11 @@ import { clinicExportsExpire } from './clinic_exports__expire.ts';
 import { clinicsUpkeep } from './clinics__upkeep.ts';
 import { clinicsUpkeepFanOut } from './clinics__upkeep_fan_out.ts';
 
-export const TASKS: readonly TaskDefinition[] = [accountsUpkeep, appointmentsRemind, clinicExportsBuild, clinicExportsExpire, clinicsUpkeep, clinicsUpkeepFanOut];
+export const TASKS: readonly TaskDefinition[] = [
+  accountsUpkeep,
+  appointmentsRemind,
+  clinicExportsBuild,
+  clinicExportsExpire,
+  clinicsUpkeep,
+  clinicsUpkeepFanOut,
+];
