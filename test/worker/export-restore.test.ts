@@ -90,6 +90,17 @@ t.test('refused imports write nothing', async (t) => {
   t.match(operators.output, /import refused: the clinic's support grants name operators who are none here .*--with-support-operators/);
   await nothingWritten(t, 'support operators unknown here');
 
+  // Someone else here already has the e-mail of one of the clinic's people.
+  const email = `actor-clinic-admin-${filled.clinics.a}@example.test`;
+  await target.admin.query(`insert into app_private.accounts (email, password_hash) values ($1, '$argon2id$v=19$someone-else')`, [email]);
+  const withClash = await footprint(target);
+  const clash = await run(archive, '--with-support-operators');
+  t.equal(clash.code, 1);
+  t.match(clash.output, `import refused: accounts exist here under another id or e-mail: ${email}`);
+  t.same(await footprint(target), withClash, 'an e-mail of another account here: no row');
+  t.same(await filesUnder(targetDir), [], 'and no file');
+  await target.admin.query('delete from app_private.accounts where email = $1', [email]);
+
   const tampered = await unpack(t, archive);
   const patients = path.join(tampered.dir, 'tables/app_public.patients.jsonl');
   await writeFile(patients, (await readFile(patients, 'utf8')).replace('Patient Fixture', 'Patient Fixturf'));

@@ -9,6 +9,7 @@ import { withTenant } from '../../src/db/tenant.ts';
 import { archiveKey, buildClinicExport } from '../../src/exports/build.ts';
 import type { StorageKey } from '../../src/storage/blob-storage.ts';
 import { filesUnder } from '../helpers/storage.ts';
+import { actorIn } from '../helpers/actors.ts';
 import { createTestDatabase, sqlstateOf } from '../helpers/db.ts';
 import { buildExport, exportDeps, filledDatabase, requestExport, unpack } from './export-helpers.ts';
 import { type QueuedJob, queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
@@ -178,4 +179,29 @@ t.test('a build that fails on its last attempt marks the export failed, with no 
     { status: 'failed', progress: 0, error: 'Error' },
   ]);
   t.same(await filesUnder(filled.storageDir), [], 'no archive stored');
+});
+
+t.test('an admin requests an export as themselves, and the worker alone moves it', async (t) => {
+  const db = await createTestDatabase(t);
+  const filled = await filledDatabase(t, db);
+  const adminActor = actorIn(db, filled.clinics.a, 'clinic_admin');
+  const admin = { clinicId: filled.clinics.a, userId: adminActor.account, role: 'clinic_admin' as const, requestId: 'r', clientIp: null };
+  const doctor = actorIn(db, filled.clinics.a, 'doctor').member;
+  t.equal(
+    await sqlstateOf(withTenant(db.pool, admin, (q) => sql`insert into app_public.clinic_exports (requested_by) values (${doctor})`.execute(q))),
+    '42501',
+    'not in the name of another member',
+  );
+  const exportId = await requestExport(db, filled.clinics.a);
+  t.equal(
+    await sqlstateOf(withTenant(db.pool, admin, (q) => sql`select app_hidden.set_clinic_export_state(${exportId}, 'ready', 100)`.execute(q))),
+    '42501',
+    "a request cannot move an export (the worker's login only)",
+  );
+  const worker = exportDeps(workerPool(t, db), filled.clinics.a, filled.storage);
+  t.equal(
+    await sqlstateOf(worker.withTenant((q) => sql`select app_hidden.set_clinic_export_state(${exportId}, 'ready', 100)`.execute(q))),
+    'CBSTA',
+    'nor the worker skip the build',
+  );
 });
