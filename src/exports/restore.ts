@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { extract } from 'tar';
 import type { Client } from '../db/pool.ts';
 import { type BlobStorage, keyParts, type StorageKey } from '../storage/blob-storage.ts';
-import { digestFile, type Manifest, MANIFEST, manifestSchema, tableFile } from './format.ts';
+import { digestFile, type Manifest, MANIFEST, manifestSchema, type TableEntry, tableFile } from './format.ts';
 
 /** A refusal: the archive or the target is not fit, and nothing was written. */
 export class ImportRefusedError extends Error {
@@ -160,7 +160,7 @@ async function restore(
     // Superuser only: triggers (locks, state machines, quotas, audit) do not fire for these rows.
     await admin.query('set local session_replication_role = replica');
     for (const table of manifest.tables) {
-      const written = await insertTable(admin, work, table.name, skipped);
+      const written = await insertTable(admin, work, table, manifest.clinic.id, skipped);
       log(`${table.name}: ${written} rows`);
     }
     for (const [index, file] of manifest.files.entries()) {
@@ -173,6 +173,7 @@ async function restore(
     await checkForeignKeys(
       admin,
       manifest.tables.map((table) => table.name),
+      manifest.clinic.id,
     );
     await admin.query(`insert into app_audit.audit_log (clinic_id, action, details) values ($1, 'clinic.export_imported', $2)`, [
       manifest.clinic.id,
@@ -246,8 +247,18 @@ async function targetColumns(admin: Client, table: string): Promise<Set<string>>
   return new Set(rows.map((row) => row.name));
 }
 
-/** Inserts one table's rows in batches, but for logins of accounts that are here already. */
-async function insertTable(admin: Client, work: string, table: string, skippedAccounts: Set<string>): Promise<number> {
+/** The clinic a row belongs to, by its table's scope; undefined for accounts (no clinic's own). */
+function clinicOfRow(scope: TableEntry['scope'], row: Row): unknown {
+  if (scope === 'clinic') return row.id;
+  return scope === 'tenant' || scope === 'audit' ? row.clinic_id : undefined;
+}
+
+/**
+ * Inserts one table's rows in batches, but for logins of accounts that are here already. A row of
+ * another clinic than the manifest's is refused: an archive writes into its own clinic only.
+ */
+async function insertTable(admin: Client, work: string, entry: TableEntry, clinicId: string, skippedAccounts: Set<string>): Promise<number> {
+  const table = entry.name;
   const columns = await targetColumns(admin, table);
   const accountColumn =
     table === 'app_private.accounts'
@@ -272,6 +283,8 @@ async function insertTable(admin: Client, work: string, table: string, skippedAc
   };
   for await (const { row, line } of jsonLines(path.join(work, tableFile(table)))) {
     if (accountColumn && skippedAccounts.has(String(row[accountColumn]))) continue;
+    const rowClinic = clinicOfRow(entry.scope, row);
+    if (rowClinic !== undefined && rowClinic !== clinicId) throw new ImportRefusedError(`${table} holds rows of another clinic than ${clinicId}`);
     // Every row of a table has the same columns, in the same order (the format's rule).
     if (names.length === 0) names = Object.keys(row);
     else if (Object.keys(row).join() !== names.join()) throw new ImportRefusedError(`${table} has rows of different columns`);
@@ -282,11 +295,17 @@ async function insertTable(admin: Client, work: string, table: string, skippedAc
   return written;
 }
 
-/** Every foreign key of the tables written, checked by a query (the replica role skipped their triggers). */
-async function checkForeignKeys(admin: Client, tables: string[]): Promise<void> {
+/**
+ * Every foreign key of the tables written, checked by a query (the replica role skipped their
+ * triggers): over the clinic's rows where a table has a clinic, so a large deployment is not scanned.
+ */
+async function checkForeignKeys(admin: Client, tables: string[], clinicId: string): Promise<void> {
   const { rows: keys } = await admin.query<{ name: string; query: string }>(
-    `select con.conname as name, format('select 1 from %s t where %s and not exists (select from %s r where %s) limit 1',
+    `select con.conname as name, format('select 1 from %s t where %s and %s and not exists (select from %s r where %s) limit 1',
         con.conrelid::regclass,
+        case when con.conrelid = 'app_public.clinics'::regclass then 't.id = $1'
+             when exists (select from pg_attribute c where c.attrelid = con.conrelid and c.attname = 'clinic_id' and not c.attisdropped) then 't.clinic_id = $1'
+             else '$1::uuid is not null' end,
         (select string_agg(format('t.%I is not null', a.attname), ' and ') from unnest(con.conkey) k join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k),
         con.confrelid::regclass,
         (select string_agg(format('r.%I = t.%I', fa.attname, a.attname), ' and ')
@@ -298,7 +317,7 @@ async function checkForeignKeys(admin: Client, tables: string[]): Promise<void> 
     [tables],
   );
   for (const key of keys) {
-    const { rowCount } = await admin.query(key.query);
+    const { rowCount } = await admin.query(key.query, [clinicId]);
     if (rowCount) throw new ImportRefusedError(`a row breaks the foreign key ${key.name}: the archive is not whole`);
   }
 }

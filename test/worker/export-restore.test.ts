@@ -11,6 +11,7 @@ import { actorIn } from '../helpers/actors.ts';
 import { cli, tempDir } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
+import type { Manifest } from '../../src/exports/format.ts';
 import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { buildExport, filledDatabase, unpack } from './export-helpers.ts';
 import { workerPool } from '../helpers/worker.ts';
@@ -23,6 +24,17 @@ async function footprint(db: TestDatabase) {
     select (select count(*)::int from app_public.clinics) as clinics, (select count(*)::int from app_public.patients) as patients,
       (select count(*)::int from app_private.accounts) as accounts, (select count(*)::int from app_audit.audit_log) as audit`);
   return rows[0];
+}
+
+/** Rewrites one table of an unpacked archive, and its manifest entry to match (checksums that pass). */
+async function rewriteTable(unpacked: { dir: string; manifest: Manifest }, name: string, change: (lines: string[]) => string[]): Promise<void> {
+  const file = path.join(unpacked.dir, `tables/${name}.jsonl`);
+  const lines = change((await readFile(file, 'utf8')).split('\n').filter(Boolean));
+  const bytes = Buffer.from(lines.map((line) => `${line}\n`).join(''));
+  await writeFile(file, bytes);
+  const entry = unpacked.manifest.tables.find((table) => table.name === name)!;
+  Object.assign(entry, { rows: lines.length, size: bytes.length, sha256: sha256(bytes) });
+  await writeFile(path.join(unpacked.dir, 'manifest.json'), JSON.stringify(unpacked.manifest));
 }
 
 /** Packs an unpacked (and changed) archive folder again. */
@@ -115,17 +127,20 @@ t.test('refused imports write nothing', async (t) => {
   t.match(smuggled.output, 'import refused: the archive holds files its manifest does not list: tables/app_public.smuggled.jsonl');
   await nothingWritten(t, 'an unlisted file');
 
+  // Consistent checksums over rows of another clinic: refused before the clinic's rows are written.
+  const foreign = await unpack(t, archive);
+  await rewriteTable(foreign, 'app_public.departments', (lines) => lines.map((line) => line.replace(filled.clinics.a, filled.clinics.b)));
+  const intoOther = await run(await repack(foreign.dir, path.join(work, 'foreign.tar.gz')), '--with-support-operators');
+  t.equal(intoOther.code, 1);
+  t.match(intoOther.output, `import refused: app_public.departments holds rows of another clinic than ${filled.clinics.a}`);
+  await nothingWritten(t, 'a row of another clinic');
+
   // Consistent checksums over an archive that is not whole: the foreign keys catch it after the
   // rows and the files went in, and both are taken back.
   const partial = await unpack(t, archive);
-  const history = path.join(partial.dir, 'tables/app_public.patient_history.jsonl');
-  const kept = (await readFile(history, 'utf8')).split('\n').filter(Boolean).slice(0, 1);
-  await writeFile(history, kept.map((line) => `${line.replace(/"patient_id":"[^"]+"/, '"patient_id":"00000000-0000-4000-8000-000000000000"')}\n`).join(''));
-  const bytes = await readFile(history);
-  for (const table of partial.manifest.tables.filter((table) => table.name === 'app_public.patient_history')) {
-    Object.assign(table, { rows: 1, size: bytes.length, sha256: sha256(bytes) });
-  }
-  await writeFile(path.join(partial.dir, 'manifest.json'), JSON.stringify(partial.manifest));
+  await rewriteTable(partial, 'app_public.patient_history', (lines) =>
+    lines.slice(0, 1).map((line) => line.replace(/"patient_id":"[^"]+"/, '"patient_id":"00000000-0000-4000-8000-000000000000"')),
+  );
   const broken = await run(await repack(partial.dir, path.join(work, 'partial.tar.gz')), '--with-support-operators');
   t.equal(broken.code, 1);
   t.match(broken.output, 'import refused: a row breaks the foreign key patient_history_patient_id_fkey: the archive is not whole');
