@@ -260,12 +260,9 @@ function clinicOfRow(scope: TableEntry['scope'], row: Row): unknown {
 async function insertTable(admin: Client, work: string, entry: TableEntry, clinicId: string, skippedAccounts: Set<string>): Promise<number> {
   const table = entry.name;
   const columns = await targetColumns(admin, table);
+  // An account here already keeps its own login; its operator row (if asked for) still goes in.
   const accountColumn =
-    table === 'app_private.accounts'
-      ? 'id'
-      : ['app_private.two_factor', 'app_private.recovery_codes', 'app_private.platform_operators'].includes(table)
-        ? 'account_id'
-        : undefined;
+    table === 'app_private.accounts' ? 'id' : ['app_private.two_factor', 'app_private.recovery_codes'].includes(table) ? 'account_id' : undefined;
   let batch: string[] = [];
   let names: string[] = [];
   let written = 0;

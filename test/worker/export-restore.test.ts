@@ -97,6 +97,10 @@ t.test('refused imports write nothing', async (t) => {
     t.same(await filesUnder(targetDir), [], `${what}: no file`);
   };
 
+  const usage = await cli(target, ['clinic:import'], '', { STORAGE_DIR: targetDir });
+  t.equal(usage.code, 2, 'no archive named: the usage');
+  t.match(usage.output, 'npm run cli -- clinic:import <archive> [--with-support-operators]');
+
   const operators = await run(archive);
   t.equal(operators.code, 1);
   t.match(operators.output, /import refused: the clinic's support grants name operators who are none here .*--with-support-operators/);
@@ -147,4 +151,24 @@ t.test('refused imports write nothing', async (t) => {
   t.match(broken.output, /^app_public\.patients: 1 rows$/m, 'the rows had gone in');
   t.match(broken.output, /^files: 1 of 1 stored$/m, 'and the files');
   await nothingWritten(t, 'a broken reference');
+
+  // A person already here (the same account id and e-mail: a member of another clinic here) keeps
+  // their login as it is here; the clinic arrives around it.
+  const admin = actorIn(source, filled.clinics.a, 'clinic_admin');
+  await target.admin.query(`insert into app_private.accounts (id, email, password_hash) values ($1, $2, '$argon2id$v=19$the-target-s-own')`, [
+    admin.account,
+    email,
+  ]);
+  const around = await run(archive, '--with-support-operators');
+  t.equal(around.code, 0, around.output);
+  t.same(
+    (await target.admin.query('select password_hash as hash from app_private.accounts where id = $1', [admin.account])).rows,
+    [{ hash: '$argon2id$v=19$the-target-s-own' }],
+    'an account here already is kept as it is',
+  );
+  t.same(
+    (await target.admin.query('select count(*)::int as n from app_public.clinic_members where account_id = $1', [admin.account])).rows,
+    [{ n: 1 }],
+    'and is a member of the imported clinic',
+  );
 });
