@@ -104,16 +104,19 @@ grant execute on function app_hidden.job_clinic_status() to app_user;
 comment on function app_hidden.job_clinic_status() is '@behavior -*
 The status of the job''s clinic (active, suspended), or null for an unknown clinic: the worker''s check before a task runs.';
 
--- Reactivating a clinic runs its waiting jobs now instead of at their next retry.
+-- Reactivating a clinic runs the jobs it held back now instead of at their next try: those the
+-- worker put back flagged held_for_suspension (src/worker/task.ts), not the clinic's other future
+-- jobs (a reminder due next week stays due next week).
 create function app_private.tg_clinic_reactivated_resume_jobs() returns trigger
   language plpgsql volatile security definer
   set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform graphile_worker.reschedule_jobs(
-    -- graphile-worker's jobs view leaves payloads out; its table has them.
+    -- graphile-worker's jobs view leaves payloads and flags out; its table has them.
     array(select j.id from graphile_worker._private_jobs j
-          where j.payload->>'clinicId' = new.id::text and j.locked_at is null and j.run_at > now()),
+          where j.payload->>'clinicId' = new.id::text and j.flags ? 'held_for_suspension'
+            and j.locked_at is null and j.run_at > now()),
     run_at => now());
   return null;
 end;
@@ -146,7 +149,7 @@ comment on column app_public.patients.contact_channel is 'How the patient is tol
 
 -- One message to a patient on their channel: e-mail (the portal account's, else the record's) or
 -- SMS (the record's phone), the other one when the preferred has no address, nothing when the
--- patient opted out or has no address. Returns the outbox row's id, or null when nothing was
+-- patient opted out, has no address, died, was archived or merged into another record. Returns the outbox row's id, or null when nothing was
 -- written (opted out, no address, or a message of this dedup_key exists).
 create function app_private.notify_patient(clinic_id uuid, patient_id uuid, kind text, payload jsonb, dedup_key text)
 returns bigint
@@ -165,7 +168,9 @@ begin
   from app_public.patients p
   left join app_public.clinic_members m on m.clinic_id = p.clinic_id and m.id = p.member_id and m.status = 'active'
   left join app_private.accounts a on a.id = m.account_id
-  where p.clinic_id = notify_patient.clinic_id and p.id = notify_patient.patient_id;
+  where p.clinic_id = notify_patient.clinic_id and p.id = notify_patient.patient_id
+    -- Nobody is told about a record that is closed for good or now lives on as another one.
+    and p.status not in ('deceased', 'archived') and p.merged_into_id is null;
   if preferred is null or preferred = 'none' then
     return null;
   end if;
@@ -187,7 +192,7 @@ begin
 end;
 $$;
 revoke all on function app_private.notify_patient(uuid, uuid, text, jsonb, text) from public;
-comment on function app_private.notify_patient(uuid, uuid, text, jsonb, text) is 'Writes one outbox message to a patient on their contact channel (or the other when it has no address); none when opted out, without address, or already written under dedup_key. Returns the row id or null.';
+comment on function app_private.notify_patient(uuid, uuid, text, jsonb, text) is 'Writes one outbox message to a patient on their contact channel (or the other when it has no address); none when opted out, without address, deceased, archived or merged, or already written under dedup_key. Returns the row id or null.';
 -- section core end
 
 -- section upkeep begin

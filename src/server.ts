@@ -35,8 +35,8 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');
     else app.log.info({ signal }, 'shutting down');
-    await app.close();
-    await worker?.stop();
+    // Side by side within the grace period: the worker fails what it cannot finish in time, so no job stays locked.
+    await Promise.all([app.close(), worker?.stop(SHUTDOWN_GRACE_MS - 2_000)]);
     await database.stop();
   });
   await app.listen({ port: config.port, host: config.host });

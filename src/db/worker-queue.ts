@@ -49,3 +49,18 @@ export function createQueuePool(url: string, concurrency: number, onIdleError: (
       .on('connect', (client) => client.on('error', () => {}))
   );
 }
+
+/**
+ * Releases jobs that a stopping worker could not finish: due again at once for any worker, the
+ * attempt they used counted, and the reason in last_error. graphile-worker locks a job (and its
+ * queue) in its worker pool's name: `lockedBy` maps job id → that name.
+ */
+export async function releaseUnfinishedJobs(queue: pg.Pool, lockedBy: Map<string, string>): Promise<void> {
+  if (lockedBy.size === 0) return;
+  await queue.query(`select ${WORKER_SCHEMA}.force_unlock_workers($1::text[])`, [[...new Set(lockedBy.values())]]);
+  await queue.query(
+    `update ${WORKER_SCHEMA}._private_jobs set last_error = 'the worker stopped before the job finished'
+     where id = any($1::bigint[]) and locked_by is null`,
+    [[...lockedBy.keys()]],
+  );
+}

@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) log('worker stopping after an unexpected error', { err: String(err) });
     else log('worker stopping', { signal });
-    await worker.stop();
+    // Within close-with-grace's delay: jobs still running a few seconds before it are failed for a prompt retry.
+    await worker.stop(SHUTDOWN_GRACE_MS - 5_000);
   });
 }
 

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { type ParsedCronItem, parseCrontab, run, runOnce, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type { Config } from '../config.ts';
 import { createPool, type Pool } from '../db/pool.ts';
-import { createQueuePool, WORKER_SCHEMA, workerLogger } from '../db/worker-queue.ts';
+import { createQueuePool, releaseUnfinishedJobs, WORKER_SCHEMA, workerLogger } from '../db/worker-queue.ts';
 import type { BlobStorage } from '../storage/blob-storage.ts';
 import { CRONTAB } from './crontab.ts';
 import type { TaskDefinition, WorkerDeps } from './task.ts';
@@ -38,9 +38,15 @@ export interface WorkerFigures {
 
 export interface WorkerHandle {
   figures(): WorkerFigures;
-  /** Graceful: takes no new job, lets running ones finish (their locks are released if they must be cut short). */
-  stop(): Promise<void>;
+  /**
+   * Takes no new job and lets running ones finish for up to `graceMs` (default 20 s); jobs still
+   * running then are unlocked (graphile-worker's force_unlock_workers), so another worker retries
+   * them at once instead of after graphile-worker's four-hour lock expiry. Their attempt counts.
+   */
+  stop(graceMs?: number): Promise<void>;
 }
+
+const STOP_GRACE_MS = 20_000;
 
 interface Pools {
   queue: Pool;
@@ -68,7 +74,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const pools = openPools(options, concurrency);
   const figures: WorkerFigures = { state: 'running', startedAt: new Date().toISOString(), running: 0, completed: 0, failed: 0 };
   const events: WorkerEvents = new EventEmitter();
-  events.on('job:start', () => figures.running++);
+  // Jobs running now and the lock owner graphile-worker wrote on them (the worker pool's id): what
+  // stop() unlocks when its grace runs out.
+  const lockingWorkers = new Map<string, string>();
+  events.on('job:start', ({ worker, job }) => {
+    figures.running++;
+    lockingWorkers.set(job.id, worker.workerPool.id);
+  });
+  events.on('job:complete', ({ job }) => lockingWorkers.delete(job.id));
   events.on('job:success', () => {
     figures.running--;
     figures.completed++;
@@ -93,11 +106,31 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await closePools(pools);
     throw error;
   }
+  // graphile-worker stopping by itself (its connection lost for good) must not go unheard: the
+  // figures say so, and an in-process worker's end does not become an unhandled rejection.
+  runner.promise.then(
+    () => {
+      figures.state = 'stopped';
+    },
+    (error: unknown) => {
+      figures.state = 'stopped';
+      options.log('worker stopped unexpectedly', { err: String(error) });
+    },
+  );
   return {
     figures: () => ({ ...figures }),
-    async stop() {
+    async stop(graceMs = STOP_GRACE_MS) {
       figures.state = 'stopping';
-      await runner.stop();
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'over'>((resolve) => {
+        timer = setTimeout(() => resolve('over'), graceMs);
+      });
+      const outcome = await Promise.race([runner.stop().then(() => 'stopped' as const), graceOver]);
+      clearTimeout(timer);
+      if (outcome === 'over') {
+        options.log('worker stop: jobs still running after the grace period are unlocked for a retry', { graceMs, jobs: lockingWorkers.size });
+        await releaseUnfinishedJobs(pools.queue, lockingWorkers);
+      }
       await closePools(pools);
       figures.state = 'stopped';
     },

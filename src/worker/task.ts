@@ -46,7 +46,7 @@ export interface JobRun {
   withTenant<T>(fn: (db: TenantDb) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** A transaction in no clinic. */
   withSystem<T>(fn: (db: TenantDb) => Promise<T>, options?: TransactionOptions): Promise<T>;
-  /** Enqueues another job through graphile-worker (the worker's own jobs: a fan-out, a retry later). */
+  /** Enqueues another job through graphile-worker (a fan-out, a retry later); a clinic's task's job carries its clinic, whatever the payload says. */
   addJob(task: string, payload: Record<string, unknown>, options?: AddJobOptions): Promise<void>;
 }
 
@@ -85,28 +85,42 @@ function handlerOf<S extends z.ZodType>(
   clinicOf: (payload: z.output<S>) => string | null,
 ): Task {
   return async (rawPayload, helpers) => {
-    const parsed = spec.payload.safeParse(rawPayload);
-    if (!parsed.success) {
-      await failForGood(helpers);
-      throw new JobError(`payload refused: ${parsed.error.issues.map((issue) => issue.path.join('.') || '(payload)').join(', ')}`);
-    }
-    const clinicId = clinicOf(parsed.data);
-    const job = jobRun(helpers, deps, clinicId);
-    if (clinicId !== null && (await job.withTenant(clinicStatus)) === 'suspended') {
-      await job.addJob(spec.name, rawPayload as Record<string, unknown>, {
-        runAt: new Date(deps.now().getTime() + SUSPENDED_RETRY_MS),
-        jobKey: job.key ?? undefined,
-        maxAttempts: job.maxAttempts,
-      });
-      deps.log('job held back: its clinic is suspended', { task: spec.name, jobId: job.id });
-      return;
-    }
     try {
+      const parsed = spec.payload.safeParse(rawPayload);
+      if (!parsed.success) {
+        await failForGood(helpers);
+        throw new JobError(`payload refused: ${parsed.error.issues.map((issue) => issue.path.join('.') || '(payload)').join(', ')}`);
+      }
+      const clinicId = clinicOf(parsed.data);
+      const job = jobRun(helpers, deps, clinicId);
+      if (clinicId !== null && (await job.withTenant(clinicStatus)) === 'suspended') {
+        await holdBack(helpers, spec.name, deps);
+        return;
+      }
       await spec.run(parsed.data, job);
     } catch (error) {
       throw scrubbedError(error);
     }
   };
+}
+
+/**
+ * The flag of a job put back because its clinic is suspended: reactivation makes exactly these due
+ * at once (trigger `_800_resume_jobs`), and leaves the clinic's other future jobs (a reminder next
+ * week) at their time.
+ */
+export const HELD_FOR_SUSPENSION = 'held_for_suspension';
+
+/** Puts the job back under its key and attempt limit, flagged, SUSPENDED_RETRY_MS later. */
+async function holdBack(helpers: JobHelpers, task: string, deps: WorkerDeps): Promise<void> {
+  const { job } = helpers;
+  await helpers.addJob(task, job.payload, {
+    runAt: new Date(deps.now().getTime() + SUSPENDED_RETRY_MS),
+    jobKey: job.key ?? undefined,
+    maxAttempts: job.max_attempts,
+    flags: [HELD_FOR_SUSPENSION],
+  });
+  deps.log('job held back: its clinic is suspended', { task, jobId: job.id });
 }
 
 async function clinicStatus(db: TenantDb): Promise<string | null> {
@@ -126,8 +140,15 @@ function jobRun(helpers: JobHelpers, deps: WorkerDeps, clinicId: string | null):
     deps,
     withTenant: (fn, options) => withContext(deps.tenantPool, 'app_user', contextOf(clinicId), fn, options),
     withSystem: (fn, options) => withContext(deps.tenantPool, 'app_user', contextOf(null), fn, options),
+    // A clinic's task enqueues for its own clinic only, as app_private.add_job does in SQL.
     addJob: (task, payload, options = {}) =>
-      helpers.addJob(task, payload, { runAt: options.runAt, jobKey: options.jobKey, maxAttempts: options.maxAttempts }).then(() => undefined),
+      helpers
+        .addJob(task, clinicId === null ? payload : { ...payload, clinicId }, {
+          runAt: options.runAt,
+          jobKey: options.jobKey,
+          maxAttempts: options.maxAttempts,
+        })
+        .then(() => undefined),
   };
 }
 

@@ -175,9 +175,19 @@ t.test('a suspended clinic’s jobs wait and run again on reactivation', async (
     [[{ clinicId: clinics.a }, 'probe:a', new Date(clock.getTime() + 15 * 60_000).toISOString()]],
     'the suspended clinic’s job waits 15 minutes, under its key',
   );
+  // A job of the same clinic due in five days, never held back: reactivation leaves it at its time.
+  await addJob(db, null, `select app_private.add_job($1, 'probe', '{"later": true}', run_at => now() + interval '5 days', job_key => 'probe:later')`, [
+    clinics.a,
+  ]);
+  const [later] = await queuedJobs(db, 'probe').then((jobs) => jobs.filter((j) => j.key === 'probe:later'));
   await db.admin.query(`update app_public.clinics set status = 'active' where id = $1`, [clinics.a]);
   await runDueJobs(t, db, { tasks: [probe] });
-  t.same(ran, [clinics.b, clinics.a], 'reactivation runs it now');
+  t.same(ran, [clinics.b, clinics.a], 'reactivation runs the held-back job now');
+  t.same(
+    (await queuedJobs(db, 'probe')).map((j) => [j.key, j.runAt.toISOString()]),
+    [['probe:later', later!.runAt.toISOString()]],
+    'and leaves the clinic’s other future job at its time',
+  );
 });
 
 t.test('a running worker takes jobs as they come and stops gracefully', async (t) => {
@@ -238,6 +248,8 @@ t.test('notify_patient picks the channel the patient chose, or none', async (t) 
   const emailWithoutEmail = await patient({ phone: '+44 20 7946 0001', channel: 'email' });
   const optedOut = await patient({ email: 'e4@example.org', channel: 'none' });
   const nowhere = await patient({ channel: 'email' });
+  const deceased = await patient({ email: 'e5@example.org', channel: 'email' });
+  await db.admin.query(`update app_public.patients set status = 'deceased' where id = $1`, [deceased]);
   for (const [id, key] of [
     [emailOnly, 'k1'],
     [smsPreferred, 'k2'],
@@ -245,6 +257,7 @@ t.test('notify_patient picks the channel the patient chose, or none', async (t) 
     [emailWithoutEmail, 'k4'],
     [optedOut, 'k5'],
     [nowhere, 'k6'],
+    [deceased, 'k7'],
     [emailOnly, 'k1'],
   ] as const) {
     await notify(id, key);
@@ -259,4 +272,54 @@ t.test('notify_patient picks the channel the patient chose, or none', async (t) 
     { dedup_key: 'k3', channel: 'email', recipient: 'e3@example.org', status: 'pending', inClinic: true },
     { dedup_key: 'k4', channel: 'sms', recipient: '+44 20 7946 0001', status: 'pending', inClinic: true },
   ]);
+});
+
+t.test('stopping fails a job that outlives the grace period, so it is retried, not locked for hours', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  let started = false;
+  const stuck = defineTenantTask({
+    name: 'stuck',
+    payload: z.object({ clinicId: z.uuid() }),
+    run: () => {
+      started = true;
+      return new Promise<void>(() => {});
+    },
+  });
+  const storageDir = await temporaryStorageDir(t);
+  const worker = await startWorker({
+    config: testWorkerConfig({ STORAGE_DIR: storageDir }),
+    url: workerUrl(db),
+    storage: await LocalDiskStorage.open(storageDir),
+    log: () => {},
+    tasks: [stuck],
+    concurrency: 1,
+  });
+  await addJob(db, null, `select app_private.add_job($1, 'stuck', '{}')`, [clinics.a]);
+  await eventually(
+    () => started,
+    (s) => s,
+  );
+  await worker.stop(300);
+  const [job] = await queuedJobs(db, 'stuck');
+  t.same([job?.lockedAt, job?.attempts], [null, 1], 'the job is unlocked after one attempt');
+  t.ok(job?.lastError, 'with the reason it failed');
+  t.ok(job!.runAt.getTime() < Date.now() + 60_000, 'and due again within a minute');
+});
+
+t.test('a clinic’s task enqueues for its own clinic only', async (t) => {
+  const db = await createTestDatabase(t);
+  const clinics = await createClinics(db);
+  const fanOut = defineTenantTask({
+    name: 'fan_out',
+    payload: z.object({ clinicId: z.uuid(), target: z.uuid() }),
+    run: (payload, job) => job.addJob('probe', { clinicId: payload.target }),
+  });
+  await addJob(db, null, `select app_private.add_job($1, 'fan_out', $2)`, [clinics.a, { target: clinics.b }]);
+  await runDueJobs(t, db, { tasks: [fanOut] });
+  t.same(
+    (await queuedJobs(db, 'probe')).map((j) => j.payload),
+    [{ clinicId: clinics.a }],
+    'the job it adds names its own clinic, not the one it asked for',
+  );
 });
