@@ -19,7 +19,7 @@ import { scrubbedError } from '../worker/task.ts';
 import { blobFile, digestFile, type FileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type Manifest, type TableEntry, tableFile } from './format.ts';
 
 /** How long a ready export may be downloaded. */
-export const EXPORT_LIFETIME_MS = 24 * 60 * 60 * 1000;
+const EXPORT_LIFETIME_MS = 24 * 60 * 60 * 1000;
 /** Rows fetched from the cursor at a time: memory stays bounded whatever a table's size. */
 const BATCH_ROWS = 1000;
 /** The snapshot's transaction: long statements and pauses while a batch is written to disk. */
@@ -40,7 +40,7 @@ export const archiveKey = (clinicId: string, exportId: string): StorageKey => st
 type ExportState = 'running' | 'ready' | 'failed' | 'expired';
 
 /** Moves the export along (app_hidden.set_clinic_export_state); the status it had, null when there is no such export. */
-export function setExportState(
+function setExportState(
   deps: Pick<ExportDeps, 'withTenant'>,
   exportId: string,
   status: ExportState,
@@ -141,20 +141,23 @@ async function readTables(deps: ExportDeps, clinicId: string, content: string) {
     const entries: TableEntry[] = [];
     const fileIds: string[] = [];
     let slug = '';
-    for (const table of tables) {
-      const entry = await writeTable(db, table.relation, table.scope, content, (row) => {
-        if (table.relation === 'app_public.files') fileIds.push(row.id as string);
-        if (table.relation === 'app_public.clinics') slug = row.slug as string;
-      });
-      entries.push(entry);
-    }
+    // Only the clinic's row (its slug) and the files' rows (their keys) are read back.
+    const readers: Record<string, (row: Record<string, unknown>) => void> = {
+      'app_public.clinics': (row) => {
+        slug = String(row.slug);
+      },
+      'app_public.files': (row) => {
+        fileIds.push(String(row.id));
+      },
+    };
+    for (const table of tables) entries.push(await writeTable(db, table.relation, table.scope, content, readers[table.relation]));
     if (slug === '') throw new Error(`clinic ${clinicId} has no row to export`);
     return { tables: entries, fileIds, slug, schemaMigration: migration[0]?.name ?? null };
   }, SNAPSHOT);
 }
 
-/** One table as JSON Lines, fetched through a cursor in batches; `each` sees every row parsed. */
-async function writeTable(db: TenantDb, name: string, scope: TableEntry['scope'], content: string, each: (row: Record<string, unknown>) => void) {
+/** One table as JSON Lines, fetched through a cursor in batches; `each`, when given, sees every row parsed. */
+async function writeTable(db: TenantDb, name: string, scope: TableEntry['scope'], content: string, each?: (row: Record<string, unknown>) => void) {
   const file = tableFile(name);
   const handle = await open(path.join(content, file), 'wx', 0o600);
   const hash = createHash('sha256');
@@ -166,7 +169,7 @@ async function writeTable(db: TenantDb, name: string, scope: TableEntry['scope']
       const batch = await sql<{ line: string }>`fetch forward ${sql.lit(BATCH_ROWS)} from export_rows`.execute(db);
       if (batch.rows.length === 0) break;
       const text = Buffer.from(batch.rows.map((row) => `${row.line}\n`).join(''));
-      for (const row of batch.rows) each(JSON.parse(row.line) as Record<string, unknown>);
+      if (each) for (const row of batch.rows) each(JSON.parse(row.line) as Record<string, unknown>);
       hash.update(text);
       await handle.appendFile(text);
       rows += batch.rows.length;
