@@ -32,7 +32,7 @@ export interface ImportOptions {
 }
 
 /** Rows inserted per statement. */
-const BATCH_ROWS = 500;
+const BATCH_ROWS = 2000;
 
 type Row = Record<string, unknown>;
 
@@ -108,7 +108,8 @@ async function verifiedManifest(work: string): Promise<Manifest> {
   }
   for (const table of manifest.tables) {
     let rows = 0;
-    for await (const _ of jsonLines(path.join(work, table.file))) rows += 1;
+    // Counted, not parsed: each line is parsed once, when its table is inserted.
+    for await (const line of textLines(path.join(work, table.file))) if (line !== '') rows += 1;
     if (rows !== table.rows) throw new ImportRefusedError(`${table.name} has ${rows} rows, its manifest says ${table.rows}`);
   }
   return manifest;
@@ -124,13 +125,17 @@ function fileClinic(archived: string): string | undefined {
   }
 }
 
+/** The lines of a text file, one at a time. */
+function textLines(file: string): AsyncIterable<string> {
+  return createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+}
+
 /**
  * The rows of a JSON Lines file, one at a time, parsed and as written: the text goes to Postgres
  * as it is, so no value passes through a JavaScript number (numeric scales, big integers).
  */
 async function* jsonLines(file: string): AsyncGenerator<{ row: Row; line: string }> {
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of lines) {
+  for await (const line of textLines(file)) {
     if (line === '') continue;
     let row: unknown;
     try {
