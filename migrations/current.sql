@@ -201,8 +201,9 @@ comment on function app_private.notify_patient(uuid, uuid, text, jsonb, text) is
 -- booked appointment nobody came to, a visit left open at the end of its day, a follow-up whose
 -- date passed), remove what expired (account secrets, lockouts) and purge the logs past a clinic's
 -- retention. Each is a worker-only function (app_private.assert_worker: 42501 for any other login)
--- given the time `at` by the task, so tests control the clock; the per-clinic ones act on the
--- context's clinic only. Each is idempotent and safe under two workers: rows are taken with
+-- given the time `at` by the task, so tests control the clock, and acts at `least(at, now())`: a
+-- worker clock ahead of the database's marks nothing early and purges nothing young. The
+-- per-clinic ones act on the context's clinic only. Each is idempotent and safe under two workers: rows are taken with
 -- FOR UPDATE SKIP LOCKED (never waiting on each other, never the same row twice; the purge: one
 -- per clinic at a time, by an advisory lock), and a row already moved no longer matches.
 
@@ -238,7 +239,7 @@ begin
   where (a.clinic_id, a.id) in (
     select d.clinic_id, d.id from app_public.appointments d
     where d.clinic_id = clinic and d.status = 'booked'
-      and d.starts_at < mark_no_shows."at" - coalesce(grace, interval '30 minutes')
+      and d.starts_at < least(mark_no_shows."at", now()) - coalesce(grace, interval '30 minutes')
     for update skip locked
   );
   get diagnostics marked = row_count;
@@ -262,7 +263,7 @@ declare
   closed integer;
 begin
   perform app_private.assert_worker();
-  select (close_stale_visits."at" at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
+  select (least(close_stale_visits."at", now()) at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
   with closed_visits as (
     update app_public.visits v set status = 'no_show'
     where (v.clinic_id, v.id) in (
@@ -297,7 +298,7 @@ declare
   marked integer;
 begin
   perform app_private.assert_worker();
-  select (mark_missed_follow_ups."at" at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
+  select (least(mark_missed_follow_ups."at", now()) at time zone c.timezone)::date into today from app_public.clinics c where c.id = clinic;
   update app_public.follow_ups f set status = 'missed'
   where (f.clinic_id, f.id) in (
     select u.clinic_id, u.id from app_public.follow_ups u
@@ -313,13 +314,26 @@ begin
 end;
 $$;
 
+-- The instant before which a clinic's log rows are past its retention, at the database's clock
+-- (null: a clinic without settings keeps everything). A definer, so the purge policies read the
+-- setting whoever deletes.
+create function app_private.clinic_retention_horizon(clinic_id uuid)
+  returns timestamptz
+  language sql stable security definer
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select now() - make_interval(hours => 24 * s.retention_days)
+  from app_public.clinic_settings s where s.clinic_id = clinic_retention_horizon.clinic_id;
+end;
+
 -- The retention purge's one way through the append-only rules (docs/security-model.md, Audit
 -- log). app.retention_purge holds "<clinic id>:<cutoff in microseconds since the epoch>", set by
 -- app_hidden.purge_expired_logs for its two deletes and cleared before it returns (an error rolls
 -- it back with the rest: set_config is transactional). A row is
--- covered when it is that clinic's, strictly older than the cutoff, and the deleting role is
--- app_owner (the function's owner): any other role, clinic or age is refused as before. Any role
--- can set the setting; only the delete policies for app_owner below and the trigger read it.
+-- covered when it is that clinic's, strictly older than the cutoff and past the clinic's retention
+-- at the database's clock, and the deleting role is app_owner (the function's owner): any other
+-- role, clinic or age is refused as before. Any role can set the setting, so it only narrows: a
+-- forged one (app_owner's own session) reaches no row inside the retention.
 create function app_private.retention_purge_covers(clinic_id uuid, logged_at timestamptz)
   returns boolean
   language sql stable
@@ -328,9 +342,10 @@ begin atomic
   select case
     when current_user = 'app_owner'
       and current_setting('app.retention_purge', true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}$'
-    then split_part(current_setting('app.retention_purge', true), ':', 1)::uuid = retention_purge_covers.clinic_id
+    then coalesce(split_part(current_setting('app.retention_purge', true), ':', 1)::uuid = retention_purge_covers.clinic_id
       and (extract(epoch from retention_purge_covers.logged_at) * 1000000)::bigint
         < split_part(current_setting('app.retention_purge', true), ':', 2)::bigint
+      and retention_purge_covers.logged_at < app_private.clinic_retention_horizon(retention_purge_covers.clinic_id), false)
     else false
   end;
 end;
@@ -370,17 +385,18 @@ create trigger _900_audit after update or delete on app_public.patient_access_lo
 
 -- The context clinic's audit-log and chart-access-log rows older than its retention_days before
 -- `at` (never a later `at` than the database's clock: a clock ahead would cut into the retention),
--- at most 5,000 of each per run, oldest first; the next run takes the rest. One audit event
--- 'retention.purged' records what went (counts and cutoff) when anything did. A clinic without
--- settings keeps everything.
+-- at most 5,000 of each per call, oldest first; `more` says a batch was full (rows may remain: the
+-- task queues another run at once). One audit event 'retention.purged' records what went (counts
+-- and cutoff) when anything did. A clinic without settings keeps everything.
 create function app_hidden.purge_expired_logs("at" timestamptz)
-  returns table (audit_log integer, access_log integer)
+  returns table (audit_log integer, access_log integer, more boolean)
   language plpgsql volatile security definer
   set search_path = pg_catalog, pg_temp
 as $$
 declare
   clinic uuid := app_public.current_clinic_id();
   cutoff timestamptz;
+  batch constant integer := 5000;
   audit_rows integer;
   access_rows integer;
 begin
@@ -390,7 +406,7 @@ begin
   -- One purge of a clinic at a time: a second worker's finds the lock taken and leaves at once
   -- (a plain delete would wait on the first one's rows, then find them gone).
   if cutoff is null or not pg_try_advisory_xact_lock(hashtextextended('app.retention_purge:' || clinic::text, 0)) then
-    return query select 0, 0;
+    return query select 0, 0, false;
     return;
   end if;
   perform set_config('app.retention_purge', clinic::text || ':' || (extract(epoch from cutoff) * 1000000)::bigint::text, true);
@@ -399,7 +415,7 @@ begin
     select o.id from app_audit.audit_log o
     where o.clinic_id = clinic and o.occurred_at < cutoff
     order by o.occurred_at
-    limit 5000
+    limit batch
   );
   get diagnostics audit_rows = row_count;
   delete from app_public.patient_access_log l
@@ -407,7 +423,7 @@ begin
     select o.clinic_id, o.id from app_public.patient_access_log o
     where o.clinic_id = clinic and o.accessed_at < cutoff
     order by o.accessed_at
-    limit 5000
+    limit batch
   );
   get diagnostics access_rows = row_count;
   perform set_config('app.retention_purge', '', true);
@@ -415,7 +431,7 @@ begin
     perform app_private.write_audit_event('retention.purged', null, clinic,
       jsonb_build_object('before', cutoff, 'auditLog', audit_rows, 'accessLog', access_rows));
   end if;
-  return query select audit_rows, access_rows;
+  return query select audit_rows, access_rows, audit_rows = batch or access_rows = batch;
 end;
 $$;
 
@@ -493,7 +509,7 @@ $$;
 revoke all on function app_hidden.mark_no_shows(timestamptz), app_hidden.close_stale_visits(timestamptz),
   app_hidden.mark_missed_follow_ups(timestamptz), app_hidden.purge_expired_logs(timestamptz),
   app_hidden.fan_out_clinic_upkeep(timestamptz), app_hidden.expire_account_secrets(timestamptz),
-  app_private.retention_purge_covers(uuid, timestamptz) from public;
+  app_private.retention_purge_covers(uuid, timestamptz), app_private.clinic_retention_horizon(uuid) from public;
 -- app_user: the worker's tenant transactions run as app_user (assert_worker refuses requests).
 grant execute on function app_hidden.mark_no_shows(timestamptz), app_hidden.close_stale_visits(timestamptz),
   app_hidden.mark_missed_follow_ups(timestamptz), app_hidden.purge_expired_logs(timestamptz),
@@ -508,9 +524,11 @@ grant execute on function app_hidden.mark_no_shows(timestamptz), app_hidden.clos
 -- Moving the start replaces them under the same keys (new run_at, new startsAt): the patient is
 -- told the new time once and reminded of it, and a reminder whose time has passed for the new
 -- start is removed. Leaving `booked` (cancelled, checked in, completed, no-show) removes the
--- waiting ones. The run times are instants (24 h before is 24 real hours, whatever the clinic's
--- clock does meanwhile); the clinic's time zone is the message's, which shows the local time. The
--- task re-checks the appointment when it runs, so a job that outlived its slot (a removal racing a
+-- waiting ones. Either way the messages for the old start already written but still pending in
+-- the outbox are withdrawn (one being delivered or sent stays). The run times are instants (24 h
+-- before is 24 real hours, whatever the clinic's clock does meanwhile); the clinic's time zone is
+-- the message's, which shows the local time. The task re-checks the appointment when it runs
+-- (waiting for a change not yet committed), so a job that outlived its slot (a removal racing a
 -- running job, a restore) announces nothing.
 
 -- The reminders before an appointment's start: window name and lead time.
@@ -522,6 +540,15 @@ begin atomic
   select w.reminder_window, w.lead from (values ('24h', interval '24 hours'), ('2h', interval '2 hours')) w(reminder_window, lead);
 end;
 
+-- Every message of an appointment: the confirmation and the reminders' windows.
+create function app_private.appointment_message_windows()
+  returns setof text
+  language sql immutable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select 'confirmation' union all select w.reminder_window from app_private.appointment_reminder_windows() w;
+end;
+
 -- The job key of one window of one appointment (the contract's `<task>:<clinicId>:<rowId>:<suffix>`).
 create function app_private.appointment_reminder_key(clinic_id uuid, appointment_id uuid, reminder_window text)
   returns text
@@ -529,6 +556,17 @@ create function app_private.appointment_reminder_key(clinic_id uuid, appointment
   set search_path = pg_catalog, pg_temp
 begin atomic
   select 'appointments__remind:' || clinic_id || ':' || appointment_id || ':' || reminder_window;
+end;
+
+-- The outbox dedup key of one window's message for one start: the job key and the start in epoch
+-- seconds (a second run of the job writes nothing; a new start is a new message).
+create function app_private.appointment_message_dedup_key(clinic_id uuid, appointment_id uuid, reminder_window text, starts_at timestamptz)
+  returns text
+  language sql immutable
+  set search_path = pg_catalog, pg_temp
+begin atomic
+  select app_private.appointment_reminder_key(clinic_id, appointment_id, reminder_window)
+    || ':' || floor(extract(epoch from starts_at))::bigint;
 end;
 
 -- Queues one window's job for the appointment as it is now: ids, the window and the start as a
@@ -552,9 +590,11 @@ begin atomic
   );
 end;
 
--- After a booking, a move of its start, or its leaving `booked`. SECURITY DEFINER: add_job and
--- remove_job are the owner's (app roles have no way to the queue but this). A booking whose start
--- is past (a superuser's restore may insert one) queues nothing.
+-- After a booking, a move of its start, or its leaving `booked`. SECURITY DEFINER: add_job,
+-- remove_job and the outbox are the owner's (app roles have no way to them but this). A booking
+-- whose start is past (a superuser's restore may insert one) queues nothing. An update withdraws
+-- the old start's pending messages: the row's lock (held by this transaction) makes the worker's
+-- write_appointment_reminder wait for it, so no message for the old start is written after this.
 create function app_private.tg_appointment_reminders()
   returns trigger
   language plpgsql security definer
@@ -563,6 +603,20 @@ as $$
 declare
   w record;
 begin
+  if tg_op = 'UPDATE' then
+    -- A row the delivery holds is being sent: skipped, not waited for (the change stays quick).
+    delete from app_private.notification_outbox o
+    where o.id in (
+      select p.id from app_private.notification_outbox p
+      where p.clinic_id = old.clinic_id and p.status = 'pending'
+        and p.kind in ('appointment_confirmation', 'appointment_reminder')
+        and p.dedup_key in (
+          select app_private.appointment_message_dedup_key(old.clinic_id, old.id, k, old.starts_at)
+          from app_private.appointment_message_windows() k
+        )
+      for update skip locked
+    );
+  end if;
   if new.status = 'booked' and new.starts_at > now() then
     perform app_private.queue_appointment_reminder(new, 'confirmation', null);
     for w in select * from app_private.appointment_reminder_windows() loop
@@ -573,8 +627,8 @@ begin
       end if;
     end loop;
   elsif tg_op = 'UPDATE' and old.status = 'booked' then
-    perform app_private.remove_job(app_private.appointment_reminder_key(new.clinic_id, new.id, k.reminder_window))
-    from (select 'confirmation' as reminder_window union all select r.reminder_window from app_private.appointment_reminder_windows() r) k;
+    perform app_private.remove_job(app_private.appointment_reminder_key(new.clinic_id, new.id, k))
+    from app_private.appointment_message_windows() k;
   end if;
   return null;
 end;
@@ -609,9 +663,12 @@ begin
   if reminder_window is null or reminder_window not in ('confirmation', '24h', '2h') then
     raise exception 'unknown reminder window %', reminder_window using errcode = '22023';
   end if;
+  -- FOR SHARE waits for a transaction changing the row (a cancel or move not yet committed) and
+  -- re-checks the row it committed: no message for a slot being given up.
   select a.patient_id into patient from app_public.appointments a
   where a.clinic_id = clinic and a.id = write_appointment_reminder.appointment_id
-    and a.status = 'booked' and a.starts_at = write_appointment_reminder.starts_at and a.starts_at > now();
+    and a.status = 'booked' and a.starts_at = write_appointment_reminder.starts_at and a.starts_at > now()
+  for share;
   if patient is null then
     return null;
   end if;
@@ -620,8 +677,8 @@ begin
     patient,
     case reminder_window when 'confirmation' then 'appointment_confirmation' else 'appointment_reminder' end,
     jsonb_build_object('appointmentId', write_appointment_reminder.appointment_id, 'clinicId', clinic, 'window', reminder_window),
-    app_private.appointment_reminder_key(clinic, write_appointment_reminder.appointment_id, reminder_window)
-      || ':' || floor(extract(epoch from write_appointment_reminder.starts_at))::bigint
+    app_private.appointment_message_dedup_key(clinic, write_appointment_reminder.appointment_id, reminder_window,
+      write_appointment_reminder.starts_at)
   );
 end;
 $$;

@@ -353,3 +353,56 @@ t.test('only the worker writes reminders: app_user through the app pool is refus
   }
   t.same(await reminderOutbox(db), [], 'rolled back: nothing written');
 });
+
+t.test('a job running while a cancel is not yet committed waits for it and then writes nothing', async (t) => {
+  const { db, clinics, register, book } = await setUp(t);
+  const id = await book(await register('a'), at('10:00'));
+  const canceller = await db.admin.connect();
+  const worker = await workerPool(t, db).connect();
+  try {
+    await canceller.query('begin');
+    await canceller.query(`update app_public.appointments set status = 'cancelled', cancellation_reason = 'Patient called' where id = $1`, [id]);
+    await worker.query('begin');
+    await worker.query(`select set_config('role', 'app_user', true), set_config('app.clinic_id', $1, true)`, [clinics.a]);
+    let settled = false;
+    const written = worker
+      .query<{ id: string | null }>(`select app_hidden.write_appointment_reminder($1, 'confirmation', '2027-02-01T10:00:00Z') as id`, [id])
+      .finally(() => {
+        settled = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.equal(settled, false, 'the job waits on the appointment the cancel holds');
+    await canceller.query('commit');
+    t.same((await written).rows, [{ id: null }], 'after the cancel commits: nothing written');
+    await worker.query('commit');
+  } finally {
+    canceller.release();
+    worker.release();
+  }
+  t.same(await reminderOutbox(db), [], 'no message for the cancelled slot');
+});
+
+t.test('cancelling or moving withdraws the messages still pending for the old start; one sent stays', async (t) => {
+  const { db, clinics, call, register, book } = await setUp(t);
+  const cancelled = await book(await register('a'), at('10:00'));
+  const moved = await book(await register('a', 'bob@example.test'), at('11:00'));
+  const sent = await book(await register('a', 'cy@example.test'), at('09:00'));
+  await runDueJobs(t, db);
+  await db.admin.query(`update app_private.notification_outbox set status = 'sent', sent_at = now() where payload ->> 'appointmentId' = $1`, [sent]);
+  t.same((await reminderOutbox(db)).length, 3, 'three confirmations written');
+
+  t.equal((await call('POST', `/appointments/${cancelled}/cancel`, { reason: 'Patient called' })).statusCode, 200);
+  t.equal((await call('PATCH', `/appointments/${moved}`, { startsAt: at('11:30') })).statusCode, 200);
+  t.equal((await call('POST', `/appointments/${sent}/cancel`, { reason: 'Patient called' })).statusCode, 200);
+  t.same(
+    (await reminderOutbox(db)).map((row) => row.dedup_key),
+    [`${keyOf(clinics.a, sent, 'confirmation')}:1801472400`],
+    'the pending confirmations of the cancelled and the moved booking are withdrawn; the sent one stays',
+  );
+  await runDueJobs(t, db);
+  t.same(
+    (await reminderOutbox(db)).map((row) => row.dedup_key),
+    [`${keyOf(clinics.a, sent, 'confirmation')}:1801472400`, `${keyOf(clinics.a, moved, 'confirmation')}:1801481400`],
+    'the moved booking is confirmed for its new time',
+  );
+});

@@ -8,7 +8,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { insertAsItStands, upkeepClinics } from '../helpers/upkeep.ts';
 import { workerPool } from '../helpers/worker.ts';
 
-const AT = new Date('2030-03-09T18:30:01Z');
+const AT = new Date('2026-03-09T18:30:01Z');
 const ROWS = 30;
 
 t.test('two runs at once', async (t) => {
@@ -21,7 +21,7 @@ t.test('two runs at once', async (t) => {
     (await sql<{ result: unknown }>`select ${sql.raw(fn)}(${at}) as result`.execute(trx)).rows[0]!.result;
 
   for (let i = 0; i < ROWS; i++) {
-    const startsAt = new Date(Date.UTC(2030, 2, 9, 4, 0) + i * 15 * 60_000);
+    const startsAt = new Date(Date.UTC(2026, 2, 9, 4, 0) + i * 15 * 60_000);
     await insertAsItStands(db, 'app_public.appointments', {
       clinic_id: a.id,
       patient_id: a.patient,
@@ -34,7 +34,7 @@ t.test('two runs at once', async (t) => {
       clinic_id: a.id,
       patient_id: a.patient,
       doctor_id: a.doctor,
-      visit_date: '2030-03-08',
+      visit_date: '2026-03-08',
       token_number: i + 1,
       status: 'waiting',
     });
@@ -44,7 +44,7 @@ t.test('two runs at once', async (t) => {
     clinic_id: a.id,
     patient_id: a.patient,
     doctor_id: a.doctor,
-    visit_date: '2030-03-01',
+    visit_date: '2026-03-01',
     token_number: 1,
     status: 'completed',
   });
@@ -60,7 +60,7 @@ t.test('two runs at once', async (t) => {
       consultation_id: consultation,
       patient_id: a.patient,
       doctor_id: a.doctor,
-      due_date: '2030-03-08',
+      due_date: '2026-03-08',
       reason: 'review',
     });
   }
@@ -111,5 +111,5 @@ t.test('two runs at once', async (t) => {
     const meanwhile = await asJob((second) => call(second, 'app_hidden.purge_expired_logs', at));
     return [held, meanwhile];
   });
-  t.same(purged, ['(30,0)', '(0,0)'], 'the retention purge: one at a time per clinic, the second leaves at once');
+  t.same(purged, ['(30,0,f)', '(0,0,f)'], 'the retention purge: one at a time per clinic, the second leaves at once');
 });

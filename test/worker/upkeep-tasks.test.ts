@@ -7,7 +7,7 @@ import { createTestDatabase, sqlstateOf } from '../helpers/db.ts';
 import { callAsRequest, insertAsItStands, statuses, type UpkeepClinic, upkeepClinics } from '../helpers/upkeep.ts';
 import { queuedJobs, runDueJobs } from '../helpers/worker.ts';
 
-const NOW = new Date('2030-03-09T18:30:01Z');
+const NOW = new Date('2026-03-09T18:30:01Z');
 
 t.test('the hourly fan-out and each clinic upkeep', async (t) => {
   const db = await createTestDatabase(t);
@@ -20,8 +20,8 @@ t.test('the hourly fan-out and each clinic upkeep', async (t) => {
       clinic_id: clinic.id,
       patient_id: clinic.patient,
       doctor_id: clinic.doctor,
-      starts_at: new Date('2030-03-09T10:00:00Z'),
-      ends_at: new Date('2030-03-09T10:15:00Z'),
+      starts_at: new Date('2026-03-09T10:00:00Z'),
+      ends_at: new Date('2026-03-09T10:15:00Z'),
       booked_by: clinic.admin,
     });
   const inA = await booked(a);
@@ -35,7 +35,7 @@ t.test('the hourly fan-out and each clinic upkeep', async (t) => {
   const queued = await queuedJobs(db, 'clinics__upkeep');
   t.same(
     queued.map((job) => ({ key: job.key, payload: job.payload })).sort((x, y) => x.key!.localeCompare(y.key!)),
-    [a.id, b.id].sort().map((id) => ({ key: `clinics__upkeep:${id}:2030-03-09T18`, payload: { clinicId: id } })),
+    [a.id, b.id].sort().map((id) => ({ key: `clinics__upkeep:${id}:2026-03-09T18`, payload: { clinicId: id } })),
     'one job per active clinic under the hour of the clock, twice fanned out; none for the suspended clinic',
   );
   t.notOk(JSON.stringify(queued).includes(suspended[0]!.id));
@@ -56,11 +56,61 @@ t.test('the hourly fan-out and each clinic upkeep', async (t) => {
       mark_missed_follow_ups: 0,
       purged_audit_log: 0,
       purged_access_log: 0,
+      purge_more: false,
     })),
     'each job logs its counts',
   );
 
   t.equal(await sqlstateOf(callAsRequest(db, a, 'app_hidden.fan_out_clinic_upkeep', NOW)), '42501', 'a request cannot fan out');
+});
+
+t.test('a backlog larger than a purge batch is purged by runs the job queues itself', async (t) => {
+  const db = await createTestDatabase(t);
+  const { a } = await upkeepClinics(db);
+  await db.admin.query('update app_public.clinic_settings set retention_days = 400 where clinic_id = $1', [a.id]);
+  const expired = new Date(Date.now() - 500 * 86_400_000);
+  const fresh = new Date(Date.now() - 300 * 86_400_000);
+  await db.admin.query(
+    `insert into app_audit.audit_log (clinic_id, occurred_at, action)
+     select $1, case when n <= 12000 then $2::timestamptz else $3::timestamptz end, 'test.event' from generate_series(1, 12003) n`,
+    [a.id, expired, fresh],
+  );
+  const client = await db.admin.connect();
+  try {
+    await client.query('begin');
+    await client.query('set local session_replication_role = replica');
+    await client.query(
+      `insert into app_public.patient_access_log (clinic_id, patient_id, member_id, action, accessed_at)
+       select $1, $2, $3, 'read_record', case when n <= 6000 then $4::timestamptz else $5::timestamptz end from generate_series(1, 6002) n`,
+      [a.id, a.patient, a.doctor, expired, fresh],
+    );
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+  await db.admin.query(`select graphile_worker.add_job('clinics__upkeep', json_build_object('clinicId', $1::uuid), job_key := $2)`, [
+    a.id,
+    `clinics__upkeep:${a.id}:backlog`,
+  ]);
+
+  const lines: Record<string, unknown>[] = [];
+  await runDueJobs(t, db, { log: (message, fields) => lines.push({ message, ...fields }) });
+  t.same(
+    lines.filter((line) => line.task === 'clinics__upkeep').map((line) => [line.purged_audit_log, line.purged_access_log, line.purge_more]),
+    [
+      [5000, 5000, true],
+      [5000, 1000, true],
+      [2000, 0, false],
+    ],
+    'three runs of at most 5,000 rows of each log: the job queued itself again after each full batch',
+  );
+  const { rows } = await db.admin.query(
+    `select (select count(*)::int from app_audit.audit_log where clinic_id = $1 and action = 'test.event') as audit,
+            (select count(*)::int from app_public.patient_access_log where clinic_id = $1) as access`,
+    [a.id],
+  );
+  t.same(rows, [{ audit: 3, access: 2 }], 'every expired row is gone, the rows inside the retention stay');
+  t.same(await queuedJobs(db), [], 'nothing left queued');
 });
 
 t.test('accounts__upkeep', async (t) => {
