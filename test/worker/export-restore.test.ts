@@ -3,7 +3,7 @@
 // refusal (a tampered archive, a clinic that exists, an archive that is not whole) writes nothing:
 // no row, no file.
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { create as createTar } from 'tar';
@@ -172,3 +172,97 @@ t.test('refused imports write nothing', async (t) => {
     'and is a member of the imported clinic',
   );
 });
+
+t.test('a malformed archive is refused by name, nothing written', async (t) => {
+  const source = await createTestDatabase(t);
+  const filled = await filledDatabase(t, source);
+  const { archive } = await buildExport(source, workerPool(t, source), filled.clinics.a, filled.storage);
+  const target = await createTestDatabase(t);
+  const targetDir = await temporaryStorageDir(t);
+  const empty = await footprint(target);
+  const work = await tempDir(t, 'clinicbase-malformed-');
+
+  /** An archive changed by `change` (on its unpacked folder), repacked with `entries`. */
+  const variant = async (
+    name: string,
+    change: (unpacked: Awaited<ReturnType<typeof unpack>>) => Promise<void>,
+    entries = ['manifest.json', 'tables', 'files'],
+  ) => {
+    const unpacked = await unpack(t, archive);
+    await change(unpacked);
+    const out = path.join(work, `${name}.tar.gz`);
+    await createTar({ gzip: true, file: out, cwd: unpacked.dir }, entries);
+    return out;
+  };
+  const rewriteManifest = (unpacked: { dir: string; manifest: Manifest }) =>
+    writeFile(path.join(unpacked.dir, 'manifest.json'), JSON.stringify(unpacked.manifest));
+  const notGzip = path.join(work, 'not-an-archive.tar.gz');
+  await writeFile(notGzip, 'plain text, not gzip');
+
+  const CASES: [string, Promise<string>, string][] = [
+    ['not an archive', Promise.resolve(notGzip), `import refused: ${notGzip} is not a readable .tar.gz`],
+    ['no manifest', variant('no-manifest', async () => {}, ['tables', 'files']), 'import refused: manifest.json is missing or not a manifest of this format'],
+    [
+      'a link',
+      variant('link', (u) => symlink('/etc/passwd', path.join(u.dir, 'tables/link.jsonl'))),
+      'import refused: the archive holds entries other than files and folders: tables/link.jsonl',
+    ],
+    [
+      'a listed file missing',
+      variant('missing', (u) => rm(path.join(u.dir, 'tables/app_public.departments.jsonl'))),
+      'import refused: tables/app_public.departments.jsonl is listed but missing',
+    ],
+    [
+      'a row count that is not the file',
+      variant('count', async (u) => {
+        u.manifest.tables.find((table) => table.name === 'app_public.departments')!.rows += 1;
+        await rewriteManifest(u);
+      }),
+      'import refused: app_public.departments has 1 rows, its manifest says 2',
+    ],
+    [
+      'another schema',
+      variant('schema', async (u) => {
+        u.manifest.schemaMigration = '999999-from-the-future.sql';
+        await rewriteManifest(u);
+      }),
+      "import refused: the archive's schema is 999999-from-the-future.sql",
+    ],
+    [
+      'a table this database lacks',
+      variant('table', (u) =>
+        rewriteTable(u, 'app_public.departments', (lines) => lines).then(() => renameTable(u, 'app_public.departments', 'app_public.rooms')),
+      ),
+      'import refused: tables this database does not import: app_public.rooms',
+    ],
+    [
+      'a column this database lacks',
+      variant('column', (u) => rewriteTable(u, 'app_public.departments', (lines) => lines.map((line) => line.replace(/}$/, ',"floor":3}')))),
+      'import refused: app_public.departments has no column floor here',
+    ],
+    [
+      'a line that is not JSON',
+      variant('json', (u) => rewriteTable(u, 'app_public.departments', (lines) => lines.map((line) => line.slice(1)))),
+      'import refused: app_public.departments.jsonl holds a line that is not JSON',
+    ],
+    [
+      'rows of different columns',
+      variant('columns', (u) => rewriteTable(u, 'app_public.departments', (lines) => [lines[0]!, lines[0]!.replace(/,"description":[^,]*/, '')])),
+      'import refused: app_public.departments has rows of different columns',
+    ],
+  ];
+  for (const [what, file, message] of CASES) {
+    const refused = await cli(target, ['clinic:import', await file, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
+    t.equal(refused.code, 1, `${what}: exit 1`);
+    t.match(refused.output, message, `${what}: named`);
+  }
+  t.same(await footprint(target), empty, 'no row');
+  t.same(await filesUnder(targetDir), [], 'no file');
+});
+
+/** Gives an unpacked archive's table another name, file and manifest entry alike. */
+async function renameTable(unpacked: { dir: string; manifest: Manifest }, from: string, to: string): Promise<void> {
+  await rename(path.join(unpacked.dir, `tables/${from}.jsonl`), path.join(unpacked.dir, `tables/${to}.jsonl`));
+  Object.assign(unpacked.manifest.tables.find((table) => table.name === from)!, { name: to, file: `tables/${to}.jsonl` });
+  await writeFile(path.join(unpacked.dir, 'manifest.json'), JSON.stringify(unpacked.manifest));
+}
