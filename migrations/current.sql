@@ -1005,9 +1005,9 @@ comment on function app_hidden.record_clinic_export_download(uuid) is 'Records a
 -- registration row and every app_public table with a patient_id that app_user may read, as the
 -- caller reads it. No SECURITY DEFINER: the caller's policies show a patient their own rows only,
 -- clinical records once final, so this returns nothing they could not read one route at a time.
--- Left out: the clinic's id, the identification number's ciphertext and look-up hash (the API adds
--- the number as the portal shows it), and the request and address of the access log's rows (the
--- clinic's). Null for anyone but a patient with a record.
+-- Left out: the clinic's id, the identification number's look-up hash (the API turns its ciphertext
+-- into the number as the portal shows it), and the request and address of the access log's rows
+-- (the clinic's). Null for anyone but a patient with a record.
 create function app_hidden.patient_own_record()
   returns jsonb
   language plpgsql stable set search_path = pg_catalog, pg_temp
