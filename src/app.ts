@@ -10,6 +10,7 @@ import appointmentRoutes from './modules/appointments/index.ts';
 import authRoutes from './modules/auth/index.ts';
 import { consultationRoutes, icd10Routes } from './modules/consultations/index.ts';
 import departmentRoutes from './modules/departments/index.ts';
+import exportRoutes from './modules/exports/index.ts';
 import doctorRoutes from './modules/doctors/index.ts';
 import fileRoutes from './modules/files/index.ts';
 import followUpRoutes from './modules/follow-ups/index.ts';
@@ -197,6 +198,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(testReportRoutes, { prefix: '/api/v1/clinics/:slug/test-reports', maxBytes: config.fileMaxBytes ?? DEFAULT_FILE_MAX_BYTES });
   await app.register(prescriptionRoutes, { prefix: '/api/v1/clinics/:slug/prescriptions' });
   await app.register(doctorQueueRoutes, { prefix: '/api/v1/clinics/:slug/doctors' });
+  await app.register(exportRoutes, { prefix: '/api/v1/clinics/:slug' });
   await app.register(graphqlPlugin, {
     graphql: config.graphql ?? defaultGraphqlConfig(config.env),
     env: config.env,

@@ -110,6 +110,8 @@ const matrix = {
     update: ['lab_technician'],
   },
   'app_public.follow_ups': { select: ['clinic_admin', 'doctor', 'nurse', 'patient'], insert: ['doctor'], update: ['doctor'] },
+  // Whole-clinic exports: admins request, follow and download them; the worker builds them.
+  'app_public.clinic_exports': { select: ['clinic_admin'], insert: ['clinic_admin'] },
 } satisfies Record<string, Rules>;
 
 /** A resource of the matrix: what `app.permission(resource, action)` takes, so a typo fails typecheck. */

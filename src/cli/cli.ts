@@ -27,6 +27,10 @@
 //       removes those jobs from the queue (waiting, due or failed; not a running one)
 //   jobs:unlock --worker <worker id>
 //       frees the jobs a dead worker holds (after a crash or kill -9): they run again at once
+//   clinic:import <archive> [--with-support-operators]
+//       restores a clinic export (docs/export-format.md) into this deployment, whose database lacks
+//       the clinic: checksums verified first, then all or nothing, printing progress. Needs the
+//       superuser's DATABASE_URL (triggers are held off while the rows go in)
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
@@ -38,6 +42,8 @@ import type { Client } from '../db/pool.ts';
 import { prepareDatabase } from '../db/prepare.ts';
 import { withClient } from '../db/setup.ts';
 import { reencryptIdentificationNumbers } from '../modules/patients/index.ts';
+import { importClinicArchive } from '../exports/restore.ts';
+import { LocalDiskStorage } from '../storage/local-disk.ts';
 import { runCli } from './database.ts';
 import { cancelJobs, isJobId, listJobs, type Print, retryJobs, unlockWorker } from './jobs.ts';
 
@@ -48,14 +54,23 @@ const USAGE = [
   '       npm run cli -- data-key:generate [--file <path>]',
   '       npm run cli -- data-key:reencrypt',
   '       npm run cli -- jobs:list | jobs:retry <job id…> | jobs:cancel <job id…> | jobs:unlock --worker <worker id>',
+  '       npm run cli -- clinic:import <archive> [--with-support-operators]',
 ].join('\n');
 
-type Options = { email?: string | undefined; reason?: string | undefined; file?: string | undefined; worker?: string | undefined };
+type Options = {
+  email?: string | undefined;
+  reason?: string | undefined;
+  file?: string | undefined;
+  worker?: string | undefined;
+  'with-support-operators'?: boolean | undefined;
+};
+type Work = (client: Client) => Promise<number>;
 /**
  * A command: checks its options and arguments (exit code 2 when they are wrong, with the usage),
- * then works as the owner, or is done without a database (its exit code).
+ * then works as the owner (or as the superuser, when it says so), or is done without a database
+ * (its exit code).
  */
-type Command = (options: Options, args: string[]) => Promise<number | ((owner: Client) => Promise<number>)>;
+type Command = (options: Options, args: string[]) => Promise<number | Work | { superuser: Work }>;
 
 const print: Print = (line) => console.log(line);
 
@@ -119,6 +134,17 @@ const COMMANDS: Record<string, Command> = {
   'jobs:retry': onJobs(retryJobs),
   'jobs:cancel': onJobs(cancelJobs),
   'jobs:unlock': async ({ worker }, args) => (!worker?.trim() || args.length > 0 ? 2 : (owner) => unlockWorker(owner, worker, print)),
+  'clinic:import': async ({ 'with-support-operators': withSupportOperators }, args) => {
+    const [archive, ...rest] = args;
+    if (!archive || rest.length > 0) return 2;
+    const storage = await LocalDiskStorage.open(loadConfig().storageDir);
+    return {
+      superuser: async (admin) => {
+        await importClinicArchive(admin, storage, archive, { withSupportOperators: withSupportOperators === true }, (line) => console.log(line));
+        return 0;
+      },
+    };
+  },
   'outbox:pending': async ({ email }) => {
     if (!email) return 2;
     return async (owner) => {
@@ -137,7 +163,13 @@ const COMMANDS: Record<string, Command> = {
 runCli(async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { email: { type: 'string' }, reason: { type: 'string' }, file: { type: 'string' }, worker: { type: 'string' } },
+    options: {
+      email: { type: 'string' },
+      reason: { type: 'string' },
+      file: { type: 'string' },
+      worker: { type: 'string' },
+      'with-support-operators': { type: 'boolean' },
+    },
   });
   const [name = '', ...args] = positionals;
   const command = COMMANDS[name];
@@ -147,6 +179,11 @@ runCli(async () => {
     return work;
   }
   const config = loadConfig();
+  if (typeof work === 'object') {
+    // Only the superuser may hold triggers off (session_replication_role); never the embedded default.
+    if (!config.database.adminUrl) throw new Error(`${positionals[0]} needs DATABASE_URL: a superuser's URL of the target database`);
+    return withClient(config.database.adminUrl, work.superuser);
+  }
   // No application role can do these: they need the owner's rights.
   const database = config.database.ownerUrl ? undefined : await prepareDatabase(config, () => {});
   const ownerUrl = config.database.ownerUrl ?? database?.ownerUrl;

@@ -26,7 +26,14 @@ export async function withFreshDatabase<T>(log: (message: string) => void, fn: (
 }
 
 /** Errors whose message says all (what is wrong, what to do): printed without a stack. */
-const SELF_EXPLAINING_ERRORS = new Set(['ConfigError', 'EmbeddedPostgresError', 'CommittedMigrationsError', 'DataKeyError', 'FieldDecryptionError']);
+const SELF_EXPLAINING_ERRORS = new Set([
+  'ImportRefusedError',
+  'ConfigError',
+  'EmbeddedPostgresError',
+  'CommittedMigrationsError',
+  'DataKeyError',
+  'FieldDecryptionError',
+]);
 
 /** Runs a command's main, printing config and start-up errors as one message and exiting non-zero on failure. */
 // biome-ignore lint/suspicious/noConfusingVoidType: a main that returns nothing (Promise<void>) exits 0.

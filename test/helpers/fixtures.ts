@@ -129,6 +129,8 @@ export const FIXTURES: Record<string, Fixture> = {
     due_date: '2030-06-01',
     reason: 'fixture',
   }),
+  // An export is requested by an admin as themselves (the worker builds it).
+  'app_public.clinic_exports': ({ member }) => ({ requested_by: member('clinic_admin') }),
 };
 
 /**

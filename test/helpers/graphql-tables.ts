@@ -97,6 +97,15 @@ export const GRAPHQL_TABLES: Record<string, GraphqlTable> = {
   'app_public.test_results': { type: 'TestResult', create: null, update: null, delete: null, patch: null },
 };
 
+/**
+ * Tables of the permission matrix that GraphQL does not expose at all (`@behavior -*` on the table),
+ * with the type name GraphQL would give them: the sweep checks that no such type exists.
+ */
+export const NOT_IN_GRAPHQL: Record<string, string> = {
+  // Whole-clinic exports: a download and a background build, REST only (docs/export-format.md).
+  'app_public.clinic_exports': 'ClinicExport',
+};
+
 /** The tenant root: one row per clinic, no clinic_id, read-only. */
 export const CLINIC_TYPE = 'Clinic';
 

@@ -191,6 +191,7 @@ export const MATRIX: Record<string, Record<Role, string>> = {
     patient: 'select',
   },
   'app_public.follow_ups': { clinic_admin: 'select', doctor: 'select insert update', nurse: 'select', receptionist: '', lab_technician: '', patient: 'select' },
+  'app_public.clinic_exports': { clinic_admin: 'select insert', doctor: '', nurse: '', receptionist: '', lab_technician: '', patient: '' },
 };
 
 /**

@@ -135,12 +135,18 @@ const STATUSES: Record<string, string> = {
   'POST /api/v1/clinics/{slug}/patients/{id}/history': '201 400 401 403 404 413 415 500 503',
   'PATCH /api/v1/clinics/{slug}/patients/{id}/history/{entryId}': '200 400 401 403 404 413 415 422 500 503',
   'GET /api/v1/clinics/{slug}/patients/{id}/access-log': '200 400 401 403 404 500 503',
+  'POST /api/v1/clinics/{slug}/exports': '202 400 401 403 404 413 415 500 503',
+  'GET /api/v1/clinics/{slug}/exports': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/exports/{id}': '200 400 401 403 404 500 503',
+  'GET /api/v1/clinics/{slug}/exports/{id}/download': '200 400 401 403 404 409 500 503',
+  'GET /api/v1/clinics/{slug}/patients/me/export': '200 401 403 404 500 503',
 };
 
 /** Operations whose success is a download: the bytes, as one of the accepted types, not JSON. */
 const DOWNLOADS: Record<string, string[]> = {
   'GET /api/v1/clinics/{slug}/files/{id}/content': ['application/pdf', 'image/jpeg', 'image/png', 'text/plain'],
   'GET /api/v1/clinics/{slug}/prescriptions/{id}/pdf': ['application/pdf'],
+  'GET /api/v1/clinics/{slug}/exports/{id}/download': ['application/gzip'],
 };
 
 /** Operations whose success is an event stream (Server-Sent Events), not JSON. */

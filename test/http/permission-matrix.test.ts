@@ -106,6 +106,14 @@ const EXPECTED: Record<string, Statuses> = {
   'GET /api/v1/clinics/:slug/patients': [200, 200, 200, 200, 403, 200],
   'POST /api/v1/clinics/:slug/patients': [400, 403, 403, 400, 403, 403],
   'GET /api/v1/clinics/:slug/patients/me': [404, 404, 404, 404, 403, 404],
+  // A patient's own export (the patient actor has no record here: 404); staff have records of their own to read elsewhere.
+  'GET /api/v1/clinics/:slug/patients/me/export': [403, 403, 403, 403, 403, 404],
+  // Whole-clinic exports: admins only. An admin requests one as their own membership, which these tokens
+  // (a random subject) do not have: the insert policy refuses it (test/http/exports.test.ts: 202 for a real admin).
+  'POST /api/v1/clinics/:slug/exports': [403, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/exports': [200, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/exports/:id': [404, 403, 403, 403, 403, 403],
+  'GET /api/v1/clinics/:slug/exports/:id/download': [404, 403, 403, 403, 403, 403],
   'GET /api/v1/clinics/:slug/patients/:id': [404, 404, 404, 404, 403, 404],
   'PATCH /api/v1/clinics/:slug/patients/:id': [400, 403, 403, 400, 403, 403],
   'POST /api/v1/clinics/:slug/patients/:id/archive': [404, 403, 403, 404, 403, 403],
