@@ -147,6 +147,91 @@ BEGIN ATOMIC
 END;
 grant execute on function app_hidden.changed_roles() to app_platform;
 
+CREATE OR REPLACE FUNCTION app_hidden.clinic_export_rows(relation text)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET bytea_output TO 'hex'
+AS $function$
+declare
+  clinic uuid := app_public.current_clinic_id();
+  target record;
+  projection text;
+  ordering text;
+  filter text;
+begin
+  perform app_private.assert_worker();
+  if clinic is null then
+    raise exception 'an export needs a clinic in the context' using errcode = '42501';
+  end if;
+  select t.relation, t.scope into target from app_private.clinic_export_tables() t where t.relation::text = clinic_export_rows.relation;
+  if not found then
+    raise exception 'not a table of the export: %', clinic_export_rows.relation using errcode = '22023';
+  end if;
+  if exists (select from pg_class c where c.oid = target.relation and c.relrowsecurity and c.relforcerowsecurity)
+     and not exists (select from pg_policy p where p.polrelid = target.relation and p.polcmd in ('r', '*') and p.polpermissive
+                     and 'app_owner'::regrole = any (p.polroles)) then
+    raise exception '% has no read policy for app_owner: the export cannot read it', target.relation using errcode = '55000';
+  end if;
+  select pg_catalog.string_agg(pg_catalog.format('t.%I', a.attname), ', ' order by a.attnum) into projection
+  from pg_attribute a
+  where a.attrelid = target.relation and a.attnum > 0 and not a.attisdropped and a.attgenerated = '' and a.attidentity <> 'a';
+  select pg_catalog.string_agg(pg_catalog.format('t.%I', a.attname) || case when a.attcollation <> 0 then ' collate "C"' else '' end,
+      ', ' order by k.position) into ordering
+  from pg_index i
+  cross join unnest(i.indkey) with ordinality k(attnum, position)
+  join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+  where i.indrelid = target.relation and i.indisprimary;
+  if ordering is null then
+    raise exception '% has no primary key: the export cannot order it', target.relation using errcode = '55000';
+  end if;
+  filter := case target.scope
+    when 'clinic' then 't.id = $1'
+    when 'tenant' then 't.clinic_id = $1'
+    -- An export's own bookkeeping stays with the deployment that made it, like its row.
+    when 'audit' then $f$t.clinic_id = $1 and t.table_name is distinct from 'app_public.clinic_exports' and t.action not like 'clinic.export\_%'$f$
+    when 'operator' then 't.account_id in (select e.account_id from app_private.clinic_export_accounts($1) e where e.operator)'
+    else pg_catalog.format('t.%I in (select e.account_id from app_private.clinic_export_accounts($1) e)',
+      case when target.relation = 'app_private.accounts'::regclass then 'id' else 'account_id' end)
+  end;
+  return query execute pg_catalog.format(
+    'select pg_catalog.row_to_json(r)::text from %s t cross join lateral (select %s) r where %s order by %s',
+    target.relation, projection, filter, ordering) using clinic;
+end;
+$function$;
+grant execute on function app_hidden.clinic_export_rows(text) to app_user;
+comment on function app_hidden.clinic_export_rows(text) is 'One table''s rows of the context''s clinic as JSON objects in export order (docs/export-format.md); the worker''s login only.';
+
+CREATE OR REPLACE FUNCTION app_hidden.clinic_export_schema_migration()
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.assert_worker();
+  return (select m.filename from graphile_migrate.migrations m order by m.filename desc limit 1);
+end;
+$function$;
+grant execute on function app_hidden.clinic_export_schema_migration() to app_user;
+comment on function app_hidden.clinic_export_schema_migration() is 'The last committed migration (graphile-migrate), recorded in an export''s manifest; the worker''s login only.';
+
+CREATE OR REPLACE FUNCTION app_hidden.clinic_export_tables()
+ RETURNS TABLE(relation text, scope text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.assert_worker();
+  return query select t.relation::text, t.scope from app_private.clinic_export_tables() t;
+end;
+$function$;
+grant execute on function app_hidden.clinic_export_tables() to app_user;
+comment on function app_hidden.clinic_export_tables() is 'The tables a clinic export carries, in archive order; the worker''s login only.';
+
 CREATE OR REPLACE FUNCTION app_hidden.clinic_requires_two_factor(clinic_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -770,6 +855,42 @@ end;
 $function$;
 grant execute on function app_hidden.onboard_clinic(text,text,text,text,text,text,bytea,text,interval) to app_platform;
 
+CREATE OR REPLACE FUNCTION app_hidden.patient_own_record()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  patient uuid := app_public.current_patient_id();
+  omitted text[] := array['clinic_id', 'identification_number_hmac', 'request_id', 'client_ip'];
+  record jsonb;
+  rows jsonb;
+  source record;
+begin
+  if patient is null then
+    return null;
+  end if;
+  select pg_catalog.jsonb_build_object('patient', pg_catalog.to_jsonb(p) - omitted) into record
+  from app_public.patients p where p.id = patient;
+  for source in
+    select c.oid::regclass as relation, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'app_public' and c.relkind in ('r', 'p') and c.relname <> 'patients'
+      and exists (select from pg_attribute a where a.attrelid = c.oid and a.attname = 'patient_id' and not a.attisdropped)
+      and pg_catalog.has_table_privilege('app_user', c.oid, 'select')
+    order by c.relname
+  loop
+    execute pg_catalog.format(
+      'select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) - $2 order by t.id), ''[]'') from %s t where t.patient_id = $1',
+      source.relation) into rows using patient, omitted;
+    record := record || pg_catalog.jsonb_build_object(source.name, rows);
+  end loop;
+  return record;
+end;
+$function$;
+grant execute on function app_hidden.patient_own_record() to app_user;
+comment on function app_hidden.patient_own_record() is 'The calling patient''s own record as JSON, every table they may read (their export, right of access); null for anyone else.';
+
 CREATE OR REPLACE FUNCTION app_hidden.platform_clinic_overview()
  RETURNS TABLE(id uuid, slug text, name text, timezone text, status text, plan text, plan_status text, created_at timestamp with time zone, members bigint)
  LANGUAGE sql
@@ -877,6 +998,29 @@ begin
 end;
 $function$;
 grant execute on function app_hidden.record_auth_event(text,uuid,uuid,jsonb) to app_user;
+
+CREATE OR REPLACE FUNCTION app_hidden.record_clinic_export_download(export_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not app_public.current_role_is('clinic_admin') or app_public.current_member_id() is null then
+    raise exception 'only a clinic admin downloads an export' using errcode = '42501';
+  end if;
+  if not exists (select from app_public.clinic_exports e
+                 where e.clinic_id = app_public.current_clinic_id() and e.id = record_clinic_export_download.export_id
+                   and e.status = 'ready' and e.expires_at > now()) then
+    return false;
+  end if;
+  perform app_private.write_audit_event('clinic.export_downloaded', app_public.current_user_id(), app_public.current_clinic_id(),
+    pg_catalog.jsonb_build_object('exportId', record_clinic_export_download.export_id));
+  return true;
+end;
+$function$;
+grant execute on function app_hidden.record_clinic_export_download(uuid) to app_user;
+comment on function app_hidden.record_clinic_export_download(uuid) is 'Records a clinic admin''s download of a ready export in the audit log; false when it is not ready or has expired.';
 
 CREATE OR REPLACE FUNCTION app_hidden.record_support_chart_access(grant_id uuid, clinic_id uuid, action text, patient_id uuid, file_id uuid)
  RETURNS boolean
@@ -1031,6 +1175,52 @@ end;
 $function$;
 grant execute on function app_hidden.search_patients_by_name(text,date,real,uuid,integer) to app_user;
 comment on function app_hidden.search_patients_by_name(text,date,real,uuid,integer) is 'Patients of the context clinic whose name is like the query (word similarity), best first, as the caller may read them: ids and ranks.';
+
+CREATE OR REPLACE FUNCTION app_hidden.set_clinic_export_state(export_id uuid, status text, progress integer, sha256 text DEFAULT NULL::text, size_bytes bigint DEFAULT NULL::bigint, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, error text DEFAULT NULL::text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  was text;
+begin
+  perform app_private.assert_worker();
+  select e.status into was from app_public.clinic_exports e
+  where e.clinic_id = app_public.current_clinic_id() and e.id = set_clinic_export_state.export_id
+  for update;
+  if not found then
+    return null;
+  end if;
+  -- A build run again (at least once delivery) finds its export finished: nothing to do.
+  if set_clinic_export_state.status = 'running' and was in ('ready', 'failed', 'expired') then
+    return was;
+  end if;
+  if (was, set_clinic_export_state.status) not in (('requested', 'running'), ('running', 'running'), ('running', 'ready'),
+      ('running', 'failed'), ('requested', 'failed'), ('ready', 'expired'), ('expired', 'expired')) then
+    raise exception 'an export cannot move from % to %', was, set_clinic_export_state.status
+      using errcode = 'CBSTA', constraint = 'clinic_export_status_flow';
+  end if;
+  update app_public.clinic_exports e set
+    status = set_clinic_export_state.status,
+    progress = set_clinic_export_state.progress,
+    sha256 = coalesce(set_clinic_export_state.sha256, e.sha256),
+    size_bytes = coalesce(set_clinic_export_state.size_bytes, e.size_bytes),
+    expires_at = coalesce(set_clinic_export_state.expires_at, e.expires_at),
+    error = set_clinic_export_state.error,
+    finished_at = case when set_clinic_export_state.status in ('ready', 'failed') then now() else e.finished_at end
+  where e.clinic_id = app_public.current_clinic_id() and e.id = set_clinic_export_state.export_id;
+  -- A ready archive's removal is queued with the move that makes it downloadable.
+  if set_clinic_export_state.status = 'ready' then
+    perform app_private.add_job(app_public.current_clinic_id(), 'clinic_exports__expire',
+      pg_catalog.jsonb_build_object('exportId', set_clinic_export_state.export_id), run_at => set_clinic_export_state.expires_at,
+      job_key => 'clinic_exports__expire:' || app_public.current_clinic_id() || ':' || set_clinic_export_state.export_id);
+  end if;
+  return was;
+end;
+$function$;
+grant execute on function app_hidden.set_clinic_export_state(uuid,text,integer,text,bigint,timestamp with time zone,text) to app_user;
+comment on function app_hidden.set_clinic_export_state(uuid,text,integer,text,bigint,timestamp with time zone,text) is 'Moves an export of the context''s clinic along its status flow (the build job); the worker''s login only.';
 
 CREATE OR REPLACE FUNCTION app_hidden.start_two_factor_setup(secret text)
  RETURNS boolean
@@ -1304,6 +1494,58 @@ BEGIN ATOMIC
          END AS address
     FROM ( SELECT (NULLIF(current_setting('app.client_ip'::text, true), ''::text))::inet AS address) c;
 END;
+
+CREATE OR REPLACE FUNCTION app_private.clinic_export_accounts(clinic uuid)
+ RETURNS TABLE(account_id uuid, operator boolean)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  query text;
+begin
+  select pg_catalog.string_agg(pg_catalog.format('select %I, %L::boolean from %s where clinic_id = $1 and %I is not null',
+      a.attname, con.confrelid = 'app_private.platform_operators'::regclass, con.conrelid::regclass, a.attname), ' union ')
+    into query
+  from pg_constraint con
+  join app_private.clinic_export_tables() t on t.relation = con.conrelid and t.scope = 'tenant'
+  join pg_attribute a on a.attrelid = con.conrelid and a.attnum = con.conkey[1]
+  where con.contype = 'f' and pg_catalog.cardinality(con.conkey) = 1
+    and con.confrelid in ('app_private.accounts'::regclass, 'app_private.platform_operators'::regclass);
+  if query is not null then
+    return query execute query using clinic;
+  end if;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.clinic_export_tables()
+ RETURNS TABLE(relation regclass, scope text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+BEGIN ATOMIC
+ SELECT (c.oid)::regclass AS oid,
+         CASE
+             WHEN (c.oid = ('app_public.clinics'::regclass)::oid) THEN 'clinic'::text
+             WHEN (c.oid = ('app_audit.audit_log'::regclass)::oid) THEN 'audit'::text
+             WHEN (c.oid = ('app_private.platform_operators'::regclass)::oid) THEN 'operator'::text
+             WHEN (c.oid = ANY (ARRAY[('app_private.accounts'::regclass)::oid, ('app_private.two_factor'::regclass)::oid, ('app_private.recovery_codes'::regclass)::oid])) THEN 'account'::text
+             ELSE 'tenant'::text
+         END AS "case"
+    FROM (pg_class c
+      JOIN pg_namespace n ON ((n.oid = c.relnamespace)))
+   WHERE ((c.relkind = ANY (ARRAY['r'::"char", 'p'::"char"])) AND (n.nspname ~~ 'app\_%'::text) AND ((c.oid = ANY (ARRAY[('app_public.clinics'::regclass)::oid, ('app_private.accounts'::regclass)::oid, ('app_private.two_factor'::regclass)::oid, ('app_private.recovery_codes'::regclass)::oid, ('app_private.platform_operators'::regclass)::oid])) OR (EXISTS ( SELECT
+            FROM pg_attribute a
+           WHERE ((a.attrelid = c.oid) AND (a.attname = 'clinic_id'::name) AND (NOT a.attisdropped))))) AND (((c.oid)::regclass)::text <> ALL (ARRAY['app_public.clinic_exports'::text, 'app_private.invitations'::text, 'app_private.refresh_tokens'::text, 'app_private.notification_outbox'::text])))
+   ORDER BY
+         CASE
+             WHEN (c.oid = ('app_public.clinics'::regclass)::oid) THEN 0
+             WHEN (n.nspname = 'app_audit'::name) THEN 2
+             WHEN (c.oid = ANY (ARRAY[('app_private.accounts'::regclass)::oid, ('app_private.two_factor'::regclass)::oid, ('app_private.recovery_codes'::regclass)::oid, ('app_private.platform_operators'::regclass)::oid])) THEN 3
+             ELSE 1
+         END, n.nspname, c.relname;
+END;
+comment on function app_private.clinic_export_tables() is 'The tables a clinic export carries, in archive order, and how each is scoped to the clinic (docs/export-format.md).';
 
 CREATE OR REPLACE FUNCTION app_private.clinic_local_now(clinic_id uuid)
  RETURNS timestamp without time zone
@@ -2090,6 +2332,19 @@ begin
     raise exception 'the clinic''s plan allows % (%)', quota, plan_column using errcode = 'CBQTA';
   end if;
   return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_enqueue_clinic_export_build()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.add_job(new.clinic_id, 'clinic_exports__build', pg_catalog.jsonb_build_object('exportId', new.id),
+    job_key => 'clinic_exports__build:' || new.clinic_id || ':' || new.id);
+  return null;
 end;
 $function$;
 
@@ -2991,6 +3246,9 @@ create policy append_by_owner on app_audit.audit_log
 create policy delete_for_retention_purge on app_audit.audit_log
   for delete to app_owner
   using (app_private.retention_purge_covers(clinic_id, occurred_at));
+create policy read_for_export on app_audit.audit_log
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy read_for_retention_purge on app_audit.audit_log
   for select to app_owner
   using (app_private.retention_purge_covers(clinic_id, occurred_at));
@@ -3283,6 +3541,63 @@ comment on column app_public.appointments.reason is '@behavior -update';
 comment on column app_public.appointments.cancellation_reason is '@behavior -update';
 comment on column app_public.appointments.booked_by is 'The membership that booked it (the patient''s own when booked in the portal).';
 comment on constraint appointments_pkey on app_public.appointments is '@behavior -single -update -delete';
+
+create table app_public.clinic_exports (
+  clinic_id uuid default app_public.current_clinic_id() not null,
+  id uuid default gen_random_uuid() not null,
+  status text default 'requested'::text not null,
+  progress integer default 0 not null,
+  requested_by uuid default app_public.current_member_id() not null,
+  sha256 text,
+  size_bytes bigint,
+  expires_at timestamp with time zone,
+  error text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  finished_at timestamp with time zone,
+  constraint clinic_exports_pkey PRIMARY KEY (clinic_id, id),
+  constraint clinic_exports_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
+  constraint clinic_exports_requested_by_fkey FOREIGN KEY (clinic_id, requested_by) REFERENCES app_public.clinic_members(clinic_id, id),
+  constraint clinic_exports_error_length CHECK (char_length(error) <= 200),
+  constraint clinic_exports_progress_range CHECK (progress >= 0 AND progress <= 100),
+  constraint clinic_exports_sha256_format CHECK (sha256 ~ '^[0-9a-f]{64}$'::text),
+  constraint clinic_exports_size_bytes_valid CHECK (size_bytes >= 0),
+  constraint clinic_exports_status_check CHECK (status <> 'ready'::text OR sha256 IS NOT NULL AND size_bytes IS NOT NULL AND expires_at IS NOT NULL),
+  constraint clinic_exports_status_valid CHECK (status = ANY (ARRAY['requested'::text, 'running'::text, 'ready'::text, 'failed'::text, 'expired'::text]))
+);
+alter table app_public.clinic_exports enable row level security;
+alter table app_public.clinic_exports force row level security;
+CREATE INDEX clinic_exports_created_at_idx ON app_public.clinic_exports USING btree (clinic_id, created_at DESC);
+CREATE INDEX clinic_exports_requested_by_idx ON app_public.clinic_exports USING btree (clinic_id, requested_by);
+create policy tenant_isolation on app_public.clinic_exports
+  as restrictive
+  for all to app_user
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy insert_admins on app_public.clinic_exports
+  for insert to app_user
+  with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is) AND (requested_by = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy read_by_definer_functions on app_public.clinic_exports
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+create policy select_admins on app_public.clinic_exports
+  for select to app_user
+  using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy update_by_definer_functions on app_public.clinic_exports
+  for update to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)))
+  with check ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+grant select on app_public.clinic_exports to app_user;
+grant insert (requested_by) on app_public.clinic_exports to app_user;
+CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.clinic_exports FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
+CREATE TRIGGER _500_enqueue_build AFTER INSERT ON app_public.clinic_exports FOR EACH ROW EXECUTE FUNCTION app_private.tg_enqueue_clinic_export_build();
+CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE OF status ON app_public.clinic_exports FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('id');
+comment on table app_public.clinic_exports is '@behavior -*
+A full export of the clinic (its tables as JSON Lines and its files), built by a background job.';
+comment on column app_public.clinic_exports.status is 'requested, running, ready (downloadable until expires_at), failed or expired.';
+comment on column app_public.clinic_exports.progress is 'Percentage of the build done, 0 to 100.';
+comment on column app_public.clinic_exports.sha256 is 'Lower-case hex SHA-256 of the archive, once ready.';
+comment on column app_public.clinic_exports.error is 'Why the build failed: an error class and SQLSTATE, never data.';
 
 create table app_public.clinic_icd10_codes (
   clinic_id uuid default app_public.current_clinic_id() not null,
@@ -3590,6 +3905,9 @@ create policy tenant_isolation on app_public.consultation_addenda
 create policy insert_doctors on app_public.consultation_addenda
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (author_id = ( SELECT app_public.current_member_id() AS current_member_id))));
+create policy read_for_export on app_public.consultation_addenda
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_clinicians_and_own on app_public.consultation_addenda
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR app_private.patient_reads(patient_id)));
@@ -3723,6 +4041,9 @@ create policy delete_admins on app_public.departments
 create policy insert_admins on app_public.departments
   for insert to app_user
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
+create policy read_for_export on app_public.departments
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_members on app_public.departments
   for select to app_user
   using (true);
@@ -3779,6 +4100,9 @@ create policy insert_author on app_public.diagnoses
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
    FROM app_public.consultations c
   WHERE ((c.clinic_id = diagnoses.clinic_id) AND (c.id = diagnoses.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy read_for_export on app_public.diagnoses
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_clinicians_and_own_signed on app_public.diagnoses
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT
@@ -4036,6 +4360,9 @@ create policy insert_readers_as_themselves on app_public.patient_access_log
 create policy insert_support_reads_by_definer_functions on app_public.patient_access_log
   for insert to app_owner
   with check (((member_id IS NULL) AND (support_grant_id IS NOT NULL)));
+create policy read_for_export on app_public.patient_access_log
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy read_for_retention_purge on app_public.patient_access_log
   for select to app_owner
   using (app_private.retention_purge_covers(clinic_id, accessed_at));
@@ -4271,6 +4598,9 @@ create policy insert_author on app_public.prescription_allergy_acknowledgements
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (acknowledged_by = ( SELECT app_public.current_member_id() AS current_member_id)) AND (EXISTS ( SELECT
    FROM app_public.prescriptions p
   WHERE ((p.clinic_id = prescription_allergy_acknowledgements.clinic_id) AND (p.id = prescription_allergy_acknowledgements.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy read_for_export on app_public.prescription_allergy_acknowledgements
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_clinicians on app_public.prescription_allergy_acknowledgements
   for select to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is));
@@ -4350,6 +4680,9 @@ create policy insert_author on app_public.prescription_items
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
    FROM app_public.prescriptions p
   WHERE ((p.clinic_id = prescription_items.clinic_id) AND (p.id = prescription_items.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
+create policy read_for_export on app_public.prescription_items
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_clinicians_and_own_issued on app_public.prescription_items
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT
@@ -4423,6 +4756,9 @@ create policy insert_consultation_author on app_public.prescriptions
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (EXISTS ( SELECT
    FROM app_public.consultations c
   WHERE ((c.clinic_id = prescriptions.clinic_id) AND (c.id = prescriptions.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (c.status = ANY (ARRAY['draft'::text, 'signed'::text])))))));
+create policy read_for_export on app_public.prescriptions
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_clinicians_and_own_issued on app_public.prescriptions
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR ((status = ANY (ARRAY['issued'::text, 'completed'::text])) AND app_private.patient_reads(patient_id))));
@@ -4871,6 +5207,9 @@ create policy insert_author_or_nurse on app_public.vitals
   with check (((recorded_by = ( SELECT app_public.current_member_id() AS current_member_id)) AND (( SELECT app_public.current_role_is(VARIADIC ARRAY['nurse'::text]) AS current_role_is) OR (( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (EXISTS ( SELECT
    FROM app_public.consultations c
   WHERE ((c.clinic_id = vitals.clinic_id) AND (c.id = vitals.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))));
+create policy read_for_export on app_public.vitals
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
 create policy select_clinicians_and_own_signed on app_public.vitals
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT

@@ -14,6 +14,10 @@ create policy delete_for_retention_purge on app_audit.audit_log
   for delete to app_owner
   using (app_private.retention_purge_covers(clinic_id, occurred_at));
 
+create policy read_for_export on app_audit.audit_log
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy read_for_retention_purge on app_audit.audit_log
   for select to app_owner
   using (app_private.retention_purge_covers(clinic_id, occurred_at));

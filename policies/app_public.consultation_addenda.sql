@@ -16,6 +16,10 @@ create policy insert_doctors on app_public.consultation_addenda
   for insert to app_user
   with check ((( SELECT app_public.current_role_is(VARIADIC ARRAY['doctor'::text]) AS current_role_is) AND (author_id = ( SELECT app_public.current_member_id() AS current_member_id))));
 
+create policy read_for_export on app_public.consultation_addenda
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy select_clinicians_and_own on app_public.consultation_addenda
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR app_private.patient_reads(patient_id)));

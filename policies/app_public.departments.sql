@@ -20,6 +20,10 @@ create policy insert_admins on app_public.departments
   for insert to app_user
   with check (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text]) AS current_role_is));
 
+create policy read_for_export on app_public.departments
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy select_members on app_public.departments
   for select to app_user
   using (true);

@@ -26,6 +26,10 @@ create policy insert_support_reads_by_definer_functions on app_public.patient_ac
   for insert to app_owner
   with check (((member_id IS NULL) AND (support_grant_id IS NOT NULL)));
 
+create policy read_for_export on app_public.patient_access_log
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy read_for_retention_purge on app_public.patient_access_log
   for select to app_owner
   using (app_private.retention_purge_covers(clinic_id, accessed_at));

@@ -18,6 +18,10 @@ create policy insert_author on app_public.prescription_allergy_acknowledgements
    FROM app_public.prescriptions p
   WHERE ((p.clinic_id = prescription_allergy_acknowledgements.clinic_id) AND (p.id = prescription_allergy_acknowledgements.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
 
+create policy read_for_export on app_public.prescription_allergy_acknowledgements
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy select_clinicians on app_public.prescription_allergy_acknowledgements
   for select to app_user
   using (( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is));

@@ -24,6 +24,10 @@ create policy insert_author on app_public.prescription_items
    FROM app_public.prescriptions p
   WHERE ((p.clinic_id = prescription_items.clinic_id) AND (p.id = prescription_items.prescription_id) AND (p.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))));
 
+create policy read_for_export on app_public.prescription_items
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy select_clinicians_and_own_issued on app_public.prescription_items
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT

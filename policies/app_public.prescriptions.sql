@@ -18,6 +18,10 @@ create policy insert_consultation_author on app_public.prescriptions
    FROM app_public.consultations c
   WHERE ((c.clinic_id = prescriptions.clinic_id) AND (c.id = prescriptions.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)) AND (c.status = ANY (ARRAY['draft'::text, 'signed'::text])))))));
 
+create policy read_for_export on app_public.prescriptions
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy select_clinicians_and_own_issued on app_public.prescriptions
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR ((status = ANY (ARRAY['issued'::text, 'completed'::text])) AND app_private.patient_reads(patient_id))));

@@ -18,6 +18,10 @@ create policy insert_author_or_nurse on app_public.vitals
    FROM app_public.consultations c
   WHERE ((c.clinic_id = vitals.clinic_id) AND (c.id = vitals.consultation_id) AND (c.doctor_id = ( SELECT app_public.current_member_id() AS current_member_id)))))))));
 
+create policy read_for_export on app_public.vitals
+  for select to app_owner
+  using ((clinic_id = ( SELECT app_public.current_clinic_id() AS current_clinic_id)));
+
 create policy select_clinicians_and_own_signed on app_public.vitals
   for select to app_user
   using ((( SELECT app_public.current_role_is(VARIADIC ARRAY['clinic_admin'::text, 'doctor'::text, 'nurse'::text]) AS current_role_is) OR (app_private.patient_reads(patient_id) AND (EXISTS ( SELECT

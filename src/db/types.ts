@@ -67,6 +67,33 @@ export interface AppPublicAppointments {
   updatedAt: Generated<Timestamp>;
 }
 
+export interface AppPublicClinicExports {
+  clinicId: Generated<string>;
+  createdAt: Generated<Timestamp>;
+  /**
+   * Why the build failed: an error class and SQLSTATE, never data.
+   */
+  error: string | null;
+  expiresAt: Timestamp | null;
+  finishedAt: Timestamp | null;
+  id: Generated<string>;
+  /**
+   * Percentage of the build done, 0 to 100.
+   */
+  progress: Generated<number>;
+  requestedBy: Generated<string>;
+  /**
+   * Lower-case hex SHA-256 of the archive, once ready.
+   */
+  sha256: string | null;
+  sizeBytes: Int8 | null;
+  /**
+   * requested, running, ready (downloadable until expires_at), failed or expired.
+   */
+  status: Generated<string>;
+  updatedAt: Generated<Timestamp>;
+}
+
 export interface AppPublicClinicIcd10Codes {
   /**
    * @behavior -*
@@ -749,6 +776,7 @@ export interface AppPublicVitals {
 
 export interface DB {
   "appPublic.appointments": AppPublicAppointments;
+  "appPublic.clinicExports": AppPublicClinicExports;
   "appPublic.clinicIcd10Codes": AppPublicClinicIcd10Codes;
   "appPublic.clinicMembers": AppPublicClinicMembers;
   "appPublic.clinics": AppPublicClinics;
