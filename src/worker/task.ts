@@ -31,6 +31,8 @@ export interface AddJobOptions {
   runAt?: Date;
   jobKey?: string;
   maxAttempts?: number;
+  /** graphile-worker's job flags (HELD_FOR_SUSPENSION: reactivation makes the job due at once). */
+  flags?: string[];
 }
 
 /** One run of one job, as its task sees it. */
@@ -147,6 +149,7 @@ function jobRun(helpers: JobHelpers, deps: WorkerDeps, clinicId: string | null):
           runAt: options.runAt,
           jobKey: options.jobKey,
           maxAttempts: options.maxAttempts,
+          flags: options.flags,
         })
         .then(() => undefined),
   };
