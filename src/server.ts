@@ -50,7 +50,7 @@ async function main(): Promise<void> {
 async function startInProcessWorker(app: FastifyInstance, config: Config, url: string | undefined): Promise<WorkerHandle> {
   if (!url) throw new ConfigError(['WORKER_IN_PROCESS: the worker needs app_worker’s URL (DATABASE_WORKER_URL, or DATABASE_URL with DATABASE_ROLE_PASSWORD)']);
   const worker = await startWorker({ config, url, storage: app.storage, log: (message, fields) => app.log.info(fields ?? {}, message) });
-  app.log.info({ concurrency: config.worker.concurrency }, 'worker started in process');
+  app.log.info({ concurrency: config.worker.concurrency, lockName: worker.lockName() }, 'worker started in process');
   return worker;
 }
 

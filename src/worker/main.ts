@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     ]);
   }
   const worker = await startWorker({ config, url, storage: await LocalDiskStorage.open(config.storageDir), log });
-  log('worker started', { concurrency: config.worker.concurrency });
+  log('worker started', { concurrency: config.worker.concurrency, lockName: worker.lockName() });
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) log('worker stopping after an unexpected error', { err: String(err) });
     else log('worker stopping', { signal });

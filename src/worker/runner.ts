@@ -38,6 +38,8 @@ export interface WorkerFigures {
 
 export interface WorkerHandle {
   figures(): WorkerFigures;
+  /** The name graphile-worker locks this process's jobs in (`jobs:list` shows it; `jobs:unlock --worker` takes it after a crash). */
+  lockName(): string | undefined;
   /**
    * Takes no new job and lets running ones finish for up to `graceMs` (default 20 s); jobs still
    * running then are unlocked (graphile-worker's force_unlock_workers), so another worker retries
@@ -77,6 +79,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   // Jobs running now and the lock owner graphile-worker wrote on them (the worker pool's id): what
   // stop() unlocks when its grace runs out.
   const lockingWorkers = new Map<string, string>();
+  let lockName: string | undefined;
+  events.on('pool:create', ({ workerPool }) => {
+    lockName = workerPool.id;
+  });
   events.on('job:start', ({ worker, job }) => {
     figures.running++;
     lockingWorkers.set(job.id, worker.workerPool.id);
@@ -119,6 +125,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   );
   return {
     figures: () => ({ ...figures }),
+    lockName: () => lockName,
     async stop(graceMs = STOP_GRACE_MS) {
       figures.state = 'stopping';
       let timer: NodeJS.Timeout | undefined;

@@ -300,6 +300,8 @@ t.test('stopping fails a job that outlives the grace period, so it is retried, n
     () => started,
     (s) => s,
   );
+  const { rows: holders } = await db.admin.query('select locked_by as "lockedBy" from graphile_worker._private_jobs');
+  t.same(holders, [{ lockedBy: worker.lockName() }], 'the job is locked in the name the worker tells (jobs:unlock --worker takes it)');
   await worker.stop(300);
   const [job] = await queuedJobs(db, 'stuck');
   t.same([job?.lockedAt, job?.attempts], [null, 1], 'the job is unlocked after one attempt');
