@@ -169,6 +169,25 @@ t.test('a row claimed by one delivery: another sends nothing and looks again whe
   t.equal(await sqlstateOf(leaseless), '23514', 'sending needs its lease');
 });
 
+t.test('cancelling an appointment withdraws its pending messages, never one a delivery has claimed', async (t) => {
+  const { db, clinics } = await setup(t);
+  const { patient, appointment } = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+1 555 0130' });
+  const written = async (window: string) => {
+    const { rows } = await db.admin.query<{ id: string }>(
+      `select app_private.notify_patient($1, $2, 'appointment_reminder', jsonb_build_object('appointmentId', $3::uuid, 'window', $4::text),
+         app_private.appointment_message_dedup_key($1, $3, $4, '2027-03-08T15:00:00Z')) as id`,
+      [clinics.a, patient, appointment, window],
+    );
+    return Number(rows[0]!.id);
+  };
+  const claimed = await written('24h');
+  const pending = await written('2h');
+  await asWorker(workerPool(t, db), 'select claimed from app_hidden.notification_claim($1, 60000)', [claimed]);
+  await db.admin.query(`update app_public.appointments set status = 'cancelled', cancellation_reason = 'Patient called' where id = $1`, [appointment]);
+  const { rows } = await db.admin.query('select id::int, status from app_private.notification_outbox where id in ($1, $2) order by id', [claimed, pending]);
+  t.same(rows, [{ id: claimed, status: 'sending' }], 'the pending one withdrawn, the claimed one left to its delivery');
+});
+
 /**
  * A raw SMTP server answering every command after `delayMs` (no STARTTLS, no pipelining), counting
  * the messages it accepted: a 250 written after the data's final dot.
