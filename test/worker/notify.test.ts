@@ -539,6 +539,18 @@ t.test("a suspended clinic's messages wait, and go once it is active again", asy
   await runDueJobs(t, db, { env });
   t.equal(hook.calls.length, 1, 'sent once active');
   t.match(await outboxRow(db, id), { status: 'sent', attempts: 1 });
+
+  // A message whose delivery died mid-send (its lease over) in a clinic suspended since: held back too.
+  const { rows: again } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_confirmation', jsonb_build_object('appointmentId', $3::uuid), 'orphaned') as id`,
+    [clinics.a, patient, appointment],
+  );
+  const orphan = Number(again[0]!.id);
+  await db.admin.query(`update app_private.notification_outbox set status = 'sending', sending_until = now() - interval '1 minute' where id = $1`, [orphan]);
+  await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
+  await runDueJobs(t, db, { env, now: () => new Date('2027-06-01T09:00:00Z') });
+  t.equal(hook.calls.length, 1, 'nothing more sent while suspended');
+  t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${orphan}`, runAt: new Date('2027-06-01T09:15:00Z') }], 'looked at again 15 minutes later');
 });
 
 t.test('booking over HTTP to the patient mailbox: the confirmation, then the 24 h reminder, in the clinic language and time', async (t) => {

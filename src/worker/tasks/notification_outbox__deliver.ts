@@ -56,9 +56,11 @@ export const notificationOutboxDeliver = defineSystemTask({
 async function claimAndRender(db: TenantDb, outboxId: number, job: JobRun, leaseMs: number): Promise<RenderedMessage | undefined> {
   const message = await claimForDelivery(db, outboxId, leaseMs);
   if (message?.claimed) return renderOrFail(db, message);
-  if (message?.clinicSuspended && message.status === 'pending') {
+  // Sent, failed or gone: nothing left to do.
+  if (!message || (message.status !== 'pending' && message.status !== 'sending')) return undefined;
+  if (message.clinicSuspended) {
     await lookAgain(outboxId, job, new Date(job.deps.now().getTime() + SUSPENDED_RETRY_MS), [HELD_FOR_SUSPENSION]);
-  } else if (message?.status === 'sending' && message.sendingUntil) {
+  } else if (message.sendingUntil) {
     // Another delivery holds it (a duplicate job, or this job's attempt whose record was lost): if
     // that one never records its outcome, the row must not stay 'sending' with no job to finish it.
     await lookAgain(outboxId, job, message.sendingUntil);
