@@ -178,8 +178,9 @@ const envSchema = z.object({
   PLATFORM_BOOTSTRAP_PASSWORD: z.string().optional(),
   // Notification delivery (src/notifications/, docs/operations.md "Notification delivery"): how
   // e-mail leaves (and SMS, while no SMS webhook is set). `log` prints every message, tokens
-  // included, into the log: development only.
-  NOTIFY_TRANSPORT: z.enum(['log', 'file', 'smtp', 'webhook']).default('log'),
+  // included, into the log: development only. Unset: log, except in production, where a process
+  // that delivers (the worker) must name its transport.
+  NOTIFY_TRANSPORT: z.enum(['log', 'file', 'smtp', 'webhook']).optional(),
   // The `file` transport's folder (one file per message); unset: DATA_DIR/outbox.
   NOTIFY_FILE_DIR: z.string().min(1).optional(),
   // How long one delivery (an SMTP conversation, a webhook call) may take before it counts as failed.
@@ -196,6 +197,8 @@ const envSchema = z.object({
     .string()
     .url()
     .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
+    // fetch refuses such a URL with an error quoting it; the gateway's secret is SMS_WEBHOOK_SECRET.
+    .refine((value) => !/^https?:\/\/[^/?#]*@/.test(value), 'must not hold credentials (user:password@): the signature is SMS_WEBHOOK_SECRET')
     .optional(),
   SMS_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
@@ -203,6 +206,14 @@ const envSchema = z.object({
 export interface LoadOptions {
   /** The HTTP server needs a request-serving URL; ops commands (setup, migrate, audit) do not. */
   serving?: boolean;
+  /** The worker process: it sends the outbox's messages (so does a serving process with WORKER_IN_PROCESS on). */
+  delivering?: boolean;
+}
+
+/** Whether this process runs the worker, which sends messages with NOTIFY_TRANSPORT. */
+function delivers(env: Record<string, string | undefined>, options: LoadOptions): boolean {
+  const inProcess = z.stringbool().optional().safeParse(env.WORKER_IN_PROCESS);
+  return Boolean(options.delivering || (options.serving && inProcess.success && inProcess.data));
 }
 
 /** Rules across variables; checked on the raw input so they are reported alongside field errors. */
@@ -224,6 +235,9 @@ function crossFieldProblems(env: Record<string, string | undefined>, options: Lo
   if (bootstrapProblem) problems.push(`PLATFORM_BOOTSTRAP_PASSWORD: ${bootstrapProblem}`);
   if (Boolean(env.JWT_PRIVATE_KEY) !== Boolean(env.JWT_KEY_ID)) {
     problems.push('JWT_KEY_ID: JWT_PRIVATE_KEY and JWT_KEY_ID go together');
+  }
+  if (env.NODE_ENV === 'production' && delivers(env, options) && (env.NOTIFY_TRANSPORT ?? 'log') === 'log') {
+    problems.push('NOTIFY_TRANSPORT: required in production, file, smtp or webhook (log prints every message, tokens included, into the log)');
   }
   problems.push(...notificationProblems(env));
   if (options.serving && env.DATABASE_URL && !env.DATABASE_ROLE_PASSWORD && !env.DATABASE_AUTHENTICATOR_URL) {
@@ -409,7 +423,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       generatedKeyFile: env.NODE_ENV === 'production' ? undefined : path.join(dataDir, 'data-encryption-key'),
     }),
     notifications: Object.freeze({
-      transport: env.NOTIFY_TRANSPORT,
+      transport: env.NOTIFY_TRANSPORT ?? 'log',
       fileDir: env.NOTIFY_FILE_DIR ? path.resolve(env.NOTIFY_FILE_DIR) : path.join(dataDir, 'outbox'),
       timeoutMs: env.NOTIFY_TIMEOUT_MS,
       smtp: env.SMTP_URL && env.SMTP_FROM ? Object.freeze({ url: env.SMTP_URL, from: env.SMTP_FROM }) : undefined,

@@ -202,3 +202,41 @@ t.test('FILE_MAX_BYTES: the upload limit of …/files, 20 MiB unless set, betwee
     t.throws(() => loadConfig({ FILE_MAX_BYTES: wrong }), /FILE_MAX_BYTES/, `${wrong}: refused, naming the variable`);
   }
 });
+
+/** The problems loadConfig reports for `env`, or [] when it loads. */
+function problemsOf(env: Record<string, string>, options: { serving?: boolean; delivering?: boolean } = {}): string[] {
+  try {
+    loadConfig(env, options);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
+t.test('NOTIFY_TRANSPORT: a process that delivers in production names it, never log (it prints invitation codes)', async (t) => {
+  const refused = 'NOTIFY_TRANSPORT: required in production, file, smtp or webhook (log prints every message, tokens included, into the log)';
+  const worker = { NODE_ENV: 'production', DATABASE_WORKER_URL: 'postgres://app_worker:pw@db/c' };
+  t.same(problemsOf(worker, { delivering: true }), [refused], 'the worker without it');
+  t.same(problemsOf({ ...worker, NOTIFY_TRANSPORT: 'log' }, { delivering: true }), [refused], 'the worker with log');
+  t.equal(loadConfig({ ...worker, NOTIFY_TRANSPORT: 'file' }, { delivering: true }).notifications.transport, 'file');
+  const server = {
+    NODE_ENV: 'production',
+    DATABASE_AUTHENTICATOR_URL: 'postgres://a@db/c',
+    JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----',
+    JWT_KEY_ID: 'k',
+    DATA_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 9).toString('base64')}`,
+  };
+  t.same(problemsOf({ ...server, WORKER_IN_PROCESS: 'true' }, { serving: true }), [refused], 'npm start running the worker in process');
+  t.same(problemsOf(server, { serving: true }), [], 'the API alone sends nothing');
+  t.same(problemsOf({ NODE_ENV: 'production' }), [], 'ops commands send nothing');
+  t.equal(loadConfig({ NODE_ENV: 'development' }, { delivering: true }).notifications.transport, 'log', 'development: log by default');
+});
+
+t.test('SMS_WEBHOOK_URL: no credentials in the URL (fetch would quote them in its error)', async (t) => {
+  const secret = 'a-webhook-secret-of-32-characters-or-more';
+  const problem = 'SMS_WEBHOOK_URL: must not hold credentials (user:password@): the signature is SMS_WEBHOOK_SECRET';
+  t.same(problemsOf({ SMS_WEBHOOK_URL: 'https://user:hunter2@sms.example.test/hook', SMS_WEBHOOK_SECRET: secret }), [problem]);
+  t.same(problemsOf({ SMS_WEBHOOK_URL: 'https://token@sms.example.test/hook', SMS_WEBHOOK_SECRET: secret }), [problem]);
+  t.same(problemsOf({ SMS_WEBHOOK_URL: 'https://sms.example.test/hook?to=a@b', SMS_WEBHOOK_SECRET: secret }), [], 'an @ in the query is no credential');
+});

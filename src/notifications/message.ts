@@ -8,8 +8,8 @@ export type Language = (typeof LANGUAGES)[number];
 
 /**
  * One row of `app_private.notification_outbox` with what its templates need, as
- * `app_hidden.notification_for_delivery` answers it (the clinic's name, sender name, language and
- * time zone; account mails of no clinic get English and UTC).
+ * `app_hidden.notification_claim` answers it (the clinic's name, sender name, language and time
+ * zone; account mails of no clinic get English and UTC).
  */
 export interface OutboxMessage {
   id: number;
@@ -19,13 +19,17 @@ export interface OutboxMessage {
   /** Ids and tokens only, never health data: the rest is read when the message is rendered. */
   payload: Record<string, unknown>;
   clinicId: string | null;
-  status: 'pending' | 'sent' | 'failed';
+  /** 'sending' while a delivery holds it (this one when `claimed`). */
+  status: 'pending' | 'sending' | 'sent' | 'failed';
   clinicName: string | null;
   senderName: string | null;
   language: Language;
   timezone: string;
   /** The message's clinic is suspended: it waits for the reactivation. */
   clinicSuspended: boolean;
+  /** This delivery holds the row (status 'sending') until `sendingUntil`; false: not ours to send now. */
+  claimed: boolean;
+  sendingUntil: Date | null;
 }
 
 /** An appointment as a confirmation or a reminder tells it (`app_hidden.notification_appointment`). */

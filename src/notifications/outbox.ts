@@ -5,9 +5,13 @@ import { sql } from 'kysely';
 import type { TenantDb } from '../db/tenant.ts';
 import type { AppointmentFacts, OutboxMessage } from './message.ts';
 
-/** The row with what its templates need (locked until the transaction ends), or undefined when it no longer exists. */
-export async function readForDelivery(db: TenantDb, outboxId: number): Promise<OutboxMessage | undefined> {
-  const { rows } = await sql<OutboxMessage & { id: string }>`select * from app_hidden.notification_for_delivery(${outboxId})`.execute(db);
+/**
+ * Claims the row for `leaseMs` when it is pending (status 'sending': no other delivery takes it
+ * meanwhile) and returns it with what its templates need, `claimed` saying whether it is ours to
+ * send; undefined when it no longer exists. The claim holds once the transaction commits.
+ */
+export async function claimForDelivery(db: TenantDb, outboxId: number, leaseMs: number): Promise<OutboxMessage | undefined> {
+  const { rows } = await sql<OutboxMessage & { id: string }>`select * from app_hidden.notification_claim(${outboxId}, ${leaseMs})`.execute(db);
   // bigint comes back as text: the id is a safe integer (identity from 1).
   return rows[0] && { ...rows[0], id: Number(rows[0].id) };
 }

@@ -7,10 +7,34 @@ import type { Channel, RenderedMessage } from './message.ts';
 import { smtpTransport } from './smtp-transport.ts';
 import { webhookTransport } from './webhook-transport.ts';
 
-/** Sends one rendered message; resolves once it is handed over, throws DeliveryError (with a reason) otherwise. */
+/**
+ * Sends one rendered message; resolves once it is handed over, throws DeliveryError (with a reason)
+ * otherwise. `signal` aborted: stop now (close the connection).
+ */
 export interface Transport {
   readonly name: string;
-  send(message: RenderedMessage): Promise<void>;
+  send(message: RenderedMessage, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * One send within one overall deadline. A transport's own timeouts are per step (an SMTP server may
+ * answer each just in time and take minutes in all): at the deadline the send is aborted (its
+ * connection closed) and the attempt fails with a DeliveryError, whatever the transport does next.
+ */
+export async function sendWithin(transport: Transport, message: RenderedMessage, deadlineMs: number): Promise<void> {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new DeliveryError(`${transport.name} timed out after ${deadlineMs} ms`));
+    }, deadlineMs);
+  });
+  try {
+    await Promise.race([transport.send(message, abort.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The transport of each channel. */

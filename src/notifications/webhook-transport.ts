@@ -16,7 +16,7 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 export function webhookTransport(webhook: { url: string; secret: string }, timeoutMs: number, now: () => Date = () => new Date()): Transport {
   return {
     name: 'webhook',
-    send: async (message: RenderedMessage) => {
+    send: async (message: RenderedMessage, signal?: AbortSignal) => {
       const body = JSON.stringify({
         id: String(message.outboxId),
         channel: message.channel,
@@ -38,7 +38,7 @@ export function webhookTransport(webhook: { url: string; secret: string }, timeo
           },
           body,
           redirect: 'error',
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
         throw new DeliveryError(fetchReason(error, timeoutMs), { cause: error });
@@ -52,7 +52,9 @@ export function webhookTransport(webhook: { url: string; secret: string }, timeo
 
 function fetchReason(error: unknown, timeoutMs: number): string {
   if (error instanceof DOMException && error.name === 'TimeoutError') return `webhook timed out after ${timeoutMs} ms`;
-  // fetch's own error says only "fetch failed": the cause names the connection's problem.
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return `webhook unreachable: ${cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error))}`;
+  // fetch's own error says only "fetch failed": the cause's code names the connection's problem.
+  // Never a message: fetch's may quote the URL, and a URL may hold a secret.
+  const code = (error as { cause?: { code?: unknown } }).cause?.code;
+  if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return `webhook unreachable: ${code}`;
+  return `webhook unreachable: ${error instanceof Error && /^\w{1,40}$/.test(error.name) ? error.name : 'error'}`;
 }

@@ -14,7 +14,7 @@ function log(message: string, fields: Record<string, unknown> = {}): void {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(undefined, { delivering: true });
   const url = config.database.workerUrl;
   if (!url) {
     throw new ConfigError([

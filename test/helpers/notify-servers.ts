@@ -12,8 +12,12 @@ export interface ReceivedMail {
   raw: string;
 }
 
-/** An SMTP server taking every message (or refusing every recipient with 550); `url` for SMTP_URL. */
-export async function startSmtpServer(t: Test, options: { refuseRecipient?: boolean } = {}) {
+/**
+ * An SMTP server taking every message (or refusing every recipient with 550), without STARTTLS;
+ * `url` for SMTP_URL. `host`: the loopback address it listens on (127.0.0.2: a host not named as
+ * this one, to which smtp:// must use STARTTLS).
+ */
+export async function startSmtpServer(t: Test, options: { refuseRecipient?: boolean; host?: string } = {}) {
   const received: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -36,10 +40,11 @@ export async function startSmtpServer(t: Test, options: { refuseRecipient?: bool
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.server.address() as AddressInfo;
-  return { url: `smtp://127.0.0.1:${port}`, received };
+  return { url: `smtp://${host}:${port}`, received };
 }
 
 export interface WebhookCall {

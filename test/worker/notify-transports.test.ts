@@ -14,8 +14,8 @@ import { fileTransport } from '../../src/notifications/file-transport.ts';
 import { logTransport } from '../../src/notifications/log-transport.ts';
 import type { OutboxMessage } from '../../src/notifications/message.ts';
 import { renderMessage } from '../../src/notifications/render.ts';
-import { smtpTransport } from '../../src/notifications/smtp-transport.ts';
-import { createTransports } from '../../src/notifications/transport.ts';
+import { requiresStartTls, smtpTransport } from '../../src/notifications/smtp-transport.ts';
+import { createTransports, sendWithin, type Transport } from '../../src/notifications/transport.ts';
 import { webhookTransport } from '../../src/notifications/webhook-transport.ts';
 import { decodeQuotedPrintable, header, startSmtpServer, startWebhook } from '../helpers/notify-servers.ts';
 
@@ -42,6 +42,8 @@ const invitation: OutboxMessage = {
   language: 'en',
   timezone: 'America/New_York',
   clinicSuspended: false,
+  claimed: true,
+  sendingUntil: null,
 };
 
 const reminder: OutboxMessage = {
@@ -91,6 +93,48 @@ t.test('SMTP: no server listening is a DeliveryError naming the connection error
   t.match(error, { name: 'DeliveryError', reason: 'SMTP ESOCKET: connect ECONNREFUSED 127.0.0.1:1' });
 });
 
+t.test('SMTP: smtp:// beyond this host requires STARTTLS; a server without it gets nothing', async (t) => {
+  t.same(
+    [
+      'smtp://mail.example.test:587',
+      'smtp://u:p@10.0.0.5',
+      'smtp://127.0.0.2:25',
+      'smtp://localhost:25',
+      'smtp://127.0.0.1:1025',
+      'smtp://[::1]:25',
+      'smtps://mail.example.test',
+    ].map(requiresStartTls),
+    [true, true, true, false, false, false, false],
+  );
+  // smtp-server without STARTTLS on 127.0.0.2: loopback, but not named as this host.
+  const remote = await startSmtpServer(t, { host: '127.0.0.2' });
+  const error = await smtpTransport({ url: remote.url, from: 'notifications@clinicbase.test' }, 5000)
+    .send(renderMessage(invitation))
+    .catch((e: unknown) => e);
+  // The server refuses the STARTTLS it does not offer; the client stops there.
+  t.match(error, { name: 'DeliveryError', reason: 'SMTP 500: 500 Error: command not recognized' });
+  t.equal(remote.received.length, 0, 'nothing sent in clear text');
+});
+
+t.test('one overall deadline: a send past it fails as a DeliveryError and is told to stop', async (t) => {
+  let aborted = false;
+  const slow: Transport = {
+    name: 'slow',
+    send: (_message, signal) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        signal?.addEventListener('abort', () => {
+          aborted = true;
+          clearTimeout(timer);
+        });
+      }),
+  };
+  const started = Date.now();
+  await t.rejects(sendWithin(slow, renderMessage(invitation), 200), { name: 'DeliveryError', reason: 'slow timed out after 200 ms' });
+  t.ok(Date.now() - started < 1000, 'at the deadline');
+  t.ok(aborted, 'the transport is aborted');
+});
+
 t.test('webhook: one signed JSON POST per SMS, the outbox id as Idempotency-Key', async (t) => {
   const hook = await startWebhook(t, () => 202);
   const now = () => new Date('2027-03-07T12:00:00Z');
@@ -136,6 +180,14 @@ t.test('webhook: no gateway listening is a DeliveryError naming the connection e
     .send(renderMessage(reminder, appointment))
     .catch((e: unknown) => e);
   t.match(error, { name: 'DeliveryError', reason: 'webhook unreachable: ECONNREFUSED' });
+});
+
+t.test('webhook: an error of fetch is reasoned by its code or class, never its message (a URL may hold a secret)', async (t) => {
+  const error = await webhookTransport({ url: 'https://user:hunter2@sms.example.test/hook', secret: SECRET }, 5000)
+    .send(renderMessage(reminder, appointment))
+    .catch((e: unknown) => e);
+  t.match(error, { name: 'DeliveryError', reason: 'webhook unreachable: TypeError' });
+  t.notMatch(JSON.stringify({ reason: (error as { reason: string }).reason }), /hunter2/);
 });
 
 t.test('file: a folder that cannot be written is a DeliveryError', async (t) => {

@@ -5,6 +5,7 @@
 // appointment, and the worker-only functions refused to the request login.
 import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { actorIn, createActors, insertAsAdmin } from '../helpers/actors.ts';
@@ -13,6 +14,7 @@ import { testClient } from '../helpers/client.ts';
 import { createClinics, createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
 import { decodeQuotedPrintable, header, startSmtpServer, startWebhook } from '../helpers/notify-servers.ts';
 import { bookableClinics } from '../helpers/schedule.ts';
+import { eventually } from '../helpers/wait.ts';
 import { queuedJobs, runDueJobs, workerPool } from '../helpers/worker.ts';
 
 const TOKEN = 'inv_Zr8Kq2Wm5Tx9Lp3Nv7Bc1Hd4Jf6Gs0Ya';
@@ -113,30 +115,161 @@ t.test('an invitation: one job keyed by the row, sent once over SMTP from the cl
   t.same(resend, [{ queued: false }], 'a sent message is not resent');
 });
 
-t.test('a delivery racing another of the same row waits for it, then finds it sent and sends nothing', async (t) => {
+/** One statement as app_user on the worker's login, committed. */
+async function asWorker(pool: ReturnType<typeof workerPool>, statement: string, params: unknown[]) {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('set local role app_user');
+    const { rows } = await client.query(statement, params);
+    await client.query('commit');
+    return rows;
+  } finally {
+    client.release();
+  }
+}
+
+t.test('a row claimed by one delivery: another sends nothing and looks again when the lease ends', async (t) => {
   const { db } = await setup(t);
   const smtp = await startSmtpServer(t);
+  const env = { NOTIFY_TRANSPORT: 'smtp', SMTP_URL: smtp.url, SMTP_FROM: 'a@clinicbase.test' };
   const id = await invitationRow(db, 'race@example.test');
-  // The first delivery, by hand on the worker login: it holds the row from its read to its record.
-  const first = await workerPool(t, db).connect();
-  try {
-    await first.query('begin');
-    await first.query('set local role app_user');
-    await first.query('select id from app_hidden.notification_for_delivery($1)', [id]);
-    let settled = false;
-    const second = runDueJobs(t, db, { env: { NOTIFY_TRANSPORT: 'smtp', SMTP_URL: smtp.url, SMTP_FROM: 'a@clinicbase.test' } }).finally(() => {
-      settled = true;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    t.equal(settled, false, 'the job waits for the row');
-    await first.query('select app_hidden.notification_sent($1)', [id]);
-    await first.query('commit');
-    await second;
-  } finally {
-    first.release();
-  }
+  const worker = workerPool(t, db);
+  // The first delivery, by hand on the worker login: its claim is committed, its send under way.
+  t.same(await asWorker(worker, 'select claimed, status from app_hidden.notification_claim($1, 60000)', [id]), [{ claimed: true, status: 'sending' }]);
+  t.same(
+    await asWorker(worker, 'select claimed, status from app_hidden.notification_claim($1, 60000)', [id]),
+    [{ claimed: false, status: 'sending' }],
+    'no second claim',
+  );
+  const { rows: lease } = await db.admin.query<{ until: Date }>('select sending_until as until from app_private.notification_outbox where id = $1', [id]);
+  await runDueJobs(t, db, { env });
+  t.equal(smtp.received.length, 0, 'the job sends nothing while the row is claimed');
+  t.match(await outboxRow(db, id), { status: 'sending', attempts: 0 });
+  t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${id}`, attempts: 0, runAt: lease[0]!.until }], 'it looks again when the lease ends');
+  t.same(
+    await db.admin.query('select app_private.resend_notification($1) as queued', [id]).then((r) => r.rows),
+    [{ queued: false }],
+    'no resend under a live lease',
+  );
+  await asWorker(worker, 'select app_hidden.notification_sent($1)', [id]);
+  await db.admin.query('update graphile_worker._private_jobs set run_at = now()');
+  await runDueJobs(t, db, { env });
   t.equal(smtp.received.length, 0, 'sent by the first only');
   t.same(await outboxRow(db, id), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+  t.same(await queuedJobs(db, TASK), []);
+
+  // A lease that ended without a record (its worker died mid-send): the next attempt claims and sends.
+  const orphan = await invitationRow(db, 'orphan@example.test');
+  await db.admin.query(`update app_private.notification_outbox set status = 'sending', sending_until = now() - interval '1 second' where id = $1`, [orphan]);
+  await runDueJobs(t, db, { env });
+  t.equal(smtp.received.length, 1);
+  t.same(await outboxRow(db, orphan), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+  const leaseless = db.admin.query(`update app_private.notification_outbox set status = 'sending', sending_until = null where id = $1`, [orphan]);
+  t.equal(await sqlstateOf(leaseless), '23514', 'sending needs its lease');
+});
+
+t.test('cancelling an appointment withdraws its pending messages, never one a delivery has claimed', async (t) => {
+  const { db, clinics } = await setup(t);
+  const { patient, appointment } = await appointmentOf(db, clinics.a, { channel: 'sms', phone: '+1 555 0130' });
+  const written = async (window: string) => {
+    const { rows } = await db.admin.query<{ id: string }>(
+      `select app_private.notify_patient($1, $2, 'appointment_reminder', jsonb_build_object('appointmentId', $3::uuid, 'window', $4::text),
+         app_private.appointment_message_dedup_key($1, $3, $4, '2027-03-08T15:00:00Z')) as id`,
+      [clinics.a, patient, appointment, window],
+    );
+    return Number(rows[0]!.id);
+  };
+  const claimed = await written('24h');
+  const pending = await written('2h');
+  await asWorker(workerPool(t, db), 'select claimed from app_hidden.notification_claim($1, 60000)', [claimed]);
+  await db.admin.query(`update app_public.appointments set status = 'cancelled', cancellation_reason = 'Patient called' where id = $1`, [appointment]);
+  const { rows } = await db.admin.query('select id::int, status from app_private.notification_outbox where id in ($1, $2) order by id', [claimed, pending]);
+  t.same(rows, [{ id: claimed, status: 'sending' }], 'the pending one withdrawn, the claimed one left to its delivery');
+});
+
+/**
+ * A raw SMTP server answering every command after `delayMs` (no STARTTLS, no pipelining), counting
+ * the messages it accepted: a 250 written after the data's final dot.
+ */
+async function startSlowSmtp(t: Test, delayMs: number) {
+  const state = { accepted: 0, connections: 0, closed: 0 };
+  const server = net.createServer((socket) => {
+    state.connections += 1;
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      state.closed += 1;
+    });
+    const later = (answer: () => void) => setTimeout(() => !socket.destroyed && answer(), delayMs);
+    const reply = (line: string) => later(() => socket.write(`${line}\r\n`));
+    let buffer = '';
+    let inData = false;
+    reply('220 slow.test ESMTP');
+    socket.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('latin1');
+      for (;;) {
+        const end = buffer.indexOf(inData ? '\r\n.\r\n' : '\r\n');
+        if (end < 0) return;
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + (inData ? 5 : 2));
+        if (inData) {
+          inData = false;
+          later(() => {
+            state.accepted += 1;
+            socket.write('250 2.0.0 queued\r\n');
+          });
+        } else if (/^DATA/i.test(line)) {
+          inData = true;
+          reply('354 go ahead');
+        } else {
+          reply(/^QUIT/i.test(line) ? '221 bye' : '250 ok');
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `smtp://127.0.0.1:${(server.address() as net.AddressInfo).port}`, state };
+}
+
+/** Backends of the worker login idle inside a transaction, on this test's database. */
+async function idleWorkerTransactions(db: TestDatabase): Promise<number> {
+  const { rows } = await db.admin.query<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity where datname = current_database() and usename = 'app_worker' and state like 'idle in transaction%'`,
+  );
+  return rows[0]!.n;
+}
+
+t.test('a slow SMTP server: no transaction open across the send, one overall deadline, never a second copy', async (t) => {
+  const { db } = await setup(t);
+  // Slow but within the deadline: six answers 150 ms apart.
+  const slow = await startSlowSmtp(t, 150);
+  const id = await invitationRow(db, 'slow@example.test');
+  const env = { NOTIFY_TRANSPORT: 'smtp', SMTP_URL: slow.url, SMTP_FROM: 'a@clinicbase.test', NOTIFY_TIMEOUT_MS: '5000' };
+  const delivery = runDueJobs(t, db, { env });
+  await eventually(
+    () => slow.state.connections,
+    (n) => n === 1,
+  );
+  t.match(await outboxRow(db, id), { status: 'sending', attempts: 0 }, 'the claim is committed before the send');
+  t.equal(await idleWorkerTransactions(db), 0, 'no transaction waits on the SMTP server');
+  await delivery;
+  t.equal(slow.state.accepted, 1, 'one mail accepted');
+  t.same(await outboxRow(db, id), { status: 'sent', attempts: 1, last_error: null, sent: true, failed: false });
+
+  // Each answer just under nodemailer's step timeout (900 of 1000 ms): the whole conversation would
+  // take 5.4 s. At the 1 s deadline the attempt fails cleanly, its connection closed, nothing accepted.
+  const slower = await startSlowSmtp(t, 900);
+  const late = await invitationRow(db, 'late@example.test');
+  await runDueJobs(t, db, { env: { ...env, SMTP_URL: slower.url, NOTIFY_TIMEOUT_MS: '1000' } });
+  t.same(await outboxRow(db, late), { status: 'pending', attempts: 1, last_error: 'smtp timed out after 1000 ms', sent: false, failed: false });
+  await eventually(
+    () => slower.state.closed,
+    (n) => n === 1,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 6000));
+  t.equal(slower.state.accepted, 0, 'no mail accepted after the deadline either');
+  t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${late}`, attempts: 1 }], 'retried later by graphile-worker');
 });
 
 t.test('a reminder by SMS through the signed webhook, in the clinic time zone; opted-out patients get nothing', async (t) => {
@@ -257,7 +390,7 @@ t.test('the worker-only functions: app_user on the request login gets 42501, the
   const { db } = await setup(t);
   const id = await invitationRow(db, 'vera@example.test');
   const calls = [
-    `select * from app_hidden.notification_for_delivery(${id})`,
+    `select * from app_hidden.notification_claim(${id}, 60000)`,
     `select * from app_hidden.notification_appointment(${id})`,
     `select app_hidden.notification_sent(${id})`,
     `select app_hidden.notification_attempt_failed(${id}, 'x', true)`,
@@ -279,7 +412,7 @@ t.test('the worker-only functions: app_user on the request login gets 42501, the
   try {
     await client.query('begin');
     await client.query(`set local role app_user`);
-    const { rows } = await client.query(`select kind, recipient, clinic_name, sender_name, language, timezone from app_hidden.notification_for_delivery($1)`, [
+    const { rows } = await client.query(`select kind, recipient, clinic_name, sender_name, language, timezone from app_hidden.notification_claim($1, 60000)`, [
       id,
     ]);
     t.same(rows, [
@@ -396,11 +529,28 @@ t.test("a suspended clinic's messages wait, and go once it is active again", asy
   t.same(await outboxRow(db, id), { status: 'pending', attempts: 0, last_error: null, sent: false, failed: false });
   t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${id}`, attempts: 0, runAt: new Date('2027-06-01T09:15:00Z') }], 'looked at again 15 minutes later');
 
+  const { rows: flags } = await db.admin.query('select flags from graphile_worker._private_jobs');
+  t.same(flags, [{ flags: { held_for_suspension: true } }], 'flagged for the reactivation');
+
+  // Reactivation makes the held delivery due at once (its payload names the row, not the clinic).
   await db.admin.query(`update app_public.clinics set status = 'active' where id = $1`, [clinics.a]);
-  await db.admin.query('update graphile_worker._private_jobs set run_at = now()');
+  t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${id}` }]);
+  t.ok((await queuedJobs(db, TASK))[0]!.runAt <= new Date(), 'due now');
   await runDueJobs(t, db, { env });
   t.equal(hook.calls.length, 1, 'sent once active');
   t.match(await outboxRow(db, id), { status: 'sent', attempts: 1 });
+
+  // A message whose delivery died mid-send (its lease over) in a clinic suspended since: held back too.
+  const { rows: again } = await db.admin.query<{ id: string }>(
+    `select app_private.notify_patient($1, $2, 'appointment_confirmation', jsonb_build_object('appointmentId', $3::uuid), 'orphaned') as id`,
+    [clinics.a, patient, appointment],
+  );
+  const orphan = Number(again[0]!.id);
+  await db.admin.query(`update app_private.notification_outbox set status = 'sending', sending_until = now() - interval '1 minute' where id = $1`, [orphan]);
+  await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
+  await runDueJobs(t, db, { env, now: () => new Date('2027-06-01T09:00:00Z') });
+  t.equal(hook.calls.length, 1, 'nothing more sent while suspended');
+  t.match(await queuedJobs(db, TASK), [{ key: `${TASK}:${orphan}`, runAt: new Date('2027-06-01T09:15:00Z') }], 'looked at again 15 minutes later');
 });
 
 t.test('booking over HTTP to the patient mailbox: the confirmation, then the 24 h reminder, in the clinic language and time', async (t) => {
