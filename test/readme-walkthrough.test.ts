@@ -186,7 +186,7 @@ t.test('the README front-desk and clinical day run as written against a seeded s
                from app_public.test_requests r join app_public.test_reports rep on rep.test_request_id = r.id
                join app_public.clinic_members m on m.id = rep.technician_id where r.consultation_id = c.id) as lab,
             (select string_agg(f.status || ' in ' || (f.due_date - c.signed_at::date), ', ') from app_public.follow_ups f where f.consultation_id = c.id) as follow_up,
-            (select string_agg(o.recipient || case when (o.payload->>'critical')::boolean then ' critical' else '' end, ', ')
+            (select string_agg(o.recipient || case when (o.payload->>'critical')::boolean then ' critical' else '' end, ', ' order by o.id)
                from app_private.notification_outbox o join app_public.test_requests r on (o.payload->>'test_request_id')::uuid = r.id
                where o.kind = 'lab_report_released' and r.consultation_id = c.id) as notified
      from app_public.consultations c
