@@ -105,7 +105,7 @@ try {
   const size = (await stat(archive)).size;
 
   started = performance.now();
-  await withClient(targetUrl, (admin) => importClinicArchive(admin, targetStorage, archive, {}, () => {}));
+  await withClient(targetUrl, (admin) => importClinicArchive(admin, targetStorage, archive, () => {}));
   const importSeconds = seconds(started);
   const { rows } = await withClient(targetUrl, (admin) => admin.query<{ n: number }>('select count(*)::int as n from app_public.patients'));
   console.log(

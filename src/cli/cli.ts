@@ -27,10 +27,11 @@
 //       removes those jobs from the queue (waiting, due or failed; not a running one)
 //   jobs:unlock --worker <worker id>
 //       frees the jobs a dead worker holds (after a crash or kill -9): they run again at once
-//   clinic:import <archive> [--with-support-operators]
+//   clinic:import <archive>
 //       restores a clinic export (docs/export-format.md) into this deployment, whose database lacks
 //       the clinic: checksums verified first, then all or nothing, printing progress. Needs the
-//       superuser's DATABASE_URL (triggers are held off while the rows go in)
+//       superuser's DATABASE_URL (triggers are held off while the rows go in). Accounts arrive
+//       without a password (the archive carries no credential): people set one with the reset
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { passwordProblem } from '../auth/password-policy.ts';
@@ -54,7 +55,7 @@ const USAGE = [
   '       npm run cli -- data-key:generate [--file <path>]',
   '       npm run cli -- data-key:reencrypt',
   '       npm run cli -- jobs:list | jobs:retry <job id…> | jobs:cancel <job id…> | jobs:unlock --worker <worker id>',
-  '       npm run cli -- clinic:import <archive> [--with-support-operators]',
+  '       npm run cli -- clinic:import <archive>',
 ].join('\n');
 
 type Options = {
@@ -62,7 +63,6 @@ type Options = {
   reason?: string | undefined;
   file?: string | undefined;
   worker?: string | undefined;
-  'with-support-operators'?: boolean | undefined;
 };
 type Work = (client: Client) => Promise<number>;
 /**
@@ -134,13 +134,13 @@ const COMMANDS: Record<string, Command> = {
   'jobs:retry': onJobs(retryJobs),
   'jobs:cancel': onJobs(cancelJobs),
   'jobs:unlock': async ({ worker }, args) => (!worker?.trim() || args.length > 0 ? 2 : (owner) => unlockWorker(owner, worker, print)),
-  'clinic:import': async ({ 'with-support-operators': withSupportOperators }, args) => {
+  'clinic:import': async (_options, args) => {
     const [archive, ...rest] = args;
     if (!archive || rest.length > 0) return 2;
     const storage = await LocalDiskStorage.open(loadConfig().storageDir);
     return {
       superuser: async (admin) => {
-        await importClinicArchive(admin, storage, archive, { withSupportOperators: withSupportOperators === true }, (line) => console.log(line));
+        await importClinicArchive(admin, storage, archive, (line) => console.log(line));
         return 0;
       },
     };
@@ -168,7 +168,6 @@ runCli(async () => {
       reason: { type: 'string' },
       file: { type: 'string' },
       worker: { type: 'string' },
-      'with-support-operators': { type: 'boolean' },
     },
   });
   const [name = '', ...args] = positionals;

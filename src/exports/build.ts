@@ -64,9 +64,9 @@ export async function buildClinicExport(deps: ExportDeps, ids: { clinicId: strin
   const was = await setExportState(deps, ids.exportId, 'running', 0);
   if (was === null || !['requested', 'running'].includes(was)) return;
   const work = await mkdtemp(path.join(os.tmpdir(), 'clinicbase-export-'));
+  const key = archiveKey(ids.clinicId, ids.exportId);
   try {
     const archive = await writeArchive(deps, ids, work);
-    const key = archiveKey(ids.clinicId, ids.exportId);
     // A build run again after a crash replaces what the crashed one stored.
     await deps.storage.delete(key);
     await deps.storage.put(key, createReadStream(archive.file));
@@ -74,7 +74,11 @@ export async function buildClinicExport(deps: ExportDeps, ids: { clinicId: strin
     await setExportState(deps, ids.exportId, 'ready', 100, { sha256: archive.sha256, sizeBytes: archive.size, expiresAt });
   } catch (error) {
     // What the row keeps of the failure is what the queue keeps: its class, SQLSTATE and constraint.
-    if (lastAttempt) await setExportState(deps, ids.exportId, 'failed', 0, { error: scrubbedError(error).message.slice(0, 200) });
+    if (lastAttempt) {
+      // No export will name an archive stored before the failure (the move to ready failed).
+      await deps.storage.delete(key);
+      await setExportState(deps, ids.exportId, 'failed', 0, { error: scrubbedError(error).message.slice(0, 200) });
+    }
     throw error;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -25,7 +25,7 @@ export const manifestSchema = z
       z
         .object({
           name: tableName,
-          scope: z.enum(['clinic', 'tenant', 'audit', 'account', 'operator']),
+          scope: z.enum(['clinic', 'tenant', 'audit', 'account']),
           file: z.string(),
           rows: z.int().nonnegative(),
           size: z.int().nonnegative(),
@@ -47,10 +47,15 @@ export const tableFile = (name: string) => `tables/${name}.jsonl`;
 export const blobFile = (key: string) => `files/${key}`;
 
 /** The lower-case hex SHA-256 and the size of a file on disk. */
-export async function digestFile(file: string): Promise<{ sha256: string; size: number }> {
+export function digestFile(file: string): Promise<{ sha256: string; size: number }> {
+  return digestStream(createReadStream(file));
+}
+
+/** The lower-case hex SHA-256 and the size of a stream's bytes, read to the end. */
+export async function digestStream(stream: AsyncIterable<unknown>): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(file)) {
+  for await (const chunk of stream) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }

@@ -106,9 +106,57 @@ t.test('a patient exports their own record, recorded as a read of it', async (t)
     );
   }
 
+  // The other patient's appointment, visit, signed consultation and issued prescription; the
+  // caller's own signed consultation and draft one. Written as history is (no trigger refuses it).
+  const chart = await db.admin.connect();
+  const records = { ownSigned: '', ownDraft: '', otherAppointment: '', otherConsultation: '', otherPrescription: '' };
+  try {
+    await chart.query('begin');
+    await chart.query('set local session_replication_role = replica');
+    const insert = async (text: string, values: unknown[]) => (await chart.query<{ id: string }>(`${text} returning id`, values)).rows[0]!.id;
+    const visit = (patient: string, token: number) =>
+      insert(`insert into app_public.visits (clinic_id, patient_id, visit_date, token_number, status) values ($1, $2, current_date, $3, 'completed')`, [
+        clinics.a,
+        patient,
+        token,
+      ]);
+    const consultation = (patient: string, visitId: string, signed: boolean) =>
+      insert(
+        `insert into app_public.consultations (clinic_id, visit_id, patient_id, doctor_id, status, signed_at, chief_complaint) values ($1, $2, $3, $4, $5, $6, 'Headache')`,
+        [clinics.a, visitId, patient, member('doctor'), signed ? 'signed' : 'draft', signed ? new Date() : null],
+      );
+    records.otherAppointment = await insert(
+      `insert into app_public.appointments (clinic_id, patient_id, doctor_id, starts_at, ends_at, booked_by) values ($1, $2, $3, '2030-01-01T09:00Z', '2030-01-01T09:15Z', $3)`,
+      [clinics.a, other, member('doctor')],
+    );
+    records.otherConsultation = await consultation(other, await visit(other, 1), true);
+    records.otherPrescription = await insert(
+      `insert into app_public.prescriptions (clinic_id, consultation_id, patient_id, doctor_id, status, prescription_number, issued_at) values ($1, $2, $3, $4, 'issued', 'RX-2026-00001', now())`,
+      [clinics.a, records.otherConsultation, other, member('doctor')],
+    );
+    const ownVisit = await visit(own, 2);
+    records.ownSigned = await consultation(own, ownVisit, true);
+    records.ownDraft = await consultation(own, await visit(own, 3), false);
+    await chart.query('commit');
+  } catch (error) {
+    await chart.query('rollback');
+    throw error;
+  } finally {
+    chart.release();
+  }
+
   const response = await client.call('GET', '/api/v1/clinics/clinic-a/patients/me/export', await token('patient'));
   t.equal(response.statusCode, 200);
   const body = response.json();
+  const ids = (rows: { id: string }[]) => rows.map((row) => row.id);
+  t.same(ids(body.records.consultations), [records.ownSigned], "their signed consultation only: not their draft, not the other patient's");
+  t.same(ids(body.records.appointments), [], "no appointment of the other patient's");
+  t.same(ids(body.records.prescriptions), [], "no prescription of the other patient's");
+  const text = JSON.stringify(body);
+  t.notOk(
+    [records.ownDraft, records.otherAppointment, records.otherConsultation, records.otherPrescription].some((id) => text.includes(id)),
+    'none of those ids anywhere',
+  );
   t.match(body.patient, { id: own, fullName: 'Ada Own Record', dateOfBirth: '1980-02-29', identificationNumber: '*****4567' });
   t.notOk(
     'identificationNumberHmac' in body.patient || 'identificationNumberCiphertext' in body.patient || 'clinicId' in body.patient,

@@ -3,7 +3,7 @@
 // refusal (a tampered archive, a clinic that exists, an archive that is not whole) writes nothing:
 // no row, no file.
 import { createHash } from 'node:crypto';
-import { readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { create as createTar } from 'tar';
@@ -12,9 +12,10 @@ import { cli, tempDir } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { filesUnder, temporaryStorageDir } from '../helpers/storage.ts';
 import type { Manifest } from '../../src/exports/format.ts';
+import type { StorageKey } from '../../src/storage/blob-storage.ts';
 import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { buildExport, filledDatabase, unpack } from './export-helpers.ts';
-import { workerPool } from '../helpers/worker.ts';
+import { queuedJobs, workerPool } from '../helpers/worker.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -51,7 +52,10 @@ t.test('an export imported into an empty database exports again identically, fil
 
   const target = await createTestDatabase(t);
   const targetDir = await temporaryStorageDir(t);
-  const imported = await cli(target, ['clinic:import', archive, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
+  // A killed import left one of its files behind: the same bytes are taken as they are.
+  const [leftKey, leftBytes] = [...filled.blobs].find(([key]) => key.startsWith(filled.clinics.a))!;
+  await (await LocalDiskStorage.open(targetDir)).put(leftKey as StorageKey, [leftBytes]);
+  const imported = await cli(target, ['clinic:import', archive], '', { STORAGE_DIR: targetDir });
   t.equal(imported.code, 0, imported.output);
   t.match(imported.output, /^verified \d+ tables \(\d+ rows\) and 1 files of clinic clinic-a/m, 'verified first');
   t.match(imported.output, /^app_public\.patients: 1 rows$/m, 'progress per table');
@@ -74,9 +78,34 @@ t.test('an export imported into an empty database exports again identically, fil
   );
   t.same(audit, [{ n: 1 }], "the import is in the target's audit log");
 
+  // No credential arrived: every imported account waits for its password reset, no operator.
+  const { rows: logins } = await target.admin.query(`
+    select array_agg(distinct password_hash) as hashes, (select count(*)::int from app_private.platform_operators) as operators,
+      (select count(*)::int from app_private.two_factor) + (select count(*)::int from app_private.recovery_codes) as factors
+    from app_private.accounts`);
+  t.same(logins, [{ hashes: ['$argon2id$unset'], operators: 0, factors: 0 }], 'accounts without a password, no operator, no second factor');
+
+  // The future bookings' reminders, queued as a booking queues them.
+  const { rows: booked } = await source.admin.query<{ id: string; startsAt: Date }>(
+    `select id, starts_at as "startsAt" from app_public.appointments where clinic_id = $1 and status = 'booked' and starts_at > now() order by id`,
+    [filled.clinics.a],
+  );
+  t.ok(booked.length >= 1, 'the fixture books an appointment in 2030');
+  const reminders = (await queuedJobs(target, 'appointments__remind')).map((job) => ({ key: job.key, runAt: job.runAt }));
+  t.same(
+    reminders.sort((x, y) => String(x.key).localeCompare(String(y.key))),
+    booked
+      .flatMap(({ id, startsAt }) => [
+        { key: `appointments__remind:${filled.clinics.a}:${id}:24h`, runAt: new Date(startsAt.getTime() - 24 * 3_600_000) },
+        { key: `appointments__remind:${filled.clinics.a}:${id}:2h`, runAt: new Date(startsAt.getTime() - 2 * 3_600_000) },
+      ])
+      .sort((x, y) => x.key.localeCompare(y.key)),
+    'each booked appointment: its 24 h and 2 h reminders',
+  );
+
   const before = await footprint(target);
   const filesBefore = await filesUnder(targetDir);
-  const twice = await cli(target, ['clinic:import', archive, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
+  const twice = await cli(target, ['clinic:import', archive], '', { STORAGE_DIR: targetDir });
   t.equal(twice.code, 1);
   t.match(twice.output, `import refused: a clinic with id ${filled.clinics.a} or slug clinic-a exists here`);
   t.same(await footprint(target), before, 'a clinic that exists: nothing written');
@@ -89,7 +118,7 @@ t.test('refused imports write nothing', async (t) => {
   const { archive } = await buildExport(source, workerPool(t, source), filled.clinics.a, filled.storage);
   const target = await createTestDatabase(t);
   const targetDir = await temporaryStorageDir(t);
-  const empty = await footprint(target);
+  let empty = await footprint(target);
   const work = await tempDir(t, 'clinicbase-tamper-');
   const run = (file: string, ...flags: string[]) => cli(target, ['clinic:import', file, ...flags], '', { STORAGE_DIR: targetDir });
   const nothingWritten = async (t: Test, what: string) => {
@@ -99,18 +128,43 @@ t.test('refused imports write nothing', async (t) => {
 
   const usage = await cli(target, ['clinic:import'], '', { STORAGE_DIR: targetDir });
   t.equal(usage.code, 2, 'no archive named: the usage');
-  t.match(usage.output, 'npm run cli -- clinic:import <archive> [--with-support-operators]');
+  t.match(usage.output, 'npm run cli -- clinic:import <archive>\n');
 
-  const operators = await run(archive);
-  t.equal(operators.code, 1);
-  t.match(operators.output, /import refused: the clinic's support grants name operators who are none here .*--with-support-operators/);
-  await nothingWritten(t, 'support operators unknown here');
+  // A file under one of the clinic's keys here with other bytes is never replaced.
+  const [fileKey] = [...filled.blobs.keys()].filter((key) => key.startsWith(filled.clinics.a));
+  const targetStorage = await LocalDiskStorage.open(targetDir);
+  await targetStorage.put(fileKey as StorageKey, [Buffer.from('other bytes')]);
+  const differing = await run(archive);
+  t.equal(differing.code, 1);
+  t.match(differing.output, `import refused: the storage holds another file under ${fileKey}`);
+  t.same(await footprint(target), empty, 'another file under a key: no row');
+  t.same(await filesUnder(targetDir), [fileKey], 'and that file as it was');
+  await targetStorage.delete(fileKey as StorageKey);
+
+  // The probe: a forged manifest scopes departments as accounts (no clinic check) and its rows
+  // name another clinic of the target.
+  const { rows: others } = await target.admin.query<{ id: string }>(`insert into app_public.clinics (slug, name) values ('other-here', 'Other') returning id`);
+  const otherHere = others[0]!.id;
+  const withOther = await footprint(target);
+  const probe = await unpack(t, archive);
+  await rewriteTable(probe, 'app_public.departments', (lines) => lines.map((line) => line.replaceAll(filled.clinics.a, otherHere)));
+  probe.manifest.tables.find((table) => table.name === 'app_public.departments')!.scope = 'account';
+  await writeFile(path.join(probe.dir, 'manifest.json'), JSON.stringify(probe.manifest));
+  const forged = await run(await repack(probe.dir, path.join(work, 'probe.tar.gz')));
+  t.equal(forged.code, 1);
+  t.match(forged.output, 'import refused: tables scoped otherwise here: app_public.departments (account, here tenant)');
+  t.same(await footprint(target), withOther, 'a forged scope: no row');
+  t.same((await target.admin.query('select count(*)::int as n from app_public.departments')).rows, [{ n: 0 }], 'no department anywhere');
+  t.same(await filesUnder(targetDir), [], 'and no file');
+  await target.admin.query('delete from app_public.clinics where id = $1', [otherHere]);
+  // The audit log keeps that clinic's coming and going: what follows is compared with this.
+  empty = await footprint(target);
 
   // Someone else here already has the e-mail of one of the clinic's people.
   const email = `actor-clinic-admin-${filled.clinics.a}@example.test`;
   await target.admin.query(`insert into app_private.accounts (email, password_hash) values ($1, '$argon2id$v=19$someone-else')`, [email]);
   const withClash = await footprint(target);
-  const clash = await run(archive, '--with-support-operators');
+  const clash = await run(archive);
   t.equal(clash.code, 1);
   t.match(clash.output, `import refused: accounts exist here under another id or e-mail: ${email}`);
   t.same(await footprint(target), withClash, 'an e-mail of another account here: no row');
@@ -120,21 +174,21 @@ t.test('refused imports write nothing', async (t) => {
   const tampered = await unpack(t, archive);
   const patients = path.join(tampered.dir, 'tables/app_public.patients.jsonl');
   await writeFile(patients, (await readFile(patients, 'utf8')).replace('Patient Fixture', 'Patient Fixturf'));
-  const changed = await run(await repack(tampered.dir, path.join(work, 'tampered.tar.gz')), '--with-support-operators');
+  const changed = await run(await repack(tampered.dir, path.join(work, 'tampered.tar.gz')));
   t.equal(changed.code, 1);
   t.match(changed.output, 'import refused: tables/app_public.patients.jsonl does not match its checksum');
   await nothingWritten(t, 'a changed row');
 
   const extra = await unpack(t, archive);
   await writeFile(path.join(extra.dir, 'tables/app_public.smuggled.jsonl'), '{}\n');
-  const smuggled = await run(await repack(extra.dir, path.join(work, 'extra.tar.gz')), '--with-support-operators');
+  const smuggled = await run(await repack(extra.dir, path.join(work, 'extra.tar.gz')));
   t.match(smuggled.output, 'import refused: the archive holds files its manifest does not list: tables/app_public.smuggled.jsonl');
   await nothingWritten(t, 'an unlisted file');
 
   // Consistent checksums over rows of another clinic: refused before the clinic's rows are written.
   const foreign = await unpack(t, archive);
   await rewriteTable(foreign, 'app_public.departments', (lines) => lines.map((line) => line.replace(filled.clinics.a, filled.clinics.b)));
-  const intoOther = await run(await repack(foreign.dir, path.join(work, 'foreign.tar.gz')), '--with-support-operators');
+  const intoOther = await run(await repack(foreign.dir, path.join(work, 'foreign.tar.gz')));
   t.equal(intoOther.code, 1);
   t.match(intoOther.output, `import refused: app_public.departments holds rows of another clinic than ${filled.clinics.a}`);
   await nothingWritten(t, 'a row of another clinic');
@@ -145,7 +199,7 @@ t.test('refused imports write nothing', async (t) => {
   await rewriteTable(partial, 'app_public.patient_history', (lines) =>
     lines.slice(0, 1).map((line) => line.replace(/"patient_id":"[^"]+"/, '"patient_id":"00000000-0000-4000-8000-000000000000"')),
   );
-  const broken = await run(await repack(partial.dir, path.join(work, 'partial.tar.gz')), '--with-support-operators');
+  const broken = await run(await repack(partial.dir, path.join(work, 'partial.tar.gz')));
   t.equal(broken.code, 1);
   t.match(broken.output, 'import refused: a row breaks the foreign key patient_history_patient_id_fkey: the archive is not whole');
   t.match(broken.output, /^app_public\.patients: 1 rows$/m, 'the rows had gone in');
@@ -159,12 +213,12 @@ t.test('refused imports write nothing', async (t) => {
     admin.account,
     email,
   ]);
-  const around = await run(archive, '--with-support-operators');
+  const around = await run(archive);
   t.equal(around.code, 0, around.output);
   t.same(
     (await target.admin.query('select password_hash as hash from app_private.accounts where id = $1', [admin.account])).rows,
     [{ hash: '$argon2id$v=19$the-target-s-own' }],
-    'an account here already is kept as it is',
+    'an account here already keeps its login',
   );
   t.same(
     (await target.admin.query('select count(*)::int as n from app_public.clinic_members where account_id = $1', [admin.account])).rows,
@@ -236,6 +290,31 @@ t.test('a malformed archive is refused by name, nothing written', async (t) => {
       'import refused: tables this database does not import: app_public.rooms',
     ],
     [
+      'a tar bomb (128 MiB of zeros in a small archive)',
+      variant('bomb', async (u) => {
+        // A sparse file: 128 MiB of zeros that take no disk here and pack to a few hundred KiB.
+        await writeFile(path.join(u.dir, 'tables/big.jsonl'), '');
+        await truncate(path.join(u.dir, 'tables/big.jsonl'), 128 * 1024 * 1024);
+      }),
+      `import refused: the archive unpacks to more than ${64 * 1024 * 1024} bytes or 1000000 entries (at tables/big.jsonl)`,
+    ],
+    [
+      'a credential table (an archive of an earlier release)',
+      variant('credentials', async (u) => {
+        await writeFile(path.join(u.dir, 'tables/app_private.two_factor.jsonl'), '');
+        u.manifest.tables.push({
+          name: 'app_private.two_factor',
+          scope: 'account',
+          file: 'tables/app_private.two_factor.jsonl',
+          rows: 0,
+          size: 0,
+          sha256: sha256(Buffer.alloc(0)),
+        });
+        await rewriteManifest(u);
+      }),
+      'import refused: tables this database does not import: app_private.two_factor',
+    ],
+    [
       'a column this database lacks',
       variant('column', (u) => rewriteTable(u, 'app_public.departments', (lines) => lines.map((line) => line.replace(/}$/, ',"floor":3}')))),
       'import refused: app_public.departments has no column floor here',
@@ -252,7 +331,7 @@ t.test('a malformed archive is refused by name, nothing written', async (t) => {
     ],
   ];
   for (const [what, file, message] of CASES) {
-    const refused = await cli(target, ['clinic:import', await file, '--with-support-operators'], '', { STORAGE_DIR: targetDir });
+    const refused = await cli(target, ['clinic:import', await file], '', { STORAGE_DIR: targetDir });
     t.equal(refused.code, 1, `${what}: exit 1`);
     t.match(refused.output, message, `${what}: named`);
   }

@@ -20,6 +20,10 @@ t.test('an export carries every tenant table of its clinic and its files, and no
   const db = await createTestDatabase(t);
   const filled = await filledDatabase(t, db);
   const pool = workerPool(t, db);
+  // Clinic A's admin has a second factor and recovery codes: none of it may travel.
+  const admin = actorIn(db, filled.clinics.a, 'clinic_admin').account;
+  await db.admin.query(`insert into app_private.two_factor (account_id, secret, enabled_at) values ($1, 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', now())`, [admin]);
+  await db.admin.query(`insert into app_private.recovery_codes (account_id, code_hash) values ($1, decode(repeat('ab', 32), 'hex'))`, [admin]);
   const { exportId, archive } = await buildExport(db, pool, filled.clinics.a, filled.storage);
   const { manifest, entries } = await unpack(t, archive);
 
@@ -39,8 +43,33 @@ t.test('an export carries every tenant table of its clinic and its files, and no
   );
   t.same(
     exported.filter((name) => !withClinicId.some((r) => r.name === name)),
-    ['app_public.clinics', 'app_private.accounts', 'app_private.platform_operators', 'app_private.recovery_codes', 'app_private.two_factor'],
-    'beyond them: the clinic and the logins its rows reference',
+    ['app_public.clinics', 'app_private.accounts'],
+    'beyond them: the clinic and the accounts its rows reference (no operator, second factor or recovery code table)',
+  );
+  const accounts = entries
+    .get('tables/app_private.accounts.jsonl')!
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { id: string; password_hash: unknown });
+  t.ok(
+    accounts.some((account) => account.id === admin),
+    "clinic A's admin's account is in",
+  );
+  const { rows: grants } = await db.admin.query<{ operator: string }>(
+    'select operator_account_id as operator from app_public.support_access_grants where clinic_id = $1',
+    [filled.clinics.a],
+  );
+  t.ok(
+    grants.length > 0 && grants.every((grant) => accounts.some((account) => account.id === grant.operator)),
+    "the support grants' operators' accounts are in",
+  );
+  t.same([...new Set(accounts.map((account) => account.password_hash))], [null], 'every password hash is null');
+  const { rows: hashes } = await db.admin.query<{ hash: string }>('select password_hash as hash from app_private.accounts');
+  const archivedText = [...entries.values()].map((bytes) => bytes.toString('latin1')).join('\n');
+  t.notOk(
+    hashes.some(({ hash }) => archivedText.includes(hash)) || archivedText.includes('JBSWY3DPEHPK3PXP') || archivedText.includes('abababab'),
+    'no password hash, second-factor secret or recovery code anywhere in the archive',
   );
 
   t.equal(manifest.clinic.id, filled.clinics.a);
@@ -179,6 +208,43 @@ t.test('a build that fails on its last attempt marks the export failed, with no 
     { status: 'failed', progress: 0, error: 'Error' },
   ]);
   t.same(await filesUnder(filled.storageDir), [], 'no archive stored');
+});
+
+t.test('a support grant still names a platform operator only (a trigger now, the key the account)', async (t) => {
+  const db = await createTestDatabase(t);
+  const filled = await filledDatabase(t, db);
+  const admin = actorIn(db, filled.clinics.a, 'clinic_admin').account;
+  const grant = (operator: string) =>
+    db.admin.query(
+      `insert into app_public.support_access_grants (clinic_id, operator_account_id, granted_by, reason, expires_at) values ($1, $2, $3, 'help', now() + interval '1 hour')`,
+      [filled.clinics.a, operator, admin],
+    );
+  t.equal(await sqlstateOf(grant(admin)), '23503', 'an account that is no operator: refused');
+  const { rows } = await db.admin.query<{ id: string }>('select account_id as id from app_private.platform_operators limit 1');
+  t.equal(await sqlstateOf(grant(rows[0]!.id)), 'resolved', 'an operator: granted');
+});
+
+t.test('an archive stored before a last attempt fails at the move to ready is removed', async (t) => {
+  const db = await createTestDatabase(t);
+  const filled = await filledDatabase(t, db);
+  const exportId = await requestExport(db, filled.clinics.a);
+  const deps = exportDeps(workerPool(t, db), filled.clinics.a, filled.storage);
+  // Once the archive is stored, the database is gone: the move to ready (and to failed) fails.
+  let stored = false;
+  const storage = Object.create(filled.storage) as typeof filled.storage;
+  storage.put = async (key, content) => {
+    const size = await filled.storage.put(key, content);
+    stored = true;
+    return size;
+  };
+  const failing = {
+    ...deps,
+    storage,
+    withTenant: ((fn, options) => (stored ? Promise.reject(new Error('connection lost')) : deps.withTenant(fn, options))) as typeof deps.withTenant,
+  };
+  await t.rejects(buildClinicExport(failing, { clinicId: filled.clinics.a, exportId }, true), { message: 'connection lost' });
+  t.ok(stored, 'the archive had been stored');
+  t.equal(await stat(filled.storage.pathOf(archiveKey(filled.clinics.a, exportId)).file).catch(() => 'gone'), 'gone', 'and is removed again');
 });
 
 t.test('an admin requests an export as themselves, and the worker alone moves it', async (t) => {
