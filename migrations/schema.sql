@@ -175,7 +175,11 @@ begin
                      and 'app_owner'::regrole = any (p.polroles)) then
     raise exception '% has no read policy for app_owner: the export cannot read it', target.relation using errcode = '55000';
   end if;
-  select pg_catalog.string_agg(pg_catalog.format('t.%I', a.attname), ', ' order by a.attnum) into projection
+  -- An account's password hash is never exported: the column stays (the format's), null.
+  select pg_catalog.string_agg(
+      case when target.relation = 'app_private.accounts'::regclass and a.attname = 'password_hash'
+           then 'null::text as password_hash' else pg_catalog.format('t.%I', a.attname) end,
+      ', ' order by a.attnum) into projection
   from pg_attribute a
   where a.attrelid = target.relation and a.attnum > 0 and not a.attisdropped and a.attgenerated = '' and a.attidentity <> 'a';
   select pg_catalog.string_agg(pg_catalog.format('t.%I', a.attname) || case when a.attcollation <> 0 then ' collate "C"' else '' end,
@@ -192,9 +196,7 @@ begin
     when 'tenant' then 't.clinic_id = $1'
     -- An export's own bookkeeping stays with the deployment that made it, like its row.
     when 'audit' then $f$t.clinic_id = $1 and t.table_name is distinct from 'app_public.clinic_exports' and t.action not like 'clinic.export\_%'$f$
-    when 'operator' then 't.account_id in (select e.account_id from app_private.clinic_export_accounts($1) e where e.operator)'
-    else pg_catalog.format('t.%I in (select e.account_id from app_private.clinic_export_accounts($1) e)',
-      case when target.relation = 'app_private.accounts'::regclass then 'id' else 'account_id' end)
+    else 't.id in (select e.account_id from app_private.clinic_export_accounts($1) e)'
   end;
   return query execute pg_catalog.format(
     'select pg_catalog.row_to_json(r)::text from %s t cross join lateral (select %s) r where %s order by %s',
@@ -202,7 +204,7 @@ begin
 end;
 $function$;
 grant execute on function app_hidden.clinic_export_rows(text) to app_user;
-comment on function app_hidden.clinic_export_rows(text) is 'One table''s rows of the context''s clinic as JSON objects in export order (docs/export-format.md); the worker''s login only.';
+comment on function app_hidden.clinic_export_rows(text) is 'One table''s rows of the context''s clinic as JSON objects in export order (docs/export-format.md), accounts without their password hash; the worker''s login only.';
 
 CREATE OR REPLACE FUNCTION app_hidden.clinic_export_schema_migration()
  RETURNS text
@@ -782,7 +784,8 @@ begin
   perform app_private.assert_worker();
   update app_private.notification_outbox o
   set attempts = o.attempts + 1, last_error = left(notification_attempt_failed.reason, 500),
-      status = case when notification_attempt_failed.final then 'failed' else o.status end,
+      status = case when notification_attempt_failed.final then 'failed' when o.status = 'sending' then 'pending' else o.status end,
+      sending_until = null,
       failed_at = case when notification_attempt_failed.final then now() else o.failed_at end
   where o.id = notification_attempt_failed.outbox_id and o.status <> 'sent';
 end;
@@ -791,29 +794,40 @@ grant execute on function app_hidden.notification_attempt_failed(bigint,text,boo
 comment on function app_hidden.notification_attempt_failed(bigint,text,boolean) is '@behavior -*
 The worker only: one failed attempt and its reason; final: the message is failed.';
 
-CREATE OR REPLACE FUNCTION app_hidden.notification_for_delivery(outbox_id bigint)
- RETURNS TABLE(id bigint, kind text, channel text, recipient text, payload jsonb, clinic_id uuid, status text, clinic_name text, sender_name text, language text, timezone text, clinic_suspended boolean)
+CREATE OR REPLACE FUNCTION app_hidden.notification_claim(outbox_id bigint, lease_ms integer)
+ RETURNS TABLE(id bigint, kind text, channel text, recipient text, payload jsonb, clinic_id uuid, status text, clinic_name text, sender_name text, language text, timezone text, clinic_suspended boolean, claimed boolean, sending_until timestamp with time zone)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  claimed_now boolean;
 begin
   perform app_private.assert_worker();
+  if lease_ms is null or lease_ms not between 1000 and 7200000 then
+    raise exception 'a delivery lease is between 1 s and 2 h' using errcode = '22023';
+  end if;
+  -- A concurrent claim of the row waits for this one's commit, then finds the row 'sending'.
+  update app_private.notification_outbox o
+  set status = 'sending', sending_until = now() + make_interval(secs => lease_ms / 1000.0)
+  where o.id = notification_claim.outbox_id
+    and (o.status = 'pending' or o.status = 'sending' and o.sending_until < now())
+    and not exists (select from app_public.clinics c where c.id = o.clinic_id and c.status = 'suspended');
+  claimed_now := found;
   return query
   select o.id, o.kind, o.channel, o.recipient, o.payload, o.clinic_id, o.status,
          c.name, s.notification_sender_name, coalesce(s.language, 'en'), coalesce(c.timezone, 'UTC'),
-         o.clinic_id is not null and c.status = 'suspended'
+         o.clinic_id is not null and c.status = 'suspended', claimed_now, o.sending_until
   from app_private.notification_outbox o
   left join app_public.clinics c on c.id = coalesce(o.clinic_id,
     (select i.id from app_public.clinics i where o.kind = 'invitation' and i.slug = o.payload->>'clinic_slug'))
   left join app_public.clinic_settings s on s.clinic_id = c.id
-  where o.id = notification_for_delivery.outbox_id
-  for update of o;
+  where o.id = notification_claim.outbox_id;
 end;
 $function$;
-grant execute on function app_hidden.notification_for_delivery(bigint) to app_user;
-comment on function app_hidden.notification_for_delivery(bigint) is '@behavior -*
-The worker only: one outbox row with its clinic''s name, sender name, language and time zone.';
+grant execute on function app_hidden.notification_claim(bigint,integer) to app_user;
+comment on function app_hidden.notification_claim(bigint,integer) is '@behavior -*
+The worker only: claims one message for a delivery (sending, under a lease) and returns it with its clinic''s name, sender name, language and time zone; claimed false when it is not the caller''s to send.';
 
 CREATE OR REPLACE FUNCTION app_hidden.notification_sent(outbox_id bigint)
  RETURNS void
@@ -824,7 +838,7 @@ AS $function$
 begin
   perform app_private.assert_worker();
   update app_private.notification_outbox o
-  set status = 'sent', sent_at = now(), attempts = o.attempts + 1, failed_at = null
+  set status = 'sent', sending_until = null, sent_at = now(), attempts = o.attempts + 1, failed_at = null
   where o.id = notification_sent.outbox_id and o.status <> 'sent';
 end;
 $function$;
@@ -1528,24 +1542,23 @@ BEGIN ATOMIC
          CASE
              WHEN (c.oid = ('app_public.clinics'::regclass)::oid) THEN 'clinic'::text
              WHEN (c.oid = ('app_audit.audit_log'::regclass)::oid) THEN 'audit'::text
-             WHEN (c.oid = ('app_private.platform_operators'::regclass)::oid) THEN 'operator'::text
-             WHEN (c.oid = ANY (ARRAY[('app_private.accounts'::regclass)::oid, ('app_private.two_factor'::regclass)::oid, ('app_private.recovery_codes'::regclass)::oid])) THEN 'account'::text
+             WHEN (c.oid = ('app_private.accounts'::regclass)::oid) THEN 'account'::text
              ELSE 'tenant'::text
          END AS "case"
     FROM (pg_class c
       JOIN pg_namespace n ON ((n.oid = c.relnamespace)))
-   WHERE ((c.relkind = ANY (ARRAY['r'::"char", 'p'::"char"])) AND (n.nspname ~~ 'app\_%'::text) AND ((c.oid = ANY (ARRAY[('app_public.clinics'::regclass)::oid, ('app_private.accounts'::regclass)::oid, ('app_private.two_factor'::regclass)::oid, ('app_private.recovery_codes'::regclass)::oid, ('app_private.platform_operators'::regclass)::oid])) OR (EXISTS ( SELECT
+   WHERE ((c.relkind = ANY (ARRAY['r'::"char", 'p'::"char"])) AND (n.nspname ~~ 'app\_%'::text) AND ((c.oid = ANY (ARRAY[('app_public.clinics'::regclass)::oid, ('app_private.accounts'::regclass)::oid])) OR (EXISTS ( SELECT
             FROM pg_attribute a
            WHERE ((a.attrelid = c.oid) AND (a.attname = 'clinic_id'::name) AND (NOT a.attisdropped))))) AND (((c.oid)::regclass)::text <> ALL (ARRAY['app_public.clinic_exports'::text, 'app_private.invitations'::text, 'app_private.refresh_tokens'::text, 'app_private.notification_outbox'::text])))
    ORDER BY
          CASE
              WHEN (c.oid = ('app_public.clinics'::regclass)::oid) THEN 0
              WHEN (n.nspname = 'app_audit'::name) THEN 2
-             WHEN (c.oid = ANY (ARRAY[('app_private.accounts'::regclass)::oid, ('app_private.two_factor'::regclass)::oid, ('app_private.recovery_codes'::regclass)::oid, ('app_private.platform_operators'::regclass)::oid])) THEN 3
+             WHEN (c.oid = ('app_private.accounts'::regclass)::oid) THEN 3
              ELSE 1
          END, n.nspname, c.relname;
 END;
-comment on function app_private.clinic_export_tables() is 'The tables a clinic export carries, in archive order, and how each is scoped to the clinic (docs/export-format.md).';
+comment on function app_private.clinic_export_tables() is 'The tables a clinic export carries, in archive order, and how each is scoped to the clinic (docs/export-format.md); no credential table.';
 
 CREATE OR REPLACE FUNCTION app_private.clinic_local_now(clinic_id uuid)
  RETURNS timestamp without time zone
@@ -1830,8 +1843,9 @@ CREATE OR REPLACE FUNCTION app_private.resend_notification(outbox_id bigint)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  update app_private.notification_outbox o set status = 'pending', failed_at = null
-  where o.id = resend_notification.outbox_id and o.status <> 'sent';
+  update app_private.notification_outbox o set status = 'pending', failed_at = null, sending_until = null
+  where o.id = resend_notification.outbox_id
+    and (o.status in ('pending', 'failed') or o.status = 'sending' and o.sending_until < now());
   if not found then
     return false;
   end if;
@@ -1844,7 +1858,7 @@ begin
   return true;
 end;
 $function$;
-comment on function app_private.resend_notification(bigint) is 'Operators (psql as app_owner): a failed or stuck message back to pending and queued again; false for a sent one, never sent twice.';
+comment on function app_private.resend_notification(bigint) is 'Operators (psql as app_owner): a failed or stuck message (pending without a job, sending past its lease) back to pending and queued again; false for a sent one or one being sent.';
 
 CREATE OR REPLACE FUNCTION app_private.retention_purge_covers(clinic_id uuid, logged_at timestamp with time zone)
  RETURNS boolean
@@ -2102,9 +2116,13 @@ AS $function$
 begin
   perform graphile_worker.reschedule_jobs(
     -- graphile-worker's jobs view leaves payloads and flags out; its table has them.
-    array(select j.id from graphile_worker._private_jobs j
-          where j.payload->>'clinicId' = new.id::text and j.flags ? 'held_for_suspension'
-            and j.locked_at is null and j.run_at > now()),
+    array(select j.id from graphile_worker._private_jobs j join graphile_worker._private_tasks k on k.id = j.task_id
+          where j.flags ? 'held_for_suspension' and j.locked_at is null and j.run_at > now()
+            and (j.payload->>'clinicId' = new.id::text
+                 or k.identifier = 'notification_outbox__deliver' and exists (
+                   select from app_private.notification_outbox o
+                   where o.clinic_id = new.id
+                     and o.id = case when j.payload->>'outboxId' ~ '^[0-9]{1,18}$' then (j.payload->>'outboxId')::bigint end))),
     run_at => now());
   return null;
 end;
@@ -2618,6 +2636,21 @@ CREATE OR REPLACE FUNCTION app_private.tg_stamp_role_change()
 AS $function$
 begin
   new.role_changed_at := now();
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION app_private.tg_support_grant_operator_check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select from app_private.platform_operators o where o.account_id = new.operator_account_id) then
+    raise exception 'support access is granted to platform operators only'
+      using errcode = '23503', constraint = 'support_access_grants_operator_account_id_fkey';
+  end if;
   return new;
 end;
 $function$;
@@ -3359,6 +3392,7 @@ create table app_private.notification_outbox (
   last_error text,
   failed_at timestamp with time zone,
   dedup_key text,
+  sending_until timestamp with time zone,
   constraint notification_outbox_pkey PRIMARY KEY (id),
   constraint notification_outbox_dedup_key_key UNIQUE (dedup_key),
   constraint notification_outbox_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
@@ -3367,7 +3401,8 @@ create table app_private.notification_outbox (
   constraint notification_outbox_dedup_key_length CHECK (char_length(dedup_key) >= 1 AND char_length(dedup_key) <= 200),
   constraint notification_outbox_kind_format CHECK (kind ~ '^[a-z_]+$'::text),
   constraint notification_outbox_last_error_length CHECK (char_length(last_error) <= 500),
-  constraint notification_outbox_status_valid CHECK (status = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text]))
+  constraint notification_outbox_sending_lease CHECK ((status = 'sending'::text) = (sending_until IS NOT NULL)),
+  constraint notification_outbox_status_valid CHECK (status = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'failed'::text]))
 );
 alter table app_private.notification_outbox disable row level security;
 alter table app_private.notification_outbox no force row level security;
@@ -3375,6 +3410,7 @@ CREATE INDEX notification_outbox_clinic_idx ON app_private.notification_outbox U
 CREATE INDEX notification_outbox_unsent_idx ON app_private.notification_outbox USING btree (created_at) WHERE (sent_at IS NULL);
 CREATE TRIGGER _500_deliver AFTER INSERT ON app_private.notification_outbox FOR EACH ROW WHEN (new.status = 'pending'::text) EXECUTE FUNCTION app_private.tg_notification_outbox_deliver();
 comment on column app_private.notification_outbox.dedup_key is 'Set by idempotent producers (a job run twice writes one message): insert … on conflict (dedup_key) do nothing.';
+comment on column app_private.notification_outbox.sending_until is 'While status is sending: the end of the delivery''s lease (after it, another attempt may claim the row).';
 
 create table app_private.password_resets (
   token_hash bytea not null,
@@ -4802,7 +4838,7 @@ create table app_public.support_access_grants (
   constraint support_access_grants_pkey PRIMARY KEY (clinic_id, id),
   constraint support_access_grants_clinic_id_fkey FOREIGN KEY (clinic_id) REFERENCES app_public.clinics(id),
   constraint support_access_grants_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES app_private.accounts(id),
-  constraint support_access_grants_operator_account_id_fkey FOREIGN KEY (operator_account_id) REFERENCES app_private.platform_operators(account_id),
+  constraint support_access_grants_operator_account_id_fkey FOREIGN KEY (operator_account_id) REFERENCES app_private.accounts(id),
   constraint support_access_grants_revoked_by_fkey FOREIGN KEY (revoked_by) REFERENCES app_private.accounts(id),
   constraint support_access_grants_expires_at_valid CHECK (expires_at > created_at AND expires_at <= (created_at + '7 days'::interval)),
   constraint support_access_grants_reason_length CHECK (char_length(reason) >= 1 AND char_length(reason) <= 500),
@@ -4832,6 +4868,7 @@ create policy update_admins on app_public.support_access_grants
 grant select on app_public.support_access_grants to app_user;
 grant insert (expires_at, operator_account_id, reason) on app_public.support_access_grants to app_user;
 grant update (revoked_at) on app_public.support_access_grants to app_user;
+CREATE TRIGGER _050_operator_check BEFORE INSERT OR UPDATE OF operator_account_id ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_support_grant_operator_check();
 CREATE TRIGGER _100_updated_at BEFORE UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_set_updated_at();
 CREATE TRIGGER _110_stamp_revocation BEFORE UPDATE OF revoked_at ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_stamp_revocation();
 CREATE TRIGGER _900_audit AFTER INSERT OR DELETE OR UPDATE ON app_public.support_access_grants FOR EACH ROW EXECUTE FUNCTION app_private.tg_audit_row('clinic_id', 'id');
