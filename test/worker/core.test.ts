@@ -2,12 +2,12 @@
 // what a task's transactions are (the clinic of its payload, app_user, the app_worker login).
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { withTenant, type TenantContext } from '../../src/db/tenant.ts';
 import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { startWorker } from '../../src/worker/runner.ts';
-import { defineSystemTask, defineTenantTask, JobError, scrubbedError } from '../../src/worker/task.ts';
+import { defineSystemTask, defineTenantTask, JobError, scrubbedError, type TaskDefinition } from '../../src/worker/task.ts';
 import { createClinics, createTestDatabase, sqlstateOf, type TestDatabase } from '../helpers/db.ts';
 import { temporaryStorageDir } from '../helpers/storage.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -28,6 +28,30 @@ async function addJob(db: TestDatabase, clinic: string | null, call: string, par
   } finally {
     client.release();
   }
+}
+
+/** A clinic task that records the clinics of the jobs it ran, in order. */
+function recordingProbe(ran: string[]) {
+  return defineTenantTask({
+    name: 'probe',
+    payload: z.object({ clinicId: z.uuid() }),
+    run: async (payload) => {
+      ran.push(payload.clinicId);
+    },
+  });
+}
+
+/** A running worker of `tasks` on the test database, with a storage of its own. */
+async function startTestWorker(t: Test, db: TestDatabase, tasks: TaskDefinition[], concurrency: number) {
+  const storageDir = await temporaryStorageDir(t);
+  return startWorker({
+    config: testWorkerConfig({ STORAGE_DIR: storageDir }),
+    url: workerUrl(db),
+    storage: await LocalDiskStorage.open(storageDir),
+    log: () => {},
+    tasks,
+    concurrency,
+  });
 }
 
 t.test('the queue belongs to app_worker and no request reaches it', async (t) => {
@@ -155,13 +179,7 @@ t.test('a suspended clinic’s jobs wait and run again on reactivation', async (
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const ran: string[] = [];
-  const probe = defineTenantTask({
-    name: 'probe',
-    payload: z.object({ clinicId: z.uuid() }),
-    run: async (payload) => {
-      ran.push(payload.clinicId);
-    },
-  });
+  const probe = recordingProbe(ran);
   await db.admin.query(`update app_public.clinics set status = 'suspended' where id = $1`, [clinics.a]);
   await addJob(db, null, `select app_private.add_job($1, 'probe', '{}', job_key => 'probe:a')`, [clinics.a]);
   await addJob(db, null, `select app_private.add_job($1, 'probe', '{}')`, [clinics.b]);
@@ -194,22 +212,8 @@ t.test('a running worker takes jobs as they come and stops gracefully', async (t
   const db = await createTestDatabase(t);
   const clinics = await createClinics(db);
   const ran: string[] = [];
-  const probe = defineTenantTask({
-    name: 'probe',
-    payload: z.object({ clinicId: z.uuid() }),
-    run: async (payload) => {
-      ran.push(payload.clinicId);
-    },
-  });
-  const storageDir = await temporaryStorageDir(t);
-  const worker = await startWorker({
-    config: testWorkerConfig({ STORAGE_DIR: storageDir }),
-    url: workerUrl(db),
-    storage: await LocalDiskStorage.open(storageDir),
-    log: () => {},
-    tasks: [probe],
-    concurrency: 2,
-  });
+  const probe = recordingProbe(ran);
+  const worker = await startTestWorker(t, db, [probe], 2);
   await addJob(db, null, `select app_private.add_job($1, 'probe', '{}')`, [clinics.a]);
   await eventually(
     async () => ran.length,
@@ -286,15 +290,7 @@ t.test('stopping fails a job that outlives the grace period, so it is retried, n
       return new Promise<void>(() => {});
     },
   });
-  const storageDir = await temporaryStorageDir(t);
-  const worker = await startWorker({
-    config: testWorkerConfig({ STORAGE_DIR: storageDir }),
-    url: workerUrl(db),
-    storage: await LocalDiskStorage.open(storageDir),
-    log: () => {},
-    tasks: [stuck],
-    concurrency: 1,
-  });
+  const worker = await startTestWorker(t, db, [stuck], 1);
   await addJob(db, null, `select app_private.add_job($1, 'stuck', '{}')`, [clinics.a]);
   await eventually(
     () => started,
